@@ -1,0 +1,37 @@
+# Frostbyte — the two commands: `make demo` and `make test`. `make help` lists the rest.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTEST := $(VENV)/bin/pytest
+PACKAGES := control_plane data_plane frostbyte_common frostbyte_cli
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo down test test-slow lint samples bench
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+install: ## Create .venv and install Debian + Python dependencies (skips what is satisfied)
+	@bash scripts/install.sh
+
+demo: install ## Start the local stack, create tenant `demo`, ingest samples/, report and search
+	@$(PY) scripts/demo.py
+
+down: ## Stop everything `make demo` / `frostbyte local up` started
+	@$(VENV)/bin/frostbyte local down
+
+test: install ## Run the test suite (unit, contract, integration, end-to-end)
+	@$(PYTEST) -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+test-slow: install ## Run the slow suites too (whole real corpus, large files)
+	@$(PYTEST) -q -m "slow or not slow"
+
+lint: install ## ruff + mypy --strict on the packages
+	@$(VENV)/bin/ruff check $(PACKAGES) tests scripts bench
+	@$(VENV)/bin/mypy --strict $(PACKAGES)
+
+samples: install ## Regenerate samples/ (deterministic)
+	@$(PY) scripts/make_samples.py
+
+bench: install ## Ingest benchmark through a running stack (prints figures)
+	@$(PY) bench/ingest.py
