@@ -1,0 +1,41 @@
+"""``python -m control_plane serve``: run the control-plane API with settings from the
+environment (``FROSTBYTE_CP_*``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m control_plane")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the admin API (uvicorn)")
+    serve.add_argument("--host", help="override FROSTBYTE_CP_HOST")
+    serve.add_argument("--port", type=int, help="override FROSTBYTE_CP_PORT")
+    args = parser.parse_args(argv)
+
+    import uvicorn
+
+    from control_plane.api.app import create_app
+    from control_plane.settings import ControlPlaneSettings
+
+    settings = ControlPlaneSettings()  # fields come from FROSTBYTE_CP_*
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=False,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

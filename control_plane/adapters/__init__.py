@@ -1,0 +1,1 @@
+"""Adapters of the control plane: the PostgreSQL tenant registry and process helpers."""

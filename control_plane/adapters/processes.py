@@ -1,0 +1,166 @@
+"""Detached local processes with pid files: start, recognise, wait for health, stop.
+
+Used by the local provider (tenant data planes) and by ``local_runtime`` (the control plane).
+A pid file is trusted only when ``/proc/<pid>/cmdline`` still contains the expected marker
+(``data_plane``, ``control_plane``), so a recycled pid is never signalled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import httpx
+
+
+def read_pid(pid_file: Path) -> int | None:
+    try:
+        text = pid_file.read_text(encoding="ascii").strip()
+    except (FileNotFoundError, UnicodeDecodeError):
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _reap(pid: int) -> None:
+    # Our own exited children linger as zombies until waited for.
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def _cmdline(pid: int) -> bytes | None:
+    """The process's command line; None if it is gone or a zombie. A process in the middle
+    of ``execve`` briefly shows an empty one, so that is read again for a moment."""
+    proc = Path(f"/proc/{pid}")
+    for _ in range(50):
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            stat = (proc / "stat").read_text(encoding="ascii", errors="replace")
+        except OSError:
+            return None
+        state = stat.rsplit(")", 1)[-1].split()[0] if ")" in stat else "?"
+        if state in ("Z", "X"):
+            return None
+        if cmdline:
+            return cmdline
+        time.sleep(0.01)
+    return b""
+
+
+def is_running(pid: int, marker: str) -> bool:
+    """True if ``pid`` is alive (not a zombie) and its command line contains ``marker``."""
+    _reap(pid)
+    cmdline = _cmdline(pid)
+    return cmdline is not None and marker.encode() in cmdline
+
+
+def running_pid(pid_file: Path, marker: str) -> int | None:
+    """The pid recorded in ``pid_file`` if that process is still ours and alive."""
+    pid = read_pid(pid_file)
+    return pid if pid is not None and is_running(pid, marker) else None
+
+
+def spawn_detached(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    log_file: Path,
+    pid_file: Path,
+) -> int:
+    """Start ``argv`` in its own session, output appended to ``log_file``; record its pid."""
+    log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    pid_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with log_file.open("ab") as log:
+        proc = subprocess.Popen(
+            list(argv),
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+    _cmdline(proc.pid)  # returns once the new program's command line is visible
+    tmp = pid_file.with_suffix(".tmp")
+    tmp.write_text(f"{proc.pid}\n", encoding="ascii")
+    tmp.replace(pid_file)
+    return proc.pid
+
+
+def stop_pid_file(pid_file: Path, marker: str, *, grace_s: float = 10.0) -> int | None:
+    """SIGTERM the recorded process (its whole session group when it leads one), SIGKILL it
+    after ``grace_s``; remove the pid file. Returns the pid it stopped, None if none ran."""
+    pid = running_pid(pid_file, marker)
+    stopped: int | None = None
+    if pid is not None:
+        _signal(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        while is_running(pid, marker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if is_running(pid, marker):
+            _signal(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 5.0
+            while is_running(pid, marker) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        stopped = pid
+    pid_file.unlink(missing_ok=True)
+    return stopped
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        try:
+            leads_group = os.getpgid(pid) == pid
+        except ProcessLookupError:
+            return
+        if leads_group:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+
+
+def http_ok(url: str, *, timeout_s: float = 2.0) -> bool:
+    """True if GET ``url`` answers 200."""
+    try:
+        return httpx.get(url, timeout=timeout_s).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def wait_until_ready(
+    url: str,
+    *,
+    timeout_s: float,
+    pids: Mapping[int, str] | None = None,
+    interval_s: float = 0.5,
+) -> str | None:
+    """Poll ``url`` until it answers 200. Returns None when ready, else why not: the
+    timeout, or which of ``pids`` (pid → marker) exited first."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if http_ok(url):
+            return None
+        for pid, marker in (pids or {}).items():
+            if not is_running(pid, marker):
+                return f"process {pid} ({marker}) exited before {url} was ready"
+        if time.monotonic() >= deadline:
+            return f"{url} not ready after {timeout_s:.0f} s"
+        time.sleep(interval_s)
+
+
+def tail(path: Path, *, max_bytes: int = 4000) -> str:
+    """The end of a log file (for error messages), or '' if it does not exist."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - max_bytes))
+            return fh.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""

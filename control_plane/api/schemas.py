@@ -1,0 +1,168 @@
+"""Request and response bodies of the control-plane API (SPEC §9); they feed OpenAPI."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from control_plane.adapters.job_store import JobRecord, StepRecord
+from control_plane.domain.lifecycle import Tenant, TenantEvent
+from control_plane.domain.vendor_keys import VendorKeyRecord
+from control_plane.services.tenants import IssuedVendorKey, effective_config
+
+Scope = Literal["ingest", "read", "audit"]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TenantCreate(_Body):
+    slug: str = Field(description="DNS label, at most 30 lowercase characters; never reused.")
+    display_name: str = Field(min_length=1, max_length=200)
+    provider: Literal["local", "hetzner"] = "local"
+    config: dict[str, Any] | None = Field(
+        None, description="Overrides of the tenant config; omitted keys take the defaults."
+    )
+
+
+class TenantOut(BaseModel):
+    slug: str
+    display_name: str
+    state: str
+    provider: str
+    endpoint: str | None = Field(description="Base URL of the data plane (ACTIVE, SUSPENDED).")
+    config: dict[str, Any] = Field(description="The full effective tenant config.")
+    failed_operation: Literal["provision", "deprovision"] | None = None
+    failure_reason: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, tenant: Tenant) -> TenantOut:
+        return cls(
+            slug=tenant.slug,
+            display_name=tenant.display_name,
+            state=tenant.state.value,
+            provider=tenant.provider,
+            endpoint=tenant.endpoint,
+            config=effective_config(tenant).model_dump(mode="json"),
+            failed_operation=tenant.failed_operation.value if tenant.failed_operation else None,
+            failure_reason=tenant.failure_reason,
+            created_at=tenant.created_at,
+            updated_at=tenant.updated_at,
+        )
+
+
+class TenantList(BaseModel):
+    tenants: list[TenantOut]
+
+
+class VendorKeyCreate(_Body):
+    scopes: list[Scope] = Field(min_length=1)
+    label: str | None = Field(None, max_length=200)
+
+
+class VendorKeyIssued(BaseModel):
+    key_id: str
+    key: str = Field(description="The vendor key. Shown once; only its hash is stored.")
+    scopes: list[str]
+    label: str | None = None
+
+    @classmethod
+    def of(cls, issued: IssuedVendorKey) -> VendorKeyIssued:
+        return cls(key_id=issued.key_id, key=issued.key, scopes=list(issued.scopes),
+                   label=issued.label)
+
+
+class RotationOut(BaseModel):
+    job_id: str
+    vendor_keys: list[VendorKeyIssued] = Field(
+        description="The new vendor keys, shown once; the old ones are refused.")
+
+
+class VendorKeyOut(BaseModel):
+    key_id: str
+    scopes: list[str]
+    label: str | None
+    created_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, record: VendorKeyRecord) -> VendorKeyOut:
+        return cls(key_id=record.key_id, scopes=list(record.scopes), label=record.label,
+                   created_at=record.created_at, revoked_at=record.revoked_at)
+
+
+class VendorKeyList(BaseModel):
+    vendor_keys: list[VendorKeyOut]
+
+
+class EventOut(BaseModel):
+    transition: int
+    action: str
+    from_state: str | None
+    to_state: str
+    actor: str
+    at: datetime
+    detail: dict[str, Any]
+
+    @classmethod
+    def of(cls, event: TenantEvent) -> EventOut:
+        return cls(
+            transition=event.transition,
+            action=event.action.value,
+            from_state=event.from_state.value if event.from_state else None,
+            to_state=event.to_state.value,
+            actor=event.actor,
+            at=event.at,
+            detail=event.detail,
+        )
+
+
+class EventList(BaseModel):
+    events: list[EventOut]
+
+
+class JobOut(BaseModel):
+    job_id: str
+    operation: Literal["provision", "deprovision", "rotate"]
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    actor: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+
+    @classmethod
+    def of(cls, job: JobRecord) -> JobOut:
+        return cls.model_validate(job, from_attributes=True)
+
+
+class JobList(BaseModel):
+    jobs: list[JobOut]
+
+
+class StepOut(BaseModel):
+    step: str
+    status: Literal["running", "done", "failed", "skipped"]
+    attempts: int = Field(description="How many times the step was started (a crash or a "
+                                      "resumed job starts it again).")
+    started_at: datetime
+    finished_at: datetime | None
+    message: str | None
+
+    @classmethod
+    def of(cls, step: StepRecord) -> StepOut:
+        return cls.model_validate(step, from_attributes=True)
+
+
+class JobLog(BaseModel):
+    job: JobOut
+    steps: list[StepOut]
+
+
+class Health(BaseModel):
+    status: str

@@ -1,0 +1,1 @@
+"""Pure control-plane domain: the tenant lifecycle. Nothing here does I/O."""

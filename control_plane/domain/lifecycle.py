@@ -1,0 +1,307 @@
+"""The tenant lifecycle (SPEC §3): 7 states, 13 transitions — pure domain code, no I/O.
+
+The :class:`Tenant` aggregate checks an action against :data:`TRANSITIONS`, moves to the new
+state and returns the :class:`TenantEvent` that records it; anything the table does not allow
+raises :class:`~control_plane.errors.InvalidTransition`. The service persists the tenant and
+the event together and runs the jobs that trigger the next action.
+
+    (none) ─1▶ REQUESTED ─2▶ PROVISIONING ─3▶ ACTIVE ─7▶ SUSPENDED ─8▶ ACTIVE
+    PROVISIONING ─4▶ FAILED ─5▶ PROVISIONING        ACTIVE ─6▶ PROVISIONING
+    ACTIVE | SUSPENDED | FAILED ─9|10|11▶ DEPROVISIONING ─12▶ DEPROVISIONED
+    DEPROVISIONING ─13▶ FAILED         (retry of a failed teardown is 11)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from control_plane.errors import InvalidSlug, InvalidTransition
+
+SLUG_MAX_LENGTH = 30
+_SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
+
+
+class TenantState(StrEnum):
+    REQUESTED = "REQUESTED"
+    PROVISIONING = "PROVISIONING"
+    ACTIVE = "ACTIVE"
+    SUSPENDED = "SUSPENDED"
+    DEPROVISIONING = "DEPROVISIONING"
+    DEPROVISIONED = "DEPROVISIONED"
+    FAILED = "FAILED"
+
+
+class Operation(StrEnum):
+    """The long-running operation a FAILED tenant failed in; ``retry`` resumes it."""
+
+    PROVISION = "provision"
+    DEPROVISION = "deprovision"
+
+
+class Action(StrEnum):
+    REQUEST = "request"
+    BEGIN_PROVISIONING = "begin_provisioning"
+    MARK_PROVISIONED = "mark_provisioned"
+    FAIL = "fail"
+    CANCEL = "cancel"
+    RETRY = "retry"
+    REAPPLY_CONFIG = "reapply_config"
+    SUSPEND = "suspend"
+    RESUME = "resume"
+    DEPROVISION = "deprovision"
+    MARK_DEPROVISIONED = "mark_deprovisioned"
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One row of the lifecycle table. ``when_failed`` guards rows that depend on which
+    operation failed (retry resumes the failed operation)."""
+
+    number: int
+    action: Action
+    source: TenantState | None
+    target: TenantState
+    when_failed: Operation | None = None
+
+
+S = TenantState
+TRANSITIONS: tuple[Transition, ...] = (
+    Transition(1, Action.REQUEST, None, S.REQUESTED),
+    Transition(2, Action.BEGIN_PROVISIONING, S.REQUESTED, S.PROVISIONING),
+    Transition(3, Action.MARK_PROVISIONED, S.PROVISIONING, S.ACTIVE),
+    Transition(4, Action.FAIL, S.PROVISIONING, S.FAILED),
+    Transition(4, Action.CANCEL, S.PROVISIONING, S.FAILED),
+    Transition(5, Action.RETRY, S.FAILED, S.PROVISIONING, when_failed=Operation.PROVISION),
+    Transition(6, Action.REAPPLY_CONFIG, S.ACTIVE, S.PROVISIONING),
+    Transition(7, Action.SUSPEND, S.ACTIVE, S.SUSPENDED),
+    Transition(8, Action.RESUME, S.SUSPENDED, S.ACTIVE),
+    Transition(9, Action.DEPROVISION, S.ACTIVE, S.DEPROVISIONING),
+    Transition(10, Action.DEPROVISION, S.SUSPENDED, S.DEPROVISIONING),
+    Transition(11, Action.DEPROVISION, S.FAILED, S.DEPROVISIONING),
+    Transition(11, Action.RETRY, S.FAILED, S.DEPROVISIONING, when_failed=Operation.DEPROVISION),
+    Transition(12, Action.MARK_DEPROVISIONED, S.DEPROVISIONING, S.DEPROVISIONED),
+    Transition(13, Action.FAIL, S.DEPROVISIONING, S.FAILED),
+    Transition(13, Action.CANCEL, S.DEPROVISIONING, S.FAILED),
+)
+
+# The operation a job in this state is running; a failure there records it.
+_RUNNING_OPERATION: dict[TenantState, Operation] = {
+    S.PROVISIONING: Operation.PROVISION,
+    S.DEPROVISIONING: Operation.DEPROVISION,
+}
+
+
+def find_transition(
+    action: Action, source: TenantState | None, failed_operation: Operation | None = None
+) -> Transition:
+    """The table row for ``action`` from ``source``, or :class:`InvalidTransition`."""
+    for row in TRANSITIONS:
+        if row.action is action and row.source == source and (
+            row.when_failed is None or row.when_failed == failed_operation
+        ):
+            return row
+    where = source.value if source else "(none)"
+    raise InvalidTransition(f"cannot {action.value.replace('_', ' ')} a tenant in state {where}")
+
+
+def validate_slug(slug: str) -> str:
+    """Return ``slug`` if it is a DNS label (RFC 1123) of at most 30 lowercase characters."""
+    if not isinstance(slug, str) or not slug:
+        raise InvalidSlug("slug must be a non-empty string")
+    if len(slug) > SLUG_MAX_LENGTH:
+        raise InvalidSlug(f"slug must be at most {SLUG_MAX_LENGTH} characters")
+    if not _SLUG_RE.fullmatch(slug):
+        raise InvalidSlug(
+            "slug must be a DNS label: lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit"
+        )
+    return slug
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class TenantEvent:
+    """A lifecycle transition as it is recorded in the tenant's history."""
+
+    slug: str
+    transition: int
+    action: Action
+    from_state: TenantState | None
+    to_state: TenantState
+    actor: str
+    at: datetime
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Tenant:
+    """The tenant aggregate. Create with :meth:`request`; every other change goes through a
+    lifecycle method that validates it and returns the event."""
+
+    slug: str
+    display_name: str
+    provider: str
+    state: TenantState
+    config: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    endpoint: str | None = None
+    failed_operation: Operation | None = None
+    failure_reason: str | None = None
+
+    # -- creation ----------------------------------------------------------------------------
+    @classmethod
+    def request(
+        cls,
+        slug: str,
+        display_name: str,
+        provider: str,
+        config: dict[str, Any] | None = None,
+        *,
+        actor: str,
+        at: datetime | None = None,
+    ) -> tuple[Tenant, TenantEvent]:
+        """Transition 1: an admin creates the tenant."""
+        validate_slug(slug)
+        at = at or _now()
+        row = find_transition(Action.REQUEST, None)
+        tenant = cls(
+            slug=slug,
+            display_name=display_name,
+            provider=provider,
+            state=row.target,
+            config=dict(config or {}),
+            created_at=at,
+            updated_at=at,
+        )
+        event = TenantEvent(
+            slug=slug,
+            transition=row.number,
+            action=row.action,
+            from_state=None,
+            to_state=row.target,
+            actor=actor,
+            at=at,
+            detail={"provider": provider},
+        )
+        return tenant, event
+
+    # -- transitions ------------------------------------------------------------------------
+    def _apply(
+        self,
+        action: Action,
+        *,
+        actor: str,
+        at: datetime | None,
+        detail: dict[str, Any] | None = None,
+    ) -> TenantEvent:
+        row = find_transition(action, self.state, self.failed_operation)
+        at = at or _now()
+        event = TenantEvent(
+            slug=self.slug,
+            transition=row.number,
+            action=action,
+            from_state=self.state,
+            to_state=row.target,
+            actor=actor,
+            at=at,
+            detail=dict(detail or {}),
+        )
+        self.state = row.target
+        self.updated_at = at
+        if row.source is S.FAILED:
+            self.failed_operation = None
+            self.failure_reason = None
+        return event
+
+    def begin_provisioning(self, *, actor: str, at: datetime | None = None) -> TenantEvent:
+        """Transition 2: the provisioning job starts."""
+        return self._apply(Action.BEGIN_PROVISIONING, actor=actor, at=at)
+
+    def mark_provisioned(
+        self, endpoint: str, *, actor: str, at: datetime | None = None
+    ) -> TenantEvent:
+        """Transition 3: the data plane is deployed and healthy at ``endpoint``."""
+        event = self._apply(
+            Action.MARK_PROVISIONED, actor=actor, at=at, detail={"endpoint": endpoint}
+        )
+        self.endpoint = endpoint
+        return event
+
+    def fail(
+        self, operation: Operation, reason: str, *, actor: str, at: datetime | None = None
+    ) -> TenantEvent:
+        """Transitions 4 and 13: a step of the running ``operation`` failed."""
+        self._check_running(Action.FAIL, operation)
+        return self._to_failed(Action.FAIL, operation, reason, actor=actor, at=at)
+
+    def cancel(
+        self, reason: str = "cancelled by admin", *, actor: str, at: datetime | None = None
+    ) -> TenantEvent:
+        """Transitions 4 and 13: an admin cancels the running job; the tenant lands in FAILED."""
+        operation = _RUNNING_OPERATION.get(self.state)
+        if operation is None:
+            find_transition(Action.CANCEL, self.state)  # raises InvalidTransition
+            raise AssertionError("unreachable")  # pragma: no cover
+        return self._to_failed(Action.CANCEL, operation, reason, actor=actor, at=at)
+
+    def retry(self, *, actor: str, at: datetime | None = None) -> TenantEvent:
+        """Transition 5 (failed provisioning) or 11 (failed teardown): resume what failed."""
+        return self._apply(Action.RETRY, actor=actor, at=at)
+
+    def reapply_config(self, *, actor: str, at: datetime | None = None) -> TenantEvent:
+        """Transition 6: a config or version change is re-applied to an ACTIVE tenant."""
+        return self._apply(Action.REAPPLY_CONFIG, actor=actor, at=at)
+
+    def suspend(self, *, actor: str, at: datetime | None = None) -> TenantEvent:
+        """Transition 7: vendor endpoint closed, data kept."""
+        return self._apply(Action.SUSPEND, actor=actor, at=at)
+
+    def resume(self, *, actor: str, at: datetime | None = None) -> TenantEvent:
+        """Transition 8."""
+        return self._apply(Action.RESUME, actor=actor, at=at)
+
+    def deprovision(self, *, actor: str, at: datetime | None = None) -> TenantEvent:
+        """Transitions 9, 10, 11: an admin deprovisions (or cleans up a failed tenant)."""
+        return self._apply(Action.DEPROVISION, actor=actor, at=at)
+
+    def mark_deprovisioned(self, *, actor: str, at: datetime | None = None) -> TenantEvent:
+        """Transition 12: resources destroyed and verified. The slug stays taken."""
+        event = self._apply(Action.MARK_DEPROVISIONED, actor=actor, at=at)
+        self.endpoint = None
+        return event
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _check_running(self, action: Action, operation: Operation) -> None:
+        running = _RUNNING_OPERATION.get(self.state)
+        if running is None:
+            find_transition(action, self.state)  # raises InvalidTransition
+        elif running is not operation:
+            raise InvalidTransition(
+                f"cannot fail operation {operation.value!r}: the tenant is {self.state.value}"
+            )
+
+    def _to_failed(
+        self,
+        action: Action,
+        operation: Operation,
+        reason: str,
+        *,
+        actor: str,
+        at: datetime | None,
+    ) -> TenantEvent:
+        event = self._apply(
+            action, actor=actor, at=at, detail={"operation": operation.value, "reason": reason}
+        )
+        self.failed_operation = operation
+        self.failure_reason = reason
+        if operation is Operation.PROVISION:
+            self.endpoint = None
+        return event

@@ -1,0 +1,136 @@
+"""The control plane's error tree, derived from :mod:`frostbyte_common.errors`.
+
+    FrostbyteError
+    ├── ClientError
+    │   ├── ValidationFailed            422
+    │   │   ├── InvalidSlug             422 INVALID_SLUG
+    │   │   ├── InvalidConfig           422 INVALID_CONFIG
+    │   │   └── ProviderNotAvailable    422 PROVIDER_NOT_AVAILABLE
+    │   ├── Unauthenticated             401 UNAUTHENTICATED
+    │   ├── NotFound
+    │   │   ├── TenantNotFound          404 TENANT_NOT_FOUND
+    │   │   ├── VendorKeyNotFound       404 VENDOR_KEY_NOT_FOUND
+    │   │   ├── JobNotFound             404 JOB_NOT_FOUND
+    │   │   └── AdminTokenNotFound      404 ADMIN_TOKEN_NOT_FOUND
+    │   ├── Forbidden
+    │   │   └── InsufficientRole        403 INSUFFICIENT_ROLE (a viewer token changing things)
+    │   └── Conflict
+    │       ├── TenantExists            409 TENANT_EXISTS
+    │       ├── InvalidTransition       409 INVALID_TRANSITION
+    │       ├── TenantNotActive         409 TENANT_NOT_ACTIVE
+    │       ├── ConcurrentUpdate        409 CONCURRENT_UPDATE
+    │       └── LastAdminToken          409 LAST_ADMIN_TOKEN
+    └── ServiceError
+        ├── ProvisioningFailed          500 PROVISIONING_FAILED (a provider step failed)
+        │   └── DataPlaneError          502 DATA_PLANE_ERROR (a data-plane command failed)
+        ├── LocalRuntimeError           500 LOCAL_RUNTIME_ERROR (``frostbyte local up/down``)
+        └── SecretStoreError            500 SECRET_STORE_ERROR (sops/age failed)
+
+Messages never carry secrets (passwords, tokens, keys). The HTTP mapping lives in exactly one
+place: :mod:`control_plane.api.errors`.
+"""
+
+from __future__ import annotations
+
+from frostbyte_common.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    ServiceError,
+    Unauthenticated,
+    ValidationFailed,
+)
+
+__all__ = [
+    "AdminTokenNotFound",
+    "ConcurrentUpdate",
+    "DataPlaneError",
+    "InsufficientRole",
+    "InvalidConfig",
+    "InvalidSlug",
+    "InvalidTransition",
+    "JobNotFound",
+    "LastAdminToken",
+    "LocalRuntimeError",
+    "ProviderNotAvailable",
+    "ProvisioningFailed",
+    "SecretStoreError",
+    "TenantExists",
+    "TenantNotActive",
+    "TenantNotFound",
+    "Unauthenticated",
+    "VendorKeyNotFound",
+]
+
+
+class InvalidSlug(ValidationFailed):
+    default_code = "INVALID_SLUG"
+
+
+class InvalidConfig(ValidationFailed):
+    default_code = "INVALID_CONFIG"
+
+
+class ProviderNotAvailable(ValidationFailed):
+    default_code = "PROVIDER_NOT_AVAILABLE"
+
+
+class TenantNotFound(NotFound):
+    default_code = "TENANT_NOT_FOUND"
+
+
+class VendorKeyNotFound(NotFound):
+    default_code = "VENDOR_KEY_NOT_FOUND"
+
+
+class JobNotFound(NotFound):
+    default_code = "JOB_NOT_FOUND"
+
+
+class AdminTokenNotFound(NotFound):
+    default_code = "ADMIN_TOKEN_NOT_FOUND"
+
+
+class InsufficientRole(Forbidden):
+    default_code = "INSUFFICIENT_ROLE"
+
+
+class LastAdminToken(Conflict):
+    default_code = "LAST_ADMIN_TOKEN"
+
+
+class TenantExists(Conflict):
+    default_code = "TENANT_EXISTS"
+
+
+class InvalidTransition(Conflict):
+    """A lifecycle action that the tenant's current state does not allow (SPEC §3)."""
+
+    default_code = "INVALID_TRANSITION"
+
+
+class TenantNotActive(Conflict):
+    default_code = "TENANT_NOT_ACTIVE"
+
+
+class ConcurrentUpdate(Conflict):
+    """The tenant changed state between read and write; the caller may retry."""
+
+    default_code = "CONCURRENT_UPDATE"
+
+
+class ProvisioningFailed(ServiceError):
+    default_code = "PROVISIONING_FAILED"
+
+
+class DataPlaneError(ProvisioningFailed):
+    status_code = 502
+    default_code = "DATA_PLANE_ERROR"
+
+
+class LocalRuntimeError(ServiceError):
+    default_code = "LOCAL_RUNTIME_ERROR"
+
+
+class SecretStoreError(ServiceError):
+    default_code = "SECRET_STORE_ERROR"

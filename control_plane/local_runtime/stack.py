@@ -1,0 +1,187 @@
+"""``up`` and ``down`` of the local stack (see the package docstring)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from control_plane.adapters import processes
+from control_plane.api.auth import token_sha256
+from control_plane.errors import LocalRuntimeError
+from control_plane.local_runtime.pg_cluster import PgCluster
+from control_plane.providers.local import CODE_ROOT, port_free
+from control_plane.providers.local import MARKER as DATA_PLANE_MARKER
+
+PG_PORT = 54329  # never 5432: that is the system cluster's
+CONTROL_DB = "frostbyte_control"
+CP_MARKER = "control_plane"
+READY_TIMEOUT_S = 60.0
+
+_CP_INHERITED_ENV = ("PATH", "HOME", "LANG", "LANGUAGE", "LC_ALL", "TZ", "TMPDIR",
+                     "VIRTUAL_ENV", "SSL_CERT_FILE", "SSL_CERT_DIR", "HF_HOME",
+                     "XDG_CACHE_HOME", "TORCH_HOME")
+
+
+@dataclass(frozen=True)
+class LocalStackInfo:
+    """What ``frostbyte local up --json`` prints."""
+
+    control_plane_url: str
+    admin_token: str
+    database: str  # "project cluster at <socketdir> port <n>" or "DATABASE_URL"
+    state_dir: Path
+    pids: dict[str, int]
+
+
+def state_dir_for(project_root: Path) -> Path:
+    """``$FROSTBYTE_STATE_DIR`` if set, else ``<project_root>/.local``."""
+    override = os.environ.get("FROSTBYTE_STATE_DIR")
+    return Path(override).resolve() if override else (project_root / ".local").resolve()
+
+
+def _stack_file(state_dir: Path) -> Path:
+    return state_dir / "stack.json"
+
+
+def _cp_pid_file(state_dir: Path) -> Path:
+    return state_dir / "pids" / "control_plane.pid"
+
+
+def _read_stack(state_dir: Path) -> dict[str, object]:
+    try:
+        data = json.loads(_stack_file(state_dir).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_stack(state_dir: Path, data: dict[str, object]) -> None:
+    tmp = _stack_file(state_dir).with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(_stack_file(state_dir))
+
+
+def admin_token(state_dir: Path) -> str:
+    """The local admin token: created once (mode 0600), then read back."""
+    path = state_dir / "admin_token"
+    with contextlib.suppress(FileExistsError):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(secrets.token_urlsafe(32) + "\n")
+    os.chmod(path, 0o600)  # noqa: PTH101 - also repairs a file someone loosened
+    token = path.read_text(encoding="ascii").strip()
+    if not token:
+        raise LocalRuntimeError(f"{path} is empty; delete it and run `frostbyte local up` again")
+    return token
+
+
+def _cluster_from_stack(stack: dict[str, object]) -> PgCluster | None:
+    pg = stack.get("pg")
+    if not isinstance(pg, dict):
+        return None
+    return PgCluster(root=Path(pg["root"]), socket_dir=Path(pg["socket_dir"]),
+                     port=int(pg["port"]))
+
+
+def up(project_root: Path, *, database_url: str | None = None, port: int = 8000
+       ) -> LocalStackInfo:
+    """Start what is not running — the project cluster (unless ``database_url``), then the
+    control plane — and return how to reach it. Idempotent."""
+    state_dir = state_dir_for(project_root)
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
+    for sub in ("logs", "pids", "tenants"):
+        (state_dir / sub).mkdir(exist_ok=True, mode=0o700)
+    stack = _read_stack(state_dir)
+    notes: list[str] = []
+
+    if database_url is None:
+        cluster = _cluster_from_stack(stack) or PgCluster.for_state_dir(
+            state_dir, port=PG_PORT, notes=notes
+        )
+        cluster.init()
+        cluster.start()
+        cluster.create_database(CONTROL_DB)
+        cp_database_url = cluster.conninfo(CONTROL_DB)
+        admin_database_url = cluster.conninfo("postgres")
+        database = cluster.describe()
+        stack["pg"] = {"root": str(cluster.root), "socket_dir": str(cluster.socket_dir),
+                       "port": cluster.port}
+    else:
+        cp_database_url = admin_database_url = database_url
+        database = "DATABASE_URL"
+        stack.pop("pg", None)
+    stack["notes"] = notes
+    _write_stack(state_dir, stack)
+
+    token = admin_token(state_dir)
+    url = f"http://127.0.0.1:{port}"
+    pid_file = _cp_pid_file(state_dir)
+    pid = processes.running_pid(pid_file, CP_MARKER)
+    if pid is None or not processes.http_ok(f"{url}/readyz"):
+        if pid is not None:
+            processes.stop_pid_file(pid_file, CP_MARKER)
+        if not port_free("127.0.0.1", port):
+            raise LocalRuntimeError(
+                f"port {port} is taken by another program; pick another with --port"
+            )
+        env = {k: v for k, v in os.environ.items() if k in _CP_INHERITED_ENV}
+        env.update(
+            PYTHONPATH=str(CODE_ROOT),
+            PYTHONUNBUFFERED="1",
+            FROSTBYTE_CP_DATABASE_URL=cp_database_url,
+            FROSTBYTE_CP_ADMIN_DATABASE_URL=admin_database_url,
+            FROSTBYTE_CP_ADMIN_TOKEN_SHA256=token_sha256(token),
+            FROSTBYTE_CP_HOST="127.0.0.1",
+            FROSTBYTE_CP_PORT=str(port),
+            FROSTBYTE_CP_STATE_DIR=str(state_dir),
+            FROSTBYTE_CP_DATA_PLANE_PYTHON=sys.executable,
+        )
+        log_file = state_dir / "logs" / "control_plane.log"
+        pid = processes.spawn_detached(
+            [sys.executable, "-m", "control_plane", "serve"],
+            env=env, cwd=state_dir, log_file=log_file, pid_file=pid_file,
+        )
+        why = processes.wait_until_ready(
+            f"{url}/readyz", timeout_s=READY_TIMEOUT_S, pids={pid: CP_MARKER}
+        )
+        if why is not None:
+            processes.stop_pid_file(pid_file, CP_MARKER)
+            raise LocalRuntimeError(
+                f"the control plane did not start: {why}. End of {log_file}:\n"
+                f"{processes.tail(log_file, max_bytes=2000)}"
+            )
+
+    pids = {"control_plane": pid}
+    own_cluster = _cluster_from_stack(stack)
+    if own_cluster is not None and (pg_pid := own_cluster.postmaster_pid()) is not None:
+        pids["postgres"] = pg_pid
+    for pid_path in sorted((state_dir / "tenants").glob("*/pids/*.pid")):
+        tenant_pid = processes.running_pid(pid_path, DATA_PLANE_MARKER)
+        if tenant_pid is not None:
+            pids[f"{pid_path.parent.parent.name}/{pid_path.stem}"] = tenant_pid
+    return LocalStackInfo(control_plane_url=url, admin_token=token, database=database,
+                          state_dir=state_dir, pids=pids)
+
+
+def down(project_root: Path) -> list[str]:
+    """Stop the control plane, every local data plane and the project cluster (if ``up``
+    started one). Returns what it stopped; data and the admin token are kept."""
+    state_dir = state_dir_for(project_root)
+    stopped: list[str] = []
+    # The control plane first, so that it cannot (re)start a data plane behind our back.
+    pid = processes.stop_pid_file(_cp_pid_file(state_dir), CP_MARKER)
+    if pid is not None:
+        stopped.append(f"control plane (pid {pid})")
+    for pid_path in sorted((state_dir / "tenants").glob("*/pids/*.pid")):
+        pid = processes.stop_pid_file(pid_path, DATA_PLANE_MARKER)
+        if pid is not None:
+            stopped.append(f"data plane {pid_path.parent.parent.name} {pid_path.stem} (pid {pid})")
+    cluster = _cluster_from_stack(_read_stack(state_dir))
+    if cluster is not None and cluster.stop():
+        stopped.append(f"PostgreSQL ({cluster.describe()})")
+    return stopped

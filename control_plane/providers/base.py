@@ -1,0 +1,61 @@
+"""The Provider port: where and how a tenant's data plane runs.
+
+Every method is blocking (processes, SSH, cloud APIs) and idempotent; the service calls them
+from a worker thread. A provider reports failures as
+:class:`~control_plane.errors.ProvisioningFailed` (or a subclass) with a message that is safe
+to show an admin — no secrets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from control_plane.domain.lifecycle import Tenant
+from frostbyte_common.tenant_config import TenantConfig
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """Port implemented by ``local`` (processes on this machine) and, later, ``hetzner``."""
+
+    name: str
+
+    def provision(self, tenant: Tenant, config: TenantConfig) -> str:
+        """Create or converge the tenant's resources, deploy its data plane with ``config``,
+        wait for it to be healthy and return its endpoint (base URL, scheme, no path).
+        Running it again on a provisioned tenant is safe and keeps what is healthy."""
+        ...
+
+    def start(self, tenant: Tenant, config: TenantConfig) -> str:
+        """Make sure an already provisioned data plane runs (e.g. after a control-plane
+        restart); keeps it when healthy. Returns the endpoint."""
+        ...
+
+    def is_healthy(self, tenant: Tenant) -> bool:
+        """True if the tenant's data plane answers its readiness check."""
+        ...
+
+    def stop(self, tenant: Tenant) -> list[str]:
+        """Stop the tenant's data-plane processes, keeping its data (suspend, and before a
+        config re-apply restarts them). Returns what it stopped."""
+        ...
+
+    def install_vendor_key(
+        self, tenant: Tenant, key_id: str, sha256: str, scopes: Sequence[str], label: str | None
+    ) -> None:
+        """Install a vendor key's hash (never the key) in the tenant's data plane."""
+        ...
+
+    def revoke_vendor_key(self, tenant: Tenant, key_id: str) -> None:
+        """Make the tenant's data plane refuse ``key_id`` from now on. Idempotent."""
+        ...
+
+    def deprovision(self, tenant: Tenant) -> None:
+        """Destroy the tenant's processes, database, role and files. Idempotent."""
+        ...
+
+    def verify_deprovisioned(self, tenant: Tenant) -> dict[str, bool]:
+        """Check, resource by resource, that :meth:`deprovision` left nothing behind:
+        ``{"database": True, ...}`` where True means *verified gone*."""
+        ...

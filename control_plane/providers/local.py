@@ -1,0 +1,562 @@
+"""The ``local`` provider (SPEC §4): each tenant's data plane as processes on this machine.
+
+Per tenant ``t`` (``slug`` with ``-`` as ``_`` in database names):
+
+* PostgreSQL service role ``fb_<t>`` and database ``fb_<t>`` (created through the admin
+  connection; CONNECT revoked from PUBLIC), owned by a migration role ``fbmig_<t>`` that runs
+  ``migrate`` and owns every table — the service role reads and writes rows but can only
+  INSERT and SELECT the audit schema (SPEC §5.6); plus an operator role ``fbops_<t>`` (member
+  of ``fb_<t>``) used only by one-shot admin commands such as ``add-vendor-key``;
+* an Ed25519 audit signing key, generated once into ``<state_dir>/tenants/<slug>/audit-key.pem``
+  (0600), with which the data plane signs its audit checkpoints;
+* ``<state_dir>/tenants/<slug>/{objects,qdrant,work,logs,pids}`` and a ``port`` file holding
+  its loopback port from the configured range;
+* ``python -m data_plane migrate``, then ``serve`` and ``worker`` as detached processes whose
+  pids are in ``pids/{api,worker}.pid`` and output in ``logs/{api,worker}.log``.
+
+Passwords: a role gets a fresh random password every time its processes are (re)started; the
+password travels only in the child's environment (``FROSTBYTE_DP_DATABASE_URL``) and reaches
+PostgreSQL only as a SCRAM verifier — it is never written to disk or logged. The child
+environment is built from an allowlist, so the control plane's own credentials never leak
+into a data plane.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import errno
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from control_plane.adapters import processes
+from control_plane.domain.lifecycle import Tenant
+from control_plane.errors import DataPlaneError, ProvisioningFailed
+from control_plane.settings import ControlPlaneSettings
+from frostbyte_common.audit_checkpoint import write_new_signing_key
+from frostbyte_common.offline import OFFLINE_ENV
+from frostbyte_common.tenant_config import TenantConfig
+
+log = logging.getLogger(__name__)
+
+MARKER = "data_plane"
+CODE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding control_plane/, data_plane/
+
+# Environment variables a data plane may inherit from the control plane; nothing else.
+_INHERITED_ENV = (
+    "PATH", "HOME", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "VIRTUAL_ENV",
+    "SSL_CERT_FILE", "SSL_CERT_DIR", "HF_HOME", "XDG_CACHE_HOME", "TORCH_HOME",
+    "OMP_NUM_THREADS", "CUDA_VISIBLE_DEVICES",
+)
+
+
+def role_name(slug: str) -> str:
+    """The tenant's PostgreSQL role and database name: ``fb_<slug with - as _>``."""
+    return "fb_" + slug.replace("-", "_")
+
+
+def migration_role_name(slug: str) -> str:
+    """The role ``fbmig_<t>`` that owns the tenant's database and schema and runs ``migrate``."""
+    return "fbmig_" + slug.replace("-", "_")
+
+
+def ops_role_name(slug: str) -> str:
+    """The tenant's operator role ``fbops_<t>`` (a prefix no tenant role can have)."""
+    return "fbops_" + slug.replace("-", "_")
+
+
+def scram_sha256_verifier(password: str, *, salt: bytes | None = None, iterations: int = 4096
+                          ) -> str:
+    """The SCRAM-SHA-256 verifier PostgreSQL stores for ``password`` (RFC 5802/7677), so the
+    plaintext never reaches the server (nor its statement log)."""
+    salt = salt or secrets.token_bytes(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+
+    def b64(raw: bytes) -> str:
+        return base64.b64encode(raw).decode("ascii")
+
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
+def _new_password() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class TenantDatabases:
+    """Creates, re-keys and drops tenant roles and databases through an admin connection."""
+
+    def __init__(self, admin_conninfo: str) -> None:
+        self._admin = admin_conninfo
+
+    def _connect(self) -> psycopg.Connection[tuple[object, ...]]:
+        return psycopg.connect(self._admin, autocommit=True, connect_timeout=10)
+
+    def admin(self) -> psycopg.Connection[tuple[object, ...]]:
+        """An autocommit admin connection (for read-only checks such as verification)."""
+        return self._connect()
+
+    def ensure(self, slug: str) -> None:
+        """Create the tenant's roles and database if missing (idempotent)."""
+        role, ops, owner = role_name(slug), ops_role_name(slug), migration_role_name(slug)
+        with self._connect() as conn:
+            for name, extra in ((role, sql.SQL("")), (owner, sql.SQL("")),
+                                (ops, sql.SQL(" IN ROLE {}").format(sql.Identifier(role)))):
+                if not _exists(conn, "SELECT 1 FROM pg_roles WHERE rolname = %s", name):
+                    with contextlib.suppress(psycopg.errors.DuplicateObject):
+                        conn.execute(
+                            sql.SQL(
+                                "CREATE ROLE {} LOGIN INHERIT NOSUPERUSER NOCREATEDB "
+                                "NOCREATEROLE NOREPLICATION"
+                            ).format(sql.Identifier(name)) + extra
+                        )
+            if not _exists(conn, "SELECT 1 FROM pg_database WHERE datname = %s", role):
+                with contextlib.suppress(psycopg.errors.DuplicateDatabase):
+                    conn.execute(
+                        sql.SQL("CREATE DATABASE {} OWNER {} ENCODING 'UTF8' TEMPLATE template0")
+                        .format(sql.Identifier(role), sql.Identifier(owner))
+                    )
+            self._hand_over_to_migration_role(conn, slug)
+            conn.execute(
+                sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(role))
+            )
+            conn.execute(
+                sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(
+                    sql.Identifier(role), sql.Identifier(role)
+                )
+            )
+
+    def _hand_over_to_migration_role(self, conn: psycopg.Connection[tuple[object, ...]],
+                                     slug: str) -> None:
+        """A database made before the migration role existed belongs to the service role:
+        give it and everything in it to the migration role (once)."""
+        role, owner = role_name(slug), migration_role_name(slug)
+        row = conn.execute(b"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s",
+                           (role,)).fetchone()
+        if row is None or row[0] == owner:
+            return
+        params = {k: str(v) for k, v in conninfo_to_dict(self._admin).items() if v is not None}
+        params["dbname"] = role
+        with psycopg.connect(make_conninfo("", **params), autocommit=True) as tenant_db:
+            tenant_db.execute(sql.SQL("REASSIGN OWNED BY {} TO {}").format(
+                sql.Identifier(role), sql.Identifier(owner)))
+
+    def set_password(self, role: str, password: str) -> None:
+        """Give ``role`` a new password (sent as a SCRAM verifier)."""
+        with self._connect() as conn:
+            conn.execute(
+                sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                    sql.Identifier(role), sql.Literal(scram_sha256_verifier(password))
+                )
+            )
+
+    def conninfo(self, slug: str, role: str, password: str) -> str:
+        """Conninfo for ``role`` on the tenant's database, on the admin connection's server."""
+        params = {k: str(v) for k, v in conninfo_to_dict(self._admin).items() if v is not None}
+        params.update(user=role, password=password, dbname=role_name(slug))
+        return make_conninfo("", **params)
+
+    def drop(self, slug: str) -> None:
+        """Drop the tenant's database and roles (idempotent)."""
+        role = role_name(slug)
+        with self._connect() as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(role))
+            )
+            for name in (ops_role_name(slug), role, migration_role_name(slug)):
+                conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+def _exists(conn: psycopg.Connection[tuple[object, ...]], query: str, name: str) -> bool:
+    return conn.execute(query.encode(), (name,)).fetchone() is not None
+
+
+@dataclass(frozen=True, slots=True)
+class TenantPaths:
+    root: Path
+
+    @property
+    def objects(self) -> Path:
+        return self.root / "objects"
+
+    @property
+    def qdrant(self) -> Path:
+        return self.root / "qdrant"
+
+    @property
+    def work(self) -> Path:
+        return self.root / "work"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def pids(self) -> Path:
+        return self.root / "pids"
+
+    @property
+    def port_file(self) -> Path:
+        return self.root / "port"
+
+    @property
+    def audit_key(self) -> Path:
+        return self.root / "audit-key.pem"
+
+    def pid_file(self, name: str) -> Path:
+        return self.pids / f"{name}.pid"
+
+    def log_file(self, name: str) -> Path:
+        return self.logs / f"{name}.log"
+
+    def make(self) -> None:
+        for folder in (self.root, self.objects, self.qdrant, self.work, self.logs, self.pids):
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+PROCESSES = ("api", "worker")
+_COMMANDS = {"api": "serve", "worker": "worker"}
+
+
+class LocalProvider:
+    """Runs each tenant's data plane as local processes (see the module docstring)."""
+
+    name = "local"
+
+    def __init__(
+        self,
+        *,
+        admin_conninfo: str,
+        state_dir: Path,
+        python: Path,
+        port_range: range,
+        host: str = "127.0.0.1",
+        ready_timeout_s: float = 180.0,
+        stop_grace_s: float = 10.0,
+        command_timeout_s: float = 600.0,
+        code_paths: Sequence[Path] = (CODE_ROOT,),
+    ) -> None:
+        self._db = TenantDatabases(admin_conninfo)
+        self._tenants_dir = state_dir.resolve() / "tenants"
+        self._python = python
+        self._port_range = port_range
+        self._host = host
+        self._ready_timeout_s = ready_timeout_s
+        self._stop_grace_s = stop_grace_s
+        self._command_timeout_s = command_timeout_s
+        self._code_paths = [p.resolve() for p in code_paths]
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self._port_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: ControlPlaneSettings) -> LocalProvider:
+        return cls(
+            admin_conninfo=settings.effective_admin_database_url.get_secret_value(),
+            state_dir=settings.state_dir,
+            python=settings.data_plane_python,
+            port_range=settings.port_range,
+            ready_timeout_s=settings.data_plane_ready_timeout_s,
+            stop_grace_s=settings.data_plane_stop_grace_s,
+        )
+
+    # -- Provider port ---------------------------------------------------------------------
+    def provision(self, tenant: Tenant, config: TenantConfig) -> str:
+        """Create the tenant's database, folders and port; migrate; start; wait for ready."""
+        return self._ensure_running(tenant, config)
+
+    def start(self, tenant: Tenant, config: TenantConfig) -> str:
+        """Start the tenant's processes unless they are running and healthy."""
+        return self._ensure_running(tenant, config)
+
+    def is_healthy(self, tenant: Tenant) -> bool:
+        paths = self.paths(tenant.slug)
+        port = _read_port(paths.port_file)
+        return port is not None and self._healthy(paths, self._endpoint(port))
+
+    def stop(self, tenant: Tenant) -> list[str]:
+        with self._lock(tenant.slug):
+            return self._stop_processes(self.paths(tenant.slug))
+
+    def install_vendor_key(
+        self, tenant: Tenant, key_id: str, sha256: str, scopes: Sequence[str], label: str | None
+    ) -> None:
+        """Run ``python -m data_plane add-vendor-key`` as the tenant's ops role."""
+        paths = self.paths(tenant.slug)
+        port = _read_port(paths.port_file)
+        if port is None:
+            raise DataPlaneError(f"tenant {tenant.slug!r} has no local data plane")
+        with self._lock(tenant.slug):
+            password = _new_password()
+            with _database_step(f"could not prepare the ops role of {tenant.slug!r}"):
+                self._db.ensure(tenant.slug)
+                self._db.set_password(ops_role_name(tenant.slug), password)
+            env = self.child_env(
+                tenant.slug,
+                TenantConfig.model_validate(tenant.config),
+                port,
+                self._db.conninfo(tenant.slug, ops_role_name(tenant.slug), password),
+            )
+            argv = ["add-vendor-key", "--key-id", key_id, "--sha256", sha256,
+                    "--scopes", ",".join(scopes)]
+            if label:
+                argv += ["--label", label]
+            self._run(argv, env=env, paths=paths, log_name="admin", error=DataPlaneError)
+
+    def deprovision(self, tenant: Tenant) -> None:
+        """Stop the processes, drop the database and roles, delete the tenant's folder."""
+        with self._lock(tenant.slug):
+            paths = self.paths(tenant.slug)
+            self._stop_processes(paths)
+            with _database_step(f"could not drop the database of {tenant.slug!r}"):
+                self._db.drop(tenant.slug)
+            shutil.rmtree(paths.root, ignore_errors=True)
+
+    def revoke_vendor_key(self, tenant: Tenant, key_id: str) -> None:
+        """Run ``python -m data_plane revoke-vendor-key`` as the tenant's ops role (works while
+        the processes are stopped, e.g. for a SUSPENDED tenant)."""
+        paths = self.paths(tenant.slug)
+        port = _read_port(paths.port_file)
+        if port is None or not paths.root.is_dir():
+            return  # no data plane (never provisioned, or gone): nothing can accept the key
+        with self._lock(tenant.slug):
+            password = _new_password()
+            with _database_step(f"could not prepare the ops role of {tenant.slug!r}"):
+                self._db.set_password(ops_role_name(tenant.slug), password)
+            env = self.child_env(
+                tenant.slug,
+                TenantConfig.model_validate(tenant.config),
+                port,
+                self._db.conninfo(tenant.slug, ops_role_name(tenant.slug), password),
+            )
+            self._run(["revoke-vendor-key", "--key-id", key_id], env=env, paths=paths,
+                      log_name="admin", error=DataPlaneError)
+
+    def verify_deprovisioned(self, tenant: Tenant) -> dict[str, bool]:
+        """Look for each resource :meth:`deprovision` destroys; True means verified gone."""
+        slug = tenant.slug
+        paths = self.paths(slug)
+        with self._db.admin() as conn:
+            database_gone = not _exists(
+                conn, "SELECT 1 FROM pg_database WHERE datname = %s", role_name(slug))
+            # every role of the tenant: fb_<t>, fbops_<t>, fbmig_<t>, ... (t is [a-z0-9_])
+            roles_gone = not _exists(
+                conn, "SELECT 1 FROM pg_roles WHERE rolname ~ ('^fb[a-z]*_' || %s || '$')",
+                slug.replace("-", "_"))
+        port = urlsplit(tenant.endpoint).port if tenant.endpoint else None
+        return {
+            "processes": not any(processes.running_pid(paths.pid_file(name), MARKER)
+                                 for name in PROCESSES),
+            "endpoint": port is None or port_free(self._host, port),
+            "database": database_gone,
+            "roles": roles_gone,
+            "object_root": not paths.objects.exists(),
+            "vector_store": not paths.qdrant.exists(),
+            "audit_signing_key": not paths.audit_key.exists(),
+            "tenant_dir": not paths.root.exists(),
+        }
+
+    # -- internals -------------------------------------------------------------------------
+    def paths(self, slug: str) -> TenantPaths:
+        return TenantPaths(self._tenants_dir / slug)
+
+    def _endpoint(self, port: int) -> str:
+        return f"http://{self._host}:{port}"
+
+    @contextlib.contextmanager
+    def _lock(self, slug: str) -> Iterator[None]:
+        with self._locks_guard:
+            lock = self._locks.setdefault(slug, threading.Lock())
+        with lock:
+            yield
+
+    def _ensure_running(self, tenant: Tenant, config: TenantConfig) -> str:
+        slug = tenant.slug
+        with self._lock(slug):
+            paths = self.paths(slug)
+            paths.make()
+            with _database_step(f"could not prepare the database of {slug!r}"):
+                self._db.ensure(slug)
+            port = _read_port(paths.port_file)
+            if port is not None and self._healthy(paths, self._endpoint(port)):
+                return self._endpoint(port)
+            self._stop_processes(paths)
+            port = self._claim_port(paths)
+            endpoint = self._endpoint(port)
+
+            write_new_signing_key(paths.audit_key)
+            password, owner_password = _new_password(), _new_password()
+            with _database_step(f"could not set the database password of {slug!r}"):
+                self._db.set_password(role_name(slug), password)
+                self._db.set_password(migration_role_name(slug), owner_password)
+            conninfo = self._db.conninfo(slug, role_name(slug), password)
+            env = self.child_env(slug, config, port, conninfo)
+            migrate_env = self.child_env(
+                slug, config, port,
+                self._db.conninfo(slug, migration_role_name(slug), owner_password))
+            migrate_env["FROSTBYTE_DP_SERVICE_ROLE"] = role_name(slug)
+            self._run(["migrate"], env=migrate_env, paths=paths, log_name="migrate",
+                      error=ProvisioningFailed)
+            pids = {
+                processes.spawn_detached(
+                    [str(self._python), "-m", "data_plane", _COMMANDS[name]],
+                    env=env,
+                    cwd=paths.work,
+                    log_file=paths.log_file(name),
+                    pid_file=paths.pid_file(name),
+                ): MARKER
+                for name in PROCESSES
+            }
+            log.info("tenant %s: data plane starting on %s (pids %s)", slug, endpoint,
+                     sorted(pids))
+            why = processes.wait_until_ready(
+                f"{endpoint}/readyz", timeout_s=self._ready_timeout_s, pids=pids
+            )
+            if why is not None:
+                self._stop_processes(paths)
+                raise ProvisioningFailed(
+                    f"data plane of {slug!r} did not become ready: {why}. "
+                    f"End of {paths.log_file('api')}:\n{processes.tail(paths.log_file('api'))}"
+                )
+            return endpoint
+
+    def _healthy(self, paths: TenantPaths, endpoint: str) -> bool:
+        running = all(
+            processes.running_pid(paths.pid_file(name), MARKER) is not None
+            for name in PROCESSES
+        )
+        return running and processes.http_ok(f"{endpoint}/readyz")
+
+    def _stop_processes(self, paths: TenantPaths) -> list[str]:
+        stopped = []
+        for name in PROCESSES:
+            pid = processes.stop_pid_file(
+                paths.pid_file(name), MARKER, grace_s=self._stop_grace_s
+            )
+            if pid is not None:
+                stopped.append(f"{paths.root.name} {name} (pid {pid})")
+        return stopped
+
+    def _claim_port(self, paths: TenantPaths) -> int:
+        """Keep the tenant's port if it is free, else take the first free one of the range
+        that no other tenant holds."""
+        with self._port_lock:
+            current = _read_port(paths.port_file)
+            if current is not None and port_free(self._host, current):
+                return current
+            taken = {
+                port
+                for other in self._tenants_dir.glob("*/port")
+                if other != paths.port_file and (port := _read_port(other)) is not None
+            }
+            for port in self._port_range:
+                if port not in taken and port_free(self._host, port):
+                    paths.port_file.write_text(f"{port}\n", encoding="ascii")
+                    return port
+        raise ProvisioningFailed(
+            f"no free port left in {self._port_range.start}-{self._port_range.stop - 1}"
+        )
+
+    def child_env(
+        self, slug: str, config: TenantConfig, port: int, database_url: str
+    ) -> dict[str, str]:
+        """The data plane's whole environment: an allowlist of ours plus FROSTBYTE_DP_*."""
+        env = {k: v for k, v in os.environ.items() if k in _INHERITED_ENV or k.startswith("LC_")}
+        code = [str(p) for p in self._code_paths]
+        env.update(OFFLINE_ENV)
+        paths = self.paths(slug)
+        env.update(
+            PYTHONPATH=os.pathsep.join(code),
+            PYTHONUNBUFFERED="1",
+            FROSTBYTE_DP_TENANT=slug,
+            FROSTBYTE_DP_DATABASE_URL=database_url,
+            FROSTBYTE_DP_OBJECT_STORE_ROOT=str(paths.objects),
+            FROSTBYTE_DP_QDRANT_PATH=str(paths.qdrant),
+            FROSTBYTE_DP_HOST=self._host,
+            FROSTBYTE_DP_PORT=str(port),
+            FROSTBYTE_DP_TENANT_CONFIG=config.model_dump_json(),
+            FROSTBYTE_DP_WORK_DIR=str(paths.work),
+            FROSTBYTE_DP_AUDIT_SIGNING_KEY_FILE=str(paths.audit_key),
+        )
+        return env
+
+    def _run(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        paths: TenantPaths,
+        log_name: str,
+        error: type[ProvisioningFailed],
+    ) -> None:
+        log_file = paths.log_file(log_name)
+        with log_file.open("ab") as out:
+            try:
+                result = subprocess.run(
+                    [str(self._python), "-m", "data_plane", *argv],
+                    env=dict(env),
+                    cwd=paths.work,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    timeout=self._command_timeout_s,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired:
+                raise error(
+                    f"`data_plane {argv[0]}` for {paths.root.name!r} timed out"
+                ) from None
+        if result.returncode != 0:
+            raise error(
+                f"`data_plane {argv[0]}` for {paths.root.name!r} exited {result.returncode}. "
+                f"End of {log_file}:\n{processes.tail(log_file, max_bytes=2000)}"
+            )
+
+
+@contextlib.contextmanager
+def _database_step(what: str) -> Iterator[None]:
+    """Turn a database error into a ProvisioningFailed whose message is safe to show."""
+    try:
+        yield
+    except psycopg.Error as exc:
+        detail = exc.diag.message_primary if exc.diag else None
+        raise ProvisioningFailed(f"{what}: {type(exc).__name__}: {detail or 'no detail'}"
+                                 ) from exc
+
+
+def _read_port(path: Path) -> int | None:
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except (FileNotFoundError, UnicodeDecodeError):
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def port_free(host: str, port: int) -> bool:
+    """True if nothing listens on ``host:port`` (we could bind it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                return False
+            raise
+    return True

@@ -1,0 +1,401 @@
+"""Tenant use cases: create, read, provision, recover, issue and revoke vendor keys, and the
+admin lifecycle actions of SPEC §3 (suspend, resume, retry, deprovision, cancel, config patch).
+
+The service loads a :class:`~control_plane.domain.lifecycle.Tenant`, asks it for a transition,
+persists the new state together with the event (registry, with the actor) and runs the work
+the new state calls for through a :class:`~control_plane.providers.base.Provider`.
+
+(De)provisioning runs as durable jobs (:mod:`control_plane.services.provisioning`) on the
+control plane's PostgreSQL-backed queue, one open job per tenant, each step recorded; at
+start-up :meth:`recover` puts back what a crash left and restarts the data planes of ACTIVE
+tenants that are not healthy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from control_plane.adapters.job_store import JobRecord, JobStore, StepRecord
+from control_plane.adapters.registry import TenantRegistry
+from control_plane.adapters.secret_store import SecretStore, generate_tenant_secrets
+from control_plane.domain.lifecycle import (
+    Tenant,
+    TenantEvent,
+    TenantState,
+    validate_slug,
+)
+from control_plane.domain.vendor_keys import VendorKeyRecord
+from control_plane.errors import (
+    ConcurrentUpdate,
+    InvalidConfig,
+    InvalidTransition,
+    ProviderNotAvailable,
+    TenantNotActive,
+)
+from control_plane.providers.base import Provider
+from control_plane.services.provisioning import JobRunner, Queue
+from frostbyte_common.errors import FrostbyteError, ValidationFailed
+from frostbyte_common.tenant_config import TenantConfig, merge_patch
+from frostbyte_common.vendor_keys import SCOPES, generate_key
+
+log = logging.getLogger(__name__)
+
+SYSTEM_ACTOR = "control-plane"
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedVendorKey:
+    key_id: str
+    key: str  # shown once, never stored
+    scopes: tuple[str, ...]
+    label: str | None
+
+
+def effective_config(tenant: Tenant) -> TenantConfig:
+    """The tenant's full configuration: its stored overrides over the product defaults."""
+    return TenantConfig.model_validate(tenant.config)
+
+
+class TenantService:
+    """Tenant lifecycle use cases over a registry and the configured providers."""
+
+    def __init__(self, registry: TenantRegistry, providers: Mapping[str, Provider],
+                 store: JobStore, queue: Queue, secrets: SecretStore) -> None:
+        self._registry = registry
+        self._providers = dict(providers)
+        self._store = store
+        self._secrets = secrets
+        self._runner = JobRunner(registry, store, queue, providers, secrets)
+        self._jobs: dict[str, asyncio.Task[None]] = {}  # restarts of ACTIVE data planes
+
+    async def run_job(self, job_id: str) -> None:
+        """The queue's task: run a tenant job (see :mod:`control_plane.services.provisioning`)."""
+        await self._runner.run(job_id)
+
+    # -- queries ---------------------------------------------------------------------------
+    async def get(self, slug: str) -> Tenant:
+        return await self._registry.get(slug)
+
+    async def list_tenants(self) -> list[Tenant]:
+        return await self._registry.list_tenants()
+
+    async def events(self, slug: str) -> list[TenantEvent]:
+        return await self._registry.events(slug)
+
+    async def vendor_keys(self, slug: str) -> list[VendorKeyRecord]:
+        await self._registry.get(slug)
+        return await self._registry.vendor_keys(slug)
+
+    # -- commands --------------------------------------------------------------------------
+    async def create(
+        self,
+        slug: str,
+        display_name: str,
+        provider: str,
+        config: Mapping[str, object] | None,
+        *,
+        actor: str,
+    ) -> Tenant:
+        """Record a new tenant (REQUESTED) and start provisioning it in the background."""
+        validate_slug(slug)
+        if provider not in self._providers:
+            known = ", ".join(sorted(self._providers)) or "none"
+            raise ProviderNotAvailable(
+                f"provider {provider!r} is not available here (available: {known})"
+            )
+        overrides = dict(config or {})
+        try:
+            TenantConfig.model_validate(overrides)
+        except ValidationError as exc:
+            raise InvalidConfig(_describe(exc)) from None
+        tenant, event = Tenant.request(slug, display_name, provider, overrides, actor=actor)
+        await self._registry.create(tenant, event)
+        log.info("tenant %s requested by %s (provider %s)", slug, actor, provider)
+        await self._enqueue(tenant, actor)
+        return tenant
+
+    async def issue_vendor_key(
+        self, slug: str, scopes: Sequence[str], label: str | None, *, actor: str
+    ) -> IssuedVendorKey:
+        """Generate a vendor key for an ACTIVE tenant: its hash goes to the registry and to the
+        tenant's data plane; the key itself is returned once and never stored."""
+        wanted = tuple(dict.fromkeys(scopes))
+        unknown = [s for s in wanted if s not in SCOPES]
+        if not wanted or unknown:
+            raise ValidationFailed(
+                f"scopes must be a non-empty subset of {list(SCOPES)}; unknown: {unknown}",
+                code="INVALID_SCOPES",
+            )
+        tenant = await self._registry.get(slug)
+        if tenant.state is not TenantState.ACTIVE:
+            raise TenantNotActive(
+                f"tenant {slug!r} is {tenant.state.value}; vendor keys need an ACTIVE tenant"
+            )
+        issued = generate_key()
+        await self._registry.add_vendor_key(
+            VendorKeyRecord(issued.key_id, slug, issued.sha256, wanted, label)
+        )
+        provider = self._providers[tenant.provider]
+        try:
+            await asyncio.to_thread(
+                provider.install_vendor_key, tenant, issued.key_id, issued.sha256, wanted, label
+            )
+        except Exception:
+            await self._registry.delete_vendor_key(issued.key_id)
+            raise
+        log.info("tenant %s: vendor key %s issued by %s, scopes %s", slug, issued.key_id,
+                 actor, ",".join(wanted))
+        return IssuedVendorKey(issued.key_id, issued.key, wanted, label)
+
+    # -- provisioning jobs -----------------------------------------------------------------
+    async def _enqueue(self, tenant: Tenant, actor: str) -> None:
+        """Queue the durable job the tenant's state calls for (one open job per tenant)."""
+        job = await self._runner.enqueue(tenant, actor)
+        log.info("tenant %s: job %s (%s) queued", tenant.slug, job.job_id, job.operation)
+
+    async def jobs(self, slug: str) -> list[JobRecord]:
+        await self._registry.get(slug)
+        return await self._store.list_jobs(slug)
+
+    async def job_log(self, slug: str, job_id: str) -> tuple[JobRecord, list[StepRecord]]:
+        await self._registry.get(slug)
+        job = await self._store.get(slug, job_id)
+        return job, await self._store.steps(job.job_id)
+
+    # -- admin lifecycle actions (SPEC §3) -------------------------------------------------
+    def _provider(self, tenant: Tenant) -> Provider:
+        provider = self._providers.get(tenant.provider)
+        if provider is None:
+            raise ProviderNotAvailable(f"provider {tenant.provider!r} is not configured")
+        return provider
+
+    async def _act(
+        self,
+        slug: str,
+        act: Callable[[Tenant], TenantEvent],
+        work: Callable[[Tenant, Provider], Coroutine[Any, Any, dict[str, Any]]] | None = None,
+    ) -> Tenant:
+        """Check the transition, do the provider ``work`` it needs (whose result goes into the
+        event), then save the tenant and its event if nobody moved it meanwhile."""
+        tenant = await self._registry.get(slug)
+        before = tenant.state
+        event = act(tenant)  # InvalidTransition (409) before anything is touched
+        if work is not None:
+            detail = await work(tenant, self._provider(tenant))
+            event = dataclasses.replace(event, detail={**event.detail, **detail})
+        await self._registry.save(tenant, event, expected_state=before)
+        log.info("tenant %s: %s -> %s by %s", slug, before.value, tenant.state.value,
+                 event.actor)
+        return tenant
+
+    async def suspend(self, slug: str, *, actor: str) -> Tenant:
+        """Transition 7: stop the data plane (the vendor endpoint refuses), keep the data."""
+
+        async def work(tenant: Tenant, provider: Provider) -> dict[str, Any]:
+            return {"stopped": await asyncio.to_thread(provider.stop, tenant)}
+
+        return await self._act(slug, lambda t: t.suspend(actor=actor), work)
+
+    async def resume(self, slug: str, *, actor: str) -> Tenant:
+        """Transition 8: start the data plane again with the tenant's config."""
+
+        async def work(tenant: Tenant, provider: Provider) -> dict[str, Any]:
+            tenant.endpoint = await asyncio.to_thread(
+                provider.start, tenant, effective_config(tenant))
+            return {"endpoint": tenant.endpoint}
+
+        return await self._act(slug, lambda t: t.resume(actor=actor), work)
+
+    async def retry(self, slug: str, *, actor: str) -> Tenant:
+        """Transition 5 (or 11 for a failed teardown): resume the operation that failed."""
+        tenant = await self._act(slug, lambda t: t.retry(actor=actor))
+        await self._enqueue(tenant, actor)
+        return tenant
+
+    async def deprovision(self, slug: str, *, actor: str) -> Tenant:
+        """Transitions 9, 10, 11: stop the data plane now (vendor keys stop working at once),
+        then destroy and verify everything in a background job."""
+
+        async def work(tenant: Tenant, provider: Provider) -> dict[str, Any]:
+            return {"stopped": await asyncio.to_thread(provider.stop, tenant)}
+
+        tenant = await self._act(slug, lambda t: t.deprovision(actor=actor), work)
+        await self._enqueue(tenant, actor)
+        return tenant
+
+    async def cancel(self, slug: str, *, actor: str) -> Tenant:
+        """Transitions 4 and 13 by an admin: the running job stops at its next step boundary
+        (what it started is rolled back) and the tenant lands in FAILED."""
+        tenant = await self._act(slug, lambda t: t.cancel(actor=actor))
+        job = await self._runner.cancel_open_job(slug)
+        if job is not None:
+            log.info("tenant %s: job %s cancelled by %s", slug, job.job_id, actor)
+        return tenant
+
+    async def patch_config(self, slug: str, patch: object, *, actor: str) -> Tenant:
+        """Apply a JSON Merge Patch (RFC 7396) to the tenant's config overrides. ACTIVE: the
+        new config is re-applied to the running data plane (transition 6). FAILED: stored,
+        applied by the next retry. Any other state: 409."""
+        if not isinstance(patch, dict):
+            raise InvalidConfig("a config patch must be a JSON object (RFC 7396 merge patch)")
+        tenant = await self._registry.get(slug)
+        if tenant.state not in (TenantState.ACTIVE, TenantState.FAILED):
+            raise InvalidTransition(
+                f"cannot change the config of a tenant in state {tenant.state.value}"
+            )
+        merged = merge_patch(tenant.config, patch)
+        try:
+            TenantConfig.model_validate(merged)
+        except ValidationError as exc:
+            raise InvalidConfig(_describe(exc)) from None
+        before = tenant.state
+        event: TenantEvent | None = None
+        if before is TenantState.ACTIVE:
+            event = dataclasses.replace(tenant.reapply_config(actor=actor),
+                                        detail={"patch": patch})
+        tenant.config = merged
+        await self._registry.save(tenant, event, expected_state=before)
+        log.info("tenant %s: config patched by %s (%s)", slug, actor, before.value)
+        if event is not None:
+            await self._enqueue(tenant, actor)
+        return tenant
+
+    async def rotate_secrets(self, slug: str, *, actor: str) -> tuple[str, list[IssuedVendorKey]]:
+        """Re-issue every credential of an ACTIVE or SUSPENDED tenant (no state change): new
+        SOPS-encrypted secrets, and for each valid vendor key a new one with the same scopes
+        (installed first, so the data plane keeps serving) after which the old one is revoked.
+        Recorded as a ``rotate`` job with its steps; returns its id and the new keys (shown
+        once)."""
+        tenant = await self._registry.get(slug)
+        if tenant.state not in (TenantState.ACTIVE, TenantState.SUSPENDED):
+            raise InvalidTransition(
+                f"cannot rotate the secrets of a tenant in state {tenant.state.value}")
+        job, created = await self._store.open_or_create(slug, "rotate", actor)
+        if not created:
+            raise ConcurrentUpdate(f"tenant {slug!r} has a {job.operation} job running "
+                                   f"({job.job_id}); try again when it ends")
+        issued: list[IssuedVendorKey] = []
+        try:
+            await self._store.set_status(job.job_id, "running")
+            await self._store.start_step(job.job_id, "secrets", 0)
+            await asyncio.to_thread(self._secrets.put, slug, generate_tenant_secrets())
+            await self._store.end_step(job.job_id, "secrets", "done",
+                                       "every credential re-issued and re-encrypted")
+            await self._store.start_step(job.job_id, "vendor_keys", 1)
+            old = [k for k in await self._registry.vendor_keys(slug) if k.revoked_at is None]
+            provider = self._provider(tenant)
+            for record in old:
+                new = generate_key()
+                await self._registry.add_vendor_key(VendorKeyRecord(
+                    new.key_id, slug, new.sha256, record.scopes, record.label))
+                await asyncio.to_thread(provider.install_vendor_key, tenant, new.key_id,
+                                        new.sha256, record.scopes, record.label)
+                await asyncio.to_thread(provider.revoke_vendor_key, tenant, record.key_id)
+                await self._registry.revoke_vendor_keys(slug, [record.key_id])
+                issued.append(IssuedVendorKey(new.key_id, new.key, record.scopes, record.label))
+            await self._store.end_step(job.job_id, "vendor_keys", "done",
+                                       f"{len(issued)} vendor key(s) re-issued, old revoked")
+        except FrostbyteError as exc:
+            await self._store.set_status(job.job_id, "failed", exc.message)
+            raise
+        await self._store.set_status(job.job_id, "succeeded")
+        log.info("tenant %s: secrets rotated by %s (%d vendor keys)", slug, actor, len(issued))
+        return job.job_id, issued
+
+    async def revoke_vendor_key(self, slug: str, key_id: str, *, actor: str) -> VendorKeyRecord:
+        """Make the tenant's data plane refuse the key, then mark it revoked in the registry."""
+        tenant = await self._registry.get(slug)
+        record = await self._registry.vendor_key(slug, key_id)
+        if record.revoked_at is None and tenant.state is not TenantState.DEPROVISIONED:
+            await asyncio.to_thread(self._provider(tenant).revoke_vendor_key, tenant, key_id)
+        await self._registry.revoke_vendor_keys(slug, [key_id])
+        log.info("tenant %s: vendor key %s revoked by %s", slug, key_id, actor)
+        return await self._registry.vendor_key(slug, key_id)
+
+    async def recover(self) -> None:
+        """At start-up: queue a job for every tenant left mid-operation without one, put back
+        jobs whose worker died, and restart the data planes of ACTIVE tenants that are not
+        healthy (every step is idempotent)."""
+        for tenant in await self._registry.list_tenants(
+            [TenantState.REQUESTED, TenantState.PROVISIONING, TenantState.ACTIVE,
+             TenantState.DEPROVISIONING]
+        ):
+            if tenant.state is TenantState.ACTIVE:
+                self._jobs.setdefault(
+                    tenant.slug,
+                    asyncio.get_running_loop().create_task(
+                        self._guarded(tenant.slug, self._restart(tenant)),
+                        name=f"restart:{tenant.slug}",
+                    ),
+                )
+            elif await self._store.open_job(tenant.slug) is None:
+                log.info("tenant %s: %s without a job; queueing one", tenant.slug,
+                         tenant.state.value)
+                await self._enqueue(tenant, SYSTEM_ACTOR)
+        await self.recover_jobs()
+
+    async def recover_jobs(self) -> int:
+        """Put back jobs whose worker died (stale heartbeat) or that left the queue."""
+        count = await self._runner.recover()
+        if count:
+            log.warning("put back %d tenant job(s)", count)
+        return count
+
+    async def _restart(self, tenant: Tenant) -> None:
+        provider = self._providers.get(tenant.provider)
+        if provider is None:
+            log.warning("tenant %s: provider %s not configured; not started", tenant.slug,
+                        tenant.provider)
+            return
+        if await asyncio.to_thread(provider.is_healthy, tenant):
+            return
+        log.info("tenant %s: data plane not healthy, starting it", tenant.slug)
+        try:
+            endpoint = await asyncio.to_thread(provider.start, tenant, effective_config(tenant))
+        except FrostbyteError as exc:
+            log.error("tenant %s: could not restart its data plane: %s", tenant.slug,
+                      exc.message)
+            return
+        if endpoint != tenant.endpoint:
+            log.warning("tenant %s: data plane moved from %s to %s", tenant.slug,
+                        tenant.endpoint, endpoint)
+            tenant.endpoint = endpoint
+            await self._registry.save(tenant, None, expected_state=TenantState.ACTIVE)
+
+    async def _guarded(self, slug: str, job: Coroutine[Any, Any, object]) -> None:
+        try:
+            await job
+        except asyncio.CancelledError:
+            raise
+        except ConcurrentUpdate as exc:
+            log.warning("tenant %s: job stopped: %s", slug, exc.message)
+        except Exception:
+            log.exception("tenant %s: background job failed", slug)
+
+    async def wait_for_jobs(self) -> None:
+        """Wait until every background job has finished (tests, orderly shutdown)."""
+        while pending := [t for t in self._jobs.values() if not t.done()]:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def shutdown(self) -> None:
+        """Cancel running jobs; what they left is resumed by :meth:`recover` next start."""
+        tasks = [t for t in self._jobs.values() if not t.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._jobs.clear()
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = [
+        f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {err['msg']}"
+        for err in exc.errors()[:5]
+    ]
+    return "invalid config: " + "; ".join(parts)

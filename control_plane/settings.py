@@ -1,0 +1,81 @@
+"""The control plane's one settings model. Built by the entrypoint (``python -m control_plane
+serve``) or handed in by tests — never at import. Every field is an environment variable
+``FROSTBYTE_CP_<FIELD>``."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_RANGE_RE = re.compile(r"^(\d{1,5})-(\d{1,5})$")
+
+
+class ControlPlaneSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FROSTBYTE_CP_", extra="ignore")
+
+    database_url: SecretStr = Field(
+        description="libpq conninfo (or URI) of the control plane's own registry database."
+    )
+    admin_database_url: SecretStr | None = Field(
+        None,
+        description="libpq conninfo of a superuser (or CREATEROLE+CREATEDB) connection the "
+        "local provider uses to create tenant roles and databases; default: database_url.",
+    )
+    admin_token_sha256: str | None = Field(
+        None,
+        description="Hex SHA-256 of an admin bearer token registered at start-up (the token "
+        "itself is never stored). Unset: the first start creates a token and prints it once.",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    state_dir: Path = Field(
+        Path(".local"), description="Where the local provider keeps tenant folders."
+    )
+    data_plane_python: Path = Field(
+        default_factory=lambda: Path(sys.executable),
+        description="Python executable that runs `python -m data_plane` for local tenants.",
+    )
+    data_plane_port_range: str = Field(
+        "8101-8199", description="Loopback ports the local provider hands out, inclusive."
+    )
+    data_plane_ready_timeout_s: float = Field(
+        180.0, gt=0, description="How long a local data plane may take to report /readyz."
+    )
+    data_plane_stop_grace_s: float = Field(10.0, ge=0)
+    log_level: str = "INFO"
+
+    @field_validator("admin_token_sha256")
+    @classmethod
+    def _hex_sha256(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().lower()
+        if not _SHA256_RE.fullmatch(value):
+            raise ValueError("admin_token_sha256 must be 64 hex characters (a SHA-256 digest)")
+        return value
+
+    @field_validator("data_plane_port_range")
+    @classmethod
+    def _port_range(cls, value: str) -> str:
+        match = _RANGE_RE.fullmatch(value.strip())
+        if not match:
+            raise ValueError("data_plane_port_range must look like 8101-8199")
+        low, high = int(match[1]), int(match[2])
+        if not 1024 <= low <= high <= 65535:
+            raise ValueError("data_plane_port_range must be within 1024-65535, low <= high")
+        return f"{low}-{high}"
+
+    @property
+    def port_range(self) -> range:
+        """The data-plane port range as a Python ``range`` (inclusive of its upper bound)."""
+        low, high = (int(part) for part in self.data_plane_port_range.split("-"))
+        return range(low, high + 1)
+
+    @property
+    def effective_admin_database_url(self) -> SecretStr:
+        return self.admin_database_url or self.database_url
