@@ -1,0 +1,1 @@
+"""Adapters implementing the data-plane ports (parsers, tokenizer, stores, models)."""

@@ -1,0 +1,60 @@
+"""Attachments of an RFC 822 e-mail: what the router parses as documents of their own.
+
+A part is an attachment when it has a file name or ``Content-Disposition: attachment``. An
+attached e-mail (``message/rfc822``) is walked into: its text is already part of the body as
+the e-mail parsers read it (docling renders forwarded messages inline), and the files it
+carries are attachments like any other.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from dataclasses import dataclass
+from email.message import Message
+from pathlib import Path, PurePath
+
+MAX_ATTACHMENTS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    name: str  # the sender's file name, reduced to its last path component
+    mime_type: str
+    data: bytes
+
+
+def email_attachments(path: Path, limit: int = MAX_ATTACHMENTS) -> list[Attachment]:
+    """The attachments of the e-mail at ``path`` in message order (at most ``limit``)."""
+    with path.open("rb") as fh:
+        msg = email.message_from_binary_file(fh, policy=email.policy.default)
+    found: list[Attachment] = []
+    _collect(msg, found, limit, top=True)
+    return found
+
+
+def _collect(part: Message, found: list[Attachment], limit: int, *, top: bool = False) -> None:
+    if len(found) >= limit:
+        return
+    disposition = part.get_content_disposition()
+    filename = part.get_filename()
+    if part.is_multipart():
+        payload = part.get_payload()
+        for sub in payload if isinstance(payload, list) else []:
+            if isinstance(sub, Message):
+                _collect(sub, found, limit)
+        return
+    if top or (filename is None and disposition != "attachment"):
+        return  # a body part
+    decoded = part.get_payload(decode=True)
+    data = decoded if isinstance(decoded, bytes) else b""
+    found.append(Attachment(_safe_name(filename or f"attachment-{len(found) + 1}"),
+                            part.get_content_type(), data))
+
+
+def _safe_name(name: str) -> str:
+    base = PurePath(name.replace("\\", "/")).name.strip() or "attachment"
+    return "".join(ch if ch.isprintable() else "_" for ch in base)[:200]
+
+
+__all__ = ["Attachment", "email_attachments"]

@@ -1,0 +1,299 @@
+"""Docling adapter: DOCX, PPTX, HTML, Markdown, XLSX, CSV and e-mail → canonical document.
+
+Walks the DoclingDocument tree in reading order (body layer only, page headers/footers
+kept as such) and maps:
+
+* title → TITLE (rank 0 of the heading path), section header → HEADING with its level;
+  in a presentation every slide title is a level-1 HEADING (a deck has no single title);
+* a spreadsheet's sheet group → a level-1 HEADING named after the sheet, which tops the
+  heading path of the sheet's tables; ``sheet`` is set on every element of the sheet;
+* text/paragraph → PARAGRAPH, list item → LIST_ITEM, caption, code, formula, footnote;
+  an inline group (a paragraph with inline code or links) → one PARAGRAPH;
+* table → TABLE with the cell grid (spans, header flags) and Markdown text; rich cells
+  (nested content) get the plain text of their content;
+* picture → PICTURE with empty text, followed by its caption as a CAPTION element;
+* e-mail: the ``From:``/``To:``/``Date:`` lines docling puts first → EMAIL_HEADER; the
+  headers (parsed with the standard library) also go into ``metadata``.
+
+``page`` is the slide number for presentations (from provenance); the other formats here are
+not paginated.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from data_plane.adapters.parsers._common import (
+    UNSUPPORTED_FORMAT,
+    ElementBuilder,
+    email_headers,
+    failed_document,
+    guarded,
+    make_document,
+    package_version,
+)
+from data_plane.adapters.parsers.formats import CANONICAL_EXTENSION, DocFormat, detect_format
+from data_plane.domain.canonical import (
+    CanonicalDocument,
+    ElementType,
+    ErrorItem,
+    ParseStatus,
+    TableCell,
+)
+from data_plane.domain.ports import ParseRequest
+
+if TYPE_CHECKING:
+    from docling.document_converter import DocumentConverter
+
+_MD_FOOTNOTE = re.compile(r"^\[\^[^\]\s]+\]:\s")  # docling reads footnote definitions as text
+_EMAIL_HEADER = re.compile(r"^(From|To|Cc|Bcc|Date|Subject|Reply-To):\s", re.IGNORECASE)
+
+
+class DoclingParser:
+    """The primary parser for office formats, web pages, Markdown, spreadsheets and e-mail.
+
+    The docling converter is built once per instance, on the first parse.
+    """
+
+    name = "docling"
+    formats: frozenset[DocFormat] = frozenset({
+        DocFormat.DOCX, DocFormat.PPTX, DocFormat.HTML, DocFormat.MARKDOWN,
+        DocFormat.XLSX, DocFormat.CSV, DocFormat.EML,
+    })
+
+    def __init__(self) -> None:
+        self._converter: DocumentConverter | None = None
+        self._version: str | None = None
+        self._parse = guarded(self._parse_unguarded, self.name, lambda: self.version)
+
+    @property
+    def version(self) -> str:
+        """Installed docling version (distribution ``docling-slim``, else ``docling``)."""
+        if self._version is None:
+            self._version = package_version("docling-slim", "docling")
+        return self._version
+
+    def parse(self, request: ParseRequest) -> CanonicalDocument:
+        """Parse one file; never raises for a bad document (FAILED with an error item)."""
+        return self._parse(request)
+
+    def _converter_for_use(self) -> DocumentConverter:
+        if self._converter is None:
+            from frostbyte_common.offline import silence_egress
+
+            silence_egress()
+            from docling.datamodel.base_models import InputFormat
+            from docling.document_converter import DocumentConverter
+
+            allowed = [InputFormat.DOCX, InputFormat.PPTX, InputFormat.HTML, InputFormat.MD,
+                       InputFormat.XLSX, InputFormat.CSV, InputFormat.EMAIL]
+            self._converter = DocumentConverter(allowed_formats=allowed)
+        return self._converter
+
+    def _parse_unguarded(self, request: ParseRequest) -> CanonicalDocument:
+        fmt = detect_format(request.name, request.mime_type)
+        if fmt not in self.formats:
+            return failed_document(request, parser=self.name, version=self.version,
+                                   message=f"{UNSUPPORTED_FORMAT}: docling does not handle {fmt}")
+        from docling.datamodel.base_models import ConversionStatus
+        from docling_core.types.io import DocumentStream
+
+        converter = self._converter_for_use()
+        source: Path | DocumentStream = request.path
+        ext = CANONICAL_EXTENSION[fmt]
+        if request.path.suffix.lower() != ext:
+            # Content-addressed storage drops the extension; docling detects by name.
+            source = DocumentStream(name=f"document{ext}",
+                                    stream=io.BytesIO(request.path.read_bytes()))
+        result = converter.convert(source, raises_on_error=False)
+        errors = tuple(
+            ErrorItem(component=f"{self.name}:{e.component_type}", message=e.error_message)
+            for e in result.errors
+        )
+        if result.status not in (ConversionStatus.SUCCESS, ConversionStatus.PARTIAL_SUCCESS):
+            detail = "; ".join(e.message for e in errors) or f"status {result.status.value}"
+            return failed_document(request, parser=self.name, version=self.version,
+                                   message=f"PARSE_FAILED: docling {result.status.value}: {detail}")
+        walker = _Walker(result.document, fmt)
+        walker.walk(result.document.body)
+        metadata: dict[str, str] = {"format": fmt.value}
+        title: str | None = None
+        if fmt is DocFormat.EML:
+            metadata.update(email_headers(request.path))
+            title = metadata.get("subject")
+        page_count = len(result.document.pages) if fmt is DocFormat.PPTX else None
+        status = (ParseStatus.PARTIAL_SUCCESS
+                  if result.status is ConversionStatus.PARTIAL_SUCCESS or errors
+                  else ParseStatus.SUCCESS)
+        return make_document(
+            request, parser=self.name, version=self.version, elements=walker.builder.elements,
+            status=status, errors=errors, title=title, page_count=page_count, metadata=metadata,
+        )
+
+
+class _Walker:
+    """Depth-first walk of a DoclingDocument's body in reading order."""
+
+    def __init__(self, doc: Any, fmt: DocFormat) -> None:
+        self.doc = doc
+        self.fmt = fmt
+        self.builder = ElementBuilder()
+        self._seen: set[str] = set()
+        self._in_email_headers = fmt is DocFormat.EML
+
+    def walk(self, node: Any, sheet: str | None = None) -> None:
+        from docling_core.types.doc import (  # type: ignore[attr-defined]
+            ContentLayer,
+            GroupItem,
+            ListItem,
+            PictureItem,
+            SectionHeaderItem,
+            TableItem,
+        )
+        from docling_core.types.doc.labels import DocItemLabel, GroupLabel
+
+        b = self.builder
+        for ref in node.children:
+            item = ref.resolve(self.doc)
+            if item.self_ref in self._seen:
+                continue
+            self._seen.add(item.self_ref)
+            layer = getattr(item, "content_layer", ContentLayer.BODY)
+            label = getattr(item, "label", None)
+            if layer not in (ContentLayer.BODY, ContentLayer.FURNITURE):
+                continue
+            if layer is ContentLayer.FURNITURE and label not in (
+                DocItemLabel.PAGE_HEADER, DocItemLabel.PAGE_FOOTER
+            ):
+                continue
+            page = self._page(item)
+            if isinstance(item, GroupItem):
+                if label is GroupLabel.INLINE:
+                    b.add(ElementType.PARAGRAPH, self._plain_text(item), page=page, sheet=sheet)
+                elif label is GroupLabel.SHEET:
+                    b.reset_headings()
+                    b.heading(item.name, 1, sheet=item.name, attributes={"source": "sheet"})
+                    self.walk(item, sheet=item.name)
+                    b.reset_headings()
+                else:
+                    self.walk(item, sheet)
+                continue
+            text = " ".join(str(getattr(item, "text", "")).split()) if label not in (
+                DocItemLabel.CODE,) else str(getattr(item, "text", ""))
+            if isinstance(item, TableItem):
+                b.table(self._cells(item), page=page, sheet=sheet)
+                self._captions(item, page, sheet)
+                self._mark_descendants(item)
+                continue
+            if isinstance(item, PictureItem):
+                b.add(ElementType.PICTURE, "", page=page, sheet=sheet)
+                self._captions(item, page, sheet)
+                self._mark_descendants(item)
+                continue
+            if self._in_email_headers:
+                if label is not DocItemLabel.TITLE and _EMAIL_HEADER.match(text):
+                    b.add(ElementType.EMAIL_HEADER, text, page=page, sheet=sheet)
+                    continue
+                if label is not DocItemLabel.TITLE:
+                    self._in_email_headers = False
+            if label is DocItemLabel.TITLE:
+                if self.fmt is DocFormat.PPTX:
+                    b.heading(text, 1, page=page, sheet=sheet)
+                else:
+                    b.heading(text, None, title=True, page=page, sheet=sheet)
+            elif isinstance(item, SectionHeaderItem):
+                b.heading(text, item.level, page=page, sheet=sheet)
+            elif isinstance(item, ListItem):
+                b.add(ElementType.LIST_ITEM, text, page=page, sheet=sheet)
+            elif self.fmt is DocFormat.MARKDOWN and _MD_FOOTNOTE.match(text):
+                b.add(ElementType.FOOTNOTE, text, page=page, sheet=sheet)  # "[^1]: …"
+            else:
+                b.add(_LABELS.get(label, ElementType.PARAGRAPH), text, page=page, sheet=sheet)
+            if getattr(item, "children", None):
+                self.walk(item, sheet)
+
+    def _page(self, item: Any) -> int | None:
+        if self.fmt is not DocFormat.PPTX:
+            return None
+        prov = getattr(item, "prov", None)
+        if prov:
+            return int(prov[0].page_no)
+        return None
+
+    def _captions(self, item: Any, page: int | None, sheet: str | None) -> None:
+        for ref in getattr(item, "captions", ()):
+            cap = ref.resolve(self.doc)
+            if cap.self_ref in self._seen:
+                continue
+            self._seen.add(cap.self_ref)
+            self.builder.add(ElementType.CAPTION, self._plain_text(cap), page=page, sheet=sheet)
+
+    def _mark_descendants(self, item: Any) -> None:
+        for child, _ in self.doc.iterate_items(root=item, with_groups=True,
+                                               traverse_pictures=True):
+            self._seen.add(child.self_ref)
+
+    def _plain_text(self, item: Any) -> str:
+        parts: list[str] = []
+        own = getattr(item, "text", "")
+        if own:
+            parts.append(str(own))
+        for child, _ in self.doc.iterate_items(root=item, with_groups=False,
+                                               traverse_pictures=True):
+            if child is item:
+                continue
+            child_text = getattr(child, "text", "")
+            if child_text:
+                parts.append(str(child_text))
+            self._seen.add(child.self_ref)
+        return " ".join(" ".join(parts).split())
+
+    def _cells(self, table: Any) -> tuple[TableCell, ...]:
+        cells: list[TableCell] = []
+        for c in table.data.table_cells:
+            text = c.text
+            ref = getattr(c, "ref", None)
+            if ref is not None and not text.strip():
+                text = self._plain_text(ref.resolve(self.doc))
+            cells.append(TableCell(
+                row=c.start_row_offset_idx,
+                col=c.start_col_offset_idx,
+                text=" ".join(text.split()),
+                row_span=max(1, c.row_span),
+                col_span=max(1, c.col_span),
+                is_header=bool(c.column_header or c.row_header),
+            ))
+        cells.sort(key=lambda c: (c.row, c.col))
+        return tuple(cells)
+
+
+def _labels() -> dict[Any, ElementType]:
+    from docling_core.types.doc.labels import DocItemLabel
+
+    return {
+        DocItemLabel.CAPTION: ElementType.CAPTION,
+        DocItemLabel.CODE: ElementType.CODE,
+        DocItemLabel.FORMULA: ElementType.FORMULA,
+        DocItemLabel.FOOTNOTE: ElementType.FOOTNOTE,
+        DocItemLabel.PAGE_HEADER: ElementType.PAGE_HEADER,
+        DocItemLabel.PAGE_FOOTER: ElementType.PAGE_FOOTER,
+        DocItemLabel.LIST_ITEM: ElementType.LIST_ITEM,
+        DocItemLabel.TEXT: ElementType.PARAGRAPH,
+        DocItemLabel.PARAGRAPH: ElementType.PARAGRAPH,
+        DocItemLabel.REFERENCE: ElementType.TEXT,
+    }
+
+
+class _LazyLabels(dict[Any, ElementType]):
+    """Label map built on first lookup, so importing this module does not import docling."""
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        if not self:
+            self.update(_labels())
+        return super().get(key, default)
+
+
+_LABELS = _LazyLabels()

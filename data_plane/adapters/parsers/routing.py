@@ -1,0 +1,403 @@
+"""Which parser serves which format, and the router that enforces "never silently empty".
+
+The routing table (``ROUTES``) is data: format → primary parser, fallback parser. The choices,
+with the evidence from ``/shared/PARSER_FACTS.md`` (PF) and our own measurements (2 cores,
+offline, warm):
+
+* **PDF → pdfplumber, fallback unstructured.** PF: docling's model-free PDF pipeline yields one
+  flat item per line (no headings, paragraphs or tables); unstructured ``fast`` guesses titles
+  with false positives (margin stamps, running heads, table cells) and finds no tables. Our
+  rule-based ``PdfPlumberParser`` measured: ``samples/annual-safety-report.pdf`` 0.15 s, title +
+  10/10 headings at the right two levels, the 6×5 table with cells, page footers recognised —
+  unstructured: 2.1 s, H1s as list items, no levels, 30 table cells as titles, no table;
+  ``layout-parser-paper-fast.pdf`` 0.14 s, title + "1 Introduction", running head and the
+  rotated arXiv stamp excluded — unstructured: 0.5 s, 5 titles of which 3 are noise ("n u J",
+  "V C . s c [", the running head); ``multi-column-2p.pdf`` 0.27 s, title + 5 real section
+  headings + 3 false (bold author lines) — unstructured: 4.4 s, 14 titles, about half noise.
+  Unstructured stays the fallback for a PDF pdfplumber cannot read (it handles some broken
+  files differently).
+* **DOCX → docling.** PF: handbook-872p.docx 5.9 s vs 31 s, same headings, merged cells kept.
+* **PPTX, HTML → docling** (PF: a tie with unstructured; docling gives slide provenance and
+  heading levels). HTML falls back to unstructured.
+* **Markdown → docling, fallback unstructured** (heading levels from ``#`` depth).
+* **XLSX, CSV → docling.** PF found unstructured narrowly better on messy workbooks (docling split
+  sheets at empty columns), but docling keeps sheets as named groups, which gives us ``sheet`` and
+  the sheet-topped heading path, and marks header rows. Revisit with a sheet-merging pass if
+  real workbooks fragment.
+* **EML → docling, fallback unstructured.** PF: docling keeps the subject and headers; its body
+  text is complete. Unstructured is the fallback (``process_attachments=False``: it raises on
+  audio attachments). **Attachments** are parsed by the router as documents of their own (each
+  through its own route, OCR included; files inside forwarded messages too) and recorded in
+  ``CanonicalDocument.attachments`` (name, type, sha256, parser, status, errors); their
+  elements join the parent's under the heading ``Attachment: <name>``, so that chunks and
+  search hits name the attachment and the e-mail it came with, and one document row keeps
+  the pipeline, audit and report unchanged. An attachment of a format we do not route is
+  recorded as skipped (``UNSUPPORTED_FORMAT``); one that fails to parse makes the e-mail
+  PARTIAL_SUCCESS (one without text, e.g. a logo, is recorded but does not).
+* **TXT → unstructured** (docling has no plain-text input).
+* **PNG, JPEG, TIFF → ocr** (Tesseract; PF: both parsers' image routes want hub models and
+  fail offline, tesseract directly reads a page in 0.5–0.7 s).
+* **PDF pages without a text layer → ocr.** PDF routes carry ``ocr=True``: when the text parser
+  succeeds, its pages with (almost) no text are rendered and OCR'd into the document in page
+  order (scanned pages bound into a digital file); when it finds no text at all (an image-only
+  PDF: pdfplumber and unstructured return nothing, PF Traps), the fallback text parser is
+  skipped and the whole file is OCR'd. OCR is also the last resort after both text parsers
+  fail on a non-encrypted PDF.
+
+DOCX, PPTX, XLSX and CSV have no fallback: unstructured's office extras are not among the
+data-plane dependencies (``unstructured[md]`` only), so a docling failure there is final.
+
+The router runs the primary, falls back when it FAILED (an exception inside a parser is a
+FAILED result too), never falls back on an encrypted file (no parser can open it), and turns a
+result without text into FAILED ``NO_TEXT_EXTRACTED`` — unstructured returns ``[]`` without an
+error on encrypted, "too complex" and image-only PDFs, docling SUCCESS with 0 characters on
+image-only PDFs (PF, Traps).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from data_plane.adapters.parsers._common import (
+    ENCRYPTED,
+    NO_TEXT_EXTRACTED,
+    UNSUPPORTED_FORMAT,
+    exception_message,
+    make_document,
+    utcnow,
+)
+from data_plane.adapters.parsers.attachments import email_attachments
+from data_plane.adapters.parsers.formats import CANONICAL_EXTENSION, DocFormat, detect_format
+from data_plane.adapters.parsers.ocr_parser import OcrBlock, OcrParser
+from data_plane.adapters.parsers.registry import ParserRegistry, default_registry
+from data_plane.domain.canonical import (
+    AttachmentInfo,
+    CanonicalDocument,
+    Element,
+    ElementType,
+    ErrorItem,
+    LineageStep,
+    ParseStatus,
+)
+from data_plane.domain.ports import ParseRequest
+
+__all__ = ["ROUTES", "DocFormat", "ParserRouter", "Route", "detect_format"]
+
+ROUTER_COMPONENT = "parser-router"
+OCR = "ocr"
+#: A PDF page with fewer characters than this (page headers and footers aside) is OCR'd.
+MIN_PAGE_CHARS = 20
+#: An attached .eml file's own attachments are followed this many levels deep.
+MAX_ATTACHMENT_DEPTH = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """The parser to try first for a format, and the one to try when it fails."""
+
+    primary: str
+    fallback: str | None = None
+    ocr: bool = False  # OCR pages without text, and the whole file when no text came out
+    attachments: bool = False  # parse an e-mail's attachments into the document
+
+
+ROUTES: Mapping[DocFormat, Route] = MappingProxyType({
+    DocFormat.PDF: Route("pdfplumber", "unstructured", ocr=True),
+    DocFormat.DOCX: Route("docling"),
+    DocFormat.PPTX: Route("docling"),
+    DocFormat.XLSX: Route("docling"),
+    DocFormat.CSV: Route("docling"),
+    DocFormat.HTML: Route("docling", "unstructured"),
+    DocFormat.MARKDOWN: Route("docling", "unstructured"),
+    DocFormat.EML: Route("docling", "unstructured", attachments=True),
+    DocFormat.TXT: Route("unstructured"),
+    DocFormat.PNG: Route(OCR),
+    DocFormat.JPEG: Route(OCR),
+    DocFormat.TIFF: Route(OCR),
+})
+
+
+class ParserRouter:
+    """Parses a request with the routed parser(s); always returns a canonical document.
+
+    The result's lineage has one ``parse`` step per attempt (component, version, start and
+    finish, role, status, errors). When the fallback succeeds, the primary's failure is kept
+    in its lineage step, not in the document's errors. Satisfies the ``Parser`` port.
+    """
+
+    name: str = ROUTER_COMPONENT
+
+    def __init__(
+        self,
+        registry: ParserRegistry | None = None,
+        routes: Mapping[DocFormat, Route] = ROUTES,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._registry = registry if registry is not None else default_registry()
+        self._routes = routes
+        self._clock = clock
+
+    def warm_up(self) -> None:
+        """Load the parsing libraries by parsing a tiny document per text format (a worker's
+        parser process calls this when it starts, so that no document pays the imports)."""
+        with tempfile.TemporaryDirectory(prefix="warm-up-") as tmp:
+            for name, data in _WARM_UP_FILES.items():
+                path = Path(tmp) / name
+                path.write_bytes(data)
+                self.parse(ParseRequest(document_id="warm-up", tenant="warm-up", path=path,
+                                        name=name, mime_type="", sha256=""))
+
+    def route_for(self, request: ParseRequest) -> tuple[DocFormat, Route | None]:
+        """The detected format of ``request`` and its route (``None`` if unsupported)."""
+        fmt = detect_format(request.name, request.mime_type)
+        return fmt, self._routes.get(fmt)
+
+    def parse(self, request: ParseRequest) -> CanonicalDocument:
+        """Parse ``request``: primary, fallback on failure, FAILED if no text came out."""
+        return self._parse(request, depth=0)
+
+    def _parse(self, request: ParseRequest, depth: int) -> CanonicalDocument:
+        fmt, route = self.route_for(request)
+        if route is None:
+            now = self._clock()
+            doc = make_document(
+                request, parser=ROUTER_COMPONENT, version="1", status=ParseStatus.FAILED,
+                errors=(ErrorItem(
+                    component=ROUTER_COMPONENT,
+                    message=f"{UNSUPPORTED_FORMAT}: no parser for {request.name!r} "
+                    f"(declared type {request.mime_type or 'none'})",
+                ),),
+            )
+            step = LineageStep(stage="parse", component=ROUTER_COMPONENT, version="1",
+                               started_at=now, finished_at=now,
+                               details={"format": fmt.value, "status": doc.status.value})
+            return doc.model_copy(update={"lineage": (step,)})
+
+        attempts = [(route.primary, "primary")]
+        if route.fallback is not None:
+            attempts.append((route.fallback, "fallback"))
+        steps: list[LineageStep] = []
+        failed: list[CanonicalDocument] = []
+        for name, role in attempts:
+            doc, step = self._attempt(name, role, fmt, request)
+            steps.append(step)
+            if doc.status is not ParseStatus.FAILED:
+                doc = doc.model_copy(update={"lineage": (*doc.lineage, *steps)})
+                if route.ocr:
+                    doc = self._ocr_fill(doc, request)
+                if route.attachments and depth < MAX_ATTACHMENT_DEPTH:
+                    doc = self._with_attachments(doc, request, depth)
+                return doc
+            failed.append(doc)
+            if _has_error(doc, ENCRYPTED):
+                break
+            if route.ocr and _has_error(doc, NO_TEXT_EXTRACTED):
+                break  # no text layer: another text parser finds none either (PF, Traps)
+        if route.ocr and not _has_error(failed[-1], ENCRYPTED):
+            doc, step = self._attempt(OCR, "ocr", fmt, request)
+            steps.append(step)
+            if doc.status is not ParseStatus.FAILED:
+                return doc.model_copy(update={"lineage": (*doc.lineage, *steps)})
+            failed.append(doc)
+        last = failed[-1]
+        errors = tuple(e for d in failed for e in d.errors)
+        return last.model_copy(update={
+            "status": ParseStatus.FAILED, "errors": errors, "elements": (),
+            "lineage": (*last.lineage, *steps),
+        })
+
+    def _attempt(
+        self, name: str, role: str, fmt: DocFormat, request: ParseRequest
+    ) -> tuple[CanonicalDocument, LineageStep]:
+        started = self._clock()
+        version = "unknown"
+        try:
+            parser = self._registry.get(name)
+            doc = parser.parse(request)
+            version = doc.parser_version
+        except Exception as exc:  # a parser defect must not lose the document
+            doc = make_document(
+                request, parser=name, version=version, status=ParseStatus.FAILED,
+                errors=(ErrorItem(component=name, message=exception_message(exc)),),
+            )
+        if doc.status is not ParseStatus.FAILED and doc.text_chars == 0:
+            doc = doc.model_copy(update={
+                "status": ParseStatus.FAILED,
+                "errors": (*doc.errors, ErrorItem(
+                    component=name,
+                    message=f"{NO_TEXT_EXTRACTED}: {name} found no text in {request.name!r} "
+                    "(image-only or scanned document, or an empty file)",
+                )),
+            })
+        finished = self._clock()
+        details: dict[str, Any] = {
+            "role": role,
+            "format": fmt.value,
+            "status": doc.status.value,
+            "elements": len(doc.elements),
+            "text_chars": doc.text_chars,
+            "seconds": round((finished - started).total_seconds(), 3),
+        }
+        if doc.errors:
+            details["errors"] = [e.message for e in doc.errors]
+        step = LineageStep(stage="parse", component=name, version=doc.parser_version,
+                           started_at=started, finished_at=finished, details=details)
+        return doc, step
+
+    def _with_attachments(self, doc: CanonicalDocument, request: ParseRequest,
+                          depth: int) -> CanonicalDocument:
+        """Parse each attachment of an e-mail with its own route; merge the results."""
+        try:
+            found = email_attachments(request.path)
+        except Exception as exc:  # the body stands; say the attachments were lost
+            return doc.model_copy(update={
+                "status": ParseStatus.PARTIAL_SUCCESS,
+                "errors": (*doc.errors, ErrorItem(
+                    component=ROUTER_COMPONENT,
+                    message=f"attachments not read: {exception_message(exc)}"))})
+        if not found:
+            return doc
+        elements = list(doc.elements)
+        infos: list[AttachmentInfo] = []
+        errors = list(doc.errors)
+        steps: list[LineageStep] = []
+        base = doc.elements[0].heading_path[:1] if (
+            doc.elements and doc.elements[0].type is ElementType.TITLE) else ()
+        with tempfile.TemporaryDirectory(prefix="attachments-", dir=request.path.parent) as tmp:
+            for number, att in enumerate(found, start=1):
+                started = self._clock()
+                sha = hashlib.sha256(att.data).hexdigest()
+                fmt = detect_format(att.name, att.mime_type)
+                common = {"name": att.name, "mime_type": att.mime_type, "sha256": sha,
+                          "size": len(att.data)}
+                if fmt not in self._routes:
+                    infos.append(AttachmentInfo(**common, skipped=UNSUPPORTED_FORMAT))
+                    continue
+                path = Path(tmp) / f"{number}{CANONICAL_EXTENSION.get(fmt, '')}"
+                path.write_bytes(att.data)
+                child = self._parse(ParseRequest(
+                    document_id=f"{request.document_id}/attachment-{number}",
+                    tenant=request.tenant, path=path, name=att.name,
+                    mime_type=att.mime_type, sha256=sha, ocr_languages=request.ocr_languages,
+                ), depth + 1)
+                merged = 0
+                if child.status is not ParseStatus.FAILED:
+                    label = f"Attachment: {att.name}"
+                    path_prefix = (*base, label)
+                    elements.append(Element(
+                        index=0, type=ElementType.HEADING, text=label, level=1,
+                        heading_path=path_prefix, attributes={"attachment": att.name}))
+                    for e in child.elements:
+                        elements.append(e.model_copy(update={
+                            "heading_path": (*path_prefix, *e.heading_path),
+                            "attributes": {**e.attributes, "attachment": att.name}}))
+                    merged = len(child.elements) + 1
+                elif not all(e.message.startswith(NO_TEXT_EXTRACTED) for e in child.errors):
+                    errors += [ErrorItem(component=e.component,
+                                         message=f"attachment {att.name!r}: {e.message}")
+                               for e in child.errors]
+                infos.append(AttachmentInfo(
+                    **common, parser=child.parser, parser_version=child.parser_version,
+                    status=child.status, errors=child.errors, elements=merged))
+                steps.append(LineageStep(
+                    stage="parse", component=ROUTER_COMPONENT, version="1",
+                    started_at=started, finished_at=self._clock(),
+                    details={"role": "attachment", "attachment": att.name,
+                             "parser": child.parser, "status": child.status.value,
+                             "elements": merged}))
+        status = doc.status
+        if len(errors) > len(doc.errors):
+            status = ParseStatus.PARTIAL_SUCCESS
+        return doc.model_copy(update={
+            "elements": tuple(e.model_copy(update={"index": n}) for n, e in enumerate(elements)),
+            "attachments": tuple(infos), "errors": tuple(errors), "status": status,
+            "lineage": (*doc.lineage, *steps)})
+
+    def _ocr_fill(self, doc: CanonicalDocument, request: ParseRequest) -> CanonicalDocument:
+        """OCR the pages of a parsed PDF that carry no text, and merge them in page order."""
+        if not doc.page_count:
+            return doc
+        chars: dict[int, int] = {}
+        for e in doc.elements:
+            if e.page is not None and e.type not in _FURNITURE:
+                chars[e.page] = chars.get(e.page, 0) + len(e.text.strip())
+        missing = [p for p in range(1, doc.page_count + 1) if chars.get(p, 0) < MIN_PAGE_CHARS]
+        if not missing:
+            return doc
+        started = self._clock()
+        errors: tuple[ErrorItem, ...] = ()
+        version = "unknown"
+        blocks: list[OcrBlock] = []
+        try:
+            ocr = self._registry.get(OCR)
+            version = getattr(ocr, "version", version)
+            if not isinstance(ocr, OcrParser):
+                raise TypeError(f"the parser registered as {OCR!r} cannot OCR single pages")
+            blocks = ocr.ocr_pages(request, missing)
+        except Exception as exc:  # the text pages stand; the document is partial
+            errors = (ErrorItem(component=OCR, message=exception_message(exc)),)
+        elements = _merge_ocr(doc.elements, blocks)
+        details: dict[str, Any] = {"role": "ocr-pages", "pages": missing,
+                                   "elements": len(blocks), "status": "FAILED" if errors
+                                   else "SUCCESS"}
+        if errors:
+            details["errors"] = [e.message for e in errors]
+        step = LineageStep(stage="parse", component=OCR, version=version, started_at=started,
+                           finished_at=self._clock(), details=details)
+        metadata = dict(doc.metadata)
+        if blocks:
+            metadata["ocr_pages"] = ",".join(str(p) for p in sorted({b.page for b in blocks}))
+        return doc.model_copy(update={
+            "elements": elements, "metadata": metadata,
+            "status": ParseStatus.PARTIAL_SUCCESS if errors else doc.status,
+            "errors": (*doc.errors, *errors), "lineage": (*doc.lineage, step),
+        })
+
+
+_FURNITURE = (ElementType.PAGE_HEADER, ElementType.PAGE_FOOTER)
+
+_WARM_UP_FILES: dict[str, bytes] = {
+    "warm-up.md": b"# Warm up\n\nA paragraph.\n",
+    "warm-up.html": b"<html><body><h1>Warm up</h1><p>A paragraph.</p></body></html>",
+    "warm-up.csv": b"a,b\n1,2\n",
+    "warm-up.txt": b"Warm up.\n\nA paragraph of plain text.\n",
+    "warm-up.eml": b"Subject: Warm up\nFrom: a@example.org\nTo: b@example.org\n\nBody.\n",
+}
+
+
+def _has_error(doc: CanonicalDocument, code: str) -> bool:
+    return any(e.message.startswith(code) for e in doc.errors)
+
+
+def _merge_ocr(elements: tuple[Element, ...], blocks: list[OcrBlock]) -> tuple[Element, ...]:
+    """Pure: insert OCR'd blocks (as paragraphs under the enclosing heading path) before the
+    first element of a later page; re-number the elements."""
+    pending = sorted(blocks, key=lambda b: b.page)
+    out: list[Element] = []
+    path: tuple[str, ...] = ()
+    i = 0
+
+    def flush(before_page: int | None) -> None:
+        nonlocal i
+        while i < len(pending) and (before_page is None or pending[i].page < before_page):
+            b = pending[i]
+            out.append(Element(index=0, type=ElementType.PARAGRAPH, text=b.text,
+                               heading_path=path, page=b.page, bbox=b.bbox,
+                               attributes={"source": "ocr",
+                                           "confidence": f"{b.confidence:.1f}"}))
+            i += 1
+
+    for e in elements:
+        if e.page is not None:
+            flush(e.page)
+        out.append(e)
+        path = e.heading_path
+    flush(None)
+    return tuple(e.model_copy(update={"index": n}) for n, e in enumerate(out))

@@ -1,0 +1,377 @@
+"""The tenant database (PostgreSQL, psycopg 3): the system of record.
+
+Every write that changes a document's state appends its audit event in the same
+transaction, so the trail and the state never disagree.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from data_plane.adapters.audit_store import AuditStore
+from data_plane.domain.canonical import CanonicalDocument
+from data_plane.domain.chunking import Chunk
+from data_plane.domain.intake import DocStatus, Reason
+from data_plane.domain.ports import ModelInfo
+from frostbyte_common.audit_chain import AuditEvent
+from frostbyte_common.canonical_json import sha256_hex
+
+Row = dict[str, Any]
+Conn = psycopg.Connection[Row]
+
+# The audit event of a document's intake verdict (PROCESSING: held until it is scanned).
+_INTAKE_EVENTS = {DocStatus.ACCEPTED: "document.ingested",
+                  DocStatus.QUARANTINED: "document.quarantined",
+                  DocStatus.PROCESSING: "document.held"}
+
+
+@dataclass(frozen=True, slots=True)
+class NewDocument:
+    """A document row to insert at intake."""
+
+    document_id: uuid.UUID
+    ordinal: int
+    name: str
+    sha256: str | None
+    declared_sha256: str | None
+    size: int | None
+    declared_type: str | None
+    mime_type: str | None
+    metadata: dict[str, Any]
+    status: DocStatus
+    reason: Reason | None
+    stored: bool
+    duplicate_of: uuid.UUID | None
+    raw_key: str | None
+    detail: str | None = None
+    held_reason: Reason | None = None  # a SCAN_PENDING file's verdict before its scan
+    malware_signature: str | None = None
+
+
+class TenantDatabase:
+    """Queries of one tenant's database over a connection pool."""
+
+    def __init__(self, conninfo: str, tenant: str, *, min_size: int = 1, max_size: int = 8):
+        self.tenant = tenant
+        self._pool: ConnectionPool[Conn] = ConnectionPool(
+            conninfo,
+            min_size=min_size,
+            max_size=max_size,
+            kwargs={"row_factory": dict_row, "autocommit": False},
+            open=False,
+        )
+        self.audit = AuditStore(tenant, self._pool.connection)
+
+    def open(self) -> None:
+        self._pool.open(wait=True, timeout=30)
+
+    def close(self) -> None:
+        self._pool.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Conn]:
+        """A connection inside one transaction (committed on success)."""
+        with self._pool.connection() as conn, conn.transaction():
+            yield conn
+
+    # -- schema ---------------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Apply every ``sql/NNN_*.sql`` file in order (each is idempotent)."""
+        folder = resources.files("data_plane.adapters").joinpath("sql")
+        scripts = sorted((f for f in folder.iterdir() if f.name.endswith(".sql")),
+                         key=lambda f: f.name)
+        with self.transaction() as conn:
+            for script in scripts:
+                conn.execute(script.read_text())
+
+    def ping(self) -> bool:
+        with self._pool.connection() as conn:
+            return conn.execute("SELECT 1 AS ok").fetchone() is not None
+
+    # -- audit ----------------------------------------------------------------------------
+
+    def append_audit(
+        self,
+        conn: Conn,
+        *,
+        actor: str,
+        event_type: str,
+        subject_kind: str,
+        subject_id: str,
+        payload: dict[str, Any],
+    ) -> AuditEvent:
+        """Append one event to the chain inside the caller's transaction."""
+        return self.audit.append(conn, actor=actor, event_type=event_type,
+                                 subject_kind=subject_kind, subject_id=subject_id,
+                                 payload=payload)
+
+    def audit_events(self, *, after_seq: int = 0, limit: int | None = None) -> list[AuditEvent]:
+        return self.audit.events(after_seq=after_seq, limit=limit)
+
+    def audit_head(self) -> tuple[int, str]:
+        return self.audit.head()
+
+    # -- vendor keys ----------------------------------------------------------------------
+
+    def add_vendor_key(self, key_id: str, sha256: str, scopes: Sequence[str],
+                       label: str | None) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO vendor_keys (key_id, key_sha256, scopes, label) VALUES (%s,%s,%s,%s)"
+                " ON CONFLICT (key_id) DO UPDATE SET key_sha256 = EXCLUDED.key_sha256,"
+                " scopes = EXCLUDED.scopes, label = EXCLUDED.label, revoked_at = NULL",
+                (key_id, sha256, list(scopes), label),
+            )
+            self.append_audit(conn, actor="control-plane", event_type="vendor_key.issued",
+                              subject_kind="vendor_key", subject_id=key_id,
+                              payload={"scopes": sorted(scopes)})
+
+    def revoke_vendor_key(self, key_id: str) -> bool:
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE vendor_keys SET revoked_at = now() WHERE key_id = %s"
+                " AND revoked_at IS NULL", (key_id,))
+            if cur.rowcount:
+                self.append_audit(conn, actor="control-plane", event_type="vendor_key.revoked",
+                                  subject_kind="vendor_key", subject_id=key_id, payload={})
+            return cur.rowcount > 0
+
+    def vendor_key(self, key_id: str) -> Row | None:
+        with self._pool.connection() as conn:
+            return conn.execute(
+                "SELECT * FROM vendor_keys WHERE key_id = %s AND revoked_at IS NULL", (key_id,)
+            ).fetchone()
+
+    # -- batches and intake ---------------------------------------------------------------
+
+    def batch_by_idempotency_key(self, key: str) -> uuid.UUID | None:
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT batch_id FROM batches WHERE idempotency_key = %s", (key,)).fetchone()
+        return row["batch_id"] if row else None
+
+    def stored_document_by_sha(self, sha256: str) -> uuid.UUID | None:
+        """The live stored document with these bytes (for DUPLICATE)."""
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT document_id FROM documents WHERE sha256 = %s AND stored"
+                " AND duplicate_of IS NULL AND status NOT IN ('PURGED')"
+                " ORDER BY created_at LIMIT 1", (sha256,)).fetchone()
+        return row["document_id"] if row else None
+
+    def record_batch(self, *, batch_id: uuid.UUID, client_ref: str,
+                     idempotency_key: str | None, key_id: str,
+                     documents: Sequence[NewDocument]) -> None:
+        """Insert the batch and all its document rows with their audit events, atomically."""
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO batches (batch_id, client_ref, idempotency_key, key_id)"
+                " VALUES (%s,%s,%s,%s)", (batch_id, client_ref, idempotency_key, key_id))
+            self.append_audit(conn, actor=f"vendor_key:{key_id}", event_type="batch.received",
+                              subject_kind="batch", subject_id=str(batch_id),
+                              payload={"client_ref": client_ref, "files": len(documents)})
+            for d in documents:
+                conn.execute(
+                    "INSERT INTO documents (document_id, batch_id, ordinal, name, sha256,"
+                    " declared_sha256, size, declared_type, mime_type, metadata, status, reason,"
+                    " stored, duplicate_of, raw_key, detail, held_reason, malware_signature)"
+                    " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                    (d.document_id, batch_id, d.ordinal, d.name, d.sha256, d.declared_sha256,
+                     d.size, d.declared_type, d.mime_type, Jsonb(d.metadata), d.status.value,
+                     d.reason.value if d.reason else None, d.stored, d.duplicate_of, d.raw_key,
+                     d.detail, d.held_reason.value if d.held_reason else None,
+                     d.malware_signature),
+                )
+                self.append_audit(
+                    conn, actor=f"vendor_key:{key_id}",
+                    event_type=_INTAKE_EVENTS.get(d.status, "document.rejected"),
+                    subject_kind="document", subject_id=str(d.document_id),
+                    payload={"batch_id": str(batch_id), "sha256": d.sha256,
+                             "reason": d.reason.value if d.reason else None},
+                )
+
+    def get_batch(self, batch_id: uuid.UUID) -> Row | None:
+        with self._pool.connection() as conn:
+            return conn.execute(
+                "SELECT * FROM batches WHERE batch_id = %s", (batch_id,)).fetchone()
+
+    def list_batches(self, *, limit: int, offset: int) -> list[Row]:
+        with self._pool.connection() as conn:
+            return conn.execute(
+                "SELECT * FROM batches ORDER BY received_at DESC, batch_id LIMIT %s OFFSET %s",
+                (limit, offset)).fetchall()
+
+    def batch_documents(self, batch_id: uuid.UUID) -> list[Row]:
+        with self._pool.connection() as conn:
+            return conn.execute(
+                "SELECT * FROM documents WHERE batch_id = %s ORDER BY ordinal",
+                (batch_id,)).fetchall()
+
+    def get_document(self, document_id: uuid.UUID) -> Row | None:
+        with self._pool.connection() as conn:
+            return conn.execute(
+                "SELECT * FROM documents WHERE document_id = %s", (document_id,)).fetchone()
+
+    def list_documents(self, *, limit: int, offset: int) -> list[Row]:
+        with self._pool.connection() as conn:
+            return conn.execute(
+                "SELECT * FROM documents WHERE stored AND duplicate_of IS NULL"
+                " ORDER BY created_at DESC, document_id LIMIT %s OFFSET %s",
+                (limit, offset)).fetchall()
+
+    def documents_needing_work(self) -> list[Row]:
+        """Accepted documents whose pipeline has not finished (for re-queueing)."""
+        with self._pool.connection() as conn:
+            return conn.execute(
+                "SELECT document_id, stage FROM documents WHERE stored AND status IN"
+                " ('ACCEPTED', 'PROCESSING') ORDER BY created_at").fetchall()
+
+    # -- pipeline -------------------------------------------------------------------------
+
+    def mark_processing(self, document_id: uuid.UUID) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE documents SET status = 'PROCESSING', updated_at = now()"
+                " WHERE document_id = %s AND status = 'ACCEPTED'", (document_id,))
+
+    def mark_failed(self, document_id: uuid.UUID, reason: Reason, detail: str,
+                    doc: CanonicalDocument | None, timings: dict[str, float]) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE documents SET status = 'FAILED', reason = %s, detail = %s,"
+                " parser = %s, parser_version = %s, parse_status = %s, timings = %s,"
+                " updated_at = now() WHERE document_id = %s",
+                (reason.value, detail[:2000], doc.parser if doc else None,
+                 doc.parser_version if doc else None, doc.status.value if doc else None,
+                 Jsonb(timings), document_id))
+            self.append_audit(conn, actor="worker", event_type="document.parse_failed",
+                              subject_kind="document", subject_id=str(document_id),
+                              payload={"reason": reason.value,
+                                       "parser": doc.parser if doc else None})
+
+    def save_chunks(self, document_id: uuid.UUID, doc: CanonicalDocument, canonical_key: str,
+                    chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]],
+                    model: ModelInfo, timings: dict[str, float]) -> None:
+        """Replace the document's elements and chunks (with vectors) in one transaction."""
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM chunks WHERE document_id = %s", (document_id,))
+            conn.execute("DELETE FROM document_elements WHERE document_id = %s", (document_id,))
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO document_elements (document_id, element_index, type, text,"
+                    " level, heading_path, page, sheet, cells) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                    [(document_id, e.index, e.type.value, e.text, e.level, list(e.heading_path),
+                      e.page, e.sheet,
+                      Jsonb([c.model_dump() for c in e.cells]) if e.cells else None)
+                     for e in doc.elements],
+                )
+                cur.executemany(
+                    "INSERT INTO chunks (chunk_id, document_id, ordinal, text, content_sha256,"
+                    " heading_path, page, pages, sheet, element_indexes, token_count,"
+                    " embedding_model, embedding) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+                    " ON CONFLICT (chunk_id) DO NOTHING",
+                    [(c.chunk_id, document_id, c.ordinal, c.text, sha256_hex(c.text),
+                      list(c.heading_path), c.page, list(c.pages), c.sheet,
+                      list(c.element_indexes), c.token_count, model.name, list(v))
+                     for c, v in zip(chunks, vectors, strict=True)],
+                )
+            conn.execute(
+                "UPDATE documents SET stage = 'EMBEDDED', status = 'PROCESSING',"
+                " canonical_key = %s, title = %s, parser = %s, parser_version = %s,"
+                " parse_status = %s, page_count = %s, chunk_count = %s, timings = %s,"
+                " updated_at = now() WHERE document_id = %s",
+                (canonical_key, doc.title, doc.parser, doc.parser_version, doc.status.value,
+                 doc.page_count, len(chunks), Jsonb(timings), document_id))
+            self.append_audit(conn, actor="worker", event_type="document.parsed",
+                              subject_kind="document", subject_id=str(document_id),
+                              payload={"parser": doc.parser, "version": doc.parser_version,
+                                       "status": doc.status.value,
+                                       "elements": len(doc.elements)})
+            self.append_audit(conn, actor="worker", event_type="document.embedded",
+                              subject_kind="document", subject_id=str(document_id),
+                              payload={"chunks": len(chunks), "model": model.name,
+                                       "dimension": model.dimension,
+                                       "chunk_ids": [c.chunk_id for c in chunks]})
+
+    def document_chunks(self, document_id: uuid.UUID) -> list[Row]:
+        with self._pool.connection() as conn:
+            return conn.execute(
+                "SELECT c.*, d.name AS document_name, d.batch_id, d.mime_type"
+                " FROM chunks c JOIN documents d USING (document_id)"
+                " WHERE c.document_id = %s ORDER BY c.ordinal", (document_id,)).fetchall()
+
+    def mark_indexed(self, document_id: uuid.UUID, points: int,
+                     index_seconds: float) -> list[uuid.UUID]:
+        """Mark the document INDEXED; older versions (same name, other bytes) are superseded
+        and returned so their vectors can be removed."""
+        with self.transaction() as conn:
+            row = conn.execute(
+                "UPDATE documents SET stage = 'INDEXED', status = 'INDEXED', updated_at = now(),"
+                " timings = timings || jsonb_build_object('index', %s::float8)"
+                " WHERE document_id = %s AND status = 'PROCESSING' RETURNING name, sha256",
+                (round(index_seconds, 4), document_id)).fetchone()
+            if row is None:
+                return []
+            old = conn.execute(
+                "UPDATE documents SET superseded_by = %s, updated_at = now()"
+                " WHERE name = %s AND sha256 <> %s AND stored AND status = 'INDEXED'"
+                " AND superseded_by IS NULL AND document_id <> %s RETURNING document_id",
+                (document_id, row["name"], row["sha256"], document_id)).fetchall()
+            self.append_audit(conn, actor="indexer", event_type="document.indexed",
+                              subject_kind="document", subject_id=str(document_id),
+                              payload={"points": points,
+                                       "supersedes": [str(r["document_id"]) for r in old]})
+            for r in old:
+                conn.execute("DELETE FROM chunks WHERE document_id = %s", (r["document_id"],))
+            return [r["document_id"] for r in old]
+
+    def chunks_by_ids(self, chunk_ids: Sequence[str]) -> dict[str, Row]:
+        """Chunk rows of documents that are visible to search (INDEXED, not superseded)."""
+        if not chunk_ids:
+            return {}
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT c.chunk_id, c.document_id, c.text, c.content_sha256, c.heading_path,"
+                " c.page, c.sheet, d.name AS document_name FROM chunks c"
+                " JOIN documents d USING (document_id)"
+                " WHERE c.chunk_id = ANY(%s) AND d.status = 'INDEXED'"
+                " AND d.superseded_by IS NULL", (list(chunk_ids),)).fetchall()
+        return {r["chunk_id"]: r for r in rows}
+
+    def all_indexed_documents(self) -> list[uuid.UUID]:
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT document_id FROM documents WHERE status = 'INDEXED'"
+                " AND superseded_by IS NULL ORDER BY created_at").fetchall()
+        return [r["document_id"] for r in rows]
+
+    def record_retrieval(self, actor: str, payload: dict[str, Any]) -> AuditEvent:
+        with self.transaction() as conn:
+            return self.append_audit(conn, actor=actor, event_type="retrieval.performed",
+                                     subject_kind="query", subject_id=payload["query_sha256"],
+                                     payload=payload)
+
+    # -- vector index identity ------------------------------------------------------------
+
+    def recorded_index_model(self) -> Row | None:
+        with self._pool.connection() as conn:
+            return conn.execute("SELECT * FROM vector_index").fetchone()
+
+    def record_index_model(self, collection: str, model: ModelInfo) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO vector_index (collection, model, version, dimension)"
+                " VALUES (%s,%s,%s,%s) ON CONFLICT (singleton) DO NOTHING",
+                (collection, model.name, model.version, model.dimension))
+

@@ -1,0 +1,1 @@
+"""The tenant endpoint (FastAPI): thin routes over the services."""

@@ -1,0 +1,166 @@
+"""The data plane's errors, derived from ``frostbyte_common.errors``.
+
+    FrostbyteError
+    ├── ClientError
+    │   ├── ValidationFailed
+    │   │   ├── IntakeRejected         INVALID_MANIFEST, DUPLICATE_NAME (batch-level)
+    │   │   └── AuditRangeInvalid      AUDIT_RANGE_INVALID: a proof between impossible sizes
+    │   ├── Forbidden
+    │   │   ├── InsufficientScope      INSUFFICIENT_SCOPE: the key lacks ingest/read/audit
+    │   │   └── TenantSuspended        TENANT_SUSPENDED
+    │   ├── NotFound
+    │   │   ├── ObjectNotFound         OBJECT_NOT_FOUND: no object under that key
+    │   │   ├── BatchNotFound          BATCH_NOT_FOUND
+    │   │   ├── DocumentNotFound       DOCUMENT_NOT_FOUND
+    │   │   └── AuditEventNotFound     AUDIT_EVENT_NOT_FOUND
+    │   ├── Conflict
+    │   │   └── ModelMismatch          EMBEDDING_MODEL_MISMATCH: vectors of another model
+    │   ├── PayloadTooLarge
+    │   │   └── BatchTooLarge          BATCH_TOO_LARGE
+    │   └── TooManyRequests
+    │       └── TooManyBatches         TOO_MANY_BATCHES (retry_after seconds)
+    └── ServiceError
+        ├── AuditSigningKeyMissing AUDIT_SIGNING_KEY_MISSING (503): checkpoints cannot be signed
+        ├── AuditChainBroken       AUDIT_CHAIN_BROKEN: the stored chain fails verification
+        └── DependencyUnavailable
+            ├── EmbeddingUnavailable   EMBEDDING_UNAVAILABLE: model or embeddings API failed
+            ├── IndexUnavailable       INDEX_UNAVAILABLE: Qdrant cannot be reached or opened
+            └── ScannerUnavailable     SCANNER_UNAVAILABLE: clamd down, timed out or refused
+
+Per-file outcomes of an intake (REJECTED / QUARANTINED with a reason) are results, not
+exceptions; ``IntakeRejected`` is for a batch refused as a whole. The HTTP mapping lives
+in ``data_plane/api/errors.py`` only.
+"""
+
+from __future__ import annotations
+
+from frostbyte_common.errors import (
+    Conflict,
+    DependencyUnavailable,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    ServiceError,
+    TooManyRequests,
+    ValidationFailed,
+)
+
+__all__ = [
+    "AuditChainBroken",
+    "AuditEventNotFound",
+    "AuditRangeInvalid",
+    "AuditSigningKeyMissing",
+    "BatchNotFound",
+    "BatchTooLarge",
+    "DocumentNotFound",
+    "EmbeddingUnavailable",
+    "IndexUnavailable",
+    "InsufficientScope",
+    "IntakeRejected",
+    "ModelMismatch",
+    "ObjectNotFound",
+    "ScannerUnavailable",
+    "TenantSuspended",
+    "TooManyBatches",
+]
+
+
+class IntakeRejected(ValidationFailed):
+    """A whole batch is refused before any file is looked at."""
+
+    default_code = "INVALID_MANIFEST"
+    INVALID_MANIFEST = "INVALID_MANIFEST"
+    DUPLICATE_NAME = "DUPLICATE_NAME"
+
+
+class InsufficientScope(Forbidden):
+    """The vendor key is valid but lacks the scope the route needs."""
+
+    default_code = "INSUFFICIENT_SCOPE"
+
+
+class TenantSuspended(Forbidden):
+    """The tenant is suspended: its data plane refuses vendor calls."""
+
+    default_code = "TENANT_SUSPENDED"
+
+
+class ObjectNotFound(NotFound):
+    """No object is stored under the key."""
+
+    default_code = "OBJECT_NOT_FOUND"
+
+
+class BatchNotFound(NotFound):
+    """No batch with that id in this tenant."""
+
+    default_code = "BATCH_NOT_FOUND"
+
+
+class DocumentNotFound(NotFound):
+    """No document with that id in this tenant."""
+
+    default_code = "DOCUMENT_NOT_FOUND"
+
+
+class AuditEventNotFound(NotFound):
+    """No audit event with that sequence number."""
+
+    default_code = "AUDIT_EVENT_NOT_FOUND"
+
+
+class AuditRangeInvalid(ValidationFailed):
+    """A consistency proof was asked between sizes the chain cannot have."""
+
+    default_code = "AUDIT_RANGE_INVALID"
+
+
+class AuditChainBroken(ServiceError):
+    """The stored chain fails verification, so no checkpoint is signed over it."""
+
+    default_code = "AUDIT_CHAIN_BROKEN"
+
+
+class AuditSigningKeyMissing(ServiceError):
+    """No audit signing key is configured, so no checkpoint can be signed."""
+
+    status_code = 503
+    default_code = "AUDIT_SIGNING_KEY_MISSING"
+
+
+class ModelMismatch(Conflict):
+    """Vectors of one embedding model would be mixed with another model's collection."""
+
+    default_code = "EMBEDDING_MODEL_MISMATCH"
+
+
+class BatchTooLarge(PayloadTooLarge):
+    """The batch exceeds the tenant's file-count or byte limit."""
+
+    default_code = "BATCH_TOO_LARGE"
+
+
+class TooManyBatches(TooManyRequests):
+    """The tenant has too many batches in flight; retry after ``retry_after`` seconds."""
+
+    default_code = "TOO_MANY_BATCHES"
+
+
+class EmbeddingUnavailable(DependencyUnavailable):
+    """The embedding model could not be loaded or the embeddings API failed."""
+
+    default_code = "EMBEDDING_UNAVAILABLE"
+
+
+class IndexUnavailable(DependencyUnavailable):
+    """The vector index cannot be reached or opened (e.g. a local folder held by another
+    process)."""
+
+    default_code = "INDEX_UNAVAILABLE"
+
+
+class ScannerUnavailable(DependencyUnavailable):
+    """The malware scanner gave no verdict (down, timed out, refused the stream): the file
+    is held (SCAN_PENDING), never passed unscanned."""
+
+    default_code = "SCANNER_UNAVAILABLE"

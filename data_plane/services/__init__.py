@@ -1,0 +1,1 @@
+"""Use cases of the data plane; they call ports, never libraries directly."""

@@ -1,0 +1,310 @@
+"""Intake: turn a received multipart batch into a receipt, stored raw objects and queued jobs.
+
+The API streams each file part to a scratch file while hashing it (``ReceivedFile``); this
+service judges every file, stores the accepted ones content-addressed, records the batch
+atomically, and only then queues the accepted documents.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from data_plane.adapters.intake_records import pending_key, quarantine_key
+from data_plane.adapters.intake_sniff import sniff_file
+from data_plane.adapters.postgres import NewDocument, TenantDatabase
+from data_plane.domain.intake import (
+    DocStatus,
+    Manifest,
+    ManifestFile,
+    Reason,
+    check_received_file,
+    escape_name,
+    form_encoded_name,
+    unsafe_name,
+)
+from data_plane.domain.intake_content import (
+    ArchiveLimits,
+    archive_bomb,
+    check_type,
+    resolve_type,
+)
+from data_plane.domain.intake_scan import MalwareScanner, ScanVerdict
+from data_plane.domain.object_keys import raw_key
+from data_plane.domain.ports import JobQueue, ObjectStore
+from data_plane.errors import (
+    BatchTooLarge,
+    IntakeRejected,
+    ScannerUnavailable,
+    TooManyBatches,
+)
+from frostbyte_common.tenant_config import IntakeConfig
+
+log = logging.getLogger(__name__)
+
+#: What a 429 TOO_MANY_BATCHES asks the client to wait before trying again.
+RETRY_AFTER_SECONDS = 10
+
+# Verdicts reached before the scan: such a file is not scanned (its bytes are unknown or
+# not the ones the manifest describes).
+_BEFORE_SCAN = frozenset({Reason.UNSAFE_NAME, Reason.MISSING_FILE, Reason.EMPTY_FILE,
+                          Reason.SIZE_LIMIT, Reason.SIZE_MISMATCH, Reason.CHECKSUM_MISMATCH})
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedFile:
+    """One file part as the API received it: spooled to ``path`` and hashed on the way."""
+
+    name: str
+    path: Path
+    size: int
+    sha256: str
+
+
+class ReceiptDocument(BaseModel):
+    name: str
+    document_id: str | None = None
+    sha256: str | None = None
+    declared_sha256: str | None = None
+    status: str
+    reason: str | None = None
+
+
+class Receipt(BaseModel):
+    batch_id: str
+    received_at: datetime
+    documents: list[ReceiptDocument]
+
+
+def parse_manifest(raw: str | bytes) -> Manifest:
+    """Validate the manifest part; a bad one fails the whole batch with INVALID_MANIFEST."""
+    try:
+        manifest = Manifest.model_validate_json(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'manifest'}: {e['msg']}"
+            for e in exc.errors()[:10]
+        )
+        raise IntakeRejected(f"manifest is invalid: {problems}", code="INVALID_MANIFEST") from exc
+    dups = manifest.duplicate_names()
+    if dups:
+        names = ", ".join(escape_name(n) for n in dups[:5])
+        raise IntakeRejected(f"file names repeat in the manifest: {names}",
+                             code="DUPLICATE_NAME")
+    return manifest
+
+
+class IntakeService:
+    """Judges and records batches for one tenant."""
+
+    def __init__(self, db: TenantDatabase, store: ObjectStore, queue: JobQueue,
+                 limits: IntakeConfig, scanner: MalwareScanner | None = None) -> None:
+        self._db = db
+        self._scanner = scanner
+        self._slots_lock = threading.Lock()
+        self._in_flight = 0
+        self._store = store
+        self._queue = queue
+        self._limits = limits
+
+    @property
+    def scanner(self) -> MalwareScanner | None:
+        return self._scanner
+
+    @contextlib.contextmanager
+    def batch_slot(self) -> Iterator[None]:
+        """Hold one of the tenant's ``max_concurrent_batches`` slots while a batch uploads
+        (one API process serves one tenant); none free → ``TooManyBatches`` (429)."""
+        with self._slots_lock:
+            if self._in_flight >= self._limits.max_concurrent_batches:
+                raise TooManyBatches(
+                    f"{self._in_flight} batches are being received; the limit is "
+                    f"{self._limits.max_concurrent_batches}", retry_after=RETRY_AFTER_SECONDS)
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._slots_lock:
+                self._in_flight -= 1
+
+    def check_batch_limits(self, manifest: Manifest) -> None:
+        if len(manifest.files) > self._limits.max_batch_files:
+            raise BatchTooLarge(
+                f"batch names {len(manifest.files)} files; the limit is "
+                f"{self._limits.max_batch_files}")
+        declared = sum(f.size for f in manifest.files)
+        if declared > self._limits.max_batch_bytes:
+            raise BatchTooLarge(
+                f"batch declares {declared} bytes; the limit is {self._limits.max_batch_bytes}")
+
+    def existing_receipt(self, idempotency_key: str | None) -> Receipt | None:
+        """The receipt of a batch already sent with this Idempotency-Key, if any."""
+        if not idempotency_key:
+            return None
+        batch_id = self._db.batch_by_idempotency_key(idempotency_key)
+        return self.receipt(batch_id) if batch_id else None
+
+    def receive(self, manifest: Manifest, files: Sequence[ReceivedFile], *, key_id: str,
+                idempotency_key: str | None) -> Receipt:
+        """Judge each file in SPEC order, store accepted bytes, record, then queue."""
+        self.check_batch_limits(manifest)
+        batch_id = uuid.uuid4()
+        by_name = {f.name: f for f in files}
+        rows: list[NewDocument] = []
+        seen_sha: dict[str, uuid.UUID] = {}
+        matched: set[str] = set()
+
+        for ordinal, entry in enumerate(manifest.files):
+            part_name = next((n for n in (entry.name, form_encoded_name(entry.name))
+                              if n in by_name), None)
+            if part_name is not None:
+                matched.add(part_name)
+            received = by_name.get(part_name) if part_name is not None else None
+            rows.append(self._judge(ordinal, entry, received, seen_sha))
+
+        for extra in files:
+            if extra.name not in matched:
+                shown = escape_name(extra.name) if unsafe_name(extra.name) else extra.name
+                rows.append(NewDocument(
+                    document_id=uuid.uuid4(), ordinal=len(rows), name=shown,
+                    sha256=extra.sha256, declared_sha256=None, size=extra.size,
+                    declared_type=None, mime_type=None, metadata={},
+                    status=DocStatus.REJECTED, reason=Reason.NOT_IN_MANIFEST, stored=False,
+                    duplicate_of=None, raw_key=None))
+
+        self._db.record_batch(batch_id=batch_id, client_ref=manifest.client_ref,
+                              idempotency_key=idempotency_key, key_id=key_id, documents=rows)
+        # The receipt is the intake verdict, read before any job can move a document on.
+        receipt = self.receipt(batch_id)
+        assert receipt is not None
+        for row in rows:
+            if row.status is DocStatus.ACCEPTED:
+                self._queue.enqueue_process(str(row.document_id))
+        return receipt
+
+    def _judge(self, ordinal: int, entry: ManifestFile, received: ReceivedFile | None,
+               seen_sha: dict[str, uuid.UUID]) -> NewDocument:
+        document_id = uuid.uuid4()
+        reason: Reason | None
+        # An unsafe name is judged first: clients rewrite such names on the wire, so
+        # whether its part was found says little.
+        if unsafe_name(entry.name):
+            reason = Reason.UNSAFE_NAME
+        elif received is None:
+            reason = Reason.MISSING_FILE
+        else:
+            reason = check_received_file(entry, size=received.size, sha256=received.sha256,
+                                         max_file_bytes=self._limits.max_file_bytes)
+        mime: str | None = None
+        detail: str | None = None
+        if reason is None and received is not None:
+            mime, reason, detail = self._judge_content(entry, received)
+
+        if reason in _BEFORE_SCAN or received is None:
+            name = escape_name(entry.name) if reason is Reason.UNSAFE_NAME else entry.name
+            return self._row(document_id, ordinal, entry, received, name=name, mime=mime,
+                             status=DocStatus.REJECTED, reason=reason, detail=detail)
+
+        # Every file that passed name, size and checksum is scanned, whatever its type;
+        # MALWARE_DETECTED wins over every other reason.
+        try:
+            verdict = self._scanner.scan(received.path) if self._scanner else ScanVerdict()
+        except ScannerUnavailable as exc:
+            log.warning("scan deferred", extra={"document_id": str(document_id),
+                                                "error": str(exc)})
+            self._store.put_file(pending_key(document_id), received.path)
+            return self._row(document_id, ordinal, entry, received, mime=mime,
+                             status=DocStatus.PROCESSING, reason=Reason.SCAN_PENDING,
+                             detail=detail, raw_key=pending_key(document_id),
+                             held_reason=reason)
+        if verdict.infected:
+            self._store.put_file(quarantine_key(document_id), received.path)
+            return self._row(document_id, ordinal, entry, received, mime=mime,
+                             status=DocStatus.QUARANTINED, reason=Reason.MALWARE_DETECTED,
+                             detail=f"the scanner found {verdict.signature}",
+                             raw_key=quarantine_key(document_id),
+                             malware_signature=verdict.signature)
+        if reason is not None:
+            return self._row(document_id, ordinal, entry, received, mime=mime,
+                             status=DocStatus.REJECTED, reason=reason, detail=detail)
+
+        duplicate_of = seen_sha.get(received.sha256) or self._db.stored_document_by_sha(
+            received.sha256)
+        if duplicate_of is not None:
+            return self._row(document_id, ordinal, entry, received, mime=mime,
+                             status=DocStatus.REJECTED, reason=Reason.DUPLICATE,
+                             duplicate_of=duplicate_of)
+        key = raw_key(received.sha256)
+        if not self._store.exists(key):
+            self._store.put_file(key, received.path)
+        seen_sha[received.sha256] = document_id
+        return self._row(document_id, ordinal, entry, received, mime=mime,
+                         status=DocStatus.ACCEPTED, reason=None, raw_key=key, stored=True)
+
+    @staticmethod
+    def _row(document_id: uuid.UUID, ordinal: int, entry: ManifestFile,
+             received: ReceivedFile | None, *, status: DocStatus, reason: Reason | None,
+             mime: str | None, name: str | None = None, detail: str | None = None,
+             raw_key: str | None = None, stored: bool = False,
+             duplicate_of: uuid.UUID | None = None, held_reason: Reason | None = None,
+             malware_signature: str | None = None) -> NewDocument:
+        return NewDocument(
+            document_id=document_id, ordinal=ordinal, name=name or entry.name,
+            sha256=received.sha256 if received else None, declared_sha256=entry.sha256,
+            size=received.size if received else None, declared_type=entry.declared_type,
+            mime_type=mime, metadata=entry.metadata, status=status, reason=reason,
+            stored=stored, duplicate_of=duplicate_of, raw_key=raw_key, detail=detail,
+            held_reason=held_reason, malware_signature=malware_signature,
+        )
+
+    def _judge_content(self, entry: ManifestFile, received: ReceivedFile
+                       ) -> tuple[str, Reason | None, str | None]:
+        """Type by libmagic and, for zip containers, the bomb rules on the central
+        directory. A bomb is the more useful verdict, so it wins over a type verdict."""
+        limits = self._limits
+        sniffed = sniff_file(received.path, max_entries=limits.archive_max_entries)
+        members = ({e.name for e in sniffed.zip.entries}
+                   if sniffed.zip and sniffed.zip.entries is not None else None)
+        real = resolve_type(sniffed.magic_mime, entry.name, members)
+        if sniffed.zip is not None:
+            bomb = archive_bomb(
+                declared_entries=sniffed.zip.declared_entries, entries=sniffed.zip.entries,
+                archive_size=received.size,
+                limits=ArchiveLimits(limits.archive_max_uncompressed_bytes,
+                                     limits.archive_max_ratio, limits.archive_max_entries))
+            if bomb is not None:
+                return real, Reason.ARCHIVE_BOMB, bomb
+        verdict = check_type(real=real, name=entry.name, declared_type=entry.declared_type,
+                             allowlist=limits.mime_allowlist)
+        return verdict.mime_type, verdict.reason, verdict.detail
+
+    def receipt(self, batch_id: uuid.UUID) -> Receipt | None:
+        batch = self._db.get_batch(batch_id)
+        if batch is None:
+            return None
+        return Receipt(
+            batch_id=str(batch_id), received_at=batch["received_at"],
+            documents=[receipt_document(d) for d in self._db.batch_documents(batch_id)],
+        )
+
+
+def receipt_document(row: dict[str, Any]) -> ReceiptDocument:
+    """The vendor-facing view of one document row (SPEC §9 field names)."""
+    kept = row["stored"] or row["status"] in ("QUARANTINED", "PROCESSING", "PURGED")
+    shown_id = row["duplicate_of"] if row["duplicate_of"] else (
+        row["document_id"] if kept else None)
+    return ReceiptDocument(
+        name=row["name"], document_id=str(shown_id) if shown_id else None,
+        sha256=row["sha256"], declared_sha256=row["declared_sha256"], status=row["status"],
+        reason=row["reason"],
+    )
+

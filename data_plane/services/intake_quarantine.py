@@ -1,0 +1,67 @@
+"""Quarantine: files kept apart (object-store prefix ``quarantine/``), never parsed or
+indexed, until someone with the right scope releases them into the pipeline or purges them.
+Both are audited (``document.released`` / ``document.purged``)."""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+from data_plane.adapters import intake_records as records
+from data_plane.adapters.postgres import TenantDatabase
+from data_plane.domain.object_keys import raw_key
+from data_plane.domain.ports import JobQueue, ObjectStore
+from data_plane.errors import DocumentNotFound
+
+_FIELDS = ("document_id", "batch_id", "name", "sha256", "size", "mime_type", "status",
+           "reason", "detail", "malware_signature", "created_at")
+
+
+class QuarantineService:
+    def __init__(self, db: TenantDatabase, store: ObjectStore, queue: JobQueue,
+                 work_dir: Path) -> None:
+        self._db = db
+        self._store = store
+        self._queue = queue
+        self._work_dir = work_dir
+
+    def list(self, *, limit: int, offset: int) -> list[dict[str, Any]]:
+        rows = records.quarantined(self._db, limit=limit, offset=offset)
+        return [{k: (str(r[k]) if isinstance(r[k], uuid.UUID) else r[k]) for k in _FIELDS}
+                for r in rows]
+
+    def _quarantined(self, document_id: uuid.UUID) -> dict[str, Any]:
+        row = self._db.get_document(document_id)
+        if row is None or row["status"] != "QUARANTINED":
+            raise DocumentNotFound(f"no quarantined document {document_id}")
+        return row
+
+    def release(self, document_id: uuid.UUID, *, actor: str) -> dict[str, Any]:
+        """Copy the bytes to their content-addressed raw key, mark the document ACCEPTED
+        (audited) and queue it for the pipeline."""
+        row = self._quarantined(document_id)
+        key = raw_key(row["sha256"])
+        if not self._store.exists(key):
+            self._work_dir.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=self._work_dir) as scratch:
+                path = Path(scratch) / "released"
+                with self._store.open(records.quarantine_key(document_id)) as src, \
+                        path.open("wb") as dst:
+                    while block := src.read(1 << 20):
+                        dst.write(block)
+                self._store.put_file(key, path)
+        if records.release(self._db, document_id, actor=actor, raw_key=key) is None:
+            raise DocumentNotFound(f"no quarantined document {document_id}")
+        self._store.delete(records.quarantine_key(document_id))
+        self._queue.enqueue_process(str(document_id))
+        return {"document_id": str(document_id), "status": "ACCEPTED"}
+
+    def purge(self, document_id: uuid.UUID, *, actor: str) -> dict[str, Any]:
+        """Mark the document PURGED (audited), then delete its quarantined bytes."""
+        self._quarantined(document_id)
+        if records.purge(self._db, document_id, actor=actor) is None:
+            raise DocumentNotFound(f"no quarantined document {document_id}")
+        self._store.delete(records.quarantine_key(document_id))
+        return {"document_id": str(document_id), "status": "PURGED"}

