@@ -1,0 +1,587 @@
+"""Typed HTTP clients of the two Frostbyte APIs (SPEC §9), shared by the CLI, the demo and
+the benchmark.
+
+    CliError                 code, message, request_id, status_code (None: no HTTP answer)
+    ├── ApiError             the server answered non-2xx with ``{"error": {...}}`` (or not)
+    ├── ConnectionFailed     the server could not be reached (after retries, for GETs)
+    └── WaitTimedOut         a wait_for_* ran out of time
+
+Only GETs are retried, and only on connection errors (capped exponential backoff with jitter;
+the backoff and the sleep are injectable). Pass ``transport=httpx.MockTransport(...)`` to
+test without a server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Literal, NotRequired, TypedDict, cast, overload
+
+import httpx
+
+BATCH_DONE = frozenset({"COMPLETED", "COMPLETED_WITH_ERRORS"})
+DOC_TERMINAL = frozenset({"INDEXED", "REJECTED", "QUARANTINED", "FAILED", "PURGED"})
+_HASH_BLOCK = 1 << 20
+
+
+# -- errors ---------------------------------------------------------------------------------
+
+
+class CliError(Exception):
+    """A failure the CLI reports as ``CODE: message`` (with the server's request id)."""
+
+    def __init__(self, message: str, *, code: str, request_id: str | None = None,
+                 status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.request_id = request_id
+        self.status_code = status_code
+
+    def __str__(self) -> str:
+        rid = f" (request id {self.request_id})" if self.request_id else ""
+        return f"{self.code}: {self.message}{rid}"
+
+
+class ApiError(CliError):
+    """The server answered with a non-2xx status."""
+
+
+class ConnectionFailed(CliError):
+    """No HTTP answer at all: refused, reset, timed out."""
+
+
+class WaitTimedOut(CliError):
+    """A ``wait_for_*`` did not see the wanted state in time."""
+
+
+def error_from_response(response: httpx.Response) -> ApiError:
+    """The ``{"error": {"code", "message", "request_id"}}`` body as an ``ApiError``."""
+    request_id = response.headers.get("x-request-id")
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    err = body.get("error") if isinstance(body, dict) else None
+    if isinstance(err, dict) and "code" in err:
+        return ApiError(str(err.get("message") or ""), code=str(err["code"]),
+                        request_id=str(err.get("request_id") or request_id or "") or None,
+                        status_code=response.status_code)
+    text = response.text.strip().replace("\n", " ")[:300] or response.reason_phrase
+    return ApiError(text, code=f"HTTP_{response.status_code}", request_id=request_id,
+                    status_code=response.status_code)
+
+
+# -- response shapes (SPEC §9 field names; servers may add fields) -----------------------------
+
+
+class Tenant(TypedDict):
+    slug: str
+    state: str
+    provider: str
+    endpoint: str | None
+    config: NotRequired[dict[str, Any]]
+    display_name: NotRequired[str]
+    failed_operation: NotRequired[str | None]
+    failure_reason: NotRequired[str | None]
+    created_at: NotRequired[str]
+    updated_at: NotRequired[str]
+
+
+class IssuedKey(TypedDict):
+    key_id: str
+    key: str
+    scopes: list[str]
+    label: NotRequired[str | None]
+
+
+class BatchDocument(TypedDict):
+    name: str
+    sha256: str | None
+    declared_sha256: str | None
+    status: str
+    document_id: NotRequired[str | None]
+    reason: NotRequired[str | None]
+    stage: NotRequired[str]
+
+
+class Batch(TypedDict):
+    batch_id: str
+    documents: list[BatchDocument]
+    status: NotRequired[str]  # absent from the receipt of POST /v1/batches
+    received_at: NotRequired[str]
+    client_ref: NotRequired[str]
+
+
+class SearchHit(TypedDict):
+    chunk_id: str
+    document_id: str
+    document_name: str
+    text: str
+    text_enveloped: str
+    heading_path: list[str]
+    score: float
+    content_sha256: str
+    page: NotRequired[int | None]
+    sheet: NotRequired[str | None]
+
+
+class IndexInfo(TypedDict):
+    model: str
+    dimension: int
+    version: NotRequired[str]
+
+
+class SearchProof(TypedDict):
+    query_sha256: str
+    index: IndexInfo
+    chunk_hashes: list[str]
+    audit_seq: int
+    audit_hash: NotRequired[str]
+
+
+class SearchResult(TypedDict):
+    hits: list[SearchHit]
+    proof: SearchProof
+
+
+class AuditVerdict(TypedDict):
+    ok: bool
+    events: int
+    head_hash: str | None
+    first_bad_seq: NotRequired[int]
+    problem: NotRequired[str]
+
+
+# -- the batch outcome rule ------------------------------------------------------------------
+
+
+def document_ok(doc: Mapping[str, Any], *, final: bool = True) -> bool:
+    """INDEXED, or a DUPLICATE rejection (SPEC §9); before the end also ACCEPTED/PROCESSING."""
+    status = doc.get("status")
+    if status == "INDEXED" or (status == "REJECTED" and doc.get("reason") == "DUPLICATE"):
+        return True
+    return not final and status in ("ACCEPTED", "PROCESSING")
+
+
+def batch_exit_code(documents: Iterable[Mapping[str, Any]], *, final: bool = True) -> int:
+    """0 when every document is INDEXED or the only rejections are duplicates, else 1.
+
+    ``final=False`` judges a receipt taken without waiting: documents still on their way
+    (ACCEPTED, PROCESSING) count as fine."""
+    return 0 if all(document_ok(d, final=final) for d in documents) else 1
+
+
+# -- the manifest ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    path: Path
+    name: str
+    sha256: str
+    size: int
+
+    def manifest_entry(self) -> dict[str, Any]:
+        return {"name": self.name, "sha256": self.sha256, "size": self.size}
+
+
+def file_digest(path: Path) -> tuple[str, int]:
+    """sha256 (hex) and size of a file, read block by block."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as fh:
+        while block := fh.read(_HASH_BLOCK):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
+
+
+def build_manifest(paths: Sequence[Path], client_ref: str) -> tuple[dict[str, Any],
+                                                                    list[FileEntry]]:
+    """The ``manifest`` part of ``POST /v1/batches`` and the files it describes, in order.
+
+    Names are the files' base names; two files with one name are refused here already
+    (the server would answer ``DUPLICATE_NAME``)."""
+    if not paths:
+        raise CliError("no files to submit", code="NO_FILES")
+    entries: list[FileEntry] = []
+    seen: dict[str, Path] = {}
+    for path in paths:
+        if path.name in seen:
+            raise CliError(f"two files are named {path.name!r}: {seen[path.name]} and {path}",
+                           code="DUPLICATE_NAME")
+        seen[path.name] = path
+        sha, size = file_digest(path)
+        entries.append(FileEntry(path=path, name=path.name, sha256=sha, size=size))
+    return {"client_ref": client_ref, "files": [e.manifest_entry() for e in entries]}, entries
+
+
+UploadProgress = Callable[[int, int], None]  # (bytes sent, bytes in all)
+
+
+class _CountingReader:
+    """A binary file that reports how far httpx's multipart encoder has read it.
+
+    httpx sizes the part with ``fileno()``/``seek``/``tell`` and reads it in chunks, so the
+    upload is streamed; a re-read (after a rewind) is not counted twice."""
+
+    def __init__(self, fh: IO[bytes], on_read: Callable[[int], None]) -> None:
+        self._fh = fh
+        self._on_read = on_read
+        self._high = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._fh.read(size)
+        pos = self._fh.tell()
+        if pos > self._high:
+            self._on_read(pos - self._high)
+            self._high = pos
+        return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._fh.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._fh.tell()
+
+    def fileno(self) -> int:
+        return self._fh.fileno()
+
+
+# -- transport with retries -----------------------------------------------------------------
+
+
+def exponential_backoff(attempt: int, *, base: float = 0.5, cap: float = 8.0) -> float:
+    """Seconds to wait before retry ``attempt`` (1-based): full jitter, capped."""
+    return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))  # noqa: S311 - jitter
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How GETs are retried on connection errors."""
+
+    attempts: int = 4
+    backoff: Callable[[int], float] = exponential_backoff
+    sleep: Callable[[float], None] = time.sleep
+
+
+class _Api:
+    """One base URL and bearer token; maps failures onto :class:`CliError`."""
+
+    def __init__(self, base_url: str, token: str, *, transport: httpx.BaseTransport | None,
+                 timeout: float, retry: RetryPolicy) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._retry = retry
+        self._http = httpx.Client(
+            base_url=self.base_url, transport=transport,
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json",
+                     "User-Agent": "frostbyte-cli/0.1"},
+            timeout=httpx.Timeout(timeout, connect=10.0),
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        attempts = self._retry.attempts if method == "GET" else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                if attempt >= attempts:
+                    raise ConnectionFailed(
+                        f"cannot reach {self.base_url}: {exc.__class__.__name__}"
+                        f"{': ' + str(exc) if str(exc) else ''}", code="CONNECTION_FAILED",
+                    ) from exc
+                self._retry.sleep(self._retry.backoff(attempt))
+                continue
+            if response.status_code >= 400:
+                raise error_from_response(response)
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.request(method, path, **kwargs)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ApiError(f"{method} {path} answered with a body that is not JSON",
+                           code="BAD_RESPONSE", status_code=response.status_code,
+                           request_id=response.headers.get("x-request-id")) from exc
+
+
+class _Waiter:
+    def __init__(self, sleep: Callable[[float], None], clock: Callable[[], float]) -> None:
+        self.sleep = sleep
+        self.clock = clock
+
+
+# -- control plane --------------------------------------------------------------------------
+
+
+class ControlPlaneClient:
+    """The admin API: tenants and vendor keys (``Authorization: Bearer <admin token>``)."""
+
+    def __init__(self, base_url: str, admin_token: str, *,
+                 transport: httpx.BaseTransport | None = None, timeout: float = 30.0,
+                 retry: RetryPolicy | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        retry = retry or RetryPolicy()
+        self._api = _Api(base_url, admin_token, transport=transport, timeout=timeout,
+                         retry=retry)
+        self._wait = _Waiter(retry.sleep, clock)
+
+    @property
+    def base_url(self) -> str:
+        return self._api.base_url
+
+    def close(self) -> None:
+        self._api.close()
+
+    def __enter__(self) -> ControlPlaneClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def create_tenant(self, slug: str, display_name: str, provider: str = "local",
+                      config: dict[str, Any] | None = None) -> Tenant:
+        """``POST /v1/tenants``: the tenant in REQUESTED; provisioning runs in the background."""
+        body: dict[str, Any] = {"slug": slug, "display_name": display_name,
+                                "provider": provider}
+        if config is not None:
+            body["config"] = config
+        return cast(Tenant, self._api.json("POST", "/v1/tenants", json=body))
+
+    def get_tenant(self, slug: str) -> Tenant:
+        """``GET /v1/tenants/{slug}``."""
+        return cast(Tenant, self._api.json("GET", f"/v1/tenants/{slug}"))
+
+    def list_tenants(self) -> list[Tenant]:
+        """``GET /v1/tenants``."""
+        return cast(list[Tenant], self._api.json("GET", "/v1/tenants")["tenants"])
+
+    def wait_for_state(self, slug: str, states: Iterable[str], timeout: float = 600.0,
+                       on_progress: Callable[[Tenant], None] | None = None,
+                       poll_interval: float = 1.0) -> Tenant:
+        """Poll the tenant until its state is one of ``states``.
+
+        A tenant that lands in FAILED (when FAILED is not wanted) raises ``CliError``
+        ``TENANT_FAILED`` with the failure reason; running out of time raises
+        ``WaitTimedOut``."""
+        wanted = frozenset(states)
+        deadline = self._wait.clock() + timeout
+        while True:
+            tenant = self.get_tenant(slug)
+            if on_progress is not None:
+                on_progress(tenant)
+            if tenant["state"] in wanted:
+                return tenant
+            if tenant["state"] == "FAILED":
+                raise CliError(
+                    f"tenant {slug} failed ({tenant.get('failed_operation') or 'operation'}): "
+                    f"{tenant.get('failure_reason') or 'no reason recorded'}",
+                    code="TENANT_FAILED")
+            if self._wait.clock() >= deadline:
+                raise WaitTimedOut(
+                    f"tenant {slug} is still {tenant['state']} after {timeout:.0f} s "
+                    f"(wanted {', '.join(sorted(wanted))})", code="TIMEOUT")
+            self._wait.sleep(poll_interval)
+
+    def create_vendor_key(self, slug: str, scopes: Sequence[str],
+                          label: str | None = None) -> IssuedKey:
+        """``POST /v1/tenants/{slug}/vendor-keys``: the key is in this answer only."""
+        body: dict[str, Any] = {"scopes": list(scopes)}
+        if label is not None:
+            body["label"] = label
+        return cast(IssuedKey, self._api.json("POST", f"/v1/tenants/{slug}/vendor-keys",
+                                              json=body))
+
+    # -- lifecycle (issue 7) ----------------------------------------------------------------
+    def tenant_action(self, slug: str, action: str) -> Tenant:
+        """``POST /v1/tenants/{slug}/{suspend|resume|retry|deprovision|cancel}``."""
+        return cast(Tenant, self._api.json("POST", f"/v1/tenants/{slug}/{action}"))
+
+    def patch_config(self, slug: str, patch: dict[str, Any]) -> Tenant:
+        """``PATCH /v1/tenants/{slug}/config`` with a JSON Merge Patch (RFC 7396)."""
+        return cast(Tenant, self._api.json(
+            "PATCH", f"/v1/tenants/{slug}/config", json=patch,
+            headers={"Content-Type": "application/merge-patch+json"}))
+
+    def vendor_keys(self, slug: str) -> list[dict[str, Any]]:
+        """``GET /v1/tenants/{slug}/vendor-keys``: ids, scopes, labels — never the keys."""
+        return cast(list[dict[str, Any]],
+                    self._api.json("GET", f"/v1/tenants/{slug}/vendor-keys")["vendor_keys"])
+
+    def revoke_vendor_key(self, slug: str, key_id: str) -> dict[str, Any]:
+        """``DELETE /v1/tenants/{slug}/vendor-keys/{key_id}``."""
+        return cast(dict[str, Any],
+                    self._api.json("DELETE", f"/v1/tenants/{slug}/vendor-keys/{key_id}"))
+
+    def events(self, slug: str) -> list[dict[str, Any]]:
+        """``GET /v1/tenants/{slug}/events``: the lifecycle history."""
+        return cast(list[dict[str, Any]],
+                    self._api.json("GET", f"/v1/tenants/{slug}/events")["events"])
+
+    def jobs(self, slug: str) -> list[dict[str, Any]]:
+        """``GET /v1/tenants/{slug}/jobs``: (de)provisioning jobs, oldest first."""
+        return cast(list[dict[str, Any]],
+                    self._api.json("GET", f"/v1/tenants/{slug}/jobs")["jobs"])
+
+    def job_log(self, slug: str, job_id: str) -> dict[str, Any]:
+        """``GET /v1/tenants/{slug}/jobs/{job_id}/log``: the job and its steps."""
+        return cast(dict[str, Any],
+                    self._api.json("GET", f"/v1/tenants/{slug}/jobs/{job_id}/log"))
+
+    def rotate_secrets(self, slug: str) -> dict[str, Any]:
+        """``POST /v1/tenants/{slug}/rotate-secrets``: new vendor keys, shown once."""
+        return cast(dict[str, Any], self._api.json("POST", f"/v1/tenants/{slug}/rotate-secrets"))
+
+    # -- admin tokens -----------------------------------------------------------------------
+    def create_admin_token(self, name: str, role: str) -> dict[str, Any]:
+        """``POST /v1/admin/tokens``: the token is in this answer only."""
+        return cast(dict[str, Any], self._api.json("POST", "/v1/admin/tokens",
+                                                   json={"name": name, "role": role}))
+
+    def admin_tokens(self) -> list[dict[str, Any]]:
+        """``GET /v1/admin/tokens``: never the tokens."""
+        return cast(list[dict[str, Any]], self._api.json("GET", "/v1/admin/tokens")["tokens"])
+
+    def revoke_admin_token(self, token_id: str) -> dict[str, Any]:
+        """``DELETE /v1/admin/tokens/{token_id}``."""
+        return cast(dict[str, Any], self._api.json("DELETE", f"/v1/admin/tokens/{token_id}"))
+
+
+# -- tenant endpoint ------------------------------------------------------------------------
+
+
+class TenantClient:
+    """A tenant's data-plane API (``Authorization: Bearer <vendor key>``)."""
+
+    def __init__(self, endpoint: str, key: str, *,
+                 transport: httpx.BaseTransport | None = None, timeout: float = 300.0,
+                 retry: RetryPolicy | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        retry = retry or RetryPolicy()
+        self._api = _Api(endpoint, key, transport=transport, timeout=timeout, retry=retry)
+        self._wait = _Waiter(retry.sleep, clock)
+
+    @property
+    def endpoint(self) -> str:
+        return self._api.base_url
+
+    def close(self) -> None:
+        self._api.close()
+
+    def __enter__(self) -> TenantClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def wait_until_ready(self, timeout: float = 300.0,
+                         on_progress: Callable[[str], None] | None = None,
+                         poll_interval: float = 1.0) -> None:
+        """Poll ``GET /readyz`` until the data plane answers ready (a data plane that was
+        just (re)started loads its model first); not answering yet is not an error."""
+        deadline = self._wait.clock() + timeout
+        while True:
+            try:
+                self._api.request("GET", "/readyz")
+                return
+            except (ApiError, ConnectionFailed) as exc:
+                why = exc.code
+            if on_progress is not None:
+                on_progress(why)
+            if self._wait.clock() >= deadline:
+                raise WaitTimedOut(f"{self.endpoint} is not ready after {timeout:.0f} s "
+                                   f"(last answer: {why})", code="TIMEOUT")
+            self._wait.sleep(poll_interval)
+
+    def submit_batch(self, paths: Sequence[Path], client_ref: str,
+                     idempotency_key: str | None = None,
+                     on_upload_progress: UploadProgress | None = None) -> Batch:
+        """``POST /v1/batches``: hash every file (streamed), then stream the multipart body:
+        the ``manifest`` part first, then one ``files`` part per file. Returns the receipt."""
+        manifest, entries = build_manifest(paths, client_ref)
+        total = sum(e.size for e in entries)
+        sent = 0
+
+        def advance(n: int) -> None:
+            nonlocal sent
+            sent += n
+            if on_upload_progress is not None:
+                on_upload_progress(min(sent, total), total)
+
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        handles: list[IO[bytes]] = []
+        try:
+            files: list[tuple[str, tuple[str, Any, str]]] = []
+            for entry in entries:
+                fh: IO[bytes] = entry.path.open("rb")
+                handles.append(fh)
+                files.append(("files", (entry.name, _CountingReader(fh, advance),
+                                        "application/octet-stream")))
+            body = self._api.json(
+                "POST", "/v1/batches", headers=headers, files=files,
+                data={"manifest": json.dumps(manifest, ensure_ascii=False)})
+        finally:
+            for fh in handles:
+                fh.close()
+        if on_upload_progress is not None:
+            on_upload_progress(total, total)
+        return cast(Batch, body)
+
+    def get_batch(self, batch_id: str) -> Batch:
+        """``GET /v1/batches/{batch_id}``: the batch status and each document's."""
+        return cast(Batch, self._api.json("GET", f"/v1/batches/{batch_id}"))
+
+    def wait_for_batch(self, batch_id: str, timeout: float = 1800.0,
+                       on_progress: Callable[[Batch], None] | None = None,
+                       poll_interval: float = 1.0) -> Batch:
+        """Poll the batch until it is COMPLETED or COMPLETED_WITH_ERRORS."""
+        deadline = self._wait.clock() + timeout
+        while True:
+            batch = self.get_batch(batch_id)
+            if on_progress is not None:
+                on_progress(batch)
+            if batch.get("status") in BATCH_DONE:
+                return batch
+            if self._wait.clock() >= deadline:
+                pending = sum(1 for d in batch["documents"] if d["status"] not in DOC_TERMINAL)
+                raise WaitTimedOut(
+                    f"batch {batch_id} is still {batch.get('status')} after {timeout:.0f} s "
+                    f"({pending} document(s) not finished)", code="TIMEOUT")
+            self._wait.sleep(poll_interval)
+
+    @overload
+    def report(self, batch_id: str, fmt: Literal["json"] = "json") -> dict[str, Any]: ...
+
+    @overload
+    def report(self, batch_id: str, fmt: Literal["html", "csv"]) -> str: ...
+
+    def report(self, batch_id: str, fmt: Literal["json", "html", "csv"] = "json"
+               ) -> dict[str, Any] | str:
+        """``GET /v1/batches/{batch_id}/report``: a dict for JSON, the text for HTML/CSV."""
+        path = f"/v1/batches/{batch_id}/report"
+        if fmt == "json":
+            return cast(dict[str, Any], self._api.json("GET", path, params={"format": "json"}))
+        return self._api.request("GET", path, params={"format": fmt}).text
+
+    def search(self, query: str, top_k: int = 5,
+               filters: Mapping[str, Any] | None = None) -> SearchResult:
+        """``POST /v1/search``: hits with citations and the retrieval proof."""
+        body: dict[str, Any] = {"query": query, "top_k": top_k}
+        if filters:
+            body["filters"] = dict(filters)
+        return cast(SearchResult, self._api.json("POST", "/v1/search", json=body))
+
+    def audit_verify(self) -> AuditVerdict:
+        """``GET /v1/audit/verify``: recompute the tenant's audit hash chain."""
+        return cast(AuditVerdict, self._api.json("GET", "/v1/audit/verify"))

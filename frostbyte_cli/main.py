@@ -1,0 +1,581 @@
+"""``frostbyte``: the admin and vendor command line (SPEC §9, "CLI and scripting").
+
+Control-plane commands read ``FROSTBYTE_URL`` and ``FROSTBYTE_ADMIN_TOKEN`` (flags override);
+without them they use the local stack (``http://127.0.0.1:8000`` and the admin token file in
+``<project root>/.local`` or ``$FROSTBYTE_STATE_DIR``; see :mod:`frostbyte_cli.targets`).
+Vendor commands read ``FROSTBYTE_ENDPOINT`` and ``FROSTBYTE_KEY``.
+
+Exit codes: 0 success; 1 a failure (an API error, or a batch whose documents did not all end
+INDEXED — duplicates excepted); 2 a usage error.
+
+Tests inject an HTTP transport (and a fake local runtime) through ``Deps``:
+``CliRunner().invoke(app, args, obj=Deps(transport=httpx.MockTransport(handler)))``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Protocol, TypeVar
+
+import httpx
+import typer
+from rich.console import Console
+
+from frostbyte_cli import render
+from frostbyte_cli.client import (
+    DOC_TERMINAL,
+    Batch,
+    CliError,
+    ControlPlaneClient,
+    RetryPolicy,
+    Tenant,
+    TenantClient,
+    batch_exit_code,
+)
+from frostbyte_cli.targets import control_plane_target, project_root, tenant_target
+
+# -- dependencies (injectable for tests) -----------------------------------------------------
+
+
+class LocalRuntime(Protocol):
+    """What ``control_plane.local_runtime`` offers (imported only by the ``local`` commands)."""
+
+    def up(self, project_root: Path, *, database_url: str | None = None,
+           port: int = 8000) -> Any: ...
+
+    def down(self, project_root: Path) -> list[str]: ...
+
+
+@dataclass
+class Deps:
+    """What commands build their clients and consoles from; tests hand in their own."""
+
+    transport: httpx.BaseTransport | None = None
+    retry: RetryPolicy | None = None
+    poll_interval: float = 1.0
+    cwd: Path | None = None
+    width: int | None = None
+    local_runtime: LocalRuntime | None = None
+    _console: Console | None = field(default=None, repr=False)
+    _err: Console | None = field(default=None, repr=False)
+
+    @property
+    def out(self) -> Console:
+        if self._console is None:
+            self._console = Console(width=self.width, highlight=False)
+        return self._console
+
+    @property
+    def err(self) -> Console:
+        if self._err is None:
+            self._err = Console(stderr=True, width=self.width, highlight=False)
+        return self._err
+
+    def root(self) -> Path:
+        return project_root(self.cwd)
+
+    def control_plane(self, url: str | None, admin_token: str | None) -> ControlPlaneClient:
+        target = control_plane_target(url, admin_token, root=self.root())
+        return ControlPlaneClient(target.url, target.admin_token, transport=self.transport,
+                                  retry=self.retry)
+
+    def tenant(self, endpoint: str | None, key: str | None) -> TenantClient:
+        target = tenant_target(endpoint, key)
+        return TenantClient(target.endpoint, target.key, transport=self.transport,
+                            retry=self.retry)
+
+    def runtime(self) -> LocalRuntime:
+        if self.local_runtime is not None:
+            return self.local_runtime
+        try:
+            from control_plane import local_runtime
+        except ImportError as exc:
+            raise CliError(f"the local runtime is not installed here ({exc}); run `make "
+                           "install` in the Frostbyte checkout", code="NO_LOCAL_RUNTIME") from exc
+        return local_runtime
+
+
+def _deps(ctx: typer.Context) -> Deps:
+    return ctx.obj if isinstance(ctx.obj, Deps) else Deps()
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _reports_errors(func: F) -> F:
+    """Turn a ``CliError`` (or a Frostbyte error from the local runtime) into a red line on
+    stderr and exit code 1, instead of a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from frostbyte_common.errors import FrostbyteError
+
+        try:
+            return func(*args, **kwargs)
+        except CliError as exc:
+            message = str(exc)
+        except FrostbyteError as exc:
+            message = f"{exc.code}: {exc.message}"
+        ctx = next((a for a in (*args, *kwargs.values()) if isinstance(a, typer.Context)), None)
+        err = _deps(ctx).err if ctx is not None else Console(stderr=True)
+        err.print(f"[bold red]error[/] {message}", markup=True, highlight=False)
+        raise typer.Exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, sort_keys=True, default=str, ensure_ascii=False))
+
+
+# -- options ---------------------------------------------------------------------------------
+
+UrlOpt = Annotated[str | None, typer.Option(
+    "--url", envvar="FROSTBYTE_URL", show_envvar=True,
+    help="Control-plane base URL (default: http://127.0.0.1:8000, the local stack).")]
+AdminTokenOpt = Annotated[str | None, typer.Option(
+    "--admin-token", envvar="FROSTBYTE_ADMIN_TOKEN", show_envvar=True, show_default=False,
+    help="Admin token (default: the local stack's .local/admin_token).")]
+EndpointOpt = Annotated[str | None, typer.Option(
+    "--endpoint", envvar="FROSTBYTE_ENDPOINT", show_envvar=True,
+    help="The tenant's data-plane base URL.")]
+KeyOpt = Annotated[str | None, typer.Option(
+    "--key", envvar="FROSTBYTE_KEY", show_envvar=True, show_default=False,
+    help="A vendor key of that tenant.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+class Scope(StrEnum):
+    ingest = "ingest"
+    read = "read"
+    audit = "audit"
+
+
+class ReportFormat(StrEnum):
+    json = "json"
+    html = "html"
+    csv = "csv"
+
+
+# -- the app ---------------------------------------------------------------------------------
+
+app = typer.Typer(name="frostbyte", no_args_is_help=True, add_completion=False,
+                  help="Frostbyte: tenants, vendor keys, batches, search and the local stack.")
+local_app = typer.Typer(no_args_is_help=True, help="Start and stop the local stack.")
+tenants_app = typer.Typer(no_args_is_help=True, help="Create and inspect tenants (admin).")
+keys_app = typer.Typer(no_args_is_help=True, help="Issue vendor keys (admin).")
+batch_app = typer.Typer(no_args_is_help=True,
+                        help="Submit batches and read their status and reports (vendor).")
+audit_app = typer.Typer(no_args_is_help=True, help="The tenant's audit chain (vendor).")
+app.add_typer(local_app, name="local")
+app.add_typer(tenants_app, name="tenants")
+app.add_typer(keys_app, name="keys")
+app.add_typer(batch_app, name="batch")
+app.add_typer(audit_app, name="audit")
+
+
+@app.callback()
+def _root(ctx: typer.Context) -> None:
+    """Frostbyte: tenants, vendor keys, batches, search and the local stack."""
+    if not isinstance(ctx.obj, Deps):
+        ctx.obj = Deps()
+
+
+# -- local -----------------------------------------------------------------------------------
+
+
+@local_app.command("up")
+@_reports_errors
+def local_up(
+    ctx: typer.Context,
+    json_out: JsonOpt = False,
+    port: Annotated[int, typer.Option(help="Control-plane port on 127.0.0.1.")] = 8000,
+) -> None:
+    """Start the local stack (control plane, local tenants' data planes) if not running.
+
+    Uses $DATABASE_URL when set, else the project's own PostgreSQL cluster in .local/.
+    With --json prints one object with control_plane_url and admin_token."""
+    deps = _deps(ctx)
+    root = deps.root()
+    runtime = deps.runtime()
+    database_url = os.environ.get("DATABASE_URL") or None
+    if json_out:
+        info = runtime.up(root, database_url=database_url, port=port)
+    else:
+        with deps.err.status("Starting the local stack…"):
+            info = runtime.up(root, database_url=database_url, port=port)
+    data = asdict(info) if hasattr(info, "__dataclass_fields__") else dict(info)
+    if json_out:
+        _print_json(data)
+        return
+    out = deps.out
+    out.print(f"[green]Local stack is up[/]: control plane at [bold]{data['control_plane_url']}"
+              f"[/]")
+    out.print(f"database: {data['database']}")
+    out.print(f"state:    {data['state_dir']}")
+    pids = ", ".join(f"{k}={v}" for k, v in sorted(data.get("pids", {}).items()))
+    out.print(f"pids:     {pids or '—'}")
+    out.print(f"admin token: in {Path(data['state_dir']) / 'admin_token'} (mode 0600); "
+              "the CLI reads it from there, or print it with `frostbyte local up --json`.")
+    out.print("Stop it all with `frostbyte local down`.")
+
+
+@local_app.command("down")
+@_reports_errors
+def local_down(ctx: typer.Context) -> None:
+    """Stop the control plane, every local data plane and the project's PostgreSQL cluster.
+
+    Data and the admin token are kept."""
+    deps = _deps(ctx)
+    stopped = deps.runtime().down(deps.root())
+    if not stopped:
+        deps.out.print("Nothing was running.")
+    for item in stopped:
+        deps.out.print(f"stopped {item}")
+
+
+# -- tenants ---------------------------------------------------------------------------------
+
+
+@tenants_app.command("create")
+@_reports_errors
+def tenants_create(
+    ctx: typer.Context,
+    slug: Annotated[str, typer.Argument(help="DNS label, at most 30 lowercase characters.")],
+    display_name: Annotated[str | None, typer.Option(help="(default: the slug)")] = None,
+    provider: Annotated[str, typer.Option(help="local or hetzner.")] = "local",
+    config: Annotated[str | None, typer.Option(
+        help="Config overrides as a JSON object, e.g. '{\"chunking\": {\"max_tokens\": 200}}'."
+    )] = None,
+    wait: Annotated[bool, typer.Option(help="Wait until the tenant is ACTIVE.")] = True,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait.")] = 600.0,
+    json_out: JsonOpt = False,
+    url: UrlOpt = None,
+    admin_token: AdminTokenOpt = None,
+) -> None:
+    """Create a tenant and (by default) wait until its data plane is ACTIVE."""
+    deps = _deps(ctx)
+    overrides: dict[str, Any] | None = None
+    if config is not None:
+        try:
+            overrides = json.loads(config)
+        except ValueError as exc:
+            raise CliError(f"--config is not JSON: {exc}", code="BAD_OPTION") from exc
+        if not isinstance(overrides, dict):
+            raise CliError("--config must be a JSON object", code="BAD_OPTION")
+    with deps.control_plane(url, admin_token) as cp:
+        tenant = cp.create_tenant(slug, display_name or slug, provider, overrides)
+        if wait:
+            with deps.err.status(f"Tenant {slug}: {tenant['state']}") as spinner:
+                def show(t: Tenant) -> None:
+                    spinner.update(f"Tenant {slug}: {t['state']}")
+
+                tenant = cp.wait_for_state(slug, {"ACTIVE"}, timeout, show,
+                                           poll_interval=deps.poll_interval)
+    if json_out:
+        _print_json(tenant)
+        return
+    deps.out.print(render.tenant_panel(tenant))
+    if not wait:
+        deps.out.print(f"Provisioning runs in the background; follow it with "
+                       f"`frostbyte tenants show {slug}`.")
+
+
+@tenants_app.command("list")
+@_reports_errors
+def tenants_list(ctx: typer.Context, json_out: JsonOpt = False, url: UrlOpt = None,
+                 admin_token: AdminTokenOpt = None) -> None:
+    """List every tenant with its state and endpoint."""
+    deps = _deps(ctx)
+    with deps.control_plane(url, admin_token) as cp:
+        tenants = cp.list_tenants()
+    if json_out:
+        _print_json({"tenants": tenants})
+    elif not tenants:
+        deps.out.print("No tenants yet; create one with `frostbyte tenants create SLUG`.")
+    else:
+        deps.out.print(render.tenants_table(tenants))
+
+
+@tenants_app.command("show")
+@_reports_errors
+def tenants_show(ctx: typer.Context, slug: str, json_out: JsonOpt = False,
+                 url: UrlOpt = None, admin_token: AdminTokenOpt = None) -> None:
+    """Show one tenant: state, endpoint, failure (if any) and effective config."""
+    deps = _deps(ctx)
+    with deps.control_plane(url, admin_token) as cp:
+        tenant = cp.get_tenant(slug)
+    if json_out:
+        _print_json(tenant)
+        return
+    deps.out.print(render.tenant_panel(tenant))
+    if tenant.get("config"):
+        deps.out.print_json(json.dumps(tenant["config"]))
+
+
+# -- keys ------------------------------------------------------------------------------------
+
+
+@keys_app.command("create")
+@_reports_errors
+def keys_create(
+    ctx: typer.Context,
+    slug: Annotated[str, typer.Argument(help="The tenant (must be ACTIVE).")],
+    scope: Annotated[list[Scope] | None, typer.Option(
+        "--scope", help="Repeat for several: ingest, read, audit.")] = None,
+    label: Annotated[str | None, typer.Option(help="A note to recognise the key by.")] = None,
+    json_out: JsonOpt = False,
+    url: UrlOpt = None,
+    admin_token: AdminTokenOpt = None,
+) -> None:
+    """Issue a vendor key for a tenant; the key is printed once and never again."""
+    deps = _deps(ctx)
+    if not scope:
+        raise CliError("give at least one --scope (ingest, read, audit)", code="BAD_OPTION")
+    with deps.control_plane(url, admin_token) as cp:
+        issued = cp.create_vendor_key(slug, [s.value for s in scope], label)
+        try:
+            endpoint = cp.get_tenant(slug).get("endpoint")
+        except CliError:
+            endpoint = None
+    if json_out:
+        _print_json({**issued, "endpoint": endpoint})
+        return
+    out = deps.out
+    out.print(f"Vendor key [bold]{issued['key_id']}[/] for {slug}, scopes "
+              f"{', '.join(issued['scopes'])}:")
+    out.print(issued["key"], markup=False, highlight=False, soft_wrap=True)
+    out.print("[bold yellow]This key is shown once[/]: store it now (only its hash is kept).")
+    if endpoint:
+        out.print(f"Use it with:\n  export FROSTBYTE_ENDPOINT={endpoint}\n"
+                  "  export FROSTBYTE_KEY=<the key above>", markup=False, highlight=False)
+
+
+# -- batches ---------------------------------------------------------------------------------
+
+
+def _expand(paths: list[Path]) -> list[Path]:
+    """Files as given; a directory contributes its regular, non-hidden files (not
+    recursively), sorted by name."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.iterdir()
+                                if p.is_file() and not p.name.startswith(".")))
+        else:
+            files.append(path)
+    if not files:
+        raise CliError("no files found in " + ", ".join(str(p) for p in paths),
+                       code="NO_FILES")
+    return files
+
+
+def _follow_batch(deps: Deps, client: TenantClient, batch_id: str, total: int,
+                  timeout: float) -> Batch:
+    with render.count_progress(deps.err) as progress:
+        task = progress.add_task("Processing", total=total)
+
+        def show(batch: Batch) -> None:
+            done = sum(1 for d in batch["documents"] if d["status"] in DOC_TERMINAL)
+            indexed = sum(1 for d in batch["documents"] if d["status"] == "INDEXED")
+            progress.update(task, completed=done,
+                            description=f"Processing ({indexed} indexed)")
+
+        return client.wait_for_batch(batch_id, timeout, show, poll_interval=deps.poll_interval)
+
+
+@batch_app.command("submit")
+@_reports_errors
+def batch_submit(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(
+        exists=True, readable=True, help="Files, or directories whose files are sent.")],
+    client_ref: Annotated[str | None, typer.Option(
+        help="Your reference for the batch (default: frostbyte-cli-<UTC time>).")] = None,
+    wait: Annotated[bool, typer.Option(
+        help="Wait until every document is finished (INDEXED, rejected, ...).")] = True,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for processing.")] = 1800.0,
+    idempotency_key: Annotated[str | None, typer.Option(
+        help="Resubmitting with the same key returns the first receipt.")] = None,
+    json_out: JsonOpt = False,
+    endpoint: EndpointOpt = None,
+    key: KeyOpt = None,
+) -> None:
+    """Submit files as one batch, follow upload and processing, print the receipt.
+
+    Exits 0 when every document is INDEXED or the only rejections are duplicates
+    (already ingested), 1 otherwise. With --no-wait, documents still ACCEPTED or
+    PROCESSING count as fine."""
+    deps = _deps(ctx)
+    files = _expand(paths)
+    ref = client_ref or f"frostbyte-cli-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    with deps.tenant(endpoint, key) as client:
+        with render.upload_progress(deps.err) as progress:
+            task = progress.add_task(f"Uploading {len(files)} file(s)", total=None)
+
+            def sent(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            batch = client.submit_batch(files, ref, idempotency_key, sent)
+        if not json_out:
+            deps.out.print(f"Batch [bold]{batch['batch_id']}[/] received "
+                           f"({len(batch['documents'])} document(s)).")
+        if wait and any(d["status"] not in DOC_TERMINAL for d in batch["documents"]):
+            batch = _follow_batch(deps, client, batch["batch_id"], len(batch["documents"]),
+                                  timeout)
+    code = batch_exit_code(batch["documents"], final=wait)
+    if json_out:
+        _print_json(batch)
+    else:
+        deps.out.print(render.receipt_table(batch["documents"],
+                                            title=f"Batch {batch['batch_id']}"))
+        deps.out.print(render.outcome_line(batch["documents"]) if wait else
+                       f"Not waiting; follow with `frostbyte batch status {batch['batch_id']}`.")
+    raise typer.Exit(code)
+
+
+@batch_app.command("status")
+@_reports_errors
+def batch_status(ctx: typer.Context, batch_id: str, json_out: JsonOpt = False,
+                 endpoint: EndpointOpt = None, key: KeyOpt = None) -> None:
+    """Show a batch's status and each document's."""
+    deps = _deps(ctx)
+    with deps.tenant(endpoint, key) as client:
+        batch = client.get_batch(batch_id)
+    if json_out:
+        _print_json(batch)
+        return
+    deps.out.print(render.receipt_table(batch["documents"],
+                                        title=f"Batch {batch_id}: {batch.get('status')}"))
+    deps.out.print(render.outcome_line(batch["documents"]))
+
+
+@batch_app.command("report")
+@_reports_errors
+def batch_report(
+    ctx: typer.Context,
+    batch_id: str,
+    fmt: Annotated[ReportFormat, typer.Option("--format", help="json, html or csv.")] =
+    ReportFormat.json,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Write to this file instead of stdout.")] = None,
+    endpoint: EndpointOpt = None,
+    key: KeyOpt = None,
+) -> None:
+    """Fetch a batch's acceptance report as JSON, HTML or CSV.
+
+    It holds counts, each document's outcome and reason, parser, pages and chunks, the
+    embedding model and the audit-chain head."""
+    deps = _deps(ctx)
+    with deps.tenant(endpoint, key) as client:
+        if fmt is ReportFormat.json:
+            text = json.dumps(client.report(batch_id, "json"), indent=2, sort_keys=True,
+                              default=str, ensure_ascii=False) + "\n"
+        else:
+            text = client.report(batch_id, "html" if fmt is ReportFormat.html else "csv")
+    if output is None:
+        typer.echo(text, nl=not text.endswith("\n"))
+    else:
+        output.write_text(text, encoding="utf-8")
+        deps.err.print(f"Report written to {output}")
+
+
+# -- search and audit ------------------------------------------------------------------------
+
+
+@app.command("search")
+@_reports_errors
+def search(
+    ctx: typer.Context,
+    query: str,
+    top_k: Annotated[int, typer.Option("--top-k", min=1, max=100)] = 5,
+    document_id: Annotated[list[str] | None, typer.Option(
+        help="Only these documents (repeatable).")] = None,
+    batch_id: Annotated[list[str] | None, typer.Option(
+        help="Only these batches (repeatable).")] = None,
+    json_out: JsonOpt = False,
+    endpoint: EndpointOpt = None,
+    key: KeyOpt = None,
+) -> None:
+    """Search the tenant's knowledge, with citations and a retrieval proof.
+
+    Each hit shows its document, heading path, page or sheet, score and text; the proof
+    panel shows the query hash, the index's model and dimension and the audit sequence."""
+    deps = _deps(ctx)
+    filters: dict[str, Any] = {}
+    if document_id:
+        filters["document_ids"] = document_id
+    if batch_id:
+        filters["batch_ids"] = batch_id
+    with deps.tenant(endpoint, key) as client:
+        result = client.search(query, top_k, filters or None)
+    if json_out:
+        _print_json(result)
+    else:
+        deps.out.print(render.search_result(result, query))
+
+
+@audit_app.command("verify")
+@_reports_errors
+def audit_verify(ctx: typer.Context, json_out: JsonOpt = False,
+                 endpoint: EndpointOpt = None, key: KeyOpt = None) -> None:
+    """Recompute the tenant's audit hash chain; exits 1 if it is broken."""
+    deps = _deps(ctx)
+    with deps.tenant(endpoint, key) as client:
+        verdict = client.audit_verify()
+    if json_out:
+        _print_json(verdict)
+    elif verdict["ok"]:
+        deps.out.print(f"[green]audit chain intact[/]: {verdict['events']} events, head "
+                       f"{verdict['head_hash']}")
+    else:
+        where = (f" at seq {verdict['first_bad_seq']}" if verdict.get("first_bad_seq")
+                 else "")
+        deps.out.print(f"[bold red]audit chain BROKEN[/]{where}: {verdict.get('problem')}",
+                       highlight=False)
+    raise typer.Exit(0 if verdict["ok"] else 1)
+
+
+@audit_app.command("verify-export")
+@_reports_errors
+def audit_verify_export(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="The JSONL file of POST /v1/audit/export.")],
+    public_key: Annotated[str | None, typer.Option(
+        "--public-key", help="The tenant's audit public key (base64) you trust; default: "
+        "the key named in the export's manifest.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Verify an audit export offline (chain, Merkle root vs signed checkpoint, signature,
+    manifest); exits 1 and says where it is broken."""
+    from frostbyte_common.audit_export import verify_export_file
+
+    deps = _deps(ctx)
+    if not file.is_file():
+        raise CliError(f"no such file: {file}", code="BAD_OPTION")
+    verdict = verify_export_file(file, trusted_public_key=public_key)
+    if json_out:
+        _print_json(verdict.to_json())
+    elif verdict.ok:
+        deps.out.print(f"[green]export verified[/]: {verdict.events} events, head "
+                       f"{verdict.head_hash}, checkpoint of {verdict.checkpoint_size} signed by "
+                       f"{verdict.key_id}" + ("" if public_key else
+                                            " (key taken from the manifest: compare it with "
+                                            "the tenant's published key)"))
+    else:
+        deps.out.print(f"[bold red]export BROKEN[/]: {len(verdict.problems)} problem(s)")
+        for problem in verdict.problems:
+            deps.out.print(f"  {problem}", markup=False, highlight=False)
+    raise typer.Exit(0 if verdict.ok else 1)
+
+
+# `tenants suspend|resume|retry|cancel|deprovision|config|keys|watch` and
+# `admin tokens create|list|revoke` (issue 7) register here.
+from frostbyte_cli import admin_commands, lifecycle_commands  # noqa: E402, F401
