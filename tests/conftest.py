@@ -1,0 +1,82 @@
+"""Shared fixtures: a real PostgreSQL for integration tests.
+
+``pg_admin_url`` is a superuser conninfo: ``$TEST_DATABASE_URL`` when set, otherwise a
+throwaway cluster (socket only, port 54331 — never 5432 or the dev stack's 54329) built with
+the same code as ``frostbyte local up`` and removed at the end of the session.
+``fresh_database`` gives each test its own, uniquely named database.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+TEST_PG_PORT = 54331
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> Iterator[str]:
+    """Superuser conninfo of a real PostgreSQL server for this test session."""
+    from_env = os.environ.get("TEST_DATABASE_URL")
+    if from_env:
+        yield from_env
+        return
+    if shutil.which("initdb") is None and not Path("/usr/lib/postgresql/15/bin/initdb").exists():
+        pytest.skip("no PostgreSQL binaries and no TEST_DATABASE_URL")
+    from control_plane.local_runtime.pg_cluster import PgCluster
+
+    # Directly under /tmp: pytest's own tmp dirs (0700, root) are unreachable for `postgres`.
+    root = Path(tempfile.mkdtemp(prefix="fb-pgtest-"))
+    os.chmod(root, 0o755)  # noqa: PTH101
+    cluster = PgCluster(
+        root=root / "pg",
+        socket_dir=root / "run",
+        port=TEST_PG_PORT,
+        settings={"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"},
+    )
+    try:
+        cluster.init()
+        cluster.start()
+        yield cluster.conninfo()
+    finally:
+        cluster.destroy()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def create_database(admin_url: str, prefix: str = "fbtest") -> tuple[str, str]:
+    """Create a uniquely named database; returns (name, conninfo) on the same server/user."""
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    params = {k: str(v) for k, v in conninfo_to_dict(admin_url).items() if v is not None}
+    params["dbname"] = name
+    return name, make_conninfo("", **params)
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+@pytest.fixture
+def fresh_database(pg_admin_url: str) -> Iterator[str]:
+    """Conninfo (same server and user as ``pg_admin_url``) of a new, empty database that is
+    dropped after the test."""
+    name, conninfo = create_database(pg_admin_url)
+    yield conninfo
+    drop_database(pg_admin_url, name)

@@ -1,0 +1,118 @@
+"""The ObjectStore contract: every adapter passes the same tests.
+
+Adding an adapter (S3/MinIO) is one entry in ``ADAPTERS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from data_plane.adapters.objectstore_fs import FilesystemObjectStore
+from data_plane.domain.ports import ObjectStore
+from data_plane.errors import ObjectNotFound
+
+ADAPTERS: dict[str, Callable[[Path], ObjectStore]] = {
+    "filesystem": lambda tmp: FilesystemObjectStore(tmp / "objects"),
+}
+
+
+@pytest.fixture(params=sorted(ADAPTERS))
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ObjectStore]:
+    yield ADAPTERS[request.param](tmp_path)
+
+
+def test_put_bytes_then_get(store: ObjectStore) -> None:
+    store.put_bytes("a/b/c.txt", b"hello")
+    assert store.get_bytes("a/b/c.txt") == b"hello"
+    assert store.exists("a/b/c.txt")
+
+
+def test_put_replaces(store: ObjectStore) -> None:
+    store.put_bytes("k", b"old")
+    store.put_bytes("k", b"new")
+    assert store.get_bytes("k") == b"new"
+
+
+def test_put_empty_object(store: ObjectStore) -> None:
+    store.put_bytes("empty", b"")
+    assert store.exists("empty")
+    assert store.get_bytes("empty") == b""
+
+
+def test_put_file_streams_a_large_file(store: ObjectStore, tmp_path: Path) -> None:
+    source = tmp_path / "big.bin"
+    data = bytes(range(256)) * 20_000  # ~5 MB, several copy chunks
+    source.write_bytes(data)
+    store.put_file("raw/big.bin", source)
+    with store.open("raw/big.bin") as f:
+        head = f.read(1000)
+        rest = f.read()
+    assert head + rest == data
+
+
+def test_missing_object_raises_not_found(store: ObjectStore) -> None:
+    assert not store.exists("nope")
+    with pytest.raises(ObjectNotFound):
+        store.get_bytes("nope")
+    with pytest.raises(ObjectNotFound):
+        store.open("no/such/key")
+
+
+def test_a_folder_prefix_is_not_an_object(store: ObjectStore) -> None:
+    store.put_bytes("dir/file", b"x")
+    assert not store.exists("dir")
+    with pytest.raises(ObjectNotFound):
+        store.get_bytes("dir")
+
+
+def test_delete_is_idempotent(store: ObjectStore) -> None:
+    store.put_bytes("x/y", b"1")
+    store.delete("x/y")
+    assert not store.exists("x/y")
+    store.delete("x/y")
+    store.delete("never/was")
+    assert list(store.list()) == []
+
+
+def test_delete_keeps_siblings(store: ObjectStore) -> None:
+    store.put_bytes("x/y", b"1")
+    store.put_bytes("x/z", b"2")
+    store.delete("x/y")
+    assert list(store.list()) == ["x/z"]
+
+
+def test_list_sorted_and_by_prefix(store: ObjectStore) -> None:
+    keys = ["raw/ab/2", "raw/ab/1", "raw/abc", "canonical/d.json", "raw/b/9"]
+    for key in keys:
+        store.put_bytes(key, key.encode())
+    assert list(store.list()) == sorted(keys)
+    assert list(store.list("raw/")) == ["raw/ab/1", "raw/ab/2", "raw/abc", "raw/b/9"]
+    assert list(store.list("raw/ab")) == ["raw/ab/1", "raw/ab/2", "raw/abc"]
+    assert list(store.list("raw/ab/")) == ["raw/ab/1", "raw/ab/2"]
+    assert list(store.list("canonical/d.json")) == ["canonical/d.json"]
+    assert list(store.list("nothing/")) == []
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["", "/etc/passwd", "../escape", "a/../../b", "a//b", "a/./b", "a/", "a\\b", "a\x00b"],
+)
+def test_bad_keys_are_refused(store: ObjectStore, key: str) -> None:
+    with pytest.raises(ValueError):
+        store.put_bytes(key, b"x")
+    with pytest.raises(ValueError):
+        store.exists(key)
+    with pytest.raises(ValueError):
+        store.get_bytes(key)
+    with pytest.raises(ValueError):
+        store.delete(key)
+
+
+def test_bad_prefix_is_refused(store: ObjectStore) -> None:
+    with pytest.raises(ValueError):
+        list(store.list("../"))
+    with pytest.raises(ValueError):
+        list(store.list("/abs"))

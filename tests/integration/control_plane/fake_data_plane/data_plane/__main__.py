@@ -1,0 +1,72 @@
+"""``python -m data_plane migrate|serve|worker|add-vendor-key|revoke-vendor-key`` — fake,
+same contract.
+
+It really connects to FROSTBYTE_DP_DATABASE_URL (so credentials are exercised), serves
+/readyz on FROSTBYTE_DP_HOST:FROSTBYTE_DP_PORT, and records what it was asked in the
+tenant's work dir. Tenants whose slug starts with ``crash`` die at start-up; ``slow`` ones
+take 4 s to migrate (time to kill the control plane mid-job).
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+
+env = os.environ
+work = Path(env["FROSTBYTE_DP_WORK_DIR"])
+
+
+def record(kind: str, **data: object) -> None:
+    with (work / "calls.jsonl").open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"kind": kind, **data}) + "\n")
+
+
+def main() -> int:
+    command = sys.argv[1]
+    with psycopg.connect(env["FROSTBYTE_DP_DATABASE_URL"]) as conn:
+        user = conn.execute("SELECT current_user").fetchone()[0]
+        if command == "migrate":
+            if env["FROSTBYTE_DP_TENANT"].startswith("slow"):
+                time.sleep(4)
+            conn.execute("CREATE TABLE IF NOT EXISTS vendor_keys (key_id text PRIMARY KEY, "
+                         "sha256 text, scopes text, label text)")
+            if env.get("FROSTBYTE_DP_SERVICE_ROLE"):  # as the real migrate grants
+                conn.execute(f'GRANT SELECT, INSERT, DELETE ON vendor_keys TO '
+                             f'"{env["FROSTBYTE_DP_SERVICE_ROLE"]}"')
+        if command == "add-vendor-key":
+            args = dict(zip(sys.argv[2::2], sys.argv[3::2], strict=False))
+            conn.execute("INSERT INTO vendor_keys VALUES (%s, %s, %s, %s)",
+                         (args["--key-id"], args["--sha256"], args["--scopes"],
+                          args.get("--label")))
+        if command == "revoke-vendor-key":
+            conn.execute("DELETE FROM vendor_keys WHERE key_id = %s", (sys.argv[3],))
+    record(command, user=user, argv=sys.argv[2:],
+           env=sorted(k for k in env if k.startswith(("FROSTBYTE", "DATABASE", "PG"))))
+    if env["FROSTBYTE_DP_TENANT"].startswith("crash") and command == "serve":
+        print("fake data plane: crashing on purpose", flush=True)
+        return 3
+    if command == "serve":
+        class Ready(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200 if self.path == "/readyz" else 404)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        server = http.server.HTTPServer((env["FROSTBYTE_DP_HOST"], int(env["FROSTBYTE_DP_PORT"])),
+                                        Ready)
+        server.serve_forever()
+    if command == "worker":
+        while True:
+            time.sleep(1)
+    return 0
+
+
+sys.exit(main())

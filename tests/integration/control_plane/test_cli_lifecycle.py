@@ -1,0 +1,140 @@
+"""``frostbyte tenants suspend|resume|retry|cancel|deprovision|config|keys|watch`` against the
+real control-plane app (real PostgreSQL registry, fake provider), in process."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from control_plane.api.app import create_app
+from frostbyte_cli.main import Deps, app
+
+from .fakes import FakeProvider
+from .test_cp_api import AUTH, TOKEN, settings_for, wait_for_state
+
+OPTS = ["--url", "http://testserver", "--admin-token", TOKEN]
+
+
+@pytest.fixture
+def fake() -> FakeProvider:
+    return FakeProvider()
+
+
+@pytest.fixture
+def api(fresh_database: str, tmp_path: Path, fake: FakeProvider) -> Iterator[TestClient]:
+    with TestClient(create_app(settings_for(fresh_database, tmp_path),
+                               providers=lambda _s: {"local": fake})) as client:
+        yield client
+
+
+class ThroughTestClient(httpx.BaseTransport):
+    """Sends the CLI's requests to the in-process app through its TestClient."""
+
+    def __init__(self, client: TestClient) -> None:
+        self._client = client
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        headers = {k: v for k, v in request.headers.items()
+                   if k.lower() not in ("host", "content-length")}
+        answer = self._client.request(request.method, str(request.url), headers=headers,
+                                      content=request.read())
+        return httpx.Response(answer.status_code, headers=answer.headers,
+                              content=answer.content)
+
+
+def run(api: TestClient, *args: str, input: str | None = None) -> tuple[int, str]:
+    deps = Deps(transport=ThroughTestClient(api), poll_interval=0.05, width=200)
+    result = CliRunner().invoke(app, [*args, *OPTS], obj=deps, input=input)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.output
+
+
+def test_lifecycle_commands(api: TestClient, fake: FakeProvider) -> None:
+    code, out = run(api, "tenants", "create", "cli-a", "--json")
+    assert code == 0, out
+    assert json.loads(out)["state"] == "ACTIVE"
+
+    code, out = run(api, "tenants", "suspend", "cli-a", "--json")
+    assert (code, json.loads(out)["state"]) == (0, "SUSPENDED")
+    code, out = run(api, "tenants", "suspend", "cli-a")
+    assert code == 1 and "INVALID_TRANSITION" in out
+    code, out = run(api, "tenants", "resume", "cli-a")
+    assert code == 0 and "ACTIVE" in out
+
+    code, out = run(api, "tenants", "config", "cli-a", "--patch",
+                    '{"intake": {"mime_allowlist": ["text/plain"]}}', "--json")
+    assert code == 0, out
+    assert json.loads(out)["intake"]["mime_allowlist"] == ["text/plain"]
+    assert fake.configs["cli-a"].intake.mime_allowlist == ["text/plain"]
+    code, out = run(api, "tenants", "config", "cli-a", "--patch", "[1]")
+    assert code == 1 and "JSON object" in out
+
+    key = api.post("/v1/tenants/cli-a/vendor-keys", json={"scopes": ["read"], "label": "dana"},
+                   headers=AUTH).json()
+    code, out = run(api, "tenants", "keys", "cli-a")
+    assert code == 0 and key["key_id"] in out and "dana" in out and key["key"] not in out
+    code, out = run(api, "tenants", "keys", "cli-a", "--revoke", key["key_id"], "--json")
+    assert code == 0, out
+    [listed] = json.loads(out)["vendor_keys"]
+    assert listed["revoked_at"]
+
+    spare = api.post("/v1/tenants/cli-a/vendor-keys", json={"scopes": ["ingest"]},
+                     headers=AUTH).json()
+    code, out = run(api, "tenants", "rotate", "cli-a")
+    assert code == 0 and "rotated" in out and "shown once" in out
+    [new] = [k for k in fake.keys]  # the data plane holds only the re-issued key
+    assert new != spare["key_id"] and new in out
+
+    code, out = run(api, "tenants", "deprovision", "cli-a", input="n\n")
+    assert code == 1 and "not confirmed" in out
+    assert api.get("/v1/tenants/cli-a", headers=AUTH).json()["state"] == "ACTIVE"
+    code, out = run(api, "tenants", "deprovision", "cli-a", "--yes", "--json")
+    assert (code, json.loads(out)["state"]) == (0, "DEPROVISIONED")
+
+    code, out = run(api, "tenants", "watch", "cli-a", "--json")
+    assert code == 0, out
+    lines = [json.loads(line) for line in out.splitlines()]
+    events = [x["event"] for x in lines if "event" in x]
+    assert [e["transition"] for e in events] == [1, 2, 3, 7, 8, 6, 3, 9, 12]
+    steps = [x["step"] for x in lines if "step" in x]  # the latest job's steps
+    assert [s["step"] for s in steps] == ["stop", "destroy", "verify", "shred", "revoke_keys",
+                                          "finish"]
+
+
+def test_retry_cancel_and_watch_a_failure(api: TestClient, fake: FakeProvider) -> None:
+    code, out = run(api, "tenants", "create", "fail-cli")
+    assert code == 1 and "fake disk is full" in out
+    code, out = run(api, "tenants", "retry", "fail-cli")
+    assert code == 1 and "failed" in out
+    code, out = run(api, "tenants", "watch", "fail-cli")
+    assert code == 1
+    assert "PROVISIONING → FAILED" in out and "fake disk is full" in out
+    assert "provision · apply failed: the fake disk is full" in out
+
+    fake.release.clear()
+    run(api, "tenants", "create", "held", "--no-wait")
+    wait_for_state(api, "held", "PROVISIONING")
+    code, out = run(api, "tenants", "cancel", "held", "--json")
+    assert (code, json.loads(out)["state"]) == (0, "FAILED")
+    fake.release.set()
+
+
+def test_admin_tokens_commands(api: TestClient) -> None:
+    code, out = run(api, "admin", "tokens", "create", "auditor", "--json")
+    assert code == 0, out
+    viewer = json.loads(out)
+    assert viewer["role"] == "viewer" and viewer["token"].startswith("fbat_")
+    code, out = run(api, "admin", "tokens", "list")
+    assert code == 0 and "auditor" in out and viewer["token"] not in out
+    code, out = run(api, "admin", "tokens", "revoke", viewer["token_id"])
+    assert code == 0 and "revoked" in out
+    code, out = run(api, "admin", "tokens", "list", "--json")
+    [revoked] = [t for t in json.loads(out)["tokens"] if t["name"] == "auditor"]
+    assert revoked["revoked_at"]

@@ -1,0 +1,202 @@
+"""The whole tenant lifecycle through the control-plane API with the real local provider and
+the real data plane: create → ACTIVE → suspend (vendor refused) → resume (accepted, documents
+kept) → config patch (takes effect) → rotate → revoke → deprovision (database, roles, folders gone,
+key refused), with a secret rotation on the way; every transition an event with its
+actor, and no plaintext secret left in files, logs, records or process arguments."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import httpx
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from control_plane.adapters import processes
+from control_plane.adapters.secret_store import SopsAgeSecretStore
+from control_plane.api.app import create_app
+from control_plane.providers.local import port_free, role_name
+from control_plane.settings import ControlPlaneSettings
+
+from .test_cp_api import AUTH, TOKEN, wait_for_state
+
+ROOT = Path(__file__).resolve().parents[3]
+SAMPLES = ROOT / "samples"
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def _free_range(size: int = 10) -> str:
+    for start in range(19400, 20400, size):
+        if all(port_free("127.0.0.1", p) for p in range(start, start + size)):
+            return f"{start}-{start + size - 1}"
+    raise RuntimeError("no free port range")
+
+
+def _submit(endpoint: str, key: str, path: Path) -> httpx.Response:
+    data = path.read_bytes()
+    manifest = {"client_ref": "lifecycle", "files": [
+        {"name": path.name, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}]}
+    return httpx.post(f"{endpoint}/v1/batches", headers={"Authorization": f"Bearer {key}"},
+                      data={"manifest": json.dumps(manifest)},
+                      files=[("files", (path.name, data))], timeout=60)
+
+
+def _vendor_get(endpoint: str, key: str, path: str = "/v1/documents") -> httpx.Response:
+    return httpx.get(f"{endpoint}{path}", headers={"Authorization": f"Bearer {key}"},
+                     timeout=30)
+
+
+def _ps_args() -> str:
+    return subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def test_lifecycle_against_the_real_data_plane(
+    fresh_database: str, pg_admin_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = ControlPlaneSettings(
+        database_url=fresh_database,
+        admin_database_url=pg_admin_url,
+        admin_token_sha256=hashlib.sha256(TOKEN.encode()).hexdigest(),
+        state_dir=tmp_path / "state",
+        data_plane_python=Path(sys.executable),
+        data_plane_port_range=_free_range(),
+    )
+    slug, other = f"life{time.time_ns() % 10**8}", f"peer{time.time_ns() % 10**8}"
+    try:
+        _lifecycle(settings, slug, other, fresh_database, pg_admin_url, tmp_path, caplog)
+    finally:  # a failed run must not leave data planes behind
+        for pid_file in (tmp_path / "state" / "tenants").glob("*/pids/*.pid"):
+            processes.stop_pid_file(pid_file, "data_plane", grace_s=5)
+
+
+def _lifecycle(settings: ControlPlaneSettings, slug: str, other: str, fresh_database: str,
+               pg_admin_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with TestClient(create_app(settings)) as api:
+        for s in (slug, other):
+            assert api.post("/v1/tenants", json={"slug": s, "display_name": s},
+                            headers=AUTH).status_code == 202
+        tenant = wait_for_state(api, slug, "ACTIVE", timeout=300)
+        peer = wait_for_state(api, other, "ACTIVE", timeout=300)
+        endpoint = tenant["endpoint"]
+
+        def issue(s: str) -> dict[str, Any]:
+            issued = api.post(f"/v1/tenants/{s}/vendor-keys",
+                              json={"scopes": ["ingest", "read", "audit"]}, headers=AUTH)
+            assert issued.status_code == 201, issued.text
+            body: dict[str, Any] = issued.json()
+            return body
+
+        key, peer_key = issue(slug)["key"], issue(other)
+        secrets = SopsAgeSecretStore(tmp_path / "state" / "secrets").get(slug)
+        plaintexts = [*secrets.values(), key, peer_key["key"]]
+        # tenant isolation: the peer's key is refused on every endpoint of this tenant
+        foreign = {"Authorization": f"Bearer {peer_key['key']}"}
+        for method, path, body in (
+                ("GET", "/v1/documents", None), ("GET", "/v1/batches", None),
+                ("GET", "/v1/audit/verify", None), ("GET", "/v1/audit/events", None),
+                ("POST", "/v1/search", {"query": "incident"}),
+                ("POST", "/v1/audit/export", None), ("GET", f"/v1/batches/{uuid4()}", None)):
+            refused = httpx.request(method, f"{endpoint}{path}", headers=foreign, json=body,
+                                    timeout=30)
+            assert refused.status_code == 401, (path, refused.text)
+            assert refused.json()["error"]["code"] == "UNAUTHENTICATED"
+        refused = _submit(endpoint, peer_key["key"], SAMPLES / "incident-response-runbook.md")
+        assert refused.status_code == 401, refused.text
+
+        first = _submit(endpoint, key, SAMPLES / "incident-response-runbook.md")
+        assert first.status_code == 202, first.text
+        [doc] = first.json()["documents"]
+        assert doc["status"] in ("ACCEPTED", "PROCESSING", "INDEXED"), doc
+
+        # suspend: the vendor endpoint refuses, the data stays
+        assert api.post(f"/v1/tenants/{slug}/suspend", headers=AUTH).json()["state"] == (
+            "SUSPENDED")
+        with pytest.raises(httpx.TransportError):
+            _vendor_get(endpoint, key)
+        assert _vendor_get(peer["endpoint"], peer_key["key"]).status_code == 200  # unaffected
+
+        resumed = api.post(f"/v1/tenants/{slug}/resume", headers=AUTH).json()
+        assert resumed["state"] == "ACTIVE" and resumed["endpoint"] == endpoint
+        listed = _vendor_get(endpoint, key)
+        assert listed.status_code == 200, listed.text
+        assert doc["document_id"] in listed.text  # documents intact
+
+        # a config patch takes effect on the running data plane
+        patched = api.patch(f"/v1/tenants/{slug}/config",
+                            json={"intake": {"mime_allowlist": ["text/plain"]}}, headers=AUTH)
+        assert patched.status_code == 202, patched.text
+        wait_for_state(api, slug, "ACTIVE", timeout=300)
+        second = _submit(endpoint, key, SAMPLES / "incident-response-runbook.md")
+        assert second.status_code == 202, second.text
+        assert [(d["status"], d.get("reason")) for d in second.json()["documents"]] == [
+            ("REJECTED", "MIME_NOT_ALLOWED")]
+
+        # rotation: every credential re-issued; old key refused, new works, documents intact
+        rotated = api.post(f"/v1/tenants/{slug}/rotate-secrets", headers=AUTH)
+        assert rotated.status_code == 202, rotated.text
+        [new] = rotated.json()["vendor_keys"]
+        assert _vendor_get(endpoint, key).status_code == 401
+        key = new["key"]
+        plaintexts += [*SopsAgeSecretStore(tmp_path / "state" / "secrets").get(slug).values(),
+                       key]
+        running = _ps_args()  # both data planes up: no secret in any process's arguments
+        assert not [v for v in plaintexts if v in running]
+        after = _vendor_get(endpoint, key)
+        assert after.status_code == 200 and doc["document_id"] in after.text
+
+        # a revoked key is refused at once
+        spare = issue(slug)
+        assert _vendor_get(endpoint, spare["key"]).status_code == 200
+        assert api.delete(f"/v1/tenants/{slug}/vendor-keys/{spare['key_id']}",
+                          headers=AUTH).status_code == 200
+        assert _vendor_get(endpoint, spare["key"]).status_code == 401
+
+        # deprovision: the endpoint closes before the call answers, then all is destroyed
+        assert api.post(f"/v1/tenants/{slug}/deprovision", headers=AUTH).json()["state"] == (
+            "DEPROVISIONING")
+        with pytest.raises(httpx.TransportError):
+            _vendor_get(endpoint, key)
+        wait_for_state(api, slug, "DEPROVISIONED", timeout=120)
+        events = api.get(f"/v1/tenants/{slug}/events", headers=AUTH).json()["events"]
+        assert [(e["transition"], e["actor"]) for e in events] == [
+            (1, "admin"), (2, "control-plane"), (3, "control-plane"), (7, "admin"),
+            (8, "admin"), (6, "admin"), (3, "control-plane"), (9, "admin"),
+            (12, "control-plane")]
+        verified = events[-1]["detail"]["verified_gone"]
+        assert verified and all(verified.values()), verified
+        assert all(k["revoked_at"] for k in api.get(
+            f"/v1/tenants/{slug}/vendor-keys", headers=AUTH).json()["vendor_keys"])
+        # the peer tenant still serves
+        assert _vendor_get(peer["endpoint"], peer_key["key"]).status_code == 200
+        api.post(f"/v1/tenants/{other}/deprovision", headers=AUTH)
+        wait_for_state(api, other, "DEPROVISIONED", timeout=120)
+
+    # no plaintext secret (credentials, vendor keys) in the data directories, the logs, the
+    # registry's records (events, jobs, steps) or any process's arguments
+    ps = _ps_args()
+    on_disk = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
+    with psycopg.connect(fresh_database) as conn:
+        records = "".join(str(row) for table in ("tenant_events", "tenant_jobs",
+                                                 "tenant_job_steps", "vendor_keys", "tenants")
+                          for row in conn.execute(f"SELECT * FROM {table}").fetchall())
+    for value in plaintexts:
+        assert value not in ps and value not in records and value not in caplog.text
+        assert value.encode() not in on_disk
+
+    with psycopg.connect(pg_admin_url) as conn:
+        for s in (slug, other):
+            assert conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                                (role_name(s),)).fetchone() is None
+            assert conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE %s",
+                                (f"%\\_{s}",)).fetchall() == []
+    assert not (tmp_path / "state" / "tenants" / slug).exists()

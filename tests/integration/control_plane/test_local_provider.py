@@ -1,0 +1,279 @@
+"""The local provider against a real PostgreSQL: tenant roles and databases, and the
+process lifecycle with a stand-in data plane that honours the same command contract."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from control_plane.adapters import processes
+from control_plane.domain.lifecycle import Tenant, TenantState
+from control_plane.errors import ProvisioningFailed
+from control_plane.providers.local import (
+    LocalProvider,
+    TenantDatabases,
+    migration_role_name,
+    ops_role_name,
+    port_free,
+    role_name,
+)
+from frostbyte_common.tenant_config import TenantConfig
+
+FAKE_CODE = Path(__file__).parent / "fake_data_plane"
+
+
+def tenant(slug: str) -> Tenant:
+    now = datetime.now(UTC)
+    return Tenant(slug=slug, display_name=slug, provider="local",
+                  state=TenantState.PROVISIONING, config={}, created_at=now, updated_at=now)
+
+
+def as_user(admin: str, user: str, password: str, dbname: str) -> str:
+    params = {k: str(v) for k, v in conninfo_to_dict(admin).items() if v is not None}
+    params.update(user=user, password=password, dbname=dbname)
+    return make_conninfo("", **params)
+
+
+@pytest.fixture
+def slug_prefix(pg_admin_url: str) -> Iterator[str]:
+    """A unique slug prefix; every role/database made with it is dropped afterwards."""
+    prefix = "t" + os.urandom(3).hex()
+    yield prefix
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        for (name,) in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                                    (f"fb_{prefix}%",)).fetchall():
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+        for (name,) in conn.execute(
+                "SELECT rolname FROM pg_roles WHERE rolname LIKE %s OR rolname LIKE %s"
+                " OR rolname LIKE %s",
+                (f"fbops_{prefix}%", f"fb_{prefix}%", f"fbmig_{prefix}%")).fetchall():
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+
+
+def _password_auth_enforced(admin: str, role: str) -> bool:
+    try:
+        psycopg.connect(as_user(admin, role, "certainly-wrong", role), connect_timeout=5).close()
+    except psycopg.OperationalError:
+        return True
+    return False  # e.g. the system cluster, which trusts every password
+
+
+def test_tenant_database_and_roles_are_created_idempotently(
+    pg_admin_url: str, slug_prefix: str
+) -> None:
+    dbs = TenantDatabases(pg_admin_url)
+    slug = f"{slug_prefix}-a"
+    dbs.ensure(slug)
+    dbs.ensure(slug)  # idempotent
+    role = role_name(slug)
+    assert role == f"fb_{slug_prefix}_a"
+    with psycopg.connect(pg_admin_url) as conn:
+        owner = conn.execute(
+            "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (role,)
+        ).fetchone()
+        assert owner == (migration_role_name(slug),)  # the service role owns nothing
+        flags = conn.execute(
+            "SELECT rolsuper, rolcreatedb, rolcreaterole, rolcanlogin FROM pg_roles "
+            "WHERE rolname = %s", (role,)).fetchone()
+        assert flags == (False, False, False, True)
+        member = conn.execute(
+            "SELECT pg_has_role(%s, %s, 'MEMBER')", (ops_role_name(slug), role)).fetchone()
+        assert member == (True,)
+        public_connect = conn.execute(
+            "SELECT has_database_privilege('public', %s, 'CONNECT')", (role,)).fetchone()
+        assert public_connect == (False,)
+
+    password = "pw-" + os.urandom(8).hex()
+    dbs.set_password(role, password)
+    with psycopg.connect(dbs.conninfo(slug, role, password)) as conn:
+        assert conn.execute("SELECT current_user, current_database()").fetchone() == (role, role)
+    if _password_auth_enforced(pg_admin_url, role):
+        with pytest.raises(psycopg.OperationalError):
+            psycopg.connect(as_user(pg_admin_url, role, "wrong", role)).close()
+
+
+def test_a_tenant_role_cannot_reach_another_tenants_database(
+    pg_admin_url: str, slug_prefix: str
+) -> None:
+    dbs = TenantDatabases(pg_admin_url)
+    a, b = f"{slug_prefix}-a", f"{slug_prefix}-b"
+    dbs.ensure(a)
+    dbs.ensure(b)
+    dbs.set_password(role_name(a), "pw-a")
+    with pytest.raises(psycopg.OperationalError, match="permission denied"):
+        psycopg.connect(as_user(pg_admin_url, role_name(a), "pw-a", role_name(b))).close()
+
+
+def test_drop_is_idempotent(pg_admin_url: str, slug_prefix: str) -> None:
+    dbs = TenantDatabases(pg_admin_url)
+    slug = f"{slug_prefix}-gone"
+    dbs.ensure(slug)
+    dbs.drop(slug)
+    dbs.drop(slug)
+    with psycopg.connect(pg_admin_url) as conn:
+        assert conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                            (role_name(slug),)).fetchone() is None
+        assert conn.execute("SELECT 1 FROM pg_roles WHERE rolname = ANY(%s)",
+                            ([role_name(slug), ops_role_name(slug)],)).fetchone() is None
+
+
+def _free_range(size: int = 20) -> range:
+    for start in range(18400, 19400, size):
+        if all(port_free("127.0.0.1", p) for p in range(start, start + size)):
+            return range(start, start + size)
+    raise RuntimeError("no free port range")
+
+
+@pytest.fixture
+def provider(pg_admin_url: str, tmp_path: Path) -> LocalProvider:
+    return LocalProvider(
+        admin_conninfo=pg_admin_url,
+        state_dir=tmp_path / "state",
+        python=Path(sys.executable),
+        port_range=_free_range(),
+        ready_timeout_s=20,
+        stop_grace_s=3,
+        code_paths=[FAKE_CODE],
+    )
+
+
+def calls(provider: LocalProvider, slug: str) -> list[dict[str, object]]:
+    path = provider.paths(slug).work / "calls.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_provision_start_keys_stop_deprovision(
+    provider: LocalProvider, pg_admin_url: str, slug_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FROSTBYTE_CP_DATABASE_URL", "host=/secret user=cp password=leak")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://leak")
+    t = tenant(f"{slug_prefix}-p")
+    endpoint = provider.provision(t, TenantConfig())
+    paths = provider.paths(t.slug)
+    assert endpoint == f"http://127.0.0.1:{paths.port_file.read_text().strip()}"
+    assert processes.http_ok(f"{endpoint}/readyz")
+    assert provider.is_healthy(t)
+    pids = {n: processes.running_pid(paths.pid_file(n), "data_plane") for n in ("api", "worker")}
+    assert all(pids.values())
+    for folder in (paths.objects, paths.qdrant, paths.logs):
+        assert folder.is_dir()
+
+    recorded = calls(provider, t.slug)
+    assert [c["kind"] for c in recorded[:1]] == ["migrate"]
+    assert {c["kind"] for c in recorded} == {"migrate", "serve", "worker"}
+    assert {c["user"] for c in recorded if c["kind"] != "migrate"} == {role_name(t.slug)}
+    [migrate_call] = [c for c in recorded if c["kind"] == "migrate"]
+    assert migrate_call["user"] == migration_role_name(t.slug)
+    assert paths.audit_key.stat().st_mode & 0o777 == 0o600
+    for call in recorded:  # nothing of the control plane's credentials leaks through
+        assert all(not k.startswith(("FROSTBYTE_CP", "DATABASE_URL", "PG")) for k in call["env"])
+    # the password is nowhere on disk
+    for path in provider.paths(t.slug).root.rglob("*"):
+        if path.is_file():
+            assert b"password=" not in path.read_bytes(), path
+
+    # idempotent: healthy processes are kept
+    t.state = TenantState.ACTIVE
+    t.endpoint = endpoint
+    assert provider.provision(t, TenantConfig()) == endpoint
+    assert provider.start(t, TenantConfig()) == endpoint
+    assert {n: processes.read_pid(paths.pid_file(n)) for n in ("api", "worker")} == pids
+
+    provider.install_vendor_key(t, "abcdef012345", "f" * 64, ["ingest", "read"], "dana")
+    [key_call] = [c for c in calls(provider, t.slug) if c["kind"] == "add-vendor-key"]
+    assert key_call["user"] == ops_role_name(t.slug)
+    assert key_call["argv"] == ["--key-id", "abcdef012345", "--sha256", "f" * 64,
+                                "--scopes", "ingest,read", "--label", "dana"]
+    # the running data plane's connection still works after the ops role was re-keyed
+    assert provider.is_healthy(t)
+
+    stopped = provider.stop(t)
+    assert len(stopped) == 2
+    assert not provider.is_healthy(t)
+    assert all(not processes.is_running(pid, "data_plane") for pid in pids.values() if pid)
+
+    # a restart brings it back on the same port with new processes
+    assert provider.start(t, TenantConfig()) == endpoint
+    assert processes.read_pid(paths.pid_file("api")) != pids["api"]
+
+    provider.deprovision(t)
+    provider.deprovision(t)  # idempotent
+    assert not paths.root.exists()
+    with psycopg.connect(pg_admin_url) as conn:
+        assert conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                            (role_name(t.slug),)).fetchone() is None
+
+
+def test_two_tenants_get_their_own_ports_and_folders(
+    provider: LocalProvider, slug_prefix: str
+) -> None:
+    a, b = tenant(f"{slug_prefix}-a"), tenant(f"{slug_prefix}-b")
+    try:
+        ea, eb = provider.provision(a, TenantConfig()), provider.provision(b, TenantConfig())
+        assert ea != eb
+        assert provider.paths(a.slug).root != provider.paths(b.slug).root
+    finally:
+        provider.deprovision(a)
+        provider.deprovision(b)
+
+
+def test_a_data_plane_that_dies_fails_provisioning_with_its_log(
+    provider: LocalProvider, slug_prefix: str
+) -> None:
+    t = tenant(f"crash{slug_prefix}")
+    with pytest.raises(ProvisioningFailed, match="crashing on purpose") as caught:
+        provider.provision(t, TenantConfig())
+    assert "exited before" in caught.value.message
+    paths = provider.paths(t.slug)
+    assert processes.running_pid(paths.pid_file("worker"), "data_plane") is None
+    provider.deprovision(t)
+
+
+def test_revoke_and_verified_deprovision(
+    provider: LocalProvider, pg_admin_url: str, slug_prefix: str
+) -> None:
+    t = tenant(f"{slug_prefix}-v")
+    t.endpoint = provider.provision(t, TenantConfig())
+    provider.install_vendor_key(t, "abcdef012345", "f" * 64, ["read"], None)
+    provider.stop(t)  # revocation works on a stopped (suspended) data plane too
+    provider.revoke_vendor_key(t, "abcdef012345")
+    [revoke] = [c for c in calls(provider, t.slug) if c["kind"] == "revoke-vendor-key"]
+    assert revoke["user"] == ops_role_name(t.slug)
+    assert revoke["argv"] == ["--key-id", "abcdef012345"]
+
+    before = provider.verify_deprovisioned(t)
+    assert before["processes"] and before["endpoint"]  # stopped
+    assert not before["database"] and not before["roles"] and not before["object_root"]
+
+    provider.deprovision(t)
+    assert provider.verify_deprovisioned(t) == {
+        "processes": True, "endpoint": True, "database": True, "roles": True,
+        "object_root": True, "vector_store": True, "audit_signing_key": True,
+        "tenant_dir": True}
+    with psycopg.connect(pg_admin_url) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_roles WHERE rolname LIKE %s",
+                            (f"%{slug_prefix}_v",)).fetchone() == (0,)
+    provider.revoke_vendor_key(t, "abcdef012345")  # nothing left to tell: a no-op
+
+
+def test_verification_sees_what_deprovision_left(
+    provider: LocalProvider, pg_admin_url: str, slug_prefix: str
+) -> None:
+    t = tenant(f"{slug_prefix}-w")
+    t.endpoint = provider.provision(t, TenantConfig())
+    provider.deprovision(t)
+    TenantDatabases(pg_admin_url).ensure(t.slug)  # a database that came back
+    provider.paths(t.slug).objects.mkdir(parents=True)
+    left = provider.verify_deprovisioned(t)
+    assert not left["database"] and not left["roles"] and not left["object_root"]
+    assert left["processes"] and left["vector_store"]
+    provider.deprovision(t)

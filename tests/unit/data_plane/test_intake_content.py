@@ -1,0 +1,129 @@
+"""Content rules of intake: the real type of a file and zip bombs (pure, table-driven)."""
+
+from __future__ import annotations
+
+import pytest
+
+from data_plane.domain.intake import Reason
+from data_plane.domain.intake_content import (
+    DOCX,
+    PPTX,
+    XLSX,
+    ZIP,
+    ArchiveLimits,
+    ZipEntry,
+    archive_bomb,
+    check_type,
+    office_type,
+    resolve_type,
+)
+from frostbyte_common.tenant_config import DEFAULT_MIME_ALLOWLIST
+
+ALLOW = DEFAULT_MIME_ALLOWLIST
+GiB = 1 << 30
+LIMITS = ArchiveLimits(max_uncompressed_bytes=GiB, max_ratio=200, max_entries=100)
+
+
+@pytest.mark.parametrize(
+    ("members", "expected"),
+    [
+        ({"[Content_Types].xml", "word/document.xml"}, DOCX),
+        ({"[Content_Types].xml", "ppt/presentation.xml"}, PPTX),
+        ({"[Content_Types].xml", "xl/workbook.xml"}, XLSX),
+        ({"word/document.xml"}, None),  # no package manifest: a plain zip
+        ({"[Content_Types].xml"}, None),
+        (set(), None),
+    ],
+)
+def test_office_containers_are_told_by_their_parts(members: set[str],
+                                                   expected: str | None) -> None:
+    assert office_type(members) == expected
+
+
+@pytest.mark.parametrize(
+    ("sniffed", "name", "members", "expected"),
+    [
+        ("application/zip", "a.docx", {"[Content_Types].xml", "word/document.xml"}, DOCX),
+        ("application/zip", "a.docx", {"zeros.bin"}, ZIP),
+        ("application/zip", "a.docx", None, ZIP),
+        ("text/plain", "notes.md", None, "text/markdown"),
+        ("text/plain", "table.csv", None, "text/csv"),
+        ("text/html", "mail.eml", None, "message/rfc822"),  # .eml often sniffs as HTML
+        ("text/xml", "page.html", None, "text/html"),
+        ("text/plain; charset=us-ascii", "a.txt", None, "text/plain"),
+        ("application/pdf", "a.txt", None, "application/pdf"),  # bytes beat the name
+        ("application/x-sharedlib", "a.pdf", None, "application/x-sharedlib"),
+        ("text/plain", "script", None, "text/plain"),
+    ],
+)
+def test_the_real_type_comes_from_the_bytes(sniffed: str, name: str,
+                                            members: set[str] | None, expected: str) -> None:
+    assert resolve_type(sniffed, name, members) == expected
+
+
+@pytest.mark.parametrize(
+    ("real", "name", "declared", "reason"),
+    [
+        ("application/pdf", "report.pdf", None, None),
+        ("application/pdf", "report.pdf", "application/pdf", None),
+        (DOCX, "policy.docx", None, None),
+        ("text/markdown", "notes.md", "text/plain", None),  # text family is compatible
+        ("text/plain", "readme", None, None),  # no extension: nothing to contradict
+        # An executable or a plain zip pretending to be an allowed type.
+        ("application/x-sharedlib", "invoice.pdf", None, Reason.MIME_EXTENSION_MISMATCH),
+        (ZIP, "bomb.docx", None, Reason.MIME_EXTENSION_MISMATCH),
+        ("application/x-sharedlib", "tool", "application/pdf",
+         Reason.MIME_EXTENSION_MISMATCH),
+        # Not allowed, and not pretending.
+        ("application/x-sharedlib", "tool.so", None, Reason.MIME_NOT_ALLOWED),
+        (ZIP, "archive.zip", None, Reason.MIME_NOT_ALLOWED),
+        ("application/x-sharedlib", "tool", None, Reason.MIME_NOT_ALLOWED),
+        # Allowed content behind the wrong name or declaration.
+        ("application/pdf", "report.docx", None, Reason.MIME_EXTENSION_MISMATCH),
+        ("application/pdf", "report.pdf", DOCX, Reason.MIME_EXTENSION_MISMATCH),
+        ("image/png", "scan.pdf", None, Reason.MIME_EXTENSION_MISMATCH),
+        ("application/pdf", "report.bin", None, Reason.MIME_EXTENSION_MISMATCH),
+    ],
+)
+def test_type_against_allowlist_extension_and_declaration(
+        real: str, name: str, declared: str | None, reason: Reason | None) -> None:
+    verdict = check_type(real=real, name=name, declared_type=declared, allowlist=ALLOW)
+    assert verdict.reason is reason
+    assert verdict.mime_type == real
+    assert (verdict.detail is None) == (reason is None)
+
+
+def test_a_tenant_allowlist_is_obeyed() -> None:
+    only_pdf = ["application/pdf"]
+    assert check_type(real=DOCX, name="a.docx", declared_type=None,
+                      allowlist=only_pdf).reason is Reason.MIME_NOT_ALLOWED
+
+
+def _entries(*sizes: tuple[int, int]) -> list[ZipEntry]:
+    return [ZipEntry(f"m{i}", c, u) for i, (c, u) in enumerate(sizes)]
+
+
+@pytest.mark.parametrize(
+    ("declared_entries", "entries", "archive_size", "bomb"),
+    [
+        (3, _entries((1000, 5000), (2000, 9000), (10, 10)), 4000, False),
+        # Declared total over the limit (a DOCX whose document.xml claims 4 GB).
+        (2, _entries((500, 10), (700, 0xF000_0000)), 1500, True),
+        # Many members adding up over the limit.
+        (2, _entries((1 << 20, GiB // 2 + 1), (1 << 20, GiB // 2 + 1)), 3 << 20, True),
+        # Ratio: 256 MiB from a 256 KiB file is 1000:1.
+        (1, _entries((256 << 10, 256 << 20)), 256 << 10, True),
+        # The same ratio on a small total is ordinary XML compression.
+        (1, _entries((4 << 10, 4 << 20)), 4 << 10, False),
+        # Entry count: judged from the end record even when the directory was not read.
+        (101, None, 10_000, True),
+        (100, _entries(*[(1, 1)] * 100), 10_000, False),
+        (5, None, 10_000, False),
+    ],
+)
+def test_archive_bombs_are_judged_from_the_directory(
+        declared_entries: int, entries: list[ZipEntry] | None, archive_size: int,
+        bomb: bool) -> None:
+    why = archive_bomb(declared_entries=declared_entries, entries=entries,
+                       archive_size=archive_size, limits=LIMITS)
+    assert (why is not None) is bomb
