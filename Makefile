@@ -6,10 +6,11 @@ PYTEST := $(VENV)/bin/pytest
 PACKAGES := control_plane data_plane frostbyte_common frostbyte_cli
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo down test test-slow lint samples bench
+.PHONY: help install demo down test test-slow lint samples golden policy-corpora bench \
+	bench-intake bench-parse bench-policy bench-audit
 
 help: ## List the targets
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 install: ## Create .venv and install Debian + Python dependencies (skips what is satisfied)
 	@bash scripts/install.sh
@@ -35,3 +36,21 @@ samples: install ## Regenerate samples/ (deterministic)
 
 bench: install ## Ingest benchmark through a running stack (prints figures)
 	@$(PY) bench/ingest.py
+
+bench-intake: install ## Intake gateway throughput and memory (prints figures)
+	@$(PY) bench/intake.py
+
+bench-parse: install ## Parser workers vs bare parsers, per format (prints figures)
+	@$(PY) bench/parse.py
+
+bench-policy: install ## PII and injection detection: quality on the corpora and ms/chunk
+	@$(PY) bench/policy.py
+
+bench-audit: install ## Audit stream: appends/s with concurrent writers, verified events/s
+	@$(PY) bench/audit.py
+
+golden: install ## Regenerate the golden parse/chunk files (check the diff before committing)
+	@FROSTBYTE_GEN_GOLDEN=1 $(PYTEST) -q tests/integration/data_plane/test_golden.py
+
+policy-corpora: install ## Regenerate the labelled PII / injection corpora under tests/data/policy
+	@$(PY) tests/data/policy/generate.py
