@@ -49,6 +49,36 @@ class ControlPlaneSettings(BaseSettings):
     data_plane_stop_grace_s: float = Field(10.0, ge=0)
     log_level: str = "INFO"
 
+    # -- the hetzner provider: offered only when hetzner_token, hetzner_ssh_key_file and
+    # hetzner_control_plane_addresses are all set (see docs/hetzner.md) ---------------------
+    hetzner_token: SecretStr | None = Field(
+        None, description="Hetzner Cloud API token; set as the stack's secret hcloud:token.")
+    hetzner_ssh_key_file: Path | None = Field(
+        None, description="The control plane's deploy key (private; its .pub beside it).")
+    hetzner_control_plane_addresses: str | None = Field(
+        None, description="Comma-separated public addresses SSH is allowed from.")
+    hetzner_pulumi_backend_url: str | None = Field(
+        None, description="Pulumi state backend; default file://<state_dir>/pulumi.")
+    hetzner_pulumi_passphrase: SecretStr | None = Field(
+        None, description="Passphrase of the stacks' secrets provider.")
+    hetzner_network_pool: str = Field(
+        "10.64.0.0/10", description="Private range tenants' networks are cut from.")
+    hetzner_network_prefix: int = Field(24, ge=16, le=29)
+    hetzner_image: str = "debian-12"
+    hetzner_volume_size_gb: int = Field(50, ge=10, le=10240)
+    hetzner_container_engine: str = "docker"
+    hetzner_endpoint_domain: str | None = Field(
+        None, description="Tenant endpoints are https://<slug>.<domain>; default: the IP.")
+    hetzner_up_timeout_s: float = Field(1500.0, gt=0)
+    hetzner_destroy_timeout_s: float = Field(900.0, gt=0)
+    hetzner_playbook_timeout_s: float = Field(1800.0, gt=0)
+
+    @property
+    def hetzner_configured(self) -> bool:
+        """True when the hetzner provider has what it needs to run."""
+        return bool(self.hetzner_token and self.hetzner_ssh_key_file
+                    and self.hetzner_control_plane_addresses)
+
     @field_validator("admin_token_sha256")
     @classmethod
     def _hex_sha256(cls, value: str | None) -> str | None:

@@ -33,8 +33,15 @@ ProviderFactory = Callable[[ControlPlaneSettings], Mapping[str, Provider]]
 
 
 def default_providers(settings: ControlPlaneSettings) -> Mapping[str, Provider]:
-    """The providers this control plane offers: ``local`` (``hetzner`` comes later)."""
-    return {"local": LocalProvider.from_settings(settings)}
+    """The providers this control plane offers: ``local``, and ``hetzner`` only when its
+    settings are configured (``FROSTBYTE_CP_HETZNER_*``, see docs/hetzner.md)."""
+    offered: dict[str, Provider] = {"local": LocalProvider.from_settings(settings)}
+    if settings.hetzner_configured:
+        from control_plane.providers.hetzner.provider import provider_from_settings
+
+        offered["hetzner"] = provider_from_settings(
+            settings, SopsAgeSecretStore(settings.state_dir / "secrets"))
+    return offered
 
 
 @asynccontextmanager

@@ -1,0 +1,186 @@
+"""The real :class:`~.stack.StackRunner`: the Pulumi Automation API with the inline program
+from ``infra/``.
+
+It needs the Pulumi CLI and the hcloud resource plugin on the control plane's host; neither
+exists on the build machines, so this adapter is written but never run there (nothing may
+pretend a real ``pulumi up`` ran). Its mapping of Automation API errors is the one place
+those exceptions are translated; everything above it sees :mod:`.stack` errors only.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from control_plane.providers.hetzner.stack import (
+    OutputSink,
+    StackBusy,
+    StackConfig,
+    StackError,
+    StackNotFound,
+    StackTimeout,
+    StackUnavailable,
+)
+
+log = logging.getLogger(__name__)
+
+PROJECT = "frostbyte-tenant"  # as in the root Pulumi.yaml
+CODE_ROOT = Path(__file__).resolve().parents[3]  # the folder holding infra/ and Pulumi.yaml
+T = TypeVar("T")
+
+
+def _program() -> Callable[[], None]:
+    """The inline program: ``infra.config.program`` (``infra/`` is not an installed package)."""
+    if str(CODE_ROOT) not in sys.path:
+        sys.path.append(str(CODE_ROOT))
+    from infra.config import program
+
+    return program
+
+
+@contextmanager
+def _mapped(stack: str, what: str) -> Iterator[None]:
+    """Translate Automation API exceptions into :mod:`.stack` errors (safe messages only: the
+    CLI's output already went to the job log through ``on_output``)."""
+    from pulumi import automation as auto
+
+    try:
+        yield
+    except auto.ConcurrentUpdateError:
+        raise StackBusy(f"stack {stack} is being updated by someone else; {what} will be "
+                        "retried later") from None
+    except auto.StackNotFoundError:
+        raise StackNotFound(f"stack {stack} does not exist") from None
+    except auto.InvalidVersionError as exc:
+        raise StackUnavailable(f"the Pulumi CLI on this host is not usable: {exc}") from None
+    except (auto.InlineSourceRuntimeError, auto.CompilationError):
+        raise StackError(f"{what} of stack {stack} failed: the infra program raised an error "
+                         "(see the job log)") from None
+    except auto.CommandError:
+        raise StackError(f"{what} of stack {stack} failed (see the job log)") from None
+    except FileNotFoundError:
+        raise StackUnavailable("the Pulumi CLI is not installed on the control plane's host"
+                               ) from None
+
+
+class AutomationStackRunner:
+    """Automation API adapter. ``backend_url`` is the state backend (``file://...``,
+    ``s3://...``); ``env`` reaches the CLI only (e.g. ``PULUMI_CONFIG_PASSPHRASE``)."""
+
+    def __init__(self, *, backend_url: str, env: Mapping[str, str],
+                 secrets_provider: str = "passphrase", pulumi_home: Path | None = None) -> None:
+        self._backend_url = backend_url
+        self._env = dict(env)
+        self._secrets_provider = secrets_provider
+        self._pulumi_home = pulumi_home
+
+    def _options(self) -> Any:
+        from pulumi import automation as auto
+
+        return auto.LocalWorkspaceOptions(
+            env_vars=self._env,
+            secrets_provider=self._secrets_provider,
+            pulumi_home=str(self._pulumi_home) if self._pulumi_home else None,
+            project_settings=auto.ProjectSettings(
+                name=PROJECT, runtime="python",
+                backend=auto.ProjectBackend(url=self._backend_url)),
+        )
+
+    def _stack(self, stack: str, *, create: bool) -> Any:
+        from pulumi import automation as auto
+
+        if create:
+            return auto.create_or_select_stack(stack_name=stack, project_name=PROJECT,
+                                               program=_program(), opts=self._options())
+        return auto.select_stack(stack_name=stack, project_name=PROJECT, program=_program(),
+                                 opts=self._options())
+
+    @staticmethod
+    def _configure(handle: Any, config: StackConfig) -> None:
+        from pulumi import automation as auto
+
+        values = {k: auto.ConfigValue(value=v, secret=False) for k, v in config.values.items()}
+        values.update({k: auto.ConfigValue(value=v, secret=True)
+                       for k, v in config.secrets.items()})
+        handle.set_all_config(values)
+
+    @staticmethod
+    def _with_deadline(handle: Any, stack: str, what: str, timeout_s: float,
+                       call: Callable[[], T]) -> T:
+        """Run ``call`` with a deadline; past it, ``pulumi cancel`` the update and fail."""
+        result: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                result["value"] = call()
+            except BaseException as exc:  # handed to the caller's thread below
+                result["error"] = exc
+
+        worker = threading.Thread(target=target, name=f"pulumi-{what}-{stack}", daemon=True)
+        worker.start()
+        worker.join(timeout_s)
+        if worker.is_alive():
+            log.warning("stack %s: %s ran past %.0f s; cancelling", stack, what, timeout_s)
+            try:
+                with _mapped(stack, "cancel"):
+                    handle.cancel()
+            except StackError:
+                log.exception("stack %s: cancel failed", stack)
+            worker.join(60)
+            raise StackTimeout(f"{what} of stack {stack} ran past {timeout_s:.0f} s and was "
+                               "cancelled; resources may be half-made (see the job log)")
+        if "error" in result:
+            raise result["error"]
+        value: T = result["value"]
+        return value
+
+    def up(self, stack: str, config: StackConfig, on_output: OutputSink,
+           timeout_s: float) -> dict[str, Any]:
+        with _mapped(stack, "up"):
+            handle = self._stack(stack, create=True)
+            self._configure(handle, config)
+            result = self._with_deadline(
+                handle, stack, "up", timeout_s,
+                lambda: handle.up(on_output=on_output, color="never", suppress_progress=True))
+            return {name: out.value for name, out in result.outputs.items()}
+
+    def refresh(self, stack: str, config: StackConfig, on_output: OutputSink,
+                timeout_s: float) -> None:
+        with _mapped(stack, "refresh"):
+            handle = self._stack(stack, create=False)
+            self._configure(handle, config)
+            self._with_deadline(handle, stack, "refresh", timeout_s,
+                                lambda: handle.refresh(on_output=on_output, color="never"))
+
+    def destroy(self, stack: str, config: StackConfig, on_output: OutputSink,
+                timeout_s: float) -> None:
+        with _mapped(stack, "destroy"):
+            handle = self._stack(stack, create=False)
+            self._configure(handle, config)
+            self._with_deadline(handle, stack, "destroy", timeout_s,
+                                lambda: handle.destroy(on_output=on_output, color="never"))
+
+    def outputs(self, stack: str) -> dict[str, Any]:
+        with _mapped(stack, "outputs"):
+            handle = self._stack(stack, create=False)
+            return {name: out.value for name, out in handle.outputs().items()}
+
+    def resources(self, stack: str) -> list[str]:
+        with _mapped(stack, "export"):
+            handle = self._stack(stack, create=False)
+            deployment = handle.export_stack().deployment or {}
+            return [str(r.get("urn")) for r in deployment.get("resources", [])
+                    if str(r.get("type", "")).startswith("hcloud:index/")]
+
+    def remove(self, stack: str) -> None:
+        try:
+            with _mapped(stack, "remove"):
+                handle = self._stack(stack, create=False)
+                handle.workspace.remove_stack(stack)
+        except StackNotFound:
+            return

@@ -1,0 +1,428 @@
+"""The ``hetzner`` provider: a Pulumi stack ``tenant-<slug>`` per tenant, then Ansible.
+
+    provision    allocate the tenant's network block → (refresh, when re-applying) → up
+                 → outputs recorded → playbook site.yml (host + deploy, waits for /readyz)
+                 → endpoint. A failed first ``up`` is rolled back with ``destroy``; a failed
+                 re-apply keeps the running tenant (never destroy a live data plane).
+    stop/start   playbooks stop.yml / start.yml; health: health.yml (over SSH: the control
+                 plane is not on the tenant's vendor allow-list)
+    deprovision  playbook wipe.yml (best effort: the server and volume are destroyed next
+                 anyway) → destroy → remove the stack → release the block
+
+Pulumi's and Ansible's output goes to the tenant's job log (``<state>/<slug>/job.log`` and
+the ``control_plane.providers.hetzner`` logger). ``ConcurrentUpdateError`` (someone else is
+updating the stack) is retried with capped backoff, then reported as :class:`StackBusy`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from control_plane.adapters.secret_store import SecretStore
+from control_plane.domain.firewall import build_policy
+from control_plane.domain.lifecycle import Tenant
+from control_plane.errors import ProvisioningFailed
+from control_plane.providers.hetzner.ansible import PlaybookFailed, PlaybookRunner, build_inventory
+from control_plane.providers.hetzner.network import allocate_block
+from control_plane.providers.hetzner.stack import (
+    OutputSink,
+    StackBusy,
+    StackConfig,
+    StackError,
+    StackNotFound,
+    StackRunner,
+    Timeouts,
+)
+from control_plane.settings import ControlPlaneSettings
+from frostbyte_common.tenant_config import TenantConfig
+
+log = logging.getLogger("control_plane.providers.hetzner")
+T = TypeVar("T")
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+@dataclass(frozen=True, slots=True)
+class HetznerOptions:
+    """What the provider needs besides its two runners (built from the settings)."""
+
+    hcloud_token: str = field(repr=False)
+    ssh_public_key: str
+    ssh_private_key_file: Path
+    control_plane_addresses: tuple[str, ...]
+    network_pool: str = "10.64.0.0/10"
+    network_prefix: int = 24
+    image: str = "debian-12"
+    network_zone: str = "eu-central"
+    volume_size_gb: int = 50
+    container_engine: str = "docker"
+    endpoint_domain: str | None = None
+    ssh_user: str = "root"
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    playbook_timeout_s: float = 1800.0
+    busy_retries: int = 3
+    busy_backoff_s: float = 10.0
+
+
+@dataclass(slots=True)
+class TenantRecord:
+    """What the provider keeps per tenant: the network block, the last stack config it
+    applied (plain values only) and the stack's outputs."""
+
+    network_cidr: str
+    config: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, Any] | None = None
+    endpoint: str | None = None
+
+
+class TenantRecords:
+    """Per-tenant JSON records under ``root`` (no secrets in them); allocation under a lock
+    so two tenants provisioned at once never get the same block."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._lock = threading.Lock()
+
+    def folder(self, slug: str) -> Path:
+        return self.root / slug
+
+    def _file(self, slug: str) -> Path:
+        return self.folder(slug) / "tenant.json"
+
+    def load(self, slug: str) -> TenantRecord | None:
+        path = self._file(slug)
+        if not path.exists():
+            return None
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return TenantRecord(**data)
+
+    def save(self, slug: str, record: TenantRecord) -> None:
+        folder = self.folder(slug)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = folder / "tenant.json.tmp"
+        tmp.write_text(json.dumps({
+            "network_cidr": record.network_cidr, "config": record.config,
+            "outputs": record.outputs, "endpoint": record.endpoint}, indent=2, sort_keys=True),
+            encoding="utf-8")
+        tmp.replace(self._file(slug))
+
+    def allocations(self) -> dict[str, str]:
+        taken: dict[str, str] = {}
+        if self.root.is_dir():
+            for path in sorted(self.root.glob("*/tenant.json")):
+                taken[path.parent.name] = json.loads(path.read_text("utf-8"))["network_cidr"]
+        return taken
+
+    def allocate(self, slug: str, *, pool: str, prefix: int) -> TenantRecord:
+        with self._lock:
+            record = self.load(slug)
+            if record is not None:
+                return record
+            record = TenantRecord(network_cidr=allocate_block(slug, self.allocations(),
+                                                               pool=pool, prefix=prefix))
+            self.save(slug, record)
+            return record
+
+    def delete(self, slug: str) -> None:
+        with self._lock:
+            self._file(slug).unlink(missing_ok=True)
+
+
+class HetznerProvider:
+    """Provider ``hetzner`` (see the module docstring). Blocking, idempotent methods."""
+
+    name = "hetzner"
+
+    def __init__(self, options: HetznerOptions, *, stacks: StackRunner,
+                 playbooks: PlaybookRunner, secrets: SecretStore, state_dir: Path,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self._opts = options
+        self._stacks = stacks
+        self._playbooks = playbooks
+        self._secrets = secrets
+        self._records = TenantRecords(state_dir)
+        self._sleep = sleep
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    # -- helpers ---------------------------------------------------------------------------
+    @staticmethod
+    def stack_name(slug: str) -> str:
+        return f"tenant-{slug}"
+
+    def job_log(self, slug: str) -> Path:
+        return self._records.folder(slug) / "job.log"
+
+    def _sink(self, slug: str, what: str) -> OutputSink:
+        path = self.job_log(slug)
+
+        def write(line: str) -> None:
+            text = _ANSI.sub("", line).rstrip()
+            if not text:
+                return
+            log.info("tenant %s: %s: %s", slug, what, text)
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            with path.open("a", encoding="utf-8") as out:
+                out.write(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} "
+                          f"[{what}] {text}\n")
+
+        return write
+
+    @contextlib.contextmanager
+    def _lock(self, slug: str) -> Iterator[None]:
+        with self._locks_guard:
+            lock = self._locks.setdefault(slug, threading.Lock())
+        with lock:
+            yield
+
+    def _retrying(self, what: str, call: Callable[[], T]) -> T:
+        """Retry ``call`` while the stack is busy (capped exponential backoff with jitter)."""
+        for attempt in range(self._opts.busy_retries + 1):
+            try:
+                return call()
+            except StackBusy:
+                if attempt == self._opts.busy_retries:
+                    raise
+                delay = min(self._opts.busy_backoff_s * 2 ** attempt, 120.0)
+                delay *= 0.5 + random.random() / 2  # noqa: S311 (jitter, not crypto)
+                log.info("stack busy during %s; retrying in %.1f s", what, delay)
+                self._sleep(delay)
+        raise AssertionError("unreachable")
+
+    def stack_config(self, slug: str, config: TenantConfig, network_cidr: str) -> StackConfig:
+        """The stack's config; validates the firewall policy first (bad CIDRs fail here with
+        a clear message, before anything is created)."""
+        build_policy(slug, allowed_cidrs=config.network.allowed_cidrs,
+                     control_plane_addresses=self._opts.control_plane_addresses,
+                     embedding_mode=config.embedding.mode)
+        values = {
+            "frostbyte:tenant": slug,
+            "frostbyte:networkCidr": network_cidr,
+            "frostbyte:sshPublicKey": self._opts.ssh_public_key,
+            "frostbyte:controlPlaneAddresses": json.dumps(
+                list(self._opts.control_plane_addresses)),
+            "frostbyte:allowedCidrs": json.dumps(list(config.network.allowed_cidrs)),
+            "frostbyte:embeddingMode": config.embedding.mode,
+            "frostbyte:serverType": config.network.server_type,
+            "frostbyte:location": config.network.location,
+            "frostbyte:image": self._opts.image,
+            "frostbyte:networkZone": self._opts.network_zone,
+            "frostbyte:volumeSizeGb": str(self._opts.volume_size_gb),
+        }
+        return StackConfig(values=values, secrets={"hcloud:token": self._opts.hcloud_token})
+
+    def _stored_config(self, record: TenantRecord) -> StackConfig:
+        return StackConfig(values=dict(record.config),
+                           secrets={"hcloud:token": self._opts.hcloud_token})
+
+    def _endpoint(self, slug: str, outputs: Mapping[str, Any]) -> str:
+        if self._opts.endpoint_domain:
+            return f"https://{slug}.{self._opts.endpoint_domain}"
+        return f"https://{outputs['public_ipv4']}"
+
+    def _known_hosts(self, slug: str) -> Path:
+        return self._records.folder(slug) / "known_hosts"
+
+    def _playbook(self, slug: str, record: TenantRecord, playbook: str,
+                  extravars: Mapping[str, Any] | None = None, *,
+                  with_secrets: bool = False) -> None:
+        if record.outputs is None:
+            raise ProvisioningFailed(f"tenant {slug!r} has no server yet")
+        inventory = build_inventory(slug, record.outputs, user=self._opts.ssh_user,
+                                    key_file=self._opts.ssh_private_key_file,
+                                    known_hosts=self._known_hosts(slug))
+        variables = {"dataplane_engine": self._opts.container_engine, **(extravars or {})}
+        secrets = self._secrets.get(slug) if with_secrets else None
+        self._playbooks.run(playbook, inventory=inventory, extravars=variables,
+                            secrets=secrets, on_output=self._sink(slug, playbook),
+                            timeout_s=self._opts.playbook_timeout_s)
+
+    @staticmethod
+    def _deploy_vars(slug: str, config: TenantConfig, network_cidr: str) -> dict[str, Any]:
+        return {
+            "dataplane_tenant_config": config.model_dump(mode="json"),
+            "dataplane_network_cidr": network_cidr,
+            "dataplane_embedding_mode": config.embedding.mode,
+            "dataplane_allowed_cidrs": list(config.network.allowed_cidrs),
+        }
+
+    # -- Provider port ---------------------------------------------------------------------
+    def provision(self, tenant: Tenant, config: TenantConfig) -> str:
+        """Apply the stack (rolled back if a first ``up`` fails), deploy, return the
+        endpoint once ``/readyz`` answered on the server."""
+        slug = tenant.slug
+        stack = self.stack_name(slug)
+        with self._lock(slug):
+            record = self._records.allocate(slug, pool=self._opts.network_pool,
+                                            prefix=self._opts.network_prefix)
+            first = record.outputs is None
+            stack_config = self.stack_config(slug, config, record.network_cidr)
+            record.config = dict(stack_config.values)  # kept first: a teardown needs it
+            self._records.save(slug, record)
+            sink = self._sink(slug, "pulumi")
+            try:
+                if not first:
+                    self._retrying("refresh", lambda: self._stacks.refresh(
+                        stack, stack_config, sink, self._opts.timeouts.refresh_s))
+                outputs = self._retrying("up", lambda: self._stacks.up(
+                    stack, stack_config, sink, self._opts.timeouts.up_s))
+            except StackBusy:
+                raise  # someone else's update holds the lock: nothing of ours to undo
+            except StackError as exc:
+                if first:
+                    self._roll_back(slug, stack_config, exc)
+                raise
+            record.outputs = dict(outputs)
+            self._records.save(slug, record)
+            self._playbook(slug, record, "site.yml",
+                           self._deploy_vars(slug, config, record.network_cidr),
+                           with_secrets=True)
+            record.endpoint = self._endpoint(slug, outputs)
+            self._records.save(slug, record)
+            return record.endpoint
+
+    def _roll_back(self, slug: str, stack_config: StackConfig, cause: StackError) -> None:
+        stack = self.stack_name(slug)
+        sink = self._sink(slug, "rollback")
+        sink(f"up failed ({cause.message}); destroying what it made")
+        try:
+            self._retrying("destroy", lambda: self._stacks.destroy(
+                stack, stack_config, sink, self._opts.timeouts.destroy_s))
+        except StackNotFound:
+            return
+        except StackError as exc:
+            raise ProvisioningFailed(
+                f"{cause.message}; rolling back also failed ({exc.message}): the resources "
+                f"left are recorded in stack {stack} — deprovision the tenant to remove them"
+            ) from exc
+        raise ProvisioningFailed(f"{cause.message}; partial resources destroyed") from cause
+
+    def start(self, tenant: Tenant, config: TenantConfig) -> str:
+        with self._lock(tenant.slug):
+            record = self._records.load(tenant.slug)
+            if record is None or record.outputs is None or record.endpoint is None:
+                raise ProvisioningFailed(f"tenant {tenant.slug!r} is not provisioned")
+            self._playbook(tenant.slug, record, "start.yml")
+            return record.endpoint
+
+    def is_healthy(self, tenant: Tenant) -> bool:
+        record = self._records.load(tenant.slug)
+        if record is None or record.outputs is None:
+            return False
+        try:
+            self._playbook(tenant.slug, record, "health.yml")
+        except PlaybookFailed:
+            return False
+        return True
+
+    def stop(self, tenant: Tenant) -> list[str]:
+        with self._lock(tenant.slug):
+            record = self._records.load(tenant.slug)
+            if record is None or record.outputs is None:
+                return []
+            self._playbook(tenant.slug, record, "stop.yml")
+            return [f"data plane on fb-{tenant.slug}-server"]
+
+    def install_vendor_key(self, tenant: Tenant, key_id: str, sha256: str,
+                           scopes: Sequence[str], label: str | None) -> None:
+        record = self._records.load(tenant.slug)
+        if record is None or record.outputs is None:
+            raise ProvisioningFailed(f"tenant {tenant.slug!r} has no data plane")
+        self._playbook(tenant.slug, record, "vendor_key.yml", {
+            "dataplane_vendor_key": {"action": "add", "key_id": key_id, "sha256": sha256,
+                                     "scopes": list(scopes), "label": label or ""}})
+
+    def revoke_vendor_key(self, tenant: Tenant, key_id: str) -> None:
+        record = self._records.load(tenant.slug)
+        if record is None or record.outputs is None:
+            return  # no data plane: nothing can accept the key
+        self._playbook(tenant.slug, record, "vendor_key.yml", {
+            "dataplane_vendor_key": {"action": "revoke", "key_id": key_id}})
+
+    def deprovision(self, tenant: Tenant) -> None:
+        slug = tenant.slug
+        stack = self.stack_name(slug)
+        with self._lock(slug):
+            record = self._records.load(slug)
+            if record is None:
+                return
+            if record.outputs is not None:
+                try:
+                    self._playbook(slug, record, "wipe.yml", with_secrets=False)
+                except PlaybookFailed as exc:
+                    # the server and its volume are destroyed next; Hetzner wipes both
+                    self._sink(slug, "wipe")(f"wipe failed ({exc.message}); destroying anyway")
+            sink = self._sink(slug, "pulumi")
+            if record.config:
+                with contextlib.suppress(StackNotFound):
+                    self._retrying("destroy", lambda: self._stacks.destroy(
+                        stack, self._stored_config(record), sink,
+                        self._opts.timeouts.destroy_s))
+            self._stacks.remove(stack)
+            self._known_hosts(slug).unlink(missing_ok=True)
+            self._records.delete(slug)
+
+    def verify_deprovisioned(self, tenant: Tenant) -> dict[str, bool]:
+        slug = tenant.slug
+        try:
+            cloud_gone = not self._stacks.resources(self.stack_name(slug))
+        except StackNotFound:
+            cloud_gone = True
+        return {
+            "hetzner_resources": cloud_gone,
+            "network_block": slug not in self._records.allocations(),
+            "known_hosts": not self._known_hosts(slug).exists(),
+        }
+
+
+def provider_from_settings(settings: ControlPlaneSettings,
+                           secrets: SecretStore) -> HetznerProvider:
+    """The provider with its real runners (Automation API, ansible-runner); only for
+    settings where :attr:`~ControlPlaneSettings.hetzner_configured` is true."""
+    from control_plane.providers.hetzner.ansible import AnsibleRunnerPlaybooks
+    from control_plane.providers.hetzner.automation import AutomationStackRunner
+
+    if (settings.hetzner_token is None or settings.hetzner_ssh_key_file is None
+            or not settings.hetzner_control_plane_addresses):
+        raise ProvisioningFailed("the hetzner provider is not configured")
+    key_file = Path(settings.hetzner_ssh_key_file)
+    public_key = key_file.with_name(key_file.name + ".pub").read_text("utf-8").strip()
+    state = Path(settings.state_dir) / "hetzner"
+    options = HetznerOptions(
+        hcloud_token=settings.hetzner_token.get_secret_value(),
+        ssh_public_key=public_key,
+        ssh_private_key_file=key_file,
+        control_plane_addresses=tuple(
+            a.strip() for a in settings.hetzner_control_plane_addresses.split(",")
+            if a.strip()),
+        network_pool=settings.hetzner_network_pool,
+        network_prefix=settings.hetzner_network_prefix,
+        image=settings.hetzner_image,
+        volume_size_gb=settings.hetzner_volume_size_gb,
+        container_engine=settings.hetzner_container_engine,
+        endpoint_domain=settings.hetzner_endpoint_domain,
+        timeouts=Timeouts(up_s=settings.hetzner_up_timeout_s,
+                          destroy_s=settings.hetzner_destroy_timeout_s),
+        playbook_timeout_s=settings.hetzner_playbook_timeout_s,
+    )
+    env = {}
+    if settings.hetzner_pulumi_passphrase is not None:
+        env["PULUMI_CONFIG_PASSPHRASE"] = settings.hetzner_pulumi_passphrase.get_secret_value()
+    backend = settings.hetzner_pulumi_backend_url or f"file://{(state / 'pulumi').resolve()}"
+    (state / "pulumi").mkdir(parents=True, exist_ok=True, mode=0o700)
+    return HetznerProvider(
+        options,
+        stacks=AutomationStackRunner(backend_url=backend, env=env),
+        playbooks=AnsibleRunnerPlaybooks(state / "ansible-runs"),
+        secrets=secrets,
+        state_dir=state / "tenants",
+    )

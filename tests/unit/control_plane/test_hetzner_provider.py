@@ -1,0 +1,361 @@
+"""The hetzner provider's orchestration, with fakes of its two runners (no Pulumi CLI, no
+Hetzner account, no servers here): provision → update → deprovision, a failed ``up`` rolled
+back, Automation API errors mapped, and the registration only when configured."""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from control_plane.domain.lifecycle import Tenant, TenantState
+from control_plane.errors import InvalidConfig, ProvisioningFailed
+from control_plane.providers.base import Provider
+from control_plane.providers.hetzner.ansible import PlaybookFailed
+from control_plane.providers.hetzner.provider import HetznerOptions, HetznerProvider
+from control_plane.providers.hetzner.stack import (
+    OutputSink,
+    StackBusy,
+    StackConfig,
+    StackError,
+    StackNotFound,
+)
+from frostbyte_common.tenant_config import TenantConfig
+
+TOKEN = "hcloud-token-0123456789abcdef0123456789abcdef0123456789abcdef0123"
+DB_PASSWORD = "db-password-never-in-a-log-4f1c9a"
+PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBfakefakefakefakefakefakefakefake cp"
+
+
+class FakeStacks:
+    """Stands in for the Automation API: stacks with resources and outputs, scripted
+    failures, and the calls it got."""
+
+    def __init__(self) -> None:
+        self.stacks: dict[str, dict[str, Any]] = {}
+        self.calls: list[tuple[str, str]] = []
+        self.configs: list[StackConfig] = []
+        self.fail_up: StackError | None = None
+        self.fail_destroy: StackError | None = None
+        self.busy = 0
+        self._ips = itertools.count(20)
+
+    def up(self, stack: str, config: StackConfig, on_output: OutputSink,
+           timeout_s: float) -> dict[str, Any]:
+        self.calls.append(("up", stack))
+        self.configs.append(config)
+        assert timeout_s >= 600, "Hetzner servers can take 10 minutes"
+        if self.busy:
+            self.busy -= 1
+            raise StackBusy(f"stack {stack} is being updated by someone else")
+        state = self.stacks.setdefault(stack, {"resources": [], "outputs": {}})
+        on_output(f"Updating ({stack}): hcloud:token [secret]")
+        state["resources"] += [r for r in ("network", "subnet", "firewall", "ssh_key")
+                               if r not in state["resources"]]
+        if self.fail_up is not None:
+            on_output("error: server create failed: resource_unavailable")
+            raise self.fail_up
+        state["resources"] += [r for r in ("server", "volume") if r not in state["resources"]]
+        if not state["outputs"]:
+            ip = f"198.51.100.{next(self._ips)}"
+            state["outputs"] = {"server_id": "42", "public_ipv4": ip,
+                                "private_ipv4": "10.64.0.2", "firewall_id": "7",
+                                "network_id": "8", "volume_id": "9"}
+        on_output("Resources: 6 unchanged")
+        return dict(state["outputs"])
+
+    def refresh(self, stack: str, config: StackConfig, on_output: OutputSink,
+                timeout_s: float) -> None:
+        self.calls.append(("refresh", stack))
+        if stack not in self.stacks:
+            raise StackNotFound(f"stack {stack} does not exist")
+
+    def destroy(self, stack: str, config: StackConfig, on_output: OutputSink,
+                timeout_s: float) -> None:
+        self.calls.append(("destroy", stack))
+        if self.fail_destroy is not None:
+            raise self.fail_destroy
+        if stack not in self.stacks:
+            raise StackNotFound(f"stack {stack} does not exist")
+        self.stacks[stack]["resources"] = []
+        on_output("Resources: 6 deleted")
+
+    def outputs(self, stack: str) -> dict[str, Any]:
+        if stack not in self.stacks:
+            raise StackNotFound(stack)
+        return dict(self.stacks[stack]["outputs"])
+
+    def resources(self, stack: str) -> list[str]:
+        if stack not in self.stacks:
+            raise StackNotFound(stack)
+        return list(self.stacks[stack]["resources"])
+
+    def remove(self, stack: str) -> None:
+        self.calls.append(("remove", stack))
+        self.stacks.pop(stack, None)
+
+
+class FakePlaybooks:
+    def __init__(self) -> None:
+        self.runs: list[dict[str, Any]] = []
+        self.fail: set[str] = set()
+
+    def run(self, playbook: str, *, inventory: Mapping[str, Any],
+            extravars: Mapping[str, Any], secrets: Mapping[str, str] | None,
+            on_output: OutputSink, timeout_s: float) -> None:
+        self.runs.append({"playbook": playbook, "inventory": inventory,
+                          "extravars": dict(extravars), "secrets": secrets})
+        on_output(f"PLAY [{playbook}] ***")
+        if playbook in self.fail:
+            raise PlaybookFailed(f"playbook {playbook} failed (rc 2); see the job log")
+
+    @property
+    def names(self) -> list[str]:
+        return [r["playbook"] for r in self.runs]
+
+
+class FakeSecrets:
+    def get(self, slug: str) -> dict[str, str]:
+        return {"database_password": DB_PASSWORD}
+
+    def put(self, slug: str, values: Mapping[str, str]) -> None:
+        raise NotImplementedError
+
+    def exists(self, slug: str) -> bool:
+        return True
+
+    def shred(self, slug: str) -> dict[str, bool]:
+        return {}
+
+
+def tenant(slug: str = "acme", config: dict[str, Any] | None = None) -> Tenant:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    return Tenant(slug=slug, display_name=slug, provider="hetzner",
+                  state=TenantState.PROVISIONING, config=config or {}, created_at=now,
+                  updated_at=now)
+
+
+def config(**network: Any) -> TenantConfig:
+    return TenantConfig.model_validate(
+        {"network": {"allowed_cidrs": ["198.51.100.0/24"], **network}})
+
+
+@pytest.fixture
+def parts(tmp_path: Path) -> tuple[HetznerProvider, FakeStacks, FakePlaybooks, list[float]]:
+    stacks, playbooks, slept = FakeStacks(), FakePlaybooks(), []
+    options = HetznerOptions(hcloud_token=TOKEN, ssh_public_key=PUBLIC_KEY,
+                             ssh_private_key_file=tmp_path / "id_ed25519",
+                             control_plane_addresses=("203.0.113.10",))
+    provider = HetznerProvider(options, stacks=stacks, playbooks=playbooks,
+                               secrets=FakeSecrets(), state_dir=tmp_path / "state",
+                               sleep=slept.append)
+    return provider, stacks, playbooks, slept
+
+
+def test_is_a_provider(parts: Any) -> None:
+    assert isinstance(parts[0], Provider)
+    assert parts[0].name == "hetzner"
+
+
+def test_provision_update_deprovision(parts: Any) -> None:
+    provider, stacks, playbooks, _ = parts
+    t = tenant()
+    endpoint = provider.provision(t, config())
+    assert endpoint == "https://198.51.100.20"
+    assert stacks.calls == [("up", "tenant-acme")]
+    cfg = stacks.configs[0]
+    assert cfg.secrets == {"hcloud:token": TOKEN}
+    assert TOKEN not in repr(cfg) and TOKEN not in str(cfg.values)
+    assert cfg.values["frostbyte:tenant"] == "acme"
+    assert cfg.values["frostbyte:allowedCidrs"] == '["198.51.100.0/24"]'
+    assert cfg.values["frostbyte:embeddingMode"] == "offline"
+    assert ipaddress.ip_network(cfg.values["frostbyte:networkCidr"]).is_private
+    (deploy,) = playbooks.runs
+    assert deploy["playbook"] == "site.yml"
+    assert deploy["secrets"] == {"database_password": DB_PASSWORD}
+    assert DB_PASSWORD not in str(deploy["extravars"]) + str(deploy["inventory"])
+    host = deploy["inventory"]["all"]["children"]["dataplane"]["hosts"]["fb-acme"]
+    assert host["ansible_host"] == "198.51.100.20"
+    assert "ControlPersist=no" in host["ansible_ssh_common_args"]
+
+    # a config change re-applies: refresh, up with the new values, deploy again
+    assert provider.provision(t, config(allowed_cidrs=["192.0.2.0/24"],
+                                        server_type="cpx41")) == endpoint
+    assert stacks.calls[1:] == [("refresh", "tenant-acme"), ("up", "tenant-acme")]
+    assert stacks.configs[1].values["frostbyte:serverType"] == "cpx41"
+    assert stacks.configs[1].values["frostbyte:networkCidr"] == cfg.values[
+        "frostbyte:networkCidr"], "a tenant keeps its network block"
+    assert playbooks.names == ["site.yml", "site.yml"]
+
+    assert provider.stop(t) == ["data plane on fb-acme-server"]
+    assert provider.start(t, config()) == endpoint
+    assert provider.is_healthy(t)
+    provider.install_vendor_key(t, "k1", "ab" * 32, ["ingest"], None)
+    provider.revoke_vendor_key(t, "k1")
+
+    provider.deprovision(t)
+    assert playbooks.names[-1] == "wipe.yml"
+    assert stacks.calls[-2:] == [("destroy", "tenant-acme"), ("remove", "tenant-acme")]
+    assert provider.verify_deprovisioned(t) == {
+        "hetzner_resources": True, "network_block": True, "known_hosts": True}
+    provider.deprovision(t)  # idempotent
+    assert provider.stop(t) == []
+    assert not provider.is_healthy(t)
+
+    log = provider.job_log("acme").read_text("utf-8")
+    assert "Resources: 6 deleted" in log and "PLAY [site.yml]" in log
+    assert TOKEN not in log and DB_PASSWORD not in log
+
+
+def test_failed_first_up_is_rolled_back(parts: Any) -> None:
+    provider, stacks, playbooks, _ = parts
+    stacks.fail_up = StackError("up of stack tenant-acme failed (see the job log)")
+    with pytest.raises(ProvisioningFailed, match="partial resources destroyed"):
+        provider.provision(tenant(), config())
+    assert stacks.calls == [("up", "tenant-acme"), ("destroy", "tenant-acme")]
+    assert stacks.stacks["tenant-acme"]["resources"] == []
+    assert playbooks.runs == []
+    assert "destroying what it made" in provider.job_log("acme").read_text("utf-8")
+    # the retry starts from scratch and succeeds
+    stacks.fail_up = None
+    assert provider.provision(tenant(), config()).startswith("https://")
+
+
+def test_failed_rollback_is_recorded_and_deprovision_cleans_up(parts: Any) -> None:
+    provider, stacks, _, _ = parts
+    stacks.fail_up = StackError("up failed")
+    stacks.fail_destroy = StackError("destroy failed")
+    with pytest.raises(ProvisioningFailed, match="recorded in stack tenant-acme"):
+        provider.provision(tenant(), config())
+    assert stacks.stacks["tenant-acme"]["resources"]
+    assert provider.verify_deprovisioned(tenant())["hetzner_resources"] is False
+    stacks.fail_destroy = None
+    provider.deprovision(tenant())
+    assert all(provider.verify_deprovisioned(tenant()).values())
+
+
+def test_failed_reapply_never_destroys_a_live_tenant(parts: Any) -> None:
+    provider, stacks, _, _ = parts
+    provider.provision(tenant(), config())
+    stacks.fail_up = StackError("up failed")
+    with pytest.raises(StackError):
+        provider.provision(tenant(), config(server_type="cpx41"))
+    assert ("destroy", "tenant-acme") not in stacks.calls
+    assert "server" in stacks.stacks["tenant-acme"]["resources"]
+
+
+def test_busy_stack_is_retried_with_backoff(parts: Any) -> None:
+    provider, stacks, _, slept = parts
+    stacks.busy = 2
+    provider.provision(tenant(), config())
+    assert [c for c in stacks.calls if c[0] == "up"] == [("up", "tenant-acme")] * 3
+    assert len(slept) == 2 and slept[1] > slept[0] / 2 > 0
+
+
+def test_busy_stack_gives_up_without_destroying(parts: Any) -> None:
+    provider, stacks, playbooks, slept = parts
+    stacks.busy = 99
+    with pytest.raises(StackBusy, match="someone else"):
+        provider.provision(tenant(), config())
+    assert ("destroy", "tenant-acme") not in stacks.calls
+    assert len(slept) == 3 and all(s <= 120 for s in slept)
+    assert playbooks.runs == []
+
+
+def test_failed_deploy_keeps_infra_for_the_retry(parts: Any) -> None:
+    provider, stacks, playbooks, _ = parts
+    playbooks.fail.add("site.yml")
+    with pytest.raises(PlaybookFailed, match=r"site\.yml"):
+        provider.provision(tenant(), config())
+    assert ("destroy", "tenant-acme") not in stacks.calls
+    playbooks.fail.clear()
+    assert provider.provision(tenant(), config()) == "https://198.51.100.20"
+
+
+def test_health_is_false_when_the_health_playbook_fails(parts: Any) -> None:
+    provider, _, playbooks, _ = parts
+    provider.provision(tenant(), config())
+    playbooks.fail.add("health.yml")
+    assert provider.is_healthy(tenant()) is False
+
+
+def test_wipe_failure_does_not_stop_teardown(parts: Any) -> None:
+    provider, stacks, playbooks, _ = parts
+    provider.provision(tenant(), config())
+    playbooks.fail.add("wipe.yml")
+    provider.deprovision(tenant())
+    assert ("destroy", "tenant-acme") in stacks.calls
+    assert all(provider.verify_deprovisioned(tenant()).values())
+
+
+@pytest.mark.parametrize("cidrs", [["not-a-cidr"], ["300.0.0.0/8"]])
+def test_bad_config_fails_before_anything_is_created(parts: Any, cidrs: list[str]) -> None:
+    provider, stacks, _, _ = parts
+    with pytest.raises(InvalidConfig):
+        provider.provision(tenant(), config(allowed_cidrs=cidrs))
+    assert stacks.calls == []
+
+
+def test_two_tenants_get_disjoint_blocks(parts: Any) -> None:
+    provider, stacks, _, _ = parts
+    provider.provision(tenant("acme"), config())
+    provider.provision(tenant("globex"), config())
+    a, b = (ipaddress.ip_network(c.values["frostbyte:networkCidr"]) for c in stacks.configs)
+    assert not a.overlaps(b)
+
+
+def test_endpoint_uses_the_domain_when_configured(tmp_path: Path) -> None:
+    options = HetznerOptions(hcloud_token=TOKEN, ssh_public_key=PUBLIC_KEY,
+                             ssh_private_key_file=tmp_path / "k",
+                             control_plane_addresses=("203.0.113.10",),
+                             endpoint_domain="tenants.example.eu")
+    provider = HetznerProvider(options, stacks=FakeStacks(), playbooks=FakePlaybooks(),
+                               secrets=FakeSecrets(), state_dir=tmp_path)
+    assert provider.provision(tenant(), config()) == "https://acme.tenants.example.eu"
+
+
+# -- the Automation API adapter's error mapping ----------------------------------------------
+def test_automation_errors_are_mapped() -> None:
+    from pulumi import automation as auto
+    from pulumi.automation._cmd import CommandResult
+
+    from control_plane.providers.hetzner.automation import _mapped
+
+    def raised(exc: Exception) -> Exception:
+        try:
+            with _mapped("tenant-acme", "up"):
+                raise exc
+        except StackError as mapped:
+            return mapped
+        raise AssertionError("not mapped")
+
+    result = CommandResult(stdout="", stderr=f"error: token {TOKEN}", code=255)
+    busy = raised(auto.ConcurrentUpdateError(result))
+    assert isinstance(busy, StackBusy) and "retried later" in str(busy)
+    assert isinstance(raised(auto.StackNotFoundError(result)), StackNotFound)
+    generic = raised(auto.CommandError(result))
+    assert type(generic) is StackError and TOKEN not in str(generic)
+    assert "CLI is not installed" in str(raised(FileNotFoundError("pulumi")))
+
+
+# -- registration ----------------------------------------------------------------------------
+def test_registered_only_when_configured(tmp_path: Path) -> None:
+    from control_plane.api.app import default_providers
+    from control_plane.settings import ControlPlaneSettings
+
+    base = {"database_url": "dbname=none", "state_dir": tmp_path}
+    assert set(default_providers(ControlPlaneSettings(**base))) == {"local"}
+    key = tmp_path / "id_ed25519"
+    key.write_text("not read by this test\n")
+    key.with_name("id_ed25519.pub").write_text(PUBLIC_KEY + "\n")
+    configured = ControlPlaneSettings(
+        **base, hetzner_token=TOKEN, hetzner_ssh_key_file=key,
+        hetzner_control_plane_addresses="203.0.113.10")
+    providers = default_providers(configured)
+    assert set(providers) == {"local", "hetzner"}
+    assert isinstance(providers["hetzner"], HetznerProvider)
