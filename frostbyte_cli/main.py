@@ -578,4 +578,4 @@ def audit_verify_export(
 
 # `tenants suspend|resume|retry|cancel|deprovision|config|keys|watch` and
 # `admin tokens create|list|revoke` (issue 7) register here.
-from frostbyte_cli import admin_commands, lifecycle_commands  # noqa: E402, F401
+from frostbyte_cli import admin_commands, document_commands, lifecycle_commands  # noqa: E402, F401

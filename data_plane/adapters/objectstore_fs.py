@@ -106,14 +106,14 @@ class FilesystemObjectStore:
         """Whether an object is stored under ``key``."""
         return self._path(key).is_file()
 
-    def delete(self, key: str) -> None:
-        """Delete the object; deleting a missing key is not an error. Empty folders left
-        behind are pruned up to the root."""
+    def delete(self, key: str) -> bool:
+        """Delete the object; deleting a missing key is not an error. True when an object
+        was there. Empty folders left behind are pruned up to the root."""
         path = self._path(key)
         try:
             path.unlink()
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            return
+            return False
         parent = path.parent
         while parent != self._root:
             try:
@@ -121,6 +121,7 @@ class FilesystemObjectStore:
             except OSError:  # not empty, or a concurrent writer just used it
                 break
             parent = parent.parent
+        return True
 
     def list(self, prefix: str = "") -> Iterator[str]:
         """Keys under ``prefix`` (a plain string prefix, as in S3), sorted."""

@@ -246,25 +246,37 @@ class TenantDatabase:
                 " WHERE document_id = %s AND status = 'ACCEPTED'", (document_id,))
 
     def mark_failed(self, document_id: uuid.UUID, reason: Reason, detail: str,
-                    doc: CanonicalDocument | None, timings: dict[str, float]) -> None:
+                    doc: CanonicalDocument | None, timings: dict[str, float]) -> bool:
+        """End the document FAILED; False (nothing written) when it left the pipeline
+        meanwhile (erased while its job ran)."""
         with self.transaction() as conn:
-            conn.execute(
+            cur = conn.execute(
                 "UPDATE documents SET status = 'FAILED', reason = %s, detail = %s,"
                 " parser = %s, parser_version = %s, parse_status = %s, timings = %s,"
-                " updated_at = now() WHERE document_id = %s",
+                " updated_at = now() WHERE document_id = %s"
+                " AND status IN ('ACCEPTED', 'PROCESSING')",
                 (reason.value, detail[:2000], doc.parser if doc else None,
                  doc.parser_version if doc else None, doc.status.value if doc else None,
                  Jsonb(timings), document_id))
+            if not cur.rowcount:
+                return False
             self.append_audit(conn, actor="worker", event_type="document.parse_failed",
                               subject_kind="document", subject_id=str(document_id),
                               payload={"reason": reason.value,
                                        "parser": doc.parser if doc else None})
+            return True
 
     def save_chunks(self, document_id: uuid.UUID, doc: CanonicalDocument, canonical_key: str,
                     chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]],
-                    model: ModelInfo, timings: dict[str, float]) -> None:
-        """Replace the document's elements and chunks (with vectors) in one transaction."""
+                    model: ModelInfo, timings: dict[str, float]) -> bool:
+        """Replace the document's elements and chunks (with vectors) in one transaction.
+
+        The document's row is locked first and must still be in the pipeline: False
+        (nothing written) when it was erased while its job ran, so a job never brings an
+        erased document back (``services/documents.py`` takes the same lock)."""
         with self.transaction() as conn:
+            if not self._lock_in_pipeline(conn, document_id):
+                return False
             conn.execute("DELETE FROM chunks WHERE document_id = %s", (document_id,))
             conn.execute("DELETE FROM document_elements WHERE document_id = %s", (document_id,))
             with conn.cursor() as cur:
@@ -303,6 +315,14 @@ class TenantDatabase:
                               payload={"chunks": len(chunks), "model": model.name,
                                        "dimension": model.dimension,
                                        "chunk_ids": [c.chunk_id for c in chunks]})
+            return True
+
+    @staticmethod
+    def _lock_in_pipeline(conn: Conn, document_id: uuid.UUID) -> bool:
+        row = conn.execute(
+            "SELECT status FROM documents WHERE document_id = %s FOR UPDATE",
+            (document_id,)).fetchone()
+        return row is not None and row["status"] in ("ACCEPTED", "PROCESSING")
 
     def document_chunks(self, document_id: uuid.UUID) -> list[Row]:
         with self._pool.connection() as conn:
@@ -312,9 +332,10 @@ class TenantDatabase:
                 " WHERE c.document_id = %s ORDER BY c.ordinal", (document_id,)).fetchall()
 
     def mark_indexed(self, document_id: uuid.UUID, points: int,
-                     index_seconds: float) -> list[uuid.UUID]:
+                     index_seconds: float) -> list[uuid.UUID] | None:
         """Mark the document INDEXED; older versions (same name, other bytes) are superseded
-        and returned so their vectors can be removed."""
+        and returned so their vectors can be removed. None when the document was not
+        waiting to be indexed (e.g. erased meanwhile): the caller removes what it wrote."""
         with self.transaction() as conn:
             row = conn.execute(
                 "UPDATE documents SET stage = 'INDEXED', status = 'INDEXED', updated_at = now(),"
@@ -322,7 +343,7 @@ class TenantDatabase:
                 " WHERE document_id = %s AND status = 'PROCESSING' RETURNING name, sha256",
                 (round(index_seconds, 4), document_id)).fetchone()
             if row is None:
-                return []
+                return None
             old = conn.execute(
                 "UPDATE documents SET superseded_by = %s, updated_at = now()"
                 " WHERE name = %s AND sha256 <> %s AND stored AND status = 'INDEXED'"
@@ -361,6 +382,36 @@ class TenantDatabase:
             return self.append_audit(conn, actor=actor, event_type="retrieval.performed",
                                      subject_kind="query", subject_id=payload["query_sha256"],
                                      payload=payload)
+
+    # -- erasure (services/documents.py) -------------------------------------------------
+
+    def lock_document(self, conn: Conn, document_id: uuid.UUID) -> Row | None:
+        """The document's row, locked (``FOR UPDATE``) until the caller's transaction ends:
+        the pipeline's writes of this document wait for it, then find the row gone."""
+        return conn.execute(
+            "SELECT * FROM documents WHERE document_id = %s FOR UPDATE",
+            (document_id,)).fetchone()
+
+    def object_shared(self, conn: Conn, key: str, document_id: uuid.UUID) -> bool:
+        """Whether another document's row still names ``key`` (a content-addressed raw
+        file is shared by every document with the same bytes)."""
+        row = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM documents WHERE raw_key = %s"
+            " AND document_id <> %s) AS shared", (key, document_id)).fetchone()
+        return bool(row and row["shared"])
+
+    def erase_document(self, conn: Conn, document_id: uuid.UUID) -> dict[str, int]:
+        """Delete the document's row and every row derived from it, inside the caller's
+        transaction; returns how many rows of each kind went."""
+        statements = {
+            "chunks": "DELETE FROM chunks WHERE document_id = %s",
+            "elements": "DELETE FROM document_elements WHERE document_id = %s",
+            "pii_findings": "DELETE FROM pii_findings WHERE document_id = %s",
+        }
+        removed = {kind: conn.execute(statement, (document_id,)).rowcount
+                   for kind, statement in statements.items()}
+        conn.execute("DELETE FROM documents WHERE document_id = %s", (document_id,))
+        return removed
 
     # -- vector index identity ------------------------------------------------------------
 

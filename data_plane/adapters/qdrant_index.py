@@ -265,17 +265,21 @@ class QdrantVectorIndex:
             for p in response.points
         ]
 
-    def delete_document(self, document_id: str) -> None:
-        """Delete every point whose payload's ``document_id`` is ``document_id``."""
+    def delete_document(self, document_id: str) -> int:
+        """Delete every point whose payload's ``document_id`` is ``document_id``; returns
+        how many there were (counted just before, under this client's lock; the delete
+        itself is by filter, so a point another writer adds meanwhile goes too)."""
         with self._lock:
             if self.recorded_model() is None:
-                return
+                return 0
+            present = self.count(document_id)
             with self._calling("delete from"):
                 self._client.delete(
                     self._collection,
                     points_selector=models.FilterSelector(filter=_document_filter(document_id)),
                     wait=True,
                 )
+            return present
 
     def count(self, document_id: str | None = None) -> int:
         """Exact number of points, all or those of one document."""

@@ -23,6 +23,7 @@ from data_plane.adapters.clamav.scanner import scanner_from_settings
 from data_plane.adapters.multipart_intake import MAX_MANIFEST_BYTES, read_batch
 from data_plane.api.errors import install_error_handlers
 from data_plane.api.routes_audit import audit_router
+from data_plane.api.routes_documents import documents_router
 from data_plane.api.routes_quarantine import quarantine_router
 from data_plane.domain.intake import Manifest
 from data_plane.domain.retrieval import SearchRequest, SearchResponse
@@ -117,6 +118,7 @@ def create_app(settings: DataPlaneSettings) -> FastAPI:
     install_error_handlers(app)
     _routes(app, settings)
     app.include_router(audit_router(settings, _require("audit")))
+    app.include_router(documents_router(_require("ingest")))
     app.include_router(quarantine_router(settings, _require("audit")))
     return app
 

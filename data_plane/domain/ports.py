@@ -31,8 +31,9 @@ class ObjectStore(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
-    def delete(self, key: str) -> None:
-        """Delete the object; deleting a missing key is not an error."""
+    def delete(self, key: str) -> bool:
+        """Delete the object; deleting a missing key is not an error. True when an object
+        was there (erasure reports what it removed)."""
 
     def list(self, prefix: str = "") -> Iterator[str]:
         """Keys under ``prefix``, sorted."""
@@ -90,7 +91,9 @@ class VectorIndex(Protocol):
     def upsert(self, model: ModelInfo, points: Sequence[IndexPoint]) -> None:
         """Write points (idempotent by point id); refuses vectors of another model."""
 
-    def delete_document(self, document_id: str) -> None: ...
+    def delete_document(self, document_id: str) -> int:
+        """Delete every point of the document; returns how many there were (0 for none,
+        or when the collection does not exist yet)."""
 
     def search(
         self, model: ModelInfo, vector: list[float], top_k: int, flt: IndexFilter | None = None

@@ -33,7 +33,6 @@ from data_plane.domain.ports import (
     ParseRequest,
     VectorIndex,
 )
-from data_plane.errors import DocumentNotFound
 from data_plane.services.policy import PolicyService
 from frostbyte_common.tenant_config import ChunkingConfig
 
@@ -79,8 +78,8 @@ class PipelineService:
         timings = timings or StageTimings()
         doc_uuid = uuid.UUID(document_id)
         row = self._db.get_document(doc_uuid)
-        if row is None:
-            raise DocumentNotFound(f"document {document_id} does not exist")
+        if row is None:  # erased before its job ran: nothing to do, nothing to retry
+            return "DELETED"
         if row["status"] not in ("ACCEPTED", "PROCESSING"):
             return str(row["status"])
         if row["reason"] == "SCAN_PENDING":  # never parsed before it is scanned
@@ -110,7 +109,8 @@ class PipelineService:
                       if any(e.message.startswith("NO_TEXT_EXTRACTED") for e in doc.errors)
                       else Reason.PARSE_FAILED)
             detail = "; ".join(e.message for e in doc.errors) or "parser reported failure"
-            self._db.mark_failed(doc_uuid, reason, detail, doc, timings.rounded())
+            if not self._db.mark_failed(doc_uuid, reason, detail, doc, timings.rounded()):
+                return "DELETED"
             log.info("document failed", extra={"document_id": document_id, "reason": reason})
             return "FAILED"
 
@@ -135,9 +135,10 @@ class PipelineService:
         chunks = chunk_document(doc, options, self._count_tokens)
         timings.add("chunk", started)
         if not chunks:
-            self._db.mark_failed(doc_uuid, Reason.NO_TEXT_EXTRACTED,
-                                 "NO_TEXT_EXTRACTED: chunking produced no chunks", doc,
-                                 timings.rounded())
+            if not self._db.mark_failed(doc_uuid, Reason.NO_TEXT_EXTRACTED,
+                                        "NO_TEXT_EXTRACTED: chunking produced no chunks", doc,
+                                        timings.rounded()):
+                return "DELETED"
             return "FAILED"
 
         started = time.perf_counter()
@@ -149,8 +150,13 @@ class PipelineService:
         key = canonical_key(document_id)
         self._store.put_bytes(key, doc.to_json().encode("utf-8"))
         timings.add("commit", started)  # the object write; the row commit is cheap
-        self._db.save_chunks(doc_uuid, doc, key, chunks, vectors, self._embedder.model,
-                             timings.rounded())
+        if not self._db.save_chunks(doc_uuid, doc, key, chunks, vectors,
+                                    self._embedder.model, timings.rounded()):
+            # Erased while this job ran: the erasure may have run before the object above
+            # was written, so remove it here (idempotent either way).
+            self._store.delete(key)
+            log.info("document erased during processing", extra={"document_id": document_id})
+            return "DELETED"
         self._queue.enqueue_index(document_id)
         return "EMBEDDED"
 
@@ -210,6 +216,12 @@ class IndexService:
             self._index.upsert(model, points)
         superseded = self._db.mark_indexed(doc_uuid, len(points),
                                            time.perf_counter() - started)
+        if superseded is None:
+            # Erased between the read above and now: its erasure may have deleted the
+            # points before they were written, so delete them again.
+            with self._lock:
+                self._index.delete_document(document_id)
+            return 0
         with self._lock:
             for old in superseded:
                 self._index.delete_document(str(old))

@@ -77,6 +77,16 @@ def test_delete_is_idempotent(store: ObjectStore) -> None:
     assert list(store.list()) == []
 
 
+def test_delete_says_whether_an_object_was_there(store: ObjectStore) -> None:
+    store.put_bytes("raw/ab/cd/abcd", b"1")
+    assert store.delete("raw/ab/cd/abcd") is True
+    assert store.delete("raw/ab/cd/abcd") is False
+    assert store.delete("raw/ab") is False  # a folder of other objects is not an object
+    store.put_bytes("raw/ab/cd/other", b"2")
+    assert store.delete("raw/ab") is False
+    assert store.exists("raw/ab/cd/other")
+
+
 def test_delete_keeps_siblings(store: ObjectStore) -> None:
     store.put_bytes("x/y", b"1")
     store.put_bytes("x/z", b"2")

@@ -136,14 +136,30 @@ def test_search_filters(index: VectorIndex, must: dict[str, list[str]], expected
 
 def test_delete_document(index: VectorIndex) -> None:
     index.upsert(MODEL, DOCS)
-    index.delete_document("doc-a")
+    assert index.delete_document("doc-a") == 2  # erasure reports how many points went
     assert index.count() == 2
     assert index.count(document_id="doc-a") == 0
     hits = index.search(MODEL, [1.0, 0.0, 0.0, 0.0], top_k=10)
     assert {h.payload["document_id"] for h in hits} == {"doc-b", "doc-c"}
-    index.delete_document("doc-a")  # again: not an error
-    index.delete_document("never-indexed")
+    assert index.delete_document("doc-a") == 0  # again: not an error
+    assert index.delete_document("never-indexed") == 0
     assert index.count() == 2
+
+
+def test_delete_document_before_the_collection_exists(
+        open_index: Callable[[], VectorIndex]) -> None:
+    assert open_index().delete_document("doc-a") == 0
+
+
+def test_delete_document_survives_reopening(open_index: Callable[[], VectorIndex]) -> None:
+    first = open_index()
+    first.ensure(MODEL)
+    first.upsert(MODEL, DOCS)
+    assert first.delete_document("doc-b") == 1
+    first.close()
+    again = open_index()
+    assert again.count(document_id="doc-b") == 0
+    assert again.count() == 3
 
 
 @pytest.mark.parametrize("other", [OTHER_NAME, OTHER_VERSION, OTHER_DIMENSION])

@@ -1,0 +1,57 @@
+"""Erasure of a document (SPEC §9 ``DELETE /v1/documents/{document_id}``).
+
+One transaction holds the document's row lock (``SELECT … FOR UPDATE``) from start to
+commit: the pipeline's writes of the same document (``save_chunks``, ``mark_indexed``,
+``mark_failed``) take that lock too, so a job in flight waits and then finds the row gone —
+it never brings an erased document back, and cleans up whatever it wrote outside
+PostgreSQL meanwhile (see ``services/pipeline.py``).
+
+Inside the lock the vectors and objects go first, then the rows and the audit event commit
+together. If anything fails the rows stay and the vendor can send the DELETE again: a
+failure can leave a document that is partly erased, never one that is partly restored.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from data_plane.adapters.intake_records import pending_key, quarantine_key
+from data_plane.adapters.postgres import TenantDatabase
+from data_plane.domain.erasure import DocumentDeleted, deleted_payload, object_keys
+from data_plane.domain.ports import ObjectStore
+from data_plane.errors import DocumentNotFound
+from data_plane.services.pipeline import IndexService
+
+
+class DocumentService:
+    """Removes a document from all three stores, audited."""
+
+    def __init__(self, db: TenantDatabase, store: ObjectStore, indexer: IndexService) -> None:
+        self._db = db
+        self._store = store
+        self._indexer = indexer
+
+    def delete(self, document_id: uuid.UUID, *, actor: str) -> DocumentDeleted:
+        """Erase the document: its chunks, elements and PII findings (rows), its vectors,
+        its objects (a content-addressed raw file only when no other document names it)
+        and its row; append ``document.deleted``. Raises ``DocumentNotFound``."""
+        doc_id = str(document_id)
+        with self._db.transaction() as conn:
+            row = self._db.lock_document(conn, document_id)
+            if row is None:
+                raise DocumentNotFound(f"no document {document_id}")
+            keys = [k for k in object_keys(doc_id, row["raw_key"],
+                                           (pending_key(doc_id), quarantine_key(doc_id)))
+                    if not self._db.object_shared(conn, k, document_id)]
+            with self._indexer.lock:
+                vectors = self._indexer.vector_index.delete_document(doc_id)
+            objects = sum(1 for key in keys if self._store.delete(key))
+            removed = self._db.erase_document(conn, document_id)
+            removed |= {"vectors": vectors, "objects": objects}
+            event = self._db.append_audit(
+                conn, actor=actor, event_type="document.deleted", subject_kind="document",
+                subject_id=doc_id,
+                payload=deleted_payload(document_id=doc_id, sha256=row["sha256"],
+                                        batch_id=str(row["batch_id"]), removed=removed))
+        return DocumentDeleted(document_id=doc_id, sha256=row["sha256"],
+                               removed=event.payload["removed"], audit_seq=event.seq)

@@ -1,0 +1,59 @@
+"""``frostbyte documents delete <id>`` — erase a document from the tenant (vendor key with
+the ``ingest`` scope). Registered on the root app by :mod:`frostbyte_cli.main`."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+import typer
+
+from frostbyte_cli.client import CliError, TenantClient
+from frostbyte_cli.main import (
+    EndpointOpt,
+    JsonOpt,
+    KeyOpt,
+    _deps,
+    _print_json,
+    _reports_errors,
+    app,
+)
+
+documents_app = typer.Typer(no_args_is_help=True, help="Documents of the tenant (vendor).")
+app.add_typer(documents_app, name="documents")
+
+
+def delete_document(client: TenantClient, document_id: str) -> dict[str, Any]:
+    """``DELETE /v1/documents/{document_id}``: the erasure's counts and audit sequence."""
+    # TenantClient has no method for this yet; its request layer maps errors and retries.
+    body: dict[str, Any] = client._api.json("DELETE", f"/v1/documents/{document_id}")
+    return body
+
+
+@documents_app.command("delete")
+@_reports_errors
+def documents_delete(
+    ctx: typer.Context,
+    document_id: Annotated[str, typer.Argument(help="The document's id (from a receipt).")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = (
+        False),
+    json_out: JsonOpt = False, endpoint: EndpointOpt = None, key: KeyOpt = None,
+) -> None:
+    """Erase a document: its chunks, vectors and stored files are removed for good; the
+    audit chain keeps a document.deleted event (id, sha256, counts — no content)."""
+    try:
+        uuid.UUID(document_id)
+    except ValueError:
+        raise CliError(f"not a document id: {document_id!r}", code="BAD_OPTION") from None
+    deps = _deps(ctx)
+    if not yes:
+        typer.confirm(f"Erase document {document_id}? This cannot be undone", abort=True)
+    with deps.tenant(endpoint, key) as client:
+        result = delete_document(client, document_id)
+    if json_out:
+        _print_json(result)
+        return
+    removed = result.get("removed", {})
+    deps.out.print(f"[green]document {document_id} erased[/]: "
+                   + ", ".join(f"{n} {kind}" for kind, n in removed.items())
+                   + f" removed (audit seq {result.get('audit_seq')})", highlight=False)
