@@ -13,13 +13,11 @@ from typing import Any
 import pulumi
 
 from control_plane.domain.firewall import WORLD, build_policy
+from control_plane.providers.hetzner.network import HETZNER_RESOLVERS
 from infra.tenant_stack import TenantStack, TenantStackArgs, export_outputs
 
 NAMESPACE = "frostbyte"
 
-# Hetzner's recursive resolvers, for online tenants' DNS.
-HETZNER_RESOLVERS = ("185.12.64.1", "185.12.64.2", "2a01:4ff:ff00::add:1",
-                     "2a01:4ff:ff00::add:2")
 
 
 def args_from_config(config: pulumi.Config) -> TenantStackArgs:

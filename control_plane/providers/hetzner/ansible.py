@@ -16,7 +16,10 @@ import json
 import logging
 import os
 import shutil
+import signal
 import stat
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -32,6 +35,9 @@ log = logging.getLogger(__name__)
 PLAYBOOKS_DIR = Path(__file__).resolve().parents[3] / "playbooks"
 SECRETS_FIFO_VAR = "dataplane_secrets_fifo"
 GROUP = "dataplane"
+# What ansible-runner and Ansible may inherit from the control plane's environment.
+_INHERITED_ENV = ("PATH", "HOME", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR",
+                  "VIRTUAL_ENV", "SSL_CERT_FILE", "SSL_CERT_DIR")
 
 
 class PlaybookFailed(ProvisioningFailed):
@@ -124,8 +130,10 @@ def secrets_fifo(secrets: Mapping[str, str], *, wait_s: float) -> Iterator[Path]
 
 
 class AnsibleRunnerPlaybooks:
-    """:class:`PlaybookRunner` on ansible-runner. ``runs_dir`` holds one private data dir
-    per run (inventory, artifacts); no secret is ever written there."""
+    """:class:`PlaybookRunner` on ansible-runner, run as a child process with an allowlisted
+    environment: ansible-runner records its whole environment in the artifacts, and the
+    control plane's own environment holds its database URL and Hetzner token. ``runs_dir``
+    keeps one private data dir per run (inventory, extra vars, events) — never a secret."""
 
     def __init__(self, runs_dir: Path, *, playbooks_dir: Path = PLAYBOOKS_DIR,
                  keep_runs: int = 10) -> None:
@@ -133,45 +141,67 @@ class AnsibleRunnerPlaybooks:
         self._playbooks_dir = playbooks_dir
         self._keep = keep_runs
 
+    def _environment(self) -> dict[str, str]:
+        bin_dir = str(Path(sys.executable).parent)
+        env = {k: v for k, v in os.environ.items() if k in _INHERITED_ENV}
+        env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", os.defpath)])
+        env.update({
+            "ANSIBLE_CONFIG": str(self._playbooks_dir / "ansible.cfg"),
+            "ANSIBLE_ROLES_PATH": str(self._playbooks_dir / "roles"),
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_SSH_CONTROL_PATH": "none",
+            "PYTHONUNBUFFERED": "1",
+        })
+        return env
+
     def run(self, playbook: str, *, inventory: Mapping[str, Any],
             extravars: Mapping[str, Any], secrets: Mapping[str, str] | None,
             on_output: OutputSink, timeout_s: float) -> None:
-        import ansible_runner  # type: ignore[import-untyped]  # ships no type hints
-
         if _contains_secret({"inventory": inventory, "extravars": extravars},
                             list((secrets or {}).values())):
             raise PlaybookFailed("refusing to pass a secret as an inventory or extra var")
         self._runs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         private = Path(tempfile.mkdtemp(prefix=f"{Path(playbook).stem}-", dir=self._runs_dir))
         private.chmod(stat.S_IRWXU)
-        env = {
-            "ANSIBLE_CONFIG": str(self._playbooks_dir / "ansible.cfg"),
-            "ANSIBLE_ROLES_PATH": str(self._playbooks_dir / "roles"),
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_SSH_CONTROL_PATH": "none",
-        }
-
-        def stream(event: dict[str, Any]) -> bool:
-            for line in str(event.get("stdout") or "").splitlines():
-                if line.strip():
-                    on_output(line)
-            return True
+        (private / "inventory").mkdir(mode=0o700)
+        (private / "env").mkdir(mode=0o700)
+        (private / "inventory" / "hosts.json").write_text(json.dumps(dict(inventory)), "utf-8")
+        (private / "env" / "settings").write_text(
+            json.dumps({"job_timeout": int(timeout_s)}), "utf-8")
 
         with contextlib.ExitStack() as stack:
             variables = dict(extravars)
             if secrets is not None:
                 variables[SECRETS_FIFO_VAR] = str(
                     stack.enter_context(secrets_fifo(secrets, wait_s=timeout_s)))
-            result = ansible_runner.run(
-                private_data_dir=str(private), project_dir=str(self._playbooks_dir),
-                playbook=playbook, inventory=dict(inventory), extravars=variables,
-                envvars=env, timeout=int(timeout_s), quiet=True, event_handler=stream,
-                rotate_artifacts=1)
+            (private / "env" / "extravars").write_text(json.dumps(variables), "utf-8")
+            argv = [sys.executable, "-m", "ansible_runner", "run", str(private),
+                    "--playbook", playbook, "--project-dir", str(self._playbooks_dir),
+                    "--ident", "run"]
+            self._spawn(argv, on_output, timeout_s + 60)
         self._prune()
-        status, rc = result.status, result.rc
+        status_file = private / "artifacts" / "run" / "status"
+        status = status_file.read_text("utf-8").strip() if status_file.exists() else "failed"
+        rc_file = private / "artifacts" / "run" / "rc"
+        rc = rc_file.read_text("utf-8").strip() if rc_file.exists() else "?"
         if status != "successful":
             raise PlaybookFailed(f"playbook {playbook} {status} (rc {rc}); see the job log")
         log.info("playbook %s succeeded (%s)", playbook, private.name)
+
+    def _spawn(self, argv: list[str], on_output: OutputSink, timeout_s: float) -> None:
+        with subprocess.Popen(argv, env=self._environment(), stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              start_new_session=True) as child:
+            timer = threading.Timer(timeout_s, _kill_group, args=(child.pid,))
+            timer.start()
+            try:
+                assert child.stdout is not None
+                for line in child.stdout:
+                    if line.strip():
+                        on_output(line.rstrip())
+                child.wait()
+            finally:
+                timer.cancel()
 
     def _prune(self) -> None:
         """Keep the newest ``keep_runs`` run folders (inventories and event logs, no secrets)."""
@@ -179,3 +209,9 @@ class AnsibleRunnerPlaybooks:
                       key=lambda p: p.stat().st_mtime, reverse=True)
         for old in runs[self._keep:]:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def _kill_group(pid: int) -> None:
+    """Past the deadline: end the ansible-runner child we started and its children."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)

@@ -16,6 +16,10 @@ from control_plane.errors import InvalidConfig, ProvisioningFailed
 DEFAULT_POOL = "10.64.0.0/10"
 DEFAULT_PREFIX = 24
 
+# Hetzner's recursive resolvers (online tenants' DNS, in both firewalls).
+HETZNER_RESOLVERS = ("185.12.64.1", "185.12.64.2", "2a01:4ff:ff00::add:1",
+                     "2a01:4ff:ff00::add:2")
+
 
 class NetworkPoolExhausted(ProvisioningFailed):
     default_code = "NETWORK_POOL_EXHAUSTED"

@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from control_plane.adapters.secret_store import SecretStore
-from control_plane.domain.firewall import build_policy
+from control_plane.domain.firewall import build_policy, nftables_ruleset
 from control_plane.domain.lifecycle import Tenant
 from control_plane.errors import ProvisioningFailed
 from control_plane.providers.hetzner.ansible import PlaybookFailed, PlaybookRunner, build_inventory
-from control_plane.providers.hetzner.network import allocate_block
+from control_plane.providers.hetzner.network import HETZNER_RESOLVERS, allocate_block
 from control_plane.providers.hetzner.stack import (
     OutputSink,
     StackBusy,
@@ -246,13 +246,19 @@ class HetznerProvider:
                             secrets=secrets, on_output=self._sink(slug, playbook),
                             timeout_s=self._opts.playbook_timeout_s)
 
-    @staticmethod
-    def _deploy_vars(slug: str, config: TenantConfig, network_cidr: str) -> dict[str, Any]:
+    def _deploy_vars(self, slug: str, config: TenantConfig, record: TenantRecord
+                     ) -> dict[str, Any]:
+        """Extra vars of ``site.yml``: the tenant's config and the host firewall rendered
+        from the same policy as the Hetzner firewall. No secrets (those go by FIFO)."""
+        policy = build_policy(slug, allowed_cidrs=config.network.allowed_cidrs,
+                              control_plane_addresses=self._opts.control_plane_addresses,
+                              embedding_mode=config.embedding.mode,
+                              dns_resolvers=HETZNER_RESOLVERS)
+        outputs = record.outputs or {}
         return {
             "dataplane_tenant_config": config.model_dump(mode="json"),
-            "dataplane_network_cidr": network_cidr,
-            "dataplane_embedding_mode": config.embedding.mode,
-            "dataplane_allowed_cidrs": list(config.network.allowed_cidrs),
+            "dataplane_host_nftables_ruleset": nftables_ruleset(policy),
+            "dataplane_host_volume_id": str(outputs.get("volume_id") or ""),
         }
 
     # -- Provider port ---------------------------------------------------------------------
@@ -283,8 +289,7 @@ class HetznerProvider:
                 raise
             record.outputs = dict(outputs)
             self._records.save(slug, record)
-            self._playbook(slug, record, "site.yml",
-                           self._deploy_vars(slug, config, record.network_cidr),
+            self._playbook(slug, record, "site.yml", self._deploy_vars(slug, config, record),
                            with_secrets=True)
             record.endpoint = self._endpoint(slug, outputs)
             self._records.save(slug, record)

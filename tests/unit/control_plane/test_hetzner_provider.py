@@ -179,6 +179,9 @@ def test_provision_update_deprovision(parts: Any) -> None:
     assert deploy["playbook"] == "site.yml"
     assert deploy["secrets"] == {"database_password": DB_PASSWORD}
     assert DB_PASSWORD not in str(deploy["extravars"]) + str(deploy["inventory"])
+    ruleset = deploy["extravars"]["dataplane_host_nftables_ruleset"]
+    assert "policy drop;" in ruleset and "203.0.113.10/32 } tcp dport 22" in ruleset
+    assert deploy["extravars"]["dataplane_host_volume_id"] == "9"
     host = deploy["inventory"]["all"]["children"]["dataplane"]["hosts"]["fb-acme"]
     assert host["ansible_host"] == "198.51.100.20"
     assert "ControlPersist=no" in host["ansible_ssh_common_args"]

@@ -1,0 +1,121 @@
+"""ansible-runner with the real deploy role's secret hand-over: the tenant's secrets reach
+the rendered environment file, and nothing of them lands in ansible-runner's artifacts
+(command line, environment, inventory, job events) or in the streamed output."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from control_plane.providers.hetzner.ansible import (
+    PLAYBOOKS_DIR,
+    AnsibleRunnerPlaybooks,
+    PlaybookFailed,
+    build_inventory,
+)
+
+pytest.importorskip("ansible_runner")
+if shutil.which("ansible-playbook", path=str(Path(sys.executable).parent)) is None:
+    pytest.skip("ansible-core is not installed", allow_module_level=True)
+
+SECRETS = {
+    "db_password": "pw-a8f3e1c2-never-in-artifacts",
+    "object_store_access_key": "FBKEY7C1D2E3F4A5B6C7D8",
+    "object_store_secret_key": "osk-5b7e9d1f3a-never-in-artifacts",
+    "vector_store_api_key": "vsk-0c2e4a6b8d-never-in-artifacts",
+    "signing_key": "e3" * 32,
+    "vendor_key_pepper": "pep-91ab37cd55-never-in-artifacts",
+}
+
+PROBE = """---
+- name: Render the data plane's environment from the secrets hand-over
+  hosts: dataplane
+  gather_facts: false
+  tasks:
+    - name: Read the secrets with the deploy role's own tasks
+      ansible.builtin.include_role:
+        name: dataplane_deploy
+        tasks_from: secrets.yml
+        public: true
+
+    - name: Render the environment file with the deploy role's template
+      ansible.builtin.template:
+        src: "{{ playbook_dir }}/roles/dataplane_deploy/templates/dataplane.env.j2"
+        dest: "{{ probe_env_file }}"
+        mode: "0600"
+      no_log: true
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    shutil.copy(PLAYBOOKS_DIR / "ansible.cfg", folder / "ansible.cfg")
+    (folder / "roles").symlink_to(PLAYBOOKS_DIR / "roles")
+    (folder / "probe.yml").write_text(PROBE, encoding="utf-8")
+    return folder
+
+
+def inventory(tmp_path: Path) -> dict[str, object]:
+    return build_inventory(
+        "acme", {"public_ipv4": "127.0.0.1", "private_ipv4": "10.64.0.2"}, user="root",
+        key_file=tmp_path / "no-key", known_hosts=tmp_path / "known_hosts",
+        host_vars={"ansible_connection": "local",
+                   "ansible_python_interpreter": sys.executable})
+
+
+def all_bytes(folder: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(folder.rglob("*"))
+                    if p.is_file() and not p.is_symlink())
+
+
+def test_no_secret_lands_in_the_artifacts(tmp_path: Path, project: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # the control plane's own secrets live in its environment; ansible-runner records its
+    # whole environment, so it must not inherit them
+    cp_token = "cp-env-token-3e9b1d7f-never-in-artifacts"
+    monkeypatch.setenv("FROSTBYTE_CP_HETZNER_TOKEN", cp_token)
+    runs = tmp_path / "runs"
+    env_file = tmp_path / "dataplane.env"
+    lines: list[str] = []
+    runner = AnsibleRunnerPlaybooks(runs, playbooks_dir=project)
+    runner.run("probe.yml", inventory=inventory(tmp_path),
+               extravars={"probe_env_file": str(env_file)}, secrets=SECRETS,
+               on_output=lines.append, timeout_s=120)
+
+    rendered = env_file.read_text(encoding="utf-8")
+    assert f"POSTGRES_PASSWORD={SECRETS['db_password']}" in rendered
+    assert f"FROSTBYTE_DP_VENDOR_KEY_PEPPER={SECRETS['vendor_key_pepper']}" in rendered
+    assert "FROSTBYTE_DP_TENANT=acme" in rendered
+
+    artifacts = all_bytes(runs)
+    assert b"job_events" in b"".join(str(p).encode() for p in runs.rglob("*"))
+    assert len(artifacts) > 1000, "ansible-runner wrote its artifacts"
+    for name, value in SECRETS.items():
+        assert value.encode() not in artifacts, f"{name} leaked into the artifacts"
+        assert not any(value in line for line in lines), f"{name} leaked into the output"
+    assert cp_token.encode() not in artifacts
+    assert any("PLAY" in line for line in lines), "the run's output was streamed"
+    assert not list(Path("/dev/shm").glob("fb-secrets-*")), "the FIFO folder was removed"
+
+
+def test_a_secret_passed_as_extra_var_is_refused(tmp_path: Path, project: Path) -> None:
+    runner = AnsibleRunnerPlaybooks(tmp_path / "runs", playbooks_dir=project)
+    with pytest.raises(PlaybookFailed, match="refusing"):
+        runner.run("probe.yml", inventory=inventory(tmp_path),
+                   extravars={"oops": SECRETS["db_password"]}, secrets=SECRETS,
+                   on_output=lambda _: None, timeout_s=60)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_a_failed_playbook_is_reported(tmp_path: Path, project: Path) -> None:
+    runner = AnsibleRunnerPlaybooks(tmp_path / "runs", playbooks_dir=project)
+    with pytest.raises(PlaybookFailed, match="probe"):
+        # no FIFO: the deploy role's secrets tasks refuse to run
+        runner.run("probe.yml", inventory=inventory(tmp_path),
+                   extravars={"probe_env_file": str(tmp_path / "x.env")}, secrets=None,
+                   on_output=lambda _: None, timeout_s=60)
