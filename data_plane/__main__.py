@@ -97,6 +97,7 @@ def _worker(settings: DataPlaneSettings) -> int:
 
 def _vendor_key(settings: DataPlaneSettings, args: argparse.Namespace) -> int:
     from data_plane.adapters.postgres import TenantDatabase
+    from data_plane.api.routes_control import CONTROL_SCOPE
     from frostbyte_common.vendor_keys import SCOPES
 
     db = TenantDatabase(settings.database_url.get_secret_value(), settings.tenant, max_size=1)
@@ -106,9 +107,13 @@ def _vendor_key(settings: DataPlaneSettings, args: argparse.Namespace) -> int:
             print(json.dumps({"revoked": db.revoke_vendor_key(args.key_id)}))
             return 0
         scopes = [s for s in args.scopes.split(",") if s]
-        unknown = set(scopes) - set(SCOPES)
-        if unknown or not scopes:
-            print(f"unknown scopes {sorted(unknown)}; choose from {SCOPES}", file=sys.stderr)
+        # `control` is the control plane's own credential (routes under /control/v1); it is
+        # never combined with a vendor scope.
+        known = (*SCOPES, CONTROL_SCOPE)
+        unknown = set(scopes) - set(known)
+        if unknown or not scopes or (CONTROL_SCOPE in scopes and len(scopes) > 1):
+            print(f"unknown scopes {sorted(unknown)}; choose from {SCOPES}, or "
+                  f"{CONTROL_SCOPE!r} alone", file=sys.stderr)
             return 2
         db.add_vendor_key(args.key_id, args.sha256, scopes, args.label)
         print(json.dumps({"installed": args.key_id}))

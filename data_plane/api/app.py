@@ -23,8 +23,9 @@ from data_plane.adapters.clamav.scanner import scanner_from_settings
 from data_plane.adapters.multipart_intake import MAX_MANIFEST_BYTES, read_batch
 from data_plane.api.errors import install_error_handlers
 from data_plane.api.routes_audit import audit_router
+from data_plane.api.routes_control import CONTROL_SCOPE, control_router, refuse_when_suspended
 from data_plane.api.routes_documents import documents_router
-from data_plane.api.routes_quarantine import quarantine_router
+from data_plane.api.routes_quarantine import quarantine_control_router, quarantine_router
 from data_plane.domain.intake import Manifest
 from data_plane.domain.retrieval import SearchRequest, SearchResponse
 from data_plane.errors import BatchTooLarge, DocumentNotFound, InsufficientScope
@@ -114,12 +115,14 @@ def create_app(settings: DataPlaneSettings) -> FastAPI:
             core.db.close()
 
     app = FastAPI(title=f"Frostbyte data plane — {settings.tenant}", version="0.1.0",
-                  lifespan=lifespan)
+                  lifespan=lifespan, dependencies=[Depends(refuse_when_suspended)])
     install_error_handlers(app)
     _routes(app, settings)
     app.include_router(audit_router(settings, _require("audit")))
     app.include_router(documents_router(_require("ingest")))
     app.include_router(quarantine_router(settings, _require("audit")))
+    app.include_router(control_router(_require(CONTROL_SCOPE)))
+    app.include_router(quarantine_control_router(settings, _require(CONTROL_SCOPE)))
     return app
 
 

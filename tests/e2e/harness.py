@@ -38,6 +38,8 @@ class DataPlaneHarness:
     port: int = field(default_factory=free_port)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     key: str = ""
+    #: The control plane's credential (scope ``control``): suspension, quarantine actions.
+    control_key: str = ""
     #: Start a real clamd (the project's test signatures) and scan every file with it.
     clamd: bool = False
     clamd_daemon: ClamdDaemon | None = None
@@ -99,6 +101,10 @@ class DataPlaneHarness:
         self.run("add-vendor-key", "--key-id", issued.key_id, "--sha256", issued.sha256,
                  "--scopes", "ingest,read,audit", "--label", "e2e")
         self.key = issued.key
+        control = generate_key()
+        self.run("add-vendor-key", "--key-id", control.key_id, "--sha256", control.sha256,
+                 "--scopes", "control", "--label", "control-plane")
+        self.control_key = control.key
         if self.clamd:
             self.start_clamd()
         self.start("serve")
@@ -132,6 +138,12 @@ class DataPlaneHarness:
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=60,
                             headers={"Authorization": f"Bearer {self.key}"})
+
+    def control_client(self, actor: str = "e2e-admin") -> httpx.Client:
+        """What the control plane sends: the control key and the admin's name."""
+        return httpx.Client(base_url=self.url, timeout=60,
+                            headers={"Authorization": f"Bearer {self.control_key}",
+                                     "X-Frostbyte-Actor": actor})
 
 
 def manifest_for(paths: list[Path], *, client_ref: str = "e2e",

@@ -232,17 +232,33 @@ def test_quarantine_list_release_and_purge_are_audited(plane: DataPlaneHarness,
     purged = receipt["eicar-named.pdf"]["document_id"]
     objects = plane.state / "objects"
     assert (objects / "quarantine" / purged).exists()
-    with plane.client() as client:
+    with plane.client() as client, plane.control_client("ops-lead") as admin:
+        # the vendor (audit scope) may look, read-only
         listed = client.get("/v1/quarantine", params={"limit": 500}).json()["documents"]
         assert {released, purged} <= {d["document_id"] for d in listed}
         assert all(d["reason"] == "MALWARE_DETECTED" and d["malware_signature"]
                    for d in listed)
+        # ... but never releases or purges: no such vendor route, and the control routes
+        # refuse a vendor key
+        for action in ("release", "purge"):
+            assert client.post(f"/v1/quarantine/{purged}/{action}").status_code in (404, 405)
+            refused = client.post(f"/control/v1/quarantine/{purged}/{action}",
+                                  headers={"X-Frostbyte-Actor": "dana"})
+            assert refused.status_code == 403, refused.text
+            assert refused.json()["error"]["code"] == "INSUFFICIENT_SCOPE"
+        # the control key reaches no vendor route either
+        assert admin.get("/v1/documents").json()["error"]["code"] == "INSUFFICIENT_SCOPE"
+        assert admin.post(f"/control/v1/quarantine/{purged}/purge",
+                          headers={"X-Frostbyte-Actor": ""}).status_code == 422
+        assert (objects / "quarantine" / purged).exists()
 
-        assert client.post(f"/v1/quarantine/{purged}/purge").status_code == 200
+        as_admin = admin.get("/control/v1/quarantine", params={"limit": 500}).json()
+        assert {released, purged} <= {d["document_id"] for d in as_admin["documents"]}
+        assert admin.post(f"/control/v1/quarantine/{purged}/purge").status_code == 200
         assert not (objects / "quarantine" / purged).exists()
-        assert client.post(f"/v1/quarantine/{purged}/purge").status_code == 404
+        assert admin.post(f"/control/v1/quarantine/{purged}/purge").status_code == 404
 
-        assert client.post(f"/v1/quarantine/{released}/release").status_code == 200
+        assert admin.post(f"/control/v1/quarantine/{released}/release").status_code == 200
         final = wait_batch(client, hostile["receipt"]["batch_id"])
         status = {d["document_id"]: d["status"] for d in final["documents"]}
         assert status[purged] == "PURGED"
@@ -251,7 +267,38 @@ def test_quarantine_list_release_and_purge_are_audited(plane: DataPlaneHarness,
         for doc, event in ((purged, "document.purged"), (released, "document.released")):
             events = client.get("/v1/audit/events",
                                 params={"document_id": doc, "type": event}).json()["events"]
-            assert len(events) == 1, (doc, event)
+            assert [e["actor"] for e in events] == ["admin:ops-lead"], (doc, event)
+
+
+def test_suspension_refuses_every_vendor_call_and_keeps_the_data(
+        plane: DataPlaneHarness, hostile: dict[str, Any]) -> None:
+    batch_id = hostile["receipt"]["batch_id"]
+    with plane.client() as client, plane.control_client("ops-lead") as admin:
+        assert client.put("/control/v1/suspension", json={"suspended": True}).status_code == 403
+        assert admin.put("/control/v1/suspension", json={"suspended": True}).json() == {
+            "suspended": True, "changed": True}
+        try:
+            for method, path in (("GET", "/v1/documents"), ("GET", f"/v1/batches/{batch_id}"),
+                                 ("POST", "/v1/search"), ("POST", "/v1/batches"),
+                                 ("GET", "/v1/audit/verify"), ("GET", "/v1/quarantine")):
+                refused = client.request(method, path, json={"query": "x"})
+                assert refused.status_code == 403, (path, refused.text)
+                assert refused.json()["error"]["code"] == "TENANT_SUSPENDED"
+            # health endpoints and the admin's routes still answer
+            assert client.get("/healthz").status_code == 200
+            assert client.get("/readyz").status_code == 200
+            assert admin.get("/control/v1/suspension").json() == {"suspended": True}
+            assert admin.get("/control/v1/quarantine").status_code == 200
+            # idempotent: no second event
+            assert admin.put("/control/v1/suspension",
+                             json={"suspended": True}).json()["changed"] is False
+        finally:
+            resumed = admin.put("/control/v1/suspension", json={"suspended": False})
+        assert resumed.json() == {"suspended": False, "changed": True}
+        after = client.get(f"/v1/batches/{batch_id}")
+        assert after.status_code == 200 and after.json()["documents"]  # data kept
+        events = client.get("/v1/audit/events", params={"type": "tenant.suspended"}).json()
+        assert [e["actor"] for e in events["events"]] == ["admin:ops-lead"]
 
 
 def test_a_batch_over_the_byte_limit_is_413_before_its_files_are_read(
