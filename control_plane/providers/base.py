@@ -37,8 +37,10 @@ class Provider(Protocol):
         ...
 
     def stop(self, tenant: Tenant) -> list[str]:
-        """Stop the tenant's data-plane processes, keeping its data (suspend, and before a
-        config re-apply restarts them). Returns what it stopped."""
+        """Stop the tenant's data-plane processes, keeping its data (before a config
+        re-apply restarts them, and before deprovisioning). Suspension does not stop
+        anything: the control plane tells the running data plane to refuse vendors.
+        Returns what it stopped."""
         ...
 
     def install_vendor_key(

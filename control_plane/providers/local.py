@@ -11,8 +11,21 @@ Per tenant ``t`` (``slug`` with ``-`` as ``_`` in database names):
   (0600), with which the data plane signs its audit checkpoints;
 * ``<state_dir>/tenants/<slug>/{objects,qdrant,work,logs,pids}`` and a ``port`` file holding
   its loopback port from the configured range;
+* its own clamd (Debian ``clamav-daemon``) with its own config, socket, temporary folder
+  and a copy of the project's shipped signature database under ``clamd/``, pid in
+  ``pids/clamd.pid``; the data plane scans every received file through its socket
+  (``FROSTBYTE_DP_CLAMD_SOCKET``). One per tenant rather than one for the local stack: the
+  data plane is the same set of processes as a tenant server's (SPEC §4), a tenant's files
+  never pass through a process another tenant uses, and with the shipped database a clamd
+  costs a few MB. clamd is down → the data plane's ``/readyz`` says so (503), files are held
+  as ``SCAN_PENDING`` and never parsed unscanned; :meth:`LocalProvider.start` restarts it;
 * ``python -m data_plane migrate``, then ``serve`` and ``worker`` as detached processes whose
   pids are in ``pids/{api,worker}.pid`` and output in ``logs/{api,worker}.log``.
+
+Suspension (SPEC §3 transition 7) does not stop anything: the control plane tells the
+running data plane, through its control routes, to refuse vendor calls with 403
+``TENANT_SUSPENDED``; :meth:`LocalProvider.stop` is for re-applying a config and for
+deprovisioning.
 
 Passwords: a role gets a fresh random password every time its processes are (re)started; the
 password travels only in the child's environment (``FROSTBYTE_DP_DATABASE_URL``) and reaches
@@ -34,7 +47,9 @@ import secrets
 import shutil
 import socket
 import subprocess
+import tempfile
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +63,9 @@ from control_plane.adapters import processes
 from control_plane.domain.lifecycle import Tenant
 from control_plane.errors import DataPlaneError, ProvisioningFailed
 from control_plane.settings import ControlPlaneSettings
+from data_plane.adapters.clamav import SIGNATURES_DIR
+from data_plane.adapters.clamav.daemon import clamd_binary
+from data_plane.adapters.clamav.scanner import ClamdScanner
 from frostbyte_common.audit_checkpoint import write_new_signing_key
 from frostbyte_common.offline import OFFLINE_ENV
 from frostbyte_common.tenant_config import TenantConfig
@@ -220,6 +238,24 @@ class TenantPaths:
     def audit_key(self) -> Path:
         return self.root / "audit-key.pem"
 
+    @property
+    def clamd(self) -> Path:
+        return self.root / "clamd"
+
+    @property
+    def clamd_config(self) -> Path:
+        return self.clamd / "clamd.conf"
+
+    @property
+    def clamd_socket(self) -> Path:
+        """In the tenant's folder, unless that path is too long for a Unix socket (108
+        bytes): then a name derived from it in the temporary folder."""
+        beside = self.clamd / "clamd.sock"
+        if len(str(beside).encode()) <= 100:
+            return beside
+        digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"frostbyte-clamd-{digest}.sock"
+
     def pid_file(self, name: str) -> Path:
         return self.pids / f"{name}.pid"
 
@@ -233,6 +269,28 @@ class TenantPaths:
 
 PROCESSES = ("api", "worker")
 _COMMANDS = {"api": "serve", "worker": "worker"}
+CLAMD = "clamd"
+
+
+def clamd_config(paths: TenantPaths, database: Path, max_stream_bytes: int) -> str:
+    """The tenant clamd's config: its own socket, database, temporary folder and log;
+    streams as long as the tenant's largest file (a longer INSTREAM is refused, never
+    scanned in part)."""
+    megabytes = max_stream_bytes // (1024 * 1024) + 1
+    return "\n".join([
+        f"LocalSocket {paths.clamd_socket}",
+        "LocalSocketMode 600",
+        f"DatabaseDirectory {database}",
+        f"TemporaryDirectory {paths.clamd / 'tmp'}",
+        f"LogFile {paths.log_file(CLAMD)}",
+        "LogTime yes",
+        "Foreground yes",
+        f"StreamMaxLength {megabytes}M",
+        f"MaxScanSize {megabytes}M",
+        f"MaxFileSize {megabytes}M",
+        "SelfCheck 0",
+        "",
+    ])
 
 
 class LocalProvider:
@@ -252,7 +310,9 @@ class LocalProvider:
         stop_grace_s: float = 10.0,
         command_timeout_s: float = 600.0,
         code_paths: Sequence[Path] = (CODE_ROOT,),
+        clamd_signatures: Path = SIGNATURES_DIR,
     ) -> None:
+        self._clamd_signatures = clamd_signatures
         self._db = TenantDatabases(admin_conninfo)
         self._tenants_dir = state_dir.resolve() / "tenants"
         self._python = python
@@ -327,6 +387,7 @@ class LocalProvider:
             self._stop_processes(paths)
             with _database_step(f"could not drop the database of {tenant.slug!r}"):
                 self._db.drop(tenant.slug)
+            paths.clamd_socket.unlink(missing_ok=True)  # it may live outside the folder
             shutil.rmtree(paths.root, ignore_errors=True)
 
     def revoke_vendor_key(self, tenant: Tenant, key_id: str) -> None:
@@ -364,6 +425,8 @@ class LocalProvider:
         return {
             "processes": not any(processes.running_pid(paths.pid_file(name), MARKER)
                                  for name in PROCESSES),
+            "scanner": processes.running_pid(paths.pid_file(CLAMD),
+                                             str(paths.clamd_config)) is None,
             "endpoint": port is None or port_free(self._host, port),
             "database": database_gone,
             "roles": roles_gone,
@@ -400,6 +463,7 @@ class LocalProvider:
             self._stop_processes(paths)
             port = self._claim_port(paths)
             endpoint = self._endpoint(port)
+            self._start_clamd(paths, config)
 
             write_new_signing_key(paths.audit_key)
             password, owner_password = _new_password(), _new_password()
@@ -441,18 +505,64 @@ class LocalProvider:
         running = all(
             processes.running_pid(paths.pid_file(name), MARKER) is not None
             for name in PROCESSES
-        )
+        ) and processes.running_pid(paths.pid_file(CLAMD), str(paths.clamd_config)) is not None
+        # the data plane's /readyz also fails while its scanner does not answer
         return running and processes.http_ok(f"{endpoint}/readyz")
 
     def _stop_processes(self, paths: TenantPaths) -> list[str]:
+        """Stop the tenant's API, worker and clamd — only the pids in its pid files whose
+        command line is still ours (a recycled pid is never signalled)."""
         stopped = []
-        for name in PROCESSES:
+        markers = {name: MARKER for name in PROCESSES} | {CLAMD: str(paths.clamd_config)}
+        for name, marker in markers.items():
             pid = processes.stop_pid_file(
-                paths.pid_file(name), MARKER, grace_s=self._stop_grace_s
+                paths.pid_file(name), marker, grace_s=self._stop_grace_s
             )
             if pid is not None:
                 stopped.append(f"{paths.root.name} {name} (pid {pid})")
         return stopped
+
+    def _start_clamd(self, paths: TenantPaths, config: TenantConfig) -> None:
+        """Start the tenant's clamd unless it runs; wait until it answers PING."""
+        marker = str(paths.clamd_config)
+        if processes.running_pid(paths.pid_file(CLAMD), marker) is not None and \
+                ClamdScanner(paths.clamd_socket, timeout=5).ping():
+            return
+        processes.stop_pid_file(paths.pid_file(CLAMD), marker, grace_s=self._stop_grace_s)
+        binary = clamd_binary()
+        if binary is None:
+            raise ProvisioningFailed(
+                "clamd is not installed (Debian package clamav-daemon): without a malware "
+                "scanner the data plane would hold every file as SCAN_PENDING")
+        database = paths.clamd / "db"
+        for folder in (paths.clamd, database, paths.clamd / "tmp"):
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for signature in self._clamd_signatures.iterdir():
+            if signature.is_file():
+                shutil.copyfile(signature, database / signature.name)
+        max_stream = max(600 * 1024 * 1024, config.intake.max_file_bytes + (1 << 20))
+        paths.clamd_config.write_text(clamd_config(paths, database, max_stream),
+                                      encoding="utf-8")
+        paths.clamd_socket.unlink(missing_ok=True)
+        pid = processes.spawn_detached(
+            [binary, f"--config-file={paths.clamd_config}"], env=self._clamd_env(),
+            cwd=paths.clamd, log_file=paths.log_file(f"{CLAMD}-stdout"),
+            pid_file=paths.pid_file(CLAMD))
+        scanner = ClamdScanner(paths.clamd_socket, timeout=5)
+        deadline = time.monotonic() + self._ready_timeout_s
+        while not scanner.ping():
+            if not processes.is_running(pid, marker) or time.monotonic() > deadline:
+                processes.stop_pid_file(paths.pid_file(CLAMD), marker, grace_s=1)
+                raise ProvisioningFailed(
+                    f"clamd of {paths.root.name!r} did not start. End of "
+                    f"{paths.log_file(CLAMD)}:\n{processes.tail(paths.log_file(CLAMD))}")
+            time.sleep(0.1)
+        log.info("tenant %s: clamd ready on %s (pid %d)", paths.root.name,
+                 paths.clamd_socket, pid)
+
+    @staticmethod
+    def _clamd_env() -> dict[str, str]:
+        return {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "TZ", "TMPDIR")}
 
     def _claim_port(self, paths: TenantPaths) -> int:
         """Keep the tenant's port if it is free, else take the first free one of the range
@@ -494,6 +604,7 @@ class LocalProvider:
             FROSTBYTE_DP_TENANT_CONFIG=config.model_dump_json(),
             FROSTBYTE_DP_WORK_DIR=str(paths.work),
             FROSTBYTE_DP_AUDIT_SIGNING_KEY_FILE=str(paths.audit_key),
+            FROSTBYTE_DP_CLAMD_SOCKET=str(paths.clamd_socket),
         )
         return env
 

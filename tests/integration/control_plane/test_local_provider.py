@@ -26,6 +26,7 @@ from control_plane.providers.local import (
     port_free,
     role_name,
 )
+from data_plane.adapters.clamav.scanner import ClamdScanner
 from frostbyte_common.tenant_config import TenantConfig
 
 FAKE_CODE = Path(__file__).parent / "fake_data_plane"
@@ -164,6 +165,12 @@ def test_provision_start_keys_stop_deprovision(
     assert provider.is_healthy(t)
     pids = {n: processes.running_pid(paths.pid_file(n), "data_plane") for n in ("api", "worker")}
     assert all(pids.values())
+    # its own clamd, on its own socket, with the project's signatures; the socket is passed
+    clamd_pid = processes.running_pid(paths.pid_file("clamd"), str(paths.clamd_config))
+    assert clamd_pid is not None
+    assert ClamdScanner(paths.clamd_socket, timeout=5).ping()
+    assert (paths.clamd / "db" / "frostbyte-test.ndb").is_file()
+    assert f"LocalSocket {paths.clamd_socket}" in paths.clamd_config.read_text()
     for folder in (paths.objects, paths.qdrant, paths.logs):
         assert folder.is_dir()
 
@@ -171,6 +178,7 @@ def test_provision_start_keys_stop_deprovision(
     assert [c["kind"] for c in recorded[:1]] == ["migrate"]
     assert {c["kind"] for c in recorded} == {"migrate", "serve", "worker"}
     assert {c["user"] for c in recorded if c["kind"] != "migrate"} == {role_name(t.slug)}
+    assert all("FROSTBYTE_DP_CLAMD_SOCKET" in c["env"] for c in recorded)
     [migrate_call] = [c for c in recorded if c["kind"] == "migrate"]
     assert migrate_call["user"] == migration_role_name(t.slug)
     assert paths.audit_key.stat().st_mode & 0o777 == 0o600
@@ -196,10 +204,19 @@ def test_provision_start_keys_stop_deprovision(
     # the running data plane's connection still works after the ops role was re-keyed
     assert provider.is_healthy(t)
 
+    # clamd died: the tenant is not healthy, and start() brings a new one (same socket)
+    processes.stop_pid_file(paths.pid_file("clamd"), str(paths.clamd_config), grace_s=5)
+    assert not provider.is_healthy(t)
+    assert provider.start(t, TenantConfig()) == endpoint
+    clamd_pid = processes.running_pid(paths.pid_file("clamd"), str(paths.clamd_config))
+    assert clamd_pid is not None and ClamdScanner(paths.clamd_socket, timeout=5).ping()
+    pids = {n: processes.running_pid(paths.pid_file(n), "data_plane") for n in ("api", "worker")}
+
     stopped = provider.stop(t)
-    assert len(stopped) == 2
+    assert len(stopped) == 3 and any("clamd" in s for s in stopped)
     assert not provider.is_healthy(t)
     assert all(not processes.is_running(pid, "data_plane") for pid in pids.values() if pid)
+    assert not processes.is_running(clamd_pid, str(paths.clamd_config))
 
     # a restart brings it back on the same port with new processes
     assert provider.start(t, TenantConfig()) == endpoint
@@ -244,19 +261,19 @@ def test_revoke_and_verified_deprovision(
     t = tenant(f"{slug_prefix}-v")
     t.endpoint = provider.provision(t, TenantConfig())
     provider.install_vendor_key(t, "abcdef012345", "f" * 64, ["read"], None)
-    provider.stop(t)  # revocation works on a stopped (suspended) data plane too
+    provider.stop(t)  # revocation works on a stopped data plane too
     provider.revoke_vendor_key(t, "abcdef012345")
     [revoke] = [c for c in calls(provider, t.slug) if c["kind"] == "revoke-vendor-key"]
     assert revoke["user"] == ops_role_name(t.slug)
     assert revoke["argv"] == ["--key-id", "abcdef012345"]
 
     before = provider.verify_deprovisioned(t)
-    assert before["processes"] and before["endpoint"]  # stopped
+    assert before["processes"] and before["endpoint"] and before["scanner"]  # stopped
     assert not before["database"] and not before["roles"] and not before["object_root"]
 
     provider.deprovision(t)
     assert provider.verify_deprovisioned(t) == {
-        "processes": True, "endpoint": True, "database": True, "roles": True,
+        "processes": True, "scanner": True, "endpoint": True, "database": True, "roles": True,
         "object_root": True, "vector_store": True, "audit_signing_key": True,
         "tenant_dir": True}
     with psycopg.connect(pg_admin_url) as conn:
