@@ -11,6 +11,7 @@
     │   │   ├── TenantNotFound          404 TENANT_NOT_FOUND
     │   │   ├── VendorKeyNotFound       404 VENDOR_KEY_NOT_FOUND
     │   │   ├── JobNotFound             404 JOB_NOT_FOUND
+    │   │   ├── DocumentNotFound        404 DOCUMENT_NOT_FOUND (no such quarantined document)
     │   │   └── AdminTokenNotFound      404 ADMIN_TOKEN_NOT_FOUND
     │   ├── Forbidden
     │   │   └── InsufficientRole        403 INSUFFICIENT_ROLE (a viewer token changing things)
@@ -45,6 +46,7 @@ __all__ = [
     "AdminTokenNotFound",
     "ConcurrentUpdate",
     "DataPlaneError",
+    "DocumentNotFound",
     "InsufficientRole",
     "InvalidConfig",
     "InvalidSlug",
@@ -134,3 +136,9 @@ class LocalRuntimeError(ServiceError):
 
 class SecretStoreError(ServiceError):
     default_code = "SECRET_STORE_ERROR"
+
+
+class DocumentNotFound(NotFound):
+    """The tenant's data plane holds no quarantined document with that id."""
+
+    default_code = "DOCUMENT_NOT_FOUND"

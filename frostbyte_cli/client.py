@@ -443,6 +443,17 @@ class ControlPlaneClient:
         """``POST /v1/tenants/{slug}/rotate-secrets``: new vendor keys, shown once."""
         return cast(dict[str, Any], self._api.json("POST", f"/v1/tenants/{slug}/rotate-secrets"))
 
+    # -- quarantine (admin only: vendor keys never release quarantine) ----------------------
+    def quarantine(self, slug: str, *, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        """``GET /v1/tenants/{slug}/quarantine``: quarantined documents, newest first."""
+        return cast(dict[str, Any], self._api.json(
+            "GET", f"/v1/tenants/{slug}/quarantine", params={"limit": limit, "offset": offset}))
+
+    def quarantine_action(self, slug: str, document_id: str, action: str) -> dict[str, Any]:
+        """``POST /v1/tenants/{slug}/quarantine/{document_id}/{release|purge}``."""
+        return cast(dict[str, Any], self._api.json(
+            "POST", f"/v1/tenants/{slug}/quarantine/{document_id}/{action}"))
+
     # -- admin tokens -----------------------------------------------------------------------
     def create_admin_token(self, name: str, role: str) -> dict[str, Any]:
         """``POST /v1/admin/tokens``: the token is in this answer only."""

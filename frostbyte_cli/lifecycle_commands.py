@@ -1,6 +1,7 @@
-"""``frostbyte tenants suspend|resume|retry|deprovision|cancel|config|keys|rotate|watch``:
-the admin lifecycle commands over the control-plane API (SPEC §3, §9). Registered on the
-``tenants`` group by :mod:`frostbyte_cli.main`."""
+"""``frostbyte tenants suspend|resume|retry|deprovision|cancel|config|keys|rotate|watch`` and
+``frostbyte tenants quarantine list|release|purge``: the admin lifecycle commands over the
+control-plane API (SPEC §3, §9). Registered on the ``tenants`` group by
+:mod:`frostbyte_cli.main`."""
 
 from __future__ import annotations
 
@@ -60,7 +61,8 @@ def _action(ctx: typer.Context, slug: str, action: str, wait: bool, timeout: flo
 @_reports_errors
 def tenants_suspend(ctx: typer.Context, slug: str, json_out: JsonOpt = False,
                     url: UrlOpt = None, admin_token: AdminTokenOpt = None) -> None:
-    """ACTIVE → SUSPENDED: the vendor endpoint refuses every call; the data is kept."""
+    """ACTIVE → SUSPENDED: the vendor endpoint answers every call with 403
+    TENANT_SUSPENDED; the data is kept and work already accepted is finished."""
     _action(ctx, slug, "suspend", False, 0, json_out, url, admin_token)
 
 
@@ -250,3 +252,72 @@ def tenants_watch(
         deps.out.print(render.tenant_panel(tenant))
     if tenant["state"] == "FAILED":
         raise typer.Exit(1)
+
+
+quarantine_app = typer.Typer(no_args_is_help=True, help="A tenant's quarantined documents: "
+                             "list, release into the pipeline, purge (admin only).")
+tenants_app.add_typer(quarantine_app, name="quarantine")
+
+LimitOpt = Annotated[int, typer.Option(min=1, max=500, help="At most this many documents.")]
+OffsetOpt = Annotated[int, typer.Option(min=0, help="Skip this many (paging).")]
+
+
+@quarantine_app.command("list")
+@_reports_errors
+def quarantine_list(ctx: typer.Context, slug: str, limit: LimitOpt = 50, offset: OffsetOpt = 0,
+                    json_out: JsonOpt = False, url: UrlOpt = None,
+                    admin_token: AdminTokenOpt = None) -> None:
+    """List the tenant's quarantined documents, newest first."""
+    deps = _deps(ctx)
+    with deps.control_plane(url, admin_token) as cp:
+        listed = cp.quarantine(slug, limit=limit, offset=offset)
+    if json_out:
+        _print_json(listed)
+        return
+    documents = listed["documents"]
+    if not documents:
+        deps.out.print(f"Nothing is quarantined in {slug}.")
+        return
+    table = Table(title=f"Quarantine of {slug}")
+    for column in ("document id", "name", "reason", "signature / detail", "received"):
+        table.add_column(column)
+    for d in documents:
+        table.add_row(d["document_id"], d.get("name") or "—", d.get("reason") or "—",
+                      d.get("malware_signature") or d.get("detail") or "—",
+                      str(d.get("created_at") or "—"))
+    deps.out.print(table)
+
+
+def _quarantine_action(ctx: typer.Context, slug: str, document_id: str, action: str,
+                       json_out: bool, url: str | None, admin_token: str | None) -> None:
+    deps = _deps(ctx)
+    with deps.control_plane(url, admin_token) as cp:
+        result = cp.quarantine_action(slug, document_id, action)
+    if json_out:
+        _print_json(result)
+        return
+    done = "released into the pipeline" if action == "release" else "purged"
+    deps.out.print(f"Document {result['document_id']} of {slug} {done} "
+                   f"(now {result['status']}; audited).")
+
+
+@quarantine_app.command("release")
+@_reports_errors
+def quarantine_release(ctx: typer.Context, slug: str, document_id: str,
+                       json_out: JsonOpt = False, url: UrlOpt = None,
+                       admin_token: AdminTokenOpt = None) -> None:
+    """Release a quarantined document: it is parsed, checked and indexed like any other."""
+    _quarantine_action(ctx, slug, document_id, "release", json_out, url, admin_token)
+
+
+@quarantine_app.command("purge")
+@_reports_errors
+def quarantine_purge(
+    ctx: typer.Context, slug: str, document_id: str,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    json_out: JsonOpt = False, url: UrlOpt = None, admin_token: AdminTokenOpt = None,
+) -> None:
+    """Purge a quarantined document: its bytes are deleted, it is recorded as PURGED."""
+    if not yes and not typer.confirm(f"Delete quarantined document {document_id} of {slug}?"):
+        raise CliError("not confirmed; nothing was changed", code="NOT_CONFIRMED")
+    _quarantine_action(ctx, slug, document_id, "purge", json_out, url, admin_token)

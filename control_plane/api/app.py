@@ -10,6 +10,7 @@ import sys
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
@@ -70,9 +71,11 @@ async def _job_worker(queue: TenantJobQueue, service: TenantService) -> AsyncIte
 
 
 def create_app(
-    settings: ControlPlaneSettings, *, providers: ProviderFactory = default_providers
+    settings: ControlPlaneSettings, *, providers: ProviderFactory = default_providers,
+    data_plane_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
-    """Build the control-plane app; tests hand in their own settings and providers."""
+    """Build the control-plane app; tests hand in their own settings and providers (and an
+    httpx transport standing in for the data planes' control routes)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -99,7 +102,7 @@ def create_app(
             queue = TenantJobQueue(conninfo)
             secret_store = SopsAgeSecretStore(settings.state_dir / "secrets")
             service = TenantService(registry, providers(settings), JobStore(pool), queue,
-                                    secret_store)
+                                    secret_store, data_plane_transport=data_plane_transport)
             queue.register(service.run_job)
             app.state.registry = registry
             app.state.service = service

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import uuid
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Request, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
 from control_plane.api.auth import require_admin
 from control_plane.api.schemas import (
@@ -14,6 +15,8 @@ from control_plane.api.schemas import (
     JobList,
     JobLog,
     JobOut,
+    QuarantineActionOut,
+    QuarantineList,
     RotationOut,
     StepOut,
     TenantCreate,
@@ -159,6 +162,31 @@ async def revoke_vendor_key(slug: str, key_id: str, service: Service, actor: Act
                             ) -> VendorKeyOut:
     """Revoke a vendor key: the data plane refuses it from now on. Idempotent."""
     return VendorKeyOut.of(await service.revoke_vendor_key(slug, key_id, actor=actor))
+
+
+@tenants.get("/{slug}/quarantine", response_model=QuarantineList)
+async def list_quarantine(
+    slug: str, service: Service, actor: Actor,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> QuarantineList:
+    """The tenant's quarantined documents, newest first (ACTIVE or SUSPENDED tenants)."""
+    return QuarantineList.model_validate(
+        await service.quarantine(slug, limit=limit, offset=offset, actor=actor))
+
+
+@tenants.post("/{slug}/quarantine/{document_id}/{action}", response_model=QuarantineActionOut,
+              responses={404: {"description": "DOCUMENT_NOT_FOUND: no such quarantined "
+                                              "document"}, **_CONFLICT})
+async def quarantine_action(
+    slug: str, document_id: uuid.UUID, action: Literal["release", "purge"],
+    service: Service, actor: Actor,
+) -> QuarantineActionOut:
+    """Release a quarantined document into the pipeline, or purge it (its bytes deleted).
+    Admin only — vendor keys never release quarantine; audited in the tenant's chain with
+    the admin as actor."""
+    return QuarantineActionOut.model_validate(
+        await service.quarantine_action(slug, document_id, action, actor=actor))
 
 
 @health.get("/healthz", response_model=Health)

@@ -166,3 +166,16 @@ class JobLog(BaseModel):
 
 class Health(BaseModel):
     status: str
+
+
+class QuarantineList(BaseModel):
+    documents: list[dict[str, Any]] = Field(
+        description="Quarantined documents, newest first: document_id, batch_id, name, "
+        "sha256, size, mime_type, status, reason, detail, malware_signature, created_at.")
+    limit: int
+    offset: int
+
+
+class QuarantineActionOut(BaseModel):
+    document_id: str
+    status: str = Field(description="ACCEPTED (released into the pipeline) or PURGED.")

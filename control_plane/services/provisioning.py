@@ -38,6 +38,8 @@ from frostbyte_common.tenant_config import TenantConfig
 log = logging.getLogger(__name__)
 
 SYSTEM_ACTOR = "control-plane"
+# the operations whose jobs run on the queue (others, e.g. ``rotate``, run in their request)
+QUEUED_OPERATIONS = frozenset({Operation.PROVISION.value, Operation.DEPROVISION.value})
 
 
 class Queue(Protocol):
@@ -86,15 +88,18 @@ class JobRunner:
         return job
 
     async def recover(self) -> int:
-        """Put back the jobs whose worker died and open jobs missing from the queue."""
-        jobs = await self._store.open_jobs()
+        """Put back the jobs whose worker died and open jobs missing from the queue. Only
+        (de)provisioning jobs live on the queue: a ``rotate`` job runs inside its request
+        (see :meth:`TenantService.rotate_secrets`) and is never the queue's to resume."""
+        jobs = [j for j in await self._store.open_jobs() if j.operation in QUEUED_OPERATIONS]
         return await self._queue.recover([(j.job_id, j.slug) for j in jobs])
 
     # -- running a job ----------------------------------------------------------------------
     async def run(self, job_id: str) -> None:
         """The queue task: run the job's steps that are not done yet."""
         job = await self._one(job_id)
-        if job is None or job.status not in ("queued", "running"):
+        if job is None or job.status not in ("queued", "running") or \
+                job.operation not in QUEUED_OPERATIONS:
             return
         await self._store.set_status(job_id, "running")
         tenant = await self._registry.get(job.slug)

@@ -16,12 +16,19 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import uuid
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from pydantic import ValidationError
 
+from control_plane.adapters.data_plane_control import (
+    ControlKeyRefused,
+    DataPlaneControl,
+    QuarantineAction,
+)
 from control_plane.adapters.job_store import JobRecord, JobStore, StepRecord
 from control_plane.adapters.registry import TenantRegistry
 from control_plane.adapters.secret_store import SecretStore, generate_tenant_secrets
@@ -43,11 +50,13 @@ from control_plane.providers.base import Provider
 from control_plane.services.provisioning import JobRunner, Queue
 from frostbyte_common.errors import FrostbyteError, ValidationFailed
 from frostbyte_common.tenant_config import TenantConfig, merge_patch
-from frostbyte_common.vendor_keys import SCOPES, generate_key
+from frostbyte_common.vendor_keys import SCOPES, generate_key, hash_key, key_id_of
 
 log = logging.getLogger(__name__)
 
 SYSTEM_ACTOR = "control-plane"
+CONTROL_SCOPE = "control"  # the data plane's scope for the control plane's own credential
+CONTROL_KEY = "control_key"  # its name among the tenant's SOPS secrets
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +76,10 @@ class TenantService:
     """Tenant lifecycle use cases over a registry and the configured providers."""
 
     def __init__(self, registry: TenantRegistry, providers: Mapping[str, Provider],
-                 store: JobStore, queue: Queue, secrets: SecretStore) -> None:
+                 store: JobStore, queue: Queue, secrets: SecretStore, *,
+                 data_plane_transport: httpx.AsyncBaseTransport | None = None) -> None:
         self._registry = registry
+        self._data_plane_transport = data_plane_transport
         self._providers = dict(providers)
         self._store = store
         self._secrets = secrets
@@ -196,22 +207,92 @@ class TenantService:
         return tenant
 
     async def suspend(self, slug: str, *, actor: str) -> Tenant:
-        """Transition 7: stop the data plane (the vendor endpoint refuses), keep the data."""
+        """Transition 7: the data plane keeps running and keeps its data, but answers every
+        vendor call with 403 ``TENANT_SUSPENDED`` (set through its control routes, which
+        only the control key reaches). Work it had already accepted is finished."""
 
         async def work(tenant: Tenant, provider: Provider) -> dict[str, Any]:
-            return {"stopped": await asyncio.to_thread(provider.stop, tenant)}
+            await self._control(tenant, actor, lambda dp: dp.set_suspended(True))
+            return {"vendor_endpoint": "refusing: 403 TENANT_SUSPENDED"}
 
         return await self._act(slug, lambda t: t.suspend(actor=actor), work)
 
     async def resume(self, slug: str, *, actor: str) -> Tenant:
-        """Transition 8: start the data plane again with the tenant's config."""
+        """Transition 8: make sure the data plane runs, then reopen its vendor endpoint."""
 
         async def work(tenant: Tenant, provider: Provider) -> dict[str, Any]:
             tenant.endpoint = await asyncio.to_thread(
                 provider.start, tenant, effective_config(tenant))
+            await self._control(tenant, actor, lambda dp: dp.set_suspended(False))
             return {"endpoint": tenant.endpoint}
 
         return await self._act(slug, lambda t: t.resume(actor=actor), work)
+
+    # -- the control plane's own calls to a data plane ------------------------------------
+    async def _control_key(self, tenant: Tenant, *, install: bool) -> str:
+        """The tenant's control key from its SOPS secrets (made once for tenants created
+        before it existed); with ``install`` its hash is (re-)installed in the data plane."""
+        values = await asyncio.to_thread(self._secrets.get, tenant.slug)
+        key = values.get(CONTROL_KEY)
+        if key is None:
+            key = generate_key().key
+            await asyncio.to_thread(self._secrets.put, tenant.slug, {**values, CONTROL_KEY: key})
+            install = True
+        if install:
+            await self._install_control_key(tenant, key)
+        return key
+
+    async def _install_control_key(self, tenant: Tenant, key: str) -> None:
+        key_id = key_id_of(key)
+        assert key_id is not None  # made by generate_key
+        await asyncio.to_thread(self._provider(tenant).install_vendor_key, tenant, key_id,
+                                hash_key(key), (CONTROL_SCOPE,), "control-plane")
+
+    async def _control(
+        self, tenant: Tenant, actor: str,
+        call: Callable[[DataPlaneControl], Coroutine[Any, Any, dict[str, Any]]],
+    ) -> dict[str, Any]:
+        """Run ``call`` against the tenant's control routes as ``actor``; a refused control
+        key (never installed, or its data plane was rebuilt) is installed once and retried."""
+        if not tenant.endpoint:
+            raise TenantNotActive(f"tenant {tenant.slug!r} has no data plane endpoint")
+        key = await self._control_key(tenant, install=False)
+        for attempt in (1, 2):
+            client = DataPlaneControl(tenant.endpoint, key, actor=actor,
+                                      transport=self._data_plane_transport)
+            try:
+                return await call(client)
+            except ControlKeyRefused:
+                if attempt == 2:
+                    raise
+                log.info("tenant %s: installing the control key", tenant.slug)
+                await self._install_control_key(tenant, key)
+        raise AssertionError("unreachable")
+
+    async def quarantine(self, slug: str, *, limit: int, offset: int, actor: str
+                         ) -> dict[str, Any]:
+        """The tenant's quarantined documents (SPEC §9), read through its control routes."""
+        tenant = await self._with_data_plane(slug)
+        return await self._control(tenant, actor,
+                                   lambda dp: dp.quarantine(limit=limit, offset=offset))
+
+    async def quarantine_action(self, slug: str, document_id: uuid.UUID,
+                                action: QuarantineAction, *, actor: str) -> dict[str, Any]:
+        """Release a quarantined document into the pipeline, or purge it — admin only; the
+        data plane records it in the tenant's audit chain with the admin as actor."""
+        tenant = await self._with_data_plane(slug)
+        result = await self._control(
+            tenant, actor, lambda dp: dp.quarantine_action(document_id, action))
+        log.info("tenant %s: quarantined document %s %s by %s", slug, document_id,
+                 "released" if action == "release" else "purged", actor)
+        return result
+
+    async def _with_data_plane(self, slug: str) -> Tenant:
+        tenant = await self._registry.get(slug)
+        if tenant.state not in (TenantState.ACTIVE, TenantState.SUSPENDED):
+            raise TenantNotActive(f"tenant {slug!r} is {tenant.state.value}; its quarantine "
+                                  "is reachable in ACTIVE and SUSPENDED")
+        return tenant
 
     async def retry(self, slug: str, *, actor: str) -> Tenant:
         """Transition 5 (or 11 for a failed teardown): resume the operation that failed."""
@@ -285,7 +366,16 @@ class TenantService:
         try:
             await self._store.set_status(job.job_id, "running")
             await self._store.start_step(job.job_id, "secrets", 0)
-            await asyncio.to_thread(self._secrets.put, slug, generate_tenant_secrets())
+            before = (await asyncio.to_thread(self._secrets.get, slug)
+                      if await asyncio.to_thread(self._secrets.exists, slug) else {})
+            fresh = generate_tenant_secrets()
+            await asyncio.to_thread(self._secrets.put, slug, fresh)
+            # the control key too: the new one installed, then the old one refused
+            await self._install_control_key(tenant, fresh[CONTROL_KEY])
+            old_control = key_id_of(before.get(CONTROL_KEY, ""))
+            if old_control is not None:
+                await asyncio.to_thread(self._provider(tenant).revoke_vendor_key, tenant,
+                                        old_control)
             await self._store.end_step(job.job_id, "secrets", "done",
                                        "every credential re-issued and re-encrypted")
             await self._store.start_step(job.job_id, "vendor_keys", 1)
@@ -323,11 +413,16 @@ class TenantService:
         """At start-up: queue a job for every tenant left mid-operation without one, put back
         jobs whose worker died, and restart the data planes of ACTIVE tenants that are not
         healthy (every step is idempotent)."""
+        for job in await self._store.open_jobs():
+            if job.operation == "rotate":  # ran inside a request of the previous process
+                await self._store.set_status(
+                    job.job_id, "failed",
+                    "the control plane stopped during the rotation; run it again")
         for tenant in await self._registry.list_tenants(
             [TenantState.REQUESTED, TenantState.PROVISIONING, TenantState.ACTIVE,
-             TenantState.DEPROVISIONING]
+             TenantState.SUSPENDED, TenantState.DEPROVISIONING]
         ):
-            if tenant.state is TenantState.ACTIVE:
+            if tenant.state in (TenantState.ACTIVE, TenantState.SUSPENDED):
                 self._jobs.setdefault(
                     tenant.slug,
                     asyncio.get_running_loop().create_task(
@@ -354,20 +449,28 @@ class TenantService:
             log.warning("tenant %s: provider %s not configured; not started", tenant.slug,
                         tenant.provider)
             return
-        if await asyncio.to_thread(provider.is_healthy, tenant):
-            return
-        log.info("tenant %s: data plane not healthy, starting it", tenant.slug)
-        try:
-            endpoint = await asyncio.to_thread(provider.start, tenant, effective_config(tenant))
-        except FrostbyteError as exc:
-            log.error("tenant %s: could not restart its data plane: %s", tenant.slug,
-                      exc.message)
-            return
-        if endpoint != tenant.endpoint:
-            log.warning("tenant %s: data plane moved from %s to %s", tenant.slug,
-                        tenant.endpoint, endpoint)
-            tenant.endpoint = endpoint
-            await self._registry.save(tenant, None, expected_state=TenantState.ACTIVE)
+        if not await asyncio.to_thread(provider.is_healthy, tenant):
+            log.info("tenant %s: data plane not healthy, starting it", tenant.slug)
+            try:
+                endpoint = await asyncio.to_thread(provider.start, tenant,
+                                                   effective_config(tenant))
+            except FrostbyteError as exc:
+                log.error("tenant %s: could not restart its data plane: %s", tenant.slug,
+                          exc.message)
+                return
+            if endpoint != tenant.endpoint:
+                log.warning("tenant %s: data plane moved from %s to %s", tenant.slug,
+                            tenant.endpoint, endpoint)
+                tenant.endpoint = endpoint
+                await self._registry.save(tenant, None, expected_state=tenant.state)
+        if tenant.state is TenantState.SUSPENDED:
+            # a data plane suspended before suspension lived in the data plane (or rebuilt
+            # since) must refuse vendors too; idempotent, audited only on a change
+            try:
+                await self._control(tenant, SYSTEM_ACTOR, lambda dp: dp.set_suspended(True))
+            except FrostbyteError as exc:
+                log.error("tenant %s: could not re-assert its suspension: %s", tenant.slug,
+                          exc.message)
 
     async def _guarded(self, slug: str, job: Coroutine[Any, Any, object]) -> None:
         try:

@@ -1,9 +1,17 @@
-"""A fake Provider for control-plane tests: records calls, provisions instantly."""
+"""A fake Provider for control-plane tests: records calls, provisions instantly — and its
+data planes' control routes (``/control/v1``) as an ``httpx.MockTransport``, which answer
+only the control key the provider installed for that tenant."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
+import uuid
 from collections.abc import Sequence
+from typing import Any
+
+import httpx
 
 from control_plane.domain.lifecycle import Tenant
 from control_plane.errors import DataPlaneError, ProvisioningFailed
@@ -25,6 +33,57 @@ class FakeProvider:
         self.release = threading.Event()  # cleared: provisioning waits (up to hold_s)
         self.release.set()
         self.hold_s = 10.0
+        self.endpoints: dict[str, str] = {}
+        # the fake data planes: suspension, quarantined documents, audit (slug, actor, event)
+        self.suspended: set[str] = set()
+        self.quarantined: dict[str, dict[str, dict[str, Any]]] = {}
+        self.audit: list[tuple[str, str, str]] = []
+        self.transport = httpx.MockTransport(self._control_route)
+
+    def quarantine(self, slug: str, name: str) -> str:
+        """Put a quarantined document in the tenant's fake data plane; its id."""
+        document_id = str(uuid.uuid4())
+        self.quarantined.setdefault(slug, {})[document_id] = {
+            "document_id": document_id, "name": name, "status": "QUARANTINED",
+            "reason": "MALWARE_DETECTED"}
+        return document_id
+
+    def _control_route(self, request: httpx.Request) -> httpx.Response:
+        def error(status: int, code: str) -> httpx.Response:
+            return httpx.Response(status, json={"error": {"code": code, "message": code,
+                                                          "request_id": "fake"}})
+
+        presented = request.headers.get("authorization", "").removeprefix("Bearer ")
+        sha = hashlib.sha256(presented.encode()).hexdigest()
+        owners = [slug for slug, digest, scopes, _ in self.keys.values()
+                  if digest == sha and scopes == ("control",)]
+        base = f"{request.url.scheme}://{request.url.host}:{request.url.port}"
+        if not owners or self.endpoints.get(owners[0]) != base:
+            return error(401, "UNAUTHENTICATED")
+        slug, actor = owners[0], f"admin:{request.headers['x-frostbyte-actor']}"
+        path = request.url.path.removeprefix("/control/v1")
+        if path == "/suspension" and request.method == "PUT":
+            wanted = json.loads(request.content)["suspended"]
+            changed = wanted != (slug in self.suspended)
+            if changed:
+                self.audit.append((slug, actor, "tenant.suspended" if wanted
+                                   else "tenant.resumed"))
+            (self.suspended.add if wanted else self.suspended.discard)(slug)
+            return httpx.Response(200, json={"suspended": wanted, "changed": changed})
+        docs = self.quarantined.setdefault(slug, {})
+        if path == "/quarantine" and request.method == "GET":
+            return httpx.Response(200, json={"documents": list(docs.values()),
+                                             "limit": 50, "offset": 0})
+        parts = path.split("/")
+        if len(parts) == 4 and parts[1] == "quarantine" and request.method == "POST":
+            doc = docs.pop(parts[2], None)
+            if doc is None:
+                return error(404, "DOCUMENT_NOT_FOUND")
+            status, event = (("ACCEPTED", "document.released") if parts[3] == "release"
+                             else ("PURGED", "document.purged"))
+            self.audit.append((slug, actor, event))
+            return httpx.Response(200, json={"document_id": parts[2], "status": status})
+        return error(404, "NOT_FOUND")
 
     def provision(self, tenant: Tenant, config: TenantConfig) -> str:
         self.calls.append(("provision", tenant.slug))
@@ -33,7 +92,8 @@ class FakeProvider:
             raise ProvisioningFailed("the fake disk is full")
         self.configs[tenant.slug] = config
         self.healthy.add(tenant.slug)
-        return f"http://127.0.0.1:{8100 + len(self.configs)}"
+        return self.endpoints.setdefault(tenant.slug,
+                                         f"http://127.0.0.1:{8100 + len(self.configs)}")
 
     def start(self, tenant: Tenant, config: TenantConfig) -> str:
         self.calls.append(("start", tenant.slug))

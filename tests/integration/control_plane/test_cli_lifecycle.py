@@ -29,7 +29,8 @@ def fake() -> FakeProvider:
 @pytest.fixture
 def api(fresh_database: str, tmp_path: Path, fake: FakeProvider) -> Iterator[TestClient]:
     with TestClient(create_app(settings_for(fresh_database, tmp_path),
-                               providers=lambda _s: {"local": fake})) as client:
+                               providers=lambda _s: {"local": fake},
+                               data_plane_transport=fake.transport)) as client:
         yield client
 
 
@@ -89,7 +90,8 @@ def test_lifecycle_commands(api: TestClient, fake: FakeProvider) -> None:
                      headers=AUTH).json()
     code, out = run(api, "tenants", "rotate", "cli-a")
     assert code == 0 and "rotated" in out and "shown once" in out
-    [new] = [k for k in fake.keys]  # the data plane holds only the re-issued key
+    # the data plane holds only the re-issued vendor key (and the control plane's own)
+    [new] = [k for k, v in fake.keys.items() if v[2] != ("control",)]
     assert new != spare["key_id"] and new in out
 
     code, out = run(api, "tenants", "deprovision", "cli-a", input="n\n")
@@ -138,3 +140,24 @@ def test_admin_tokens_commands(api: TestClient) -> None:
     code, out = run(api, "admin", "tokens", "list", "--json")
     [revoked] = [t for t in json.loads(out)["tokens"] if t["name"] == "auditor"]
     assert revoked["revoked_at"]
+
+
+def test_quarantine_commands(api: TestClient, fake: FakeProvider) -> None:
+    run(api, "tenants", "create", "cli-q", "--json")
+    code, out = run(api, "tenants", "quarantine", "list", "cli-q")
+    assert code == 0 and "Nothing is quarantined" in out
+    held, bad = fake.quarantine("cli-q", "eicar.txt"), fake.quarantine("cli-q", "bad.pdf")
+    code, out = run(api, "tenants", "quarantine", "list", "cli-q")
+    assert code == 0 and held in out and bad in out and "MALWARE_DETECTED" in out
+    code, out = run(api, "tenants", "quarantine", "list", "cli-q", "--json")
+    assert {d["document_id"] for d in json.loads(out)["documents"]} == {held, bad}
+
+    code, out = run(api, "tenants", "quarantine", "release", "cli-q", held)
+    assert code == 0 and "released" in out and "ACCEPTED" in out
+    code, out = run(api, "tenants", "quarantine", "purge", "cli-q", bad, input="n\n")
+    assert code == 1 and "not confirmed" in out
+    code, out = run(api, "tenants", "quarantine", "purge", "cli-q", bad, "--yes", "--json")
+    assert (code, json.loads(out)) == (0, {"document_id": bad, "status": "PURGED"})
+    code, out = run(api, "tenants", "quarantine", "purge", "cli-q", bad, "--yes")
+    assert code == 1 and "DOCUMENT_NOT_FOUND" in out
+    assert [e for _, _, e in fake.audit] == ["document.released", "document.purged"]

@@ -37,7 +37,8 @@ def provider() -> FakeProvider:
 @pytest.fixture
 def client(fresh_database: str, tmp_path: Path, provider: FakeProvider) -> Iterator[TestClient]:
     app = create_app(settings_for(fresh_database, tmp_path),
-                     providers=lambda _settings: {"local": provider})
+                     providers=lambda _settings: {"local": provider},
+                     data_plane_transport=provider.transport)
     with TestClient(app) as test_client:
         yield test_client
 

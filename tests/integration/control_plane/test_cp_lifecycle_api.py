@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from control_plane.api.app import create_app
+from frostbyte_common.vendor_keys import key_id_of
 
 from .fakes import FakeProvider
 from .test_cp_api import AUTH, assert_error, settings_for, wait_for_state
@@ -24,7 +25,8 @@ def fake() -> FakeProvider:
 @pytest.fixture
 def api(fresh_database: str, tmp_path: Path, fake: FakeProvider) -> Iterator[TestClient]:
     app = create_app(settings_for(fresh_database, tmp_path),
-                     providers=lambda _settings: {"local": fake})
+                     providers=lambda _settings: {"local": fake},
+                     data_plane_transport=fake.transport)
     with TestClient(app) as test_client:
         yield test_client
 
@@ -51,11 +53,18 @@ def test_suspend_resume_deprovision_walk_the_lifecycle(api: TestClient,
                                                        fake: FakeProvider) -> None:
     active(api, "walk")
     assert act(api, "walk", "suspend")["state"] == "SUSPENDED"
-    assert "walk" not in fake.healthy  # the data plane was stopped
+    # the data plane keeps running (data kept) but refuses vendors: told through its control
+    # routes with the control key the provider installed — not stopped
+    assert "walk" in fake.healthy and "walk" in fake.suspended
+    assert ("stop", "walk") not in fake.calls
+    [control] = [v for v in fake.keys.values() if v[2] == ("control",)]
+    assert control[0] == "walk" and control[3] == "control-plane"
     assert_error(api.post("/v1/tenants/walk/suspend", headers=AUTH), 409, "INVALID_TRANSITION")
     resumed = act(api, "walk", "resume")
     assert resumed["state"] == "ACTIVE" and resumed["endpoint"]
-    assert "walk" in fake.healthy
+    assert "walk" in fake.healthy and "walk" not in fake.suspended
+    assert fake.audit == [("walk", "admin:admin", "tenant.suspended"),
+                          ("walk", "admin:admin", "tenant.resumed")]
 
     assert act(api, "walk", "deprovision")["state"] == "DEPROVISIONING"
     gone = wait_for_state(api, "walk", "DEPROVISIONED")
@@ -229,7 +238,11 @@ def test_rotate_secrets_reissues_keys_and_credentials(
     assert [(k["scopes"], k["label"]) for k in body["vendor_keys"]] == [
         (["ingest", "read"], "dana"), (["audit"], None)]
     new_ids = {k["key_id"] for k in body["vendor_keys"]}
-    assert set(fake.keys) == new_ids  # the data plane knows only the new keys
+    # the data plane knows only the new vendor keys, and a new control key
+    assert {k for k, v in fake.keys.items() if v[2] != ("control",)} == new_ids
+    [control] = [k for k, v in fake.keys.items() if v[2] == ("control",)]
+    assert control == key_id_of(store.get("rot")["control_key"])
+    assert control != key_id_of(before["control_key"])
     listed = api.get("/v1/tenants/rot/vendor-keys", headers=AUTH).json()["vendor_keys"]
     assert {k["key_id"] for k in listed if k["revoked_at"]} == {k["key_id"] for k in old}
     after = store.get("rot")
@@ -244,3 +257,101 @@ def test_rotate_secrets_reissues_keys_and_credentials(
     wait_for_state(api, "rot", "DEPROVISIONED")
     assert_error(api.post("/v1/tenants/rot/rotate-secrets", headers=AUTH), 409,
                  "INVALID_TRANSITION")
+
+
+def test_suspend_fails_cleanly_when_the_data_plane_cannot_be_told(
+        api: TestClient, fake: FakeProvider) -> None:
+    active(api, "mute")
+    fake.endpoints["mute"] = "http://127.0.0.1:1"  # the control key answers nowhere else
+    assert_error(api.post("/v1/tenants/mute/suspend", headers=AUTH), 502, "CONTROL_KEY_REFUSED")
+    assert api.get("/v1/tenants/mute", headers=AUTH).json()["state"] == "ACTIVE"
+    assert transitions(api, "mute")[-1][0] == 3  # no suspension event
+
+
+def test_a_lost_control_key_is_installed_again(api: TestClient, fake: FakeProvider) -> None:
+    active(api, "lost")
+    act(api, "lost", "suspend")
+    fake.keys.clear()  # e.g. a data plane rebuilt from scratch
+    act(api, "lost", "resume")
+    assert "lost" not in fake.suspended
+    assert [v[0] for v in fake.keys.values() if v[2] == ("control",)] == ["lost"]
+
+
+def test_quarantine_admin_routes(api: TestClient, fake: FakeProvider) -> None:
+    active(api, "qt")
+    held, bad = fake.quarantine("qt", "eicar.txt"), fake.quarantine("qt", "invoice.pdf")
+    listed = api.get("/v1/tenants/qt/quarantine", headers=AUTH)
+    assert listed.status_code == 200, listed.text
+    assert {d["document_id"] for d in listed.json()["documents"]} == {held, bad}
+
+    released = api.post(f"/v1/tenants/qt/quarantine/{held}/release", headers=AUTH)
+    assert released.status_code == 200, released.text
+    assert released.json() == {"document_id": held, "status": "ACCEPTED"}
+    purged = api.post(f"/v1/tenants/qt/quarantine/{bad}/purge", headers=AUTH)
+    assert purged.json() == {"document_id": bad, "status": "PURGED"}
+    # audited in the tenant's chain with the admin as actor
+    assert fake.audit == [("qt", "admin:admin", "document.released"),
+                          ("qt", "admin:admin", "document.purged")]
+    assert_error(api.post(f"/v1/tenants/qt/quarantine/{bad}/purge", headers=AUTH), 404,
+                 "DOCUMENT_NOT_FOUND")
+    assert api.post(f"/v1/tenants/qt/quarantine/{bad}/delete", headers=AUTH).status_code == 422
+    assert api.post("/v1/tenants/qt/quarantine/not-a-uuid/purge",
+                    headers=AUTH).status_code == 422
+    assert_error(api.post(f"/v1/tenants/qt/quarantine/{bad}/purge"), 401, "UNAUTHENTICATED")
+    # a vendor key is not an admin token: refused by the control plane
+    vendor = api.post("/v1/tenants/qt/vendor-keys", json={"scopes": ["audit"]},
+                      headers=AUTH).json()["key"]
+    assert_error(api.post(f"/v1/tenants/qt/quarantine/{bad}/release",
+                          headers={"Authorization": f"Bearer {vendor}"}), 401,
+                 "UNAUTHENTICATED")
+    # a viewer may look, not act
+    viewer = api.post("/v1/admin/tokens", json={"name": "eve", "role": "viewer"},
+                      headers=AUTH).json()["token"]
+    as_viewer = {"Authorization": f"Bearer {viewer}"}
+    assert api.get("/v1/tenants/qt/quarantine", headers=as_viewer).status_code == 200
+    assert_error(api.post(f"/v1/tenants/qt/quarantine/{held}/release", headers=as_viewer),
+                 403, "INSUFFICIENT_ROLE")
+
+    # reachable while SUSPENDED (the vendor endpoint is closed, the admin's is not) ...
+    act(api, "qt", "suspend")
+    again = fake.quarantine("qt", "later.pdf")
+    assert api.post(f"/v1/tenants/qt/quarantine/{again}/purge", headers=AUTH).status_code == 200
+    # ... not once the tenant is gone
+    act(api, "qt", "deprovision")
+    wait_for_state(api, "qt", "DEPROVISIONED")
+    assert_error(api.get("/v1/tenants/qt/quarantine", headers=AUTH), 409, "TENANT_NOT_ACTIVE")
+    assert_error(api.get("/v1/tenants/nobody/quarantine", headers=AUTH), 404,
+                 "TENANT_NOT_FOUND")
+
+
+def test_a_rotation_is_never_resumed_by_the_job_queue(fresh_database: str, tmp_path: Path,
+                                                      fake: FakeProvider) -> None:
+    """A rotation runs inside its request: the queue's recovery must leave it alone (it
+    used to hand it to the (de)provisioning runner, which cancelled it), and a rotation a
+    dead control plane left open is marked failed at the next start."""
+    import psycopg
+
+    from control_plane.adapters.job_queue import HEARTBEAT_INTERVAL_S
+
+    settings = settings_for(fresh_database, tmp_path)
+
+    def app() -> TestClient:
+        return TestClient(create_app(settings, providers=lambda _s: {"local": fake},
+                                     data_plane_transport=fake.transport))
+
+    with app() as api:
+        active(api, "rr")
+        with psycopg.connect(fresh_database, autocommit=True) as conn:
+            job_id = str(conn.execute(
+                "INSERT INTO tenant_jobs (job_id, slug, operation, status, actor) VALUES "
+                "(gen_random_uuid(), 'rr', 'rotate', 'running', 'admin') RETURNING job_id"
+            ).fetchone()[0])
+        time.sleep(HEARTBEAT_INTERVAL_S + 2)  # at least one recovery pass
+        job = api.get(f"/v1/tenants/rr/jobs/{job_id}/log", headers=AUTH).json()["job"]
+        assert job["status"] == "running"
+        assert api.get("/v1/tenants/rr", headers=AUTH).json()["state"] == "ACTIVE"
+    with app() as api:  # the next start: that rotation's process is gone
+        job = api.get(f"/v1/tenants/rr/jobs/{job_id}/log", headers=AUTH).json()["job"]
+        assert job["status"] == "failed"
+        rotated = api.post("/v1/tenants/rr/rotate-secrets", headers=AUTH)
+        assert rotated.status_code == 202, rotated.text

@@ -37,7 +37,8 @@ def fake() -> FakeProvider:
 @pytest.fixture
 def api(fresh_database: str, tmp_path: Path, fake: FakeProvider) -> Iterator[TestClient]:
     with TestClient(create_app(settings_for(fresh_database, tmp_path),
-                               providers=lambda _s: {"local": fake})) as client:
+                               providers=lambda _s: {"local": fake},
+                               data_plane_transport=fake.transport)) as client:
         yield client
 
 

@@ -1,0 +1,92 @@
+"""The control plane's client of a tenant data plane's control routes (``/control/v1``).
+
+It authenticates with the tenant's **control key** (scope ``control``, kept in the tenant's
+SOPS secrets, its hash installed in the data plane by the provider) and names the admin who
+asked in ``X-Frostbyte-Actor``, so the data plane's audit chain records ``admin:<name>``.
+Vendor keys cannot call these routes; this client is the only caller.
+
+Failures map to the control plane's errors: a data plane that cannot be reached or answers
+5xx → :class:`~control_plane.errors.DataPlaneError` (502); an unknown quarantined document →
+:class:`~control_plane.errors.DocumentNotFound`; a refused control key →
+:class:`ControlKeyRefused` (the caller re-installs the key once and retries).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+import httpx
+
+from control_plane.errors import DataPlaneError, DocumentNotFound
+
+QuarantineAction = Literal["release", "purge"]
+
+
+class ControlKeyRefused(DataPlaneError):
+    """The data plane does not know the control key (never installed, or rotated away)."""
+
+    default_code = "CONTROL_KEY_REFUSED"
+
+
+class DataPlaneControl:
+    """One tenant's control routes. ``transport`` lets tests answer without a server."""
+
+    def __init__(self, endpoint: str, control_key: str, *, actor: str,
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 timeout_s: float = 60.0) -> None:
+        self._endpoint = endpoint.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {control_key}", "X-Frostbyte-Actor": actor}
+        self._transport = transport
+        self._timeout_s = timeout_s
+
+    async def _call(self, method: str, path: str, *, json: Any = None,
+                    params: dict[str, Any] | None = None) -> dict[str, Any]:
+        url = f"{self._endpoint}/control/v1{path}"
+        try:
+            async with httpx.AsyncClient(transport=self._transport,
+                                         timeout=self._timeout_s) as client:
+                response = await client.request(method, url, headers=self._headers,
+                                                json=json, params=params)
+        except httpx.HTTPError as exc:
+            raise DataPlaneError(f"the data plane at {self._endpoint} cannot be reached "
+                                 f"({type(exc).__name__}); is it running?") from None
+        code, message = _error(response)
+        if response.status_code == 401:
+            raise ControlKeyRefused(f"the data plane at {self._endpoint} refused the "
+                                    f"control key: {message}")
+        if response.status_code == 404 and code == "DOCUMENT_NOT_FOUND":
+            raise DocumentNotFound(message)
+        if response.status_code >= 400:
+            raise DataPlaneError(f"the data plane answered {response.status_code} "
+                                 f"{code}: {message}")
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def set_suspended(self, suspended: bool) -> dict[str, Any]:
+        """Close (True) or reopen (False) the tenant's vendor endpoint."""
+        return await self._call("PUT", "/suspension", json={"suspended": suspended})
+
+    async def suspended(self) -> bool:
+        return bool((await self._call("GET", "/suspension"))["suspended"])
+
+    async def quarantine(self, *, limit: int, offset: int) -> dict[str, Any]:
+        """The tenant's quarantined documents, newest first."""
+        return await self._call("GET", "/quarantine",
+                                params={"limit": limit, "offset": offset})
+
+    async def quarantine_action(self, document_id: uuid.UUID,
+                                action: QuarantineAction) -> dict[str, Any]:
+        """Release a quarantined document into the pipeline, or purge it."""
+        return await self._call("POST", f"/quarantine/{document_id}/{action}")
+
+
+def _error(response: httpx.Response) -> tuple[str, str]:
+    """The ``{"error": {"code", "message"}}`` of an answer, or a generic one."""
+    if response.status_code < 400:
+        return "", ""
+    try:
+        error = response.json().get("error", {})
+        return str(error.get("code", "")), str(error.get("message", ""))[:500]
+    except (ValueError, AttributeError):
+        return f"HTTP_{response.status_code}", response.text[:200]
