@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import anyio
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -23,6 +24,8 @@ from data_plane.errors import BatchTooLarge, IntakeRejected
 
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 MAX_HEADER_BYTES = 16 * 1024
+#: Bytes gathered from the network before they are parsed, hashed and written at once.
+FEED_BYTES = 1024 * 1024
 
 
 @dataclass
@@ -163,10 +166,19 @@ async def read_batch(stream: AsyncIterator[bytes], content_type: str | None, scr
         "on_header_value": reader.header_value, "on_header_end": reader.header_end,
         "on_headers_finished": reader.headers_finished, "on_part_data": reader.part_data,
         "on_part_end": reader.part_end})
+    # Network chunks (typically 64 KiB) are gathered into blocks of FEED_BYTES and each block
+    # is parsed, hashed and written in a worker thread: the event loop keeps serving other
+    # requests while a large file streams in, and hashlib and file writes release the GIL, so
+    # the next block is read from the socket while the previous one is hashed and written.
+    pending = bytearray()
     try:
         async for chunk in stream:
-            if chunk:
-                parser.write(chunk)
+            pending += chunk
+            if len(pending) >= FEED_BYTES:
+                block, pending = bytes(pending), bytearray()
+                await anyio.to_thread.run_sync(parser.write, block)
+        if pending:
+            await anyio.to_thread.run_sync(parser.write, bytes(pending))
         parser.finalize()
     except MultipartParseError as exc:
         raise IntakeRejected(f"the multipart body is malformed: {exc}",
