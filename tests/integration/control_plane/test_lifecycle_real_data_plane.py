@@ -1,7 +1,8 @@
 """The whole tenant lifecycle through the control-plane API with the real local provider and
-the real data plane: create → ACTIVE → suspend (vendor refused) → resume (accepted, documents
-kept) → config patch (takes effect) → rotate → revoke → deprovision (database, roles, folders gone,
-key refused), with a secret rotation on the way; every transition an event with its
+the real data plane (and its own real clamd): create → ACTIVE → malware quarantined, released
+or purged only by an admin → suspend (every vendor call 403 TENANT_SUSPENDED) → resume
+(accepted, documents kept) → config patch (takes effect) → rotate → revoke → deprovision
+(database, roles, folders, clamd gone, key refused); every transition an event with its
 actor, and no plaintext secret left in files, logs, records or process arguments."""
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from control_plane.adapters.secret_store import SopsAgeSecretStore
 from control_plane.api.app import create_app
 from control_plane.providers.local import port_free, role_name
 from control_plane.settings import ControlPlaneSettings
+from tests.intake_hostile_files import EICAR
 
 from .test_cp_api import AUTH, TOKEN, wait_for_state
 
@@ -41,8 +43,8 @@ def _free_range(size: int = 10) -> str:
     raise RuntimeError("no free port range")
 
 
-def _submit(endpoint: str, key: str, path: Path) -> httpx.Response:
-    data = path.read_bytes()
+def _submit(endpoint: str, key: str, path: Path, data: bytes | None = None) -> httpx.Response:
+    data = path.read_bytes() if data is None else data
     manifest = {"client_ref": "lifecycle", "files": [
         {"name": path.name, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}]}
     return httpx.post(f"{endpoint}/v1/batches", headers={"Authorization": f"Bearer {key}"},
@@ -118,11 +120,36 @@ def _lifecycle(settings: ControlPlaneSettings, slug: str, other: str, fresh_data
         [doc] = first.json()["documents"]
         assert doc["status"] in ("ACCEPTED", "PROCESSING", "INDEXED"), doc
 
-        # suspend: the vendor endpoint refuses, the data stays
+        # the tenant's own clamd scans: EICAR is quarantined; only an admin purges it
+        eicar = _submit(endpoint, key, Path("eicar.txt"), EICAR)
+        [held] = eicar.json()["documents"]
+        assert (held["status"], held["reason"]) == ("QUARANTINED", "MALWARE_DETECTED"), held
+        held_id = held["document_id"]
+        listed = api.get(f"/v1/tenants/{slug}/quarantine", headers=AUTH)
+        assert listed.status_code == 200, listed.text
+        assert [d["document_id"] for d in listed.json()["documents"]] == [held_id]
+        vendor = {"Authorization": f"Bearer {key}"}
+        assert httpx.post(f"{endpoint}/v1/quarantine/{held_id}/purge", headers=vendor,
+                          timeout=30).status_code in (404, 405)
+        refused = httpx.post(f"{endpoint}/control/v1/quarantine/{held_id}/purge",
+                             headers={**vendor, "X-Frostbyte-Actor": "dana"}, timeout=30)
+        assert refused.json()["error"]["code"] == "INSUFFICIENT_SCOPE"
+        purged = api.post(f"/v1/tenants/{slug}/quarantine/{held_id}/purge", headers=AUTH)
+        assert purged.json() == {"document_id": held_id, "status": "PURGED"}, purged.text
+        [event] = _vendor_get(endpoint, key, f"/v1/audit/events?document_id={held_id}"
+                              "&type=document.purged").json()["events"]
+        assert event["actor"] == "admin:admin"
+
+        # suspend: every vendor call is refused, the processes and the data stay
         assert api.post(f"/v1/tenants/{slug}/suspend", headers=AUTH).json()["state"] == (
             "SUSPENDED")
-        with pytest.raises(httpx.TransportError):
-            _vendor_get(endpoint, key)
+        for path in ("/v1/documents", "/v1/batches", "/v1/audit/verify"):
+            refused = _vendor_get(endpoint, key, path)
+            assert refused.status_code == 403, refused.text
+            assert refused.json()["error"]["code"] == "TENANT_SUSPENDED"
+        refused = _submit(endpoint, key, SAMPLES / "incident-response-runbook.md")
+        assert refused.json()["error"]["code"] == "TENANT_SUSPENDED"
+        assert httpx.get(f"{endpoint}/healthz", timeout=30).status_code == 200
         assert _vendor_get(peer["endpoint"], peer_key["key"]).status_code == 200  # unaffected
 
         resumed = api.post(f"/v1/tenants/{slug}/resume", headers=AUTH).json()
