@@ -14,8 +14,7 @@ from control_plane.adapters import processes
 from control_plane.api.auth import token_sha256
 from control_plane.errors import LocalRuntimeError
 from control_plane.local_runtime.pg_cluster import PgCluster
-from control_plane.providers.local import CODE_ROOT, port_free
-from control_plane.providers.local import MARKER as DATA_PLANE_MARKER
+from control_plane.providers.local import CODE_ROOT, TenantPaths, port_free, process_markers
 
 PG_PORT = 54329  # never 5432: that is the system cluster's
 CONTROL_DB = "frostbyte_control"
@@ -160,10 +159,12 @@ def up(project_root: Path, *, database_url: str | None = None, port: int = 8000
     own_cluster = _cluster_from_stack(stack)
     if own_cluster is not None and (pg_pid := own_cluster.postmaster_pid()) is not None:
         pids["postgres"] = pg_pid
-    for pid_path in sorted((state_dir / "tenants").glob("*/pids/*.pid")):
-        tenant_pid = processes.running_pid(pid_path, DATA_PLANE_MARKER)
-        if tenant_pid is not None:
-            pids[f"{pid_path.parent.parent.name}/{pid_path.stem}"] = tenant_pid
+    for tenant_dir in sorted((state_dir / "tenants").glob("*/")):
+        paths = TenantPaths(tenant_dir)
+        for name, marker in process_markers(paths).items():
+            tenant_pid = processes.running_pid(paths.pid_file(name), marker)
+            if tenant_pid is not None:
+                pids[f"{tenant_dir.name}/{name}"] = tenant_pid
     return LocalStackInfo(control_plane_url=url, admin_token=token, database=database,
                           state_dir=state_dir, pids=pids)
 
@@ -177,10 +178,13 @@ def down(project_root: Path) -> list[str]:
     pid = processes.stop_pid_file(_cp_pid_file(state_dir), CP_MARKER)
     if pid is not None:
         stopped.append(f"control plane (pid {pid})")
-    for pid_path in sorted((state_dir / "tenants").glob("*/pids/*.pid")):
-        pid = processes.stop_pid_file(pid_path, DATA_PLANE_MARKER)
-        if pid is not None:
-            stopped.append(f"data plane {pid_path.parent.parent.name} {pid_path.stem} (pid {pid})")
+    for tenant_dir in sorted((state_dir / "tenants").glob("*/")):
+        paths = TenantPaths(tenant_dir)
+        # API and worker before their clamd (the order of process_markers)
+        for name, marker in process_markers(paths).items():
+            pid = processes.stop_pid_file(paths.pid_file(name), marker)
+            if pid is not None:
+                stopped.append(f"data plane {tenant_dir.name} {name} (pid {pid})")
     cluster = _cluster_from_stack(_read_stack(state_dir))
     if cluster is not None and cluster.stop():
         stopped.append(f"PostgreSQL ({cluster.describe()})")

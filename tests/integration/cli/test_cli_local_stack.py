@@ -1,6 +1,7 @@
 """The ``frostbyte`` CLI as a subprocess against a real local stack: local up --json, a
 tenant with a data plane, a key, a batch (then the same batch again: duplicates only, exit 0),
-search with a proof, audit verify, local down."""
+search with a proof, audit verify, a malware file quarantined by the tenant's own clamd, local
+down (which stops that clamd too)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from control_plane.providers.local import port_free
+from tests.intake_hostile_files import EICAR
 
 ROOT = Path(__file__).resolve().parents[3]
 SAMPLES = ROOT / "samples"
@@ -63,6 +65,29 @@ def test_cli_drives_a_local_stack(fresh_database: str, tmp_path: Path) -> None:
         assert found["hits"][0]["document_name"] == "parking-permit-faq.txt"
         assert found["proof"]["index"]["dimension"] == 384
         assert "intact" in cli("audit", "verify", extra=vendor).stdout
+
+        # the tenant's own clamd scans: EICAR is held, and only the admin sees it to act
+        eicar = tmp_path / "eicar.txt"
+        eicar.write_bytes(EICAR)
+        held = cli("batch", "submit", str(eicar), "--json", check=False, extra=vendor)
+        [doc] = json.loads(held.stdout)["documents"]
+        assert (doc["status"], doc["reason"]) == ("QUARANTINED", "MALWARE_DETECTED")
+        listed = json.loads(cli("tenants", "quarantine", "list", slug, "--json").stdout)
+        assert [d["document_id"] for d in listed["documents"]] == [doc["document_id"]]
+        clamd_config = tmp_path / "state" / "tenants" / slug / "clamd" / "clamd.conf"
+        assert _running_with(str(clamd_config))
     finally:
         down = cli("local", "down", check=False)
     assert "control plane" in down.stdout
+    assert f"{slug} clamd" in down.stdout and not _running_with(str(clamd_config))
+
+
+def _running_with(marker: str) -> bool:
+    """Is a process running whose command line contains ``marker``?"""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if marker.encode() in cmdline.read_bytes():
+                return True
+        except OSError:
+            continue
+    return False
