@@ -27,9 +27,15 @@ running data plane, through its control routes, to refuse vendor calls with 403
 ``TENANT_SUSPENDED``; :meth:`LocalProvider.stop` is for re-applying a config and for
 deprovisioning.
 
-Passwords: a role gets a fresh random password every time its processes are (re)started; the
-password travels only in the child's environment (``FROSTBYTE_DP_DATABASE_URL``) and reaches
-PostgreSQL only as a SCRAM verifier — it is never written to disk or logged. The child
+Passwords: the service role's is the tenant's ``db_password`` from its SOPS file (SPEC §6),
+decrypted in memory at every (re)start of its processes and set on the role, so
+``rotate-secrets`` changes the live database password — at the next start of the data
+plane (a running one keeps its open connections; PostgreSQL checks a password only when a
+connection is made). A tenant without a secrets file (tests) gets a random one per start.
+The migration and operator roles, used only by one-shot commands, get a fresh random
+password each time. A password travels only in the child's environment
+(``FROSTBYTE_DP_DATABASE_URL``) and reaches PostgreSQL only as a SCRAM verifier — it is
+never written to disk or logged. The child
 environment is built from an allowlist, so the control plane's own credentials never leak
 into a data plane.
 """
@@ -60,6 +66,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from control_plane.adapters import processes
+from control_plane.adapters.secret_store import SecretStore, SopsAgeSecretStore
 from control_plane.domain.lifecycle import Tenant
 from control_plane.errors import DataPlaneError, ProvisioningFailed
 from control_plane.settings import ControlPlaneSettings
@@ -272,6 +279,13 @@ _COMMANDS = {"api": "serve", "worker": "worker"}
 CLAMD = "clamd"
 
 
+def process_markers(paths: TenantPaths) -> dict[str, str]:
+    """Each process of a local tenant (its pid file's name) and the marker its command line
+    must contain for that pid to be ours: ``data_plane`` for the API and worker, the
+    tenant's own clamd config path for its clamd."""
+    return {name: MARKER for name in PROCESSES} | {CLAMD: str(paths.clamd_config)}
+
+
 def clamd_config(paths: TenantPaths, database: Path, max_stream_bytes: int) -> str:
     """The tenant clamd's config: its own socket, database, temporary folder and log;
     streams as long as the tenant's largest file (a longer INSTREAM is refused, never
@@ -311,8 +325,10 @@ class LocalProvider:
         command_timeout_s: float = 600.0,
         code_paths: Sequence[Path] = (CODE_ROOT,),
         clamd_signatures: Path = SIGNATURES_DIR,
+        secrets: SecretStore | None = None,
     ) -> None:
         self._clamd_signatures = clamd_signatures
+        self._secrets = secrets
         self._db = TenantDatabases(admin_conninfo)
         self._tenants_dir = state_dir.resolve() / "tenants"
         self._python = python
@@ -335,6 +351,7 @@ class LocalProvider:
             port_range=settings.port_range,
             ready_timeout_s=settings.data_plane_ready_timeout_s,
             stop_grace_s=settings.data_plane_stop_grace_s,
+            secrets=SopsAgeSecretStore(settings.state_dir / "secrets"),
         )
 
     # -- Provider port ---------------------------------------------------------------------
@@ -466,7 +483,7 @@ class LocalProvider:
             self._start_clamd(paths, config)
 
             write_new_signing_key(paths.audit_key)
-            password, owner_password = _new_password(), _new_password()
+            password, owner_password = self._service_password(slug), _new_password()
             with _database_step(f"could not set the database password of {slug!r}"):
                 self._db.set_password(role_name(slug), password)
                 self._db.set_password(migration_role_name(slug), owner_password)
@@ -501,6 +518,14 @@ class LocalProvider:
                 )
             return endpoint
 
+    def _service_password(self, slug: str) -> str:
+        """The service role's password: the tenant's SOPS ``db_password`` when it has one."""
+        if self._secrets is not None and self._secrets.exists(slug):
+            password = self._secrets.get(slug).get("db_password")
+            if password:
+                return password
+        return _new_password()
+
     def _healthy(self, paths: TenantPaths, endpoint: str) -> bool:
         running = all(
             processes.running_pid(paths.pid_file(name), MARKER) is not None
@@ -513,8 +538,7 @@ class LocalProvider:
         """Stop the tenant's API, worker and clamd — only the pids in its pid files whose
         command line is still ours (a recycled pid is never signalled)."""
         stopped = []
-        markers = {name: MARKER for name in PROCESSES} | {CLAMD: str(paths.clamd_config)}
-        for name, marker in markers.items():
+        for name, marker in process_markers(paths).items():
             pid = processes.stop_pid_file(
                 paths.pid_file(name), marker, grace_s=self._stop_grace_s
             )

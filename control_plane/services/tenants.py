@@ -376,8 +376,10 @@ class TenantService:
             if old_control is not None:
                 await asyncio.to_thread(self._provider(tenant).revoke_vendor_key, tenant,
                                         old_control)
-            await self._store.end_step(job.job_id, "secrets", "done",
-                                       "every credential re-issued and re-encrypted")
+            await self._store.end_step(
+                job.job_id, "secrets", "done",
+                "every credential re-issued and re-encrypted; the data plane's database "
+                "password changes at its next start")
             await self._store.start_step(job.job_id, "vendor_keys", 1)
             old = [k for k in await self._registry.vendor_keys(slug) if k.revoked_at is None]
             provider = self._provider(tenant)

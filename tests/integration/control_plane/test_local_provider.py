@@ -3,10 +3,11 @@ process lifecycle with a stand-in data plane that honours the same command contr
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from control_plane.providers.local import (
     ops_role_name,
     port_free,
     role_name,
+    scram_sha256_verifier,
 )
 from data_plane.adapters.clamav.scanner import ClamdScanner
 from frostbyte_common.tenant_config import TenantConfig
@@ -294,3 +296,62 @@ def test_verification_sees_what_deprovision_left(
     assert not left["database"] and not left["roles"] and not left["object_root"]
     assert left["processes"] and left["vector_store"]
     provider.deprovision(t)
+
+
+class MemorySecrets:
+    """The SecretStore port in memory (the SOPS adapter has its own contract test)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, dict[str, str]] = {}
+
+    def put(self, slug: str, values: Mapping[str, str]) -> None:
+        self.values[slug] = dict(values)
+
+    def get(self, slug: str) -> dict[str, str]:
+        return dict(self.values[slug])
+
+    def exists(self, slug: str) -> bool:
+        return slug in self.values
+
+    def shred(self, slug: str) -> dict[str, bool]:
+        self.values.pop(slug, None)
+        return {"secrets": True}
+
+
+def _verifier_matches(admin: str, role: str, password: str) -> bool:
+    """Does the role's stored SCRAM verifier belong to ``password``? (The test cluster
+    trusts every password, so a login would not tell.)"""
+    with psycopg.connect(admin) as conn:
+        row = conn.execute("SELECT rolpassword FROM pg_authid WHERE rolname = %s",
+                           (role,)).fetchone()
+    assert row is not None and row[0].startswith("SCRAM-SHA-256$")
+    iterations, rest = row[0].removeprefix("SCRAM-SHA-256$").split(":", 1)
+    salt = base64.b64decode(rest.split("$", 1)[0])
+    return scram_sha256_verifier(password, salt=salt, iterations=int(iterations)) == row[0]
+
+
+def test_the_service_role_password_is_the_tenants_sops_db_password(
+    pg_admin_url: str, tmp_path: Path, slug_prefix: str
+) -> None:
+    secrets = MemorySecrets()
+    provider = LocalProvider(admin_conninfo=pg_admin_url, state_dir=tmp_path / "state",
+                             python=Path(sys.executable), port_range=_free_range(),
+                             ready_timeout_s=20, stop_grace_s=3, code_paths=[FAKE_CODE],
+                             secrets=secrets)
+    t = tenant(f"{slug_prefix}-s")
+    secrets.put(t.slug, {"db_password": "first-db-password"})
+    try:
+        t.endpoint = provider.provision(t, TenantConfig())
+        assert _verifier_matches(pg_admin_url, role_name(t.slug), "first-db-password")
+        # kept across restarts (no longer regenerated at each start) ...
+        provider.stop(t)
+        provider.start(t, TenantConfig())
+        assert _verifier_matches(pg_admin_url, role_name(t.slug), "first-db-password")
+        # ... and a rotation's new one is the live password from the next start on
+        secrets.put(t.slug, {"db_password": "second-db-password"})
+        provider.stop(t)
+        provider.start(t, TenantConfig())
+        assert _verifier_matches(pg_admin_url, role_name(t.slug), "second-db-password")
+        assert not _verifier_matches(pg_admin_url, role_name(t.slug), "first-db-password")
+    finally:
+        provider.deprovision(t)
