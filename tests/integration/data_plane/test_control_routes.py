@@ -1,0 +1,107 @@
+"""The data plane's control routes and suspension guard on a real tenant database (fast; the
+slow e2e suites run the same through the whole data plane): a suspended tenant answers every
+``/v1`` call with 403 TENANT_SUSPENDED, health still answers, the state lives in the audit
+chain (so a new process sees it), and only the control credential changes it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Annotated, Any
+
+import pytest
+from fastapi import Depends, FastAPI, Header
+from fastapi.testclient import TestClient
+
+from data_plane.adapters.postgres import TenantDatabase
+from data_plane.api.errors import install_error_handlers
+from data_plane.api.routes_control import control_router, refuse_when_suspended
+from data_plane.errors import InsufficientScope
+from data_plane.services.suspension import SuspensionService
+from frostbyte_common.errors import Unauthenticated
+
+TENANT = "acme"
+
+
+def _require_control(authorization: Annotated[str | None, Header()] = None) -> Any:
+    """Stands in for the app's key lookup: 'control' is the control key, 'vendor' a vendor's."""
+    if authorization == "Bearer control":
+        return SimpleNamespace(key_id="ctl", scopes=frozenset({"control"}))
+    if authorization == "Bearer vendor":
+        raise InsufficientScope("this key lacks the 'control' scope")
+    raise Unauthenticated("no key")
+
+
+def _app(db: TenantDatabase) -> FastAPI:
+    app = FastAPI(dependencies=[Depends(refuse_when_suspended)])
+    app.state.services = SimpleNamespace(core=SimpleNamespace(db=db))
+    install_error_handlers(app)
+    app.include_router(control_router(_require_control))
+
+    @app.get("/v1/documents")
+    def documents() -> dict[str, Any]:
+        return {"documents": []}
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+@pytest.fixture
+def db(fresh_database: str) -> Iterator[TenantDatabase]:
+    database = TenantDatabase(fresh_database, TENANT, max_size=2)
+    database.open()
+    database.migrate()
+    try:
+        yield database
+    finally:
+        database.close()
+
+
+def test_suspension_closes_the_vendor_routes_only(db: TenantDatabase) -> None:
+    control = {"Authorization": "Bearer control", "X-Frostbyte-Actor": "ops-lead"}
+    with TestClient(_app(db)) as api:
+        assert api.get("/v1/documents").status_code == 200
+        assert api.get("/control/v1/suspension", headers=control).json() == {"suspended": False}
+
+        # the vendor cannot suspend (or resume) itself; an actor is required
+        vendor = {"Authorization": "Bearer vendor", "X-Frostbyte-Actor": "dana"}
+        refused = api.put("/control/v1/suspension", json={"suspended": True}, headers=vendor)
+        assert (refused.status_code, refused.json()["error"]["code"]) == (
+            403, "INSUFFICIENT_SCOPE")
+        nameless = api.put("/control/v1/suspension", json={"suspended": True},
+                           headers={"Authorization": "Bearer control"})
+        assert nameless.status_code == 422
+
+        done = api.put("/control/v1/suspension", json={"suspended": True}, headers=control)
+        assert done.json() == {"suspended": True, "changed": True}
+        refused = api.get("/v1/documents")
+        assert refused.status_code == 403
+        error = refused.json()["error"]
+        assert error["code"] == "TENANT_SUSPENDED" and error["request_id"]
+        assert api.get("/healthz").status_code == 200
+        again = api.put("/control/v1/suspension", json={"suspended": True}, headers=control)
+        assert again.json()["changed"] is False
+
+    # another process of the tenant (or a restart) reads the state from the chain
+    assert SuspensionService(db).is_suspended()
+    with TestClient(_app(db)) as api:
+        assert api.get("/v1/documents").json()["error"]["code"] == "TENANT_SUSPENDED"
+        resumed = api.put("/control/v1/suspension", json={"suspended": False}, headers=control)
+        assert resumed.json() == {"suspended": False, "changed": True}
+        assert api.get("/v1/documents").status_code == 200
+
+    events = [e for e in db.audit.events() if e.event_type.startswith("tenant.")]
+    assert [(e.event_type, e.actor) for e in events] == [
+        ("tenant.suspended", "admin:ops-lead"), ("tenant.resumed", "admin:ops-lead")]
+
+
+def test_another_process_sees_a_change_within_the_cache_time(db: TenantDatabase) -> None:
+    reader, writer = SuspensionService(db, ttl_s=0.0), SuspensionService(db)
+    assert not reader.is_suspended()
+    writer.set(True, actor="admin:a")
+    assert reader.is_suspended()
+    writer.set(False, actor="admin:a")
+    assert not reader.is_suspended()
