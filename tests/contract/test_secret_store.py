@@ -82,3 +82,18 @@ def test_crypto_shred(store: SopsAgeSecretStore, tmp_path: Path) -> None:
     with pytest.raises(SecretStoreError):
         store.get("gone")
     assert store.get("kept") == {"db_password": "still here"}
+
+
+def test_tenants_made_at_once_by_two_stores_all_decrypt(tmp_path: Path) -> None:
+    """Two stores on one folder (the control plane's and its local provider's) making the
+    first tenants at the same time must agree on one control-plane key: a key replaced
+    under the other's feet left a tenant whose secrets nothing could open."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    stores = [SopsAgeSecretStore(tmp_path / "secrets") for _ in range(2)]
+    slugs = [f"t{i}" for i in range(6)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(lambda i: stores[i % 2].put(slugs[i], {"db_password": slugs[i]}),
+                      range(len(slugs))))
+    for i, slug in enumerate(slugs):
+        assert stores[(i + 1) % 2].get(slug) == {"db_password": slug}
