@@ -136,10 +136,12 @@ class AnsibleRunnerPlaybooks:
     keeps one private data dir per run (inventory, extra vars, events) — never a secret."""
 
     def __init__(self, runs_dir: Path, *, playbooks_dir: Path = PLAYBOOKS_DIR,
-                 keep_runs: int = 10) -> None:
+                 keep_runs: int = 10, argv_prefix: Sequence[str] = ()) -> None:
         self._runs_dir = runs_dir
         self._playbooks_dir = playbooks_dir
         self._keep = keep_runs
+        # e.g. ``ip netns exec <ns>``: the test hosts run Ansible from a control namespace
+        self._argv_prefix = list(argv_prefix)
 
     def _environment(self) -> dict[str, str]:
         bin_dir = str(Path(sys.executable).parent)
@@ -175,7 +177,8 @@ class AnsibleRunnerPlaybooks:
                 variables[SECRETS_FIFO_VAR] = str(
                     stack.enter_context(secrets_fifo(secrets, wait_s=timeout_s)))
             (private / "env" / "extravars").write_text(json.dumps(variables), "utf-8")
-            argv = [sys.executable, "-m", "ansible_runner", "run", str(private),
+            argv = [*self._argv_prefix, sys.executable, "-m", "ansible_runner", "run",
+                    str(private),
                     "--playbook", playbook, "--project-dir", str(self._playbooks_dir),
                     "--ident", "run"]
             self._spawn(argv, on_output, timeout_s + 60)

@@ -4,6 +4,7 @@ the rendered environment file, and nothing of them lands in ansible-runner's art
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -100,7 +101,9 @@ def test_no_secret_lands_in_the_artifacts(tmp_path: Path, project: Path,
         assert not any(value in line for line in lines), f"{name} leaked into the output"
     assert cp_token.encode() not in artifacts
     assert any("PLAY" in line for line in lines), "the run's output was streamed"
-    assert not list(Path("/dev/shm").glob("fb-secrets-*")), "the FIFO folder was removed"
+    (extravars,) = runs.glob("*/env/extravars")
+    fifo = Path(json.loads(extravars.read_text("utf-8"))["dataplane_secrets_fifo"])
+    assert not fifo.parent.exists(), "the FIFO's folder is removed after the run"
 
 
 def test_a_secret_passed_as_extra_var_is_refused(tmp_path: Path, project: Path) -> None:
