@@ -14,7 +14,11 @@ from typing import Any
 import pytest
 
 from control_plane.domain.firewall import build_policy, nftables_ruleset
-from control_plane.providers.hetzner.ansible import AnsibleRunnerPlaybooks, build_inventory
+from control_plane.providers.hetzner.ansible import (
+    AnsibleRunnerPlaybooks,
+    PlaybookFailed,
+    build_inventory,
+)
 from tests.hosts.harness import CONTROL_ADDRESS, Host, Lab
 
 pytestmark = pytest.mark.slow
@@ -47,7 +51,8 @@ def host_vars(host: Host) -> dict[str, Any]:
         "dataplane_deploy_group": "root",
         "dataplane_deploy_base_dir": base,
         "dataplane_deploy_process_python": sys.executable,
-        "dataplane_deploy_process_argv": [sys.executable, str(STANDIN)],
+        "dataplane_deploy_process_release_src": str(STANDIN),
+        "dataplane_deploy_process_argv": [sys.executable, f"{base}/release/dataplane.py"],
         "dataplane_deploy_process_services": [{"name": "api", "args": ["serve"]}],
         "dataplane_deploy_ready_url": f"http://127.0.0.1:{VENDOR_PORT}/readyz",
         "dataplane_deploy_ready_retries": 40,
@@ -59,6 +64,7 @@ def host_vars(host: Host) -> dict[str, Any]:
             "FROSTBYTE_DP_STORE_PORT": str(STORE_PORT),
             "FROSTBYTE_DP_DATA_DIR": f"{base}/data",
         },
+        "dataplane_update_base_dir": base,
         "dataplane_wipe_base_dir": base,
         "dataplane_wipe_process_services": ["api"],
     }
@@ -72,7 +78,8 @@ class Tenants:
         self.runner = AnsibleRunnerPlaybooks(
             lab.root / "runs", argv_prefix=["ip", "netns", "exec", lab.control])
 
-    def play(self, host: Host, playbook: str, *, secrets: bool = False) -> None:
+    def play(self, host: Host, playbook: str, *, secrets: bool = False,
+             extravars: dict[str, Any] | None = None) -> None:
         assert host.policy is not None
         inventory = build_inventory(
             host.name, {"public_ipv4": host.address}, user="root", key_file=self.key,
@@ -80,7 +87,8 @@ class Tenants:
         self.runner.run(playbook, inventory=inventory, extravars={
             "dataplane_engine": "process",
             "dataplane_tenant_config": {"embedding": {"mode": "offline"}},
-            "dataplane_host_nftables_ruleset": nftables_ruleset(host.policy)},
+            "dataplane_host_nftables_ruleset": nftables_ruleset(host.policy),
+            **(extravars or {})},
             secrets=secrets_of(host.name) if secrets else None,
             on_output=self.output.append, timeout_s=240)
 
@@ -157,13 +165,35 @@ def test_no_connection_sharing_socket_is_left(lab: Lab, tenants: Tenants) -> Non
                                    ).read_text("utf-8")
 
 
+def test_update_rolls_forward_and_back_on_a_failed_health_check(
+        lab: Lab, tenants: Tenants) -> None:
+    host = lab.hosts["tenant-b"]
+    version = host.base_dir / "compose" / "VERSION"
+    release = host.base_dir / "release" / "dataplane.py"
+    tenants.play(host, "update.yml", extravars={
+        "dataplane_update_version": "0.2.0", "dataplane_update_release_src": str(STANDIN)})
+    assert version.read_text("utf-8").strip() == "0.2.0"
+
+    broken = lab.root / "broken_release.py"
+    broken.write_text("raise SystemExit('this release never becomes ready')\n", "utf-8")
+    with pytest.raises(PlaybookFailed, match=r"update\.yml"):
+        tenants.play(host, "update.yml", extravars={
+            "dataplane_update_version": "0.3.0", "dataplane_update_release_src": str(broken)})
+    assert any("rolled back to 0.2.0" in line for line in tenants.output)
+    assert version.read_text("utf-8").strip() == "0.2.0"
+    assert release.read_bytes() == STANDIN.read_bytes()
+    status, body = lab.http_get(lab.control, f"http://{host.address}:{VENDOR_PORT}/readyz")
+    assert status == 200, body
+
+
 def test_wipe_leaves_no_data_or_secret(lab: Lab, tenants: Tenants) -> None:
     host = lab.hosts["tenant-a"]
     tenants.play(host, "wipe.yml")
     for folder in ("data", "secrets", "compose", "logs"):
         assert not (host.base_dir / folder).exists(), folder
+    # what stays is code (the launcher and the release), neither data nor secret
     leftovers = [p for p in host.base_dir.rglob("*") if p.is_file()]
-    assert all(p.name == "envexec.py" for p in leftovers), leftovers
+    assert {p.name for p in leftovers} <= {"envexec.py", "dataplane.py"}, leftovers
     status, _ = lab.http_get(lab.control, f"http://{host.address}:{VENDOR_PORT}/readyz")
     assert status == 0, "the data plane is gone"
     # tenant B is untouched
