@@ -237,3 +237,23 @@ def test_program_refuses_ssh_from_the_world() -> None:
     }
     with pytest.raises(Exception, match="SSH"):
         run(program, config=config)
+
+
+def test_pulumi_project_runs_this_program_as_the_cli_would() -> None:
+    import runpy
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    project = yaml.safe_load((root / "Pulumi.yaml").read_text("utf-8"))
+    assert project["main"].rstrip("/") == "infra"
+    assert project["runtime"]["name"] == "python"
+    config = {
+        "frostbyte:tenant": "acme", "frostbyte:networkCidr": "10.64.7.0/24",
+        "frostbyte:sshPublicKey": PUBLIC_KEY,
+        "frostbyte:controlPlaneAddresses": f'["{CP}"]',
+    }
+    resources = run(lambda: runpy.run_path(str(root / "infra" / "__main__.py")),
+                    config=config)
+    assert len(of_type(resources, ":Server")) == 1
