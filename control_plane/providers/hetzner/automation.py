@@ -146,7 +146,8 @@ class AutomationStackRunner:
             self._configure(handle, config)
             result = self._with_deadline(
                 handle, stack, "up", timeout_s,
-                lambda: handle.up(on_output=on_output, color="never", suppress_progress=True))
+                lambda: handle.up(on_output=on_output, on_error=on_output, color="never",
+                                  suppress_progress=True))
             return {name: out.value for name, out in result.outputs.items()}
 
     def refresh(self, stack: str, config: StackConfig, on_output: OutputSink,
@@ -155,7 +156,8 @@ class AutomationStackRunner:
             handle = self._stack(stack, create=False)
             self._configure(handle, config)
             self._with_deadline(handle, stack, "refresh", timeout_s,
-                                lambda: handle.refresh(on_output=on_output, color="never"))
+                                lambda: handle.refresh(on_output=on_output, on_error=on_output,
+                                                       color="never"))
 
     def destroy(self, stack: str, config: StackConfig, on_output: OutputSink,
                 timeout_s: float) -> None:
@@ -163,7 +165,8 @@ class AutomationStackRunner:
             handle = self._stack(stack, create=False)
             self._configure(handle, config)
             self._with_deadline(handle, stack, "destroy", timeout_s,
-                                lambda: handle.destroy(on_output=on_output, color="never"))
+                                lambda: handle.destroy(on_output=on_output, on_error=on_output,
+                                                       color="never"))
 
     def outputs(self, stack: str) -> dict[str, Any]:
         with _mapped(stack, "outputs"):
