@@ -11,8 +11,6 @@ import threading
 from typing import Any
 
 import pytest
-from pulumi import automation as auto
-from pulumi.automation._cmd import CommandResult
 
 from control_plane.providers.hetzner.automation import AutomationStackRunner
 from control_plane.providers.hetzner.stack import (
@@ -21,6 +19,8 @@ from control_plane.providers.hetzner.stack import (
     StackNotFound,
     StackTimeout,
 )
+
+auto = pytest.importorskip("pulumi.automation")  # the SDK, not the CLI: skipped without it
 
 TOKEN = "hcloud-token-f00dfeedf00dfeedf00dfeedf00dfeedf00dfeedf00dfeedf00dfeedf00dfeed"
 
@@ -35,7 +35,7 @@ class FakeStack:
     """Records what the adapter asks of a ``pulumi.automation.Stack``."""
 
     def __init__(self) -> None:
-        self.config: dict[str, auto.ConfigValue] = {}
+        self.config: dict[str, Any] = {}
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.block = threading.Event()
         self.hang = False
@@ -52,7 +52,7 @@ class FakeStack:
         if self.hang:
             self.block.wait(10)
 
-    def set_all_config(self, config: dict[str, auto.ConfigValue], *, path: bool = False
+    def set_all_config(self, config: dict[str, Any], *, path: bool = False
                        ) -> None:
         self.config.update(config)
 
@@ -138,6 +138,8 @@ def test_a_stuck_update_is_cancelled_at_its_deadline(fake: FakeStack) -> None:
 
 
 def test_sdk_errors_are_mapped(fake: FakeStack) -> None:
+    from pulumi.automation._cmd import CommandResult
+
     result = CommandResult(stdout="", stderr="conflict", code=255)
     fake.raise_on["up"] = auto.ConcurrentUpdateError(result)
     with pytest.raises(StackBusy):

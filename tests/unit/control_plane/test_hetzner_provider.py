@@ -324,7 +324,7 @@ def test_endpoint_uses_the_domain_when_configured(tmp_path: Path) -> None:
 
 # -- the Automation API adapter's error mapping ----------------------------------------------
 def test_automation_errors_are_mapped() -> None:
-    from pulumi import automation as auto
+    auto = pytest.importorskip("pulumi.automation")
     from pulumi.automation._cmd import CommandResult
 
     from control_plane.providers.hetzner.automation import _mapped
