@@ -7,18 +7,21 @@ dropping, inserting or reordering any event breaks the chain from that point on.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import json.encoder
 import os
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from frostbyte_common.canonical_json import canonical_bytes, sha256_hex
+from frostbyte_common.canonical_json import canonical_bytes
 
 GENESIS_HASH = "0" * 64
+_sha256 = hashlib.sha256
 
 
 def uuid7(*, unix_ms: int | None = None) -> uuid.UUID:
@@ -99,8 +102,29 @@ def _body(*, event_id: str, tenant: str, seq: int, occurred_at: datetime, actor:
 
 
 _MAX_SAFE_INT = 2**53 - 1
-_dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, sort_keys=True,
-                          separators=(",", ":")).encode
+_JSON_STR: Callable[[str], str] = getattr(json.encoder, "c_encode_basestring", None) or (
+    json.encoder.encode_basestring)
+
+
+def _json_encoder() -> Callable[[Any], str]:
+    """``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+    allow_nan=False)``, built once: ``JSONEncoder.encode`` builds a new C encoder on every
+    call, which costs more than encoding a small payload."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - CPython always has the C accelerator
+        return json.JSONEncoder(ensure_ascii=False, allow_nan=False, sort_keys=True,
+                                separators=(",", ":")).encode
+    encoder = make(None, None, _JSON_STR, None, ":", ",", True, False, False)
+
+    def encode(value: Any) -> str:
+        if type(value) is str:
+            return _JSON_STR(value)
+        return "".join(encoder(value, 0))
+
+    return encode
+
+
+_dumps = _json_encoder()
 
 
 def _plain(value: Any) -> bool:
@@ -124,13 +148,80 @@ def _plain(value: Any) -> bool:
     return False
 
 
+def _canonical_fields(event_id: str, tenant: str, seq: int, occurred_at: str, actor: str,
+                      event_type: str, subject_kind: str, subject_id: str,
+                      payload: dict[str, Any], prev_hash: str) -> bytes:
+    """RFC 8785 bytes of an event body (``_body``), written field by field in RFC 8785's
+    key order — the same bytes as encoding the dict, without building or sorting it. The C
+    JSON encoder is used where it provably agrees with RFC 8785 (the common case, many times
+    faster), the ``rfc8785`` library otherwise. Only the payload and seq vary in type; every
+    other field is a string under an ASCII key."""
+    if type(seq) is not int or not _plain(payload) or not -_MAX_SAFE_INT <= seq <= _MAX_SAFE_INT:
+        return canonical_bytes(_body_of(event_id, tenant, seq, occurred_at, actor, event_type,
+                                        subject_kind, subject_id, payload, prev_hash))
+    s = _JSON_STR
+    return (f'{{"actor":{s(actor)},"event_id":{s(event_id)},"event_type":{s(event_type)},'
+            f'"occurred_at":{s(occurred_at)},"payload":{_dumps(payload)},'
+            f'"prev_hash":{s(prev_hash)},"seq":{seq},'
+            f'"subject":{{"id":{s(subject_id)},"kind":{s(subject_kind)}}},'
+            f'"tenant":{s(tenant)}}}').encode()
+
+
+def link_bytes(prev_hash: str, seq: int) -> bytes:
+    """The part of an event's canonical form that links it into the chain (RFC 8785 puts
+    ``prev_hash`` and ``seq`` next to each other); ``canonical_parts`` gives the rest."""
+    return f'"prev_hash":{_JSON_STR(prev_hash)},"seq":{seq}'.encode()
+
+
+def canonical_parts(*, tenant: str, occurred_at: datetime, actor: str, event_type: str,
+                    subject_kind: str, subject_id: str, payload: dict[str, Any],
+                    event_id: str) -> tuple[bytes, bytes]:
+    """``(before, after)`` such that an event's canonical bytes are ``before +
+    link_bytes(prev_hash, seq) + after``: everything but the link can be encoded before
+    the chain's head is known, so the link and the hash can be made where the head is read
+    (in the database, under the append lock — see ``audit_store.py``)."""
+    when = _time_text(occurred_at)
+    if _plain(payload):
+        s = _JSON_STR
+        return (f'{{"actor":{s(actor)},"event_id":{s(event_id)},"event_type":{s(event_type)},'
+                f'"occurred_at":{s(when)},"payload":{_dumps(payload)},').encode(), (
+                f',"subject":{{"id":{s(subject_id)},"kind":{s(subject_kind)}}},'
+                f'"tenant":{s(tenant)}}}').encode()
+    # Rare (floats, big integers, exotic keys): let the library encode the whole body with a
+    # link no payload can contain, and cut it out (the last occurrence is the top-level one:
+    # keys sort, and a string's quotes are escaped).
+    marker = uuid.uuid4().hex
+    link = link_bytes(marker, 1)
+    whole = canonical_bytes(_body_of(event_id, tenant, 1, when, actor, event_type,
+                                     subject_kind, subject_id, payload, marker))
+    before, found, after = whole.rpartition(link)
+    if not found:  # pragma: no cover - RFC 8785 always writes the sorted keys this way
+        raise ValueError("cannot split the canonical form of an event around its link")
+    return before, after
+
+
+def _body_of(event_id: str, tenant: str, seq: int, occurred_at: str, actor: str,
+             event_type: str, subject_kind: str, subject_id: str, payload: dict[str, Any],
+             prev_hash: str) -> dict[str, Any]:
+    return {"event_id": event_id, "tenant": tenant, "seq": seq, "occurred_at": occurred_at,
+            "actor": actor, "event_type": event_type,
+            "subject": {"kind": subject_kind, "id": subject_id}, "payload": payload,
+            "prev_hash": prev_hash}
+
+
 def _canonical(body: dict[str, Any]) -> bytes:
-    """RFC 8785 bytes of an event body: the C JSON encoder where it provably agrees with
-    RFC 8785 (the common case, many times faster), the ``rfc8785`` library otherwise. Only
-    the payload and seq vary in type; every other field is a string under an ASCII key."""
-    if _plain(body["payload"]) and _plain(body["seq"]):
-        return _dumps(body).encode("utf-8")
-    return canonical_bytes(body)
+    """RFC 8785 bytes of an event body as ``_body`` builds it."""
+    subject = body["subject"]
+    return _canonical_fields(body["event_id"], body["tenant"], body["seq"],
+                             body["occurred_at"], body["actor"], body["event_type"],
+                             subject["kind"], subject["id"], body["payload"],
+                             body["prev_hash"])
+
+
+def _time_text(occurred_at: datetime) -> str:
+    if occurred_at.tzinfo is UTC:
+        return occurred_at.isoformat()
+    return occurred_at.astimezone(UTC).isoformat()
 
 
 def event_hash(
@@ -147,10 +238,17 @@ def event_hash(
     event_id: str = "",
 ) -> str:
     """The hash of one event over its canonical form."""
-    return sha256_hex(_canonical(_body(
-        event_id=event_id, tenant=tenant, seq=seq, occurred_at=occurred_at, actor=actor,
-        event_type=event_type, subject_kind=subject_kind, subject_id=subject_id,
-        payload=payload, prev_hash=prev_hash)))
+    return _sha256(_canonical_fields(
+        event_id, tenant, seq, _time_text(occurred_at), actor, event_type, subject_kind,
+        subject_id, payload, prev_hash)).hexdigest()
+
+
+def _hash_of(event: AuditEvent) -> str:
+    """``event_hash`` of an event as stored, without building keyword arguments."""
+    return _sha256(_canonical_fields(
+        event.event_id, event.tenant, event.seq, _time_text(event.occurred_at), event.actor,
+        event.event_type, event.subject_kind, event.subject_id, event.payload,
+        event.prev_hash)).hexdigest()
 
 
 def next_event(*, tenant: str, seq: int, prev_hash: str, actor: str, event_type: str,
@@ -193,17 +291,9 @@ def verify_chain(events: Iterable[AuditEvent], *, start_seq: int = 1,
         if event.prev_hash != prev:
             return ChainVerdict(False, count, prev, event.seq,
                                 "prev_hash does not link to the previous event's hash")
-        if event.hash != event_hash(**_hash_args(event)):
+        if event.hash != _hash_of(event):
             return ChainVerdict(False, count, prev, event.seq,
                                 "hash does not match the event's content (edited)")
         prev = event.hash
         count += 1
     return ChainVerdict(True, count, prev)
-
-
-def _hash_args(event: AuditEvent) -> dict[str, Any]:
-    return {"tenant": event.tenant, "seq": event.seq, "occurred_at": event.occurred_at,
-            "actor": event.actor, "event_type": event.event_type,
-            "subject_kind": event.subject_kind, "subject_id": event.subject_id,
-            "payload": event.payload, "prev_hash": event.prev_hash,
-            "event_id": event.event_id}

@@ -2,14 +2,22 @@
 
 Appends run inside the caller's transaction, so an event and the state change it records
 commit together or not at all. Appends of one tenant are serialised by a transaction-scoped
-advisory lock; the natural key ``(tenant, seq)`` is the backstop: an append that loses a
-race anyway (``ON CONFLICT DO NOTHING`` returns no row) reads the new head and retries.
+advisory lock, held until the caller commits; the natural key ``(tenant, seq)`` is the
+backstop.
+
+Throughput is set by how long that lock is held (from the append to the caller's commit),
+so nothing of an append waits on the client inside it: the client encodes each event's
+canonical form (RFC 8785) around the link before it asks for the lock, and one statement,
+sent in the same pipeline as the lock request, reads the head, fills in each link
+(``"prev_hash":…,"seq":…``), hashes (``sha256``) and inserts — one round trip for any
+number of events (``append_many``). The bytes hashed are exactly those ``verify_chain``
+recomputes, so the chain is checked the same way whoever computed it.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,10 +25,10 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 from psycopg.types.json import Jsonb
 
-from frostbyte_common.audit_chain import GENESIS_HASH, AuditEvent, next_event
+from frostbyte_common.audit_chain import GENESIS_HASH, AuditEvent, canonical_parts, uuid7
 from frostbyte_common.audit_checkpoint import Checkpoint
 
 Row = dict[str, Any]
@@ -28,7 +36,60 @@ Conn = psycopg.Connection[Row]
 Connect = Callable[[], AbstractContextManager[Conn]]
 
 _MAX_APPEND_ATTEMPTS = 8
-_HEAD = "SELECT seq, hash FROM audit.events WHERE tenant = %s ORDER BY seq DESC LIMIT 1"
+_STREAM = ("SELECT tenant, seq, occurred_at, actor, event_type, subject_kind, subject_id,"
+           " payload, prev_hash, hash, event_id::text FROM audit.events"
+           " WHERE tenant = %s AND seq > %s")
+# Under the lock: read the head, then chain, hash and insert the events in order (a
+# recursive CTE: each link needs the hash before it). RETURNING tells the client each one's
+# seq and hashes.
+_APPEND = """
+WITH RECURSIVE head AS (
+    SELECT seq, hash FROM audit.events WHERE tenant = %(tenant)s ORDER BY seq DESC LIMIT 1
+), item AS (
+    SELECT * FROM unnest(
+        %(event_id)s::uuid[], %(occurred_at)s::timestamptz[], %(actor)s::text[],
+        %(event_type)s::text[], %(subject_kind)s::text[], %(subject_id)s::text[],
+        %(payload)s::jsonb[], %(before)s::bytea[], %(after)s::bytea[])
+        WITH ORDINALITY AS t(event_id, occurred_at, actor, event_type, subject_kind,
+                             subject_id, payload, before, after, n)
+), link AS (
+    SELECT 0::bigint AS n, COALESCE((SELECT seq FROM head), 0) AS seq,
+           COALESCE((SELECT hash FROM head), %(genesis)s) AS hash, ''::text AS prev_hash
+    UNION ALL
+    SELECT l.n + 1, l.seq + 1,
+           encode(sha256(i.before || convert_to(
+               '"prev_hash":"' || l.hash || '","seq":' || (l.seq + 1), 'UTF8') || i.after),
+               'hex'),
+           l.hash
+    FROM link l JOIN item i ON i.n = l.n + 1
+)
+INSERT INTO audit.events (tenant, seq, event_id, occurred_at, actor, event_type,
+                          subject_kind, subject_id, payload, prev_hash, hash)
+SELECT %(tenant)s, l.seq, i.event_id, i.occurred_at, i.actor, i.event_type, i.subject_kind,
+       i.subject_id, i.payload, l.prev_hash, l.hash
+FROM link l JOIN item i ON i.n = l.n
+ON CONFLICT (tenant, seq) DO NOTHING
+RETURNING seq, prev_hash, hash
+"""
+# The same for one event, the common case, without the recursion (cheaper to plan and run).
+_APPEND_ONE = """
+WITH head AS (
+    SELECT seq, hash FROM audit.events WHERE tenant = %(tenant)s ORDER BY seq DESC LIMIT 1
+), link AS (
+    SELECT COALESCE((SELECT seq FROM head), 0) + 1 AS seq,
+           COALESCE((SELECT hash FROM head), %(genesis)s) AS prev_hash
+)
+INSERT INTO audit.events (tenant, seq, event_id, occurred_at, actor, event_type,
+                          subject_kind, subject_id, payload, prev_hash, hash)
+SELECT %(tenant)s, l.seq, %(event_id)s::uuid, %(occurred_at)s::timestamptz, %(actor)s,
+       %(event_type)s, %(subject_kind)s, %(subject_id)s, %(payload)s::jsonb, l.prev_hash,
+       encode(sha256(%(before)s::bytea || convert_to(
+           '"prev_hash":"' || l.prev_hash || '","seq":' || l.seq, 'UTF8') || %(after)s::bytea),
+           'hex')
+FROM link l
+ON CONFLICT (tenant, seq) DO NOTHING
+RETURNING seq, prev_hash, hash
+"""
 
 
 class AuditAppendConflict(RuntimeError):
@@ -38,6 +99,17 @@ class AuditAppendConflict(RuntimeError):
 def _lock_key(tenant: str) -> int:
     digest = hashlib.sha256(f"frostbyte.audit:{tenant}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to append: what happened; the chain adds sequence, time, id and hashes."""
+
+    actor: str
+    event_type: str
+    subject_kind: str
+    subject_id: str
+    payload: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,29 +157,81 @@ class AuditStore:
     def append(self, conn: Conn, *, actor: str, event_type: str, subject_kind: str,
                subject_id: str, payload: dict[str, Any]) -> AuditEvent:
         """Append one event to the chain inside the caller's transaction."""
-        # One round trip for both: in a pipeline the statements still run in order, and the
-        # head is read by a statement that starts (takes its snapshot) after the lock is held.
-        with conn.pipeline():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock_key,))
-            cur = conn.execute(_HEAD, (self.tenant,))
+        return self.append_many(conn, [NewEvent(actor, event_type, subject_kind, subject_id,
+                                                payload)])[0]
+
+    def append_many(self, conn: Conn, new: Sequence[NewEvent]) -> list[AuditEvent]:
+        """Append events, in order, inside the caller's transaction: one lock acquisition
+        and one round trip for all of them."""
+        return self._append(conn, new, own_transaction=False)
+
+    def append_committed(self, conn: Conn, new: Sequence[NewEvent]) -> list[AuditEvent]:
+        """Append events in a transaction of their own on ``conn`` (idle, not inside one):
+        BEGIN, the lock, the insert and COMMIT go in one round trip, so the lock is held only
+        while the server works — for events that record no other change (a retrieval)."""
+        return self._append(conn, new, own_transaction=True)
+
+    def _append(self, conn: Conn, new: Sequence[NewEvent], *,
+                own_transaction: bool) -> list[AuditEvent]:
+        if not new:
+            return []
+        now = datetime.now(UTC)
+        ids = [str(uuid7()) for _ in new]
+        parts = [canonical_parts(tenant=self.tenant, occurred_at=now, actor=e.actor,
+                                 event_type=e.event_type, subject_kind=e.subject_kind,
+                                 subject_id=e.subject_id, payload=e.payload, event_id=event_id)
+                 for e, event_id in zip(new, ids, strict=True)]
+        params: dict[str, Any] = {
+            "tenant": self.tenant, "genesis": GENESIS_HASH, "event_id": ids,
+            "occurred_at": [now] * len(new), "actor": [e.actor for e in new],
+            "event_type": [e.event_type for e in new],
+            "subject_kind": [e.subject_kind for e in new],
+            "subject_id": [e.subject_id for e in new],
+            "payload": [Jsonb(e.payload) for e in new],
+            "before": [b for b, _ in parts], "after": [a for _, a in parts],
+        }
+        statement = _APPEND
+        if len(new) == 1:
+            statement = _APPEND_ONE
+            params = {k: (v[0] if isinstance(v, list) else v) for k, v in params.items()}
         for _ in range(_MAX_APPEND_ATTEMPTS):
-            head = cur.fetchone()
-            event = next_event(tenant=self.tenant, seq=(head["seq"] + 1) if head else 1,
-                               prev_hash=head["hash"] if head else GENESIS_HASH, actor=actor,
-                               event_type=event_type, subject_kind=subject_kind,
-                               subject_id=subject_id, payload=payload)
-            inserted = conn.execute(
-                "INSERT INTO audit.events (tenant, seq, event_id, occurred_at, actor,"
-                " event_type, subject_kind, subject_id, payload, prev_hash, hash)"
-                " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
-                " ON CONFLICT (tenant, seq) DO NOTHING RETURNING seq",
-                (event.tenant, event.seq, event.event_id, event.occurred_at, event.actor,
-                 event.event_type, event.subject_kind, event.subject_id, Jsonb(event.payload),
-                 event.prev_hash, event.hash)).fetchone()
-            if inserted is not None:
-                return event
-            cur = conn.execute(_HEAD, (self.tenant,))
+            if own_transaction:
+                cur = self._committed(conn, statement, params)
+            else:
+                with conn.pipeline():
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock_key,))
+                    cur = conn.execute(statement, params)
+            rows = sorted(cur.fetchall(), key=lambda r: r["seq"])
+            if len(rows) == len(new):
+                return [AuditEvent(self.tenant, r["seq"], now, e.actor, e.event_type,
+                                   e.subject_kind, e.subject_id, e.payload, r["prev_hash"],
+                                   r["hash"], event_id)
+                        for r, e, event_id in zip(rows, new, ids, strict=True)]
+            if rows:  # only a writer that skips the lock could take some of the seqs
+                break
         raise AuditAppendConflict(f"could not append to the audit chain of {self.tenant!r}")
+
+    def _committed(self, conn: Conn, statement: str,
+                   params: dict[str, Any]) -> psycopg.Cursor[Row]:
+        # psycopg syncs the pipeline after the BEGIN and the COMMIT it issues itself (two
+        # more round trips, one inside the lock): send our own, in autocommit mode.
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            raise ValueError("append_committed needs a connection outside any transaction")
+        autocommit = conn.autocommit
+        conn.autocommit = True
+        try:
+            with conn.pipeline():
+                conn.execute("BEGIN")
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock_key,))
+                cur = conn.execute(statement, params)
+                conn.execute("COMMIT")
+            return cur
+        except BaseException:
+            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                conn.execute("ROLLBACK")
+            raise
+        finally:
+            conn.autocommit = autocommit
 
     def add_checkpoint(self, checkpoint: Checkpoint) -> bool:
         """Store a signed checkpoint; False if one of that size exists already."""
@@ -136,28 +260,27 @@ class AuditStore:
         return list(self.iter_events(after_seq=after_seq, limit=limit))
 
     def iter_events(self, *, after_seq: int = 0, limit: int | None = None,
-                    until_seq: int | None = None, page: int = 5000) -> Iterator[AuditEvent]:
-        """Events in chain order, read page by page (for verify and export)."""
-        last = after_seq
-        left = limit
-        while left is None or left > 0:
-            size = page if left is None else min(page, left)
-            bound = "" if until_seq is None else " AND seq <= %s"
-            params: list[Any] = [self.tenant, last]
-            if until_seq is not None:
-                params.append(until_seq)
-            params.append(size)
-            with self._connect() as conn:
-                rows = conn.execute(
-                    "SELECT * FROM audit.events WHERE tenant = %s AND seq > %s" + bound +
-                    " ORDER BY seq LIMIT %s", params).fetchall()
-            for r in rows:
-                yield _event(r)
-            if len(rows) < size:
-                return
-            last = rows[-1]["seq"]
-            if left is not None:
-                left -= len(rows)
+                    until_seq: int | None = None, page: int = 10_000) -> Iterator[AuditEvent]:
+        """Events in chain order, streamed from one server-side cursor (``page`` rows per
+        fetch) in one snapshot — for verify and export, whatever the chain's length."""
+        query = _STREAM + ("" if until_seq is None else " AND seq <= %s") + " ORDER BY seq"
+        params: list[Any] = [self.tenant, after_seq]
+        if until_seq is not None:
+            params.append(until_seq)
+        if limit is not None:
+            query += " LIMIT %s"
+            params.append(limit)
+        with self._connect() as conn, conn.transaction(), conn.cursor(
+                name="audit_stream", row_factory=tuple_row) as cur:
+            conn.execute("SET LOCAL TIME ZONE 'UTC'")  # timestamps arrive in UTC already
+            cur.itersize = page
+            cur.execute(query, params)
+            for r in cur:
+                occurred_at = r[2]
+                if occurred_at.tzinfo is not UTC:
+                    occurred_at = occurred_at.astimezone(UTC)
+                yield AuditEvent(r[0], r[1], occurred_at, r[3], r[4], r[5], r[6], r[7], r[8],
+                                 r[9], r[10])
 
     def query(self, f: EventFilter) -> list[AuditEvent]:
         """Events matching every given filter, in chain order, one page."""

@@ -18,7 +18,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from data_plane.adapters.audit_store import AuditStore
+from data_plane.adapters.audit_store import AuditStore, NewEvent
 from data_plane.domain.canonical import CanonicalDocument
 from data_plane.domain.chunking import Chunk
 from data_plane.domain.intake import DocStatus, Reason
@@ -178,9 +178,9 @@ class TenantDatabase:
             conn.execute(
                 "INSERT INTO batches (batch_id, client_ref, idempotency_key, key_id)"
                 " VALUES (%s,%s,%s,%s)", (batch_id, client_ref, idempotency_key, key_id))
-            self.append_audit(conn, actor=f"vendor_key:{key_id}", event_type="batch.received",
-                              subject_kind="batch", subject_id=str(batch_id),
-                              payload={"client_ref": client_ref, "files": len(documents)})
+            actor = f"vendor_key:{key_id}"
+            events = [NewEvent(actor, "batch.received", "batch", str(batch_id),
+                               {"client_ref": client_ref, "files": len(documents)})]
             for d in documents:
                 conn.execute(
                     "INSERT INTO documents (document_id, batch_id, ordinal, name, sha256,"
@@ -193,13 +193,13 @@ class TenantDatabase:
                      d.detail, d.held_reason.value if d.held_reason else None,
                      d.malware_signature),
                 )
-                self.append_audit(
-                    conn, actor=f"vendor_key:{key_id}",
-                    event_type=_INTAKE_EVENTS.get(d.status, "document.rejected"),
-                    subject_kind="document", subject_id=str(d.document_id),
-                    payload={"batch_id": str(batch_id), "sha256": d.sha256,
-                             "reason": d.reason.value if d.reason else None},
-                )
+                events.append(NewEvent(
+                    actor, _INTAKE_EVENTS.get(d.status, "document.rejected"), "document",
+                    str(d.document_id),
+                    {"batch_id": str(batch_id), "sha256": d.sha256,
+                     "reason": d.reason.value if d.reason else None}))
+            # Last, and all at once: the chain's lock is held only from here to the commit.
+            self.audit.append_many(conn, events)
 
     def get_batch(self, batch_id: uuid.UUID) -> Row | None:
         with self._pool.connection() as conn:
@@ -305,16 +305,15 @@ class TenantDatabase:
                 " updated_at = now() WHERE document_id = %s",
                 (canonical_key, doc.title, doc.parser, doc.parser_version, doc.status.value,
                  doc.page_count, len(chunks), Jsonb(timings), document_id))
-            self.append_audit(conn, actor="worker", event_type="document.parsed",
-                              subject_kind="document", subject_id=str(document_id),
-                              payload={"parser": doc.parser, "version": doc.parser_version,
-                                       "status": doc.status.value,
-                                       "elements": len(doc.elements)})
-            self.append_audit(conn, actor="worker", event_type="document.embedded",
-                              subject_kind="document", subject_id=str(document_id),
-                              payload={"chunks": len(chunks), "model": model.name,
-                                       "dimension": model.dimension,
-                                       "chunk_ids": [c.chunk_id for c in chunks]})
+            self.audit.append_many(conn, [
+                NewEvent("worker", "document.parsed", "document", str(document_id),
+                         {"parser": doc.parser, "version": doc.parser_version,
+                          "status": doc.status.value, "elements": len(doc.elements)}),
+                NewEvent("worker", "document.embedded", "document", str(document_id),
+                         {"chunks": len(chunks), "model": model.name,
+                          "dimension": model.dimension,
+                          "chunk_ids": [c.chunk_id for c in chunks]}),
+            ])
             return True
 
     @staticmethod
@@ -378,10 +377,11 @@ class TenantDatabase:
         return [r["document_id"] for r in rows]
 
     def record_retrieval(self, actor: str, payload: dict[str, Any]) -> AuditEvent:
-        with self.transaction() as conn:
-            return self.append_audit(conn, actor=actor, event_type="retrieval.performed",
-                                     subject_kind="query", subject_id=payload["query_sha256"],
-                                     payload=payload)
+        """The audit event of a search: the only write of its transaction, so the event is
+        appended and committed in one round trip (the most frequent event there is)."""
+        with self._pool.connection() as conn:
+            return self.audit.append_committed(conn, [NewEvent(
+                actor, "retrieval.performed", "query", payload["query_sha256"], payload)])[0]
 
     # -- erasure (services/documents.py) -------------------------------------------------
 
