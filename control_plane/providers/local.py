@@ -481,42 +481,45 @@ class LocalProvider:
             port = self._claim_port(paths)
             endpoint = self._endpoint(port)
             self._start_clamd(paths, config)
-
-            write_new_signing_key(paths.audit_key)
-            password, owner_password = self._service_password(slug), _new_password()
-            with _database_step(f"could not set the database password of {slug!r}"):
-                self._db.set_password(role_name(slug), password)
-                self._db.set_password(migration_role_name(slug), owner_password)
-            conninfo = self._db.conninfo(slug, role_name(slug), password)
-            env = self.child_env(slug, config, port, conninfo)
-            migrate_env = self.child_env(
-                slug, config, port,
-                self._db.conninfo(slug, migration_role_name(slug), owner_password))
-            migrate_env["FROSTBYTE_DP_SERVICE_ROLE"] = role_name(slug)
-            self._run(["migrate"], env=migrate_env, paths=paths, log_name="migrate",
-                      error=ProvisioningFailed)
-            pids = {
-                processes.spawn_detached(
-                    [str(self._python), "-m", "data_plane", _COMMANDS[name]],
-                    env=env,
-                    cwd=paths.work,
-                    log_file=paths.log_file(name),
-                    pid_file=paths.pid_file(name),
-                ): MARKER
-                for name in PROCESSES
-            }
-            log.info("tenant %s: data plane starting on %s (pids %s)", slug, endpoint,
-                     sorted(pids))
-            why = processes.wait_until_ready(
-                f"{endpoint}/readyz", timeout_s=self._ready_timeout_s, pids=pids
-            )
-            if why is not None:
-                self._stop_processes(paths)
-                raise ProvisioningFailed(
-                    f"data plane of {slug!r} did not become ready: {why}. "
-                    f"End of {paths.log_file('api')}:\n{processes.tail(paths.log_file('api'))}"
+            try:
+                write_new_signing_key(paths.audit_key)
+                password, owner_password = self._service_password(slug), _new_password()
+                with _database_step(f"could not set the database password of {slug!r}"):
+                    self._db.set_password(role_name(slug), password)
+                    self._db.set_password(migration_role_name(slug), owner_password)
+                conninfo = self._db.conninfo(slug, role_name(slug), password)
+                env = self.child_env(slug, config, port, conninfo)
+                migrate_env = self.child_env(
+                    slug, config, port,
+                    self._db.conninfo(slug, migration_role_name(slug), owner_password))
+                migrate_env["FROSTBYTE_DP_SERVICE_ROLE"] = role_name(slug)
+                self._run(["migrate"], env=migrate_env, paths=paths, log_name="migrate",
+                          error=ProvisioningFailed)
+                pids = {
+                    processes.spawn_detached(
+                        [str(self._python), "-m", "data_plane", _COMMANDS[name]],
+                        env=env,
+                        cwd=paths.work,
+                        log_file=paths.log_file(name),
+                        pid_file=paths.pid_file(name),
+                    ): MARKER
+                    for name in PROCESSES
+                }
+                log.info("tenant %s: data plane starting on %s (pids %s)", slug, endpoint,
+                         sorted(pids))
+                why = processes.wait_until_ready(
+                    f"{endpoint}/readyz", timeout_s=self._ready_timeout_s, pids=pids
                 )
-            return endpoint
+                if why is not None:
+                    raise ProvisioningFailed(
+                        f"data plane of {slug!r} did not become ready: {why}. "
+                        f"End of {paths.log_file('api')}:\n{processes.tail(paths.log_file('api'))}"
+                    )
+                return endpoint
+            except BaseException:
+                # nothing half-started stays behind: clamd and whatever else began
+                self._stop_processes(paths)
+                raise
 
     def _service_password(self, slug: str) -> str:
         """The service role's password: the tenant's SOPS ``db_password`` when it has one."""

@@ -24,7 +24,7 @@ from fastapi.testclient import TestClient
 from control_plane.adapters import processes
 from control_plane.adapters.secret_store import SopsAgeSecretStore
 from control_plane.api.app import create_app
-from control_plane.providers.local import port_free, role_name
+from control_plane.providers.local import TenantPaths, port_free, process_markers, role_name
 from control_plane.settings import ControlPlaneSettings
 from tests.intake_hostile_files import EICAR
 
@@ -76,9 +76,11 @@ def test_lifecycle_against_the_real_data_plane(
     slug, other = f"life{time.time_ns() % 10**8}", f"peer{time.time_ns() % 10**8}"
     try:
         _lifecycle(settings, slug, other, fresh_database, pg_admin_url, tmp_path, caplog)
-    finally:  # a failed run must not leave data planes behind
-        for pid_file in (tmp_path / "state" / "tenants").glob("*/pids/*.pid"):
-            processes.stop_pid_file(pid_file, "data_plane", grace_s=5)
+    finally:  # a failed run must not leave data planes (or their clamd) behind
+        for tenant_dir in (tmp_path / "state" / "tenants").glob("*/"):
+            paths = TenantPaths(tenant_dir)
+            for name, marker in process_markers(paths).items():
+                processes.stop_pid_file(paths.pid_file(name), marker, grace_s=5)
 
 
 def _lifecycle(settings: ControlPlaneSettings, slug: str, other: str, fresh_database: str,

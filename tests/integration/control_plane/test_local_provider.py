@@ -254,7 +254,40 @@ def test_a_data_plane_that_dies_fails_provisioning_with_its_log(
     assert "exited before" in caught.value.message
     paths = provider.paths(t.slug)
     assert processes.running_pid(paths.pid_file("worker"), "data_plane") is None
+    assert processes.running_pid(paths.pid_file("clamd"), str(paths.clamd_config)) is None
     provider.deprovision(t)
+
+
+def test_a_start_that_fails_after_clamd_leaves_no_clamd(
+    pg_admin_url: str, tmp_path: Path, slug_prefix: str
+) -> None:
+    class BrokenSecrets(MemorySecrets):
+        def get(self, slug: str) -> dict[str, str]:
+            raise ProvisioningFailed("the fake secret store cannot decrypt")
+
+    secrets = BrokenSecrets()
+    provider = LocalProvider(admin_conninfo=pg_admin_url, state_dir=tmp_path / "state",
+                             python=Path(sys.executable), port_range=_free_range(),
+                             ready_timeout_s=20, stop_grace_s=3, code_paths=[FAKE_CODE],
+                             secrets=secrets)
+    t = tenant(f"{slug_prefix}-x")
+    secrets.put(t.slug, {"db_password": "unreadable"})
+    with pytest.raises(ProvisioningFailed, match="cannot decrypt"):
+        provider.provision(t, TenantConfig())
+    paths = provider.paths(t.slug)
+    assert processes.running_pid(paths.pid_file("clamd"), str(paths.clamd_config)) is None
+    assert not _running_with(str(paths.clamd_config))
+    provider.deprovision(t)
+
+
+def _running_with(marker: str) -> bool:
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if marker.encode() in cmdline.read_bytes():
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def test_revoke_and_verified_deprovision(
