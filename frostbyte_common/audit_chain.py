@@ -130,21 +130,29 @@ _dumps = _json_encoder()
 def _plain(value: Any) -> bool:
     """True when ``json.dumps(sort_keys=True)`` writes exactly RFC 8785 for ``value``: no
     floats (number formatting differs), integers within IEEE-754's exact range, and no key
-    with a character from U+D800 up (UTF-16 and code-point key orders agree below it)."""
+    with a character from U+D800 up (UTF-16 and code-point key orders agree below it).
+    Scalars inside containers are checked inline: this runs once per event in verify."""
     kind = type(value)
-    if kind is str or value is None or kind is bool:
-        return True
-    if kind is int:
-        return bool(-_MAX_SAFE_INT <= value <= _MAX_SAFE_INT)
     if kind is dict:
         for k, v in value.items():
             if type(k) is not str or not (k.isascii() or max(k) < "\ud800"):
                 return False
-            if type(v) is not str and not _plain(v):
+            if not _plain_item(v):
                 return False
         return True
     if kind is list or kind is tuple:
-        return all(type(v) is str or _plain(v) for v in value)
+        return all(_plain_item(v) for v in value)
+    return _plain_item(value)
+
+
+def _plain_item(v: Any) -> bool:
+    kind = type(v)
+    if kind is str or v is None or kind is bool:
+        return True
+    if kind is int:
+        return bool(-_MAX_SAFE_INT <= v <= _MAX_SAFE_INT)
+    if kind is dict or kind is list or kind is tuple:
+        return _plain(v)
     return False
 
 
