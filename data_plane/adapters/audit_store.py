@@ -227,11 +227,13 @@ class AuditStore:
                 conn.execute("COMMIT")
             return cur
         except BaseException:
-            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            if not conn.closed and (conn.info.transaction_status
+                                    != psycopg.pq.TransactionStatus.IDLE):
                 conn.execute("ROLLBACK")
             raise
         finally:
-            conn.autocommit = autocommit
+            if not conn.closed:
+                conn.autocommit = autocommit
 
     def add_checkpoint(self, checkpoint: Checkpoint) -> bool:
         """Store a signed checkpoint; False if one of that size exists already."""

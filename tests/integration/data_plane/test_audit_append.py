@@ -146,3 +146,14 @@ def test_racing_writers_of_every_kind_build_one_intact_chain(url: str) -> None:
     assert not rolled_back & {e.subject_id for e in events}
     expected = sum(1 + i % 3 for _ in range(6) for i in range(25)) - len(rolled_back)
     assert len(events) == expected
+
+
+def test_a_failed_append_committed_leaves_the_connection_usable(url: str) -> None:
+    store = _store(url)
+    with psycopg.connect(url, row_factory=dict_row) as conn:
+        with pytest.raises(psycopg.DataError):  # PostgreSQL text cannot hold NUL
+            store.append_committed(conn, [NewEvent("a", "t", "k", "nul\x00", {})])
+        assert conn.autocommit is False
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        [event] = store.append_committed(conn, [NewEvent("a", "t", "k", "ok", {})])
+    assert event.seq == 1 and verify_chain(store.events()).ok
