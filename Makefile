@@ -3,11 +3,11 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
-PACKAGES := control_plane data_plane frostbyte_common frostbyte_cli
+PACKAGES := control_plane data_plane frostbyte_common frostbyte_cli infra
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo down test test-slow lint samples golden policy-corpora bench \
-	bench-intake bench-parse bench-policy bench-audit
+	bench-intake bench-parse bench-policy bench-audit test-hosts
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -24,12 +24,16 @@ down: ## Stop everything `make demo` / `frostbyte local up` started
 test: install ## Run the test suite (unit, contract, integration, end-to-end)
 	@$(PYTEST) -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
-test-slow: install ## Run the slow suites too (whole real corpus, large files)
+test-slow: install ## Run the slow suites too (whole real corpus, large files, test hosts)
 	@$(PYTEST) -q -m "slow or not slow"
+
+test-hosts: install ## Namespace test hosts: real playbooks over SSH, tenant isolation (root, slow)
+	@$(PYTEST) -q -m slow tests/hosts
 
 lint: install ## ruff + mypy --strict on the packages
 	@$(VENV)/bin/ruff check $(PACKAGES) tests scripts bench
 	@$(VENV)/bin/mypy --strict $(PACKAGES)
+	@cd playbooks && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" ansible-lint -q --offline
 
 samples: install ## Regenerate samples/ (deterministic)
 	@$(PY) scripts/make_samples.py

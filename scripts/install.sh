@@ -15,9 +15,10 @@ debs=()
 # libmagic: MIME sniffing at intake. clamav-daemon (+ clamav's sigtool): the malware scanner
 # the project starts per tenant; clamav-testfiles: the files its shipped signatures detect.
 # tesseract: OCR for scanned PDFs and images. chromium: renders the HTML acceptance report
-# in the end-to-end tests.
+# in the end-to-end tests. nftables, openssh-server/-client: the namespace test hosts of
+# `make test-hosts` (a host firewall from the tenant's policy, Ansible over SSH).
 for pkg in libmagic1 clamav clamav-daemon clamav-testfiles tesseract-ocr tesseract-ocr-eng \
-           chromium; do
+           chromium nftables openssh-server openssh-client; do
   dpkg -s "$pkg" >/dev/null 2>&1 || debs+=("$pkg")
 done
 if ((${#debs[@]})); then
