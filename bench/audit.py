@@ -30,7 +30,12 @@ from psycopg import sql  # noqa: E402
 from psycopg.conninfo import conninfo_to_dict, make_conninfo  # noqa: E402
 from psycopg.rows import dict_row  # noqa: E402
 
-from data_plane.adapters.audit_store import AuditStore, NewEvent, connect_rows  # noqa: E402
+from data_plane.adapters.audit_store import (  # noqa: E402
+    AuditStore,
+    NewEvent,
+    connect_rows,
+    verify_in_processes,
+)
 from data_plane.adapters.postgres import TenantDatabase  # noqa: E402
 from frostbyte_common import merkle  # noqa: E402
 from frostbyte_common.audit_chain import verify_chain  # noqa: E402
@@ -128,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
     parser.add_argument("--writers", type=int, default=8)
     parser.add_argument("--events", type=int, default=2000, help="events per writer")
+    parser.add_argument("--verify-workers", type=int, default=os.cpu_count() or 2,
+                        help="processes for the parallel verify (default: one per CPU)")
     parser.add_argument("--durable", action="store_true",
                         help="keep fsync and synchronous_commit on in the throwaway cluster")
     args = parser.parse_args(argv)
@@ -170,6 +177,13 @@ def main(argv: list[str] | None = None) -> int:
               f"{n / (read_s + verify_s + merkle_s):>10,.0f} events/s")
         print(f"  streamed (read and chain in one pass): {streamed.events / stream_s:>10,.0f}"
               f" events/s (ok={streamed.ok})")
+        workers = args.verify_workers
+        t0 = time.perf_counter()
+        parallel = verify_in_processes(url, "bench", n, workers)
+        parallel_s = time.perf_counter() - t0
+        print(f"  streamed in {workers} processes:            "
+              f"{parallel.events / parallel_s:>10,.0f} events/s (ok={parallel.ok}, "
+              f"same head: {parallel.head_hash == verdict.head_hash})")
     return 0
 
 

@@ -17,7 +17,9 @@ recomputes, so the chain is checked the same way whoever computed it.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,7 +30,14 @@ from psycopg import sql
 from psycopg.rows import dict_row, tuple_row
 from psycopg.types.json import Jsonb
 
-from frostbyte_common.audit_chain import GENESIS_HASH, AuditEvent, canonical_parts, uuid7
+from frostbyte_common.audit_chain import (
+    GENESIS_HASH,
+    AuditEvent,
+    ChainVerdict,
+    canonical_parts,
+    uuid7,
+    verify_chain,
+)
 from frostbyte_common.audit_checkpoint import Checkpoint
 
 Row = dict[str, Any]
@@ -342,6 +351,52 @@ class AuditStore:
                 "SELECT * FROM audit.checkpoints WHERE tenant = %s ORDER BY tree_size",
                 (self.tenant,)).fetchall()
         return [_checkpoint(r) for r in rows]
+
+
+def _verify_range(conninfo: str, tenant: str, after: int,
+                  until: int) -> tuple[str, ChainVerdict]:
+    """One process's share of ``verify_in_processes``: events ``after < seq <= until`` on
+    a connection of its own, recomputed from the stored hash of event ``after``."""
+    store = AuditStore(tenant, lambda: connect_rows(conninfo))
+    start = GENESIS_HASH
+    if after:
+        before = store.events(after_seq=after - 1, limit=1)
+        if not before or before[0].seq != after:
+            return start, ChainVerdict(False, 0, start, after, f"event {after} is missing")
+        start = before[0].hash
+    return start, verify_chain(store.iter_events(after_seq=after, until_seq=until),
+                               start_seq=after + 1, start_hash=start)
+
+
+def verify_in_processes(conninfo: str, tenant: str, size: int,
+                        workers: int) -> ChainVerdict:
+    """Verify the chain's first ``size`` events in ``workers`` processes, each reading and
+    recomputing a contiguous range (reading and hashing are both CPU-bound in Python, so
+    threads would not help). Range k must start from the hash that range k-1 ends with and
+    every range must verify whole: the verdict of one pass, with its first problem found
+    per range rather than overall — and, told ``size``, a cut tail too. Processes are
+    forked where the platform allows: call it from a tool or a job, not from inside a
+    threaded server."""
+    workers = max(1, min(workers, size))
+    bounds = [size * k // workers for k in range(workers + 1)]
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    with ProcessPoolExecutor(max_workers=workers,
+                             mp_context=multiprocessing.get_context(method)) as pool:
+        parts = list(pool.map(_verify_range, [conninfo] * workers, [tenant] * workers,
+                              bounds[:-1], bounds[1:]))
+    head, count = GENESIS_HASH, 0
+    for (start, verdict), lo, hi in zip(parts, bounds[:-1], bounds[1:], strict=True):
+        if not verdict.ok:
+            return ChainVerdict(False, count + verdict.events, verdict.head_hash,
+                                verdict.first_bad_seq, verdict.problem)
+        if start != head:
+            return ChainVerdict(False, count, head, lo + 1,
+                                "prev_hash does not link to the previous event's hash")
+        if verdict.events != hi - lo:
+            return ChainVerdict(False, count + verdict.events, verdict.head_hash,
+                                lo + verdict.events + 1, "events missing at the end")
+        head, count = verdict.head_hash, count + verdict.events
+    return ChainVerdict(True, count, head)
 
 
 def grant_service_role(conn: psycopg.Connection[Any], role: str) -> None:

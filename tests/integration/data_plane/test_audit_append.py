@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from data_plane.adapters.audit_store import AuditStore, NewEvent, connect_rows
+from data_plane.adapters.audit_store import AuditStore, NewEvent, connect_rows, verify_in_processes
 from data_plane.adapters.postgres import TenantDatabase
 from frostbyte_common.audit_chain import GENESIS_HASH, event_hash, verify_chain
 
@@ -157,3 +157,39 @@ def test_a_failed_append_committed_leaves_the_connection_usable(url: str) -> Non
         assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
         [event] = store.append_committed(conn, [NewEvent("a", "t", "k", "ok", {})])
     assert event.seq == 1 and verify_chain(store.events()).ok
+
+
+def _damage(url: str, statement: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET frostbyte.audit_break_glass = 'on'")
+        conn.execute(statement)
+
+
+@pytest.mark.parametrize(
+    ("harm", "bad_seq"),
+    [
+        (None, None),
+        ("UPDATE audit.events SET payload = '{\"i\": -1}' WHERE seq = 150", 150),
+        ("UPDATE audit.events SET hash = repeat('0', 64) WHERE seq = 66", 66),  # a boundary
+        ("DELETE FROM audit.events WHERE seq = 67", 68),  # first of the second range
+        ("DELETE FROM audit.events WHERE seq > 190", 191),  # the tail
+    ],
+)
+def test_verify_in_processes_agrees_with_one_pass(url: str, harm: str | None,
+                                                  bad_seq: int | None) -> None:
+    store = _store(url)
+    with psycopg.connect(url, row_factory=dict_row) as conn:
+        for i in range(20):
+            store.append_committed(conn, [NewEvent("w", "t", "k", f"{i}-{j}", {"i": i, "j": j})
+                                          for j in range(10)])
+    if harm:
+        _damage(url, harm)
+    one_pass = verify_chain(store.events())
+    # Told the size (a checkpoint's, say), it also notices a cut tail that one pass cannot.
+    parallel = verify_in_processes(url, "acme", 200, workers=3)
+    assert parallel.ok is (harm is None)
+    assert one_pass.ok is (harm is None or bad_seq == 191)
+    if harm is None:
+        assert (parallel.events, parallel.head_hash) == (200, one_pass.head_hash)
+    else:
+        assert parallel.first_bad_seq == bad_seq, parallel
