@@ -20,14 +20,17 @@ class PolicyStore:
         self._db = db
 
     def record(self, document_id: uuid.UUID, outcome: PolicyOutcome, *,
-               released: bool = False) -> None:
+               released: bool = False) -> bool:
         """Replace the document's findings and policy columns (idempotent on retry). A
-        document released from a safety quarantine keeps the verdict ``RELEASED``."""
+        document released from a safety quarantine keeps the verdict ``RELEASED``. False
+        (nothing written) when the document was erased while its job ran."""
         pii = outcome.pii
         verdict = outcome.safety.verdict.value
         if released and verdict == "QUARANTINE":
             verdict = "RELEASED"
         with self._db.transaction() as conn:
+            if not self._db.lock_in_pipeline(conn, document_id):
+                return False
             conn.execute("DELETE FROM pii_findings WHERE document_id = %s", (document_id,))
             with conn.cursor() as cur:
                 cur.executemany(
@@ -59,13 +62,17 @@ class PolicyStore:
                     if redacted else "document.pii_flagged",
                     subject_kind="document", subject_id=str(document_id),
                     payload={"counts": pii.counts(), "redacted": redacted})
+        return True
 
     def refuse(self, document_id: uuid.UUID, status: DocStatus, reason: Reason,
-               detail: str, timings: dict[str, float]) -> None:
-        """End the document REJECTED (PII_BLOCKED) or QUARANTINED (safety) — never indexed."""
+               detail: str, timings: dict[str, float]) -> bool:
+        """End the document REJECTED (PII_BLOCKED) or QUARANTINED (safety) — never indexed.
+        False (nothing written) when the document was erased while its job ran."""
         event = ("document.quarantined" if status is DocStatus.QUARANTINED
                  else "document.rejected")
         with self._db.transaction() as conn:
+            if not self._db.lock_in_pipeline(conn, document_id):
+                return False
             conn.execute("DELETE FROM chunks WHERE document_id = %s", (document_id,))
             conn.execute(
                 "UPDATE documents SET status = %s, reason = %s, detail = %s, timings = %s,"
@@ -74,6 +81,7 @@ class PolicyStore:
             self._db.append_audit(conn, actor="worker", event_type=event,
                                   subject_kind="document", subject_id=str(document_id),
                                   payload={"reason": reason.value, "detail": detail[:500]})
+        return True
 
 
 def _signals(outcome: PolicyOutcome) -> list[dict[str, Any]]:

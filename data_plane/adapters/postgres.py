@@ -275,7 +275,7 @@ class TenantDatabase:
         (nothing written) when it was erased while its job ran, so a job never brings an
         erased document back (``services/documents.py`` takes the same lock)."""
         with self.transaction() as conn:
-            if not self._lock_in_pipeline(conn, document_id):
+            if not self.lock_in_pipeline(conn, document_id):
                 return False
             conn.execute("DELETE FROM chunks WHERE document_id = %s", (document_id,))
             conn.execute("DELETE FROM document_elements WHERE document_id = %s", (document_id,))
@@ -317,7 +317,9 @@ class TenantDatabase:
             return True
 
     @staticmethod
-    def _lock_in_pipeline(conn: Conn, document_id: uuid.UUID) -> bool:
+    def lock_in_pipeline(conn: Conn, document_id: uuid.UUID) -> bool:
+        """Lock the document's row in ``conn``'s transaction; False if it is no longer in
+        the pipeline (erased, or already ended): the caller then writes nothing."""
         row = conn.execute(
             "SELECT status FROM documents WHERE document_id = %s FOR UPDATE",
             (document_id,)).fetchone()

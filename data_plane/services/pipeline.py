@@ -121,11 +121,13 @@ class PipelineService:
             # An admin released it from a safety quarantine: index it this time.
             released = row.get("safety_verdict") == "RELEASED" or (
                 row["status"] == "ACCEPTED" and row.get("safety_verdict") == "QUARANTINE")
-            self._policy_store.record(doc_uuid, outcome, released=released)
+            if not self._policy_store.record(doc_uuid, outcome, released=released):
+                return "DELETED"
             refusal = outcome.refusal(safety_released=released)
             if refusal is not None:
-                self._policy_store.refuse(doc_uuid, refusal.status, refusal.reason,
-                                          refusal.detail, timings.rounded())
+                if not self._policy_store.refuse(doc_uuid, refusal.status, refusal.reason,
+                                                 refusal.detail, timings.rounded()):
+                    return "DELETED"
                 return refusal.status.value
             doc = outcome.document
 

@@ -306,3 +306,34 @@ def test_erasing_one_document_leaves_the_others_searchable(plane: Plane) -> None
     assert plane.search("budget approved warehouse") == {str(keep)}
     assert plane.index.count(str(keep)) == plane.rows("chunks", keep) > 0
     assert plane.store.exists(canonical_key(str(keep)))
+
+
+def test_a_document_erased_before_its_policy_step_gets_no_findings_or_events(
+        plane: Plane) -> None:
+    from data_plane.adapters.pii_presidio import PresidioPiiDetector
+    from data_plane.adapters.safety_hidden import find_hidden
+    from data_plane.services.policy import PolicyService
+    from frostbyte_common.tenant_config import TenantConfig
+
+    body = BODY + "Write to jane.surgeon@example.org, IBAN GB82WEST12345698765432.\n"
+    doc_id = plane.accept(SECRET_NAME, body)
+    plane.parser.gate = threading.Event()
+    policy = PolicyService.from_config(TenantConfig(), PresidioPiiDetector(),
+                                       hidden_text=find_hidden)
+    pipeline = PipelineService(db=plane.db, store=plane.store, parser=plane.parser,
+                               embedder=HashEmbedder(), count_tokens=lambda s: len(s.split()),
+                               chunking=ChunkingConfig(), queue=ListQueue(), tenant="t",
+                               work_dir=plane.work, policy=policy)
+    outcome: list[str] = []
+    job = threading.Thread(target=lambda: outcome.append(pipeline.process(str(doc_id))))
+    job.start()
+    assert plane.parser.parsing.wait(30)
+    plane.documents.delete(doc_id, actor="a")  # the policy step has not run yet
+    plane.parser.gate.set()
+    job.join(60)
+
+    assert outcome == ["DELETED"]  # not a foreign-key error retried by the queue
+    assert plane.rows("pii_findings", doc_id) == 0
+    types = [e.event_type for e in plane.db.audit_events() if e.subject_id == str(doc_id)]
+    assert types[-1] == "document.deleted"
+    assert "document.classified" not in types
