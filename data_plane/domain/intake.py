@@ -159,9 +159,10 @@ def check_received_file(
 
 def batch_status(statuses: list[tuple[DocStatus, Reason | None]]) -> BatchStatus:
     """A batch is done when every document is terminal; with errors unless all INDEXED
-    (a DUPLICATE rejection is not an error)."""
+    (a DUPLICATE rejection is not an error). A manifest lists at least one file, so a
+    batch without documents had them all erased: nothing is left to do."""
     if not statuses:
-        return BatchStatus.RECEIVED
+        return BatchStatus.COMPLETED
     if any(s not in TERMINAL for s, _ in statuses):
         return BatchStatus.PROCESSING
     ok = all(s is DocStatus.INDEXED or r is Reason.DUPLICATE for s, r in statuses)

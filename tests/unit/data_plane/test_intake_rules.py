@@ -72,7 +72,7 @@ def test_manifest_validation() -> None:
 @pytest.mark.parametrize(
     ("docs", "expected"),
     [
-        ([], BatchStatus.RECEIVED),
+        ([], BatchStatus.COMPLETED),  # every document erased
         ([(DocStatus.INDEXED, None), (DocStatus.PROCESSING, None)], BatchStatus.PROCESSING),
         ([(DocStatus.INDEXED, None), (DocStatus.REJECTED, Reason.DUPLICATE)],
          BatchStatus.COMPLETED),
