@@ -9,6 +9,7 @@ to show an admin — no secrets.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Protocol, runtime_checkable
 
 from control_plane.domain.lifecycle import Tenant
@@ -51,6 +52,15 @@ class Provider(Protocol):
 
     def revoke_vendor_key(self, tenant: Tenant, key_id: str) -> None:
         """Make the tenant's data plane refuse ``key_id`` from now on. Idempotent."""
+        ...
+
+    def control_channel(self, tenant: Tenant) -> AbstractContextManager[str]:
+        """A base URL (scheme, no path) on which the control plane reaches the tenant's
+        control routes (``/control/v1``), valid inside the ``with`` block only. ``local``:
+        the tenant's endpoint. ``hetzner``: an SSH forward to the server's loopback (the
+        vendor port is closed to the control plane), ended when the block exits. Entering
+        and leaving block; a channel that cannot be opened raises
+        :class:`~control_plane.errors.DataPlaneError` (502)."""
         ...
 
     def deprovision(self, tenant: Tenant) -> None:

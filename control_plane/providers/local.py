@@ -397,6 +397,13 @@ class LocalProvider:
                 argv += ["--label", label]
             self._run(argv, env=env, paths=paths, log_name="admin", error=DataPlaneError)
 
+    @contextlib.contextmanager
+    def control_channel(self, tenant: Tenant) -> Iterator[str]:
+        """The tenant's own endpoint: a local data plane is reachable on its loopback port."""
+        if not tenant.endpoint:
+            raise DataPlaneError(f"tenant {tenant.slug!r} has no data plane endpoint")
+        yield tenant.endpoint
+
     def deprovision(self, tenant: Tenant) -> None:
         """Stop the processes, drop the database and roles, delete the tenant's folder."""
         with self._lock(tenant.slug):

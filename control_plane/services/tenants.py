@@ -14,10 +14,11 @@ tenants that are not healthy.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import uuid
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +66,26 @@ class IssuedVendorKey:
     key: str  # shown once, never stored
     scopes: tuple[str, ...]
     label: str | None
+
+
+@contextlib.asynccontextmanager
+async def _control_channel(provider: Provider, tenant: Tenant) -> AsyncIterator[str]:
+    """The provider's (blocking) control channel, opened and closed in worker threads. A
+    caller cancelled while the channel opens still closes it once it is open: the provider
+    may have started a process (an ssh forward) that must not outlive the call."""
+    channel = provider.control_channel(tenant)
+    opening = asyncio.ensure_future(asyncio.to_thread(channel.__enter__))
+    try:
+        base_url = await asyncio.shield(opening)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await opening
+            await asyncio.to_thread(channel.__exit__, None, None, None)
+        raise
+    try:
+        yield base_url
+    finally:
+        await asyncio.to_thread(channel.__exit__, None, None, None)
 
 
 def effective_config(tenant: Tenant) -> TenantConfig:
@@ -257,16 +278,17 @@ class TenantService:
         if not tenant.endpoint:
             raise TenantNotActive(f"tenant {tenant.slug!r} has no data plane endpoint")
         key = await self._control_key(tenant, install=False)
-        for attempt in (1, 2):
-            client = DataPlaneControl(tenant.endpoint, key, actor=actor,
-                                      transport=self._data_plane_transport)
-            try:
-                return await call(client)
-            except ControlKeyRefused:
-                if attempt == 2:
-                    raise
-                log.info("tenant %s: installing the control key", tenant.slug)
-                await self._install_control_key(tenant, key)
+        async with _control_channel(self._provider(tenant), tenant) as base_url:
+            for attempt in (1, 2):
+                client = DataPlaneControl(base_url, key, actor=actor,
+                                          transport=self._data_plane_transport)
+                try:
+                    return await call(client)
+                except ControlKeyRefused:
+                    if attempt == 2:
+                        raise
+                    log.info("tenant %s: installing the control key", tenant.slug)
+                    await self._install_control_key(tenant, key)
         raise AssertionError("unreachable")
 
     async def quarantine(self, slug: str, *, limit: int, offset: int, actor: str

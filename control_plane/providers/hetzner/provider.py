@@ -6,6 +6,8 @@
                  re-apply keeps the running tenant (never destroy a live data plane).
     stop/start   playbooks stop.yml / start.yml; health: health.yml (over SSH: the control
                  plane is not on the tenant's vendor allow-list)
+    control      an SSH local forward to the data plane's loopback port for the duration of
+                 a call to its control routes (:mod:`.tunnel`); port 443 stays closed to us
     deprovision  playbook wipe.yml (best effort: the server and volume are destroyed next
                  anyway) → destroy → remove the stack → release the block
 
@@ -43,6 +45,7 @@ from control_plane.providers.hetzner.stack import (
     StackRunner,
     Timeouts,
 )
+from control_plane.providers.hetzner.tunnel import ControlChannelDown, SshTunnels, TunnelTarget
 from control_plane.settings import ControlPlaneSettings
 from frostbyte_common.tenant_config import TenantConfig
 
@@ -67,6 +70,9 @@ class HetznerOptions:
     container_engine: str = "docker"
     endpoint_domain: str | None = None
     ssh_user: str = "root"
+    # the data plane's port on the server's loopback (the playbooks' FROSTBYTE_DP_PORT and
+    # dataplane_deploy_ready_url): where the control channel's SSH forward leads
+    data_plane_port: int = 8080
     timeouts: Timeouts = field(default_factory=Timeouts)
     playbook_timeout_s: float = 1800.0
     busy_retries: int = 3
@@ -144,8 +150,10 @@ class HetznerProvider:
 
     def __init__(self, options: HetznerOptions, *, stacks: StackRunner,
                  playbooks: PlaybookRunner, secrets: SecretStore, state_dir: Path,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep,
+                 tunnels: SshTunnels | None = None) -> None:
         self._opts = options
+        self._tunnels = tunnels or SshTunnels()
         self._stacks = stacks
         self._playbooks = playbooks
         self._secrets = secrets
@@ -352,6 +360,25 @@ class HetznerProvider:
             return  # no data plane: nothing can accept the key
         self._playbook(tenant.slug, record, "vendor_key.yml", {
             "dataplane_vendor_key": {"action": "revoke", "key_id": key_id}})
+
+    @contextlib.contextmanager
+    def control_channel(self, tenant: Tenant) -> Iterator[str]:
+        """An SSH local forward from this machine's loopback to the data plane's loopback
+        port on the tenant's server, open for the ``with`` block; the ssh process is ended
+        afterwards. :class:`~.tunnel.ControlChannelDown` (502) if it does not come up."""
+        record = self._records.load(tenant.slug)
+        if record is None or record.outputs is None or not record.outputs.get("public_ipv4"):
+            raise ControlChannelDown(f"tenant {tenant.slug!r} has no server yet")
+        known_hosts = self._known_hosts(tenant.slug)
+        if not known_hosts.exists():
+            raise ControlChannelDown(
+                f"tenant {tenant.slug!r}: no pinned SSH host key ({known_hosts}); re-apply "
+                "the tenant (a playbook run pins it) before calling its data plane")
+        target = TunnelTarget(address=str(record.outputs["public_ipv4"]),
+                              user=self._opts.ssh_user, key_file=self._opts.ssh_private_key_file,
+                              known_hosts=known_hosts, remote_port=self._opts.data_plane_port)
+        with self._tunnels.forward(target, what=f"fb-{tenant.slug}-server") as url:
+            yield url
 
     def deprovision(self, tenant: Tenant) -> None:
         slug = tenant.slug

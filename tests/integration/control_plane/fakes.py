@@ -4,11 +4,12 @@ only the control key the provider installed for that tenant."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import httpx
@@ -39,6 +40,7 @@ class FakeProvider:
         self.quarantined: dict[str, dict[str, dict[str, Any]]] = {}
         self.audit: list[tuple[str, str, str]] = []
         self.transport = httpx.MockTransport(self._control_route)
+        self.open_channels = 0
 
     def quarantine(self, slug: str, name: str) -> str:
         """Put a quarantined document in the tenant's fake data plane; its id."""
@@ -108,6 +110,18 @@ class FakeProvider:
         self.calls.append(("stop", tenant.slug))
         self.healthy.discard(tenant.slug)
         return [tenant.slug]
+
+    @contextlib.contextmanager
+    def control_channel(self, tenant: Tenant) -> Iterator[str]:
+        """The fake data plane is reachable on its endpoint, like a local one; counts the
+        channels open so tests can see each one closed."""
+        if not tenant.endpoint:
+            raise DataPlaneError(f"tenant {tenant.slug!r} has no data plane endpoint")
+        self.open_channels += 1
+        try:
+            yield tenant.endpoint
+        finally:
+            self.open_channels -= 1
 
     def install_vendor_key(
         self, tenant: Tenant, key_id: str, sha256: str, scopes: Sequence[str], label: str | None
