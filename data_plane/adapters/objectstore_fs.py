@@ -9,6 +9,7 @@ the new one, never half of one, and a crash leaves at most a stray temporary fil
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -62,14 +63,36 @@ class FilesystemObjectStore:
     def _path(self, key: str) -> Path:
         return self._root.joinpath(*validate_key(key))
 
-    def put_file(self, key: str, source: Path) -> None:
-        """Store the file at ``source`` under ``key`` atomically (replace if present)."""
+    def put_file(self, key: str, source: Path, *, move: bool = False) -> None:
+        """Store the file at ``source`` under ``key`` atomically (replace if present).
+        ``move=True`` renames ``source`` into place when it lies on the store's filesystem
+        (a multi-GB upload is then fsynced once instead of copied), else copies it."""
+        if move and self._adopt(key, Path(source)):
+            return
         with Path(source).open("rb") as src:
             self._write_atomically(key, lambda dst: shutil.copyfileobj(src, dst, _COPY_CHUNK))
 
     def put_bytes(self, key: str, data: bytes) -> None:
         """Store ``data`` under ``key`` atomically."""
         self._write_atomically(key, lambda dst: dst.write(data))
+
+    def _adopt(self, key: str, source: Path) -> bool:
+        """Rename ``source`` to ``key`` after making its bytes durable; False when it lies
+        on another filesystem (the caller copies instead)."""
+        target = self._path(key)
+        if target.is_dir():
+            raise ValueError(f"object key names a folder of other objects: {key!r}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with source.open("rb") as src:
+            os.fsync(src.fileno())
+        try:
+            source.replace(target)  # atomic: a reader sees the old object or the new one
+        except OSError as exc:
+            if exc.errno == errno.EXDEV:
+                return False
+            raise
+        _fsync_dir(target.parent)
+        return True
 
     def _write_atomically(self, key: str, write: _Writer) -> None:
         target = self._path(key)

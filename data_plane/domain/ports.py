@@ -17,8 +17,10 @@ from data_plane.domain.canonical import CanonicalDocument
 class ObjectStore(Protocol):
     """Blob storage under one tenant's root. Keys are '/'-separated relative paths."""
 
-    def put_file(self, key: str, source: Path) -> None:
-        """Store the file at ``source`` under ``key`` atomically (replace if present)."""
+    def put_file(self, key: str, source: Path, *, move: bool = False) -> None:
+        """Store the file at ``source`` under ``key`` atomically (replace if present).
+        ``move=True``: the caller gives ``source`` up (a scratch file); the store may take
+        it over instead of copying it, and ``source`` may be gone afterwards."""
 
     def put_bytes(self, key: str, data: bytes) -> None:
         """Store ``data`` under ``key`` atomically."""

@@ -221,13 +221,13 @@ class IntakeService:
         except ScannerUnavailable as exc:
             log.warning("scan deferred", extra={"document_id": str(document_id),
                                                 "error": str(exc)})
-            self._store.put_file(pending_key(document_id), received.path)
+            self._store.put_file(pending_key(document_id), received.path, move=True)
             return self._row(document_id, ordinal, entry, received, mime=mime,
                              status=DocStatus.PROCESSING, reason=Reason.SCAN_PENDING,
                              detail=detail, raw_key=pending_key(document_id),
                              held_reason=reason)
         if verdict.infected:
-            self._store.put_file(quarantine_key(document_id), received.path)
+            self._store.put_file(quarantine_key(document_id), received.path, move=True)
             return self._row(document_id, ordinal, entry, received, mime=mime,
                              status=DocStatus.QUARANTINED, reason=Reason.MALWARE_DETECTED,
                              detail=f"the scanner found {verdict.signature}",
@@ -245,7 +245,7 @@ class IntakeService:
                              duplicate_of=duplicate_of)
         key = raw_key(received.sha256)
         if not self._store.exists(key):
-            self._store.put_file(key, received.path)
+            self._store.put_file(key, received.path, move=True)
         seen_sha[received.sha256] = document_id
         return self._row(document_id, ordinal, entry, received, mime=mime,
                          status=DocStatus.ACCEPTED, reason=None, raw_key=key, stored=True)

@@ -53,6 +53,16 @@ def test_put_file_streams_a_large_file(store: ObjectStore, tmp_path: Path) -> No
     assert head + rest == data
 
 
+def test_put_file_with_move_stores_the_bytes_and_replaces(store: ObjectStore,
+                                                           tmp_path: Path) -> None:
+    store.put_bytes("raw/upload", b"old")
+    source = tmp_path / "scratch-upload"
+    source.write_bytes(b"uploaded bytes")
+    store.put_file("raw/upload", source, move=True)
+    assert store.get_bytes("raw/upload") == b"uploaded bytes"
+    assert list(store.list("raw/")) == ["raw/upload"]
+
+
 def test_missing_object_raises_not_found(store: ObjectStore) -> None:
     assert not store.exists("nope")
     with pytest.raises(ObjectNotFound):

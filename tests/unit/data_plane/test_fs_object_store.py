@@ -45,3 +45,33 @@ def test_delete_prunes_empty_folders(tmp_path: Path) -> None:
     store.put_bytes("raw/ab/cd/f", b"x")
     store.delete("raw/ab/cd/f")
     assert list((tmp_path / "root").iterdir()) == []
+
+
+def test_a_moved_upload_is_renamed_into_place_not_copied(tmp_path: Path) -> None:
+    store = FilesystemObjectStore(tmp_path / "root")
+    source = tmp_path / "scratch"
+    source.write_bytes(b"upload")
+    inode = source.stat().st_ino
+    store.put_file("raw/ab/upload", source, move=True)
+    assert not source.exists()
+    assert (tmp_path / "root" / "raw" / "ab" / "upload").stat().st_ino == inode
+
+
+def test_a_moved_upload_from_another_filesystem_is_copied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    source = tmp_path / "scratch"
+    source.write_bytes(b"upload")
+    real_replace = Path.replace
+
+    def replace(self: Path, target: Path) -> Path:  # rename(2) across filesystems
+        if self == source:
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return real_replace(self, target)
+
+    monkeypatch.setattr(Path, "replace", replace)
+    store = FilesystemObjectStore(tmp_path / "root")
+    store.put_file("raw/upload", source, move=True)
+    assert store.get_bytes("raw/upload") == b"upload"
