@@ -3,7 +3,10 @@
 It authenticates with the tenant's **control key** (scope ``control``, kept in the tenant's
 SOPS secrets, its hash installed in the data plane by the provider) and names the admin who
 asked in ``X-Frostbyte-Actor``, so the data plane's audit chain records ``admin:<name>``.
-Vendor keys cannot call these routes; this client is the only caller.
+Vendor keys cannot call these routes; this client is the only caller. Its base URL is the
+provider's control channel (``Provider.control_channel``), not necessarily the tenant's
+endpoint: on Hetzner the vendor port is closed to the control plane, and the channel is an
+SSH forward to the data plane's loopback port.
 
 Failures map to the control plane's errors: a data plane that cannot be reached or answers
 5xx → :class:`~control_plane.errors.DataPlaneError` (502); an unknown quarantined document →
@@ -30,7 +33,8 @@ class ControlKeyRefused(DataPlaneError):
 
 
 class DataPlaneControl:
-    """One tenant's control routes. ``transport`` lets tests answer without a server."""
+    """One tenant's control routes at ``endpoint`` (the control channel's base URL).
+    ``transport`` lets tests answer without a server."""
 
     def __init__(self, endpoint: str, control_key: str, *, actor: str,
                  transport: httpx.AsyncBaseTransport | None = None,

@@ -1,7 +1,8 @@
 """A stand-in data plane for the namespace test hosts: the same command line shape as
 ``python -m data_plane`` (``migrate``, ``serve``) and the same environment, but no
 PostgreSQL, MinIO or Qdrant behind it — one HTTP listener on the vendor port (``/readyz``
-answers only when the deployed secrets reached the process) and one TCP listener standing
+answers only when the deployed secrets reached the process; ``GET /control/v1/suspension``
+answers any bearer key) and one TCP listener standing
 for a store, so the tests can check what the host firewall lets through. Only the test
 harness runs it; it is not the product's data plane."""
 
@@ -48,9 +49,18 @@ def serve() -> None:
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            ok = self.path == "/healthz" or (self.path == "/readyz" and ready)
-            body = json.dumps({"tenant": tenant, "ready": ready}).encode()
-            self.send_response(200 if ok else 503)
+            if self.path == "/control/v1/suspension":
+                # the control route the control plane reaches through its SSH forward
+                authorized = self.headers.get("Authorization", "").startswith("Bearer ")
+                status = 200 if authorized else 401
+                body = json.dumps({"tenant": tenant, "suspended": False} if authorized else
+                                  {"error": {"code": "UNAUTHENTICATED", "message": "no key",
+                                             "request_id": "standin"}}).encode()
+            else:
+                ok = self.path == "/healthz" or (self.path == "/readyz" and ready)
+                status = 200 if ok else 503
+                body = json.dumps({"tenant": tenant, "ready": ready}).encode()
+            self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()

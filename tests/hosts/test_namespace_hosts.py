@@ -124,7 +124,10 @@ def test_the_roles_left_hardening_firewall_and_private_secrets(
         lab: Lab, tenants: Tenants) -> None:
     for host in lab.hosts.values():
         dropin = (host.sshd_dropins / "10-frostbyte.conf").read_text("utf-8")
-        assert "PasswordAuthentication no" in dropin and "AllowTcpForwarding no" in dropin
+        assert "PasswordAuthentication no" in dropin
+        # forwarding only to the data plane's loopback port (the control channel)
+        assert "AllowTcpForwarding local" in dropin and "PermitOpen 127.0.0.1:8080" in dropin
+        assert "PermitListen none" in dropin and "AllowStreamLocalForwarding no" in dropin
         live = subprocess.run(["ip", "netns", "exec", host.netns, "nft", "list", "ruleset"],
                               capture_output=True, text=True, check=True).stdout
         assert "policy drop" in live and f"{CONTROL_ADDRESS} tcp dport 22 accept" in live

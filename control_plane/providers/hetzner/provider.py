@@ -267,6 +267,8 @@ class HetznerProvider:
             "dataplane_tenant_config": config.model_dump(mode="json"),
             "dataplane_host_nftables_ruleset": nftables_ruleset(policy),
             "dataplane_host_volume_id": str(outputs.get("volume_id") or ""),
+            # the control channel's SSH forward may lead there and nowhere else
+            "dataplane_host_sshd_permit_open": [f"127.0.0.1:{self._opts.data_plane_port}"],
         }
 
     # -- Provider port ---------------------------------------------------------------------

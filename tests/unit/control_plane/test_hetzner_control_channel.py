@@ -273,3 +273,15 @@ def test_the_service_closes_the_channel_when_the_call_fails() -> None:
     with pytest.raises(DataPlaneError):
         asyncio.run(call())
     assert provider.events == ["open", "closed"]
+
+
+def test_site_yml_lets_sshd_forward_only_to_the_data_plane_port(tmp_path: Path) -> None:
+    playbooks = FakePlaybooks()
+    options = HetznerOptions(hcloud_token=TOKEN, ssh_public_key=PUBLIC_KEY,
+                             ssh_private_key_file=tmp_path / "id_ed25519",
+                             control_plane_addresses=("203.0.113.10",), data_plane_port=8081)
+    provider = HetznerProvider(options, stacks=FakeStacks(), playbooks=playbooks,
+                               secrets=FakeSecrets(), state_dir=tmp_path / "state")
+    provider.provision(tenant(), config())
+    (site,) = [run for run in playbooks.runs if run["playbook"] == "site.yml"]
+    assert site["extravars"]["dataplane_host_sshd_permit_open"] == ["127.0.0.1:8081"]

@@ -1,0 +1,92 @@
+"""Run by ``test_control_channel.py`` inside the control namespace: the hetzner provider's
+control channel to a tenant host, a control route called through it with the real
+:class:`DataPlaneControl`, and what the vendor port does from here. Prints one JSON object.
+Not part of the product."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from control_plane.adapters.data_plane_control import DataPlaneControl
+from control_plane.domain.lifecycle import Tenant, TenantState
+from control_plane.errors import DataPlaneError
+from control_plane.providers.hetzner.provider import (
+    HetznerOptions,
+    HetznerProvider,
+    TenantRecord,
+    TenantRecords,
+)
+from control_plane.providers.hetzner.tunnel import SshTunnels, TunnelProcess, launch_ssh
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def can_connect(address: str, port: int) -> bool:
+    try:
+        socket.create_connection((address, port), timeout=1.5).close()
+    except OSError:
+        return False
+    return True
+
+
+def main(args: dict[str, Any]) -> dict[str, Any]:
+    state, slug, address = Path(args["state_dir"]), args["slug"], args["address"]
+    TenantRecords(state).save(slug, TenantRecord(
+        network_cidr="10.64.0.0/24", outputs={"public_ipv4": address},
+        endpoint=f"https://{address}"))
+    # the host key the playbook run pinned (the provider keeps it per tenant)
+    (state / slug / "known_hosts").write_text(Path(args["known_hosts"]).read_text("utf-8"))
+    pids: list[int] = []
+
+    def launcher(argv: Sequence[str]) -> TunnelProcess:
+        process = launch_ssh(argv)
+        pids.append(process.pid)
+        return process
+
+    def provider(key: str) -> HetznerProvider:
+        options = HetznerOptions(
+            hcloud_token="unused", ssh_public_key="unused", ssh_private_key_file=Path(key),
+            control_plane_addresses=(args["control_address"],),
+            data_plane_port=args["data_plane_port"])
+        return HetznerProvider(options, stacks=None, playbooks=None,  # type: ignore[arg-type]
+                               secrets=None, state_dir=state,  # type: ignore[arg-type]
+                               tunnels=SshTunnels(launcher=launcher, up_timeout_s=20))
+
+    now = datetime.now(UTC)
+    tenant = Tenant(slug=slug, display_name=slug, provider="hetzner",
+                    state=TenantState.ACTIVE, config={}, created_at=now, updated_at=now)
+    result: dict[str, Any] = {}
+    with provider(args["key"]).control_channel(tenant) as url:
+        result["url"] = url
+        result["alive_during"] = alive(pids[0])
+        client = DataPlaneControl(url, "fb_control_key_of_the_test", actor="hosts-test")
+        result["suspended"] = asyncio.run(client.suspended())
+        result["vendor_port_open"] = can_connect(address, args["vendor_port"])
+    result["alive_after"] = alive(pids[0])
+    try:
+        with provider(args["unknown_key"]).control_channel(tenant):
+            result["unknown_key"] = "opened"
+    except DataPlaneError as exc:
+        result["unknown_key"] = {"code": exc.code, "status": exc.status_code,
+                                 "message": exc.message}
+    result["pids"] = pids
+    result["any_alive"] = any(alive(pid) for pid in pids)
+    return result
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(json.loads(sys.argv[1]))))

@@ -1,0 +1,82 @@
+"""The hetzner provider's control channel for real: a tenant host whose vendor port (443)
+is closed to the control namespace, the real playbooks applied, then — from the control
+namespace — the provider's SSH forward to the data plane's loopback port, a control route
+answering through it, 443 still closed, and every ssh process ended afterwards."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from control_plane.domain.firewall import build_policy
+from tests.hosts.harness import CONTROL_ADDRESS, Host, Lab
+from tests.hosts.test_namespace_hosts import VENDOR_PORT, Tenants
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+PROBE = Path(__file__).with_name("control_channel_probe.py")
+
+
+@pytest.fixture(scope="module")
+def sealed(lab: Lab) -> tuple[Host, Tenants]:
+    key = lab.root / "cp_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)],
+                   check=True)
+    public = key.with_name("cp_ed25519.pub").read_text("utf-8").strip()
+    # the vendors are elsewhere: the control namespace is NOT on the vendor allow-list
+    policy = build_policy("tenant-c", allowed_cidrs=["198.51.100.0/24"],
+                          control_plane_addresses=[CONTROL_ADDRESS],
+                          embedding_mode="offline", vendor_port=VENDOR_PORT)
+    host = lab.add_host("tenant-c", 3, policy, public)
+    tenants = Tenants(lab, key)
+    tenants.play(host, "site.yml", secrets=True, extravars={
+        "dataplane_host_sshd_permit_open": [f"127.0.0.1:{VENDOR_PORT}"]})
+    return host, tenants
+
+
+def probe(lab: Lab, host: Host, tenants: Tenants) -> dict[str, Any]:
+    unknown = lab.root / "unknown_ed25519"
+    if not unknown.exists():
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(unknown)],
+                       check=True)
+    args = {"state_dir": str(lab.root / "cp-state"), "slug": host.name,
+            "address": host.address, "known_hosts": str(lab.root / f"known_hosts-{host.name}"),
+            "key": str(tenants.key), "unknown_key": str(unknown),
+            "control_address": CONTROL_ADDRESS, "data_plane_port": VENDOR_PORT,
+            "vendor_port": VENDOR_PORT}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(["ip", "netns", "exec", lab.control, sys.executable, str(PROBE),
+                           json.dumps(args)], capture_output=True, text=True, timeout=120,
+                          cwd=ROOT, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def test_the_control_route_answers_through_ssh_while_443_stays_closed(
+        lab: Lab, sealed: tuple[Host, Tenants]) -> None:
+    host, tenants = sealed
+    # the data plane runs and listens on 443 — only not for the control namespace
+    assert lab.can_connect(host.netns, "127.0.0.1", VENDOR_PORT)
+    assert not lab.can_connect(lab.control, host.address, VENDOR_PORT)
+    dropin = (host.sshd_dropins / "10-frostbyte.conf").read_text("utf-8")
+    assert f"PermitOpen 127.0.0.1:{VENDOR_PORT}" in dropin
+
+    result = probe(lab, host, tenants)
+    assert result["url"].startswith("http://127.0.0.1:")
+    assert result["suspended"] is False, "GET /control/v1/suspension answered"
+    assert result["vendor_port_open"] is False, "443 closed even while the tunnel is open"
+    assert result["alive_during"] is True and result["alive_after"] is False
+    refused = result["unknown_key"]
+    assert refused["status"] == 502 and refused["code"] == "DATA_PLANE_ERROR", refused
+    assert "Permission denied" in refused["message"], refused
+    assert result["any_alive"] is False, "every ssh the channel started was ended"
+    assert not list(Path.home().glob(".ssh/cm-*")) and not list(
+        Path.home().glob(".ansible/cp/*")), "no shared connection left"
