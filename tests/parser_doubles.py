@@ -45,3 +45,11 @@ class MisbehavingParser:
 
 def broken_factory() -> MisbehavingParser:
     raise RuntimeError("no parser libraries here")
+
+
+class SlowWarmUpParser(MisbehavingParser):
+    """Warms up for 3 s, like real parser libraries loading their imports."""
+
+    def warm_up(self) -> None:
+        time.sleep(3)
+        super().warm_up()

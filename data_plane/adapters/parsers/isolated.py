@@ -17,7 +17,9 @@ there by ``inner_factory``, e.g. ``ParserRouter``):
 * **recycling** — a child is retired after ``max_docs_per_child`` documents, or when it sits
   above ``recycle_fraction`` of the ceiling between documents, so leaks never accumulate; its
   replacement starts at once in the background and warms up (the inner parser's optional
-  ``warm_up()``: library imports) off the clock of any document.
+  ``warm_up()``: library imports) off the clock of any document. A child retired for its
+  document count keeps serving until the replacement is ready (documents never wait for a
+  warm-up of many seconds); one retired for its memory stops at once.
 
 A failed document never takes down the caller or other documents: the next request gets a
 fresh child. Children use the ``spawn`` start method (no inherited locks, threads or
@@ -122,6 +124,7 @@ class _Child:
         self.process.start()
         child_conn.close()
         self.docs = 0
+        self.retiring = False  # served its documents; stops once its replacement is ready
         self.limits = limits
         self.peak = 0
         self._ps = psutil.Process(self.process.pid)
@@ -299,6 +302,8 @@ class IsolatedParser:
     def _acquire(self) -> _Child:
         with self._ready:
             while True:
+                # a fresh child first; a retiring one only while its replacement warms up
+                self._idle.sort(key=lambda c: c.retiring, reverse=True)
                 while self._idle:
                     child = self._idle.pop()
                     if child.process.is_alive():
@@ -313,16 +318,29 @@ class IsolatedParser:
         return child
 
     def _release(self, child: _Child) -> None:
-        retire = (self._closed or child.docs >= self.limits.max_docs_per_child
-                  or child.own_rss_bytes() > self.limits.recycle_fraction
-                  * self.limits.memory_mb * MiB)
-        if not retire:
-            with self._lock:
-                self._idle.append(child)
+        high_memory = (child.own_rss_bytes()
+                       > self.limits.recycle_fraction * self.limits.memory_mb * MiB)
+        worn_out = child.docs >= self.limits.max_docs_per_child
+        # A replacement that cannot start must not keep an old child alive for ever.
+        overdue = child.docs >= 2 * self.limits.max_docs_per_child
+        if self._closed or high_memory or overdue:
+            child.stop()
+            if not self._closed and not child.retiring:
+                self._start_spare()
             return
-        child.stop()
-        if not self._closed:
+        start_spare = False
+        with self._lock:
+            fresh_idle = any(not c.retiring for c in self._idle)
+            if worn_out and not child.retiring:
+                child.retiring = True
+                start_spare = True
+            keep = not (child.retiring and fresh_idle)
+            if keep:
+                self._idle.append(child)
+        if start_spare:
             self._start_spare()
+        if not keep:
+            child.stop()
 
     def _start_spare(self) -> None:
         """Start (and warm up) the retired child's replacement in the background, so that
@@ -336,15 +354,22 @@ class IsolatedParser:
                 child = _Child(self._ctx, self._factory, self.limits)
             except Exception as exc:  # the next parse starts one itself and reports why
                 log.warning("spare parser process failed to start: %s", exc)
+            retired: list[_Child] = []
             with self._ready:
                 self._starting -= 1
                 if child is not None:
                     self.children_started += 1
                     self.last_start_seconds = child.start_seconds
                     if self._closed:
-                        child.stop()
+                        retired.append(child)
                     else:
+                        # the replacement is ready: idle retiring children stop now, busy
+                        # ones when their document is done (see _release)
+                        retired = [c for c in self._idle if c.retiring]
+                        self._idle = [c for c in self._idle if not c.retiring]
                         self._idle.append(child)
                 self._ready.notify_all()
+            for old in retired:
+                old.stop()
 
         threading.Thread(target=run, name="parser-spare", daemon=True).start()

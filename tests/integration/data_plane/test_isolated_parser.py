@@ -3,6 +3,7 @@ end in FAILED documents with a reason, and the next document still parses."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ import pytest
 from data_plane.adapters.parsers.isolated import IsolatedParser, IsolationLimits
 from data_plane.domain.canonical import ParseStatus
 from data_plane.domain.ports import ParseRequest
-from tests.parser_doubles import MisbehavingParser, broken_factory
+from tests.parser_doubles import MisbehavingParser, SlowWarmUpParser, broken_factory
 
 
 def request(tmp_path: Path, name: str, text: str = "hello world") -> ParseRequest:
@@ -84,12 +85,53 @@ def test_a_crashing_parser_fails_only_its_document(parser: IsolatedParser,
     assert parser.parse(request(tmp_path, "b.txt")).status is ParseStatus.SUCCESS
 
 
+def _wait_for_children(parser: IsolatedParser, started: int) -> None:
+    deadline = time.monotonic() + 60
+    while parser.children_started < started:
+        assert time.monotonic() < deadline, "the replacement never started"
+        time.sleep(0.05)
+
+
+def _stopped(pid: str) -> bool:
+    deadline = time.monotonic() + 15  # the replacement's thread stops it just after
+    while psutil.pid_exists(int(pid)):
+        with contextlib.suppress(psutil.Error):
+            if psutil.Process(int(pid)).status() == psutil.STATUS_ZOMBIE:
+                return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def test_children_are_recycled_after_n_documents(parser: IsolatedParser,
                                                  tmp_path: Path) -> None:
-    pids = [parser.parse(request(tmp_path, f"d{i}.txt")).metadata["pid"] for i in range(7)]
-    assert pids[0] == pids[1] == pids[2] != pids[3]
-    assert pids[3] == pids[4] == pids[5] != pids[6]
-    assert parser.children_started == 3  # replacements start (warm) in the background
+    first = [parser.parse(request(tmp_path, f"a{i}.txt")).metadata["pid"] for i in range(3)]
+    assert len(set(first)) == 1
+    _wait_for_children(parser, 2)  # the replacement starts (warm) in the background
+    second = [parser.parse(request(tmp_path, f"b{i}.txt")).metadata["pid"] for i in range(3)]
+    assert len(set(second)) == 1 and second[0] != first[0]
+    assert _stopped(first[0])  # the retired child was stopped
+    _wait_for_children(parser, 3)
+    assert parser.parse(request(tmp_path, "c.txt")).metadata["pid"] not in (first[0],
+                                                                           second[0])
+
+
+def test_a_retired_child_serves_on_while_its_replacement_warms_up(tmp_path: Path) -> None:
+    parser = IsolatedParser(SlowWarmUpParser, IsolationLimits(timeout_s=10,
+                                                              max_docs_per_child=2))
+    try:
+        pids = [parser.parse(request(tmp_path, f"d{i}.txt")).metadata["pid"]
+                for i in range(4)]
+        # the replacement takes 3 s to warm up: documents 3 and 4 did not wait for it
+        assert len(set(pids)) == 1
+        assert parser.children_started == 1
+        _wait_for_children(parser, 2)
+        fresh = parser.parse(request(tmp_path, "e.txt")).metadata["pid"]
+        assert fresh != pids[0]
+        assert _stopped(pids[0])
+    finally:
+        parser.close()
 
 
 def test_a_parser_that_cannot_be_built_fails_the_document(tmp_path: Path) -> None:
