@@ -46,6 +46,12 @@ class DataPlaneControl:
 
     async def _call(self, method: str, path: str, *, json: Any = None,
                     params: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = await self._request(method, path, json=json, params=params)
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def _request(self, method: str, path: str, *, json: Any = None,
+                       params: dict[str, Any] | None = None) -> httpx.Response:
         url = f"{self._endpoint}/control/v1{path}"
         try:
             async with httpx.AsyncClient(transport=self._transport,
@@ -64,8 +70,7 @@ class DataPlaneControl:
         if response.status_code >= 400:
             raise DataPlaneError(f"the data plane answered {response.status_code} "
                                  f"{code}: {message}")
-        body: dict[str, Any] = response.json()
-        return body
+        return response
 
     async def set_suspended(self, suspended: bool) -> dict[str, Any]:
         """Close (True) or reopen (False) the tenant's vendor endpoint."""
@@ -83,6 +88,10 @@ class DataPlaneControl:
                                 action: QuarantineAction) -> dict[str, Any]:
         """Release a quarantined document into the pipeline, or purge it."""
         return await self._call("POST", f"/quarantine/{document_id}/{action}")
+
+    async def audit_export(self) -> bytes:
+        """The tenant's signed audit export (JSON Lines, manifest first), as raw bytes."""
+        return (await self._request("POST", "/audit/export")).content
 
 
 def _error(response: httpx.Response) -> tuple[str, str]:

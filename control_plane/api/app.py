@@ -102,7 +102,8 @@ def create_app(
             queue = TenantJobQueue(conninfo)
             secret_store = SopsAgeSecretStore(settings.state_dir / "secrets")
             service = TenantService(registry, providers(settings), JobStore(pool), queue,
-                                    secret_store, data_plane_transport=data_plane_transport)
+                                    secret_store, data_plane_transport=data_plane_transport,
+                                    archive_dir=settings.state_dir / "archive")
             queue.register(service.run_job)
             app.state.registry = registry
             app.state.service = service

@@ -11,10 +11,14 @@ message (no secrets: providers' messages are safe to show).
 
     provision:   begin → secrets → stop_for_reapply (only when a data plane ran) → apply
                  → activate
-    deprovision: stop → destroy → verify → shred → revoke_keys → finish
+    deprovision: archive_audit → stop → destroy → verify → shred → revoke_keys → finish
 
 ``secrets`` makes the tenant's age key and SOPS-encrypted credentials once (SPEC §6); ``shred``
 destroys them (crypto-shred) only after ``verify`` found every resource gone.
+``archive_audit`` fetches the tenant's signed audit export from its data plane, verifies it
+offline and stores it under the control plane's state directory (SPEC §3); if that fails the
+job fails there and nothing is destroyed. A tenant that never became ACTIVE has no data plane
+and nothing to archive.
 """
 
 from __future__ import annotations
@@ -59,14 +63,19 @@ class StepFailed(Exception):
 
 
 Step = Callable[[Tenant, Provider], Awaitable[str | None]]
+# fetches, verifies and stores a tenant's signed audit export; returns what to log
+# ({"archive": path, "head_hash": ..., "events": n})
+Archiver = Callable[[Tenant, Provider], Awaitable[dict[str, Any]]]
 
 
 class JobRunner:
     """Creates, runs and recovers tenant jobs."""
 
     def __init__(self, registry: TenantRegistry, store: JobStore, queue: Queue,
-                 providers: Mapping[str, Provider], secrets: SecretStore) -> None:
+                 providers: Mapping[str, Provider], secrets: SecretStore,
+                 archiver: Archiver | None = None) -> None:
         self._secrets = secrets
+        self._archiver = archiver
         self._registry = registry
         self._store = store
         self._queue = queue
@@ -237,6 +246,20 @@ class JobRunner:
                 ("stop_for_reapply", stop_for_reapply), ("apply", apply), ("activate", activate)]
 
     def _deprovision_steps(self, job: JobRecord) -> list[tuple[str, Step]]:
+        async def archive_audit(tenant: Tenant, provider: Provider) -> str | None:
+            if tenant.endpoint is None:
+                log.info("tenant %s: never became ACTIVE, no audit trail to archive",
+                         tenant.slug)
+                return "nothing to archive (the tenant never had a data plane)"
+            if self._archiver is None:
+                raise StepFailed("no audit archive is configured; refusing to destroy the "
+                                 "tenant's audit trail")
+            archived = await self._archiver(tenant, provider)
+            log.info("tenant %s: audit export archived at %s (head %s, %s events)",
+                     tenant.slug, archived["archive"], archived["head_hash"],
+                     archived["events"])
+            return json.dumps(archived, sort_keys=True)
+
         async def stop(tenant: Tenant, provider: Provider) -> str | None:
             stopped = await asyncio.to_thread(provider.stop, tenant)
             return f"stopped {len(stopped)} process(es)"
@@ -267,9 +290,11 @@ class JobRunner:
                 **json.loads(await self._step_message(job.job_id, "verify") or "{}"),
                 **json.loads(await self._step_message(job.job_id, "shred") or "{}")}
             revoked = int(await self._step_message(job.job_id, "revoke_keys") or 0)
+            archived = await self._step_message(job.job_id, "archive_audit") or ""
             event = tenant.mark_deprovisioned(actor=SYSTEM_ACTOR)
             event = dataclasses.replace(event, detail={
                 "verified_gone": verified, "vendor_keys_revoked": revoked,
+                "audit_archive": json.loads(archived) if archived.startswith("{") else None,
                 "job_id": job.job_id})
             try:
                 await self._registry.save(tenant, event,
@@ -280,6 +305,7 @@ class JobRunner:
                      ", ".join(verified))
             return "DEPROVISIONED"
 
-        return [("stop", stop), ("destroy", destroy), ("verify", verify), ("shred", shred),
-                ("revoke_keys", revoke_keys), ("finish", finish)]
+        return [("archive_audit", archive_audit), ("stop", stop), ("destroy", destroy),
+                ("verify", verify), ("shred", shred), ("revoke_keys", revoke_keys),
+                ("finish", finish)]
 

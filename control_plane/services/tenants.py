@@ -20,6 +20,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -48,6 +49,7 @@ from control_plane.errors import (
     TenantNotActive,
 )
 from control_plane.providers.base import Provider
+from control_plane.services.audit_archive import AuditArchiveFailed, store_export
 from control_plane.services.provisioning import JobRunner, Queue
 from frostbyte_common.errors import FrostbyteError, ValidationFailed
 from frostbyte_common.tenant_config import TenantConfig, merge_patch
@@ -98,13 +100,16 @@ class TenantService:
 
     def __init__(self, registry: TenantRegistry, providers: Mapping[str, Provider],
                  store: JobStore, queue: Queue, secrets: SecretStore, *,
-                 data_plane_transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 data_plane_transport: httpx.AsyncBaseTransport | None = None,
+                 archive_dir: Path | None = None) -> None:
         self._registry = registry
+        self._archive_dir = archive_dir
         self._data_plane_transport = data_plane_transport
         self._providers = dict(providers)
         self._store = store
         self._secrets = secrets
-        self._runner = JobRunner(registry, store, queue, providers, secrets)
+        self._runner = JobRunner(registry, store, queue, providers, secrets,
+                                 archiver=self._archive_audit if archive_dir else None)
         self._jobs: dict[str, asyncio.Task[None]] = {}  # restarts of ACTIVE data planes
 
     async def run_job(self, job_id: str) -> None:
@@ -291,6 +296,32 @@ class TenantService:
                     await self._install_control_key(tenant, key)
         raise AssertionError("unreachable")
 
+    async def _archive_audit(self, tenant: Tenant, provider: Provider) -> dict[str, Any]:
+        """The deprovision job's first step (SPEC §3): fetch the tenant's signed audit export
+        through its control routes, verify it offline and store it under the archive dir.
+        The data plane was stopped when deprovisioning began; it is started again (suspended
+        first thing, so vendors stay out) for the export. Raises when anything fails."""
+        assert self._archive_dir is not None
+        if not await asyncio.to_thread(provider.is_healthy, tenant):
+            log.info("tenant %s: starting its data plane to export its audit trail",
+                     tenant.slug)
+            await asyncio.to_thread(provider.start, tenant, effective_config(tenant))
+        data = b""
+
+        async def fetch(dp: DataPlaneControl) -> dict[str, Any]:
+            nonlocal data
+            await dp.set_suspended(True)
+            data = await dp.audit_export()
+            return {}
+
+        try:
+            await self._control(tenant, SYSTEM_ACTOR, fetch)
+        except FrostbyteError as exc:
+            raise AuditArchiveFailed(f"cannot fetch the audit export of tenant "
+                                     f"{tenant.slug!r}: {exc.message}") from None
+        archived = await asyncio.to_thread(store_export, self._archive_dir, tenant.slug, data)
+        return archived.to_json()
+
     async def quarantine(self, slug: str, *, limit: int, offset: int, actor: str
                          ) -> dict[str, Any]:
         """The tenant's quarantined documents (SPEC §9), read through its control routes."""
@@ -327,6 +358,16 @@ class TenantService:
         then destroy and verify everything in a background job."""
 
         async def work(tenant: Tenant, provider: Provider) -> dict[str, Any]:
+            # suspended first (best effort): the job restarts the data plane to archive its
+            # audit export, and a suspended one refuses vendors from its first request
+            healthy = bool(tenant.endpoint) and await asyncio.to_thread(
+                provider.is_healthy, tenant)
+            if healthy:
+                try:
+                    await self._control(tenant, actor, lambda dp: dp.set_suspended(True))
+                except FrostbyteError as exc:
+                    log.warning("tenant %s: not suspended before deprovisioning: %s",
+                                slug, exc.message)
             return {"stopped": await asyncio.to_thread(provider.stop, tenant)}
 
         tenant = await self._act(slug, lambda t: t.deprovision(actor=actor), work)

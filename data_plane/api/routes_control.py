@@ -1,5 +1,6 @@
 """Control routes under ``/control/v1``: what only the control plane may do on a tenant's
-data plane — suspend/resume it and release or purge quarantined documents.
+data plane — suspend/resume it, release or purge quarantined documents, and fetch the
+tenant's signed audit export (which the control plane archives before deprovisioning).
 
 They need the **control credential**: a key the provider installs in the tenant's database
 with the ``control`` scope, which the control plane keeps SOPS-encrypted and never hands to
@@ -22,9 +23,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from data_plane.errors import TenantSuspended
+from data_plane.services.audit import AuditService
 from data_plane.services.suspension import SuspensionService
 from frostbyte_common.errors import ValidationFailed
 
@@ -97,5 +100,17 @@ def control_router(require_control: Callable[..., Any]) -> APIRouter:
                        caller: Any = caller_dependency) -> dict[str, Any]:
         """Suspend or resume the vendor endpoint (audited; control credential only)."""
         return suspension(request).set(body.suspended, actor=caller.actor)
+
+    @router.post("/audit/export")
+    def audit_export(request: Request, caller: Any = caller_dependency) -> StreamingResponse:
+        """The tenant's signed audit export, as ``POST /v1/audit/export`` makes it (JSON
+        Lines: manifest, then every event up to a checkpoint signed now), for the control
+        plane to archive before deprovisioning (control credential only; audited)."""
+        audit: AuditService = request.app.state.audit
+        lines = audit.export(actor=caller.actor)
+        return StreamingResponse(
+            lines, media_type="application/x-ndjson",
+            headers={"Content-Disposition":
+                     f'attachment; filename="audit-{audit.tenant}.jsonl"'})
 
     return router

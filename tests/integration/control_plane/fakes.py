@@ -16,7 +16,18 @@ import httpx
 
 from control_plane.domain.lifecycle import Tenant
 from control_plane.errors import DataPlaneError, ProvisioningFailed
+from frostbyte_common import audit_export
 from frostbyte_common.tenant_config import TenantConfig
+
+
+def fake_export(slug: str, *, tampered: bool = False) -> bytes:
+    """A valid (empty: no events yet, nothing to sign) audit export of ``slug``; tampered,
+    its manifest claims an event the file does not hold."""
+    body = audit_export.manifest(tenant=slug, events=[], checkpoint=None,
+                                 exported_at="2026-01-01T00:00:00+00:00")
+    if tampered:
+        body["count"] = 1
+    return "".join(audit_export.export_lines(body, [])).encode()
 
 
 class FakeProvider:
@@ -40,6 +51,8 @@ class FakeProvider:
         self.quarantined: dict[str, dict[str, dict[str, Any]]] = {}
         self.audit: list[tuple[str, str, str]] = []
         self.transport = httpx.MockTransport(self._control_route)
+        # audit export: "down" answers 503, "tampered" a body that does not verify
+        self.export_fails: dict[str, str] = {}
         self.open_channels = 0
 
     def quarantine(self, slug: str, name: str) -> str:
@@ -72,6 +85,13 @@ class FakeProvider:
                                    else "tenant.resumed"))
             (self.suspended.add if wanted else self.suspended.discard)(slug)
             return httpx.Response(200, json={"suspended": wanted, "changed": changed})
+        if path == "/audit/export" and request.method == "POST":
+            how = self.export_fails.get(slug)
+            if how == "down":
+                return error(503, "SERVICE_UNAVAILABLE")
+            self.audit.append((slug, actor, "audit.exported"))
+            return httpx.Response(200, content=fake_export(slug, tampered=how == "tampered"),
+                                  headers={"content-type": "application/x-ndjson"})
         docs = self.quarantined.setdefault(slug, {})
         if path == "/quarantine" and request.method == "GET":
             return httpx.Response(200, json={"documents": list(docs.values()),

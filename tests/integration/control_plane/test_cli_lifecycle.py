@@ -106,8 +106,8 @@ def test_lifecycle_commands(api: TestClient, fake: FakeProvider) -> None:
     events = [x["event"] for x in lines if "event" in x]
     assert [e["transition"] for e in events] == [1, 2, 3, 7, 8, 6, 3, 9, 12]
     steps = [x["step"] for x in lines if "step" in x]  # the latest job's steps
-    assert [s["step"] for s in steps] == ["stop", "destroy", "verify", "shred", "revoke_keys",
-                                          "finish"]
+    assert [s["step"] for s in steps] == ["archive_audit", "stop", "destroy", "verify",
+                                          "shred", "revoke_keys", "finish"]
 
 
 def test_retry_cancel_and_watch_a_failure(api: TestClient, fake: FakeProvider) -> None:

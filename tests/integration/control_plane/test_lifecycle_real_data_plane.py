@@ -20,12 +20,16 @@ import httpx
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from control_plane.adapters import processes
 from control_plane.adapters.secret_store import SopsAgeSecretStore
 from control_plane.api.app import create_app
 from control_plane.providers.local import TenantPaths, port_free, process_markers, role_name
 from control_plane.settings import ControlPlaneSettings
+from frostbyte_cli.main import Deps
+from frostbyte_cli.main import app as cli_app
+from frostbyte_common.audit_export import verify_export_file
 from tests.intake_hostile_files import EICAR
 
 from .test_cp_api import AUTH, TOKEN, wait_for_state
@@ -203,6 +207,22 @@ def _lifecycle(settings: ControlPlaneSettings, slug: str, other: str, fresh_data
             (12, "control-plane")]
         verified = events[-1]["detail"]["verified_gone"]
         assert verified and all(verified.values()), verified
+        # its signed audit trail was archived before anything was destroyed, and verifies
+        # offline (library and CLI) with the export's head hash recorded in the event
+        archived = events[-1]["detail"]["audit_archive"]
+        archive = Path(archived["archive"])
+        assert archive.parent == tmp_path / "state" / "archive" / slug
+        assert archive.name.startswith("audit-export-") and archive.stat().st_mode & 0o777 == 0o600
+        verdict = verify_export_file(archive)
+        assert verdict.ok, verdict.problems
+        assert verdict.head_hash == archived["head_hash"] and verdict.events == archived["events"]
+        assert verdict.checkpoint_size == verdict.events > 5
+        trail = [json.loads(line) for line in archive.read_text().splitlines()[1:]]
+        types = {e["event_type"] for e in trail}
+        assert {"tenant.suspended", "tenant.resumed", "batch.received"} <= types, types
+        cli = CliRunner().invoke(cli_app, ["audit", "verify-export", str(archive)],
+                                 obj=Deps(width=200))
+        assert cli.exit_code == 0, cli.output
         assert all(k["revoked_at"] for k in api.get(
             f"/v1/tenants/{slug}/vendor-keys", headers=AUTH).json()["vendor_keys"])
         # the peer tenant still serves

@@ -4,6 +4,7 @@ plane killed with ``kill -9`` mid-job that finishes the job after a restart."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -21,6 +22,7 @@ from fastapi.testclient import TestClient
 from control_plane.adapters import processes
 from control_plane.api.app import create_app
 from control_plane.providers.local import port_free
+from frostbyte_common.audit_export import verify_export_file
 
 from .fakes import FakeProvider
 from .test_cp_api import AUTH, TOKEN, assert_error, settings_for, wait_for_state
@@ -66,8 +68,8 @@ def test_jobs_and_their_step_logs(api: TestClient) -> None:
     assert [(j["operation"], j["status"]) for j in jobs] == [
         ("provision", "succeeded"), ("deprovision", "succeeded")]
     steps = job_log(api, "steps", jobs[1]["job_id"])["steps"]
-    assert [s["step"] for s in steps] == ["stop", "destroy", "verify", "shred", "revoke_keys",
-                                          "finish"]
+    assert [s["step"] for s in steps] == ["archive_audit", "stop", "destroy", "verify",
+                                          "shred", "revoke_keys", "finish"]
 
     assert_error(api.get("/v1/tenants/steps/jobs/nope/log", headers=AUTH), 404, "JOB_NOT_FOUND")
     assert_error(api.get(f"/v1/tenants/nobody/jobs/{job['job_id']}/log", headers=AUTH), 404,
@@ -253,3 +255,78 @@ def test_tenant_secrets_are_made_encrypted_and_crypto_shredded(
         assert value.encode() not in on_disk
         assert value not in records
         assert value not in caplog.text
+
+
+def _archives(tmp_path: Path, slug: str) -> list[Path]:
+    return sorted((tmp_path / "archive" / slug).glob("audit-export-*.jsonl"))
+
+
+def test_deprovision_archives_the_signed_audit_export_first(
+    api: TestClient, fake: FakeProvider, tmp_path: Path
+) -> None:
+    api.post("/v1/tenants", json={"slug": "arch", "display_name": "A"}, headers=AUTH)
+    wait_for_state(api, "arch", "ACTIVE")
+    api.post("/v1/tenants/arch/deprovision", headers=AUTH)
+    wait_for_state(api, "arch", "DEPROVISIONED")
+
+    [archive] = _archives(tmp_path, "arch")
+    assert archive.stat().st_mode & 0o777 == 0o600
+    verdict = verify_export_file(archive)
+    assert verdict.ok, verdict.problems
+    [job] = [j for j in api.get("/v1/tenants/arch/jobs", headers=AUTH).json()["jobs"]
+             if j["operation"] == "deprovision"]
+    step = job_log(api, "arch", job["job_id"])["steps"][0]
+    assert step["step"] == "archive_audit" and step["status"] == "done"
+    assert json.loads(step["message"]) == {"archive": str(archive), "events": 0,
+                                           "head_hash": verdict.head_hash}
+    final = api.get("/v1/tenants/arch/events", headers=AUTH).json()["events"][-1]
+    assert final["detail"]["audit_archive"]["archive"] == str(archive)
+    assert final["detail"]["audit_archive"]["head_hash"] == verdict.head_hash
+    # fetched through the control routes, with the data plane suspended first
+    assert [(a, e) for s, a, e in fake.audit if s == "arch"] == [
+        ("admin:admin", "tenant.suspended"), ("admin:control-plane", "audit.exported")]
+    assert fake.calls.index(("start", "arch")) < fake.calls.index(("deprovision", "arch"))
+
+
+@pytest.mark.parametrize("how", ["down", "tampered"])
+def test_no_verified_archive_no_destruction_and_retry_works(
+    api: TestClient, fake: FakeProvider, tmp_path: Path, how: str
+) -> None:
+    slug = f"noarch-{how}"
+    api.post("/v1/tenants", json={"slug": slug, "display_name": "N"}, headers=AUTH)
+    wait_for_state(api, slug, "ACTIVE")
+    fake.export_fails[slug] = how
+    api.post(f"/v1/tenants/{slug}/deprovision", headers=AUTH)
+    failed = wait_for_state(api, slug, "FAILED")
+
+    assert ("deprovision", slug) not in fake.calls
+    assert slug not in fake.gone
+    assert _archives(tmp_path, slug) == []
+    jobs = api.get(f"/v1/tenants/{slug}/jobs", headers=AUTH).json()["jobs"]
+    assert (jobs[-1]["operation"], jobs[-1]["status"]) == ("deprovision", "failed")
+    [step] = job_log(api, slug, jobs[-1]["job_id"])["steps"]
+    assert (step["step"], step["status"]) == ("archive_audit", "failed")
+    reason = "503" if how == "down" else "does not verify"
+    assert reason in step["message"] and "audit export" in step["message"]
+    assert reason in json.dumps(failed)
+
+    del fake.export_fails[slug]
+    assert api.post(f"/v1/tenants/{slug}/retry", headers=AUTH).status_code < 300
+    wait_for_state(api, slug, "DEPROVISIONED")
+    [archive] = _archives(tmp_path, slug)
+    assert verify_export_file(archive).ok
+    assert ("deprovision", slug) in fake.calls
+
+
+def test_a_tenant_that_never_was_active_has_nothing_to_archive(
+    api: TestClient, fake: FakeProvider, tmp_path: Path
+) -> None:
+    api.post("/v1/tenants", json={"slug": "fail-never", "display_name": "F"}, headers=AUTH)
+    wait_for_state(api, "fail-never", "FAILED")
+    api.post("/v1/tenants/fail-never/deprovision", headers=AUTH)
+    wait_for_state(api, "fail-never", "DEPROVISIONED")
+    jobs = api.get("/v1/tenants/fail-never/jobs", headers=AUTH).json()["jobs"]
+    step = job_log(api, "fail-never", jobs[-1]["job_id"])["steps"][0]
+    assert (step["step"], step["status"]) == ("archive_audit", "done")
+    assert step["message"].startswith("nothing to archive")
+    assert not (tmp_path / "archive" / "fail-never").exists()

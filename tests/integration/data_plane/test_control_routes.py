@@ -5,11 +5,13 @@ chain (so a new process sees it), and only the control credential changes it."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Annotated, Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import Depends, FastAPI, Header
 from fastapi.testclient import TestClient
 
@@ -17,7 +19,9 @@ from data_plane.adapters.postgres import TenantDatabase
 from data_plane.api.errors import install_error_handlers
 from data_plane.api.routes_control import control_router, refuse_when_suspended
 from data_plane.errors import InsufficientScope
+from data_plane.services.audit import AuditService, CheckpointPolicy
 from data_plane.services.suspension import SuspensionService
+from frostbyte_common.audit_export import verify_export_lines
 from frostbyte_common.errors import Unauthenticated
 
 TENANT = "acme"
@@ -105,3 +109,34 @@ def test_another_process_sees_a_change_within_the_cache_time(db: TenantDatabase)
     assert reader.is_suspended()
     writer.set(False, actor="admin:a")
     assert not reader.is_suspended()
+
+
+def test_the_signed_audit_export_is_a_control_route(db: TenantDatabase) -> None:
+    """``POST /control/v1/audit/export``: what the control plane archives before it
+    deprovisions — the same signed export as ``/v1/audit/export``, control credential only."""
+    app = _app(db)
+    app.state.audit = AuditService(db.audit, signing_key=Ed25519PrivateKey.generate(),
+                                   policy=CheckpointPolicy())
+    control = {"Authorization": "Bearer control", "X-Frostbyte-Actor": "control-plane"}
+    with TestClient(app) as api:
+        api.put("/control/v1/suspension", json={"suspended": True}, headers=control)
+        vendor = {"Authorization": "Bearer vendor", "X-Frostbyte-Actor": "dana"}
+        refused = api.post("/control/v1/audit/export", headers=vendor)
+        assert (refused.status_code, refused.json()["error"]["code"]) == (
+            403, "INSUFFICIENT_SCOPE")
+        assert api.post("/control/v1/audit/export").status_code == 401
+
+        export = api.post("/control/v1/audit/export", headers=control)
+        assert export.status_code == 200, export.text
+        assert export.headers["content-type"].startswith("application/x-ndjson")
+        verdict = verify_export_lines(export.content.splitlines(keepends=True))
+        assert verdict.ok, verdict.problems
+        assert verdict.events >= 1 and verdict.checkpoint_size == verdict.events
+        manifest = json.loads(export.content.splitlines()[0])["manifest"]
+        assert manifest["tenant"] == TENANT and manifest["head_hash"] == verdict.head_hash
+
+        # the export itself is audited, with the admin named by the control plane
+        again = api.post("/control/v1/audit/export", headers=control)
+        last = json.loads(again.content.splitlines()[-1])
+        assert (last["event_type"], last["actor"]) == ("audit.exported",
+                                                       "admin:control-plane")

@@ -57,6 +57,25 @@ def main() -> int:
                 self.send_response(200 if self.path == "/readyz" else 404)
                 self.end_headers()
 
+            def do_PUT(self) -> None:  # /control/v1/suspension
+                self._json(200, b'{"suspended": true, "changed": true}')
+
+            def do_POST(self) -> None:  # /control/v1/audit/export: an empty, valid export
+                if self.path != "/control/v1/audit/export":
+                    self._json(404, b'{"error": {"code": "NOT_FOUND", "message": "no"}}')
+                    return
+                manifest = {"format": "frostbyte-audit-export/1",
+                            "tenant": env["FROSTBYTE_DP_TENANT"], "exported_at": "x",
+                            "count": 0, "first_seq": None, "last_seq": None,
+                            "head_hash": "0" * 64, "checkpoint": None, "public_key": None}
+                self._json(200, (json.dumps({"manifest": manifest}) + "\n").encode())
+
+            def _json(self, status: int, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def log_message(self, *args: object) -> None:
                 pass
 

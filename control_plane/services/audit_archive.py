@@ -1,0 +1,89 @@
+"""The audit archive: a tenant's signed audit export, kept by the control plane before its
+deprovisioning destroys the tenant's database (SPEC §3), so the trail outlives the tenant.
+
+An archive is the export exactly as the data plane made it (``POST /control/v1/audit/export``,
+JSON Lines, manifest first), stored at ``<state_dir>/archive/<slug>/audit-export-<UTC
+timestamp>.jsonl``: written to a temporary file (0600), flushed and fsynced, then renamed in
+place. It is verified offline (:mod:`frostbyte_common.audit_export`, as ``frostbyte audit
+verify-export`` does) before it is written and again from disk after; an export that does not
+verify is not kept and the caller refuses to go on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from control_plane.errors import ProvisioningFailed
+from frostbyte_common.audit_export import ExportVerdict, verify_export_file, verify_export_lines
+
+
+class AuditArchiveFailed(ProvisioningFailed):
+    default_code = "AUDIT_ARCHIVE_FAILED"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditArchive:
+    path: Path
+    head_hash: str
+    events: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"archive": str(self.path), "head_hash": self.head_hash, "events": self.events}
+
+
+def _problems(verdict: ExportVerdict) -> str:
+    return "; ".join(str(p) for p in verdict.problems[:3]) or "unknown problem"
+
+
+def _check(verdict: ExportVerdict, data: bytes, slug: str) -> None:
+    if not verdict.ok:
+        raise AuditArchiveFailed(f"the audit export of tenant {slug!r} does not verify: "
+                                 f"{_problems(verdict)}")
+    try:
+        tenant = json.loads(data.split(b"\n", 1)[0])["manifest"]["tenant"]
+    except (ValueError, KeyError, TypeError):
+        tenant = None
+    if tenant != slug:
+        raise AuditArchiveFailed(f"the audit export is of tenant {tenant!r}, not {slug!r}")
+
+
+def store_export(archive_dir: Path, slug: str, data: bytes, *,
+                 now: datetime | None = None) -> AuditArchive:
+    """Verify ``data`` (an export of ``slug``), write it atomically (0600) under
+    ``archive_dir/slug`` and verify the file written. Raises :class:`AuditArchiveFailed`."""
+    _check(verify_export_lines(data.splitlines(keepends=True)), data, slug)
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S.%fZ")
+    folder = archive_dir / slug
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = folder / f"audit-export-{stamp}.jsonl"
+    tmp = folder / f".{path.name}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.chmod(0o600)
+        tmp.replace(path)
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise AuditArchiveFailed(f"cannot write the audit archive of tenant {slug!r} "
+                                 f"under {folder} ({exc.strerror or exc})") from None
+    verdict = verify_export_file(path)
+    if not verdict.ok:  # what is on disk is not what was verified: do not keep it
+        with contextlib.suppress(OSError):
+            path.unlink()
+        _check(verdict, data, slug)
+    return AuditArchive(path=path, head_hash=verdict.head_hash, events=verdict.events)
