@@ -71,7 +71,7 @@ from control_plane.domain.lifecycle import Tenant
 from control_plane.errors import DataPlaneError, ProvisioningFailed
 from control_plane.settings import ControlPlaneSettings
 from data_plane.adapters.clamav import SIGNATURES_DIR
-from data_plane.adapters.clamav.daemon import clamd_binary
+from data_plane.adapters.clamav.daemon import clamd_binary, render_config
 from data_plane.adapters.clamav.scanner import ClamdScanner
 from frostbyte_common.audit_checkpoint import write_new_signing_key
 from frostbyte_common.offline import OFFLINE_ENV
@@ -288,23 +288,10 @@ def process_markers(paths: TenantPaths) -> dict[str, str]:
 
 def clamd_config(paths: TenantPaths, database: Path, max_stream_bytes: int) -> str:
     """The tenant clamd's config: its own socket, database, temporary folder and log;
-    streams as long as the tenant's largest file (a longer INSTREAM is refused, never
-    scanned in part)."""
-    megabytes = max_stream_bytes // (1024 * 1024) + 1
-    return "\n".join([
-        f"LocalSocket {paths.clamd_socket}",
-        "LocalSocketMode 600",
-        f"DatabaseDirectory {database}",
-        f"TemporaryDirectory {paths.clamd / 'tmp'}",
-        f"LogFile {paths.log_file(CLAMD)}",
-        "LogTime yes",
-        "Foreground yes",
-        f"StreamMaxLength {megabytes}M",
-        f"MaxScanSize {megabytes}M",
-        f"MaxFileSize {megabytes}M",
-        "SelfCheck 0",
-        "",
-    ])
+    streams as long as the tenant's largest file."""
+    return render_config(socket=paths.clamd_socket, database=database,
+                         temp_dir=paths.clamd / "tmp", log_file=paths.log_file(CLAMD),
+                         max_stream_bytes=max_stream_bytes)
 
 
 class LocalProvider:

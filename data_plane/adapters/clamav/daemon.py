@@ -31,6 +31,28 @@ def clamd_binary() -> str | None:
     return next((c for c in CLAMD_CANDIDATES if Path(c).exists()), None)
 
 
+def render_config(*, socket: Path, database: Path, temp_dir: Path, log_file: Path,
+                  max_stream_bytes: int) -> str:
+    """A clamd config of the project's own: its socket (owner only), database, temporary
+    folder and log, in the foreground; streams up to ``max_stream_bytes`` (a longer INSTREAM
+    is refused, never scanned in part)."""
+    megabytes = max_stream_bytes // (1024 * 1024) + 1
+    return "\n".join([
+        f"LocalSocket {socket}",
+        "LocalSocketMode 600",
+        f"DatabaseDirectory {database}",
+        f"TemporaryDirectory {temp_dir}",
+        f"LogFile {log_file}",
+        "LogTime yes",
+        "Foreground yes",
+        f"StreamMaxLength {megabytes}M",
+        f"MaxScanSize {megabytes}M",
+        f"MaxFileSize {megabytes}M",
+        "SelfCheck 0",
+        "",
+    ])
+
+
 @dataclass
 class ClamdDaemon:
     """One clamd process. ``max_stream_bytes`` must cover the tenant's ``max_file_bytes``:
@@ -50,21 +72,9 @@ class ClamdDaemon:
         return self.state_dir / "clamd.log"
 
     def _config(self, database: Path) -> str:
-        megabytes = self.max_stream_bytes // (1024 * 1024) + 1
-        return "\n".join([
-            f"LocalSocket {self.socket_path}",
-            "LocalSocketMode 600",
-            f"DatabaseDirectory {database}",
-            f"TemporaryDirectory {self.state_dir / 'tmp'}",
-            f"LogFile {self.log_path}",
-            "LogTime yes",
-            "Foreground yes",
-            f"StreamMaxLength {megabytes}M",
-            f"MaxScanSize {megabytes}M",
-            f"MaxFileSize {megabytes}M",
-            "SelfCheck 0",
-            "",
-        ])
+        return render_config(socket=self.socket_path, database=database,
+                             temp_dir=self.state_dir / "tmp", log_file=self.log_path,
+                             max_stream_bytes=self.max_stream_bytes)
 
     def start(self, timeout: float = 60.0) -> None:
         """Start clamd and wait until it answers PING."""
