@@ -12,7 +12,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -134,6 +134,18 @@ class DataPlaneHarness:
         for role in list(self.procs):
             self.kill(role, signal.SIGTERM)
         self.stop_clamd()
+
+    def __enter__(self) -> Self:
+        """``setup()``; whatever it started is stopped again if it fails."""
+        try:
+            self.setup()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=60,

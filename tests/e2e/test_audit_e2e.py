@@ -25,12 +25,8 @@ PUBLIC_KEY = public_key_text(load_signing_key(E2E_AUDIT_KEY.encode()))
 @pytest.fixture(scope="module")
 def plane(module_database: str, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[DataPlaneHarness]:
-    harness = DataPlaneHarness("audit-e2e", module_database, tmp_path_factory.mktemp("dp"))
-    try:
-        harness.setup()
+    with DataPlaneHarness("audit-e2e", module_database, tmp_path_factory.mktemp("dp")) as harness:
         yield harness
-    finally:
-        harness.stop()
 
 
 @pytest.fixture(scope="module")

@@ -24,12 +24,8 @@ CORPUS = ROOT.parent / "shared" / "corpus" / "real"
 @pytest.fixture(scope="module")
 def plane(module_database: str, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[DataPlaneHarness]:
-    harness = DataPlaneHarness("e2e", module_database, tmp_path_factory.mktemp("dp"))
-    try:
-        harness.setup()
+    with DataPlaneHarness("e2e", module_database, tmp_path_factory.mktemp("dp")) as harness:
         yield harness
-    finally:
-        harness.stop()
 
 
 @pytest.fixture(scope="module")

@@ -32,12 +32,8 @@ QUERY = "zamboni refrigeration compressor vibration hall 7"
 @pytest.fixture(scope="module")
 def plane(module_database: str, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[DataPlaneHarness]:
-    harness = DataPlaneHarness("erase", module_database, tmp_path_factory.mktemp("dp"))
-    try:
-        harness.setup()
+    with DataPlaneHarness("erase", module_database, tmp_path_factory.mktemp("dp")) as harness:
         yield harness
-    finally:
-        harness.stop()
 
 
 @pytest.fixture(scope="module")

@@ -41,13 +41,9 @@ LONG_NAME = "n" * 300 + ".pdf"
 @pytest.fixture(scope="module")
 def plane(module_database: str, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[DataPlaneHarness]:
-    harness = DataPlaneHarness("hostile", module_database, tmp_path_factory.mktemp("dp"),
-                               clamd=True)
-    try:
-        harness.setup()
+    with DataPlaneHarness("hostile", module_database, tmp_path_factory.mktemp("dp"),
+                          clamd=True) as harness:
         yield harness
-    finally:
-        harness.stop()
 
 
 def _entry(name: str, data: bytes, *, size: int | None = None,

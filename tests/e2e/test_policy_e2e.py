@@ -56,12 +56,8 @@ class PolicyHarness(DataPlaneHarness):
 @pytest.fixture(scope="module")
 def plane(module_database: str, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[PolicyHarness]:
-    harness = PolicyHarness("policy", module_database, tmp_path_factory.mktemp("dp"))
-    try:
-        harness.setup()
+    with PolicyHarness("policy", module_database, tmp_path_factory.mktemp("dp")) as harness:
         yield harness
-    finally:
-        harness.stop()
 
 
 @pytest.fixture(scope="module")
