@@ -8,7 +8,6 @@ The parser and the embedder are small doubles (the subject is erasure, not parsi
 from __future__ import annotations
 
 import hashlib
-import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from data_plane.adapters.postgres import TenantDatabase
 from data_plane.adapters.qdrant_index import QdrantVectorIndex
 from data_plane.domain.canonical import CanonicalDocument, Element, ElementType, ParseStatus
 from data_plane.domain.object_keys import canonical_key, raw_key
-from data_plane.domain.ports import ModelInfo, ParseRequest
+from data_plane.domain.ports import ParseRequest
 from data_plane.domain.retrieval import SearchRequest
 from data_plane.errors import DocumentNotFound
 from data_plane.services.documents import DocumentService
@@ -31,8 +30,8 @@ from data_plane.services.pipeline import IndexService, PipelineService
 from data_plane.services.search import SearchService
 from frostbyte_common.audit_chain import verify_chain
 from frostbyte_common.tenant_config import ChunkingConfig
+from tests.pipeline_doubles import HashEmbedder, ListQueue
 
-MODEL = ModelInfo(name="hash-embedder", version="1", dimension=16)
 SECRET_NAME = "patient-jane-doe.txt"
 BODY = "# Discharge summary\nThe patient recovered well after the appendectomy.\n" \
        "Follow-up visit scheduled in two weeks with the surgeon.\n"
@@ -61,32 +60,6 @@ class LineParser:
             mime_type=request.mime_type, parser=self.name, parser_version="1",
             status=ParseStatus.SUCCESS, elements=elements)
 
-
-class HashEmbedder:
-    model = MODEL
-
-    def _vec(self, text: str) -> list[float]:
-        v = [0.0] * MODEL.dimension
-        for word in re.findall(r"\w+", text.lower()):
-            v[int(hashlib.sha256(word.encode()).hexdigest(), 16) % MODEL.dimension] += 1.0
-        return v if any(v) else [1.0] + [0.0] * (MODEL.dimension - 1)
-
-    def embed_documents(self, texts: Any) -> list[list[float]]:
-        return [self._vec(t) for t in texts]
-
-    def embed_query(self, text: str) -> list[float]:
-        return self._vec(text)
-
-
-@dataclass
-class ListQueue:
-    index_jobs: list[str] = field(default_factory=list)
-
-    def enqueue_process(self, document_id: str) -> None:  # pragma: no cover - unused
-        pass
-
-    def enqueue_index(self, document_id: str) -> None:
-        self.index_jobs.append(document_id)
 
 
 class RacingDatabase(TenantDatabase):
