@@ -38,8 +38,8 @@ from data_plane.services.pipeline import IndexService, PipelineService
 from data_plane.services.policy import PolicyService
 from data_plane.services.reports import ReportService
 from data_plane.services.search import SearchService
-from frostbyte_common.tenant_config import ChunkingConfig
-from tests.pipeline_doubles import HashEmbedder, ListQueue, TenantConfig
+from frostbyte_common.tenant_config import ChunkingConfig, TenantConfig
+from tests.pipeline_doubles import HashEmbedder, ListQueue
 
 CARD = "4111 1111 1111 1111"
 IBAN = "DE89 3704 0044 0532 0130 00"
