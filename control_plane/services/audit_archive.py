@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from control_plane.adapters.private_files import write_private
 from control_plane.errors import ProvisioningFailed
 from frostbyte_common.audit_export import ExportVerdict, verify_export_file, verify_export_lines
 
@@ -60,25 +60,10 @@ def store_export(archive_dir: Path, slug: str, data: bytes, *,
     _check(verify_export_lines(data.splitlines(keepends=True)), data, slug)
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S.%fZ")
     folder = archive_dir / slug
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = folder / f"audit-export-{stamp}.jsonl"
-    tmp = folder / f".{path.name}.tmp"
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        tmp.chmod(0o600)
-        tmp.replace(path)
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_private(path, data)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
         raise AuditArchiveFailed(f"cannot write the audit archive of tenant {slug!r} "
                                  f"under {folder} ({exc.strerror or exc})") from None
     verdict = verify_export_file(path)
