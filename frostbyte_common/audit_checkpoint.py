@@ -104,13 +104,17 @@ def checkpoint_problem(checkpoint: Checkpoint, *, trusted_public_key: str | None
 
 
 def load_signing_key(material: bytes) -> Ed25519PrivateKey:
-    """An Ed25519 private key from PEM (PKCS#8) or from 32 raw bytes in base64."""
+    """An Ed25519 private key from PEM (PKCS#8), from its 32-byte seed in hex (64 digits: what
+    the control plane generates into a tenant's secrets) or from the seed in base64."""
     text = material.strip()
     if text.startswith(b"-----BEGIN"):
         key = serialization.load_pem_private_key(text, password=None)
         if not isinstance(key, Ed25519PrivateKey):
             raise ValueError("the audit signing key is not an Ed25519 key")
         return key
+    # 64 hex digits are also valid base64 (of 48 bytes, never a seed): hex is tried first
+    if len(text) == 64 and all(c in b"0123456789abcdefABCDEF" for c in text):
+        return Ed25519PrivateKey.from_private_bytes(bytes.fromhex(text.decode("ascii")))
     return Ed25519PrivateKey.from_private_bytes(base64.b64decode(text, validate=True))
 
 

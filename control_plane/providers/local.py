@@ -42,11 +42,9 @@ into a data plane.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import errno
 import hashlib
-import hmac
 import logging
 import os
 import secrets
@@ -75,6 +73,7 @@ from data_plane.adapters.clamav.daemon import clamd_binary, render_config
 from data_plane.adapters.clamav.scanner import ClamdScanner
 from frostbyte_common.audit_checkpoint import write_new_signing_key
 from frostbyte_common.offline import OFFLINE_ENV
+from frostbyte_common.scram import scram_sha256_verifier
 from frostbyte_common.tenant_config import TenantConfig
 
 log = logging.getLogger(__name__)
@@ -103,22 +102,6 @@ def migration_role_name(slug: str) -> str:
 def ops_role_name(slug: str) -> str:
     """The tenant's operator role ``fbops_<t>`` (a prefix no tenant role can have)."""
     return "fbops_" + slug.replace("-", "_")
-
-
-def scram_sha256_verifier(password: str, *, salt: bytes | None = None, iterations: int = 4096
-                          ) -> str:
-    """The SCRAM-SHA-256 verifier PostgreSQL stores for ``password`` (RFC 5802/7677), so the
-    plaintext never reaches the server (nor its statement log)."""
-    salt = salt or secrets.token_bytes(16)
-    salted = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
-    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
-    stored_key = hashlib.sha256(client_key).digest()
-    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
-
-    def b64(raw: bytes) -> str:
-        return base64.b64encode(raw).decode("ascii")
-
-    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
 
 
 def _new_password() -> str:

@@ -26,9 +26,9 @@ from control_plane.providers.local import (
     ops_role_name,
     port_free,
     role_name,
-    scram_sha256_verifier,
 )
 from data_plane.adapters.clamav.scanner import ClamdScanner
+from frostbyte_common.scram import scram_sha256_verifier
 from frostbyte_common.tenant_config import TenantConfig
 
 FAKE_CODE = Path(__file__).parent / "fake_data_plane"

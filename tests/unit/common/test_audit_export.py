@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -165,6 +166,22 @@ def test_signing_key_file_is_private_and_reloads(tmp_path: Path) -> None:
     assert path.stat().st_mode & 0o777 == 0o600
     assert public_key_text(load_signing_key(path.read_bytes())) == public_key_text(key)
     assert public_key_text(write_new_signing_key(path)) == public_key_text(key)
+
+
+def test_the_signing_key_the_control_plane_generates_loads() -> None:
+    # tenant secrets hold the Ed25519 seed as 64 hex digits (generate_tenant_secrets); the
+    # same seed in base64 and as PEM give the same key
+    from control_plane.adapters.secret_store import generate_tenant_secrets
+
+    seed_hex = generate_tenant_secrets()["signing_key"]
+    key = load_signing_key(seed_hex.encode())
+    seed = bytes.fromhex(seed_hex)
+    assert public_key_text(key) == public_key_text(
+        load_signing_key(base64.b64encode(seed)))
+    assert public_key_text(key) == public_key_text(
+        Ed25519PrivateKey.from_private_bytes(seed))
+    with pytest.raises(ValueError):
+        load_signing_key(b"00" * 31)  # 31 bytes: no seed
 
 
 @pytest.mark.parametrize("n", [1, 2, 7])

@@ -20,8 +20,8 @@ from control_plane.providers.local import (
     LocalProvider,
     ops_role_name,
     role_name,
-    scram_sha256_verifier,
 )
+from frostbyte_common.scram import scram_sha256_verifier
 from frostbyte_common.tenant_config import TenantConfig
 
 
