@@ -1,6 +1,9 @@
 """Process entry points of the data plane: ``python -m data_plane <command>``.
 
     migrate            apply the tenant database schema and the job queue's schema
+    prepare-database   on a host running the tenant's own PostgreSQL: make the service role
+                       and database as the superuser (FROSTBYTE_DP_ADMIN_DATABASE_URL), then
+                       migrate as that superuser, granting the service role its share
     serve              the tenant API (uvicorn); owns the local vector index
     worker             the pipeline worker (parse, chunk, embed); a separate process
     add-vendor-key     install a vendor key's hash (the control plane issued the key)
@@ -51,6 +54,23 @@ def _migrate(settings: DataPlaneSettings) -> int:
     print(json.dumps({"migrated": True, "queue_schema_installed": installed,
                       "service_role": settings.service_role}))
     return 0
+
+
+def _prepare_database(settings: DataPlaneSettings) -> int:
+    from psycopg.conninfo import conninfo_to_dict
+    from pydantic import SecretStr
+
+    from data_plane.adapters.database_setup import prepare_database
+
+    if settings.admin_database_url is None:
+        print("prepare-database needs FROSTBYTE_DP_ADMIN_DATABASE_URL (a superuser's conninfo)",
+              file=sys.stderr)
+        return 2
+    service = settings.database_url.get_secret_value()
+    tenant_admin = prepare_database(settings.admin_database_url.get_secret_value(), service)
+    role = str(conninfo_to_dict(service)["user"])
+    return _migrate(settings.model_copy(update={"database_url": SecretStr(tenant_admin),
+                                                "service_role": role}))
 
 
 def _serve(settings: DataPlaneSettings) -> int:
@@ -139,7 +159,7 @@ def _reindex(settings: DataPlaneSettings) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m data_plane")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("migrate", "serve", "worker", "reindex"):
+    for name in ("migrate", "prepare-database", "serve", "worker", "reindex"):
         sub.add_parser(name)
     add = sub.add_parser("add-vendor-key")
     add.add_argument("--key-id", required=True)
@@ -154,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging(settings.log_level)
     if args.command == "migrate":
         return _migrate(settings)
+    if args.command == "prepare-database":
+        return _prepare_database(settings)
     if args.command == "serve":
         return _serve(settings)
     if args.command == "worker":

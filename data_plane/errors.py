@@ -22,6 +22,7 @@
     └── ServiceError
         ├── AuditSigningKeyMissing AUDIT_SIGNING_KEY_MISSING (503): checkpoints cannot be signed
         ├── AuditChainBroken       AUDIT_CHAIN_BROKEN: the stored chain fails verification
+        ├── DatabaseSetupFailed    DATABASE_SETUP_FAILED: `prepare-database` lacks what it needs
         └── DependencyUnavailable
             ├── EmbeddingUnavailable   EMBEDDING_UNAVAILABLE: model or embeddings API failed
             ├── IndexUnavailable       INDEX_UNAVAILABLE: Qdrant cannot be reached or opened
@@ -52,6 +53,7 @@ __all__ = [
     "AuditSigningKeyMissing",
     "BatchNotFound",
     "BatchTooLarge",
+    "DatabaseSetupFailed",
     "DocumentNotFound",
     "EmbeddingUnavailable",
     "IndexUnavailable",
@@ -126,6 +128,13 @@ class AuditSigningKeyMissing(ServiceError):
 
     status_code = 503
     default_code = "AUDIT_SIGNING_KEY_MISSING"
+
+
+class DatabaseSetupFailed(ServiceError):
+    """`prepare-database` cannot make the tenant's role and database (a host-side command,
+    never an HTTP answer)."""
+
+    default_code = "DATABASE_SETUP_FAILED"
 
 
 class ModelMismatch(Conflict):

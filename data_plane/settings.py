@@ -39,6 +39,10 @@ class DataPlaneSettings(BaseSettings):
     work_dir: Path = Field(default_factory=lambda: Path(tempfile.gettempdir()) / "frostbyte-dp",
                            description="Scratch space for uploads and parsing.")
     log_level: str = "INFO"
+    admin_database_url: SecretStr | None = Field(
+        None, description="libpq conninfo of a superuser of a PostgreSQL that this host runs "
+        "for the tenant alone (the process engine): `prepare-database` creates the service "
+        "role and database with it. Never given to the API or the worker.")
     service_role: str | None = Field(
         None, description="Set when `migrate` runs as the migration role that owns the "
         "schema: the role the API and worker log in as. It is granted INSERT and SELECT on "
