@@ -73,7 +73,7 @@ def main(args: dict[str, Any]) -> dict[str, Any]:
     with provider(args["key"]).control_channel(tenant) as url:
         result["url"] = url
         result["alive_during"] = alive(pids[0])
-        client = DataPlaneControl(url, "fb_control_key_of_the_test", actor="hosts-test")
+        client = DataPlaneControl(url, args["control_key"], actor="hosts-test")
         result["suspended"] = asyncio.run(client.suspended())
         result["vendor_port_open"] = can_connect(address, args["vendor_port"])
     result["alive_after"] = alive(pids[0])

@@ -9,14 +9,15 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from control_plane.domain.firewall import build_policy
+from frostbyte_common.vendor_keys import IssuedKey
 from tests.hosts.harness import CONTROL_ADDRESS, Host, Lab
-from tests.hosts.test_namespace_hosts import VENDOR_PORT, Tenants
+from tests.hosts.test_namespace_hosts import VENDOR_PORT, Tenants, make_tenants, stop_all
 
 pytestmark = pytest.mark.slow
 
@@ -25,23 +26,18 @@ PROBE = Path(__file__).with_name("control_channel_probe.py")
 
 
 @pytest.fixture(scope="module")
-def sealed(lab: Lab) -> tuple[Host, Tenants]:
-    key = lab.root / "cp_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)],
-                   check=True)
-    public = key.with_name("cp_ed25519.pub").read_text("utf-8").strip()
+def sealed(lab: Lab, release_wheel: Path) -> Iterator[tuple[Host, Tenants, IssuedKey]]:
     # the vendors are elsewhere: the control namespace is NOT on the vendor allow-list
-    policy = build_policy("tenant-c", allowed_cidrs=["198.51.100.0/24"],
-                          control_plane_addresses=[CONTROL_ADDRESS],
-                          embedding_mode="offline", vendor_port=VENDOR_PORT)
-    host = lab.add_host("tenant-c", 3, policy, public)
-    tenants = Tenants(lab, key)
-    tenants.play(host, "site.yml", secrets=True, extravars={
-        "dataplane_host_sshd_permit_open": [f"127.0.0.1:{VENDOR_PORT}"]})
-    return host, tenants
+    tenants = make_tenants(lab, release_wheel, [(3, "tenant-c", ["198.51.100.0/24"])],
+                           extravars={"dataplane_host_sshd_permit_open":
+                                      [f"127.0.0.1:{VENDOR_PORT}"]})
+    host = lab.hosts["tenant-c"]
+    # the control plane's own credential, installed as the control plane installs it
+    yield host, tenants, tenants.install_key(host, ["control"])
+    stop_all(lab, tenants)
 
 
-def probe(lab: Lab, host: Host, tenants: Tenants) -> dict[str, Any]:
+def probe(lab: Lab, host: Host, tenants: Tenants, control_key: IssuedKey) -> dict[str, Any]:
     unknown = lab.root / "unknown_ed25519"
     if not unknown.exists():
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(unknown)],
@@ -50,7 +46,7 @@ def probe(lab: Lab, host: Host, tenants: Tenants) -> dict[str, Any]:
             "address": host.address, "known_hosts": str(lab.root / f"known_hosts-{host.name}"),
             "key": str(tenants.key), "unknown_key": str(unknown),
             "control_address": CONTROL_ADDRESS, "data_plane_port": VENDOR_PORT,
-            "vendor_port": VENDOR_PORT}
+            "vendor_port": VENDOR_PORT, "control_key": control_key.key}
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(["ip", "netns", "exec", lab.control, sys.executable, str(PROBE),
                            json.dumps(args)], capture_output=True, text=True, timeout=120,
@@ -61,15 +57,15 @@ def probe(lab: Lab, host: Host, tenants: Tenants) -> dict[str, Any]:
 
 
 def test_the_control_route_answers_through_ssh_while_443_stays_closed(
-        lab: Lab, sealed: tuple[Host, Tenants]) -> None:
-    host, tenants = sealed
+        lab: Lab, sealed: tuple[Host, Tenants, IssuedKey]) -> None:
+    host, tenants, control_key = sealed
     # the data plane runs and listens on 443 — only not for the control namespace
     assert lab.can_connect(host.netns, "127.0.0.1", VENDOR_PORT)
     assert not lab.can_connect(lab.control, host.address, VENDOR_PORT)
     dropin = (host.sshd_dropins / "10-frostbyte.conf").read_text("utf-8")
     assert f"PermitOpen 127.0.0.1:{VENDOR_PORT}" in dropin
 
-    result = probe(lab, host, tenants)
+    result = probe(lab, host, tenants, control_key)
     assert result["url"].startswith("http://127.0.0.1:")
     assert result["suspended"] is False, "GET /control/v1/suspension answered"
     assert result["vendor_port_open"] is False, "443 closed even while the tunnel is open"
