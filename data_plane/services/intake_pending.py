@@ -20,6 +20,7 @@ from data_plane.domain.intake_scan import MalwareScanner
 from data_plane.domain.object_keys import raw_key
 from data_plane.domain.ports import JobQueue, ObjectStore
 from data_plane.errors import ScannerUnavailable
+from data_plane.services.intake_quarantine import drop_unnamed_object
 
 if TYPE_CHECKING:
     from data_plane.wiring import Core
@@ -67,6 +68,8 @@ class PendingScanService:
                     detail=f"the scanner found {verdict.signature}",
                     raw_key=records.quarantine_key(document_id), stored=False,
                     malware_signature=verdict.signature)
+                if not done:  # erased while it was scanned: no orphan
+                    self._store.delete(records.quarantine_key(document_id))
             elif row["held_reason"]:
                 done = records.resolve_pending(
                     self._db, document_id, status=DocStatus.REJECTED,
@@ -81,13 +84,16 @@ class PendingScanService:
                         duplicate_of=duplicate_of)
                 else:
                     key = raw_key(row["sha256"])
-                    if not self._store.exists(key):
+                    copied = not self._store.exists(key)
+                    if copied:
                         self._store.put_file(key, path)
                     done = records.resolve_pending(
                         self._db, document_id, status=DocStatus.ACCEPTED, reason=None,
                         detail=None, raw_key=key, stored=True)
                     if done:
                         self._queue.enqueue_process(str(document_id))
+                    elif copied:  # erased while it was scanned: no orphan
+                        drop_unnamed_object(self._db, self._store, key, document_id)
         self._store.delete(held_key)
         return int(done)
 

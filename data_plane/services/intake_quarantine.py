@@ -43,7 +43,8 @@ class QuarantineService:
         (audited) and queue it for the pipeline."""
         row = self._quarantined(document_id)
         key = raw_key(row["sha256"])
-        if not self._store.exists(key):
+        copied = not self._store.exists(key)
+        if copied:
             self._work_dir.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=self._work_dir) as scratch:
                 path = Path(scratch) / "released"
@@ -53,6 +54,9 @@ class QuarantineService:
                         dst.write(block)
                 self._store.put_file(key, path)
         if records.release(self._db, document_id, actor=actor, raw_key=key) is None:
+            # erased (or purged) while the bytes were copied: leave no orphan behind
+            if copied:
+                drop_unnamed_object(self._db, self._store, key, document_id)
             raise DocumentNotFound(f"no quarantined document {document_id}")
         self._store.delete(records.quarantine_key(document_id))
         self._queue.enqueue_process(str(document_id))
@@ -65,3 +69,12 @@ class QuarantineService:
             raise DocumentNotFound(f"no quarantined document {document_id}")
         self._store.delete(records.quarantine_key(document_id))
         return {"document_id": str(document_id), "status": "PURGED"}
+
+
+def drop_unnamed_object(db: TenantDatabase, store: ObjectStore, key: str,
+                        document_id: uuid.UUID) -> None:
+    """Delete the object at ``key`` unless a document other than ``document_id`` names it:
+    for bytes copied on behalf of a document that was erased meanwhile."""
+    with db.transaction() as conn:
+        if not db.object_shared(conn, key, document_id):
+            store.delete(key)

@@ -310,3 +310,41 @@ def test_a_document_erased_before_its_policy_step_gets_no_findings_or_events(
     types = [e.event_type for e in plane.db.audit_events() if e.subject_id == str(doc_id)]
     assert types[-1] == "document.deleted"
     assert "document.classified" not in types
+
+
+class HookedStore(FilesystemObjectStore):
+    """Runs ``after_put`` right after an object is stored: the moment a quarantine release
+    has copied the bytes and not yet changed the document's state."""
+
+    after_put: Any = None
+
+    def put_file(self, key: str, source: Path, *, move: bool = False) -> None:
+        super().put_file(key, source, move=move)
+        if self.after_put is not None:
+            self.after_put(key)
+
+
+def test_a_release_racing_the_erasure_leaves_no_orphan_file(plane: Plane,
+                                                            tmp_path: Path) -> None:
+    from data_plane.adapters.intake_records import quarantine_key
+    from data_plane.services.intake_quarantine import QuarantineService
+
+    data = b"Held for review: the supplier's questionnaire.\n"
+    doc_id = uuid.uuid4()
+    plane.store.put_bytes(quarantine_key(doc_id), data)
+    with plane.db.transaction() as conn:
+        conn.execute("INSERT INTO batches (batch_id, client_ref) VALUES (%s, 'q')",
+                     (plane.batch_id,))
+        conn.execute(
+            "INSERT INTO documents (document_id, batch_id, ordinal, name, sha256, size,"
+            " mime_type, metadata, status, stored, raw_key) VALUES (%s,%s,1,'q.txt',%s,%s,"
+            " 'text/plain', '{}', 'QUARANTINED', false, %s)",
+            (doc_id, plane.batch_id, hashlib.sha256(data).hexdigest(), len(data),
+             quarantine_key(doc_id)))
+    store = HookedStore(tmp_path / "objects")  # the same folder as plane.store
+    store.after_put = lambda key: plane.documents.delete(doc_id, actor="eraser")
+    service = QuarantineService(plane.db, store, ListQueue(), tmp_path / "work")
+    with pytest.raises(DocumentNotFound):
+        service.release(doc_id, actor="admin")
+    assert list(plane.store.list()) == [], "the copied bytes were left behind"
+    assert plane.db.get_document(doc_id) is None
