@@ -435,7 +435,8 @@ class ControlPlaneClient:
                     self._api.json("GET", f"/v1/tenants/{slug}/jobs")["jobs"])
 
     def job_log(self, slug: str, job_id: str) -> dict[str, Any]:
-        """``GET /v1/tenants/{slug}/jobs/{job_id}/log``: the job and its steps."""
+        """``GET /v1/tenants/{slug}/jobs/{job_id}/log``: the job, its steps and the tail of
+        its provider's output."""
         return cast(dict[str, Any],
                     self._api.json("GET", f"/v1/tenants/{slug}/jobs/{job_id}/log"))
 

@@ -201,11 +201,13 @@ def tenants_watch(
     ctx: typer.Context, slug: str, timeout: TimeoutOpt = 600.0, json_out: JsonOpt = False,
     url: UrlOpt = None, admin_token: AdminTokenOpt = None,
 ) -> None:
-    """Follow the tenant: its lifecycle events and the steps of its latest job as they
-    happen, with a spinner, until it rests (exit 1 if it ends FAILED)."""
+    """Follow the tenant: its lifecycle events, the steps of its latest job and its
+    provider's output (hetzner: Pulumi, Ansible) as they happen, with a spinner, until it
+    rests (exit 1 if it ends FAILED)."""
     deps = _deps(ctx)
     seen_events = 0
     seen_steps: set[tuple[str, str, str, int]] = set()
+    seen_output: dict[str, int] = {}  # job id → output lines shown
 
     def line(text: str, record: dict[str, Any]) -> None:
         if json_out:
@@ -226,7 +228,8 @@ def tenants_watch(
         if not jobs:
             return
         job = jobs[-1]
-        for step in cp.job_log(slug, job["job_id"])["steps"]:
+        job_log = cp.job_log(slug, job["job_id"])
+        for step in job_log["steps"]:
             key = (job["job_id"], step["step"], step["status"], step["attempts"])
             if key in seen_steps:
                 continue
@@ -235,6 +238,19 @@ def tenants_watch(
             message = f": {step['message']}" if step.get("message") else ""
             line(f"    job {job['job_id'][:8]} {job['operation']} · {step['step']} "
                  f"{step['status']}{again}{message}", {"job_id": job["job_id"], "step": step})
+        # the log holds the output's tail and its length: what is new is its last lines
+        output: list[str] = job_log.get("output", [])
+        total: int = job_log.get("output_lines", len(output))
+        new = total - seen_output.get(job["job_id"], 0)
+        if new <= 0:
+            return
+        seen_output[job["job_id"]] = total
+        if new > len(output):
+            skipped = new - len(output)
+            line(f"      … {skipped} lines of output not shown",
+                 {"job_id": job["job_id"], "output_skipped": skipped})
+        for text in output[-new:]:
+            line(f"      {text}", {"job_id": job["job_id"], "output": text})
 
     with deps.control_plane(url, admin_token) as cp:
         emit(cp)

@@ -78,9 +78,11 @@ async def tenant_jobs(slug: str, service: Service, actor: Actor) -> JobList:
 
 @tenants.get("/{slug}/jobs/{job_id}/log", response_model=JobLog)
 async def tenant_job_log(slug: str, job_id: str, service: Service, actor: Actor) -> JobLog:
-    """One job and its steps as they ran (a step done before a crash is not run again)."""
-    job, steps = await service.job_log(slug, job_id)
-    return JobLog(job=JobOut.of(job), steps=[StepOut.of(s) for s in steps])
+    """One job, its steps as they ran (a step done before a crash is not run again) and the
+    tail of its provider's output."""
+    job, steps, output = await service.job_log(slug, job_id)
+    return JobLog(job=JobOut.of(job), steps=[StepOut.of(s) for s in steps],
+                  output=list(output.lines), output_lines=output.total)
 
 
 _CONFLICT: dict[int | str, dict[str, Any]] = {

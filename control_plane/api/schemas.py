@@ -10,7 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from control_plane.adapters.job_store import JobRecord, StepRecord
 from control_plane.domain.lifecycle import Tenant, TenantEvent
 from control_plane.domain.vendor_keys import VendorKeyRecord
-from control_plane.services.tenants import IssuedVendorKey, effective_config
+from control_plane.services.tenants import (
+    JOB_OUTPUT_LINES,
+    IssuedVendorKey,
+    effective_config,
+)
 
 Scope = Literal["ingest", "read", "audit"]
 
@@ -162,6 +166,14 @@ class StepOut(BaseModel):
 class JobLog(BaseModel):
     job: JobOut
     steps: list[StepOut]
+    output: list[str] = Field(
+        description="The provider's tool output (hetzner: Pulumi and Ansible, each line "
+        "'<UTC time> [<source>] <text>') written for the tenant while the job was open, "
+        f"oldest first; at most the last {JOB_OUTPUT_LINES} lines. Empty for a provider that "
+        "records none (local).")
+    output_lines: int = Field(
+        description="How many output lines the job has; more than len(output) when only "
+        "the tail is shown.")
 
 
 class Health(BaseModel):

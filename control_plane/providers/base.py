@@ -10,15 +10,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from control_plane.domain.lifecycle import Tenant
 from frostbyte_common.tenant_config import TenantConfig
 
 
+@dataclass(frozen=True, slots=True)
+class JobOutput:
+    """What a provider's tools printed for a tenant in a window of time: the last lines,
+    oldest first, and how many lines the window holds (more than ``len(lines)`` when only
+    the tail was kept)."""
+
+    lines: tuple[str, ...] = ()
+    total: int = 0
+
+
 @runtime_checkable
 class Provider(Protocol):
-    """Port implemented by ``local`` (processes on this machine) and, later, ``hetzner``."""
+    """Port implemented by ``local`` (processes on this machine) and ``hetzner``."""
 
     name: str
 
@@ -70,4 +82,12 @@ class Provider(Protocol):
     def verify_deprovisioned(self, tenant: Tenant) -> dict[str, bool]:
         """Check, resource by resource, that :meth:`deprovision` left nothing behind:
         ``{"database": True, ...}`` where True means *verified gone*."""
+        ...
+
+    def job_output(self, tenant: Tenant, since: datetime, until: datetime | None,
+                   limit: int) -> JobOutput:
+        """The output of the provider's tools (Pulumi, Ansible, ...) for ``tenant`` written
+        from ``since`` to ``until`` (open-ended when None), at most its last ``limit``
+        lines. One job per tenant is open at a time, so a job's window holds its output.
+        A provider that records no such output returns an empty :class:`JobOutput`."""
         ...

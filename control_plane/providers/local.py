@@ -56,6 +56,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -67,6 +68,7 @@ from control_plane.adapters import processes
 from control_plane.adapters.secret_store import SecretStore, SopsAgeSecretStore
 from control_plane.domain.lifecycle import Tenant
 from control_plane.errors import DataPlaneError, ProvisioningFailed
+from control_plane.providers.base import JobOutput
 from control_plane.settings import ControlPlaneSettings
 from data_plane.adapters.clamav import SIGNATURES_DIR
 from data_plane.adapters.clamav.daemon import clamd_binary, render_config
@@ -429,6 +431,14 @@ class LocalProvider:
             "audit_signing_key": not paths.audit_key.exists(),
             "tenant_dir": not paths.root.exists(),
         }
+
+    def job_output(self, tenant: Tenant, since: datetime, until: datetime | None,
+                   limit: int) -> JobOutput:
+        """Nothing: the one tool a local job runs, ``data_plane migrate``, writes a single
+        unstamped result line to ``logs/migrate.log``, which cannot be placed in a job's
+        window; the processes' own output is in ``logs/`` and failures are in the step's
+        message."""
+        return JobOutput()
 
     # -- internals -------------------------------------------------------------------------
     def paths(self, slug: str) -> TenantPaths:

@@ -48,7 +48,7 @@ from control_plane.errors import (
     ProviderNotAvailable,
     TenantNotActive,
 )
-from control_plane.providers.base import Provider
+from control_plane.providers.base import JobOutput, Provider
 from control_plane.services.audit_archive import AuditArchiveFailed, store_export
 from control_plane.services.provisioning import JobRunner, Queue
 from frostbyte_common.errors import FrostbyteError, ValidationFailed
@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 SYSTEM_ACTOR = "control-plane"
 CONTROL_SCOPE = "control"  # the data plane's scope for the control plane's own credential
 CONTROL_KEY = "control_key"  # its name among the tenant's SOPS secrets
+JOB_OUTPUT_LINES = 2000  # the tail of a job's provider output shown in its log
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,10 +202,19 @@ class TenantService:
         await self._registry.get(slug)
         return await self._store.list_jobs(slug)
 
-    async def job_log(self, slug: str, job_id: str) -> tuple[JobRecord, list[StepRecord]]:
-        await self._registry.get(slug)
+    async def job_log(self, slug: str, job_id: str
+                      ) -> tuple[JobRecord, list[StepRecord], JobOutput]:
+        """The job, its steps, and the tail of its provider's output: what the provider
+        wrote for the tenant from the job's creation until it finished (one open job per
+        tenant, so that window is the job's). No output when the provider is not
+        configured here."""
+        tenant = await self._registry.get(slug)
         job = await self._store.get(slug, job_id)
-        return job, await self._store.steps(job.job_id)
+        steps = await self._store.steps(job.job_id)
+        provider = self._providers.get(tenant.provider)
+        output = JobOutput() if provider is None else await asyncio.to_thread(
+            provider.job_output, tenant, job.created_at, job.finished_at, JOB_OUTPUT_LINES)
+        return job, steps, output
 
     # -- admin lifecycle actions (SPEC §3) -------------------------------------------------
     def _provider(self, tenant: Tenant) -> Provider:

@@ -11,8 +11,10 @@
     deprovision  playbook wipe.yml (best effort: the server and volume are destroyed next
                  anyway) → destroy → remove the stack → release the block
 
-Pulumi's and Ansible's output goes to the tenant's job log (``<state>/<slug>/job.log`` and
-the ``control_plane.providers.hetzner`` logger). ``ConcurrentUpdateError`` (someone else is
+Pulumi's and Ansible's output goes, line by line, to the tenant's job log
+(``<state>/hetzner/tenants/<slug>/job.log``, each line ``<UTC time, µs> [<source>] <text>``)
+and the ``control_plane.providers.hetzner`` logger; :meth:`HetznerProvider.job_output` reads
+a job's window of it back for the API's job log. ``ConcurrentUpdateError`` (someone else is
 updating the stack) is retried with capped backoff, then reported as :class:`StackBusy`.
 """
 
@@ -25,8 +27,10 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,6 +38,7 @@ from control_plane.adapters.secret_store import SecretStore
 from control_plane.domain.firewall import build_policy, nftables_ruleset
 from control_plane.domain.lifecycle import Tenant
 from control_plane.errors import ProvisioningFailed
+from control_plane.providers.base import JobOutput
 from control_plane.providers.hetzner.ansible import PlaybookFailed, PlaybookRunner, build_inventory
 from control_plane.providers.hetzner.network import HETZNER_RESOLVERS, allocate_block
 from control_plane.providers.hetzner.stack import (
@@ -52,6 +57,35 @@ from frostbyte_common.tenant_config import TenantConfig
 log = logging.getLogger("control_plane.providers.hetzner")
 T = TypeVar("T")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# a job-log line: its UTC time (µs; whole seconds in logs written before) and its source
+_STAMPED = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?Z) \[")
+
+
+def job_log_line(at: datetime, what: str, text: str) -> str:
+    """One line of the job log (without its newline)."""
+    return f"{at.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.%fZ')} [{what}] {text}"
+
+
+def job_output_window(lines: Iterable[str], since: datetime, until: datetime | None,
+                      limit: int) -> JobOutput:
+    """The job-log ``lines`` stamped from ``since`` to ``until`` (inclusive; open-ended when
+    None), their last ``limit`` kept. A line without a stamp continues the line before it
+    and goes with it; lines before the first stamp belong to no window."""
+    kept: deque[str] = deque(maxlen=max(limit, 0))
+    total = 0
+    at: datetime | None = None
+    for raw in lines:
+        line = raw.rstrip("\r\n")
+        stamp = _STAMPED.match(line)
+        if stamp is not None:
+            # a stamp-like text that is no time (month 13) continues the line before
+            with contextlib.suppress(ValueError):
+                at = datetime.fromisoformat(stamp.group(1))
+        if at is None or at < since or (until is not None and at > until):
+            continue
+        kept.append(line)
+        total += 1
+    return JobOutput(lines=tuple(kept), total=total)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,14 +208,17 @@ class HetznerProvider:
         path = self.job_log(slug)
 
         def write(line: str) -> None:
-            text = _ANSI.sub("", line).rstrip()
-            if not text:
+            # every line stamped (a multi-line message too), finer than a second: a job's
+            # window (its created..finished times) picks its lines by these stamps
+            texts = [t for t in _ANSI.sub("", line).rstrip().splitlines() if t.strip()]
+            if not texts:
                 return
-            log.info("tenant %s: %s: %s", slug, what, text)
+            at = datetime.now(UTC)
+            for text in texts:
+                log.info("tenant %s: %s: %s", slug, what, text)
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             with path.open("a", encoding="utf-8") as out:
-                out.write(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} "
-                          f"[{what}] {text}\n")
+                out.write("".join(f"{job_log_line(at, what, t.rstrip())}\n" for t in texts))
 
         return write
 
@@ -404,6 +441,17 @@ class HetznerProvider:
             self._stacks.remove(stack)
             self._known_hosts(slug).unlink(missing_ok=True)
             self._records.delete(slug)
+
+    def job_output(self, tenant: Tenant, since: datetime, until: datetime | None,
+                   limit: int) -> JobOutput:
+        """The tenant's ``job.log`` lines stamped in the window (see
+        :func:`job_output_window`); written by this machine's clock, the window comes from
+        the registry database's."""
+        try:
+            with self.job_log(tenant.slug).open(encoding="utf-8", errors="replace") as lines:
+                return job_output_window(lines, since, until, limit)
+        except FileNotFoundError:
+            return JobOutput()
 
     def verify_deprovisioned(self, tenant: Tenant) -> dict[str, bool]:
         slug = tenant.slug

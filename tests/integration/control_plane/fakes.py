@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from control_plane.domain.lifecycle import Tenant
 from control_plane.errors import DataPlaneError, ProvisioningFailed
+from control_plane.providers.base import JobOutput
 from frostbyte_common import audit_export
 from frostbyte_common.tenant_config import TenantConfig
 
@@ -32,7 +35,8 @@ def fake_export(slug: str, *, tampered: bool = False) -> bytes:
 
 class FakeProvider:
     """Tenants whose slug starts with ``fail`` fail to provision; ``nokey`` tenants refuse
-    vendor keys."""
+    vendor keys. Provisioning, stopping and deprovisioning print a line of tool output each
+    (``<slug>: <what> #<n>``, n counting every call), timed by this machine's clock."""
 
     name = "local"
 
@@ -54,6 +58,12 @@ class FakeProvider:
         # audit export: "down" answers 503, "tampered" a body that does not verify
         self.export_fails: dict[str, str] = {}
         self.open_channels = 0
+        self.output: dict[str, list[tuple[datetime, str]]] = {}
+        self._printed = itertools.count(1)
+
+    def _print(self, slug: str, what: str) -> None:
+        self.output.setdefault(slug, []).append(
+            (datetime.now(UTC), f"{slug}: {what} #{next(self._printed)}"))
 
     def quarantine(self, slug: str, name: str) -> str:
         """Put a quarantined document in the tenant's fake data plane; its id."""
@@ -109,6 +119,7 @@ class FakeProvider:
 
     def provision(self, tenant: Tenant, config: TenantConfig) -> str:
         self.calls.append(("provision", tenant.slug))
+        self._print(tenant.slug, "provisioning")
         self.release.wait(timeout=self.hold_s)
         if tenant.slug.startswith("fail"):
             raise ProvisioningFailed("the fake disk is full")
@@ -128,6 +139,7 @@ class FakeProvider:
 
     def stop(self, tenant: Tenant) -> list[str]:
         self.calls.append(("stop", tenant.slug))
+        self._print(tenant.slug, "stopping")
         self.healthy.discard(tenant.slug)
         return [tenant.slug]
 
@@ -157,6 +169,7 @@ class FakeProvider:
 
     def deprovision(self, tenant: Tenant) -> None:
         self.calls.append(("deprovision", tenant.slug))
+        self._print(tenant.slug, "destroying")
         self.healthy.discard(tenant.slug)
         self.gone.add(tenant.slug)
 
@@ -164,3 +177,9 @@ class FakeProvider:
         """``leaky`` tenants keep their database."""
         gone = tenant.slug in self.gone
         return {"database": gone and not tenant.slug.startswith("leaky"), "files": gone}
+
+    def job_output(self, tenant: Tenant, since: datetime, until: datetime | None,
+                   limit: int) -> JobOutput:
+        lines = [text for at, text in self.output.get(tenant.slug, [])
+                 if at >= since and (until is None or at <= until)]
+        return JobOutput(lines=tuple(lines[-limit:] if limit > 0 else []), total=len(lines))

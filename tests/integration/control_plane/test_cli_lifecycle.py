@@ -108,6 +108,9 @@ def test_lifecycle_commands(api: TestClient, fake: FakeProvider) -> None:
     steps = [x["step"] for x in lines if "step" in x]  # the latest job's steps
     assert [s["step"] for s in steps] == ["archive_audit", "stop", "destroy", "verify",
                                           "shred", "revoke_keys", "finish"]
+    # and the provider's output for that job (the request's own stop ran before the job)
+    output = [x["output"] for x in lines if "output" in x]
+    assert [text.split(" #")[0] for text in output] == ["cli-a: stopping", "cli-a: destroying"]
 
 
 def test_retry_cancel_and_watch_a_failure(api: TestClient, fake: FakeProvider) -> None:
@@ -119,6 +122,8 @@ def test_retry_cancel_and_watch_a_failure(api: TestClient, fake: FakeProvider) -
     assert code == 1
     assert "PROVISIONING → FAILED" in out and "fake disk is full" in out
     assert "provision · apply failed: the fake disk is full" in out
+    assert "      fail-cli: provisioning #2" in out, "the latest job's provider output"
+    assert "fail-cli: provisioning #1" not in out, "an earlier job's output"
 
     fake.release.clear()
     run(api, "tenants", "create", "held", "--no-wait")

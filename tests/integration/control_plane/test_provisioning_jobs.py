@@ -76,6 +76,25 @@ def test_jobs_and_their_step_logs(api: TestClient) -> None:
                  "TENANT_NOT_FOUND")
 
 
+def test_a_job_log_holds_its_own_provider_output(api: TestClient, fake: FakeProvider) -> None:
+    api.post("/v1/tenants", json={"slug": "loud", "display_name": "L"}, headers=AUTH)
+    wait_for_state(api, "loud", "ACTIVE")
+    api.post("/v1/tenants/loud/deprovision", headers=AUTH)
+    wait_for_state(api, "loud", "DEPROVISIONED")
+    first, second = api.get("/v1/tenants/loud/jobs", headers=AUTH).json()["jobs"]
+    provisioned = job_log(api, "loud", first["job_id"])
+    assert provisioned["output"] == ["loud: provisioning #1"]
+    assert provisioned["output_lines"] == 1
+    # the deprovision request stops the data plane before its job exists (not the job's
+    # output); the job's own steps print the rest
+    printed = [text for _, text in fake.output["loud"]]
+    assert printed == ["loud: provisioning #1", "loud: stopping #2", "loud: stopping #3",
+                       "loud: destroying #4"]
+    deprovisioned = job_log(api, "loud", second["job_id"])
+    assert deprovisioned["output"] == ["loud: stopping #3", "loud: destroying #4"]
+    assert deprovisioned["output_lines"] == 2
+
+
 def test_a_failed_step_is_in_the_log_and_cancel_ends_the_job(
     api: TestClient, fake: FakeProvider
 ) -> None:

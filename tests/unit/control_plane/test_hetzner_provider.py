@@ -17,7 +17,11 @@ from control_plane.domain.lifecycle import Tenant, TenantState
 from control_plane.errors import InvalidConfig, ProvisioningFailed
 from control_plane.providers.base import Provider
 from control_plane.providers.hetzner.ansible import PlaybookFailed
-from control_plane.providers.hetzner.provider import HetznerOptions, HetznerProvider
+from control_plane.providers.hetzner.provider import (
+    HetznerOptions,
+    HetznerProvider,
+    job_output_window,
+)
 from control_plane.providers.hetzner.stack import (
     OutputSink,
     StackBusy,
@@ -213,6 +217,80 @@ def test_provision_update_deprovision(parts: Any) -> None:
     log = provider.job_log("acme").read_text("utf-8")
     assert "Resources: 6 deleted" in log and "PLAY [site.yml]" in log
     assert TOKEN not in log and DB_PASSWORD not in log
+
+
+JOB_LOG = """\
+2026-01-01T09:59:59Z [pulumi] an older job, stamped before stamps had microseconds
+2026-01-01T10:00:00.000001Z [pulumi] Updating (tenant-acme):
+2026-01-01T10:00:05.250000Z [site.yml] TASK [dataplane_deploy : Wait for /readyz] ***
+fatal: [fb-acme]: FAILED! => {"msg": "timed out"}
+2026-13-01T00:00:00Z [not a stamp] so it continues the line before
+2026-01-01T10:00:09.999999Z [rollback] up failed; destroying what it made
+2026-01-01T10:00:10.000001Z [health.yml] PLAY [health.yml] ***
+"""
+
+
+def at(time: str) -> datetime:
+    return datetime.fromisoformat(f"2026-01-01T{time}+00:00")
+
+
+def test_job_output_window_picks_the_lines_stamped_in_it() -> None:
+    lines = JOB_LOG.splitlines(keepends=True)
+    window = job_output_window(lines, at("10:00:00"), at("10:00:10"), 100)
+    # the unstamped line and the one with a false stamp go with the line before them
+    assert window.lines == tuple(JOB_LOG.splitlines()[1:6])
+    assert window.total == 5
+    # the bounds are inclusive; an open job's window has no end
+    assert job_output_window(lines, at("10:00:09.999999"), at("10:00:09.999999"),
+                             100).total == 1
+    assert job_output_window(lines, at("10:00:09.999999"), None, 100).lines[-1].endswith(
+        "PLAY [health.yml] ***")
+    # whole-second stamps of older logs still place their lines
+    assert job_output_window(lines, at("09:00:00"), at("09:59:59"), 100).lines == (
+        "2026-01-01T09:59:59Z [pulumi] an older job, stamped before stamps had microseconds",)
+
+
+def test_job_output_window_keeps_the_tail() -> None:
+    tail = job_output_window(JOB_LOG.splitlines(), at("10:00:00"), None, 2)
+    assert tail.total == 6
+    assert tail.lines[0].endswith("destroying what it made")
+    assert job_output_window(JOB_LOG.splitlines(), at("10:00:00"), None, 0).lines == ()
+    assert job_output_window(["unstamped, before any stamp"], at("00:00:00"), None,
+                             9).total == 0
+
+
+def test_job_output_is_the_jobs_window_of_the_job_log(parts: Any) -> None:
+    provider, stacks, _, _ = parts
+    t = tenant()
+    assert provider.job_output(t, at("00:00:00"), None, 10).total == 0, "no job.log yet"
+    before_first = datetime.now(UTC)
+    provider.provision(t, config())
+    between = datetime.now(UTC)
+    stacks.fail_up = StackError("up failed")
+    with pytest.raises(StackError):
+        provider.provision(t, config(server_type="cpx41"))
+    after_second = datetime.now(UTC)
+
+    first = provider.job_output(t, before_first, between, 100)
+    assert [line.split(" ", 2)[1:] for line in first.lines] == [
+        ["[pulumi]", "Updating (tenant-acme): hcloud:token [secret]"],
+        ["[pulumi]", "Resources: 6 unchanged"],
+        ["[site.yml]", "PLAY [site.yml] ***"]]
+    second = provider.job_output(t, between, after_second, 100)
+    assert [line.split(" ", 2)[2] for line in second.lines] == [
+        "Updating (tenant-acme): hcloud:token [secret]",
+        "error: server create failed: resource_unavailable"]
+    assert TOKEN not in "".join(first.lines + second.lines)
+
+
+def test_a_multi_line_message_is_stamped_line_by_line(parts: Any) -> None:
+    provider, _, _, _ = parts
+    provider._sink("acme", "site.yml")("TASK [x] ***\r\n\x1b[0;32mok: [fb-acme]\x1b[0m\n\n")
+    lines = provider.job_log("acme").read_text("utf-8").splitlines()
+    assert [line.split(" ", 1)[1] for line in lines] == [
+        "[site.yml] TASK [x] ***", "[site.yml] ok: [fb-acme]"]
+    assert lines[0].split(" ")[0] == lines[1].split(" ")[0]
+    assert len(lines[0].split(" ")[0]) == len("2026-01-01T10:00:00.000000Z")
 
 
 def test_failed_first_up_is_rolled_back(parts: Any) -> None:
