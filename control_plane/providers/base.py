@@ -49,6 +49,12 @@ class Provider(Protocol):
         """True if the tenant's data plane answers its readiness check."""
         ...
 
+    def apply_secrets(self, tenant: Tenant, config: TenantConfig) -> str:
+        """Restart the tenant's data plane on the secrets now in its SOPS file (after a
+        rotation): its database role gets the new password, the processes the new
+        credentials; data, vendor keys and suspension are kept. Returns the endpoint."""
+        ...
+
     def stop(self, tenant: Tenant) -> list[str]:
         """Stop the tenant's data-plane processes, keeping its data (before a config
         re-apply restarts them, and before deprovisioning). Suspension does not stop

@@ -28,10 +28,10 @@ running data plane, through its control routes, to refuse vendor calls with 403
 deprovisioning.
 
 Passwords: the service role's is the tenant's ``db_password`` from its SOPS file (SPEC §6),
-decrypted in memory at every (re)start of its processes and set on the role, so
-``rotate-secrets`` changes the live database password — at the next start of the data
-plane (a running one keeps its open connections; PostgreSQL checks a password only when a
-connection is made). A tenant without a secrets file (tests) gets a random one per start.
+decrypted in memory at every (re)start of its processes and set on the role;
+``rotate-secrets`` restarts them through :meth:`LocalProvider.apply_secrets`, so the new
+password is the live one at once. A tenant without a secrets file (tests) gets a random
+one per start.
 The migration and operator roles, used only by one-shot commands, get a fresh random
 password each time. A password travels only in the child's environment
 (``FROSTBYTE_DP_DATABASE_URL``) and reaches PostgreSQL only as a SCRAM verifier — it is
@@ -339,6 +339,13 @@ class LocalProvider:
         paths = self.paths(tenant.slug)
         port = _read_port(paths.port_file)
         return port is not None and self._healthy(paths, self._endpoint(port))
+
+    def apply_secrets(self, tenant: Tenant, config: TenantConfig) -> str:
+        """Stop the processes, then start them as a start does: the service role gets the
+        SOPS ``db_password`` and the processes a conninfo with it."""
+        with self._lock(tenant.slug):
+            self._stop_processes(self.paths(tenant.slug))
+        return self._ensure_running(tenant, config)
 
     def stop(self, tenant: Tenant) -> list[str]:
         with self._lock(tenant.slug):

@@ -443,6 +443,9 @@ class TenantService:
                       if await asyncio.to_thread(self._secrets.exists, slug) else {})
             fresh = generate_tenant_secrets()
             await asyncio.to_thread(self._secrets.put, slug, fresh)
+            # the data plane restarts on them: the database password changes now
+            await asyncio.to_thread(self._provider(tenant).apply_secrets, tenant,
+                                    effective_config(tenant))
             # the control key too: the new one installed, then the old one refused
             await self._install_control_key(tenant, fresh[CONTROL_KEY])
             old_control = key_id_of(before.get(CONTROL_KEY, ""))
@@ -451,8 +454,8 @@ class TenantService:
                                         old_control)
             await self._store.end_step(
                 job.job_id, "secrets", "done",
-                "every credential re-issued and re-encrypted; the data plane's database "
-                "password changes at its next start")
+                "every credential re-issued and re-encrypted; the data plane restarted "
+                "on them (new database password)")
             await self._store.start_step(job.job_id, "vendor_keys", 1)
             old = [k for k in await self._registry.vendor_keys(slug) if k.revoked_at is None]
             provider = self._provider(tenant)

@@ -137,6 +137,12 @@ class FakeProvider:
     def is_healthy(self, tenant: Tenant) -> bool:
         return tenant.slug in self.healthy
 
+    def apply_secrets(self, tenant: Tenant, config: TenantConfig) -> str:
+        self.calls.append(("apply_secrets", tenant.slug))
+        self.healthy.add(tenant.slug)
+        assert tenant.endpoint is not None
+        return tenant.endpoint
+
     def stop(self, tenant: Tenant) -> list[str]:
         self.calls.append(("stop", tenant.slug))
         self._print(tenant.slug, "stopping")

@@ -248,6 +248,9 @@ def test_rotate_secrets_reissues_keys_and_credentials(
     after = store.get("rot")
     assert set(after) == set(before) and all(after[n] != before[n] for n in before)
     assert api.get("/v1/tenants/rot", headers=AUTH).json()["state"] == "SUSPENDED"
+    # the data plane restarted on the new secrets before any key moved
+    applied = fake.calls.index(("apply_secrets", "rot"))
+    assert applied < fake.calls.index(("revoke_vendor_key", "rot"))
     log = api.get(f"/v1/tenants/rot/jobs/{body['job_id']}/log", headers=AUTH).json()
     assert (log["job"]["operation"], log["job"]["status"]) == ("rotate", "succeeded")
     assert [s["step"] for s in log["steps"]] == ["secrets", "vendor_keys"]
