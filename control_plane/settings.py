@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -66,7 +67,13 @@ class ControlPlaneSettings(BaseSettings):
     hetzner_network_prefix: int = Field(24, ge=16, le=29)
     hetzner_image: str = "debian-12"
     hetzner_volume_size_gb: int = Field(50, ge=10, le=10240)
-    hetzner_container_engine: str = "docker"
+    hetzner_container_engine: Literal["docker", "podman", "process"] = Field(
+        "docker", description="How the playbooks run the data plane: containers, or "
+        "`process` (processes from a wheel of the project; see playbooks/README.md).")
+    hetzner_inventory_vars: dict[str, Any] = Field(
+        default_factory=dict, description="Extra Ansible variables for every tenant host, "
+        "as JSON (e.g. dataplane_deploy_process_release_src for the process engine). Never "
+        "secrets: those reach the playbooks only through the FIFO.")
     hetzner_endpoint_domain: str | None = Field(
         None, description="Tenant endpoints are https://<slug>.<domain>; default: the IP.")
     hetzner_up_timeout_s: float = Field(1500.0, gt=0)

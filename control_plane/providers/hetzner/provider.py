@@ -107,6 +107,9 @@ class HetznerOptions:
     # the data plane's port on the server's loopback (the playbooks' FROSTBYTE_DP_PORT and
     # dataplane_deploy_ready_url): where the control channel's SSH forward leads
     data_plane_port: int = 8080
+    # site-specific variables of every inventory (e.g. the process engine's release and
+    # interpreter, or clamd's signature folder); never secrets — those go by FIFO
+    inventory_vars: Mapping[str, Any] = field(default_factory=dict)
     timeouts: Timeouts = field(default_factory=Timeouts)
     playbook_timeout_s: float = 1800.0
     busy_retries: int = 3
@@ -284,7 +287,8 @@ class HetznerProvider:
             raise ProvisioningFailed(f"tenant {slug!r} has no server yet")
         inventory = build_inventory(slug, record.outputs, user=self._opts.ssh_user,
                                     key_file=self._opts.ssh_private_key_file,
-                                    known_hosts=self._known_hosts(slug))
+                                    known_hosts=self._known_hosts(slug),
+                                    host_vars=self._opts.inventory_vars)
         variables = {"dataplane_engine": self._opts.container_engine, **(extravars or {})}
         secrets = self._secrets.get(slug) if with_secrets else None
         self._playbooks.run(playbook, inventory=inventory, extravars=variables,
@@ -366,12 +370,26 @@ class HetznerProvider:
             self._playbook(tenant.slug, record, "start.yml")
             return record.endpoint
 
+    def apply_secrets(self, tenant: Tenant, config: TenantConfig) -> str:
+        """``site.yml`` again with the secrets: the environment file is rendered from the
+        new values, which restarts the data plane, whose start gives the database role the
+        new password (``prepare-database``)."""
+        with self._lock(tenant.slug):
+            record = self._records.load(tenant.slug)
+            if record is None or record.outputs is None or record.endpoint is None:
+                raise ProvisioningFailed(f"tenant {tenant.slug!r} is not provisioned")
+            self._playbook(tenant.slug, record, "site.yml",
+                           self._deploy_vars(tenant.slug, config, record), with_secrets=True)
+            return record.endpoint
+
     def is_healthy(self, tenant: Tenant) -> bool:
         record = self._records.load(tenant.slug)
         if record is None or record.outputs is None:
             return False
         try:
-            self._playbook(tenant.slug, record, "health.yml")
+            # a check, not a wait: one attempt (the deploy's own wait retries for minutes)
+            self._playbook(tenant.slug, record, "health.yml",
+                           {"dataplane_deploy_ready_retries": 0})
         except PlaybookFailed:
             return False
         return True
@@ -491,6 +509,7 @@ def provider_from_settings(settings: ControlPlaneSettings,
         image=settings.hetzner_image,
         volume_size_gb=settings.hetzner_volume_size_gb,
         container_engine=settings.hetzner_container_engine,
+        inventory_vars=settings.hetzner_inventory_vars,
         endpoint_domain=settings.hetzner_endpoint_domain,
         timeouts=Timeouts(up_s=settings.hetzner_up_timeout_s,
                           destroy_s=settings.hetzner_destroy_timeout_s),

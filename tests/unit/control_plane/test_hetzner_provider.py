@@ -440,3 +440,22 @@ def test_registered_only_when_configured(tmp_path: Path) -> None:
     providers = default_providers(configured)
     assert set(providers) == {"local", "hetzner"}
     assert isinstance(providers["hetzner"], HetznerProvider)
+
+
+def test_site_inventory_vars_reach_every_playbook_run(tmp_path: Path) -> None:
+    options = HetznerOptions(hcloud_token=TOKEN, ssh_public_key=PUBLIC_KEY,
+                             ssh_private_key_file=tmp_path / "k",
+                             control_plane_addresses=("203.0.113.10",),
+                             container_engine="process",
+                             inventory_vars={"dataplane_deploy_process_python": "/opt/fb/py"})
+    playbooks = FakePlaybooks()
+    provider = HetznerProvider(options, stacks=FakeStacks(), playbooks=playbooks,
+                               secrets=FakeSecrets(), state_dir=tmp_path)
+    provider.provision(tenant(), config())
+    provider.stop(tenant())
+    assert playbooks.names == ["site.yml", "stop.yml"]
+    for run in playbooks.runs:
+        (host,) = run["inventory"]["all"]["children"]["dataplane"]["hosts"].values()
+        assert host["dataplane_deploy_process_python"] == "/opt/fb/py"
+        assert host["dataplane_tenant"] == "acme"
+        assert run["extravars"]["dataplane_engine"] == "process"
