@@ -1,0 +1,168 @@
+"""The control plane's ``hetzner`` provider driving a namespace host for real: only the
+Pulumi stack is a fake (``up`` answers with the host's address as the server's IPv4, as no
+Pulumi CLI or Hetzner account exists here). Everything after it is the product: the
+tenant's secrets from the SOPS store handed to ansible-runner through the FIFO, ``site.yml``
+over SSH from the control namespace, the real data plane started by the process engine,
+health checks, a vendor key installed by the provider and used through the vendor port,
+stop/start with the data kept, and deprovisioning that wipes the host and destroys the
+stack."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from control_plane.adapters.secret_store import SopsAgeSecretStore, generate_tenant_secrets
+from control_plane.domain.firewall import build_policy
+from control_plane.domain.lifecycle import Tenant, TenantState
+from control_plane.providers.hetzner.ansible import AnsibleRunnerPlaybooks
+from control_plane.providers.hetzner.provider import HetznerOptions, HetznerProvider
+from control_plane.providers.hetzner.stack import OutputSink, StackConfig, StackNotFound
+from frostbyte_common.tenant_config import TenantConfig
+from frostbyte_common.vendor_keys import generate_key
+from tests.hosts.harness import CONTROL_ADDRESS, Host, Lab
+from tests.hosts.test_namespace_hosts import SAMPLE, STORE_PORT, VENDOR_PORT, cli, host_vars
+
+pytestmark = pytest.mark.slow
+
+SLUG = "tenant-d"
+
+
+class HostStacks:
+    """The StackRunner with no Pulumi behind it: one stack whose server is the lab host."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.stacks: dict[str, dict[str, Any]] = {}
+        self.calls: list[str] = []
+
+    def up(self, stack: str, config: StackConfig, on_output: OutputSink,
+           timeout_s: float) -> dict[str, Any]:
+        self.calls.append(f"up {stack}")
+        on_output(f"Updating ({stack}): a namespace host stands for the server")
+        self.stacks[stack] = {"server_id": "1", "public_ipv4": self.address,
+                              "private_ipv4": self.address, "firewall_id": "2",
+                              "network_id": "3", "volume_id": ""}
+        return dict(self.stacks[stack])
+
+    def refresh(self, stack: str, config: StackConfig, on_output: OutputSink,
+                timeout_s: float) -> None:
+        self.calls.append(f"refresh {stack}")
+        if stack not in self.stacks:
+            raise StackNotFound(f"stack {stack} does not exist")
+
+    def destroy(self, stack: str, config: StackConfig, on_output: OutputSink,
+                timeout_s: float) -> None:
+        self.calls.append(f"destroy {stack}")
+        self.stacks.pop(stack, None)
+
+    def outputs(self, stack: str) -> dict[str, Any]:
+        return dict(self.stacks.get(stack, {}))
+
+    def resources(self, stack: str) -> list[str]:
+        return ["server"] if stack in self.stacks else []
+
+    def remove(self, stack: str) -> None:
+        self.calls.append(f"remove {stack}")
+
+
+def can_log_in(host: Host, password: str) -> bool:
+    """Whether the data plane's database role accepts ``password`` (over TCP on the host,
+    as the API and worker log in)."""
+    code = ("import sys, psycopg\ntry:\n psycopg.connect(sys.argv[1]).close()\n"
+            "except psycopg.OperationalError:\n raise SystemExit(1)")
+    url = f"host=127.0.0.1 port={STORE_PORT} user=frostbyte dbname=frostbyte password={password}"
+    done = subprocess.run(["ip", "netns", "exec", host.netns, sys.executable, "-c", code, url],
+                          capture_output=True, timeout=60, check=False)
+    return done.returncode == 0
+
+
+@pytest.fixture(scope="module")
+def driven(lab: Lab, release_wheel: Path) -> Iterator[tuple[HetznerProvider, Host, Tenant]]:
+    key = lab.root / "cp_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)],
+                   check=True)
+    public = key.with_name("cp_ed25519.pub").read_text("utf-8").strip()
+    # the server boots with its policy (cloud-init on Hetzner); site.yml renders it again
+    boot = build_policy(SLUG, allowed_cidrs=[f"{CONTROL_ADDRESS}/32"],
+                        control_plane_addresses=[CONTROL_ADDRESS], embedding_mode="offline",
+                        vendor_port=VENDOR_PORT)
+    host = lab.add_host(SLUG, 4, boot, public)
+    secrets = SopsAgeSecretStore(lab.root / "secrets")
+    secrets.put(SLUG, generate_tenant_secrets())
+    site_vars = host_vars(host, release_wheel)
+    options = HetznerOptions(
+        hcloud_token="not-used-by-the-fake", ssh_public_key=public, ssh_private_key_file=key,
+        control_plane_addresses=(CONTROL_ADDRESS,), container_engine="process",
+        data_plane_port=VENDOR_PORT, inventory_vars=site_vars)
+    provider = HetznerProvider(
+        options, stacks=HostStacks(host.address),
+        playbooks=AnsibleRunnerPlaybooks(lab.root / "runs",
+                                         argv_prefix=["ip", "netns", "exec", lab.control]),
+        secrets=secrets, state_dir=lab.root / "cp-state")
+    now = datetime.now(UTC)
+    tenant = Tenant(slug=SLUG, display_name=SLUG, provider="hetzner",
+                    state=TenantState.PROVISIONING, config={}, created_at=now,
+                    updated_at=now)
+    yield provider, host, tenant
+    if list(host.base_dir.glob("*.pid")):
+        provider.stop(tenant)
+
+
+def test_the_provider_provisions_serves_stops_and_deprovisions_a_host(
+        lab: Lab, driven: tuple[HetznerProvider, Host, Tenant]) -> None:
+    provider, host, tenant = driven
+    config = TenantConfig.model_validate({
+        "embedding": {"mode": "offline"},
+        "network": {"allowed_cidrs": [f"{CONTROL_ADDRESS}/32"]}})
+    endpoint = provider.provision(tenant, config)
+    assert endpoint == f"https://{host.address}"
+    assert provider.is_healthy(tenant)
+    ready = json.loads(lab.http_get(lab.control, f"http://{host.address}:{VENDOR_PORT}/readyz")[1])
+    assert ready["checks"] == {"model": True, "database": True, "scanner": True}
+
+    issued = generate_key()
+    provider.install_vendor_key(tenant, issued.key_id, issued.sha256, ["ingest", "read"],
+                                "vendor")
+    done = cli(lab, host, issued, "batch", "submit", str(SAMPLE), "--json", "--timeout", "600")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    stopped = provider.stop(tenant)
+    assert stopped and not provider.is_healthy(tenant)
+    assert lab.http_get(lab.control, f"http://{host.address}:{VENDOR_PORT}/readyz")[0] == 0
+    assert provider.start(tenant, config) == endpoint and provider.is_healthy(tenant)
+    found = cli(lab, host, issued, "search", "who declares a security incident", "--json")
+    assert found.returncode == 0 and json.loads(found.stdout)["hits"], found.stderr
+
+    # a rotation: new secrets in the SOPS file, applied — the old database password is
+    # refused at once, the new one works, the documents stay
+    secrets = SopsAgeSecretStore(lab.root / "secrets")
+    old_password = secrets.get(SLUG)["db_password"]
+    secrets.put(SLUG, generate_tenant_secrets())
+    assert provider.apply_secrets(tenant, config) == endpoint
+    assert not can_log_in(host, old_password)
+    assert can_log_in(host, secrets.get(SLUG)["db_password"])
+    found = cli(lab, host, issued, "search", "who declares a security incident", "--json")
+    assert found.returncode == 0 and json.loads(found.stdout)["hits"], found.stderr
+
+    provider.revoke_vendor_key(tenant, issued.key_id)
+    refused = cli(lab, host, issued, "search", "security incident", "--json")
+    assert refused.returncode != 0 and "UNAUTHENTICATED" in refused.stdout + refused.stderr
+
+    pids = [int(p.read_text("utf-8")) for p in host.base_dir.glob("*.pid")]
+    provider.deprovision(tenant)
+    assert all(provider.verify_deprovisioned(tenant).values())
+    for folder in ("data", "secrets", "run", "logs"):
+        assert not (host.base_dir / folder).exists(), folder
+    assert not any(Path(f"/proc/{pid}").exists() for pid in pids)
+    job_log = provider.job_log(SLUG).read_text("utf-8") if provider.job_log(SLUG).exists() \
+        else ""
+    for value in SopsAgeSecretStore(lab.root / "secrets").get(SLUG).values():
+        assert value not in job_log
