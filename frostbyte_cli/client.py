@@ -594,6 +594,12 @@ class TenantClient:
             body["filters"] = dict(filters)
         return cast(SearchResult, self._api.json("POST", "/v1/search", json=body))
 
+    def delete_document(self, document_id: str) -> dict[str, Any]:
+        """``DELETE /v1/documents/{document_id}``: erase it; the counts of what went and
+        the audit sequence of the ``document.deleted`` event."""
+        body: dict[str, Any] = self._api.json("DELETE", f"/v1/documents/{document_id}")
+        return body
+
     def audit_verify(self) -> AuditVerdict:
         """``GET /v1/audit/verify``: recompute the tenant's audit hash chain."""
         return cast(AuditVerdict, self._api.json("GET", "/v1/audit/verify"))

@@ -4,11 +4,11 @@ the ``ingest`` scope). Registered on the root app by :mod:`frostbyte_cli.main`."
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from frostbyte_cli.client import CliError, TenantClient
+from frostbyte_cli.client import CliError
 from frostbyte_cli.main import (
     EndpointOpt,
     JsonOpt,
@@ -21,13 +21,6 @@ from frostbyte_cli.main import (
 
 documents_app = typer.Typer(no_args_is_help=True, help="Documents of the tenant (vendor).")
 app.add_typer(documents_app, name="documents")
-
-
-def delete_document(client: TenantClient, document_id: str) -> dict[str, Any]:
-    """``DELETE /v1/documents/{document_id}``: the erasure's counts and audit sequence."""
-    # TenantClient has no method for this yet; its request layer maps errors and retries.
-    body: dict[str, Any] = client._api.json("DELETE", f"/v1/documents/{document_id}")
-    return body
 
 
 @documents_app.command("delete")
@@ -49,7 +42,7 @@ def documents_delete(
     if not yes:
         typer.confirm(f"Erase document {document_id}? This cannot be undone", abort=True)
     with deps.tenant(endpoint, key) as client:
-        result = delete_document(client, document_id)
+        result = client.delete_document(document_id)
     if json_out:
         _print_json(result)
         return
