@@ -404,9 +404,11 @@ class ControlPlaneClient:
                                               json=body))
 
     # -- lifecycle (issue 7) ----------------------------------------------------------------
-    def tenant_action(self, slug: str, action: str) -> Tenant:
+    def tenant_action(self, slug: str, action: str,
+                      body: Mapping[str, Any] | None = None) -> Tenant:
         """``POST /v1/tenants/{slug}/{suspend|resume|retry|deprovision|cancel}``."""
-        return cast(Tenant, self._api.json("POST", f"/v1/tenants/{slug}/{action}"))
+        return cast(Tenant, self._api.json("POST", f"/v1/tenants/{slug}/{action}",
+                                           json=dict(body) if body is not None else None))
 
     def patch_config(self, slug: str, patch: dict[str, Any]) -> Tenant:
         """``PATCH /v1/tenants/{slug}/config`` with a JSON Merge Patch (RFC 7396)."""

@@ -45,10 +45,11 @@ def _settle(deps: Deps, cp: ControlPlaneClient, tenant: Tenant, timeout: float) 
 
 
 def _action(ctx: typer.Context, slug: str, action: str, wait: bool, timeout: float,
-            json_out: bool, url: str | None, admin_token: str | None) -> None:
+            json_out: bool, url: str | None, admin_token: str | None,
+            body: dict[str, Any] | None = None) -> None:
     deps = _deps(ctx)
     with deps.control_plane(url, admin_token) as cp:
-        tenant = cp.tenant_action(slug, action)
+        tenant = cp.tenant_action(slug, action, body)
         if wait:
             tenant = _settle(deps, cp, tenant, timeout)
     if json_out:
@@ -96,15 +97,21 @@ def tenants_cancel(ctx: typer.Context, slug: str, json_out: JsonOpt = False,
 def tenants_deprovision(
     ctx: typer.Context, slug: str,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    waive_audit_archive: Annotated[str | None, typer.Option(
+        metavar="REASON",
+        help="Destroy it even if its audit trail cannot be archived (its data plane is gone "
+             "for good); the reason is recorded.")] = None,
     wait: WaitOpt = True, timeout: TimeoutOpt = 600.0, json_out: JsonOpt = False,
     url: UrlOpt = None, admin_token: AdminTokenOpt = None,
 ) -> None:
     """Destroy the tenant: data plane, database, role, files and keys, verified gone.
+    Its signed audit export is archived first (a failure stops it, unless waived).
     Irreversible; the slug is never reused."""
     if not yes and not typer.confirm(
             f"Destroy tenant {slug} and all its documents? This cannot be undone"):
         raise CliError("not confirmed; nothing was changed", code="NOT_CONFIRMED")
-    _action(ctx, slug, "deprovision", wait, timeout, json_out, url, admin_token)
+    body = {"waive_audit_archive": waive_audit_archive} if waive_audit_archive else None
+    _action(ctx, slug, "deprovision", wait, timeout, json_out, url, admin_token, body)
 
 
 @tenants_app.command("config")

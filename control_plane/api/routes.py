@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
 from control_plane.api.auth import require_admin
 from control_plane.api.schemas import (
+    DeprovisionRequest,
     EventList,
     EventOut,
     Health,
@@ -109,10 +110,15 @@ async def retry_tenant(slug: str, service: Service, actor: Actor) -> TenantOut:
 
 @tenants.post("/{slug}/deprovision", status_code=202, response_model=TenantOut,
               responses=_CONFLICT)
-async def deprovision_tenant(slug: str, service: Service, actor: Actor) -> TenantOut:
+async def deprovision_tenant(slug: str, service: Service, actor: Actor,
+                             body: DeprovisionRequest | None = None) -> TenantOut:
     """ACTIVE, SUSPENDED or FAILED → DEPROVISIONING; destroyed and verified in the background
-    (→ DEPROVISIONED). The vendor endpoint closes before this answers."""
-    return TenantOut.of(await service.deprovision(slug, actor=actor))
+    (→ DEPROVISIONED). The vendor endpoint closes before this answers. The tenant's signed
+    audit export is archived first; if that fails the job stops (FAILED) unless the body
+    waives the archive with a reason."""
+    waiver = body.waive_audit_archive if body is not None else None
+    return TenantOut.of(await service.deprovision(slug, actor=actor,
+                                                  waive_audit_archive=waiver))
 
 
 @tenants.post("/{slug}/cancel", status_code=202, response_model=TenantOut, responses=_CONFLICT)

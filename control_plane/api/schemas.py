@@ -64,6 +64,14 @@ class TenantList(BaseModel):
     tenants: list[TenantOut]
 
 
+class DeprovisionRequest(_Body):
+    waive_audit_archive: str | None = Field(
+        None, min_length=10, max_length=500,
+        description="Why the tenant may be destroyed although its audit trail cannot be "
+        "archived (its data plane is gone or broken). Without it, a failed archive stops the "
+        "deprovisioning before anything is destroyed. Recorded in the tenant's events.")
+
+
 class VendorKeyCreate(_Body):
     scopes: list[Scope] = Field(min_length=1)
     label: str | None = Field(None, max_length=200)

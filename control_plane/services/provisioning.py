@@ -17,8 +17,10 @@ message (no secrets: providers' messages are safe to show).
 destroys them (crypto-shred) only after ``verify`` found every resource gone.
 ``archive_audit`` fetches the tenant's signed audit export from its data plane, verifies it
 offline and stores it under the control plane's state directory (SPEC §3); if that fails the
-job fails there and nothing is destroyed. A tenant that never became ACTIVE has no data plane
-and nothing to archive.
+job fails there and nothing is destroyed — unless the DEPROVISION request waived the archive
+with a reason (a data plane that is gone for good), in which case the failure and the waiver
+are recorded and the job goes on. A tenant that never became ACTIVE has no data plane and
+nothing to archive.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from typing import Any, Protocol
 from control_plane.adapters.job_store import JobRecord, JobStore
 from control_plane.adapters.registry import TenantRegistry
 from control_plane.adapters.secret_store import SecretStore, generate_tenant_secrets
-from control_plane.domain.lifecycle import Operation, Tenant, TenantState
+from control_plane.domain.lifecycle import Action, Operation, Tenant, TenantState
 from control_plane.errors import ConcurrentUpdate
 from control_plane.providers.base import Provider
 from frostbyte_common.errors import FrostbyteError
@@ -66,6 +68,9 @@ Step = Callable[[Tenant, Provider], Awaitable[str | None]]
 # fetches, verifies and stores a tenant's signed audit export; returns what to log
 # ({"archive": path, "head_hash": ..., "events": n})
 Archiver = Callable[[Tenant, Provider], Awaitable[dict[str, Any]]]
+# key of the DEPROVISION event's detail holding an admin's waiver of the audit archive
+# ({"by": actor, "reason": ...}): a failed archive then no longer stops the job
+AUDIT_ARCHIVE_WAIVER = "audit_archive_waived"
 
 
 class JobRunner:
@@ -245,6 +250,14 @@ class JobRunner:
         return [("begin", begin), ("secrets", make_secrets),
                 ("stop_for_reapply", stop_for_reapply), ("apply", apply), ("activate", activate)]
 
+    async def _archive_waiver(self, slug: str) -> dict[str, Any] | None:
+        """The waiver of the latest DEPROVISION request, if it carried one."""
+        for event in reversed(await self._registry.events(slug)):
+            if event.action is Action.DEPROVISION:
+                waiver = event.detail.get(AUDIT_ARCHIVE_WAIVER)
+                return dict(waiver) if isinstance(waiver, dict) else None
+        return None
+
     def _deprovision_steps(self, job: JobRecord) -> list[tuple[str, Step]]:
         async def archive_audit(tenant: Tenant, provider: Provider) -> str | None:
             if tenant.endpoint is None:
@@ -254,7 +267,15 @@ class JobRunner:
             if self._archiver is None:
                 raise StepFailed("no audit archive is configured; refusing to destroy the "
                                  "tenant's audit trail")
-            archived = await self._archiver(tenant, provider)
+            try:
+                archived = await self._archiver(tenant, provider)
+            except FrostbyteError as exc:
+                waiver = await self._archive_waiver(tenant.slug)
+                if waiver is None:
+                    raise
+                log.warning("tenant %s: audit export not archived (%s); waived by %s: %s",
+                            tenant.slug, exc.message, waiver.get("by"), waiver.get("reason"))
+                return json.dumps({"waived": waiver, "error": exc.message}, sort_keys=True)
             log.info("tenant %s: audit export archived at %s (head %s, %s events)",
                      tenant.slug, archived["archive"], archived["head_hash"],
                      archived["events"])

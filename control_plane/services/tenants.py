@@ -50,7 +50,7 @@ from control_plane.errors import (
 )
 from control_plane.providers.base import JobOutput, Provider
 from control_plane.services.audit_archive import AuditArchiveFailed, store_export
-from control_plane.services.provisioning import JobRunner, Queue
+from control_plane.services.provisioning import AUDIT_ARCHIVE_WAIVER, JobRunner, Queue
 from frostbyte_common.errors import FrostbyteError, ValidationFailed
 from frostbyte_common.tenant_config import TenantConfig, merge_patch
 from frostbyte_common.vendor_keys import SCOPES, generate_key, hash_key, key_id_of
@@ -363,9 +363,12 @@ class TenantService:
         await self._enqueue(tenant, actor)
         return tenant
 
-    async def deprovision(self, slug: str, *, actor: str) -> Tenant:
+    async def deprovision(self, slug: str, *, actor: str,
+                          waive_audit_archive: str | None = None) -> Tenant:
         """Transitions 9, 10, 11: stop the data plane now (vendor keys stop working at once),
-        then destroy and verify everything in a background job."""
+        then destroy and verify everything in a background job. ``waive_audit_archive`` (a
+        reason) lets the job go on when the audit export cannot be archived; the waiver, its
+        actor and reason are in the DEPROVISION event."""
 
         async def work(tenant: Tenant, provider: Provider) -> dict[str, Any]:
             # suspended first (best effort): the job restarts the data plane to archive its
@@ -378,7 +381,11 @@ class TenantService:
                 except FrostbyteError as exc:
                     log.warning("tenant %s: not suspended before deprovisioning: %s",
                                 slug, exc.message)
-            return {"stopped": await asyncio.to_thread(provider.stop, tenant)}
+            detail: dict[str, Any] = {
+                "stopped": await asyncio.to_thread(provider.stop, tenant)}
+            if waive_audit_archive:
+                detail[AUDIT_ARCHIVE_WAIVER] = {"by": actor, "reason": waive_audit_archive}
+            return detail
 
         tenant = await self._act(slug, lambda t: t.deprovision(actor=actor), work)
         await self._enqueue(tenant, actor)

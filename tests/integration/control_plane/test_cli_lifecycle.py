@@ -166,3 +166,18 @@ def test_quarantine_commands(api: TestClient, fake: FakeProvider) -> None:
     code, out = run(api, "tenants", "quarantine", "purge", "cli-q", bad, "--yes")
     assert code == 1 and "DOCUMENT_NOT_FOUND" in out
     assert [e for _, _, e in fake.audit] == ["document.released", "document.purged"]
+
+
+def test_deprovision_waiving_the_archive_of_a_lost_data_plane(
+        api: TestClient, fake: FakeProvider) -> None:
+    code, out = run(api, "tenants", "create", "lost-cli", "--json")
+    assert code == 0, out
+    fake.export_fails["lost-cli"] = "down"
+    code, out = run(api, "tenants", "deprovision", "lost-cli", "--yes", "--json")
+    assert code == 1 and "audit export" in out, "refused: the trail could not be archived"
+    code, out = run(api, "tenants", "deprovision", "lost-cli", "--yes", "--json",
+                    "--waive-audit-archive", "host deleted by the provider, ticket 77")
+    assert (code, json.loads(out)["state"]) == (0, "DEPROVISIONED"), out
+    events = api.get("/v1/tenants/lost-cli/events", headers=AUTH).json()["events"]
+    assert events[-1]["detail"]["audit_archive"]["waived"]["reason"] == \
+        "host deleted by the provider, ticket 77"

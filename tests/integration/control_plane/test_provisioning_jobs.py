@@ -337,6 +337,34 @@ def test_no_verified_archive_no_destruction_and_retry_works(
     assert ("deprovision", slug) in fake.calls
 
 
+def test_an_admin_can_waive_the_archive_of_a_data_plane_that_is_gone(
+    api: TestClient, fake: FakeProvider, tmp_path: Path
+) -> None:
+    slug = "gone"
+    api.post("/v1/tenants", json={"slug": slug, "display_name": "G"}, headers=AUTH)
+    wait_for_state(api, slug, "ACTIVE")
+    fake.export_fails[slug] = "down"
+    api.post(f"/v1/tenants/{slug}/deprovision", headers=AUTH)
+    wait_for_state(api, slug, "FAILED")
+    assert ("deprovision", slug) not in fake.calls, "no waiver: nothing destroyed"
+
+    too_short = api.post(f"/v1/tenants/{slug}/deprovision", headers=AUTH,
+                         json={"waive_audit_archive": "gone"})
+    assert too_short.status_code == 422
+    reason = "server lost in a datacentre fire, ticket OPS-1234"
+    answer = api.post(f"/v1/tenants/{slug}/deprovision", headers=AUTH,
+                      json={"waive_audit_archive": reason})
+    assert answer.status_code == 202, answer.text
+    wait_for_state(api, slug, "DEPROVISIONED")
+    assert ("deprovision", slug) in fake.calls and _archives(tmp_path, slug) == []
+    events = api.get(f"/v1/tenants/{slug}/events", headers=AUTH).json()["events"]
+    requested = [e for e in events if e["to_state"] == "DEPROVISIONING"][-1]
+    assert requested["detail"]["audit_archive_waived"] == {"by": "admin",
+                                                          "reason": reason}
+    archive = events[-1]["detail"]["audit_archive"]
+    assert archive["waived"]["reason"] == reason and "503" in archive["error"]
+
+
 def test_a_tenant_that_never_was_active_has_nothing_to_archive(
     api: TestClient, fake: FakeProvider, tmp_path: Path
 ) -> None:
