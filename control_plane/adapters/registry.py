@@ -14,7 +14,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from control_plane.adapters.tenant_audit import append_tenant_event
+from control_plane.adapters.tenant_audit import append_tenant_event, verify_tenant_chain
 from control_plane.domain.lifecycle import (
     Action,
     Operation,
@@ -29,6 +29,7 @@ from control_plane.errors import (
     TenantNotFound,
     VendorKeyNotFound,
 )
+from frostbyte_common.audit_chain import ChainVerdict
 
 # Any constant works; it only has to be the same in every control-plane process.
 _MIGRATION_LOCK = 0x46524F5354  # "FROST"
@@ -197,6 +198,12 @@ class TenantRegistry:
             await cur.execute("SELECT * FROM tenant_events WHERE slug = %s ORDER BY id", (slug,))
             rows = await cur.fetchall()
         return [_event_from_row(row) for row in rows]
+
+    async def verify_events(self, slug: str) -> ChainVerdict:
+        """Recompute the tenant's lifecycle hash chain (see :mod:`.tenant_audit`)."""
+        await self.get(slug)
+        async with self._pool.connection() as conn:
+            return await verify_tenant_chain(conn, slug)
 
     # -- vendor keys -----------------------------------------------------------------------
     async def add_vendor_key(self, record: VendorKeyRecord) -> VendorKeyRecord:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
 from control_plane.api.auth import require_admin
 from control_plane.api.schemas import (
+    ChainVerdictOut,
     DeprovisionRequest,
     EventList,
     EventOut,
@@ -69,6 +70,15 @@ async def get_tenant(slug: str, service: Service, actor: Actor) -> TenantOut:
 async def tenant_events(slug: str, service: Service, actor: Actor) -> EventList:
     """The tenant's lifecycle history: every transition, with who triggered it."""
     return EventList(events=[EventOut.of(e) for e in await service.events(slug)])
+
+
+@tenants.get("/{slug}/events/verify", response_model=ChainVerdictOut)
+async def verify_tenant_events(slug: str, service: Service, actor: Actor) -> ChainVerdictOut:
+    """Recompute the tenant's lifecycle hash chain: ``ok`` false with the first bad
+    sequence number and the problem if a row was edited, removed, inserted or reordered."""
+    verdict = await service.verify_events(slug)
+    return ChainVerdictOut(ok=verdict.ok, events=verdict.events, head_hash=verdict.head_hash,
+                           first_bad_seq=verdict.first_bad_seq, problem=verdict.problem)
 
 
 @tenants.get("/{slug}/jobs", response_model=JobList)

@@ -138,6 +138,14 @@ class EventList(BaseModel):
     events: list[EventOut]
 
 
+class ChainVerdictOut(BaseModel):
+    ok: bool
+    events: int = Field(description="Events that verified before the first problem.")
+    head_hash: str
+    first_bad_seq: int | None = None
+    problem: str | None = None
+
+
 class JobOut(BaseModel):
     job_id: str
     operation: Literal["provision", "deprovision", "rotate"]

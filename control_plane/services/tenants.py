@@ -51,6 +51,7 @@ from control_plane.errors import (
 from control_plane.providers.base import JobOutput, Provider
 from control_plane.services.audit_archive import AuditArchiveFailed, store_export
 from control_plane.services.provisioning import AUDIT_ARCHIVE_WAIVER, JobRunner, Queue
+from frostbyte_common.audit_chain import ChainVerdict
 from frostbyte_common.errors import FrostbyteError, ValidationFailed
 from frostbyte_common.tenant_config import TenantConfig, merge_patch
 from frostbyte_common.vendor_keys import SCOPES, generate_key, hash_key, key_id_of
@@ -126,6 +127,9 @@ class TenantService:
 
     async def events(self, slug: str) -> list[TenantEvent]:
         return await self._registry.events(slug)
+
+    async def verify_events(self, slug: str) -> ChainVerdict:
+        return await self._registry.verify_events(slug)
 
     async def vendor_keys(self, slug: str) -> list[VendorKeyRecord]:
         await self._registry.get(slug)

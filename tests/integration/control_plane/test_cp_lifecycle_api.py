@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
@@ -358,3 +359,19 @@ def test_a_rotation_is_never_resumed_by_the_job_queue(fresh_database: str, tmp_p
         assert job["status"] == "failed"
         rotated = api.post("/v1/tenants/rr/rotate-secrets", headers=AUTH)
         assert rotated.status_code == 202, rotated.text
+
+
+def test_an_admin_verifies_a_tenants_lifecycle_chain_and_sees_an_edit(
+        api: TestClient, fresh_database: str) -> None:
+    active(api, "chain")
+    act(api, "chain", "suspend")
+    verdict = api.get("/v1/tenants/chain/events/verify", headers=AUTH).json()
+    assert verdict["ok"] is True and verdict["events"] == 4, verdict
+    with psycopg.connect(fresh_database) as conn:  # a break-glass edit of history
+        conn.execute("SET frostbyte.audit_break_glass = 'on'")
+        conn.execute("UPDATE tenant_events SET actor = 'mallory' WHERE slug = 'chain'"
+                     " AND seq = 4")
+    verdict = api.get("/v1/tenants/chain/events/verify", headers=AUTH).json()
+    assert verdict["ok"] is False and verdict["first_bad_seq"] == 4, verdict
+    assert_error(api.get("/v1/tenants/nobody/events/verify", headers=AUTH), 404,
+                 "TENANT_NOT_FOUND")
