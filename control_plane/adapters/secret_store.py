@@ -28,7 +28,7 @@ from control_plane.errors import SecretStoreError
 from frostbyte_common.vendor_keys import generate_key
 
 SECRET_NAMES = ("db_password", "object_store_access_key", "object_store_secret_key",
-                "vector_store_api_key", "signing_key", "vendor_key_pepper", "control_key")
+                "vector_store_api_key", "signing_key", "control_key")
 
 
 def generate_tenant_secrets() -> dict[str, str]:
@@ -39,7 +39,6 @@ def generate_tenant_secrets() -> dict[str, str]:
         "object_store_secret_key": secrets.token_urlsafe(30),
         "vector_store_api_key": secrets.token_urlsafe(32),
         "signing_key": secrets.token_hex(32),  # Ed25519 seed
-        "vendor_key_pepper": secrets.token_urlsafe(32),
         # the control plane's credential on the tenant's data plane (scope ``control``):
         # suspension and quarantine release/purge; its hash is installed by the provider
         "control_key": generate_key().key,

@@ -28,7 +28,6 @@ SECRETS = {
     "object_store_secret_key": "osk-5b7e9d1f3a-never-in-artifacts",
     "vector_store_api_key": "vsk-0c2e4a6b8d-never-in-artifacts",
     "signing_key": "e3" * 32,
-    "vendor_key_pepper": "pep-91ab37cd55-never-in-artifacts",
 }
 
 PROBE = """---
@@ -90,7 +89,7 @@ def test_no_secret_lands_in_the_artifacts(tmp_path: Path, project: Path,
 
     rendered = env_file.read_text(encoding="utf-8")
     assert f"POSTGRES_PASSWORD={SECRETS['db_password']}" in rendered
-    assert f"FROSTBYTE_DP_VENDOR_KEY_PEPPER={SECRETS['vendor_key_pepper']}" in rendered
+    assert f"FROSTBYTE_DP_QDRANT_API_KEY={SECRETS['vector_store_api_key']}" in rendered
     assert "FROSTBYTE_DP_TENANT=acme" in rendered
 
     artifacts = all_bytes(runs)
