@@ -97,20 +97,41 @@ def stop_pid_file(pid_file: Path, marker: str, *, grace_s: float = 10.0) -> int 
     """SIGTERM the recorded process (its whole session group when it leads one), SIGKILL it
     after ``grace_s``; remove the pid file. Returns the pid it stopped, None if none ran."""
     pid = running_pid(pid_file, marker)
-    stopped: int | None = None
     if pid is not None:
-        _signal(pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace_s
-        while is_running(pid, marker) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if is_running(pid, marker):
-            _signal(pid, signal.SIGKILL)
-            deadline = time.monotonic() + 5.0
-            while is_running(pid, marker) and time.monotonic() < deadline:
-                time.sleep(0.05)
-        stopped = pid
+        _stop(pid, marker, grace_s)
     pid_file.unlink(missing_ok=True)
-    return stopped
+    return pid
+
+
+def stop_strays(marker: str, *, grace_s: float = 10.0) -> list[int]:
+    """Stop every process whose command line holds ``marker`` — for a marker only our own
+    processes can carry (a path under our state folder): one started by a control plane
+    that was killed before it recorded the pid would otherwise live on unseen."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()  # once: kernel threads have none
+        except OSError:
+            continue
+        pid = int(entry.name)
+        if marker.encode() in cmdline and is_running(pid, marker):
+            _stop(pid, marker, grace_s)
+            found.append(pid)
+    return found
+
+
+def _stop(pid: int, marker: str, grace_s: float) -> None:
+    _signal(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while is_running(pid, marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if is_running(pid, marker):
+        _signal(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5.0
+        while is_running(pid, marker) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:

@@ -550,6 +550,12 @@ class LocalProvider:
                 ClamdScanner(paths.clamd_socket, timeout=5).ping():
             return
         processes.stop_pid_file(paths.pid_file(CLAMD), marker, grace_s=self._stop_grace_s)
+        # a clamd whose pid was never recorded (the control plane killed while starting it)
+        # would hold the log's lock and the socket: the new one would not start
+        strays = processes.stop_strays(f"--config-file={marker}", grace_s=self._stop_grace_s)
+        if strays:
+            log.warning("tenant %s: stopped clamd(s) %s left without a pid file",
+                        paths.root.name, strays)
         binary = clamd_binary()
         if binary is None:
             raise ProvisioningFailed(

@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -154,6 +155,18 @@ def calls(provider: LocalProvider, slug: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+def calls_once(provider: LocalProvider, slug: str, kinds: set[str],
+               timeout_s: float = 15.0) -> list[dict[str, object]]:
+    """The recorded calls once every kind in ``kinds`` is there: the worker records its
+    start on its own time, after the API (whose readiness ends a provision) may have."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        recorded = calls(provider, slug)
+        if kinds <= {c["kind"] for c in recorded} or time.monotonic() > deadline:
+            return recorded
+        time.sleep(0.1)
+
+
 def test_provision_start_keys_stop_deprovision(
     provider: LocalProvider, pg_admin_url: str, slug_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -176,7 +189,7 @@ def test_provision_start_keys_stop_deprovision(
     for folder in (paths.objects, paths.qdrant, paths.logs):
         assert folder.is_dir()
 
-    recorded = calls(provider, t.slug)
+    recorded = calls_once(provider, t.slug, {"migrate", "serve", "worker"})
     assert [c["kind"] for c in recorded[:1]] == ["migrate"]
     assert {c["kind"] for c in recorded} == {"migrate", "serve", "worker"}
     assert {c["user"] for c in recorded if c["kind"] != "migrate"} == {role_name(t.slug)}
@@ -210,6 +223,16 @@ def test_provision_start_keys_stop_deprovision(
     processes.stop_pid_file(paths.pid_file("clamd"), str(paths.clamd_config), grace_s=5)
     assert not provider.is_healthy(t)
     assert provider.start(t, TenantConfig()) == endpoint
+    clamd_pid = processes.running_pid(paths.pid_file("clamd"), str(paths.clamd_config))
+    assert clamd_pid is not None and ClamdScanner(paths.clamd_socket, timeout=5).ping()
+    pids = {n: processes.running_pid(paths.pid_file(n), "data_plane") for n in ("api", "worker")}
+
+    # a clamd whose pid was never recorded (the control plane killed while starting it)
+    # holds the log's lock: it is found by its config path and replaced, not a failed start
+    paths.pid_file("clamd").unlink()
+    assert not provider.is_healthy(t)
+    assert provider.start(t, TenantConfig()) == endpoint
+    assert not processes.is_running(clamd_pid, str(paths.clamd_config))
     clamd_pid = processes.running_pid(paths.pid_file("clamd"), str(paths.clamd_config))
     assert clamd_pid is not None and ClamdScanner(paths.clamd_socket, timeout=5).ping()
     pids = {n: processes.running_pid(paths.pid_file(n), "data_plane") for n in ("api", "worker")}

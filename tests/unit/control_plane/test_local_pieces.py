@@ -71,6 +71,24 @@ def test_processes_are_recognised_by_marker_and_stopped(tmp_path: Path) -> None:
     assert not pid_file.exists()
 
 
+def test_a_process_whose_pid_was_never_recorded_is_found_by_its_marker(
+        tmp_path: Path) -> None:
+    marker = f"--config-file={tmp_path}/clamd.conf"
+    stray = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", marker],
+                             start_new_session=True)
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)",
+                                  f"--config-file={tmp_path}/other/clamd.conf"])
+    try:
+        assert processes.stop_strays(marker, grace_s=5) == [stray.pid]
+        assert stray.wait(timeout=5) is not None
+        assert bystander.poll() is None, "another tenant's process is left alone"
+        assert processes.stop_strays(marker, grace_s=5) == []
+    finally:
+        for proc in (stray, bystander):
+            proc.kill()
+            proc.wait()
+
+
 def test_a_recycled_pid_is_never_signalled(tmp_path: Path) -> None:
     stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
