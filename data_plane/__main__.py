@@ -9,6 +9,7 @@
     add-vendor-key     install a vendor key's hash (the control plane issued the key)
     revoke-vendor-key  revoke one
     reindex            rebuild the vector index from PostgreSQL
+    clamd-config       print the config of a clamd of the project's own (for the playbooks)
 
 Settings come from ``FROSTBYTE_DP_*`` environment variables (``DataPlaneSettings``).
 """
@@ -20,6 +21,7 @@ import asyncio
 import json
 import logging
 import sys
+from pathlib import Path
 
 from data_plane.settings import DataPlaneSettings
 
@@ -57,7 +59,6 @@ def _migrate(settings: DataPlaneSettings) -> int:
 
 
 def _prepare_database(settings: DataPlaneSettings) -> int:
-    from psycopg.conninfo import conninfo_to_dict
     from pydantic import SecretStr
 
     from data_plane.adapters.database_setup import prepare_database
@@ -66,9 +67,8 @@ def _prepare_database(settings: DataPlaneSettings) -> int:
         print("prepare-database needs FROSTBYTE_DP_ADMIN_DATABASE_URL (a superuser's conninfo)",
               file=sys.stderr)
         return 2
-    service = settings.database_url.get_secret_value()
-    tenant_admin = prepare_database(settings.admin_database_url.get_secret_value(), service)
-    role = str(conninfo_to_dict(service)["user"])
+    tenant_admin, role = prepare_database(settings.admin_database_url.get_secret_value(),
+                                          settings.database_url.get_secret_value())
     return _migrate(settings.model_copy(update={"database_url": SecretStr(tenant_admin),
                                                 "service_role": role}))
 
@@ -168,8 +168,19 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("--label")
     rev = sub.add_parser("revoke-vendor-key")
     rev.add_argument("--key-id", required=True)
+    clamd = sub.add_parser("clamd-config")
+    for option in ("--socket", "--database", "--temp-dir", "--log-file"):
+        clamd.add_argument(option, type=Path, required=True)
+    clamd.add_argument("--max-stream-bytes", type=int, required=True)
     args = parser.parse_args(argv)
 
+    if args.command == "clamd-config":  # needs no settings: runs before the host has them
+        from data_plane.adapters.clamav.daemon import render_config
+
+        sys.stdout.write(render_config(socket=args.socket, database=args.database,
+                                       temp_dir=args.temp_dir, log_file=args.log_file,
+                                       max_stream_bytes=args.max_stream_bytes))
+        return 0
     settings = DataPlaneSettings()
     _configure_logging(settings.log_level)
     if args.command == "migrate":
