@@ -362,25 +362,28 @@ class HetznerProvider:
             ) from exc
         raise ProvisioningFailed(f"{cause.message}; partial resources destroyed") from cause
 
+    def _provisioned(self, slug: str) -> tuple[TenantRecord, str]:
+        """The tenant's record and endpoint; ProvisioningFailed before its first deploy."""
+        record = self._records.load(slug)
+        if record is None or record.outputs is None or record.endpoint is None:
+            raise ProvisioningFailed(f"tenant {slug!r} is not provisioned")
+        return record, record.endpoint
+
     def start(self, tenant: Tenant, config: TenantConfig) -> str:
         with self._lock(tenant.slug):
-            record = self._records.load(tenant.slug)
-            if record is None or record.outputs is None or record.endpoint is None:
-                raise ProvisioningFailed(f"tenant {tenant.slug!r} is not provisioned")
+            record, endpoint = self._provisioned(tenant.slug)
             self._playbook(tenant.slug, record, "start.yml")
-            return record.endpoint
+            return endpoint
 
     def apply_secrets(self, tenant: Tenant, config: TenantConfig) -> str:
         """``site.yml`` again with the secrets: the environment file is rendered from the
         new values, which restarts the data plane, whose start gives the database role the
         new password (``prepare-database``)."""
         with self._lock(tenant.slug):
-            record = self._records.load(tenant.slug)
-            if record is None or record.outputs is None or record.endpoint is None:
-                raise ProvisioningFailed(f"tenant {tenant.slug!r} is not provisioned")
+            record, endpoint = self._provisioned(tenant.slug)
             self._playbook(tenant.slug, record, "site.yml",
                            self._deploy_vars(tenant.slug, config, record), with_secrets=True)
-            return record.endpoint
+            return endpoint
 
     def is_healthy(self, tenant: Tenant) -> bool:
         record = self._records.load(tenant.slug)
