@@ -62,7 +62,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import make_conninfo
 
 from control_plane.adapters import processes
 from control_plane.adapters.secret_store import SecretStore, SopsAgeSecretStore
@@ -73,9 +73,9 @@ from control_plane.settings import ControlPlaneSettings
 from data_plane.adapters.clamav import SIGNATURES_DIR
 from data_plane.adapters.clamav.daemon import clamd_binary, render_config
 from data_plane.adapters.clamav.scanner import ClamdScanner
+from frostbyte_common import pg_admin
 from frostbyte_common.audit_checkpoint import write_new_signing_key
 from frostbyte_common.offline import OFFLINE_ENV
-from frostbyte_common.scram import scram_sha256_verifier
 from frostbyte_common.tenant_config import TenantConfig
 
 log = logging.getLogger(__name__)
@@ -127,31 +127,12 @@ class TenantDatabases:
         """Create the tenant's roles and database if missing (idempotent)."""
         role, ops, owner = role_name(slug), ops_role_name(slug), migration_role_name(slug)
         with self._connect() as conn:
-            for name, extra in ((role, sql.SQL("")), (owner, sql.SQL("")),
-                                (ops, sql.SQL(" IN ROLE {}").format(sql.Identifier(role)))):
-                if not _exists(conn, "SELECT 1 FROM pg_roles WHERE rolname = %s", name):
-                    with contextlib.suppress(psycopg.errors.DuplicateObject):
-                        conn.execute(
-                            sql.SQL(
-                                "CREATE ROLE {} LOGIN INHERIT NOSUPERUSER NOCREATEDB "
-                                "NOCREATEROLE NOREPLICATION"
-                            ).format(sql.Identifier(name)) + extra
-                        )
-            if not _exists(conn, "SELECT 1 FROM pg_database WHERE datname = %s", role):
-                with contextlib.suppress(psycopg.errors.DuplicateDatabase):
-                    conn.execute(
-                        sql.SQL("CREATE DATABASE {} OWNER {} ENCODING 'UTF8' TEMPLATE template0")
-                        .format(sql.Identifier(role), sql.Identifier(owner))
-                    )
+            pg_admin.ensure_login_role(conn, role)
+            pg_admin.ensure_login_role(conn, owner)
+            pg_admin.ensure_login_role(conn, ops, in_role=role)
+            pg_admin.ensure_database(conn, role, owner=owner)
             self._hand_over_to_migration_role(conn, slug)
-            conn.execute(
-                sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(role))
-            )
-            conn.execute(
-                sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(
-                    sql.Identifier(role), sql.Identifier(role)
-                )
-            )
+            pg_admin.connect_only(conn, role, role)
 
     def _hand_over_to_migration_role(self, conn: psycopg.Connection[tuple[object, ...]],
                                      slug: str) -> None:
@@ -162,26 +143,19 @@ class TenantDatabases:
                            (role,)).fetchone()
         if row is None or row[0] == owner:
             return
-        params = {k: str(v) for k, v in conninfo_to_dict(self._admin).items() if v is not None}
-        params["dbname"] = role
-        with psycopg.connect(make_conninfo("", **params), autocommit=True) as tenant_db:
+        with psycopg.connect(make_conninfo(self._admin, dbname=role),
+                             autocommit=True) as tenant_db:
             tenant_db.execute(sql.SQL("REASSIGN OWNED BY {} TO {}").format(
                 sql.Identifier(role), sql.Identifier(owner)))
 
     def set_password(self, role: str, password: str) -> None:
         """Give ``role`` a new password (sent as a SCRAM verifier)."""
         with self._connect() as conn:
-            conn.execute(
-                sql.SQL("ALTER ROLE {} PASSWORD {}").format(
-                    sql.Identifier(role), sql.Literal(scram_sha256_verifier(password))
-                )
-            )
+            pg_admin.set_password(conn, role, password)
 
     def conninfo(self, slug: str, role: str, password: str) -> str:
         """Conninfo for ``role`` on the tenant's database, on the admin connection's server."""
-        params = {k: str(v) for k, v in conninfo_to_dict(self._admin).items() if v is not None}
-        params.update(user=role, password=password, dbname=role_name(slug))
-        return make_conninfo("", **params)
+        return make_conninfo(self._admin, user=role, password=password, dbname=role_name(slug))
 
     def drop(self, slug: str) -> None:
         """Drop the tenant's database and roles (idempotent)."""

@@ -10,41 +10,24 @@ append-only for everything the API and worker can do. Idempotent: a restart runs
 
 from __future__ import annotations
 
-import contextlib
-
 import psycopg
-from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from data_plane.errors import DatabaseSetupFailed
-from frostbyte_common.scram import scram_sha256_verifier
+from frostbyte_common import pg_admin
 
 
-def prepare_database(admin_conninfo: str, service_conninfo: str) -> str:
+def prepare_database(admin_conninfo: str, service_conninfo: str) -> tuple[str, str]:
     """Create (or re-key) the service role and create the tenant database; return the
-    superuser's conninfo on that database, for the migrations."""
+    superuser's conninfo on that database (for the migrations) and the service role."""
     service = conninfo_to_dict(service_conninfo)
     role, password, database = service.get("user"), service.get("password"), service.get("dbname")
     if not (role and password and database):
         raise DatabaseSetupFailed(
             "the data plane's database URL must name its user, password and database")
     with psycopg.connect(admin_conninfo, autocommit=True, connect_timeout=10) as conn:
-        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is None:
-            with contextlib.suppress(psycopg.errors.DuplicateObject):
-                conn.execute(sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
-                                     "NOREPLICATION").format(sql.Identifier(str(role))))
-        # the verifier, not the password: the plaintext never reaches the server's log
-        conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(
-            sql.Identifier(str(role)), sql.Literal(scram_sha256_verifier(str(password)))))
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
-                        (database,)).fetchone() is None:
-            with contextlib.suppress(psycopg.errors.DuplicateDatabase):
-                conn.execute(sql.SQL("CREATE DATABASE {} ENCODING 'UTF8' TEMPLATE template0")
-                             .format(sql.Identifier(str(database))))
-        conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC")
-                     .format(sql.Identifier(str(database))))
-        conn.execute(sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}")
-                     .format(sql.Identifier(str(database)), sql.Identifier(str(role))))
-    admin = {k: str(v) for k, v in conninfo_to_dict(admin_conninfo).items() if v is not None}
-    admin["dbname"] = str(database)
-    return make_conninfo("", **admin)
+        pg_admin.ensure_login_role(conn, str(role))
+        pg_admin.set_password(conn, str(role), str(password))
+        pg_admin.ensure_database(conn, str(database))
+        pg_admin.connect_only(conn, str(database), str(role))
+    return make_conninfo(admin_conninfo, dbname=str(database)), str(role)
