@@ -53,6 +53,13 @@ def wait_for_state(client: TestClient, slug: str, state: str, timeout: float = 1
         time.sleep(0.05)
 
 
+def active(api: TestClient, slug: str) -> None:
+    """Create the tenant and wait until it is ACTIVE."""
+    created = api.post("/v1/tenants", json={"slug": slug, "display_name": slug}, headers=AUTH)
+    assert created.status_code == 202, created.text
+    wait_for_state(api, slug, "ACTIVE")
+
+
 def assert_error(response: Any, status: int, code: str) -> None:
     assert response.status_code == status, response.text
     error = response.json()["error"]

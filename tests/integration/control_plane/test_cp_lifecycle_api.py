@@ -15,7 +15,7 @@ from control_plane.api.app import create_app
 from frostbyte_common.vendor_keys import key_id_of
 
 from .fakes import FakeProvider
-from .test_cp_api import AUTH, assert_error, settings_for, wait_for_state
+from .test_cp_api import AUTH, active, assert_error, settings_for, wait_for_state
 
 
 @pytest.fixture
@@ -30,12 +30,6 @@ def api(fresh_database: str, tmp_path: Path, fake: FakeProvider) -> Iterator[Tes
                      data_plane_transport=fake.transport)
     with TestClient(app) as test_client:
         yield test_client
-
-
-def active(api: TestClient, slug: str) -> None:
-    created = api.post("/v1/tenants", json={"slug": slug, "display_name": slug}, headers=AUTH)
-    assert created.status_code == 202, created.text
-    wait_for_state(api, slug, "ACTIVE")
 
 
 def act(api: TestClient, slug: str, action: str) -> dict[str, object]:

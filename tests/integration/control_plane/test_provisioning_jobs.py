@@ -25,7 +25,7 @@ from control_plane.providers.local import port_free
 from frostbyte_common.audit_export import verify_export_file
 
 from .fakes import FakeProvider
-from .test_cp_api import AUTH, TOKEN, assert_error, settings_for, wait_for_state
+from .test_cp_api import AUTH, TOKEN, active, assert_error, settings_for, wait_for_state
 
 HERE = Path(__file__).parent
 ROOT = HERE.parents[2]
@@ -52,8 +52,7 @@ def job_log(api: TestClient | httpx.Client, slug: str, job_id: str) -> dict[str,
 
 
 def test_jobs_and_their_step_logs(api: TestClient) -> None:
-    api.post("/v1/tenants", json={"slug": "steps", "display_name": "S"}, headers=AUTH)
-    wait_for_state(api, "steps", "ACTIVE")
+    active(api, "steps")
     [job] = api.get("/v1/tenants/steps/jobs", headers=AUTH).json()["jobs"]
     assert (job["operation"], job["status"], job["actor"]) == ("provision", "succeeded", "admin")
     log = job_log(api, "steps", job["job_id"])
@@ -77,8 +76,7 @@ def test_jobs_and_their_step_logs(api: TestClient) -> None:
 
 
 def test_a_job_log_holds_its_own_provider_output(api: TestClient, fake: FakeProvider) -> None:
-    api.post("/v1/tenants", json={"slug": "loud", "display_name": "L"}, headers=AUTH)
-    wait_for_state(api, "loud", "ACTIVE")
+    active(api, "loud")
     api.post("/v1/tenants/loud/deprovision", headers=AUTH)
     wait_for_state(api, "loud", "DEPROVISIONED")
     first, second = api.get("/v1/tenants/loud/jobs", headers=AUTH).json()["jobs"]
@@ -250,8 +248,7 @@ def test_tenant_secrets_are_made_encrypted_and_crypto_shredded(
 
     from control_plane.adapters.secret_store import SECRET_NAMES, SopsAgeSecretStore
 
-    api.post("/v1/tenants", json={"slug": "sec", "display_name": "S"}, headers=AUTH)
-    wait_for_state(api, "sec", "ACTIVE")
+    active(api, "sec")
     store = SopsAgeSecretStore(tmp_path / "secrets")
     values = store.get("sec")
     assert set(values) == set(SECRET_NAMES)
@@ -283,8 +280,7 @@ def _archives(tmp_path: Path, slug: str) -> list[Path]:
 def test_deprovision_archives_the_signed_audit_export_first(
     api: TestClient, fake: FakeProvider, tmp_path: Path
 ) -> None:
-    api.post("/v1/tenants", json={"slug": "arch", "display_name": "A"}, headers=AUTH)
-    wait_for_state(api, "arch", "ACTIVE")
+    active(api, "arch")
     api.post("/v1/tenants/arch/deprovision", headers=AUTH)
     wait_for_state(api, "arch", "DEPROVISIONED")
 
@@ -312,8 +308,7 @@ def test_no_verified_archive_no_destruction_and_retry_works(
     api: TestClient, fake: FakeProvider, tmp_path: Path, how: str
 ) -> None:
     slug = f"noarch-{how}"
-    api.post("/v1/tenants", json={"slug": slug, "display_name": "N"}, headers=AUTH)
-    wait_for_state(api, slug, "ACTIVE")
+    active(api, slug)
     fake.export_fails[slug] = how
     api.post(f"/v1/tenants/{slug}/deprovision", headers=AUTH)
     failed = wait_for_state(api, slug, "FAILED")
@@ -341,8 +336,7 @@ def test_an_admin_can_waive_the_archive_of_a_data_plane_that_is_gone(
     api: TestClient, fake: FakeProvider, tmp_path: Path
 ) -> None:
     slug = "gone"
-    api.post("/v1/tenants", json={"slug": slug, "display_name": "G"}, headers=AUTH)
-    wait_for_state(api, slug, "ACTIVE")
+    active(api, slug)
     fake.export_fails[slug] = "down"
     api.post(f"/v1/tenants/{slug}/deprovision", headers=AUTH)
     wait_for_state(api, slug, "FAILED")
