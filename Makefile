@@ -6,7 +6,7 @@ PYTEST := $(VENV)/bin/pytest
 PACKAGES := control_plane data_plane frostbyte_common frostbyte_cli infra
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo down test test-slow lint samples golden policy-corpora bench \
+.PHONY: help install demo down test test-fast lint samples golden policy-corpora bench \
 	bench-intake bench-parse bench-policy bench-audit test-hosts
 
 help: ## List the targets
@@ -21,11 +21,11 @@ demo: install ## Start the local stack, create tenant `demo`, ingest samples/, r
 down: ## Stop everything `make demo` / `frostbyte local up` started
 	@$(VENV)/bin/frostbyte local down
 
-test: install ## Run the test suite (unit, contract, integration, end-to-end)
+test: install ## Run the whole suite CI runs: unit, contract, integration, e2e, real corpus, test hosts
 	@$(PYTEST) -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
-test-slow: install ## Run the slow suites too (whole real corpus, large files, test hosts)
-	@$(PYTEST) -q -m "slow or not slow"
+test-fast: install ## The quick loop: everything but the slow suites (real corpus, large files, hosts)
+	@$(PYTEST) -q -m "not slow and not (fault or soak or images or bundle)"
 
 test-hosts: install ## Namespace test hosts: real playbooks over SSH, tenant isolation (root, slow)
 	@$(PYTEST) -q -m slow tests/hosts
