@@ -3,6 +3,7 @@ adapters). Entry points call these factories; nothing is built at import time.""
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,8 +16,10 @@ from data_plane.adapters.postgres import TenantDatabase
 from data_plane.domain.ports import EmbeddingProvider, ModelInfo, VectorIndex
 from data_plane.services.pipeline import IndexService, PipelineService
 from data_plane.services.policy import PolicyService
+from data_plane.services.processing import ParseAndScan
 from data_plane.settings import DataPlaneSettings
 from frostbyte_common.offline import silence_egress
+from frostbyte_common.tenant_config import TenantConfig
 
 log = logging.getLogger(__name__)
 
@@ -75,29 +78,38 @@ def build_indexer(core: Core, embedder: EmbeddingProvider) -> IndexService:
 
 def build_pipeline(core: Core, embedder: EmbeddingProvider) -> PipelineService:
     from data_plane.adapters.parsers.isolated import IsolatedParser, IsolationLimits
-    from data_plane.adapters.parsers.routing import ParserRouter
     from data_plane.adapters.tokenizer import count_tokens
 
     s = core.settings
-    parser = IsolatedParser(ParserRouter, IsolationLimits(
-        timeout_s=s.parse_timeout_s, memory_mb=s.parse_memory_mb,
-        max_docs_per_child=s.parse_max_docs_per_child))
+    # Parsing, OCR, hidden-text finding and the policy scanners all run in the bounded
+    # child (SPEC §5.2); the partial carries the tenant's config there (pickled at spawn).
+    parser = IsolatedParser(functools.partial(build_sandbox_processor, s.tenant_config),
+                            IsolationLimits(timeout_s=s.parse_timeout_s,
+                                            memory_mb=s.parse_memory_mb,
+                                            max_docs_per_child=s.parse_max_docs_per_child))
     parser.prestart()  # the parser libraries load while the worker connects to its queue
     return PipelineService(
         db=core.db, store=core.store, parser=parser, embedder=embedder,
         count_tokens=count_tokens, chunking=s.tenant_config.chunking, queue=core.queue,
         tenant=s.tenant, work_dir=Path(s.work_dir) / "pipeline",
         ocr_languages=tuple(s.tenant_config.ocr.languages),
-        policy=build_policy(s),
     )
 
 
-def build_policy(settings: DataPlaneSettings) -> PolicyService:
+def build_sandbox_processor(config: TenantConfig) -> ParseAndScan:
+    """What the isolated parser child runs (called there, so Presidio, spaCy and the parser
+    libraries load in the child, never in the worker): the router and the tenant's policy."""
+    from data_plane.adapters.parsers.routing import ParserRouter
+
+    silence_egress()
+    return ParseAndScan(ParserRouter(), build_policy(config))
+
+
+def build_policy(config: TenantConfig) -> PolicyService:
     """The tenant's policy step: Presidio (pattern-only unless NER is configured) and the
     raw-file hidden-text finders."""
     from data_plane.adapters.pii_presidio import PresidioPiiDetector
     from data_plane.adapters.safety_hidden import find_hidden
 
-    cfg = settings.tenant_config
-    return PolicyService.from_config(cfg, PresidioPiiDetector(ner=cfg.pii.ner),
+    return PolicyService.from_config(config, PresidioPiiDetector(ner=config.pii.ner),
                                      hidden_text=find_hidden)

@@ -1,4 +1,10 @@
-"""The document pipeline: parse → chunk → embed → commit (worker), then index (indexer).
+"""The document pipeline: parse + scan (sandbox) → chunk → embed → commit (worker), then
+index (indexer).
+
+The worker never reads a document's bytes: it copies the raw object to a scratch file and
+hands it to its ``DocumentProcessor`` — in production an ``IsolatedParser`` whose child runs
+``ParseAndScan`` (parsers, OCR, hidden-text finders, policy scanners) under the parse time
+and memory limits (SPEC §5.2) — then records the outcome, chunks and embeds.
 
 Each step is idempotent and keyed by the document's ``stage`` in PostgreSQL, so a job that
 is retried after a crash skips what is done and never duplicates chunks or points:
@@ -33,7 +39,9 @@ from data_plane.domain.ports import (
     ParseRequest,
     VectorIndex,
 )
+from data_plane.domain.processing import DocumentProcessor
 from data_plane.services.policy import PolicyService
+from data_plane.services.processing import ParseAndScan
 from frostbyte_common.tenant_config import ChunkingConfig
 
 log = logging.getLogger(__name__)
@@ -53,16 +61,27 @@ class StageTimings:
 
 
 class PipelineService:
-    """Parse, chunk and embed one document, then hand it to the indexer."""
+    """Parse and scan, chunk and embed one document, then hand it to the indexer.
 
-    def __init__(self, *, db: TenantDatabase, store: ObjectStore, parser: Parser,
+    ``parser`` is either a ``DocumentProcessor`` that also scans (the isolated child in
+    production; then ``policy`` must be None: the policy runs inside it), or a plain
+    ``Parser`` that this service composes with ``policy`` in its own process — for tests
+    whose doubles read nothing hostile."""
+
+    def __init__(self, *, db: TenantDatabase, store: ObjectStore,
+                 parser: Parser | DocumentProcessor,
                  embedder: EmbeddingProvider, count_tokens: Callable[[str], int],
                  chunking: ChunkingConfig, queue: JobQueue, tenant: str,
                  work_dir: Path, ocr_languages: tuple[str, ...] = ("eng",),
                  policy: PolicyService | None = None) -> None:
         self._db = db
         self._store = store
-        self._parser = parser
+        if callable(getattr(parser, "process", None)):
+            if policy is not None:
+                raise ValueError("the processor scans inside its sandbox; pass no policy")
+            self._processor: DocumentProcessor = parser  # type: ignore[assignment]
+        else:
+            self._processor = ParseAndScan(parser, policy)  # type: ignore[arg-type]
         self._embedder = embedder
         self._count_tokens = count_tokens
         self._chunking = chunking
@@ -70,7 +89,6 @@ class PipelineService:
         self._tenant = tenant
         self._work_dir = work_dir
         self._ocr_languages = ocr_languages
-        self._policy = policy
         self._policy_store = PolicyStore(db)
 
     def process(self, document_id: str, timings: StageTimings | None = None) -> str:
@@ -96,13 +114,16 @@ class PipelineService:
                 while block := src.read(1 << 20):
                     dst.write(block)
             started = time.perf_counter()
-            doc = self._parser.parse(ParseRequest(
+            result = self._processor.process(ParseRequest(
                 document_id=document_id, tenant=self._tenant, path=source, name=row["name"],
                 mime_type=row["mime_type"] or "application/octet-stream", sha256=row["sha256"],
                 ocr_languages=self._ocr_languages))
-            timings.add("parse", started)
-            hidden = (self._policy.hidden_fragments(source, row["mime_type"] or "")
-                      if self._policy else [])
+            # the sandbox's wall time is the parse's, less what its policy step reported
+            policy_s = float(result.seconds.get("policy", 0.0))
+            timings.add("parse", started + policy_s)
+            if result.outcome is not None:
+                timings.seconds["policy"] = timings.seconds.get("policy", 0.0) + policy_s
+        doc = result.document
 
         if doc.status is ParseStatus.FAILED:
             reason = (Reason.NO_TEXT_EXTRACTED
@@ -114,10 +135,8 @@ class PipelineService:
             log.info("document failed", extra={"document_id": document_id, "reason": reason})
             return "FAILED"
 
-        if self._policy is not None:  # redact before anything is chunked or embedded
-            started = time.perf_counter()
-            outcome = self._policy.apply(doc, hidden)
-            timings.add("policy", started)
+        outcome = result.outcome
+        if outcome is not None:  # redacted before anything is chunked or embedded
             # An admin released it from a safety quarantine: index it this time.
             released = row.get("safety_verdict") == "RELEASED" or (
                 row["status"] == "ACCEPTED" and row.get("safety_verdict") == "QUARANTINE")

@@ -1,11 +1,16 @@
-"""Bounded parsing: each document is parsed in a child process with a wall-clock timeout and a
-memory ceiling, and children are recycled after N documents (SPEC §5.2, issue 4).
+"""Bounded parsing: each document is parsed — and scanned — in a child process with a
+wall-clock timeout and a memory ceiling, and children are recycled after N documents (SPEC
+§5.2, issues 4 and 12).
 
 Documents are hostile input and parsers are large native libraries: a PDF can make a parser
 loop for hours or allocate until the kernel kills the process, and docling's memory grows
 across conversions in one process (PARSER_FACTS, Traps). ``IsolatedParser`` satisfies the
 ``Parser`` port by handing each request to a supervised child that runs the real parser (built
-there by ``inner_factory``, e.g. ``ParserRouter``):
+there by ``inner_factory``, e.g. ``ParserRouter``). When the inner object is a
+``DocumentProcessor`` (``ParseAndScan``: parse, hidden-text finders and policy scanners, the
+tenant's config carried by the factory), ``process()`` returns its whole
+``ProcessedDocument``: everything that reads a file's bytes runs under the same limits, and
+the worker never touches them (SPEC §5.2):
 
 * **timeout** — the parent waits at most ``timeout_s`` for the answer; then it kills the child
   (SIGKILL) and returns a FAILED document ``PARSE_FAILED: timeout …``;
@@ -31,6 +36,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -53,6 +59,7 @@ from data_plane.domain.canonical import (
     ParseStatus,
 )
 from data_plane.domain.ports import Parser, ParseRequest
+from data_plane.domain.processing import DocumentProcessor, ProcessedDocument
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +92,19 @@ def _watch_parent(parent_pid: int) -> None:
         time.sleep(1.0)
 
 
-def _child_main(conn: Connection, inner_factory: Callable[[], Parser], parent_pid: int) -> None:
+Inner = Parser | DocumentProcessor
+
+
+def _answer(inner: Inner, request: ParseRequest) -> ProcessedDocument:
+    process = getattr(inner, "process", None)
+    if callable(process):
+        result = process(request)
+        assert isinstance(result, ProcessedDocument)
+        return result
+    return ProcessedDocument(document=inner.parse(request))  # type: ignore[union-attr]
+
+
+def _child_main(conn: Connection, inner_factory: Callable[[], Inner], parent_pid: int) -> None:
     """Child process loop: build the parser, then answer requests until told to stop."""
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
     try:
@@ -106,7 +125,7 @@ def _child_main(conn: Connection, inner_factory: Callable[[], Parser], parent_pi
         if request is None:
             return
         try:
-            conn.send(("ok", inner.parse(request)))  # pickled: no re-validation
+            conn.send(("ok", _answer(inner, request)))  # pickled: no re-validation
         except BaseException as exc:  # MemoryError, RecursionError: still an answer
             conn.send(("error", f"{type(exc).__name__}: {' '.join(str(exc).split())[:500]}"))
 
@@ -114,7 +133,7 @@ def _child_main(conn: Connection, inner_factory: Callable[[], Parser], parent_pi
 class _Child:
     """A running child process and the parent's end of its pipe."""
 
-    def __init__(self, ctx: Any, inner_factory: Callable[[], Parser],
+    def __init__(self, ctx: Any, inner_factory: Callable[[], Inner],
                  limits: IsolationLimits) -> None:
         parent_conn, child_conn = ctx.Pipe(duplex=True)
         self.conn: Connection = parent_conn
@@ -226,16 +245,18 @@ class _Child:
 
 
 class IsolatedParser:
-    """A ``Parser`` that runs ``inner_factory()``'s parser in bounded, recycled children.
+    """A ``Parser`` and ``DocumentProcessor`` that runs ``inner_factory()``'s parser (or
+    parse-and-scan processor) in bounded, recycled children.
 
-    ``inner_factory`` must be picklable (a module-level class or function): it is called
-    in each child. Never raises for a document; every way a child can fail becomes a FAILED
-    document with a ``PARSE_FAILED: …`` error item and a lineage step.
+    ``inner_factory`` must be picklable (a module-level class or function, or a
+    ``functools.partial`` of one): it is called in each child. Never raises for a document;
+    every way a child can fail becomes a FAILED document with a ``PARSE_FAILED: …`` error
+    item, a lineage step and no policy outcome (nothing of it was scanned).
     """
 
     name: str = COMPONENT
 
-    def __init__(self, inner_factory: Callable[[], Parser],
+    def __init__(self, inner_factory: Callable[[], Inner],
                  limits: IsolationLimits | None = None,
                  clock: Callable[[], datetime] = utcnow) -> None:
         self._factory = inner_factory
@@ -253,6 +274,11 @@ class IsolatedParser:
 
     def parse(self, request: ParseRequest) -> CanonicalDocument:
         """Parse ``request`` in a child within the limits; FAILED with a reason otherwise."""
+        return self.process(request).document
+
+    def process(self, request: ParseRequest) -> ProcessedDocument:
+        """Parse (and, with a processor inside, scan) ``request`` in a child within the
+        limits; a FAILED document with a reason and no outcome otherwise."""
         started = self._clock()
         t0 = time.perf_counter()
         child: _Child | None = None
@@ -263,23 +289,24 @@ class IsolatedParser:
             details["worker_pid"] = child.pid
             kind, payload, peak = child.ask(request)
             details["peak_rss_mb"] = peak // MiB
-            if kind == "ok" and isinstance(payload, CanonicalDocument):
-                doc = payload
+            if kind == "ok" and isinstance(payload, ProcessedDocument):
+                result = payload
             else:
-                doc = self._failed(request, f"{PARSE_FAILED}: {payload}")
+                result = ProcessedDocument(self._failed(request, f"{PARSE_FAILED}: {payload}"))
         except _ChildFailed as exc:
             child = None  # killed already
-            doc = self._failed(request, f"{PARSE_FAILED}: {exc}")
+            result = ProcessedDocument(self._failed(request, f"{PARSE_FAILED}: {exc}"))
             log.warning("parse failed in isolation", extra={
                 "document_id": request.document_id, "reason": str(exc)})
         finally:
             if child is not None:
                 self._release(child)
-        details["status"] = doc.status.value
+        details["status"] = result.document.status.value
         details["seconds"] = round(time.perf_counter() - t0, 3)
+        details["scanned"] = result.outcome is not None
         step = LineageStep(stage="parse-isolation", component=COMPONENT, version=VERSION,
                            started_at=started, finished_at=self._clock(), details=details)
-        return doc.model_copy(update={"lineage": (*doc.lineage, step)})
+        return _with_step(result, step)
 
     def prestart(self) -> None:
         """Start and warm up a child in the background now (a worker calls this at boot, so
@@ -373,3 +400,16 @@ class IsolatedParser:
                 old.stop()
 
         threading.Thread(target=run, name="parser-spare", daemon=True).start()
+
+
+def _with_step(result: ProcessedDocument, step: LineageStep) -> ProcessedDocument:
+    """The isolation step joins the lineage of both the parsed and the redacted document."""
+    doc = result.document
+    outcome = result.outcome
+    if outcome is not None:
+        redacted = outcome.document
+        outcome = dataclasses.replace(outcome, document=redacted.model_copy(
+            update={"lineage": (*redacted.lineage, step)}))
+    return dataclasses.replace(
+        result, document=doc.model_copy(update={"lineage": (*doc.lineage, step)}),
+        outcome=outcome)
