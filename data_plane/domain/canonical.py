@@ -7,7 +7,10 @@ Round-trips through JSON unchanged (``CanonicalDocument.model_validate_json(doc.
 Versions: **1.0** the first shape; **1.1** adds ``attachments`` (what an e-mail carried: each
 attachment's name, type, hash, parser, status and errors; its elements are in ``elements``
 under the heading path ``("Attachment: <name>", …)`` with the attribute ``attachment``).
-A 1.0 document loads as 1.1 with no attachments.
+A 1.0 document loads as 1.1 with no attachments. **1.2** adds ``attempts``: every parser the
+router tried, in order (parser, version, role, outcome, seconds, errors) — the fallback chain
+as data, so a report can say which parser succeeded and why each one before it failed. A 1.1
+document loads as 1.2 with the attempts its ``parse`` lineage steps recorded.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 
 
 class ElementType(StrEnum):
@@ -111,6 +114,24 @@ class AttachmentInfo(_Frozen):
     skipped: str | None = None
 
 
+class ParseAttempt(_Frozen):
+    """One parser run on the document, in the order the router tried them.
+
+    ``role`` is ``primary``, ``fallback`` (the 2nd, 3rd… parser of the route) or ``ocr`` (the
+    whole file OCR'd as the last resort); ``ocr-pages`` fills the pages of a parsed PDF that
+    had no text layer. ``status`` is the attempt's own outcome: an attempt that returned no
+    text is FAILED with a ``NO_TEXT_EXTRACTED`` error even when the parser said SUCCESS."""
+
+    parser: str
+    version: str
+    role: str
+    status: ParseStatus
+    seconds: float
+    elements: int = 0
+    text_chars: int = 0
+    errors: tuple[ErrorItem, ...] = ()
+
+
 class CanonicalDocument(_Frozen):
     schema_version: str = SCHEMA_VERSION
     document_id: str
@@ -127,6 +148,7 @@ class CanonicalDocument(_Frozen):
     metadata: dict[str, str] = Field(default_factory=dict)
     elements: tuple[Element, ...] = ()
     attachments: tuple[AttachmentInfo, ...] = ()
+    attempts: tuple[ParseAttempt, ...] = ()
     lineage: tuple[LineageStep, ...] = ()
 
     def to_json(self) -> str:
@@ -142,8 +164,30 @@ def _upgrade_1_0(data: dict[str, Any]) -> dict[str, Any]:
     return data | {"schema_version": "1.1", "attachments": []}
 
 
+def _upgrade_1_1(data: dict[str, Any]) -> dict[str, Any]:
+    """1.1 → 1.2: ``attempts`` from the ``parse`` lineage steps that name a role (1.1 routers
+    wrote one per parser run, with status, seconds and error messages in ``details``)."""
+    attempts = []
+    for step in data.get("lineage") or []:
+        details = step.get("details") or {}
+        if step.get("stage") != "parse" or details.get("role") not in (
+                "primary", "fallback", "ocr", "ocr-pages"):
+            continue
+        attempts.append({
+            "parser": step["component"], "version": step["version"], "role": details["role"],
+            "status": details.get("status", ParseStatus.FAILED.value),
+            "seconds": float(details.get("seconds", 0.0)),
+            "elements": int(details.get("elements", 0)),
+            "text_chars": int(details.get("text_chars", 0)),
+            "errors": [{"component": step["component"], "message": str(m)}
+                       for m in details.get("errors", [])],
+        })
+    return data | {"schema_version": "1.2", "attempts": attempts}
+
+
 #: schema version → the function that lifts a document of that version one step.
-UPGRADERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {"1.0": _upgrade_1_0}
+UPGRADERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "1.0": _upgrade_1_0, "1.1": _upgrade_1_1}
 
 
 def load_canonical(raw: str | bytes) -> CanonicalDocument:

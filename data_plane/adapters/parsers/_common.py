@@ -200,6 +200,41 @@ def email_headers(path: Path) -> dict[str, str]:
     return out
 
 
+#: The first bytes of an OLE2 compound file (Outlook .msg, Office 97-2003, and the wrapper
+#: of a password-protected OOXML package).
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")
+
+
+def encrypted_office_file(path: Path) -> bool:
+    """True for a password-protected DOCX/XLSX/PPTX: Office wraps the encrypted package in
+    an OLE2 compound file with an ``EncryptedPackage`` stream (MS-OFFCRYPTO) — no zip."""
+    with path.open("rb") as fh:
+        if fh.read(len(OLE2_MAGIC)) != OLE2_MAGIC:
+            return False
+        # The stream names live in the directory sectors; a bounded read finds them.
+        return _ENCRYPTED_PACKAGE in fh.read(4 * 1024 * 1024)
+
+
+def msg_headers(path: Path) -> dict[str, str]:
+    """Subject, from, to, cc and date (ISO 8601) of an Outlook .msg file (python-oxmsg)."""
+    from oxmsg import Message
+
+    msg = Message.load(str(path))
+    out: dict[str, str] = {}
+    if msg.subject:
+        out["subject"] = " ".join(str(msg.subject).split())
+    if msg.sender:
+        out["from"] = " ".join(str(msg.sender).split())
+    headers = {k.lower(): v for k, v in (msg.message_headers or {}).items()}
+    for key in ("to", "cc", "message-id"):
+        if headers.get(key):
+            out[key.replace("-", "_")] = " ".join(str(headers[key]).split())
+    if msg.sent_date is not None:
+        out["date"] = msg.sent_date.isoformat()
+    return out
+
+
 def make_document(
     request: ParseRequest,
     *,

@@ -1,4 +1,15 @@
-"""Docling adapter: DOCX, PPTX, HTML, Markdown, XLSX, CSV and e-mail → canonical document.
+"""Docling adapter: DOCX, PPTX, HTML, Markdown, XLSX, CSV, e-mail (.eml and Outlook .msg),
+OpenDocument (.odt/.ods/.odp), EPUB and — model-free — PDF text → canonical document.
+
+PDF goes through docling's ``NativePdfPipeline`` (no layout, OCR or table model: those want
+model-hub weights we do not ship): one text item per line, in reading order, with its page.
+It is the PDF route's second parser, after the rule-based reader (see ``routing.py``).
+
+A DOCX whose XML carries a comment or processing instruction where docling's Word backend
+expects an element fails with "Invalid input tag of type cython_function_or_method" (lxml
+hands the comment node's factory function to python-docx). Such a file is converted once
+more from a copy without XML comments and processing instructions (``sanitized_docx``); the
+document's ``metadata["sanitized"]`` says so.
 
 Walks the DoclingDocument tree in reading order (body layer only, page headers/footers
 kept as such) and maps:
@@ -15,24 +26,28 @@ kept as such) and maps:
 * e-mail: the ``From:``/``To:``/``Date:`` lines docling puts first → EMAIL_HEADER; the
   headers (parsed with the standard library) also go into ``metadata``.
 
-``page`` is the slide number for presentations (from provenance); the other formats here are
-not paginated.
+``page`` is the slide number for presentations and the page of a PDF (from provenance); the
+other formats here are not paginated.
 """
 
 from __future__ import annotations
 
 import io
 import re
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from data_plane.adapters.parsers._common import (
+    ENCRYPTED,
     UNSUPPORTED_FORMAT,
     ElementBuilder,
     email_headers,
+    encrypted_office_file,
     failed_document,
     guarded,
     make_document,
+    msg_headers,
     package_version,
 )
 from data_plane.adapters.parsers.formats import CANONICAL_EXTENSION, DocFormat, detect_format
@@ -50,6 +65,13 @@ if TYPE_CHECKING:
 
 _MD_FOOTNOTE = re.compile(r"^\[\^[^\]\s]+\]:\s")  # docling reads footnote definitions as text
 _EMAIL_HEADER = re.compile(r"^(From|To|Cc|Bcc|Date|Subject|Reply-To):\s", re.IGNORECASE)
+#: docling's Word backend meeting an lxml comment / processing-instruction node.
+_LXML_NODE_BUG = "Invalid input tag of type"
+_PAGINATED = frozenset({DocFormat.PPTX, DocFormat.PDF, DocFormat.ODP})
+_EMAIL = frozenset({DocFormat.EML, DocFormat.MSG})
+#: Formats that arrive as an OOXML/ODF package: an OLE2 file under such a name is
+#: password-protected (the encrypted package sits inside a compound file).
+_PACKAGES = frozenset({DocFormat.DOCX, DocFormat.PPTX, DocFormat.XLSX})
 
 
 class DoclingParser:
@@ -61,10 +83,14 @@ class DoclingParser:
     name = "docling"
     formats: frozenset[DocFormat] = frozenset({
         DocFormat.DOCX, DocFormat.PPTX, DocFormat.HTML, DocFormat.MARKDOWN,
-        DocFormat.XLSX, DocFormat.CSV, DocFormat.EML,
+        DocFormat.XLSX, DocFormat.CSV, DocFormat.EML, DocFormat.MSG, DocFormat.ODT,
+        DocFormat.ODS, DocFormat.ODP, DocFormat.EPUB, DocFormat.PDF,
     })
 
-    def __init__(self) -> None:
+    def __init__(self, *, sanitize_docx: bool = True) -> None:
+        """``sanitize_docx=False`` turns the DOCX comment work-around off (tests use it to
+        show the router's fallback on docling's own failure)."""
+        self._sanitize_docx = sanitize_docx
         self._converter: DocumentConverter | None = None
         self._version: str | None = None
         self._parse = guarded(self._parse_unguarded, self.name, lambda: self.version)
@@ -86,11 +112,17 @@ class DoclingParser:
 
             silence_egress()
             from docling.datamodel.base_models import InputFormat
-            from docling.document_converter import DocumentConverter
+            from docling.datamodel.pipeline_options import NativePdfPipelineOptions
+            from docling.document_converter import DocumentConverter, NativePdfFormatOption
 
             allowed = [InputFormat.DOCX, InputFormat.PPTX, InputFormat.HTML, InputFormat.MD,
-                       InputFormat.XLSX, InputFormat.CSV, InputFormat.EMAIL]
-            self._converter = DocumentConverter(allowed_formats=allowed)
+                       InputFormat.XLSX, InputFormat.CSV, InputFormat.EMAIL, InputFormat.ODT,
+                       InputFormat.ODS, InputFormat.ODP, InputFormat.EPUB, InputFormat.PDF]
+            # One parser thread: the isolated child shares two cores with the worker.
+            native = NativePdfFormatOption(
+                pipeline_options=NativePdfPipelineOptions(parser_threads=1))
+            self._converter = DocumentConverter(allowed_formats=allowed,
+                                                format_options={InputFormat.PDF: native})
         return self._converter
 
     def _parse_unguarded(self, request: ParseRequest) -> CanonicalDocument:
@@ -101,7 +133,13 @@ class DoclingParser:
         from docling.datamodel.base_models import ConversionStatus
         from docling_core.types.io import DocumentStream
 
+        if fmt in _PACKAGES and encrypted_office_file(request.path):
+            return failed_document(
+                request, parser=self.name, version=self.version,
+                message=f"{ENCRYPTED}: {request.name!r} is password-protected; remove the "
+                "password and send it again")
         converter = self._converter_for_use()
+        metadata: dict[str, str] = {"format": fmt.value}
         source: Path | DocumentStream = request.path
         ext = CANONICAL_EXTENSION[fmt]
         if request.path.suffix.lower() != ext:
@@ -109,6 +147,14 @@ class DoclingParser:
             source = DocumentStream(name=f"document{ext}",
                                     stream=io.BytesIO(request.path.read_bytes()))
         result = converter.convert(source, raises_on_error=False)
+        if (self._sanitize_docx and fmt is DocFormat.DOCX
+                and result.status is ConversionStatus.FAILURE
+                and any(_LXML_NODE_BUG in e.error_message for e in result.errors)):
+            clean = sanitized_docx(request.path.read_bytes())
+            result = converter.convert(
+                DocumentStream(name="document.docx", stream=io.BytesIO(clean)),
+                raises_on_error=False)
+            metadata["sanitized"] = "xml comments and processing instructions removed"
         errors = tuple(
             ErrorItem(component=f"{self.name}:{e.component_type}", message=e.error_message)
             for e in result.errors
@@ -119,12 +165,12 @@ class DoclingParser:
                                    message=f"PARSE_FAILED: docling {result.status.value}: {detail}")
         walker = _Walker(result.document, fmt)
         walker.walk(result.document.body)
-        metadata: dict[str, str] = {"format": fmt.value}
         title: str | None = None
-        if fmt is DocFormat.EML:
-            metadata.update(email_headers(request.path))
+        if fmt in _EMAIL:
+            metadata.update(email_headers(request.path) if fmt is DocFormat.EML
+                            else msg_headers(request.path))
             title = metadata.get("subject")
-        page_count = len(result.document.pages) if fmt is DocFormat.PPTX else None
+        page_count = len(result.document.pages) if fmt in _PAGINATED else None
         status = (ParseStatus.PARTIAL_SUCCESS
                   if result.status is ConversionStatus.PARTIAL_SUCCESS or errors
                   else ParseStatus.SUCCESS)
@@ -142,7 +188,7 @@ class _Walker:
         self.fmt = fmt
         self.builder = ElementBuilder()
         self._seen: set[str] = set()
-        self._in_email_headers = fmt is DocFormat.EML
+        self._in_email_headers = fmt in _EMAIL
 
     def walk(self, node: Any, sheet: str | None = None) -> None:
         from docling_core.types.doc import (  # type: ignore[attr-defined]
@@ -216,7 +262,7 @@ class _Walker:
                 self.walk(item, sheet)
 
     def _page(self, item: Any) -> int | None:
-        if self.fmt is not DocFormat.PPTX:
+        if self.fmt not in _PAGINATED:
             return None
         prov = getattr(item, "prov", None)
         if prov:
@@ -268,6 +314,29 @@ class _Walker:
             ))
         cells.sort(key=lambda c: (c.row, c.col))
         return tuple(cells)
+
+
+def sanitized_docx(data: bytes) -> bytes:
+    """A copy of a DOCX package whose XML parts carry no comments and no processing
+    instructions (the XML declaration aside); other members are copied as they are.
+
+    Runs where the parse runs (the isolated child, under its memory ceiling); the parts are
+    parsed without entity resolution or network access."""
+    from lxml import etree  # type: ignore[import-untyped]
+
+    parser = etree.XMLParser(remove_comments=True, remove_pis=True, resolve_entities=False,
+                             no_network=True)
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, \
+            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            member = src.read(info)
+            if info.filename.endswith((".xml", ".rels")):
+                root = etree.fromstring(member, parser)
+                member = etree.tostring(root, xml_declaration=True, encoding="UTF-8",
+                                        standalone=True)
+            dst.writestr(info, member)
+    return out.getvalue()
 
 
 def _labels() -> dict[Any, ElementType]:

@@ -1,7 +1,10 @@
 """Document formats the parsers know, and how a file's format is decided.
 
-For now by file extension, then by the declared MIME type; libmagic-based sniffing happens at
-intake (SPEC §5.1) and its verdict arrives here as the declared MIME type.
+By file extension, then by the declared MIME type; libmagic-based sniffing happens at intake
+(SPEC §5.1, ``data_plane.domain.intake_content``) and its verdict arrives here as the declared
+MIME type. Outlook ``.msg`` and legacy ``.doc`` are OLE2 compound files, which libmagic may
+name only generically (``application/vnd.ms-outlook``, ``application/CDFV2``…): intake settles
+their type from the extension, and the extension decides here too.
 """
 
 from __future__ import annotations
@@ -21,6 +24,12 @@ class DocFormat(StrEnum):
     MARKDOWN = "md"
     CSV = "csv"
     EML = "eml"
+    MSG = "msg"  # Outlook message (OLE2 compound file)
+    ODT = "odt"
+    ODS = "ods"
+    ODP = "odp"
+    EPUB = "epub"
+    DOC = "doc"  # legacy Word 97-2003 (OLE2 compound file)
     TXT = "txt"
     PNG = "png"
     JPEG = "jpeg"
@@ -44,6 +53,12 @@ EXTENSIONS: dict[str, DocFormat] = {
     ".markdown": DocFormat.MARKDOWN,
     ".csv": DocFormat.CSV,
     ".eml": DocFormat.EML,
+    ".msg": DocFormat.MSG,
+    ".odt": DocFormat.ODT,
+    ".ods": DocFormat.ODS,
+    ".odp": DocFormat.ODP,
+    ".epub": DocFormat.EPUB,
+    ".doc": DocFormat.DOC,
     ".txt": DocFormat.TXT,
     ".text": DocFormat.TXT,
     ".png": DocFormat.PNG,
@@ -64,6 +79,12 @@ MIME_TYPES: dict[str, DocFormat] = {
     "text/x-markdown": DocFormat.MARKDOWN,
     "text/csv": DocFormat.CSV,
     "message/rfc822": DocFormat.EML,
+    "application/vnd.ms-outlook": DocFormat.MSG,
+    "application/vnd.oasis.opendocument.text": DocFormat.ODT,
+    "application/vnd.oasis.opendocument.spreadsheet": DocFormat.ODS,
+    "application/vnd.oasis.opendocument.presentation": DocFormat.ODP,
+    "application/epub+zip": DocFormat.EPUB,
+    "application/msword": DocFormat.DOC,
     "text/plain": DocFormat.TXT,
     "image/png": DocFormat.PNG,
     "image/jpeg": DocFormat.JPEG,

@@ -53,8 +53,10 @@ class ParserRegistry:
 
 
 def default_registry() -> ParserRegistry:
-    """A registry holding the built-in parsers: docling, unstructured, pdfplumber and ocr."""
+    """A registry holding the built-in parsers: docling, unstructured, pdfplumber, ocr and
+    legacy-office (antiword)."""
     from data_plane.adapters.parsers.docling_parser import DoclingParser
+    from data_plane.adapters.parsers.legacy_office import LegacyWordParser
     from data_plane.adapters.parsers.ocr_parser import OcrParser
     from data_plane.adapters.parsers.pdfplumber_parser import PdfPlumberParser
     from data_plane.adapters.parsers.unstructured_parser import UnstructuredParser
@@ -64,4 +66,5 @@ def default_registry() -> ParserRegistry:
     registry.register(UnstructuredParser.name, UnstructuredParser)
     registry.register(PdfPlumberParser.name, PdfPlumberParser)
     registry.register(OcrParser.name, OcrParser)
+    registry.register(LegacyWordParser.name, LegacyWordParser)
     return registry

@@ -57,6 +57,7 @@ image-only PDFs (PF, Traps).
 from __future__ import annotations
 
 import hashlib
+import re
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -84,6 +85,7 @@ from data_plane.domain.canonical import (
     ElementType,
     ErrorItem,
     LineageStep,
+    ParseAttempt,
     ParseStatus,
 )
 from data_plane.domain.ports import ParseRequest
@@ -92,6 +94,7 @@ __all__ = ["ROUTES", "DocFormat", "ParserRouter", "Route", "detect_format"]
 
 ROUTER_COMPONENT = "parser-router"
 OCR = "ocr"
+LEGACY = "legacy-office"  # legacy_office.LegacyWordParser
 #: A PDF page with fewer characters than this (page headers and footers aside) is OCR'd.
 MIN_PAGE_CHARS = 20
 #: An attached .eml file's own attachments are followed this many levels deep.
@@ -100,27 +103,41 @@ MAX_ATTACHMENT_DEPTH = 2
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """The parser to try first for a format, and the one to try when it fails."""
+    """The parsers to try for a format, in order: a parser that fails (FAILED, an exception)
+    or returns no text hands the file to the next; an encrypted file ends the chain."""
 
-    primary: str
-    fallback: str | None = None
+    parsers: tuple[str, ...]
     ocr: bool = False  # OCR pages without text, and the whole file when no text came out
     attachments: bool = False  # parse an e-mail's attachments into the document
 
+    def __post_init__(self) -> None:
+        if not self.parsers:
+            raise ValueError("a route needs at least one parser")
+
+
+def _route(*parsers: str, ocr: bool = False, attachments: bool = False) -> Route:
+    return Route(parsers, ocr=ocr, attachments=attachments)
+
 
 ROUTES: Mapping[DocFormat, Route] = MappingProxyType({
-    DocFormat.PDF: Route("pdfplumber", "unstructured", ocr=True),
-    DocFormat.DOCX: Route("docling"),
-    DocFormat.PPTX: Route("docling"),
-    DocFormat.XLSX: Route("docling"),
-    DocFormat.CSV: Route("docling"),
-    DocFormat.HTML: Route("docling", "unstructured"),
-    DocFormat.MARKDOWN: Route("docling", "unstructured"),
-    DocFormat.EML: Route("docling", "unstructured", attachments=True),
-    DocFormat.TXT: Route("unstructured"),
-    DocFormat.PNG: Route(OCR),
-    DocFormat.JPEG: Route(OCR),
-    DocFormat.TIFF: Route(OCR),
+    DocFormat.PDF: _route("pdfplumber", "docling", "unstructured", ocr=True),
+    DocFormat.DOCX: _route("docling", "unstructured"),
+    DocFormat.PPTX: _route("docling", "unstructured"),
+    DocFormat.XLSX: _route("docling", "unstructured"),
+    DocFormat.CSV: _route("docling", "unstructured"),
+    DocFormat.HTML: _route("docling", "unstructured"),
+    DocFormat.MARKDOWN: _route("docling", "unstructured"),
+    DocFormat.EML: _route("docling", "unstructured", attachments=True),
+    DocFormat.MSG: _route("docling", "unstructured"),
+    DocFormat.ODT: _route("docling", "unstructured"),
+    DocFormat.ODS: _route("docling"),
+    DocFormat.ODP: _route("docling"),
+    DocFormat.EPUB: _route("docling", "unstructured"),
+    DocFormat.DOC: _route(LEGACY),
+    DocFormat.TXT: _route("unstructured"),
+    DocFormat.PNG: _route(OCR),
+    DocFormat.JPEG: _route(OCR),
+    DocFormat.TIFF: _route(OCR),
 })
 
 
@@ -180,16 +197,17 @@ class ParserRouter:
                                details={"format": fmt.value, "status": doc.status.value})
             return doc.model_copy(update={"lineage": (step,)})
 
-        attempts = [(route.primary, "primary")]
-        if route.fallback is not None:
-            attempts.append((route.fallback, "fallback"))
         steps: list[LineageStep] = []
+        tried: list[ParseAttempt] = []
         failed: list[CanonicalDocument] = []
-        for name, role in attempts:
-            doc, step = self._attempt(name, role, fmt, request)
+        for position, name in enumerate(route.parsers):
+            doc, step, attempt = self._attempt(
+                name, "primary" if position == 0 else "fallback", fmt, request)
             steps.append(step)
+            tried.append(attempt)
             if doc.status is not ParseStatus.FAILED:
-                doc = doc.model_copy(update={"lineage": (*doc.lineage, *steps)})
+                doc = doc.model_copy(update={"lineage": (*doc.lineage, *steps),
+                                             "attempts": tuple(tried)})
                 if route.ocr:
                     doc = self._ocr_fill(doc, request)
                 if route.attachments and depth < MAX_ATTACHMENT_DEPTH:
@@ -201,21 +219,25 @@ class ParserRouter:
             if route.ocr and _has_error(doc, NO_TEXT_EXTRACTED):
                 break  # no text layer: another text parser finds none either (PF, Traps)
         if route.ocr and not _has_error(failed[-1], ENCRYPTED):
-            doc, step = self._attempt(OCR, "ocr", fmt, request)
+            doc, step, attempt = self._attempt(OCR, "ocr", fmt, request)
             steps.append(step)
+            tried.append(attempt)
             if doc.status is not ParseStatus.FAILED:
-                return doc.model_copy(update={"lineage": (*doc.lineage, *steps)})
+                return doc.model_copy(update={"lineage": (*doc.lineage, *steps),
+                                              "attempts": tuple(tried)})
             failed.append(doc)
         last = failed[-1]
-        errors = tuple(e for d in failed for e in d.errors)
+        # Each error names the parser it came from: the pipeline keeps only the messages
+        # (the report's detail), and a vendor reads there why every parser failed.
+        errors = tuple(_attributed(e, a.parser) for a in tried for e in a.errors)
         return last.model_copy(update={
             "status": ParseStatus.FAILED, "errors": errors, "elements": (),
-            "lineage": (*last.lineage, *steps),
+            "lineage": (*last.lineage, *steps), "attempts": tuple(tried),
         })
 
     def _attempt(
         self, name: str, role: str, fmt: DocFormat, request: ParseRequest
-    ) -> tuple[CanonicalDocument, LineageStep]:
+    ) -> tuple[CanonicalDocument, LineageStep, ParseAttempt]:
         started = self._clock()
         version = "unknown"
         try:
@@ -237,19 +259,24 @@ class ParserRouter:
                 )),
             })
         finished = self._clock()
+        seconds = round((finished - started).total_seconds(), 3)
         details: dict[str, Any] = {
             "role": role,
             "format": fmt.value,
             "status": doc.status.value,
             "elements": len(doc.elements),
             "text_chars": doc.text_chars,
-            "seconds": round((finished - started).total_seconds(), 3),
+            "seconds": seconds,
         }
         if doc.errors:
             details["errors"] = [e.message for e in doc.errors]
         step = LineageStep(stage="parse", component=name, version=doc.parser_version,
                            started_at=started, finished_at=finished, details=details)
-        return doc, step
+        attempt = ParseAttempt(parser=name, version=doc.parser_version, role=role,
+                               status=doc.status, seconds=seconds,
+                               elements=len(doc.elements), text_chars=doc.text_chars,
+                               errors=doc.errors)
+        return doc, step, attempt
 
     def _with_attachments(self, doc: CanonicalDocument, request: ParseRequest,
                           depth: int) -> CanonicalDocument:
@@ -349,8 +376,16 @@ class ParserRouter:
                                    else "SUCCESS"}
         if errors:
             details["errors"] = [e.message for e in errors]
+        finished = self._clock()
+        seconds = round((finished - started).total_seconds(), 3)
+        details["seconds"] = seconds
         step = LineageStep(stage="parse", component=OCR, version=version, started_at=started,
-                           finished_at=self._clock(), details=details)
+                           finished_at=finished, details=details)
+        attempt = ParseAttempt(
+            parser=OCR, version=version, role="ocr-pages",
+            status=ParseStatus.FAILED if errors else ParseStatus.SUCCESS, seconds=seconds,
+            elements=len(blocks), text_chars=sum(len(b.text.strip()) for b in blocks),
+            errors=errors)
         metadata = dict(doc.metadata)
         if blocks:
             metadata["ocr_pages"] = ",".join(str(p) for p in sorted({b.page for b in blocks}))
@@ -358,6 +393,7 @@ class ParserRouter:
             "elements": elements, "metadata": metadata,
             "status": ParseStatus.PARTIAL_SUCCESS if errors else doc.status,
             "errors": (*doc.errors, *errors), "lineage": (*doc.lineage, step),
+            "attempts": (*doc.attempts, attempt),
         })
 
 
@@ -374,6 +410,20 @@ _WARM_UP_FILES: dict[str, bytes] = {
 
 def _has_error(doc: CanonicalDocument, code: str) -> bool:
     return any(e.message.startswith(code) for e in doc.errors)
+
+
+_CODE = re.compile(r"^([A-Z_]+): ")
+
+
+def _attributed(error: ErrorItem, parser: str) -> ErrorItem:
+    """``CODE: detail`` → ``CODE: parser: detail`` unless the detail already starts with the
+    parser's name (the code stays first: the pipeline and reports key on it)."""
+    match = _CODE.match(error.message)
+    detail = error.message[match.end():] if match else error.message
+    if detail.startswith(parser):
+        return error
+    prefix = f"{match.group(1)}: " if match else ""
+    return error.model_copy(update={"message": f"{prefix}{parser}: {detail}"})
 
 
 def _merge_ocr(elements: tuple[Element, ...], blocks: list[OcrBlock]) -> tuple[Element, ...]:

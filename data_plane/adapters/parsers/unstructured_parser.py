@@ -1,4 +1,5 @@
-"""Unstructured adapter: PDF (``fast``), e-mail, plain text, and HTML/Markdown as a fallback.
+"""Unstructured adapter: PDF (``fast``), plain text, and the fallback for every format docling
+reads first — DOCX, PPTX, XLSX, CSV, HTML, Markdown, e-mail (.eml, Outlook .msg), ODT, EPUB.
 
 Offline set-up, done once per instance before the first partition:
 
@@ -13,8 +14,11 @@ Offline set-up, done once per instance before the first partition:
 Mapping: Title → HEADING (level = ``category_depth`` + 1 when present, else 1), NarrativeText /
 Text / UncategorizedText → PARAGRAPH, ListItem → LIST_ITEM, Table → TABLE (cells from
 ``text_as_html`` when present), Header/Footer → PAGE_HEADER/PAGE_FOOTER, PageBreak skipped;
-``page`` from ``metadata.page_number``. For e-mail the subject is the TITLE and first heading,
-and subject/from/to/cc/date go into ``metadata`` (and become EMAIL_HEADER elements).
+``page`` from ``metadata.page_number`` (PDF pages, PPTX slides), ``sheet`` from
+``metadata.page_name`` (XLSX). For e-mail the subject is the TITLE and first heading, and
+subject/from/to/cc/date go into ``metadata`` (and become EMAIL_HEADER elements); attachments
+are not processed (PF: an audio attachment raises). ODT and EPUB are converted by pandoc
+(shipped in ``pypandoc-binary``).
 
 Measured on our sample PDF (``samples/annual-safety-report.pdf``), ``fast`` labels the level-1
 headings "1. Executive Summary" as ListItem, gives no heading levels, and turns every table cell
@@ -30,12 +34,15 @@ from pathlib import Path
 from typing import Any
 
 from data_plane.adapters.parsers._common import (
+    ENCRYPTED,
     UNSUPPORTED_FORMAT,
     ElementBuilder,
     email_headers,
+    encrypted_office_file,
     failed_document,
     guarded,
     make_document,
+    msg_headers,
     package_version,
 )
 from data_plane.adapters.parsers.formats import DocFormat, detect_format
@@ -97,13 +104,19 @@ def configure_unstructured_offline() -> None:
     tokenize._SPACY_MODEL_NAME = str(model)  # type: ignore[misc]
 
 
+_EMAIL = frozenset({DocFormat.EML, DocFormat.MSG})
+_PACKAGES = frozenset({DocFormat.DOCX, DocFormat.PPTX, DocFormat.XLSX})
+
+
 class UnstructuredParser:
-    """PDF text (``fast`` strategy, no models), e-mail bodies, plain text; HTML/Markdown
-    when docling fails on them."""
+    """PDF text (``fast`` strategy, no models), plain text, and every format docling reads
+    first, when docling fails on it."""
 
     name = "unstructured"
     formats: frozenset[DocFormat] = frozenset({
-        DocFormat.PDF, DocFormat.EML, DocFormat.TXT, DocFormat.HTML, DocFormat.MARKDOWN,
+        DocFormat.PDF, DocFormat.EML, DocFormat.MSG, DocFormat.TXT, DocFormat.HTML,
+        DocFormat.MARKDOWN, DocFormat.DOCX, DocFormat.PPTX, DocFormat.XLSX, DocFormat.CSV,
+        DocFormat.ODT, DocFormat.EPUB,
     })
 
     def __init__(self) -> None:
@@ -135,6 +148,34 @@ class UnstructuredParser:
             from unstructured.partition.email import partition_email
 
             return list(partition_email(filename=filename, process_attachments=False))
+        if fmt is DocFormat.MSG:
+            from unstructured.partition.msg import partition_msg
+
+            return list(partition_msg(filename=filename, process_attachments=False))
+        if fmt is DocFormat.DOCX:
+            from unstructured.partition.docx import partition_docx
+
+            return list(partition_docx(filename=filename, infer_table_structure=True))
+        if fmt is DocFormat.PPTX:
+            from unstructured.partition.pptx import partition_pptx
+
+            return list(partition_pptx(filename=filename, infer_table_structure=True))
+        if fmt is DocFormat.XLSX:
+            from unstructured.partition.xlsx import partition_xlsx
+
+            return list(partition_xlsx(filename=filename, infer_table_structure=True))
+        if fmt is DocFormat.CSV:
+            from unstructured.partition.csv import partition_csv
+
+            return list(partition_csv(filename=filename, infer_table_structure=True))
+        if fmt is DocFormat.ODT:
+            from unstructured.partition.odt import partition_odt
+
+            return list(partition_odt(filename=filename, infer_table_structure=True))
+        if fmt is DocFormat.EPUB:
+            from unstructured.partition.epub import partition_epub
+
+            return list(partition_epub(filename=filename))
         if fmt is DocFormat.HTML:
             from unstructured.partition.html import partition_html
 
@@ -154,12 +195,18 @@ class UnstructuredParser:
                 request, parser=self.name, version=self.version,
                 message=f"{UNSUPPORTED_FORMAT}: unstructured adapter does not handle {fmt}",
             )
-        raw = self._partition(fmt, request.path)
+        if fmt in _PACKAGES and encrypted_office_file(request.path):
+            return failed_document(
+                request, parser=self.name, version=self.version,
+                message=f"{ENCRYPTED}: {request.name!r} is password-protected; remove the "
+                "password and send it again")
+        raw = self._partition(fmt, self._named(fmt, request.path))
         b = ElementBuilder()
         metadata: dict[str, str] = {"format": fmt.value}
         title: str | None = None
-        if fmt is DocFormat.EML:
-            metadata.update(email_headers(request.path))
+        if fmt in _EMAIL:
+            metadata.update(email_headers(request.path) if fmt is DocFormat.EML
+                            else msg_headers(request.path))
             title = metadata.get("subject")
             if title:
                 b.heading(title, None, title=True)
@@ -167,32 +214,60 @@ class UnstructuredParser:
                 if key in metadata:
                     b.add(ElementType.EMAIL_HEADER, f"{label}: {metadata[key]}")
         pages: set[int] = set()
+        current_sheet: str | None = None
         for el in raw:
             category = type(el).__name__
             md = el.metadata
             page = getattr(md, "page_number", None)
             if page is not None:
                 pages.add(int(page))
+            sheet = getattr(md, "page_name", None) if fmt is DocFormat.XLSX else None
+            if fmt is DocFormat.XLSX:
+                page = None  # a sheet's number; ``sheet`` names it
+                if sheet and sheet != current_sheet:
+                    current_sheet = sheet
+                    b.reset_headings()
+                    b.heading(sheet, 1, sheet=sheet, attributes={"source": "sheet"})
             bbox = _bbox(getattr(md, "coordinates", None))
             text = str(el.text or "")
             if category == "PageBreak":
                 continue
+            if category == "Title" and sheet and text.strip() == sheet and (
+                    b.elements and b.elements[-1].text == sheet):
+                continue  # unstructured repeats the sheet name as a title
             if category == "Title":
                 depth = getattr(md, "category_depth", None)
                 level = int(depth) + 1 if depth is not None else 1
-                b.heading(text, level, page=page, bbox=bbox)
+                b.heading(text, level, page=page, sheet=sheet, bbox=bbox)
             elif category == "Table":
                 html = getattr(md, "text_as_html", None)
                 cells = html_table_cells(html) if html else ()
                 b.add(ElementType.TABLE, table_markdown(cells) if cells else text, page=page,
-                      bbox=bbox, cells=cells)
+                      sheet=sheet, bbox=bbox, cells=cells)
             else:
-                b.add(_BODY_TYPES.get(category, ElementType.TEXT), text, page=page, bbox=bbox)
+                b.add(_BODY_TYPES.get(category, ElementType.TEXT), text, page=page,
+                      sheet=sheet, bbox=bbox)
+        paginated = fmt in (DocFormat.PDF, DocFormat.PPTX)
         return make_document(
             request, parser=self.name, version=self.version, elements=b.elements,
-            title=title, page_count=max(pages) if pages and fmt is DocFormat.PDF else None,
+            title=title, page_count=max(pages) if pages and paginated else None,
             metadata=metadata,
         )
+
+    @staticmethod
+    def _named(fmt: DocFormat, path: Path) -> Path:
+        """``path`` itself, or — when it lacks the format's extension (content-addressed
+        storage drops it; pandoc and the file-type checks of unstructured go by it) — a
+        link to it with the extension, next to it."""
+        from data_plane.adapters.parsers.formats import CANONICAL_EXTENSION
+
+        ext = CANONICAL_EXTENSION.get(fmt, "")
+        if not ext or path.suffix.lower() == ext:
+            return path
+        named = path.with_name(f"{path.name}{ext}")
+        if not named.exists():
+            named.symlink_to(path.name)
+        return named
 
 
 def _bbox(coordinates: Any) -> BoundingBox | None:

@@ -2,7 +2,8 @@
 
 Regenerate only on purpose, after checking the diff: ``FROSTBYTE_GEN_GOLDEN=1 .venv/bin/pytest
 tests/integration/data_plane/test_golden.py`` (a test refuses the flag under CI). Lineage
-(timestamps, seconds) is left out; parser versions are kept, so a parser upgrade shows up here.
+(timestamps, seconds) and the parse attempts (seconds) are left out; parser versions are kept,
+so a parser upgrade shows up here.
 The scanned sample is left out too: OCR output differs between Tesseract builds (tesserocr's
 bundled library and Debian's CLI); tests/integration/data_plane/test_ocr.py checks its text.
 """
@@ -36,6 +37,7 @@ def snapshot(path: Path) -> dict[str, Any]:
         mime_type="", sha256=hashlib.sha256(path.read_bytes()).hexdigest()))
     canonical = json.loads(doc.to_json())
     canonical.pop("lineage")
+    canonical.pop("attempts")
     chunks = chunk_document(doc, ChunkingOptions(max_tokens=128, overlap_tokens=16),
                             count_tokens)
     return {"canonical": canonical, "chunks": [dataclasses.asdict(c) for c in chunks]}

@@ -237,7 +237,92 @@ def test_parser_exception_becomes_failed_and_fallback_runs(tmp_path: Path) -> No
     failed = ParserRouter(registry=only).parse(
         request_for(SAMPLES / "supplier-onboarding-policy.docx"))
     assert failed.status is ParseStatus.FAILED
-    assert failed.errors[0].message == "PARSE_FAILED: RuntimeError: boom"
+    assert failed.errors[0].message == "PARSE_FAILED: docling: RuntimeError: boom"
+    assert [a.parser for a in failed.attempts] == ["docling", "unstructured"]
+
+
+def docx_with_xml_comment(path: Path) -> Path:
+    """A real DOCX (python-docx) whose document.xml carries an XML comment and a processing
+    instruction inside <w:body>, as some real files do."""
+    import io
+    import zipfile
+
+    import docx
+
+    document = docx.Document()
+    document.add_heading("Cold-chain audit", 1)
+    document.add_paragraph("Loggers were read on arrival; every reading stayed below 8 °C.")
+    table = document.add_table(rows=2, cols=2)
+    table.cell(0, 0).text = "Logger"
+    table.cell(1, 0).text = "L-17"  # the rest of the row left empty, as in the real files
+    buf = io.BytesIO()
+    document.save(buf)
+    with zipfile.ZipFile(buf) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "word/document.xml":
+                data = data.replace(b"<w:body>", b"<w:body><!-- exported --><?mso x?>", 1)
+            dst.writestr(info, data)
+    return path
+
+
+def test_a_docling_failure_falls_back_to_unstructured(tmp_path: Path) -> None:
+    from data_plane.adapters.parsers.docling_parser import DoclingParser
+    from data_plane.adapters.parsers.unstructured_parser import UnstructuredParser
+
+    path = docx_with_xml_comment(tmp_path / "audit.docx")
+    registry = ParserRegistry()
+    registry.register("docling", lambda: DoclingParser(sanitize_docx=False))
+    registry.register("unstructured", UnstructuredParser)
+    doc = ParserRouter(registry=registry).parse(request_for(path))
+    assert doc.status is ParseStatus.SUCCESS and doc.parser == "unstructured"
+    first, second = doc.attempts
+    assert (first.parser, first.status) == ("docling", ParseStatus.FAILED)
+    assert "Invalid input tag of type" in first.errors[0].message  # docling's own bug
+    assert (second.parser, second.role) == ("unstructured", "fallback")
+    assert any("below 8 °C" in t for t in body(doc))
+    assert load_canonical(doc.to_json()) == doc
+
+
+def test_docling_reads_the_commented_docx_from_a_sanitized_copy(router: ParserRouter,
+                                                                tmp_path: Path) -> None:
+    doc = router.parse(request_for(docx_with_xml_comment(tmp_path / "audit.docx")))
+    assert doc.status is ParseStatus.SUCCESS and doc.parser == "docling"
+    assert "sanitized" in doc.metadata
+    assert any(e.type is ElementType.TABLE and "L-17" in e.text for e in doc.elements)
+
+
+REAL_FORMATS = [("real", "fake.odt", "application/vnd.oasis.opendocument.text"),
+                ("docling", "odf_table_with_title_01.ods",
+                 "application/vnd.oasis.opendocument.spreadsheet"),
+                ("docling", "odf_presentation_01.odp",
+                 "application/vnd.oasis.opendocument.presentation"),
+                ("real", "winter-sports.epub", "application/epub+zip"),
+                ("real", "fake-email-attachment.msg", "application/vnd.ms-outlook"),
+                ("docling", "msg_with_attachment.msg", "application/vnd.ms-outlook"),
+                ("docling", "legacy_sample.doc", "application/msword")]
+
+
+@pytest.mark.parametrize(("corpus", "name", "mime"), REAL_FORMATS,
+                         ids=[n for _, n, _ in REAL_FORMATS])
+def test_intake_accepts_the_new_formats_by_their_bytes(corpus: str, name: str,
+                                                       mime: str) -> None:
+    from data_plane.adapters.intake_sniff import sniff_file
+    from data_plane.domain.intake_content import check_type, resolve_type
+    from frostbyte_common.tenant_config import DEFAULT_MIME_ALLOWLIST
+
+    path = REAL.parent / corpus / name
+    if not path.is_file():
+        pytest.skip(f"{path} not present")
+    sniffed = sniff_file(path, max_entries=10_000)
+    members = ({e.name for e in sniffed.zip.entries}
+               if sniffed.zip and sniffed.zip.entries is not None else None)
+    real = resolve_type(sniffed.magic_mime, name, members)
+    assert real == mime
+    assert check_type(real=real, name=name, declared_type=None,
+                      allowlist=DEFAULT_MIME_ALLOWLIST).reason is None
+    if name.endswith((".odt", ".ods", ".odp", ".epub")):
+        assert sniffed.zip is not None and sniffed.zip.entries  # the bomb rules see it
 
 
 def test_unsupported_format_fails(router: ParserRouter, tmp_path: Path) -> None:

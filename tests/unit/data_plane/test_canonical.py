@@ -18,6 +18,7 @@ from data_plane.domain.canonical import (
     ElementType,
     ErrorItem,
     LineageStep,
+    ParseAttempt,
     ParseStatus,
     TableCell,
     load_canonical,
@@ -75,14 +76,14 @@ def test_old_or_unknown_schema_version_is_refused() -> None:
     data["schema_version"] = "0.9"
     with pytest.raises(ValueError, match="unsupported canonical schema version"):
         load_canonical(json.dumps(data))
-    assert SCHEMA_VERSION == "1.1"
+    assert SCHEMA_VERSION == "1.2"
 
 
-def test_a_committed_1_0_document_still_loads_as_1_1() -> None:
+def test_a_committed_1_0_document_still_loads_as_the_current_version() -> None:
     raw = (Path(__file__).parent / "data" / "canonical-1.0.json").read_text(encoding="utf-8")
     assert json.loads(raw)["schema_version"] == "1.0"
     doc = load_canonical(raw)
-    assert doc.schema_version == "1.1" and doc.attachments == ()
+    assert doc.schema_version == SCHEMA_VERSION and doc.attachments == ()
     assert doc.title == "Annual Warehouse Fire-Safety Inspection Report"
     assert len(doc.elements) == 32 and doc.page_count == 4
     table = next(e for e in doc.elements if e.type is ElementType.TABLE)
@@ -99,6 +100,28 @@ def test_attachments_round_trip() -> None:
                        skipped="UNSUPPORTED_FORMAT"),
     )})
     assert load_canonical(doc.to_json()) == doc
+
+
+def test_attempts_round_trip() -> None:
+    doc = full_document().model_copy(update={"attempts": (
+        ParseAttempt(parser="docling", version="2.143.0", role="primary",
+                     status=ParseStatus.FAILED, seconds=0.125, errors=(ErrorItem(
+                         component="docling", message="PARSE_FAILED: docling failure: x"),)),
+        ParseAttempt(parser="unstructured", version="0.27.32", role="fallback",
+                     status=ParseStatus.SUCCESS, seconds=1.5, elements=3, text_chars=80),
+    )})
+    assert load_canonical(doc.to_json()) == doc
+
+
+def test_a_1_1_document_gets_its_attempts_from_its_parse_lineage() -> None:
+    data = json.loads(full_document().to_json())
+    data["schema_version"] = "1.1"
+    del data["attempts"]
+    doc = load_canonical(json.dumps(data))
+    assert doc.schema_version == "1.2"
+    assert doc.attempts == (ParseAttempt(
+        parser="pdfplumber", version="0.11.10", role="primary", status=ParseStatus.FAILED,
+        seconds=0.25, errors=(ErrorItem(component="pdfplumber", message="a"),)),)
 
 
 def test_unknown_fields_and_mutation_are_refused() -> None:
