@@ -23,6 +23,13 @@ DEFAULT_MIME_ALLOWLIST: tuple[str, ...] = (
     "image/png",
     "image/jpeg",
     "image/tiff",
+    # Beyond SPEC §9's list (issue 12): Outlook mail, OpenDocument, EPUB, legacy Word.
+    "application/vnd.ms-outlook",
+    "application/vnd.oasis.opendocument.text",
+    "application/vnd.oasis.opendocument.spreadsheet",
+    "application/vnd.oasis.opendocument.presentation",
+    "application/epub+zip",
+    "application/msword",
 )
 
 
@@ -36,7 +43,8 @@ class IntakeConfig(_Section):
     max_batch_bytes: int = Field(5 * GiB, gt=0)
     max_concurrent_batches: int = Field(4, gt=0)
     mime_allowlist: list[str] = Field(default_factory=lambda: list(DEFAULT_MIME_ALLOWLIST))
-    # Zip containers (DOCX/PPTX/XLSX/zip), judged from the central directory before unpacking.
+    # Zip containers (DOCX/PPTX/XLSX/ODF/EPUB/zip), judged from the central directory before
+    # unpacking.
     archive_max_uncompressed_bytes: int = Field(1 * GiB, gt=0)
     archive_max_ratio: float = Field(200.0, gt=1)
     archive_max_entries: int = Field(10_000, gt=0)

@@ -21,6 +21,14 @@ ZIP = "application/zip"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 PPTX = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+ODT = "application/vnd.oasis.opendocument.text"
+ODS = "application/vnd.oasis.opendocument.spreadsheet"
+ODP = "application/vnd.oasis.opendocument.presentation"
+EPUB = "application/epub+zip"
+MSG = "application/vnd.ms-outlook"
+DOC = "application/msword"
+XLS = "application/vnd.ms-excel"
+PPT = "application/vnd.ms-powerpoint"
 
 #: The MIME type a file name's extension promises.
 EXTENSION_TYPES: dict[str, str] = {
@@ -37,6 +45,14 @@ EXTENSION_TYPES: dict[str, str] = {
     ".txt": "text/plain",
     ".text": "text/plain",
     ".eml": "message/rfc822",
+    ".msg": MSG,
+    ".odt": ODT,
+    ".ods": ODS,
+    ".odp": ODP,
+    ".epub": EPUB,
+    ".doc": DOC,
+    ".xls": XLS,
+    ".ppt": PPT,
     ".png": "image/png",
     ".jpg": "image/jpeg",
     ".jpeg": "image/jpeg",
@@ -56,7 +72,29 @@ _OFFICE_PARTS: tuple[tuple[str, str], ...] = (
     ("ppt/presentation.xml", PPTX),
     ("xl/workbook.xml", XLSX),
 )
-ZIP_BASED = frozenset({ZIP, DOCX, PPTX, XLSX})
+#: Zip containers that are not Office Open XML, recognised by their manifest part; which
+#: kind (text, spreadsheet, presentation) only the ``mimetype`` member's bytes say, and
+#: nothing is decompressed here, so the extension names the kind.
+_ZIP_MANIFESTS: tuple[tuple[str, frozenset[str]], ...] = (
+    ("META-INF/manifest.xml", frozenset({ODT, ODS, ODP})),  # OpenDocument
+    ("META-INF/container.xml", frozenset({EPUB})),
+)
+#: Everything whose central directory the bomb rules judge (libmagic names ODF and EPUB
+#: by the ``mimetype`` member stored first; they are zips all the same).
+ZIP_BASED = frozenset({ZIP, DOCX, PPTX, XLSX, ODT, ODS, ODP, EPUB})
+
+#: OLE2 compound files (Outlook .msg, Word/Excel/PowerPoint 97-2003): libmagic often names
+#: only the container (``legacy_sample.doc`` here: ``application/x-ole-storage``), so the
+#: extension names the kind when it is one of these.
+OLE2_GENERIC = frozenset({"application/x-ole-storage", "application/cdfv2",
+                          "application/vnd.ms-office"})
+OLE2_BASED = frozenset({MSG, DOC, XLS, PPT})
+
+#: Legacy formats we do not parse, and what the vendor can do about it.
+UNSUPPORTED_LEGACY: dict[str, str] = {
+    XLS: "legacy Excel 97-2003 .xls is not supported; save it as .xlsx and send it again",
+    PPT: "legacy PowerPoint 97-2003 .ppt is not supported; save it as .pptx and send it again",
+}
 
 #: Below this declared uncompressed total the ratio is not held against an archive (small
 #: XML parts legitimately compress 50-100x).
@@ -86,14 +124,24 @@ def office_type(member_names: Collection[str]) -> str | None:
 
 def resolve_type(sniffed: str, name: str, zip_members: Collection[str] | None) -> str:
     """The file's real MIME type: libmagic's answer, made precise for zip containers (by
-    their members) and for text (by the extension, since the bytes cannot tell)."""
+    their members), for OLE2 compound files and text (by the extension, since libmagic's
+    answer cannot tell)."""
     mime = base_type(sniffed) or "application/octet-stream"
-    if mime == ZIP and zip_members is not None:
-        mime = office_type(zip_members) or ZIP
     expected = EXTENSION_TYPES.get(PurePath(name).suffix.lower())
+    if mime == ZIP and zip_members is not None:
+        mime = office_type(zip_members) or _manifest_type(zip_members, expected) or ZIP
+    if mime in OLE2_GENERIC and expected in OLE2_BASED:
+        return expected
     if _is_text(mime) and expected is not None and _is_text(expected):
         return expected
     return mime
+
+
+def _manifest_type(member_names: Collection[str], expected: str | None) -> str | None:
+    for part, kinds in _ZIP_MANIFESTS:
+        if part in member_names and expected in kinds:
+            return expected
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +162,8 @@ def check_type(*, real: str, name: str, declared_type: str | None,
     expected = EXTENSION_TYPES.get(suffix)
     declared = base_type(declared_type)
     pretends = [t for t in (expected, declared) if t is not None and t in allowlist]
+    if real in UNSUPPORTED_LEGACY and real not in allowlist:
+        return TypeVerdict(real, Reason.MIME_NOT_ALLOWED, UNSUPPORTED_LEGACY[real])
     if real not in allowlist:
         if pretends and real not in pretends:
             return TypeVerdict(real, Reason.MIME_EXTENSION_MISMATCH,

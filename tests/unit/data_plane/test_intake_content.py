@@ -6,10 +6,19 @@ import pytest
 
 from data_plane.domain.intake import Reason
 from data_plane.domain.intake_content import (
+    DOC,
     DOCX,
+    EPUB,
+    MSG,
+    ODP,
+    ODS,
+    ODT,
+    PPT,
     PPTX,
+    XLS,
     XLSX,
     ZIP,
+    ZIP_BASED,
     ArchiveLimits,
     ZipEntry,
     archive_bomb,
@@ -127,3 +136,48 @@ def test_archive_bombs_are_judged_from_the_directory(
     why = archive_bomb(declared_entries=declared_entries, entries=entries,
                        archive_size=archive_size, limits=LIMITS)
     assert (why is not None) is bomb
+
+
+# libmagic's answers below are what Debian 12's libmagic said for the real files of
+# /shared/corpus (fake.odt, odf_table_with_title_01.ods, odf_presentation_01.odp,
+# winter-sports.epub, msg_with_attachment.msg, legacy_sample.doc).
+@pytest.mark.parametrize(
+    ("sniffed", "name", "members", "expected"),
+    [
+        ("application/vnd.oasis.opendocument.text", "fake.odt", None, ODT),
+        ("application/vnd.oasis.opendocument.spreadsheet", "t.ods", None, ODS),
+        ("application/vnd.oasis.opendocument.presentation", "p.odp", None, ODP),
+        ("application/epub+zip", "book.epub", None, EPUB),
+        ("application/vnd.ms-outlook", "mail.msg", None, MSG),
+        ("application/x-ole-storage", "legacy_sample.doc", None, DOC),  # only the container
+        ("application/CDFV2", "mail.msg", None, MSG),
+        ("application/x-ole-storage", "a.pdf", None, "application/x-ole-storage"),
+        # a zip whose mimetype member is not first: the manifest part and the extension
+        ("application/zip", "a.ods", {"mimetype", "META-INF/manifest.xml", "content.xml"}, ODS),
+        ("application/zip", "a.epub", {"mimetype", "META-INF/container.xml"}, EPUB),
+        ("application/zip", "a.epub", {"zeros.bin"}, ZIP),
+        ("application/zip", "a.docx", {"META-INF/manifest.xml"}, ZIP),
+    ],
+)
+def test_opendocument_epub_and_ole2_types(sniffed: str, name: str, members: set[str] | None,
+                                          expected: str) -> None:
+    assert resolve_type(sniffed, name, members) == expected
+
+
+@pytest.mark.parametrize("real", [ODT, ODS, ODP, EPUB, MSG, DOC])
+def test_the_new_formats_are_allowed_by_default(real: str) -> None:
+    name = {ODT: "a.odt", ODS: "a.ods", ODP: "a.odp", EPUB: "a.epub", MSG: "a.msg",
+            DOC: "a.doc"}[real]
+    assert check_type(real=real, name=name, declared_type=None, allowlist=ALLOW).reason is None
+    assert real in ZIP_BASED or real in (MSG, DOC)  # zips face the bomb rules
+
+
+@pytest.mark.parametrize(("real", "name", "says"), [
+    (XLS, "q1.xls", "legacy Excel 97-2003 .xls is not supported; save it as .xlsx"),
+    (PPT, "deck.ppt", "legacy PowerPoint 97-2003 .ppt is not supported; save it as .pptx"),
+])
+def test_unsupported_legacy_office_is_refused_by_name(real: str, name: str, says: str) -> None:
+    assert resolve_type("application/x-ole-storage", name, None) == real
+    verdict = check_type(real=real, name=name, declared_type=None, allowlist=ALLOW)
+    assert verdict.reason is Reason.MIME_NOT_ALLOWED
+    assert verdict.detail is not None and verdict.detail.startswith(says)
