@@ -4,6 +4,7 @@ stored in the repository; every file is made in a test's temporary folder."""
 from __future__ import annotations
 
 import io
+import os
 import struct
 import zipfile
 from pathlib import Path
@@ -108,3 +109,34 @@ def pdf_bytes(text: str = "Hello") -> bytes:
             "%%EOF\n").encode()
     return bytes(out)
 
+
+def inflating_docx(path: Path, *, inflated: int = 900 * 1024 * 1024,
+                   padding: int = 6 * 1024 * 1024) -> Path:
+    """A DOCX whose ``word/document.xml`` honestly declares and inflates to ``inflated``
+    bytes of ordinary paragraphs. A stored member of ``padding`` random bytes keeps the
+    archive's overall ratio (and its declared total) under the default intake archive
+    rules (200:1, 1 GiB), so intake admits it: only whatever reads the XML finds out.
+    Written streaming; memory stays small."""
+    paragraph = b"<w:p><w:r><w:t>An ordinary sentence of a long report.</w:t></w:r></w:p>"
+    block = paragraph * ((1 << 20) // len(paragraph))
+    head, tail = _DOCUMENT.encode().split(b"<w:p><w:r><w:t>{text}</w:t></w:r></w:p>")
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", _CONTENT_TYPES)
+        z.writestr("_rels/.rels", _RELS)
+        with z.open("word/document.xml", "w", force_zip64=True) as member:
+            member.write(head)
+            written = len(head)
+            while written + len(block) + len(tail) <= inflated:
+                member.write(block)
+                written += len(block)
+            member.write(tail)
+        z.writestr(zipfile.ZipInfo("word/media/image1.bin"), os.urandom(padding),
+                   compress_type=zipfile.ZIP_STORED)
+    return path
+
+
+def long_run_html(path: Path, run: int = 300_000, char: str = "=") -> Path:
+    """An HTML page whose one paragraph is ``run`` repetitions of ``char`` (a rule line
+    gone wrong): cheap to parse, a trap for a regex that backtracks."""
+    path.write_text(f"<html><body><h1>Ruler</h1><p>{char * run}</p></body></html>")
+    return path
