@@ -17,8 +17,11 @@ debs=()
 # tesseract: OCR for scanned PDFs and images. chromium: renders the HTML acceptance report
 # in the end-to-end tests. nftables, openssh-server/-client: the namespace test hosts of
 # `make test-hosts` (a host firewall from the tenant's policy, Ansible over SSH).
+# antiword (0.6 MB): legacy Word 97-2003 .doc to text inside the parser child
+# (data_plane/adapters/parsers/legacy_office.py says why not LibreOffice). pandoc for
+# unstructured's ODT/EPUB fallback comes with pypandoc-binary in requirements.lock.
 for pkg in libmagic1 clamav clamav-daemon clamav-testfiles tesseract-ocr tesseract-ocr-eng \
-           chromium nftables openssh-server openssh-client; do
+           chromium nftables openssh-server openssh-client antiword; do
   dpkg -s "$pkg" >/dev/null 2>&1 || debs+=("$pkg")
 done
 if ((${#debs[@]})); then
