@@ -15,7 +15,8 @@ Walks the DoclingDocument tree in reading order (body layer only, page headers/f
 kept as such) and maps:
 
 * title → TITLE (rank 0 of the heading path), section header → HEADING with its level;
-  in a presentation every slide title is a level-1 HEADING (a deck has no single title);
+  in a presentation (PPTX, ODP) every slide title is a level-1 HEADING (a deck has no
+  single title);
 * a spreadsheet's sheet group → a level-1 HEADING named after the sheet, which tops the
   heading path of the sheet's tables; ``sheet`` is set on every element of the sheet;
 * text/paragraph → PARAGRAPH, list item → LIST_ITEM, caption, code, formula, footnote;
@@ -69,6 +70,7 @@ _EMAIL_HEADER = re.compile(r"^(From|To|Cc|Bcc|Date|Subject|Reply-To):\s", re.IGN
 _LXML_NODE_BUG = "Invalid input tag of type"
 _PAGINATED = frozenset({DocFormat.PPTX, DocFormat.PDF, DocFormat.ODP})
 _EMAIL = frozenset({DocFormat.EML, DocFormat.MSG})
+_SLIDES = frozenset({DocFormat.PPTX, DocFormat.ODP})  # every slide title is a heading
 #: Formats that arrive as an OOXML/ODF package: an OLE2 file under such a name is
 #: password-protected (the encrypted package sits inside a compound file).
 _PACKAGES = frozenset({DocFormat.DOCX, DocFormat.PPTX, DocFormat.XLSX})
@@ -246,7 +248,7 @@ class _Walker:
                 if label is not DocItemLabel.TITLE:
                     self._in_email_headers = False
             if label is DocItemLabel.TITLE:
-                if self.fmt is DocFormat.PPTX:
+                if self.fmt in _SLIDES:
                     b.heading(text, 1, page=page, sheet=sheet)
                 else:
                     b.heading(text, None, title=True, page=page, sheet=sheet)

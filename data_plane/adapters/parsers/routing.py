@@ -1,32 +1,52 @@
-"""Which parser serves which format, and the router that enforces "never silently empty".
+"""Which parsers serve which format, in which order, and the router that enforces "never
+silently empty".
 
-The routing table (``ROUTES``) is data: format → primary parser, fallback parser. The choices,
-with the evidence from ``/shared/PARSER_FACTS.md`` (PF) and our own measurements (2 cores,
-offline, warm):
+The routing table (``ROUTES``) is data: format → an ordered chain of parsers. A parser that
+fails (FAILED, or an exception inside it) or returns no text hands the file to the next one;
+an encrypted file ends the chain (no parser can open it); the isolation layer's time and
+memory ceilings and the archive-bomb verdicts of intake happen outside the router and are
+never retried here. Every attempt is recorded in ``CanonicalDocument.attempts`` (parser,
+version, role, outcome, seconds, errors) and as a ``parse`` lineage step; when a later parser
+succeeds, the earlier failures stay in the attempts, not in the document's errors; when all
+fail, the document's errors are every attempt's errors, each naming its parser.
 
-* **PDF → pdfplumber, fallback unstructured.** PF: docling's model-free PDF pipeline yields one
-  flat item per line (no headings, paragraphs or tables); unstructured ``fast`` guesses titles
-  with false positives (margin stamps, running heads, table cells) and finds no tables. Our
-  rule-based ``PdfPlumberParser`` measured: ``samples/annual-safety-report.pdf`` 0.15 s, title +
-  10/10 headings at the right two levels, the 6×5 table with cells, page footers recognised —
-  unstructured: 2.1 s, H1s as list items, no levels, 30 table cells as titles, no table;
-  ``layout-parser-paper-fast.pdf`` 0.14 s, title + "1 Introduction", running head and the
-  rotated arXiv stamp excluded — unstructured: 0.5 s, 5 titles of which 3 are noise ("n u J",
-  "V C . s c [", the running head); ``multi-column-2p.pdf`` 0.27 s, title + 5 real section
-  headings + 3 false (bold author lines) — unstructured: 4.4 s, 14 titles, about half noise.
-  Unstructured stays the fallback for a PDF pdfplumber cannot read (it handles some broken
-  files differently).
-* **DOCX → docling.** PF: handbook-872p.docx 5.9 s vs 31 s, same headings, merged cells kept.
-* **PPTX, HTML → docling** (PF: a tie with unstructured; docling gives slide provenance and
-  heading levels). HTML falls back to unstructured.
-* **Markdown → docling, fallback unstructured** (heading levels from ``#`` depth).
-* **XLSX, CSV → docling.** PF found unstructured narrowly better on messy workbooks (docling split
-  sheets at empty columns), but docling keeps sheets as named groups, which gives us ``sheet`` and
-  the sheet-topped heading path, and marks header rows. Revisit with a sheet-merging pass if
-  real workbooks fragment.
-* **EML → docling, fallback unstructured.** PF: docling keeps the subject and headers; its body
-  text is complete. Unstructured is the fallback (``process_attachments=False``: it raises on
-  audio attachments). **Attachments** are parsed by the router as documents of their own (each
+The choices, with the evidence from ``/shared/PARSER_FACTS.md`` (PF) and our own measurements
+(2 shared cores, offline, warm, 2026-12-01):
+
+* **PDF → pdfplumber → docling → unstructured → OCR.** PF: docling's model-free PDF pipeline
+  yields one flat item per line (no headings, paragraphs or tables); unstructured ``fast``
+  guesses titles with false positives (margin stamps, running heads, table cells) and finds
+  no tables. Our rule-based ``PdfPlumberParser`` measured: ``samples/annual-safety-report.pdf``
+  0.15 s, title + 10/10 headings at the right two levels, the 6×5 table with cells, page
+  footers recognised — unstructured: 2.1 s, H1s as list items, no levels, 30 table cells as
+  titles, no table; ``layout-parser-paper-fast.pdf`` 0.14 s, title + "1 Introduction",
+  running head and the rotated arXiv stamp excluded — unstructured: 0.5 s, 5 titles of which
+  3 are noise; ``multi-column-2p.pdf`` 0.27 s, title + 5 real section headings + 3 false —
+  unstructured: 4.4 s, 14 titles, about half noise. docling (``NativePdfPipeline``, one
+  parser thread) is second: ``layout-parser-paper-fast.pdf`` 0.85 s, 88 lines with pages in
+  reading order (PF: 26.9 pages/s, correct order on two columns; it parses
+  ``failure-after-repair.pdf``, on which unstructured returns nothing). Unstructured ``fast``
+  is third (it handles some broken files differently). OCR last, see below.
+* **DOCX → docling → unstructured.** PF: handbook-872p.docx 5.9 s vs 31 s, same headings,
+  merged cells kept. Unstructured is the fallback since docling fails on real DOCX whose XML
+  carries a comment or processing instruction ("Invalid input tag of type
+  cython_function_or_method"); unstructured read such a file (python-docx + ``<!-- -->``
+  and ``<?pi?>`` in ``<w:body>``) in 0.07 s with the same heading, paragraph and table.
+  docling itself retries such a file from a sanitised copy first (0.41 s, same elements).
+* **PPTX, HTML, Markdown → docling → unstructured** (PF: PPTX/HTML a tie; docling gives slide
+  provenance and heading levels from ``#`` depth). Unstructured on
+  ``fake-power-point-table.pptx``: 0.49 s, the slide title and the 3×3 table, slide numbers.
+* **XLSX, CSV → docling → unstructured.** PF found unstructured narrowly better on messy
+  workbooks (docling split sheets at empty columns), but docling keeps sheets as named groups,
+  which gives us ``sheet`` and the sheet-topped heading path, and marks header rows; the
+  fallback keeps ``sheet`` (from ``page_name``) and the sheet heading. ``stanley-cups.xlsx``
+  via unstructured: 2.2 s, both sheets, both tables.
+* **EML, MSG → docling → unstructured.** PF: docling keeps the subject and headers; its body
+  text is complete. Outlook ``.msg`` (python-oxmsg inside both): docling 0.06–0.07 s on
+  ``msg_with_attachment.msg`` (158 chars: subject, From/To/Date, body) and
+  ``fake-email-attachment.msg`` (267 chars); unstructured 0.04–0.06 s, 127 and 263 chars.
+  Unstructured runs with ``process_attachments=False`` (PF: it raises on audio attachments).
+  **Attachments** of an .eml are parsed by the router as documents of their own (each
   through its own route, OCR included; files inside forwarded messages too) and recorded in
   ``CanonicalDocument.attachments`` (name, type, sha256, parser, status, errors); their
   elements join the parent's under the heading ``Attachment: <name>``, so that chunks and
@@ -34,24 +54,27 @@ offline, warm):
   the pipeline, audit and report unchanged. An attachment of a format we do not route is
   recorded as skipped (``UNSUPPORTED_FORMAT``); one that fails to parse makes the e-mail
   PARTIAL_SUCCESS (one without text, e.g. a logo, is recorded but does not).
+* **ODT → docling → unstructured.** docling (odfdo): ``text_document_01.odt`` 0.11 s, title,
+  4 headings, 8 list items; ``fake.odt`` 0.11 s, paragraph + table. Unstructured (pandoc to
+  DOCX): 0.52 s, 3 headings, no title, same list items; 0.44 s on ``fake.odt``.
+* **ODS, ODP → docling** (unstructured has no partitioner for them): ``odf_table_with_title_01
+  .ods`` 0.10 s, 2 tables; ``odf_presentation_01.odp`` 0.48 s, 3 slide titles, 19 list items,
+  a table.
+* **EPUB → docling → unstructured.** PF: 0.8 s vs 9.4 s. Ours: ``epub_purvis_poetry.epub``
+  docling 2.5 s vs unstructured (pandoc) 1.2 s, the same text (16,837 vs 16,834 chars) but
+  docling keeps the book title; ``winter-sports.epub`` 6.1 s vs 39.9 s, same 22 tables.
+* **DOC (Word 97-2003) → legacy-office** (``antiword``, see ``legacy_office.py``):
+  ``legacy_sample.doc`` 0.07 s, paragraphs, lists and the table; no headings. Legacy .xls and
+  .ppt are refused at intake with a message naming the format.
 * **TXT → unstructured** (docling has no plain-text input).
 * **PNG, JPEG, TIFF → ocr** (Tesseract; PF: both parsers' image routes want hub models and
   fail offline, tesseract directly reads a page in 0.5–0.7 s).
-* **PDF pages without a text layer → ocr.** PDF routes carry ``ocr=True``: when the text parser
+* **PDF pages without a text layer → ocr.** PDF routes carry ``ocr=True``: when a text parser
   succeeds, its pages with (almost) no text are rendered and OCR'd into the document in page
-  order (scanned pages bound into a digital file); when it finds no text at all (an image-only
-  PDF: pdfplumber and unstructured return nothing, PF Traps), the fallback text parser is
-  skipped and the whole file is OCR'd. OCR is also the last resort after both text parsers
-  fail on a non-encrypted PDF.
-
-DOCX, PPTX, XLSX and CSV have no fallback: unstructured's office extras are not among the
-data-plane dependencies (``unstructured[md]`` only), so a docling failure there is final.
-
-The router runs the primary, falls back when it FAILED (an exception inside a parser is a
-FAILED result too), never falls back on an encrypted file (no parser can open it), and turns a
-result without text into FAILED ``NO_TEXT_EXTRACTED`` — unstructured returns ``[]`` without an
-error on encrypted, "too complex" and image-only PDFs, docling SUCCESS with 0 characters on
-image-only PDFs (PF, Traps).
+  order (scanned pages bound into a digital file; recorded as an ``ocr-pages`` attempt); when
+  the first finds no text at all (an image-only PDF: pdfplumber, docling and unstructured
+  return nothing, PF Traps), the other text parsers are skipped and the whole file is OCR'd.
+  OCR is also the last resort after every text parser fails on a non-encrypted PDF.
 """
 
 from __future__ import annotations
