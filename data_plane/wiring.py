@@ -14,6 +14,7 @@ from data_plane.adapters import jobs
 from data_plane.adapters.objectstore_fs import FilesystemObjectStore
 from data_plane.adapters.postgres import TenantDatabase
 from data_plane.domain.ports import EmbeddingProvider, ModelInfo, VectorIndex
+from data_plane.services.intake import IntakeService
 from data_plane.services.pipeline import IndexService, PipelineService
 from data_plane.services.policy import PolicyService
 from data_plane.services.processing import ParseAndScan
@@ -93,7 +94,18 @@ def build_pipeline(core: Core, embedder: EmbeddingProvider) -> PipelineService:
         count_tokens=count_tokens, chunking=s.tenant_config.chunking, queue=core.queue,
         tenant=s.tenant, work_dir=Path(s.work_dir) / "pipeline",
         ocr_languages=tuple(s.tenant_config.ocr.languages),
+        intake=build_intake(core),
     )
+
+
+def build_intake(core: Core) -> IntakeService:
+    """The per-file intake judge with the tenant's limits and scanner: the API's for
+    uploads, the worker's for the attachments its e-mails carry."""
+    from data_plane.adapters.clamav.scanner import scanner_from_settings
+
+    s = core.settings
+    return IntakeService(core.db, core.store, core.queue, s.tenant_config.intake,
+                         scanner=scanner_from_settings(s.clamd_socket, s.clamd_timeout_s))
 
 
 def build_sandbox_processor(config: TenantConfig) -> ParseAndScan:

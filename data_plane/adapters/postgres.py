@@ -56,6 +56,33 @@ class NewDocument:
     detail: str | None = None
     held_reason: Reason | None = None  # a SCAN_PENDING file's verdict before its scan
     malware_signature: str | None = None
+    parent_document_id: uuid.UUID | None = None  # the e-mail an attachment came with
+
+
+def _insert_document(conn: Conn, batch_id: uuid.UUID, d: NewDocument,
+                     actor: str) -> NewEvent | None:
+    """Insert one intake verdict; its audit event, or None when the row existed already."""
+    inserted = conn.execute(
+        "INSERT INTO documents (document_id, batch_id, ordinal, name, sha256,"
+        " declared_sha256, size, declared_type, mime_type, metadata, status, reason,"
+        " stored, duplicate_of, raw_key, detail, held_reason, malware_signature,"
+        " parent_document_id)"
+        " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+        " ON CONFLICT (document_id) DO NOTHING",
+        (d.document_id, batch_id, d.ordinal, d.name, d.sha256, d.declared_sha256,
+         d.size, d.declared_type, d.mime_type, Jsonb(d.metadata), d.status.value,
+         d.reason.value if d.reason else None, d.stored, d.duplicate_of, d.raw_key,
+         d.detail, d.held_reason.value if d.held_reason else None,
+         d.malware_signature, d.parent_document_id),
+    ).rowcount
+    if not inserted:
+        return None
+    payload: dict[str, Any] = {"batch_id": str(batch_id), "sha256": d.sha256,
+                               "reason": d.reason.value if d.reason else None}
+    if d.parent_document_id is not None:
+        payload["parent_document_id"] = str(d.parent_document_id)
+    return NewEvent(actor, _INTAKE_EVENTS.get(d.status, "document.rejected"), "document",
+                    str(d.document_id), payload)
 
 
 class TenantDatabase:
@@ -181,25 +208,55 @@ class TenantDatabase:
             actor = f"vendor_key:{key_id}"
             events = [NewEvent(actor, "batch.received", "batch", str(batch_id),
                                {"client_ref": client_ref, "files": len(documents)})]
-            for d in documents:
-                conn.execute(
-                    "INSERT INTO documents (document_id, batch_id, ordinal, name, sha256,"
-                    " declared_sha256, size, declared_type, mime_type, metadata, status, reason,"
-                    " stored, duplicate_of, raw_key, detail, held_reason, malware_signature)"
-                    " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
-                    (d.document_id, batch_id, d.ordinal, d.name, d.sha256, d.declared_sha256,
-                     d.size, d.declared_type, d.mime_type, Jsonb(d.metadata), d.status.value,
-                     d.reason.value if d.reason else None, d.stored, d.duplicate_of, d.raw_key,
-                     d.detail, d.held_reason.value if d.held_reason else None,
-                     d.malware_signature),
-                )
-                events.append(NewEvent(
-                    actor, _INTAKE_EVENTS.get(d.status, "document.rejected"), "document",
-                    str(d.document_id),
-                    {"batch_id": str(batch_id), "sha256": d.sha256,
-                     "reason": d.reason.value if d.reason else None}))
+            events += [e for d in documents
+                       if (e := _insert_document(conn, batch_id, d, actor)) is not None]
             # Last, and all at once: the chain's lock is held only from here to the commit.
             self.audit.append_many(conn, events)
+
+    def record_attachments(self, parent_id: uuid.UUID,
+                           documents: Sequence[NewDocument]) -> list[NewDocument] | None:
+        """Insert the intake verdicts of an e-mail's attachments in the parent's batch,
+        with their audit events, under the parent's pipeline lock. Idempotent (a retried job
+        derives the same ids): returns the rows inserted now, or None when the parent is no
+        longer in the pipeline (erased meanwhile)."""
+        with self.transaction() as conn:
+            row = conn.execute(
+                "SELECT batch_id, status FROM documents WHERE document_id = %s FOR UPDATE",
+                (parent_id,)).fetchone()
+            if row is None or row["status"] not in ("ACCEPTED", "PROCESSING"):
+                return None
+            inserted: list[NewDocument] = []
+            events: list[NewEvent] = []
+            for d in documents:
+                event = _insert_document(conn, row["batch_id"], d, "pipeline")
+                if event is not None:
+                    inserted.append(d)
+                    events.append(event)
+            if events:
+                self.audit.append_many(conn, events)
+            return inserted
+
+    def child_documents(self, conn: Conn, parent_id: uuid.UUID) -> list[uuid.UUID]:
+        """The attachments of a document, and theirs, depth first (inside ``conn``)."""
+        rows = conn.execute(
+            "WITH RECURSIVE tree(document_id, depth) AS ("
+            " SELECT document_id, 1 FROM documents WHERE parent_document_id = %s"
+            " UNION ALL SELECT d.document_id, t.depth + 1 FROM documents d"
+            " JOIN tree t ON d.parent_document_id = t.document_id WHERE t.depth < 16)"
+            " SELECT document_id FROM tree ORDER BY depth DESC", (parent_id,)).fetchall()
+        return [r["document_id"] for r in rows]
+
+    def attachment_depth(self, document_id: uuid.UUID) -> int:
+        """How many e-mails up the document's parent chain is (0: an uploaded file)."""
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "WITH RECURSIVE up(document_id, parent, depth) AS ("
+                " SELECT document_id, parent_document_id, 0 FROM documents"
+                " WHERE document_id = %s"
+                " UNION ALL SELECT d.document_id, d.parent_document_id, u.depth + 1"
+                " FROM documents d JOIN up u ON d.document_id = u.parent WHERE u.depth < 16)"
+                " SELECT max(depth) AS depth FROM up", (document_id,)).fetchone()
+        return int(row["depth"] or 0) if row else 0
 
     def get_batch(self, batch_id: uuid.UUID) -> Row | None:
         with self._pool.connection() as conn:
@@ -215,7 +272,9 @@ class TenantDatabase:
     def batch_documents(self, batch_id: uuid.UUID) -> list[Row]:
         with self._pool.connection() as conn:
             return conn.execute(
-                "SELECT * FROM documents WHERE batch_id = %s ORDER BY ordinal",
+                "SELECT * FROM documents WHERE batch_id = %s"
+                " ORDER BY ordinal, parent_document_id IS NOT NULL, created_at,"
+                " (metadata->>'attachment_number')::int NULLS FIRST, name",
                 (batch_id,)).fetchall()
 
     def get_document(self, document_id: uuid.UUID) -> Row | None:

@@ -19,7 +19,6 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 
 from data_plane.adapters import jobs
-from data_plane.adapters.clamav.scanner import scanner_from_settings
 from data_plane.adapters.multipart_intake import MAX_MANIFEST_BYTES, read_batch
 from data_plane.api.errors import install_error_handlers
 from data_plane.api.routes_audit import audit_router
@@ -34,7 +33,7 @@ from data_plane.services.pipeline import IndexService
 from data_plane.services.reports import ReportService
 from data_plane.services.search import SearchService
 from data_plane.settings import DataPlaneSettings
-from data_plane.wiring import Core, build_core, build_embedder, build_indexer
+from data_plane.wiring import Core, build_core, build_embedder, build_indexer, build_intake
 from frostbyte_common import vendor_keys
 from frostbyte_common.errors import Unauthenticated
 
@@ -72,10 +71,7 @@ def create_app(settings: DataPlaneSettings) -> FastAPI:
         registry = CollectorRegistry()
         services = Services(
             core=core,
-            intake=IntakeService(core.db, core.store, core.queue,
-                                 settings.tenant_config.intake,
-                                 scanner=scanner_from_settings(settings.clamd_socket,
-                                                               settings.clamd_timeout_s)),
+            intake=build_intake(core),
             search=SearchService(db=core.db, index=indexer.vector_index, embedder=embedder,
                                  indexer=indexer),
             reports=ReportService(core.db, embedding_model={}),
@@ -236,8 +232,9 @@ def _routes(app: FastAPI, settings: DataPlaneSettings) -> None:
                        offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
         """List stored documents, newest first (paged)."""
         rows = _services(request).core.db.list_documents(limit=limit, offset=offset)
-        keys = ("document_id", "batch_id", "name", "sha256", "mime_type", "status", "reason",
-                "title", "parser", "parse_status", "page_count", "chunk_count", "created_at")
+        keys = ("document_id", "batch_id", "parent_document_id", "name", "sha256", "mime_type",
+                "status", "reason", "title", "parser", "parse_status", "page_count",
+                "chunk_count", "created_at")
         return {"documents": [{k: r[k] for k in keys} for r in rows],
                 "limit": limit, "offset": offset}
 

@@ -112,6 +112,10 @@ class AttachmentInfo(_Frozen):
     errors: tuple[ErrorItem, ...] = ()
     elements: int = 0  # how many of the parent's elements came from it
     skipped: str | None = None
+    # Since issue 12 an attachment is a child document: its id and intake verdict.
+    document_id: str | None = None
+    intake_status: str | None = None
+    reason: str | None = None
 
 
 class ParseAttempt(_Frozen):

@@ -27,6 +27,8 @@ class DocumentDeleted(BaseModel):
     sha256: str | None
     removed: dict[str, int]
     audit_seq: int
+    #: The document's attachments (child documents), erased with it, each audited.
+    attachments: list[str] = []
 
 
 def object_keys(document_id: str, row_key: str | None, held_keys: Iterable[str]) -> list[str]:

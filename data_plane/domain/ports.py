@@ -115,6 +115,9 @@ class ParseRequest:
     mime_type: str
     sha256: str
     ocr_languages: tuple[str, ...] = ("eng",)
+    #: Where an e-mail's attachments are written (the job's scratch folder, so that the
+    #: worker can put each through intake); None: they are only listed.
+    attachments_dir: Path | None = None
 
 
 class Parser(Protocol):

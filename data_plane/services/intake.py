@@ -8,6 +8,7 @@ atomically, and only then queues the accepted documents.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 import uuid
@@ -70,6 +71,15 @@ class ReceivedFile:
     sha256: str
 
 
+@dataclass(frozen=True, slots=True)
+class AttachedFile:
+    """An e-mail's attachment, extracted in the sandbox: the file under the sender's name,
+    and the content type the sender gave (kept as metadata, never trusted)."""
+
+    received: ReceivedFile
+    content_type: str
+
+
 class ReceiptDocument(BaseModel):
     name: str
     document_id: str | None = None
@@ -77,6 +87,7 @@ class ReceiptDocument(BaseModel):
     declared_sha256: str | None = None
     status: str
     reason: str | None = None
+    parent_document_id: str | None = None  # set on an e-mail's attachment
 
 
 class Receipt(BaseModel):
@@ -191,9 +202,38 @@ class IntakeService:
                 self._queue.enqueue_process(str(row.document_id))
         return receipt
 
+    def admit_attachments(self, *, parent_id: uuid.UUID, ordinal: int,
+                          files: Sequence[AttachedFile]) -> list[NewDocument] | None:
+        """Judge each attachment of an e-mail exactly as an uploaded file (``_judge``:
+        name, size, type by its bytes against the allowlist and the extension, archive
+        rules, malware scan, duplicates), record the verdicts in the parent's batch as its
+        child documents, and queue the accepted ones. Idempotent for a retried job (ids
+        derive from the parent's); None when the parent was erased meanwhile."""
+        seen_sha: dict[str, uuid.UUID] = {}
+        rows: list[NewDocument] = []
+        for number, f in enumerate(files, start=1):
+            # The sender's type is not a manifest's promise (mail clients send most files
+            # as application/octet-stream): the bytes and the name are judged.
+            entry = ManifestFile.model_construct(
+                name=f.received.name, sha256=f.received.sha256, size=f.received.size,
+                declared_type=None,
+                metadata={"attachment_of": str(parent_id), "attachment_number": number,
+                          "content_type": f.content_type})
+            row = self._judge(ordinal, entry, f.received, seen_sha,
+                              document_id=uuid.uuid5(parent_id, f"attachment-{number}"))
+            rows.append(dataclasses.replace(row, parent_document_id=parent_id))
+        inserted = self._db.record_attachments(parent_id, rows)
+        if inserted is None:
+            return None
+        for row in inserted:
+            if row.status is DocStatus.ACCEPTED:
+                self._queue.enqueue_process(str(row.document_id))
+        return rows
+
     def _judge(self, ordinal: int, entry: ManifestFile, received: ReceivedFile | None,
-               seen_sha: dict[str, uuid.UUID]) -> NewDocument:
-        document_id = uuid.uuid4()
+               seen_sha: dict[str, uuid.UUID], *,
+               document_id: uuid.UUID | None = None) -> NewDocument:
+        document_id = document_id or uuid.uuid4()
         reason: Reason | None
         # An unsafe name is judged first: clients rewrite such names on the wire, so
         # whether its part was found says little.
@@ -306,5 +346,7 @@ def receipt_document(row: dict[str, Any]) -> ReceiptDocument:
         name=row["name"], document_id=str(shown_id) if shown_id else None,
         sha256=row["sha256"], declared_sha256=row["declared_sha256"], status=row["status"],
         reason=row["reason"],
+        parent_document_id=(str(row["parent_document_id"])
+                            if row.get("parent_document_id") else None),
     )
 

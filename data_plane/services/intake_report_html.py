@@ -46,6 +46,8 @@ def render_report_html(rep: dict[str, Any]) -> str:
     audit = rep.get("audit") or {}
     docs = rep["documents"]
     body_rows = []
+    # an attachment names its e-mail (listed just above it)
+    parents = {d["document_id"]: d["name"] for d in docs if d.get("document_id")}
     for i, d in enumerate(docs, start=1):
         outcome = _e(d["status"]) + (f"<br><code>{_e(d['reason'])}</code>"
                                      if d.get("reason") else "")
@@ -56,7 +58,11 @@ def render_report_html(rep: dict[str, Any]) -> str:
             f"safety {_e(d['safety'])}" if d.get("safety") else "",
             f"PII: {pii}" if pii else "") if p)
         body_rows.append(
-            f"<tr><td>{i}</td><td class='name'>{_e(d['name'])}</td>"
+            f"<tr><td>{i}</td><td class='name'>"
+            + ("&#8627; attachment of " + _e(parents.get(d["parent_document_id"],
+                                                         d["parent_document_id"])) + "<br>"
+               if d.get("parent_document_id") else "")
+            + f"{_e(d['name'])}</td>"
             f"<td class='{_CLASS.get(d['status'], '')}'>{outcome}</td>"
             f"<td>{_e(d.get('explanation'))}"
             + (f"<br><small>{_e(d['detail'])}</small>" if d.get("detail") else "")

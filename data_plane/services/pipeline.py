@@ -13,6 +13,8 @@ chunks are replaced in one transaction, and Qdrant point ids derive from chunk i
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
 import tempfile
 import threading
@@ -24,8 +26,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from data_plane.adapters.parsers.attachments import MAX_NESTING, attachment_path
 from data_plane.adapters.policy_store import PolicyStore
-from data_plane.adapters.postgres import TenantDatabase
+from data_plane.adapters.postgres import NewDocument, TenantDatabase
 from data_plane.domain.canonical import CanonicalDocument, LineageStep, ParseStatus
 from data_plane.domain.chunking import Chunk, ChunkingOptions, chunk_document, embedding_text
 from data_plane.domain.intake import Reason
@@ -39,7 +42,8 @@ from data_plane.domain.ports import (
     ParseRequest,
     VectorIndex,
 )
-from data_plane.domain.processing import DocumentProcessor
+from data_plane.domain.processing import DocumentProcessor, ProcessedDocument
+from data_plane.services.intake import AttachedFile, IntakeService, ReceivedFile
 from data_plane.services.policy import PolicyService
 from data_plane.services.processing import ParseAndScan
 from frostbyte_common.tenant_config import ChunkingConfig
@@ -73,8 +77,10 @@ class PipelineService:
                  embedder: EmbeddingProvider, count_tokens: Callable[[str], int],
                  chunking: ChunkingConfig, queue: JobQueue, tenant: str,
                  work_dir: Path, ocr_languages: tuple[str, ...] = ("eng",),
-                 policy: PolicyService | None = None) -> None:
+                 policy: PolicyService | None = None,
+                 intake: IntakeService | None = None) -> None:
         self._db = db
+        self._intake = intake
         self._store = store
         if callable(getattr(parser, "process", None)):
             if policy is not None:
@@ -117,13 +123,24 @@ class PipelineService:
             result = self._processor.process(ParseRequest(
                 document_id=document_id, tenant=self._tenant, path=source, name=row["name"],
                 mime_type=row["mime_type"] or "application/octet-stream", sha256=row["sha256"],
-                ocr_languages=self._ocr_languages))
+                ocr_languages=self._ocr_languages,
+                attachments_dir=Path(scratch) / "attachments"))
             # the sandbox's wall time is the parse's, less what its policy step reported
             policy_s = float(result.seconds.get("policy", 0.0))
             timings.add("parse", started + policy_s)
             if result.outcome is not None:
                 timings.seconds["policy"] = timings.seconds.get("policy", 0.0) + policy_s
+            if result.document.attachments and result.document.status is not ParseStatus.FAILED:
+                # Each attachment is judged by intake and becomes a document of its own,
+                # before this one can end (the batch then waits for it too).
+                linked = self._admit_attachments(doc_uuid, row, Path(scratch) / "attachments",
+                                                 result)
+                if linked is None:
+                    return "DELETED"
+                result = linked
         doc = result.document
+        if row.get("parent_document_id"):
+            doc = _with_parent(doc, row["parent_document_id"])
 
         if doc.status is ParseStatus.FAILED:
             reason = (Reason.NO_TEXT_EXTRACTED
@@ -149,6 +166,8 @@ class PipelineService:
                     return "DELETED"
                 return refusal.status.value
             doc = outcome.document
+            if row.get("parent_document_id"):
+                doc = _with_parent(doc, row["parent_document_id"])
 
         started = time.perf_counter()
         options = ChunkingOptions(max_tokens=self._chunking.max_tokens,
@@ -180,6 +199,67 @@ class PipelineService:
             return "DELETED"
         self._queue.enqueue_index(document_id)
         return "EMBEDDED"
+
+
+    def _admit_attachments(self, doc_uuid: uuid.UUID, row: dict[str, Any], folder: Path,
+                           result: ProcessedDocument) -> ProcessedDocument | None:
+        """Put the attachments the sandbox extracted through intake (the same per-file
+        judgement as an upload); record each one's id and verdict on the e-mail's
+        canonical document. None when the e-mail was erased meanwhile."""
+        infos = result.document.attachments
+        if self._intake is None:
+            return result
+        if self._db.attachment_depth(doc_uuid) >= MAX_NESTING:
+            return _link(result, [None] * len(infos), skipped="NESTING_LIMIT")
+        files: list[AttachedFile] = []
+        for number, info in enumerate(infos, start=1):
+            path = attachment_path(folder, number)
+            if not path.is_file():
+                return _link(result, [None] * len(infos), skipped="NOT_EXTRACTED")
+            # size and hash are taken here, not believed from the sandbox
+            size, sha = _size_and_sha256(path)
+            files.append(AttachedFile(ReceivedFile(name=info.name, path=path, size=size,
+                                                   sha256=sha), info.mime_type))
+        rows = self._intake.admit_attachments(parent_id=doc_uuid, ordinal=row["ordinal"],
+                                              files=files)
+        if rows is None:
+            return None
+        return _link(result, list(rows))
+
+
+def _size_and_sha256(path: Path) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+    return size, digest.hexdigest()
+
+
+def _link(result: ProcessedDocument, rows: list[NewDocument | None], *,
+          skipped: str | None = None) -> ProcessedDocument:
+    """Pure: the attachments' child ids and intake verdicts (or why they were not admitted)
+    on both the parsed and the redacted document."""
+    def linked(doc: CanonicalDocument) -> CanonicalDocument:
+        infos = tuple(
+            info.model_copy(update={"skipped": skipped} if r is None else {
+                "document_id": str(r.document_id),  # its row in the batch, whatever
+                "intake_status": r.status.value,
+                "reason": r.reason.value if r.reason else None})
+            for info, r in zip(doc.attachments, rows, strict=True))
+        return doc.model_copy(update={"attachments": infos})
+
+    outcome = result.outcome
+    if outcome is not None:
+        outcome = dataclasses.replace(outcome, document=linked(outcome.document))
+    return dataclasses.replace(result, document=linked(result.document), outcome=outcome)
+
+
+def _with_parent(doc: CanonicalDocument, parent_id: uuid.UUID) -> CanonicalDocument:
+    """An attachment's canonical document names the e-mail it came with."""
+    return doc.model_copy(update={"metadata": {**doc.metadata,
+                                               "parent_document_id": str(parent_id)}})
 
 
 def _with_lineage(doc: CanonicalDocument, chunks: list[Chunk], model: str) -> CanonicalDocument:

@@ -18,7 +18,7 @@ from data_plane.services.intake_report_html import render_report_html
 
 REPORT_COLUMNS = ("name", "document_id", "status", "reason", "detail", "sha256", "mime_type",
                   "parser", "parser_version", "parse_status", "pages", "chunks", "doc_type",
-                  "sensitivity", "safety", "explanation", "what_to_do")
+                  "sensitivity", "safety", "explanation", "what_to_do", "parent_document_id")
 
 
 class ReportService:
@@ -116,6 +116,7 @@ def _report_row(d: dict[str, Any]) -> dict[str, Any]:
         "what_to_do": told.what_to_do,
         "name": receipt.name,
         "document_id": receipt.document_id,
+        "parent_document_id": receipt.parent_document_id,
         "status": d["status"],
         "reason": d["reason"],
         "detail": d["detail"],

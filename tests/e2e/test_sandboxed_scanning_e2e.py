@@ -14,13 +14,17 @@ import contextlib
 import os
 import shutil
 import signal
+import subprocess
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
+import httpx
 import psutil
 import pytest
 
-from tests.e2e.harness import ROOT, DataPlaneHarness, submit, wait_batch
+from tests.e2e.harness import ROOT, DataPlaneHarness, submit
 from tests.intake_hostile_files import inflating_docx, long_run_html
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # about 2-3 minutes on two cores
@@ -73,6 +77,20 @@ class WorkerWatch:
                 return
 
 
+def _wait(client: httpx.Client, batch_id: str, worker: subprocess.Popen[bytes], *,
+          timeout: float) -> dict[str, Any]:
+    """The finished batch; fails at once when the worker is gone (e.g. stopped by the
+    watchdog), and after ``timeout`` when it hangs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert worker.poll() is None, "the worker died"
+        body: dict[str, Any] = client.get(f"/v1/batches/{batch_id}").json()
+        if body["status"] in ("COMPLETED", "COMPLETED_WITH_ERRORS"):
+            return body
+        time.sleep(1)
+    raise AssertionError(f"batch {batch_id} did not finish in {timeout:g} s")
+
+
 def test_hostile_bytes_are_read_only_inside_the_bounded_child(
         module_database: str, tmp_path: Path) -> None:
     files = tmp_path / "files"
@@ -89,7 +107,7 @@ def test_hostile_bytes_are_read_only_inside_the_bounded_child(
             receipt = submit(client, [bomb, ruler, good])
             received = {d["name"]: d for d in receipt["documents"]}
             assert received[bomb.name]["status"] == "ACCEPTED", received[bomb.name]
-            final = wait_batch(client, receipt["batch_id"], timeout=420)
+            final = _wait(client, receipt["batch_id"], worker, timeout=420)
             report = client.get(f"/v1/batches/{receipt['batch_id']}/report").json()
         assert not watch.tripped, f"the worker grew to {watch.peak >> 20} MiB"
         assert worker.poll() is None, "the worker died"

@@ -1,4 +1,9 @@
-"""Attachments of an RFC 822 e-mail: what the router parses as documents of their own.
+"""Attachments of an RFC 822 e-mail: what becomes a child document of its own (SPEC §5.2).
+
+Inside the parser sandbox the router writes each attachment to a file beside the e-mail's
+scratch folder (``extract_attachments``: ``<folder>/NNN``); the worker then puts
+every one through the intake checks an uploaded file gets, under the sender's file name
+(judged, not cleaned: an unsafe name is ``UNSAFE_NAME``), and queues the accepted ones.
 
 A part is an attachment when it has a file name or ``Content-Disposition: attachment``. An
 attached e-mail (``message/rfc822``) is walked into: its text is already part of the body as
@@ -15,6 +20,8 @@ from email.message import Message
 from pathlib import Path, PurePath
 
 MAX_ATTACHMENTS = 100
+#: An attached e-mail's own attachments are admitted this many e-mails deep (then skipped).
+MAX_NESTING = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +29,24 @@ class Attachment:
     name: str  # the sender's file name, reduced to its last path component
     mime_type: str
     data: bytes
+    raw_name: str = ""  # the sender's file name as sent
+
+
+def attachment_path(folder: Path, number: int) -> Path:
+    """The file of the ``number``-th (1-based) attachment extracted to ``folder``."""
+    return folder / f"{number:03d}"
+
+
+def extract_attachments(source: Path, folder: Path | None,
+                        limit: int = MAX_ATTACHMENTS) -> list[Attachment]:
+    """The attachments of the e-mail at ``source`` in message order; with a ``folder``,
+    each is also written to ``attachment_path(folder, n)``."""
+    found = email_attachments(source, limit)
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        for number, att in enumerate(found, start=1):
+            attachment_path(folder, number).write_bytes(att.data)
+    return found
 
 
 def email_attachments(path: Path, limit: int = MAX_ATTACHMENTS) -> list[Attachment]:
@@ -48,8 +73,8 @@ def _collect(part: Message, found: list[Attachment], limit: int, *, top: bool = 
         return  # a body part
     decoded = part.get_payload(decode=True)
     data = decoded if isinstance(decoded, bytes) else b""
-    found.append(Attachment(_safe_name(filename or f"attachment-{len(found) + 1}"),
-                            part.get_content_type(), data))
+    raw = filename or f"attachment-{len(found) + 1}"
+    found.append(Attachment(_safe_name(raw), part.get_content_type(), data, raw))
 
 
 def _safe_name(name: str) -> str:
@@ -57,4 +82,5 @@ def _safe_name(name: str) -> str:
     return "".join(ch if ch.isprintable() else "_" for ch in base)[:200]
 
 
-__all__ = ["Attachment", "email_attachments"]
+__all__ = ["MAX_NESTING", "Attachment", "attachment_path", "email_attachments",
+           "extract_attachments"]

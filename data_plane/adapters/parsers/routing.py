@@ -46,14 +46,12 @@ The choices, with the evidence from ``/shared/PARSER_FACTS.md`` (PF) and our own
   ``msg_with_attachment.msg`` (158 chars: subject, From/To/Date, body) and
   ``fake-email-attachment.msg`` (267 chars); unstructured 0.04–0.06 s, 127 and 263 chars.
   Unstructured runs with ``process_attachments=False`` (PF: it raises on audio attachments).
-  **Attachments** of an .eml are parsed by the router as documents of their own (each
-  through its own route, OCR included; files inside forwarded messages too) and recorded in
-  ``CanonicalDocument.attachments`` (name, type, sha256, parser, status, errors); their
-  elements join the parent's under the heading ``Attachment: <name>``, so that chunks and
-  search hits name the attachment and the e-mail it came with, and one document row keeps
-  the pipeline, audit and report unchanged. An attachment of a format we do not route is
-  recorded as skipped (``UNSUPPORTED_FORMAT``); one that fails to parse makes the e-mail
-  PARTIAL_SUCCESS (one without text, e.g. a logo, is recorded but does not).
+  **Attachments** of an .eml become child documents (SPEC §5.2): the router only extracts
+  them to files in the job's scratch folder (inside the sandbox; files inside forwarded
+  messages too) and lists them in ``CanonicalDocument.attachments`` (name, type, sha256,
+  size); the worker puts each through the intake checks an uploaded file gets and queues
+  the accepted ones as documents of their own (``parent_document_id``), parsed by their own
+  routes. The e-mail's text holds no attachment text.
 * **ODT → docling → unstructured.** docling (odfdo): ``text_document_01.odt`` 0.11 s, title,
   4 headings, 8 list items; ``fake.odt`` 0.11 s, paragraph + table. Unstructured (pandoc to
   DOCX): 0.52 s, 3 headings, no title, same list items; 0.44 s on ``fake.odt``.
@@ -97,8 +95,8 @@ from data_plane.adapters.parsers._common import (
     make_document,
     utcnow,
 )
-from data_plane.adapters.parsers.attachments import email_attachments
-from data_plane.adapters.parsers.formats import CANONICAL_EXTENSION, DocFormat, detect_format
+from data_plane.adapters.parsers.attachments import extract_attachments
+from data_plane.adapters.parsers.formats import DocFormat, detect_format
 from data_plane.adapters.parsers.ocr_parser import OcrBlock, OcrParser
 from data_plane.adapters.parsers.registry import ParserRegistry, default_registry
 from data_plane.domain.canonical import (
@@ -303,9 +301,13 @@ class ParserRouter:
 
     def _with_attachments(self, doc: CanonicalDocument, request: ParseRequest,
                           depth: int) -> CanonicalDocument:
-        """Parse each attachment of an e-mail with its own route; merge the results."""
+        """List each attachment of an e-mail in ``attachments`` and, given the job's
+        ``attachments_dir``, write it there (still inside the sandbox); the worker admits
+        each through intake as a child document (SPEC §5.2). No attachment text joins the
+        e-mail."""
+        started = self._clock()
         try:
-            found = email_attachments(request.path)
+            found = extract_attachments(request.path, request.attachments_dir)
         except Exception as exc:  # the body stands; say the attachments were lost
             return doc.model_copy(update={
                 "status": ParseStatus.PARTIAL_SUCCESS,
@@ -314,61 +316,14 @@ class ParserRouter:
                     message=f"attachments not read: {exception_message(exc)}"))})
         if not found:
             return doc
-        elements = list(doc.elements)
-        infos: list[AttachmentInfo] = []
-        errors = list(doc.errors)
-        steps: list[LineageStep] = []
-        base = doc.elements[0].heading_path[:1] if (
-            doc.elements and doc.elements[0].type is ElementType.TITLE) else ()
-        with tempfile.TemporaryDirectory(prefix="attachments-", dir=request.path.parent) as tmp:
-            for number, att in enumerate(found, start=1):
-                started = self._clock()
-                sha = hashlib.sha256(att.data).hexdigest()
-                fmt = detect_format(att.name, att.mime_type)
-                common = {"name": att.name, "mime_type": att.mime_type, "sha256": sha,
-                          "size": len(att.data)}
-                if fmt not in self._routes:
-                    infos.append(AttachmentInfo(**common, skipped=UNSUPPORTED_FORMAT))
-                    continue
-                path = Path(tmp) / f"{number}{CANONICAL_EXTENSION.get(fmt, '')}"
-                path.write_bytes(att.data)
-                child = self._parse(ParseRequest(
-                    document_id=f"{request.document_id}/attachment-{number}",
-                    tenant=request.tenant, path=path, name=att.name,
-                    mime_type=att.mime_type, sha256=sha, ocr_languages=request.ocr_languages,
-                ), depth + 1)
-                merged = 0
-                if child.status is not ParseStatus.FAILED:
-                    label = f"Attachment: {att.name}"
-                    path_prefix = (*base, label)
-                    elements.append(Element(
-                        index=0, type=ElementType.HEADING, text=label, level=1,
-                        heading_path=path_prefix, attributes={"attachment": att.name}))
-                    for e in child.elements:
-                        elements.append(e.model_copy(update={
-                            "heading_path": (*path_prefix, *e.heading_path),
-                            "attributes": {**e.attributes, "attachment": att.name}}))
-                    merged = len(child.elements) + 1
-                elif not all(e.message.startswith(NO_TEXT_EXTRACTED) for e in child.errors):
-                    errors += [ErrorItem(component=e.component,
-                                         message=f"attachment {att.name!r}: {e.message}")
-                               for e in child.errors]
-                infos.append(AttachmentInfo(
-                    **common, parser=child.parser, parser_version=child.parser_version,
-                    status=child.status, errors=child.errors, elements=merged))
-                steps.append(LineageStep(
-                    stage="parse", component=ROUTER_COMPONENT, version="1",
-                    started_at=started, finished_at=self._clock(),
-                    details={"role": "attachment", "attachment": att.name,
-                             "parser": child.parser, "status": child.status.value,
-                             "elements": merged}))
-        status = doc.status
-        if len(errors) > len(doc.errors):
-            status = ParseStatus.PARTIAL_SUCCESS
-        return doc.model_copy(update={
-            "elements": tuple(e.model_copy(update={"index": n}) for n, e in enumerate(elements)),
-            "attachments": tuple(infos), "errors": tuple(errors), "status": status,
-            "lineage": (*doc.lineage, *steps)})
+        infos = tuple(AttachmentInfo(name=att.raw_name or att.name, mime_type=att.mime_type,
+                                     sha256=hashlib.sha256(att.data).hexdigest(),
+                                     size=len(att.data)) for att in found)
+        step = LineageStep(stage="parse", component=ROUTER_COMPONENT, version="1",
+                           started_at=started, finished_at=self._clock(),
+                           details={"role": "attachments", "extracted": len(infos)})
+        return doc.model_copy(update={"attachments": infos,
+                                      "lineage": (*doc.lineage, step)})
 
     def _ocr_fill(self, doc: CanonicalDocument, request: ParseRequest) -> CanonicalDocument:
         """OCR the pages of a parsed PDF that carry no text, and merge them in page order."""

@@ -1,4 +1,6 @@
-"""E-mail attachments parsed as documents of their own and merged under "Attachment: <name>"."""
+"""E-mail attachments, as the parser sandbox hands them to the worker (issue 12): extracted to
+files and listed on the e-mail's canonical document, never parsed into it — each becomes a
+child document through intake (see tests/e2e/test_email_attachments_e2e.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from data_plane.adapters.parsers import ParserRouter
-from data_plane.adapters.parsers.attachments import email_attachments
+from data_plane.adapters.parsers.attachments import attachment_path, email_attachments
 from data_plane.domain.canonical import CanonicalDocument, ElementType, ParseStatus, load_canonical
 from data_plane.domain.ports import ParseRequest
 
@@ -24,42 +26,45 @@ def router() -> ParserRouter:
     return ParserRouter()
 
 
-def parse(router: ParserRouter, path: Path) -> CanonicalDocument:
+def parse(router: ParserRouter, path: Path, folder: Path | None = None) -> CanonicalDocument:
     return router.parse(ParseRequest(
         document_id=f"doc-{path.stem}", tenant="acme", path=path, name=path.name, mime_type="",
-        sha256=hashlib.sha256(path.read_bytes()).hexdigest()))
+        sha256=hashlib.sha256(path.read_bytes()).hexdigest(), attachments_dir=folder))
 
 
-def test_the_sample_keeps_body_headers_and_both_attachments(router: ParserRouter) -> None:
-    doc = parse(router, SAMPLE)
+def test_the_sample_lists_both_attachments_and_keeps_only_the_body(
+        router: ParserRouter, tmp_path: Path) -> None:
+    folder = tmp_path / "attachments"
+    doc = parse(router, SAMPLE, folder)
     assert doc.status is ParseStatus.SUCCESS and doc.parser == "docling"
     assert doc.metadata["subject"] == SUBJECT
     assert doc.metadata["from"] == "Quality Assurance <qa@medidevice-recalls.example>"
-    assert [(a.name, a.status, a.elements > 0) for a in doc.attachments] == [
-        ("affected-serials.csv", ParseStatus.SUCCESS, True),
-        ("battery-replacement-procedure.md", ParseStatus.SUCCESS, True)]
-    serials = doc.attachments[0]
-    assert serials.parser == "docling" and serials.mime_type == "text/csv"
-    assert serials.sha256 == hashlib.sha256(
-        email_attachments(SAMPLE)[0].data).hexdigest()
+    sent = email_attachments(SAMPLE)
+    assert [(a.name, a.mime_type, a.sha256, a.size) for a in doc.attachments] == [
+        (a.name, a.mime_type, hashlib.sha256(a.data).hexdigest(), len(a.data)) for a in sent]
+    assert [a.name for a in doc.attachments] == [
+        "affected-serials.csv", "battery-replacement-procedure.md"]
+    # the files the worker will put through intake, byte for byte
+    assert [attachment_path(folder, n).read_bytes() for n in (1, 2)] == [a.data for a in sent]
     body = next(e for e in doc.elements if e.text.startswith("We are recalling"))
-    assert body.heading_path == (SUBJECT,) and "attachment" not in body.attributes
-    table = next(e for e in doc.elements if e.type is ElementType.TABLE)
-    assert table.heading_path == (SUBJECT, "Attachment: affected-serials.csv")
-    assert table.attributes["attachment"] == "affected-serials.csv"
-    assert {c.text for c in table.cells} >= {"serial_number", "IP-21007", "Paediatrics"}
-    step = next(e for e in doc.elements if e.text.startswith("Unscrew the battery cover"))
-    assert step.type is ElementType.LIST_ITEM
-    assert step.heading_path == (SUBJECT, "Attachment: battery-replacement-procedure.md",
-                                 "Battery Pack Replacement Procedure", "Replacing the Pack")
-    assert [e.index for e in doc.elements] == list(range(len(doc.elements)))
-    roles = [s.details.get("attachment") for s in doc.lineage if s.details.get("role")
-             == "attachment"]
-    assert roles == ["affected-serials.csv", "battery-replacement-procedure.md"]
+    assert body.heading_path == (SUBJECT,)
+    # no attachment text joins the e-mail any more: it is a document of its own
+    assert not any("attachment" in e.attributes for e in doc.elements)
+    assert not any(e.text.startswith("Unscrew the battery cover") for e in doc.elements)
+    assert all(a.status is None and a.elements == 0 for a in doc.attachments)
     assert load_canonical(doc.to_json()) == doc
 
 
-def test_a_broken_attachment_makes_the_mail_partial_and_forwarded_files_are_found(
+def test_without_a_folder_attachments_are_listed_but_not_written(
+        router: ParserRouter, tmp_path: Path) -> None:
+    copy = tmp_path / SAMPLE.name
+    copy.write_bytes(SAMPLE.read_bytes())
+    doc = parse(router, copy)
+    assert len(doc.attachments) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == [SAMPLE.name]
+
+
+def test_forwarded_files_are_found_and_sender_names_are_kept_for_intake_to_judge(
         router: ParserRouter, tmp_path: Path) -> None:
     inner = EmailMessage()
     inner["Subject"] = "Original complaint"
@@ -76,24 +81,20 @@ def test_a_broken_attachment_makes_the_mail_partial_and_forwarded_files_are_foun
     msg.add_attachment(inner)
     path = tmp_path / "fwd.eml"
     path.write_bytes(msg.as_bytes())
-    doc = parse(router, path)
-    assert doc.status is ParseStatus.PARTIAL_SUCCESS
-    by_name = {a.name: a for a in doc.attachments}
-    assert list(by_name) == ["log-export.pdf", "voicemail.mp3", "freezer-temps.csv"]
-    assert by_name["log-export.pdf"].status is ParseStatus.FAILED
-    assert any(e.message.startswith("attachment 'log-export.pdf': PARSE_FAILED")
-               for e in doc.errors)
-    assert by_name["voicemail.mp3"].skipped == "UNSUPPORTED_FORMAT"
-    assert by_name["voicemail.mp3"].status is None
+    doc = parse(router, path, tmp_path / "attachments")
+    assert doc.status is ParseStatus.SUCCESS  # nothing of the attachments is parsed here
+    # the sender's names as sent: intake rejects the one with a path as UNSAFE_NAME
+    assert [a.name for a in doc.attachments] == [
+        "../../etc/log-export.pdf", "voicemail.mp3", "freezer-temps.csv"]
+    assert [a.mime_type for a in doc.attachments] == [
+        "application/pdf", "audio/mpeg", "text/csv"]
     forwarded = [e for e in doc.elements if "freezer in room 12" in e.text]
     assert len(forwarded) == 1  # the forwarded text once, in the body
-    table = next(e for e in doc.elements if e.type is ElementType.TABLE)
-    assert table.heading_path == ("Fwd: freezer complaint", "Attachment: freezer-temps.csv")
+    assert not any(e.type is ElementType.TABLE for e in doc.elements)
 
 
 @pytest.mark.skipif(not MP3_MAIL.exists(), reason="shared corpus not present")
 def test_a_real_mail_with_an_audio_attachment_parses(router: ParserRouter) -> None:
     doc = parse(router, MP3_MAIL)
     assert doc.status is ParseStatus.SUCCESS and doc.text_chars > 0
-    assert [a.skipped for a in doc.attachments if a.mime_type.startswith("audio/")] == [
-        "UNSUPPORTED_FORMAT"]
+    assert any(a.mime_type.startswith("audio/") for a in doc.attachments)
