@@ -16,6 +16,7 @@ document loads as 1.2 with the attempts its ``parse`` lineage steps recorded.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
@@ -205,6 +206,25 @@ def load_canonical(raw: str | bytes) -> CanonicalDocument:
     if version != SCHEMA_VERSION:
         raise ValueError(f"unsupported canonical schema version {version!r}")
     return CanonicalDocument.model_validate(data)
+
+
+_DETAIL_SPLIT = re.compile(r"; (?=[A-Z][A-Z_]+: )")
+_DETAIL_ITEM = re.compile(r"^([A-Z][A-Z_]+): (?:([a-z][a-z0-9-]*): )?(.*)$", re.DOTALL)
+
+
+def attempts_in_detail(detail: str | None) -> list[dict[str, str | None]]:
+    """Pure: a FAILED document's per-parser reasons from its stored detail — the router's
+    errors joined with ``"; "``, each ``CODE: parser: message`` — as ``{"parser", "reason",
+    "message"}`` in the order the parsers ran (``parser`` is None for a failure outside
+    the router, e.g. the isolation layer's ``PARSE_FAILED: timeout …``)."""
+    out: list[dict[str, str | None]] = []
+    for part in _DETAIL_SPLIT.split(detail or ""):
+        match = _DETAIL_ITEM.match(part.strip())
+        if match is None:
+            continue
+        out.append({"parser": match.group(2), "reason": match.group(1),
+                    "message": match.group(3)})
+    return out
 
 
 def table_markdown(cells: tuple[TableCell, ...]) -> str:

@@ -40,6 +40,14 @@ def _counts(title: str, counts: dict[str, int]) -> str:
     return f"<h2>{_e(title)}</h2><table class='counts'>{rows}</table>"
 
 
+def _parsed(d: dict[str, Any]) -> str:
+    """The parser and its status; on FAILED, each parser tried and its reason."""
+    cell = ", ".join(p for p in (_e(d.get("parser")), _e(d.get("parse_status"))) if p)
+    tried = "".join(f"<br><small>{_e(a.get('parser') or 'parse')}: <code>{_e(a.get('reason'))}"
+                    f"</code></small>" for a in d.get("parse_attempts") or ())
+    return cell + tried
+
+
 def render_report_html(rep: dict[str, Any]) -> str:
     """One self-contained page listing every document with its outcome and what to do."""
     model = rep.get("embedding_model") or {}
@@ -51,7 +59,7 @@ def render_report_html(rep: dict[str, Any]) -> str:
     for i, d in enumerate(docs, start=1):
         outcome = _e(d["status"]) + (f"<br><code>{_e(d['reason'])}</code>"
                                      if d.get("reason") else "")
-        parsed = ", ".join(p for p in (_e(d.get("parser")), _e(d.get("parse_status"))) if p)
+        parsed = _parsed(d)
         pii = ", ".join(f"{_e(k)} {sum(v.values())}" for k, v in (d.get("pii") or {}).items())
         policy = "<br>".join(p for p in (
             _e(d.get("doc_type")), _e(d.get("sensitivity")),

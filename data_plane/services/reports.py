@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from data_plane.adapters.postgres import TenantDatabase
+from data_plane.domain.canonical import attempts_in_detail
 from data_plane.domain.intake import DocStatus, Reason, batch_status
 from data_plane.domain.intake_explanations import explain
 from data_plane.errors import BatchNotFound
@@ -75,10 +76,14 @@ class ReportService:
 
     def report_csv(self, batch_id: uuid.UUID) -> str:
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=REPORT_COLUMNS, extrasaction="ignore")
+        # parse_attempts: on FAILED, why each parser failed ("parser: REASON: message | …")
+        writer = csv.DictWriter(buf, fieldnames=(*REPORT_COLUMNS, "parse_attempts"),
+                                extrasaction="ignore")
         writer.writeheader()
         for row in self.report(batch_id)["documents"]:
-            writer.writerow(row)
+            writer.writerow(row | {"parse_attempts": " | ".join(
+                f"{a['parser'] or 'parse'}: {a['reason']}: {a['message']}"
+                for a in row["parse_attempts"])})
         return buf.getvalue()
 
     def report_html(self, batch_id: uuid.UUID) -> str:
@@ -125,6 +130,8 @@ def _report_row(d: dict[str, Any]) -> dict[str, Any]:
         "parser": d["parser"],
         "parser_version": d["parser_version"],
         "parse_status": d["parse_status"],
+        # the parser that succeeded is ``parser``; on FAILED, every parser tried and why
+        "parse_attempts": attempts_in_detail(d["detail"]) if d["status"] == "FAILED" else [],
         "pages": d["page_count"],
         "chunks": d["chunk_count"],
         "seconds": d["timings"],

@@ -164,7 +164,7 @@ class DoclingParser:
         if result.status not in (ConversionStatus.SUCCESS, ConversionStatus.PARTIAL_SUCCESS):
             detail = "; ".join(e.message for e in errors) or f"status {result.status.value}"
             return failed_document(request, parser=self.name, version=self.version,
-                                   message=f"PARSE_FAILED: docling {result.status.value}: {detail}")
+                                   message=f"PARSE_FAILED: conversion {result.status.value}: {detail}")
         walker = _Walker(result.document, fmt)
         walker.walk(result.document.body)
         title: str | None = None

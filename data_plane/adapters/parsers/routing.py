@@ -275,7 +275,7 @@ class ParserRouter:
                 "status": ParseStatus.FAILED,
                 "errors": (*doc.errors, ErrorItem(
                     component=name,
-                    message=f"{NO_TEXT_EXTRACTED}: {name} found no text in {request.name!r} "
+                    message=f"{NO_TEXT_EXTRACTED}: no text in {request.name!r} "
                     "(image-only or scanned document, or an empty file)",
                 )),
             })
@@ -394,11 +394,11 @@ _CODE = re.compile(r"^([A-Z_]+): ")
 
 
 def _attributed(error: ErrorItem, parser: str) -> ErrorItem:
-    """``CODE: detail`` → ``CODE: parser: detail`` unless the detail already starts with the
-    parser's name (the code stays first: the pipeline and reports key on it)."""
+    """``CODE: detail`` → ``CODE: parser: detail`` (the code stays first: the pipeline keys
+    on it; ``data_plane.domain.canonical.attempts_in_detail`` reads the parser back)."""
     match = _CODE.match(error.message)
     detail = error.message[match.end():] if match else error.message
-    if detail.startswith(parser):
+    if detail.startswith(f"{parser}: "):
         return error
     prefix = f"{match.group(1)}: " if match else ""
     return error.model_copy(update={"message": f"{prefix}{parser}: {detail}"})

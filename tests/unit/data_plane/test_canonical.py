@@ -21,6 +21,7 @@ from data_plane.domain.canonical import (
     ParseAttempt,
     ParseStatus,
     TableCell,
+    attempts_in_detail,
     load_canonical,
     table_markdown,
 )
@@ -145,3 +146,16 @@ def test_text_chars_counts_stripped_text() -> None:
 ])
 def test_table_markdown(cells: tuple[TableCell, ...], expected: str) -> None:
     assert table_markdown(cells) == expected
+
+
+def test_the_reasons_of_every_parser_are_read_back_from_a_failed_detail() -> None:
+    detail = ("PARSE_FAILED: docling: conversion failure: Invalid input tag; of a kind; "
+              "NO_TEXT_EXTRACTED: unstructured: no text in 'a.docx'; "
+              "PARSE_FAILED: timeout after 600 s")
+    assert attempts_in_detail(detail) == [
+        {"parser": "docling", "reason": "PARSE_FAILED",
+         "message": "conversion failure: Invalid input tag; of a kind"},
+        {"parser": "unstructured", "reason": "NO_TEXT_EXTRACTED", "message": "no text in 'a.docx'"},
+        {"parser": None, "reason": "PARSE_FAILED", "message": "timeout after 600 s"},
+    ]
+    assert attempts_in_detail(None) == [] and attempts_in_detail("free text") == []

@@ -86,7 +86,7 @@ def test_every_parser_of_the_chain_is_tried_and_each_reason_names_its_parser(
     assert [e.message for e in doc.errors] == [
         "PARSE_FAILED: a: it broke",
         "PARSE_FAILED: b: RuntimeError: boom",
-        "NO_TEXT_EXTRACTED: c found no text in 'memo.docx' (image-only or scanned document, "
+        "NO_TEXT_EXTRACTED: c: no text in 'memo.docx' (image-only or scanned document, "
         "or an empty file)",
     ]
     assert [s.details["role"] for s in doc.lineage] == ["primary", "fallback", "fallback"]
