@@ -41,3 +41,39 @@ def _write(path: Path, objects: list[bytes]) -> Path:
         len(objects) + 1, xref)
     path.write_bytes(bytes(out))
     return path
+
+
+def text_pages_pdf(path: Path, pages: int) -> Path:
+    """A text PDF of ``pages`` full pages (reportlab): a bookmarked 16 pt heading every third
+    page, 48 lines of 10 pt body text and a page number on each. Parsers that keep every
+    page's objects grow with the count; a page-by-page reader does not."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+
+    words = ["inspection", "valve", "pressure", "report", "section", "schedule", "operator",
+             "maintenance", "warehouse", "sprinkler", "quarterly", "record", "audit",
+             "supplier", "policy", "review"]
+    c = canvas.Canvas(str(path), pagesize=A4, invariant=True)
+    width, height = A4
+    for page in range(1, pages + 1):
+        y = height - 72
+        if page % 3 == 1:
+            chapter = page // 3 + 1
+            title = f"Chapter {chapter}: {words[chapter % len(words)].title()}"
+            c.setFont("Helvetica-Bold", 16)
+            c.drawString(72, y, title)
+            c.bookmarkPage(f"c{chapter}")
+            c.addOutlineEntry(title, f"c{chapter}", level=0)
+            y -= 30
+        c.setFont("Helvetica", 10)
+        for line in range(48):
+            text = " ".join(words[(page * 7 + line * 3 + k) % len(words)] for k in range(14))
+            c.drawString(72, y, f"{text.capitalize()}.")
+            y -= 13
+            if y < 72:
+                break
+        c.setFont("Helvetica", 8)
+        c.drawString(width / 2, 36, str(page))
+        c.showPage()
+    c.save()
+    return path
