@@ -9,12 +9,19 @@ parsed as UTF-8 text into one paragraph (with the child's pid in the metadata).
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
+from pathlib import Path
 
 from data_plane.adapters.parsers._common import make_document
 from data_plane.domain.canonical import CanonicalDocument, Element, ElementType
+from data_plane.domain.policy.pii import Detection
+from data_plane.domain.policy.safety import HiddenFragment
 from data_plane.domain.ports import ParseRequest
+from data_plane.services.policy import PolicyService
+from data_plane.services.processing import ParseAndScan
+from frostbyte_common.tenant_config import TenantConfig
 
 
 class MisbehavingParser:
@@ -53,3 +60,28 @@ class SlowWarmUpParser(MisbehavingParser):
     def warm_up(self) -> None:
         time.sleep(3)
         super().warm_up()
+
+
+class EmailDetector:
+    """A PII detector double: every ``name@example.org`` is an e-mail address."""
+
+    def detect(self, text: str) -> list[Detection]:
+        return [Detection("EMAIL_ADDRESS", m.start(), m.end(), 1.0, "double")
+                for m in re.finditer(r"\w+@example\.org", text)]
+
+
+def scan_trap(path: Path, mime_type: str) -> list[HiddenFragment]:
+    """A hidden-text finder double: hangs on ``hang-scan*`` files (a backtracking regex on
+    hostile bytes), finds white text ``ignore previous instructions`` in ``hidden*``."""
+    if path.name.startswith("hang-scan"):
+        time.sleep(3600)
+    if path.name.startswith("hidden"):
+        return [HiddenFragment("html_hidden_element", "ignore previous instructions")]
+    return []
+
+
+def scanning_misbehaving(config: TenantConfig) -> ParseAndScan:
+    """What a worker's child runs (parse, then scan), over the misbehaving parser: a
+    picklable factory when wrapped in ``functools.partial`` with a tenant config."""
+    return ParseAndScan(MisbehavingParser(),
+                        PolicyService.from_config(config, EmailDetector(), hidden_text=scan_trap))
