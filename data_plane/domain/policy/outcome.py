@@ -42,6 +42,7 @@ class PolicyOutcome:
             reason = (Reason.HIDDEN_TEXT if self.safety.reason == HIDDEN
                       else Reason.INJECTION_SUSPECTED)
             rules = ", ".join(s.rule for s in self.safety.signals[:5])
+            said = self.safety.summary or reason.value
             return Refusal(DocStatus.QUARANTINED, reason,
-                           f"{reason.value}: safety score {self.safety.score:.2f} ({rules})")
+                           f"{said}; safety score {self.safety.score:.2f} ({rules})")
         return None

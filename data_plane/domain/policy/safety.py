@@ -26,6 +26,8 @@ class Verdict(StrEnum):
 
 INJECTION = "INJECTION_SUSPECTED"
 HIDDEN = "HIDDEN_TEXT"
+# The kind of fragment a hidden-text finder adds when a size cap cut its scan short.
+SCAN_TRUNCATED = "scan_truncated"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,14 @@ _PRIOR = (r"(?:all |any |the |your |my |these |those )?(?:previous|prior|above|e
           r"preceding|foregoing|original|initial|system)")
 _RULES = (r"(?:instructions?|prompts?|directions?|directives?|rules|guidelines|context|"
           r"commands?|guardrails)")
+
+# Every pattern runs in time linear in the text (SPEC §5.3 and issue 12: a paragraph of
+# 300,000 "=" once held a worker for hours). Normalised text has no whitespace runs, and no
+# element may rescan a long run from each of its positions: repeats are possessive or
+# anchored at the start of their run, and free-text spans (alt text, URLs) are capped.
+_URL = 300  # characters of an alt text, a URL's path or its query that a pattern reads
+_MD_IMAGE = rf"!\[[^\]]{{0,{_URL}}}+\]\("
+_URL_QUERY = rf"\s*https?://[^)\s?]{{1,{_URL}}}+\?"
 
 INJECTION_PATTERNS: tuple[InjectionPattern, ...] = (
     # instruction override
@@ -106,11 +116,11 @@ INJECTION_PATTERNS: tuple[InjectionPattern, ...] = (
     _p("tool.xml_call", "tool", r"<\s*(?:function_calls|invoke|tool_call)\b", 0.85),
     # markdown / HTML exfiltration
     _p("exfil.markdown_image_query", "link_exfil",
-       r"!\[[^\]]*\]\(\s*https?://[^)\s]+\?[^)\s]*(?:=\s*\{|=\s*\$|data=|q=|secret|"
-       r"token|prompt|conversation|history)", 0.85),
+       rf"{_MD_IMAGE}{_URL_QUERY}[^)\s]{{0,{_URL}}}?(?:=\s*\{{|=\s*\$|data=|q=|secret|token|"
+       r"prompt|conversation|history)", 0.85),
     _p("exfil.html_img", "link_exfil",
-       r"<img\s[^>]*src\s*=\s*[\"']?https?://[^\"'>\s]+\?[^\"'>\s]*(?:\{|\$|data=|"
-       r"secret|token|prompt)", 0.85),
+       rf"<img\s[^<>]{{0,{_URL}}}?src\s*=\s*[\"']?https?://[^\"'<>\s?]{{1,{_URL}}}+\?"
+       rf"[^\"'<>\s]{{0,{_URL}}}?(?:\{{|\$|data=|secret|token|prompt)", 0.85),
     _p("exfil.render_link", "link_exfil",
        r"\b(?:render|include|append|embed|add)\s+(?:this|the following|an?)\s+"
        r"(?:markdown\s+)?(?:image|link|url)\b.{0,80}(?:https?://)", 0.7),
@@ -169,7 +179,7 @@ INJECTION_PATTERNS: tuple[InjectionPattern, ...] = (
        r"\b(?:ignore|disregard|forget)\s+(?:(?:all|everything)\s+)?(?:of\s+)?(?:the\s+)?"
        r"(?:above|previous|prior|preceding|before this(?: line)?|everything (?:above|before"
        r"(?: this)?|you (?:were|have been) told)|what (?:you were|was) (?:told|said))"
-       r"[\s,;:.-]+(?:and\s+|then\s+|now\s+|instead\s+)?(?:say|print|respond|reply|output|"
+       r"[\s,;:.-]++(?:and\s+|then\s+|now\s+|instead\s+)?(?:say|print|respond|reply|output|"
        r"write|tell|answer|summari[sz]e|act|return|repeat|translate|list|give)\b", 0.95),
     _p("override.new_task", "override",
        r"\byour (?:new|real|actual|only) (?:task|goal|objective|instructions?|role|job|"
@@ -198,11 +208,11 @@ INJECTION_PATTERNS: tuple[InjectionPattern, ...] = (
        r"content|prompt|message)s?\s+(?:(?:above|before|preceding)(?=\s*(?:[.,;:!]|$|"
        r"verbatim|word for word|including|starting|in full))|starting with)", 0.8),
     _p("exfil.markdown_image_any_query", "link_exfil",
-       r"!\[[^\]]*\]\(\s*https?://[^)\s]+\?[^)\s]*=", 0.6),
+       rf"{_MD_IMAGE}{_URL_QUERY}[^)\s=]{{0,{_URL}}}+=", 0.6),
     _p("exfil.link_placeholder", "link_exfil",
-       r"\]\(\s*https?://[^)\s]*(?:\{[^}]*\}|\$\{?\w+|%7B)", 0.85),
+       rf"\]\(\s*https?://[^)\s]{{0,{_URL}}}?(?:\{{[^}}]{{0,{_URL}}}\}}|\$\{{?\w|%7B)", 0.85),
     _p("exfil.append_image", "link_exfil",
-       r"\b(?:append|add|include|insert|output|render)\b.{0,60}!\[[^\]]*\]\(", 0.8),
+       r"\b(?:append|add|include|insert|output|render)\b.{0,60}" + _MD_IMAGE, 0.8),
     _p("tags.xml_role", "tags",
        r"<\s*/?\s*(?:system|assistant|system_prompt|instructions?|im_start)\s*>|"
        r"\[(?:system|assistant)\]\(#", 0.8),
@@ -257,23 +267,46 @@ INJECTION_PATTERNS: tuple[InjectionPattern, ...] = (
 )
 
 # Imperatives addressed to a model; each adds a little (the scored heuristic).
-_HEURISTIC = (
+_IMPERATIVES = (
     re.compile(r"\byou (?:must|will|shall|should) (?:now |always |only |immediately )?"
                r"(?:respond|reply|answer|say|output|print|write|comply|obey)\b", re.I),
     re.compile(r"\b(?:respond|reply|answer) only with\b", re.I),
     re.compile(r"\b(?:system|developer) (?:prompt|message|mode)\b", re.I),
     re.compile(r"\bprompt injection\b|\bjailbreak\b", re.I),
     re.compile(r"\bthe (?:assistant|ai|model) (?:must|should|will)\b", re.I),
-    re.compile(r"(?:^|\n)\s*(?:user|human)\s*:\s*\S", re.I),
-    re.compile(r"(?:={5,}|-{5,}|#{5,})\s*(?:begin|end|start)\b", re.I),
 )
+# Layout that chat transcripts share with forms and plain-text reports: a "User:" line, a
+# "===== BEGIN" separator. They add to the heuristic but make nothing instruction-like.
+# The separator is matched only from the start of its run: "(?:={5,}…)" alone rescans the
+# rest of the run from every position (quadratic on a paragraph of "=").
+_FORMAT_CUES = (
+    re.compile(r"(?:^|\n)\s*+(?:user|human)\s*+:\s*+\S", re.I),
+    re.compile(r"(?:(?<!=)={5,}+|(?<!-)-{5,}+|(?<!#)#{5,}+)\s*+(?:begin|end|start)\b", re.I),
+)
+_HEURISTIC = _IMPERATIVES + _FORMAT_CUES
 _HEURISTIC_WEIGHT = 0.2
+
+# Hidden text is instruction-like from this strength on (noisy-OR of its pattern signals and
+# of its imperatives; formatting cues count for nothing): one named pattern of weight 0.45
+# or more, two imperatives, or a weaker pattern with an imperative.
+INSTRUCTIONS_AT = 0.4
 
 ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u2060\u2061\u2062\u2063\u2064\ufeff\u180e")
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _INVISIBLE = ZERO_WIDTH | BIDI_CONTROLS
 _TAG_CHARS = re.compile("[\U000e0000-\U000e007f]")  # Unicode tag characters (ASCII smuggling)
-_BASE64 = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{24,}={0,2}(?![A-Za-z0-9+/=])")
+# Anchored at the start of a run by the lookbehind, so each run is read once.
+_BASE64 = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{24,}+={0,2}+(?![A-Za-z0-9+/=])")
+_INVISIBLE_RUN = re.compile("[" + "".join(sorted(_INVISIBLE)) + "]+")
+_WHITESPACE = re.compile(r"\s+")
+_TWO_WORDS = re.compile(r"\S\s+\S")
+
+# Long texts are searched in windows: a match of up to _OVERLAP characters always lies
+# whole in one window, and a pattern that is slower than linear (none should be) costs at
+# most _WINDOW times the text's length, not its square.
+_WINDOW = 4096
+_OVERLAP = 1024
+_EDGE = 64  # a match ending this close to a window's cut is judged by the next window
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,27 +328,68 @@ class HiddenFragment:
     text: str
 
 
-# Hidden text with no instruction in it: HTML hides menus, banners and comments all the
-# time, so there it only adds to other signals; white, tiny or off-page text in a PDF or
-# DOCX, or invisible characters, flag on their own.
+# What ordinary hidden text (no instructions in it) weighs, by kind. HTML hides menus,
+# banners and comments all the time, so there it only adds to other signals; white, tiny or
+# off-page text in a PDF or DOCX, or invisible characters, flag on their own. Whatever the
+# weights, such text never quarantines a document (see ``assess``).
 _HIDDEN_WEIGHT = {"html_comment": 0.0, "html_hidden_element": 0.3}
+_RESIDUE_WEIGHT = 0.6
+
+# How the summary names each kind of hidden text.
+_HIDDEN_LABEL = {
+    "pdf_off_page_text": "off-page text", "pdf_tiny_text": "tiny text",
+    "pdf_white_text": "white text", "docx_vanish": "hidden (vanish) runs",
+    "docx_white_text": "white text", "docx_tiny_text": "tiny text",
+    "html_hidden_element": "hidden HTML elements", "html_comment": "HTML comments",
+    "invisible_characters": "invisible characters",
+    "unicode_tag_characters": "Unicode tag characters",
+    "invisible_instructions": "invisible characters",
+}
 
 
 @dataclass(frozen=True)
 class SafetyAssessment:
+    """The verdict, its score and reason, every signal, and ``summary``: one readable line
+    for the report (``None`` on PASS), e.g. ``HIDDEN_TEXT: off-page text, tiny text (no
+    instructions)``."""
+
     verdict: Verdict
     score: float
     reason: str | None
     signals: tuple[SafetySignal, ...]
+    summary: str | None = None
+
+
+def _collapse(m: re.Match[str]) -> str:
+    return "\n" if "\n" in m.group() else " "
 
 
 def normalise(text: str) -> str:
-    """NFKC, invisible characters removed, whitespace collapsed — so that ``ig\u200bnore``
-    and full-width letters still match."""
+    """NFKC, invisible characters removed, every whitespace run collapsed to one space (or
+    one newline where it held one) — so that ``ig\u200bnore`` and full-width letters still
+    match, and no pattern meets a long run of whitespace."""
     text = unicodedata.normalize("NFKC", text)
     text = "".join(ch for ch in text if ch not in _INVISIBLE)
     text = _TAG_CHARS.sub("", text)
-    return re.sub(r"[ \t\r\f\v]+", " ", text)
+    return _WHITESPACE.sub(_collapse, text)
+
+
+def _search(rx: re.Pattern[str], text: str) -> bool:
+    """``rx.search(text)`` window by window (see ``_WINDOW``). ``pos``/``endpos`` keep
+    look-behinds and ``^`` true to the whole text; a match ending at a cut, where the text
+    after it is out of sight, is left to the next window."""
+    size = len(text)
+    if size <= _WINDOW:
+        return rx.search(text) is not None
+    step = _WINDOW - _OVERLAP
+    for start in range(0, size - _OVERLAP, step):
+        end = min(size, start + _WINDOW)
+        pos = start
+        while (m := rx.search(text, pos, end)) is not None:
+            if end == size or m.end() <= end - _EDGE:
+                return True
+            pos = m.start() + 1
+    return False
 
 
 def _decoded_payloads(text: str) -> list[str]:
@@ -332,34 +406,54 @@ def _decoded_payloads(text: str) -> list[str]:
     return out
 
 
-def injection_signals(text: str, element_index: int | None = None,
-                      *, _depth: int = 0) -> list[SafetySignal]:
-    """Pattern and heuristic signals of one text (plus base64 payloads decoded once)."""
+def _scan(text: str, element_index: int | None, depth: int) -> tuple[list[SafetySignal], float]:
+    """Signals of one text and its instruction strength (see ``INSTRUCTIONS_AT``)."""
     norm = normalise(text)
     signals = [SafetySignal(INJECTION, p.name, p.weight, element_index)
-               for p in INJECTION_PATTERNS if p.regex.search(norm)]
-    hits = sum(1 for rx in _HEURISTIC if rx.search(norm))
+               for p in INJECTION_PATTERNS if _search(p.regex, norm)]
+    strength = [s.score for s in signals]
+    imperatives = sum(1 for rx in _IMPERATIVES if _search(rx, norm))
+    hits = imperatives + sum(1 for rx in _FORMAT_CUES if _search(rx, norm))
     if hits:
         signals.append(SafetySignal(INJECTION, f"heuristic.imperatives_x{hits}",
                                     min(0.6, hits * _HEURISTIC_WEIGHT), element_index))
-    if _depth == 0:
+    if imperatives:
+        strength.append(min(0.6, imperatives * _HEURISTIC_WEIGHT))
+    if depth == 0:
         for decoded in _decoded_payloads(norm):
-            inner = injection_signals(decoded, element_index, _depth=1)
-            if inner:
-                best = max(s.score for s in inner)
-                signals.append(SafetySignal(INJECTION, "encoded.base64", max(best, 0.85),
-                                            element_index))
-    return signals
+            inner, inner_strength = _scan(decoded, element_index, 1)
+            # A payload someone encoded is suspect, but only instructions make it one.
+            if inner_strength >= INSTRUCTIONS_AT:
+                best = max(max(s.score for s in inner), 0.85)
+                signals.append(SafetySignal(INJECTION, "encoded.base64", best, element_index))
+                strength.append(best)
+    return signals, combine(strength)
+
+
+def injection_signals(text: str, element_index: int | None = None) -> list[SafetySignal]:
+    """Pattern and heuristic signals of one text (plus base64 payloads decoded once)."""
+    return _scan(text, element_index, 0)[0]
+
+
+def instruction_strength(text: str) -> float:
+    """How instruction-like ``text`` is, in [0, 1]: the noisy-OR of its pattern signals and
+    of its imperatives addressed to a model. Formatting cues (a ``User:`` line, a ``=====
+    BEGIN`` separator) count for nothing. Hidden text from ``INSTRUCTIONS_AT`` on is an
+    attack; below, it is residue."""
+    return _scan(text, None, 0)[1]
+
+
+def _invisible_count(text: str) -> int:
+    count = sum(1 for ch in text if ch in _INVISIBLE) + len(_TAG_CHARS.findall(text))
+    return count - 1 if text.startswith("\ufeff") else count  # a byte-order mark is harmless
 
 
 def invisible_char_signals(text: str, element_index: int | None = None) -> list[SafetySignal]:
     """Zero-width, bidi-control and tag characters: hidden text inside visible text."""
-    count = sum(1 for ch in text if ch in _INVISIBLE) + len(_TAG_CHARS.findall(text))
-    if text.startswith("\ufeff"):
-        count -= 1  # a byte-order mark is harmless
-    if count < 2:
+    if _invisible_count(text) < 2:
         return []
-    return [SafetySignal(HIDDEN, "hidden.invisible_characters", 0.6, element_index)]
+    return [SafetySignal(HIDDEN, "hidden.invisible_characters", _RESIDUE_WEIGHT,
+                         element_index)]
 
 
 def combine(scores: Iterable[float]) -> float:
@@ -392,48 +486,108 @@ def model_signals(texts: Sequence[tuple[int | None, str]],
     return out
 
 
-def assess(texts: Sequence[tuple[int | None, str]], hidden: Sequence[HiddenFragment],
-           *, flag_at: float, quarantine_at: float,
-           extra: Sequence[SafetySignal] = ()) -> SafetyAssessment:
-    """Judge a document from its visible texts (element index, text) and hidden fragments.
-
-    Hidden text alone flags; hidden text that carries any injection signal quarantines
-    (scores 1.0), as does an unambiguous instruction override in visible text."""
-    signals: list[SafetySignal] = list(extra)
-    for index, text in texts:
-        signals.extend(injection_signals(text, index))
-        inv = invisible_char_signals(text, index)
-        if inv:
-            signals.extend(inv)
-            if _smuggled(text):
-                signals.append(SafetySignal(HIDDEN, "hidden.invisible_instructions", 1.0,
-                                            index))
-    for frag in hidden:
-        inner = injection_signals(frag.text)
-        weight = _HIDDEN_WEIGHT.get(frag.kind, 0.6)
-        if weight and len(frag.text.split()) >= 2:
-            signals.append(SafetySignal(HIDDEN, f"hidden.{frag.kind}", weight))
-        if inner:
-            signals.append(SafetySignal(HIDDEN, f"hidden.{frag.kind}.instructions", 1.0))
+def _best_per_rule(signals: Iterable[SafetySignal]) -> list[SafetySignal]:
     # Count each rule once: a footer repeated on every page is one signal, not fifty.
     best: dict[str, SafetySignal] = {}
     for s in signals:
         if s.rule not in best or s.score > best[s.rule].score:
             best[s.rule] = s
-    unique = tuple(sorted(best.values(), key=lambda s: (-s.score, s.rule)))
-    score = combine(s.score for s in unique)
-    verdict = (Verdict.QUARANTINE if score >= quarantine_at
+    return sorted(best.values(), key=lambda s: (-s.score, s.rule))
+
+
+def assess(texts: Sequence[tuple[int | None, str]], hidden: Sequence[HiddenFragment],
+           *, flag_at: float, quarantine_at: float,
+           extra: Sequence[SafetySignal] = ()) -> SafetyAssessment:
+    """Judge a document from its visible texts (element index, text) and hidden fragments.
+
+    What hidden text *says* decides (SPEC §5.3). Hidden text that is instruction-like
+    (``instruction_strength`` from ``INSTRUCTIONS_AT``) is an attack and scores 1.0, as do
+    instructions smuggled in invisible characters. Ordinary hidden text — OCR layers, crop
+    marks, white form residue, off-page text, or hidden text with only weak cues — is
+    residue: each kind is listed as a signal, but together they count as one signal (the
+    heaviest) and can raise the verdict to FLAG at most, under any thresholds.
+
+    The score is the noisy-OR of the attack signals (visible-text patterns and heuristic,
+    the model's, hidden instructions) and that one residue signal; QUARANTINE needs the
+    attack signals alone to reach ``quarantine_at``."""
+    attack: list[SafetySignal] = list(extra)
+    residue: list[SafetySignal] = []
+    for index, text in texts:
+        attack.extend(injection_signals(text, index))
+        invisible = invisible_char_signals(text, index)
+        residue.extend(invisible)
+        if invisible and _smuggled(text):
+            attack.append(SafetySignal(HIDDEN, "hidden.invisible_instructions", 1.0, index))
+    weak: set[str] = set()
+    for frag in hidden:
+        if frag.kind == SCAN_TRUNCATED:  # recorded, weighs nothing
+            residue.append(SafetySignal(HIDDEN, f"hidden.{SCAN_TRUNCATED}", 0.0))
+            continue
+        cues, strength = _scan(frag.text, None, 0)
+        if strength >= INSTRUCTIONS_AT:
+            attack.append(SafetySignal(HIDDEN, f"hidden.{frag.kind}.instructions", 1.0))
+            continue
+        weight = _HIDDEN_WEIGHT.get(frag.kind, _RESIDUE_WEIGHT)
+        if weight and _TWO_WORDS.search(frag.text):
+            residue.append(SafetySignal(HIDDEN, f"hidden.{frag.kind}", weight))
+            if cues:
+                weak.add(frag.kind)
+    attack, residue = _best_per_rule(attack), _best_per_rule(residue)
+    attack_score = combine(s.score for s in attack)
+    score = combine([attack_score, residue[0].score if residue else 0.0])
+    # No attack evidence, no quarantine — even where a tenant set quarantine_at to 0.
+    verdict = (Verdict.QUARANTINE if attack_score >= quarantine_at and attack_score > 0
                else Verdict.FLAG if score >= flag_at else Verdict.PASS)
-    reason = None
+    reason = summary = None
     if verdict is not Verdict.PASS:
-        reason = HIDDEN if any(s.reason == HIDDEN for s in unique) else INJECTION
-    return SafetyAssessment(verdict=verdict, score=score, reason=reason, signals=unique)
+        # The attack signals explain the verdict when they reach it alone; otherwise the
+        # residue raised it to FLAG.
+        attack_led = attack_score > 0 and (verdict is Verdict.QUARANTINE
+                                           or attack_score >= flag_at)
+        hidden_attack = [s for s in attack if s.reason == HIDDEN]
+        reason = HIDDEN if hidden_attack or not attack_led else INJECTION
+        summary = _summary(reason, attack, hidden_attack, residue, weak,
+                           attack_led=attack_led)
+    signals = tuple(sorted((*attack, *residue), key=lambda s: (-s.score, s.rule)))
+    return SafetyAssessment(verdict=verdict, score=score, reason=reason, signals=signals,
+                            summary=summary)
+
+
+def _label(rule: str) -> str:
+    kind = rule.removeprefix("hidden.").removesuffix(".instructions")
+    return _HIDDEN_LABEL.get(kind, kind.replace("_", " "))
+
+
+def _summary(reason: str, attack: Sequence[SafetySignal], hidden_attack: Sequence[SafetySignal],
+             residue: Sequence[SafetySignal], weak: set[str], *, attack_led: bool) -> str:
+    """One line for the report: what was found, and whether it carried instructions."""
+    parts = []
+    if attack_led:
+        if hidden_attack:
+            places = dict.fromkeys(_label(s.rule) for s in hidden_attack)
+            parts.append("instructions in " + ", ".join(places))
+        rules = [s.rule for s in attack if s.reason == INJECTION][:3]
+        if rules:
+            parts.append(", ".join(rules))
+    found = [s for s in residue if s.score > 0]
+    if found:
+        kinds = ", ".join(dict.fromkeys(_label(s.rule) for s in found))
+        note = ("weak instruction cues, not instructions" if weak & {
+            s.rule.removeprefix("hidden.") for s in found} else "no instructions")
+        parts.append(f"{kinds} ({note})" if not attack_led else f"also {kinds} ({note})")
+    if any(s.rule == f"hidden.{SCAN_TRUNCATED}" for s in residue):
+        parts.append("hidden-text scan truncated")
+    return f"{reason}: " + "; ".join(parts)
 
 
 def _smuggled(text: str) -> bool:
-    """Instructions spelled out between invisible characters, or in tag characters."""
+    """Instructions in tag characters, or on lines laced with invisible characters — read
+    with those characters dropped (``ig​nore``) or as word breaks (``ignore​all``)."""
     tags = "".join(chr(ord(c) - 0xE0000) for c in _TAG_CHARS.findall(text))
-    if tags and injection_signals(tags):
+    if tags and instruction_strength(tags) >= INSTRUCTIONS_AT:
         return True
-    pieces = re.split("[" + "".join(_INVISIBLE) + "]+", text)
-    return len(pieces) > 2 and bool(injection_signals(" ".join(pieces)))
+    laced = "\n".join(ln for ln in text.splitlines() if _invisible_count(ln) >= 2)
+    if not laced:
+        return False
+    spaced = " ".join(_INVISIBLE_RUN.split(laced))
+    return max(instruction_strength(laced), instruction_strength(spaced)) >= INSTRUCTIONS_AT
