@@ -52,6 +52,8 @@ class SearchFilters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     document_ids: list[str] | None = None
+    #: Only the attachments of these e-mails (their child documents).
+    parent_document_ids: list[str] | None = None
     batch_ids: list[str] | None = None
     doc_types: list[str] | None = None
     sensitivity: list[str] | None = None

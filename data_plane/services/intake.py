@@ -219,8 +219,12 @@ class IntakeService:
                 declared_type=None,
                 metadata={"attachment_of": str(parent_id), "attachment_number": number,
                           "content_type": f.content_type})
-            row = self._judge(ordinal, entry, f.received, seen_sha,
-                              document_id=uuid.uuid5(parent_id, f"attachment-{number}"))
+            document_id = uuid.uuid5(parent_id, f"attachment-{number}")
+            recorded = self._db.get_document(document_id)
+            if recorded is not None:  # a retried job: judged and recorded already
+                rows.append(_recorded(recorded, document_id, parent_id))
+                continue
+            row = self._judge(ordinal, entry, f.received, seen_sha, document_id=document_id)
             rows.append(dataclasses.replace(row, parent_document_id=parent_id))
         inserted = self._db.record_attachments(parent_id, rows)
         if inserted is None:
@@ -335,6 +339,19 @@ class IntakeService:
             batch_id=str(batch_id), received_at=batch["received_at"],
             documents=[receipt_document(d) for d in self._db.batch_documents(batch_id)],
         )
+
+
+def _recorded(row: dict[str, Any], document_id: uuid.UUID,
+              parent_id: uuid.UUID) -> NewDocument:
+    """An attachment's verdict as recorded (the same shape as a fresh one)."""
+    return NewDocument(
+        document_id=document_id, ordinal=row["ordinal"], name=row["name"],
+        sha256=row["sha256"], declared_sha256=row["declared_sha256"], size=row["size"],
+        declared_type=row["declared_type"], mime_type=row["mime_type"],
+        metadata=row["metadata"], status=DocStatus(row["status"]),
+        reason=Reason(row["reason"]) if row["reason"] else None, stored=row["stored"],
+        duplicate_of=row["duplicate_of"], raw_key=row["raw_key"], detail=row["detail"],
+        parent_document_id=parent_id)
 
 
 def receipt_document(row: dict[str, Any]) -> ReceiptDocument:

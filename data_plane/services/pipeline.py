@@ -353,7 +353,8 @@ def _points(rows: list[dict[str, Any]],
             payload={"chunk_id": r["chunk_id"], "document_id": str(r["document_id"]),
                      "batch_id": str(r["batch_id"]), "format": r["mime_type"] or "",
                      "page": r["page"], "doc_type": doc.get("doc_type") or "",
-                     "sensitivity": doc.get("sensitivity") or ""},
+                     "sensitivity": doc.get("sensitivity") or "",
+                     "parent_document_id": str(doc.get("parent_document_id") or "")},
         )
         for r in rows
     ]

@@ -30,6 +30,8 @@ def index_filter(request: SearchRequest) -> IndexFilter | None:
     must: dict[str, list[str]] = {}
     if f.document_ids:
         must["document_id"] = list(f.document_ids)
+    if f.parent_document_ids:
+        must["parent_document_id"] = list(f.parent_document_ids)
     if f.batch_ids:
         must["batch_id"] = list(f.batch_ids)
     if f.formats:

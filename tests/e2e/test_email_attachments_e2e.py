@@ -40,8 +40,11 @@ def _mail(path: Path) -> Path:
     return path
 
 
-def _search(client: Any, query: str) -> list[dict[str, Any]]:
-    response = client.post("/v1/search", json={"query": query, "top_k": 10})
+def _search(client: Any, query: str, **filters: list[str]) -> list[dict[str, Any]]:
+    body: dict[str, Any] = {"query": query, "top_k": 10}
+    if filters:
+        body["filters"] = filters
+    response = client.post("/v1/search", json=body)
     assert response.status_code == 200, response.text
     hits: list[dict[str, Any]] = response.json()["hits"]
     return hits
@@ -100,6 +103,8 @@ def test_attachments_are_judged_by_intake_and_indexed_as_child_documents(
         assert hits and hits[0]["document_id"] == readings["document_id"]
         assert hits[0]["document_name"] == "freezer-readings.txt"
         assert parent_id in {h["document_id"] for h in _search(client, "inspection cold room")}
+        attached = _search(client, "inspection cold room", parent_document_ids=[parent_id])
+        assert attached and {h["document_id"] for h in attached} == {readings["document_id"]}
 
         # erasing the attachment alone leaves the e-mail
         gone = client.delete(f"/v1/documents/{readings['document_id']}")
