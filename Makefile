@@ -7,7 +7,7 @@ PACKAGES := control_plane data_plane frostbyte_common frostbyte_cli infra
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo down test test-fast lint samples golden policy-corpora bench \
-	bench-intake bench-parse bench-policy bench-audit test-hosts
+	bench-intake bench-parse bench-policy bench-audit bench-compare test-hosts
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ bench-policy: install ## PII and injection detection: quality on the corpora and
 
 bench-audit: install ## Audit stream: appends/s with concurrent writers, verified events/s
 	@$(PY) bench/audit.py
+
+bench-compare: install ## Ours vs unstructured-ingest on one folder (installs the peer's venv once)
+	@$(PY) bench/compare_unstructured_ingest.py
 
 golden: install ## Regenerate the golden parse/chunk files (check the diff before committing)
 	@FROSTBYTE_GEN_GOLDEN=1 $(PYTEST) -q tests/integration/data_plane/test_golden.py
