@@ -163,8 +163,9 @@ class DoclingParser:
         )
         if result.status not in (ConversionStatus.SUCCESS, ConversionStatus.PARTIAL_SUCCESS):
             detail = "; ".join(e.message for e in errors) or f"status {result.status.value}"
-            return failed_document(request, parser=self.name, version=self.version,
-                                   message=f"PARSE_FAILED: conversion {result.status.value}: {detail}")
+            return failed_document(
+                request, parser=self.name, version=self.version,
+                message=f"PARSE_FAILED: conversion {result.status.value}: {detail}")
         walker = _Walker(result.document, fmt)
         walker.walk(result.document.body)
         title: str | None = None
@@ -172,7 +173,7 @@ class DoclingParser:
             metadata.update(email_headers(request.path) if fmt is DocFormat.EML
                             else msg_headers(request.path))
             title = metadata.get("subject")
-        page_count = len(result.document.pages) if fmt in _PAGINATED else None
+        page_count = (len(result.document.pages) or None) if fmt in _PAGINATED else None
         status = (ParseStatus.PARTIAL_SUCCESS
                   if result.status is ConversionStatus.PARTIAL_SUCCESS or errors
                   else ParseStatus.SUCCESS)

@@ -29,6 +29,13 @@ GOLDEN = Path(__file__).parent / "golden"
 SAMPLES = sorted(p for p in (ROOT / "samples").iterdir()
                  if p.is_file() and p.name != "README.md" and not p.name.startswith("scanned-"))
 GENERATE = os.environ.get("FROSTBYTE_GEN_GOLDEN") == "1"
+#: Real files (``/shared/corpus``) of the formats added in issue 12, one golden file each
+#: under ``golden/corpus/``; skipped where the shared corpus is absent.
+CORPUS = ROOT.parent / "shared/corpus"
+CORPUS_FILES = ["real/fake.odt", "docling/text_document_01.odt",
+                "docling/odf_table_with_title_01.ods", "docling/odf_presentation_01.odp",
+                "docling/epub_purvis_poetry.epub", "docling/msg_with_attachment.msg",
+                "real/fake-email-attachment.msg", "docling/legacy_sample.doc"]
 
 
 def snapshot(path: Path) -> dict[str, Any]:
@@ -49,10 +56,21 @@ def test_the_generate_flag_is_off_in_ci() -> None:
 
 @pytest.mark.parametrize("path", SAMPLES, ids=[p.name for p in SAMPLES])
 def test_sample_matches_its_golden_file(path: Path) -> None:
-    golden = GOLDEN / f"{path.name}.json"
+    check_golden(path, GOLDEN / f"{path.name}.json")
+
+
+@pytest.mark.parametrize("relative", CORPUS_FILES)
+def test_real_file_of_a_new_format_matches_its_golden_file(relative: str) -> None:
+    path = CORPUS / relative
+    if not path.is_file():
+        pytest.skip(f"{path} not present")
+    check_golden(path, GOLDEN / "corpus" / f"{path.name}.json")
+
+
+def check_golden(path: Path, golden: Path) -> None:
     got = json.loads(json.dumps(snapshot(path)))  # tuples → lists, as in the file
     if GENERATE:
-        GOLDEN.mkdir(exist_ok=True)
+        golden.parent.mkdir(parents=True, exist_ok=True)
         golden.write_text(json.dumps(got, indent=1, ensure_ascii=False) + "\n",
                           encoding="utf-8")
     assert golden.exists(), "no golden file; generate it with FROSTBYTE_GEN_GOLDEN=1"
