@@ -200,7 +200,12 @@ class UnstructuredParser:
                 request, parser=self.name, version=self.version,
                 message=f"{ENCRYPTED}: {request.name!r} is password-protected; remove the "
                 "password and send it again")
-        raw = self._partition(fmt, self._named(fmt, request.path))
+        named = self._named(fmt, request.path)
+        try:
+            raw = self._partition(fmt, named)
+        finally:
+            if named != request.path:
+                named.unlink(missing_ok=True)
         b = ElementBuilder()
         metadata: dict[str, str] = {"format": fmt.value}
         title: str | None = None
@@ -258,7 +263,7 @@ class UnstructuredParser:
     def _named(fmt: DocFormat, path: Path) -> Path:
         """``path`` itself, or — when it lacks the format's extension (content-addressed
         storage drops it; pandoc and the file-type checks of unstructured go by it) — a
-        link to it with the extension, next to it."""
+        link to it with the extension, next to it (removed after the partition)."""
         from data_plane.adapters.parsers.formats import CANONICAL_EXTENSION
 
         ext = CANONICAL_EXTENSION.get(fmt, "")

@@ -402,3 +402,17 @@ def test_code_pictures_captions_and_footnotes_are_typed(router: ParserRouter,
     assert (ElementType.PICTURE, "") in got  # a placeholder where the picture was
     assert (ElementType.CAPTION, "Figure 1: Monthly incidents") in got
     assert (ElementType.CODE, "print(1)") in got
+
+
+def test_the_unstructured_fallback_reads_an_extensionless_copy(tmp_path: Path) -> None:
+    from data_plane.adapters.parsers.unstructured_parser import UnstructuredParser
+
+    odt = REAL / "fake.odt"
+    if not odt.is_file():
+        pytest.skip(f"{odt} not present")
+    source = tmp_path / "source"  # as the pipeline stores it: no extension
+    source.write_bytes(odt.read_bytes())
+    doc = UnstructuredParser().parse(request_for(source, name="fake.odt"))
+    assert doc.status is ParseStatus.SUCCESS and doc.text_chars > 100
+    assert any(e.type is ElementType.TABLE for e in doc.elements)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["source"]  # no link left behind
