@@ -90,10 +90,14 @@ OLE2_GENERIC = frozenset({"application/x-ole-storage", "application/cdfv2",
                           "application/vnd.ms-office"})
 OLE2_BASED = frozenset({MSG, DOC, XLS, PPT})
 
-#: Legacy formats we do not parse, and what the vendor can do about it.
-UNSUPPORTED_LEGACY: dict[str, str] = {
+#: Types refused with a message that says what the vendor can do: legacy formats we do
+#: not parse, and a password-protected Office file (libmagic: ``application/encrypted``,
+#: e.g. ``password_protected.xlsx``: the package is encrypted inside an OLE2 file).
+NAMED_REFUSALS: dict[str, str] = {
     XLS: "legacy Excel 97-2003 .xls is not supported; save it as .xlsx and send it again",
     PPT: "legacy PowerPoint 97-2003 .ppt is not supported; save it as .pptx and send it again",
+    "application/encrypted": "the file is password-protected (encrypted); remove the "
+    "password and send it again",
 }
 
 #: Below this declared uncompressed total the ratio is not held against an archive (small
@@ -162,8 +166,8 @@ def check_type(*, real: str, name: str, declared_type: str | None,
     expected = EXTENSION_TYPES.get(suffix)
     declared = base_type(declared_type)
     pretends = [t for t in (expected, declared) if t is not None and t in allowlist]
-    if real in UNSUPPORTED_LEGACY and real not in allowlist:
-        return TypeVerdict(real, Reason.MIME_NOT_ALLOWED, UNSUPPORTED_LEGACY[real])
+    if real in NAMED_REFUSALS and real not in allowlist:
+        return TypeVerdict(real, Reason.MIME_NOT_ALLOWED, NAMED_REFUSALS[real])
     if real not in allowlist:
         if pretends and real not in pretends:
             return TypeVerdict(real, Reason.MIME_EXTENSION_MISMATCH,

@@ -12,7 +12,7 @@ Why antiword and not LibreOffice (measured 2026-12-01 on this machine, Debian 12
   through it, which would change (and slow) every DOCX parse. Not worth it for one format.
 
 Legacy ``.xls``/``.ppt`` are refused at intake with a message naming the format
-(``intake_content.UNSUPPORTED_LEGACY``).
+(``intake_content.NAMED_REFUSALS``).
 
 antiword runs as a child of the isolated parser process (so under its memory ceiling), with
 its own timeout, an empty environment but ``PATH`` and ``HOME`` (a private, empty directory:
