@@ -96,8 +96,8 @@ OLE2_BASED = frozenset({MSG, DOC, XLS, PPT})
 NAMED_REFUSALS: dict[str, str] = {
     XLS: "legacy Excel 97-2003 .xls is not supported; save it as .xlsx and send it again",
     PPT: "legacy PowerPoint 97-2003 .ppt is not supported; save it as .pptx and send it again",
-    "application/encrypted": "the file is password-protected (encrypted); remove the "
-    "password and send it again",
+    "application/encrypted": "a password-protected (encrypted) file is not supported; "
+    "remove the password and send it again",
 }
 
 #: Below this declared uncompressed total the ratio is not held against an archive (small

@@ -175,7 +175,8 @@ def test_the_new_formats_are_allowed_by_default(real: str) -> None:
 @pytest.mark.parametrize(("real", "name", "says"), [
     (XLS, "q1.xls", "legacy Excel 97-2003 .xls is not supported; save it as .xlsx"),
     (PPT, "deck.ppt", "legacy PowerPoint 97-2003 .ppt is not supported; save it as .pptx"),
-    ("application/encrypted", "password_protected.xlsx", "the file is password-protected"),
+    ("application/encrypted", "password_protected.xlsx",
+     "a password-protected (encrypted) file is not supported; remove the password"),
 ])
 def test_unsupported_legacy_office_is_refused_by_name(real: str, name: str, says: str) -> None:
     if real != "application/encrypted":  # what libmagic says for the real encrypted XLSX
