@@ -14,6 +14,7 @@ from data_plane.adapters.parsers import (
     ParserRegistry,
     ParserRouter,
     UnknownParserError,
+    default_registry,
     detect_format,
 )
 from data_plane.adapters.parsers.formats import DocFormat
@@ -416,3 +417,41 @@ def test_the_unstructured_fallback_reads_an_extensionless_copy(tmp_path: Path) -
     assert doc.status is ParseStatus.SUCCESS and doc.text_chars > 100
     assert any(e.type is ElementType.TABLE for e in doc.elements)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["source"]  # no link left behind
+
+
+FALLBACK_FILES = [SAMPLES / "supplier-onboarding-policy.docx", SAMPLES / "product-roadmap.pptx",
+                  SAMPLES / "quarterly-invoices.xlsx", SAMPLES / "fleet-maintenance-log.csv",
+                  SAMPLES / "data-retention-notice.html", SAMPLES / "incident-response-runbook.md",
+                  SAMPLES / "late-shipment-vaccines.eml", REAL / "fake-email-attachment.msg",
+                  REAL / "fake.odt", REAL.parent / "docling/epub_purvis_poetry.epub",
+                  SAMPLES / "annual-safety-report.pdf"]
+
+
+@pytest.mark.parametrize("path", FALLBACK_FILES, ids=[p.name for p in FALLBACK_FILES])
+def test_every_fallback_of_a_chain_reads_its_format(path: Path) -> None:
+    """Each route's parsers after the first, run on their own as the router would after a
+    failure (the first parser replaced by one that raises): text, in the route's order."""
+    from data_plane.adapters.parsers.routing import ROUTES
+
+    if not path.is_file():
+        pytest.skip(f"{path} not present")
+
+    class Exploding:
+        name = "exploding"
+
+        def parse(self, request: ParseRequest) -> CanonicalDocument:
+            raise RuntimeError("boom")
+
+    route = ROUTES[detect_format(path.name)]
+    first, *rest = route.parsers
+    assert rest, f"{path.suffix} has no fallback"
+    registry = default_registry()
+    only = ParserRegistry()
+    only.register(first, Exploding)
+    only.register(rest[0], lambda: registry.get(rest[0]))
+    doc = ParserRouter(registry=only).parse(request_for(path))
+    assert doc.status is not ParseStatus.FAILED, doc.errors
+    assert doc.parser == rest[0] and doc.text_chars > 100
+    assert [a.parser for a in doc.attempts][:2] == [first, rest[0]]
+    if path.suffix == ".pdf":  # docling's native pipeline: lines with their pages
+        assert doc.page_count == 4 and all(e.page for e in doc.elements)
