@@ -165,9 +165,10 @@ ROUTES: Mapping[DocFormat, Route] = MappingProxyType({
 class ParserRouter:
     """Parses a request with the routed parser(s); always returns a canonical document.
 
-    The result's lineage has one ``parse`` step per attempt (component, version, start and
-    finish, role, status, errors). When the fallback succeeds, the primary's failure is kept
-    in its lineage step, not in the document's errors. Satisfies the ``Parser`` port.
+    The result's ``attempts`` list every parser run in order (parser, version, role, status,
+    seconds, errors), and its lineage has one ``parse`` step per attempt. When a later parser
+    succeeds, the earlier failures stay in their attempts, not in the document's errors.
+    Satisfies the ``Parser`` port.
     """
 
     name: str = ROUTER_COMPONENT
@@ -198,7 +199,7 @@ class ParserRouter:
         return fmt, self._routes.get(fmt)
 
     def parse(self, request: ParseRequest) -> CanonicalDocument:
-        """Parse ``request``: primary, fallback on failure, FAILED if no text came out."""
+        """Parse ``request`` with its route's chain; FAILED if no parser gave text."""
         return self._parse(request, depth=0)
 
     def _parse(self, request: ParseRequest, depth: int) -> CanonicalDocument:
