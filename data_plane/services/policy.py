@@ -89,7 +89,8 @@ class PolicyService:
             stage="policy", component="frostbyte-policy", version="1", started_at=started,
             finished_at=datetime.now(UTC),
             details={"pii": pii.counts(), "safety": safety.verdict.value,
-                     "safety_score": safety.score, "doc_type": classification.doc_type.value,
+                     "safety_score": safety.score, "safety_summary": safety.summary,
+                     "doc_type": classification.doc_type.value,
                      "sensitivity": classification.sensitivity.value})
         redacted = pii.document.model_copy(update={"lineage": (*pii.document.lineage, step)})
         return PolicyOutcome(document=redacted, pii=pii, safety=safety,

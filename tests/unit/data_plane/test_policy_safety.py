@@ -263,3 +263,84 @@ def test_a_model_in_the_slot_adds_its_signal() -> None:
     verdict = assess(texts, [], flag_at=0.5, quarantine_at=0.8, extra=extra)
     assert (verdict.verdict, verdict.reason) == (Verdict.QUARANTINE, "INJECTION_SUSPECTED")
     assert assess(texts, [], flag_at=0.5, quarantine_at=0.8).verdict is Verdict.PASS
+
+
+# -- bounded raw-file readers (issue 12) ------------------------------------------------------
+
+_DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+_W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+
+
+def _bomb_docx(path: Path, paragraphs: int) -> Path:
+    """A document.xml of ``paragraphs`` visible paragraphs and one vanished run at the
+    end, written deflated (it compresses a thousandfold)."""
+    para = f'<w:p><w:r><w:t>{"visible text " * 20}</w:t></w:r></w:p>'.encode()
+    hidden = (b'<w:p><w:r><w:rPr><w:vanish/></w:rPr><w:t>late hidden words</w:t></w:r>'
+              b'</w:p>')
+    with (zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf,
+          zf.open("word/document.xml", "w") as out):
+        out.write(f'<w:document xmlns:w="{_W_NS}"><w:body>'.encode())
+        for _ in range(paragraphs):
+            out.write(para)
+        out.write(hidden + b"</w:body></w:document>")
+    return path
+
+
+def test_docx_parts_are_streamed_and_capped(tmp_path: Path) -> None:
+    small = _bomb_docx(tmp_path / "small.docx", 2_000)
+    assert docx_hidden(small) == [HiddenFragment("docx_vanish", "late hidden words")]
+    # The same document read under a cap smaller than it inflates to: the scan stops
+    # there and says so, rather than inflating it all.
+    cut = docx_hidden(small, max_bytes=100_000)
+    assert [f.kind for f in cut] == ["scan_truncated"]
+    assert "word/document.xml" in cut[0].text
+
+
+def test_a_docx_inflating_to_a_gigabyte_is_read_in_flat_memory(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    bomb = _bomb_docx(tmp_path / "bomb.docx", 1_000_000)  # ~280 MB inflated
+    assert bomb.stat().st_size < 5_000_000
+    child = ("import resource, sys\n"
+             "from pathlib import Path\n"
+             "from data_plane.adapters.safety_hidden import find_hidden\n"
+             "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+             f"found = find_hidden(Path(sys.argv[1]), {_DOCX_MIME!r})\n"
+             "grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before\n"
+             "print([f.kind for f in found], grew // 1024)\n")
+    done = subprocess.run([sys.executable, "-c", child, str(bomb)], capture_output=True,
+                          text=True, timeout=300, check=True,
+                          cwd=Path(__file__).resolve().parents[3])
+    kinds, grew_mib = done.stdout.rsplit(" ", 1)
+    assert kinds == "['scan_truncated']"  # 256 MiB read, then stopped
+    assert int(grew_mib) < 200, done.stdout  # not the size of the XML
+
+
+def test_html_is_read_up_to_its_cap() -> None:
+    raw = b"<p hidden>two words</p>" + b"<p>x</p>" * 1000
+    assert html_hidden(raw, max_bytes=len(raw)) == [
+        HiddenFragment("html_hidden_element", "two words")]
+    cut = html_hidden(raw, max_bytes=100)
+    assert cut[0] == HiddenFragment("html_hidden_element", "two words")
+    assert cut[-1].kind == "scan_truncated"
+
+
+def test_pdf_pages_are_bounded_and_released(tmp_path: Path) -> None:
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+
+    path = tmp_path / "many.pdf"
+    c = canvas.Canvas(str(path), pagesize=A4)
+    for n in range(5):
+        c.drawString(72, 700, f"Page {n}")
+        c.setFillColorRGB(1, 1, 1)
+        c.drawString(72, 680, f"white words on page {n}")
+        c.setFillColorRGB(0, 0, 0)
+        c.showPage()
+    c.save()
+    assert [f.text for f in pdf_hidden(path)] == [f"white words on page {n}"
+                                                  for n in range(5)]
+    cut = pdf_hidden(path, max_pages=2)
+    assert [f.kind for f in cut] == ["pdf_white_text", "pdf_white_text", "scan_truncated"]
+    assert cut[-1].text == "PDF read 2 of 5 pages"
