@@ -47,6 +47,9 @@ bench-intake: install ## Intake gateway throughput and memory (prints figures)
 bench-parse: install ## Parser workers vs bare parsers, per format (prints figures)
 	@$(PY) bench/parse.py
 
+bench-parse-large: install ## One large PDF: ours vs docling and unstructured; memory by pages
+	@$(PY) bench/parse.py --large
+
 bench-policy: install ## PII and injection detection: quality on the corpora and ms/chunk
 	@$(PY) bench/policy.py
 
