@@ -1,4 +1,5 @@
-"""Attachments of an RFC 822 e-mail: what becomes a child document of its own (SPEC §5.2).
+"""Attachments of an e-mail (RFC 822 ``.eml`` or Outlook ``.msg``): what becomes a child
+document of its own (SPEC §5.2).
 
 Inside the parser sandbox the router writes each attachment to a file beside the e-mail's
 scratch folder (``extract_attachments``: ``<folder>/NNN``); the worker then puts
@@ -8,7 +9,9 @@ every one through the intake checks an uploaded file gets, under the sender's fi
 A part is an attachment when it has a file name or ``Content-Disposition: attachment``. An
 attached e-mail (``message/rfc822``) is walked into: its text is already part of the body as
 the e-mail parsers read it (docling renders forwarded messages inline), and the files it
-carries are attachments like any other.
+carries are attachments like any other. An Outlook ``.msg`` (an OLE2 compound file) is read
+with python-oxmsg (the reader unstructured's ``msg`` extra installs): its by-value attachments
+are the files; attachments by reference (links) and embedded Outlook items carry no file.
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ def extract_attachments(source: Path, folder: Path | None,
                         limit: int = MAX_ATTACHMENTS) -> list[Attachment]:
     """The attachments of the e-mail at ``source`` in message order; with a ``folder``,
     each is also written to ``attachment_path(folder, n)``."""
-    found = email_attachments(source, limit)
+    found = (msg_attachments(source, limit) if _is_ole2(source)
+             else email_attachments(source, limit))
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
         for number, att in enumerate(found, start=1):
@@ -55,6 +59,30 @@ def email_attachments(path: Path, limit: int = MAX_ATTACHMENTS) -> list[Attachme
         msg = email.message_from_binary_file(fh, policy=email.policy.default)
     found: list[Attachment] = []
     _collect(msg, found, limit, top=True)
+    return found
+
+
+_OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+def _is_ole2(path: Path) -> bool:
+    with path.open("rb") as fh:
+        return fh.read(len(_OLE2_MAGIC)) == _OLE2_MAGIC
+
+
+def msg_attachments(path: Path, limit: int = MAX_ATTACHMENTS) -> list[Attachment]:
+    """The by-value attachments of the Outlook message at ``path`` (at most ``limit``)."""
+    from oxmsg import Message as OutlookMessage
+
+    found: list[Attachment] = []
+    for att in OutlookMessage.load(path).attachments:
+        if len(found) >= limit:
+            break
+        if not att.attached_by_value:
+            continue  # a link or an embedded Outlook item: no file to admit
+        raw = att.file_name or f"attachment-{len(found) + 1}"
+        found.append(Attachment(_safe_name(raw), att.mime_type or "application/octet-stream",
+                                att.file_bytes or b"", raw))
     return found
 
 
@@ -83,4 +111,4 @@ def _safe_name(name: str) -> str:
 
 
 __all__ = ["MAX_NESTING", "Attachment", "attachment_path", "email_attachments",
-           "extract_attachments"]
+           "extract_attachments", "msg_attachments"]

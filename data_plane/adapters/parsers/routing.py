@@ -46,7 +46,7 @@ The choices, with the evidence from ``/shared/PARSER_FACTS.md`` (PF) and our own
   ``msg_with_attachment.msg`` (158 chars: subject, From/To/Date, body) and
   ``fake-email-attachment.msg`` (267 chars); unstructured 0.04–0.06 s, 127 and 263 chars.
   Unstructured runs with ``process_attachments=False`` (PF: it raises on audio attachments).
-  **Attachments** of an .eml become child documents (SPEC §5.2): the router only extracts
+  **Attachments** of an .eml or .msg become child documents (SPEC §5.2): the router only extracts
   them to files in the job's scratch folder (inside the sandbox; files inside forwarded
   messages too) and lists them in ``CanonicalDocument.attachments`` (name, type, sha256,
   size); the worker puts each through the intake checks an uploaded file gets and queues
@@ -149,7 +149,7 @@ ROUTES: Mapping[DocFormat, Route] = MappingProxyType({
     DocFormat.HTML: _route("docling", "unstructured"),
     DocFormat.MARKDOWN: _route("docling", "unstructured"),
     DocFormat.EML: _route("docling", "unstructured", attachments=True),
-    DocFormat.MSG: _route("docling", "unstructured"),
+    DocFormat.MSG: _route("docling", "unstructured", attachments=True),
     DocFormat.ODT: _route("docling", "unstructured"),
     DocFormat.ODS: _route("docling"),
     DocFormat.ODP: _route("docling"),

@@ -98,3 +98,22 @@ def test_a_real_mail_with_an_audio_attachment_parses(router: ParserRouter) -> No
     doc = parse(router, MP3_MAIL)
     assert doc.status is ParseStatus.SUCCESS and doc.text_chars > 0
     assert any(a.mime_type.startswith("audio/") for a in doc.attachments)
+
+
+MSG_FILES = {
+    ROOT.parent / "shared/corpus/docling/msg_with_attachment.msg": {"test.txt", "report.pdf"},
+    ROOT.parent / "shared/corpus/real/fake-email-attachment.msg": {"fake-attachment.txt"},
+}
+
+
+@pytest.mark.parametrize("path", list(MSG_FILES), ids=lambda p: p.name)
+def test_an_outlook_message_hands_over_its_attachments_too(
+        router: ParserRouter, path: Path, tmp_path: Path) -> None:
+    if not path.exists():
+        pytest.skip("shared corpus not present")
+    doc = parse(router, path, tmp_path / "attachments")
+    assert doc.status is not ParseStatus.FAILED and doc.text_chars > 0
+    assert {a.name for a in doc.attachments} == MSG_FILES[path]
+    for number, info in enumerate(doc.attachments, start=1):
+        written = attachment_path(tmp_path / "attachments", number).read_bytes()
+        assert hashlib.sha256(written).hexdigest() == info.sha256 and info.size == len(written)
