@@ -7,6 +7,7 @@ Findings keep the type, the location and the score — never the matched value.
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -98,11 +99,18 @@ def resolve_overlaps(detections: Iterable[Detection], policy: PiiPolicy) -> list
                   if d.end > d.start and d.score >= policy.threshold_for(d.entity_type)]
     candidates.sort(key=lambda d: (-_SEVERITY[policy.action_for(d.entity_type)], -d.score,
                                    -(d.end - d.start), d.start, d.entity_type))
+    # Kept spans never overlap, so sorted by start they are sorted by end too: a candidate
+    # need only be checked against its two neighbours (linear in the spans kept, where
+    # checking every kept span was quadratic on a text of 37,000 IP addresses).
     kept: list[Detection] = []
+    starts: list[int] = []
     for d in candidates:
-        if all(d.end <= k.start or d.start >= k.end for k in kept):
-            kept.append(d)
-    return sorted(kept, key=lambda d: d.start)
+        i = bisect.bisect_right(starts, d.start)
+        if (i and kept[i - 1].end > d.start) or (i < len(kept) and kept[i].start < d.end):
+            continue
+        kept.insert(i, d)
+        starts.insert(i, d.start)
+    return kept
 
 
 def redact(text: str, detections: Sequence[Detection], policy: PiiPolicy) -> str:
