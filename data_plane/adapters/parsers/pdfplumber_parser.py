@@ -106,6 +106,7 @@ HEADING_SIZE_RATIO = 1.15
 MAX_HEADING_WORDS = 20
 MAX_BOLD_HEADING_WORDS = 12
 MARGIN_FRACTION = 0.07
+PAGE_NUMBER_MARGIN = 0.12
 #: A page is handed to the table finder when its drawing has at least this many straight
 #: horizontal and as many vertical strokes (a table of two rows and two columns has three).
 MIN_TABLE_RULES = 3
@@ -399,6 +400,18 @@ def _mark_margins(lines: list[_Line], height: float) -> None:
             line.kind = ElementType.PAGE_HEADER
         elif line.top >= height * (1 - MARGIN_FRACTION):
             line.kind = ElementType.PAGE_FOOTER
+    # A bare page number set a little further in (DA-619p.pdf: 8 % above the bottom) is
+    # furniture too when nothing on the page lies beyond it.
+    body = [ln for ln in lines if ln.kind is None]
+    if len(body) >= 2:
+        lowest = max(body, key=lambda ln: ln.top)
+        highest = min(body, key=lambda ln: ln.top)
+        if (lowest.top >= height * (1 - PAGE_NUMBER_MARGIN)
+                and _PAGE_NUMBER.match(lowest.text.strip())):
+            lowest.kind = ElementType.PAGE_FOOTER
+        elif (highest.bottom <= height * PAGE_NUMBER_MARGIN
+              and _PAGE_NUMBER.match(highest.text.strip())):
+            highest.kind = ElementType.PAGE_HEADER
     # Running heads first, running feet last, whatever order the PDF drew them in.
     lines.sort(key=_furniture_order)
 

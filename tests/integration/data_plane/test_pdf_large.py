@@ -75,6 +75,12 @@ def test_a_619_page_manual_parses_under_the_default_ceiling_with_its_outline(
     body = next(e for e in doc.elements if e.heading_path[-1:] == ("Abomination",)
                 and e.type is ElementType.PARAGRAPH)
     assert "maleficar" in body.text
+    # Its page numbers sit 8 % above the bottom edge: furniture, not the start of a paragraph.
+    numbers = [e for e in doc.elements if e.type is ElementType.PAGE_FOOTER]
+    assert len(numbers) >= 600 and all(e.text.isdigit() for e in numbers)
+    assert sum(e.text == str(e.page) for e in numbers) >= 170  # its first book, page for page
+    assert not any(e.text.startswith(f"{e.page} ") for e in doc.elements
+                   if e.type is ElementType.PARAGRAPH)
     # pdfplumber's table finder finds no table in this manual (checked on every page); the
     # ruled-table path is covered below and in test_parsers.py
     # Memory does not grow with the page count: 619 pages peak within 1 GiB of 10 pages.
