@@ -75,7 +75,7 @@ def msg_attachments(path: Path, limit: int = MAX_ATTACHMENTS) -> list[Attachment
     from oxmsg import Message as OutlookMessage
 
     found: list[Attachment] = []
-    for att in OutlookMessage.load(path).attachments:
+    for att in OutlookMessage.load(str(path)).attachments:
         if len(found) >= limit:
             break
         if not att.attached_by_value:
