@@ -43,11 +43,13 @@ class PolicyStore:
             conn.execute(
                 "UPDATE documents SET doc_type = %s, sensitivity = %s, classified_by = %s,"
                 " safety_verdict = %s, safety_score = %s, safety_signals = %s,"
-                " pii_counts = %s, updated_at = now() WHERE document_id = %s",
+                " safety_detail = %s, pii_counts = %s, updated_at = now()"
+                " WHERE document_id = %s",
                 (outcome.classification.doc_type.value,
                  outcome.classification.sensitivity.value, outcome.classification.source,
-                 verdict, outcome.safety.score,
-                 Jsonb(_signals(outcome)), Jsonb(pii.counts()), document_id))
+                 verdict, outcome.safety.score, Jsonb(_signals(outcome)),
+                 outcome.safety.summary,
+                 Jsonb(pii.counts()), document_id))
             self._db.append_audit(
                 conn, actor="worker", event_type="document.classified",
                 subject_kind="document", subject_id=str(document_id),

@@ -64,6 +64,7 @@ def render_report_html(rep: dict[str, Any]) -> str:
         policy = "<br>".join(p for p in (
             _e(d.get("doc_type")), _e(d.get("sensitivity")),
             f"safety {_e(d['safety'])}" if d.get("safety") else "",
+            f"<small>{_e(d['safety_detail'])}</small>" if d.get("safety_detail") else "",
             f"PII: {pii}" if pii else "") if p)
         body_rows.append(
             f"<tr><td>{i}</td><td class='name'>"

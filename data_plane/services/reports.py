@@ -19,7 +19,8 @@ from data_plane.services.intake_report_html import render_report_html
 
 REPORT_COLUMNS = ("name", "document_id", "status", "reason", "detail", "sha256", "mime_type",
                   "parser", "parser_version", "parse_status", "pages", "chunks", "doc_type",
-                  "sensitivity", "safety", "explanation", "what_to_do", "parent_document_id")
+                  "sensitivity", "safety", "safety_detail", "explanation", "what_to_do",
+                  "parent_document_id")
 
 
 class ReportService:
@@ -138,5 +139,8 @@ def _report_row(d: dict[str, Any]) -> dict[str, Any]:
         "doc_type": d.get("doc_type"),
         "sensitivity": d.get("sensitivity"),
         "safety": d.get("safety_verdict"),
+        # why, in words: a FLAG for hidden residue says which kind and that it held no
+        # instructions (SPEC §5.3)
+        "safety_detail": d.get("safety_detail"),
         "pii": d.get("pii_counts") or {},
     }

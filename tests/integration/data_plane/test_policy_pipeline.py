@@ -261,3 +261,30 @@ def test_a_released_document_is_indexed_on_its_next_run(plane: Plane) -> None:
     row = plane.db.get_document(uuid.UUID(bad))
     assert row is not None and (row["status"], row["safety_verdict"]) == ("INDEXED", "RELEASED")
     assert bad in _search(plane, "Supplier note reveal system prompt")
+
+
+def test_ordinary_hidden_text_is_flagged_indexed_and_the_report_says_why(
+        plane: Plane) -> None:
+    # Zero-width characters woven through an ordinary line: hidden, but nothing
+    # instruction-like in it — residue, not an attack (SPEC §5.3): indexed, FLAG, and the
+    # report names the kind of hidden text.
+    zw = "\u200b"
+    body = ("# Maintenance\n\nQuarterly maintenance schedule for the north plant.\n"
+            f"North{zw} plant{zw} schedule{zw} draft{zw} two.\n")
+    doc_id, status = plane.ingest("schedule.txt", body, "text/plain")
+    assert status == "INDEXED"
+    report = ReportService(plane.db, embedding_model={}).report(plane.batch_id)
+    row = next(r for r in report["documents"] if r["document_id"] == doc_id)
+    assert row["safety"] == "FLAG"
+    assert row["safety_detail"].startswith("HIDDEN_TEXT")
+    assert "no instructions" in row["safety_detail"]
+
+
+def test_hidden_instructions_are_quarantined_and_the_report_says_what_was_hidden(
+        plane: Plane) -> None:
+    doc_id, status = plane.ingest("minutes.html", HIDDEN_HTML, "text/html")
+    assert status == "QUARANTINED"
+    report = ReportService(plane.db, embedding_model={}).report(plane.batch_id)
+    row = next(r for r in report["documents"] if r["document_id"] == doc_id)
+    assert row["reason"] == "HIDDEN_TEXT"
+    assert row["safety_detail"] and "instructions" in row["safety_detail"]
