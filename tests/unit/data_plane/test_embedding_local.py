@@ -12,6 +12,8 @@ from data_plane.adapters.embedding_local import (
     LocalEmbeddingProvider,
     config_fingerprint,
     default_model_path,
+    native_bf16,
+    resolve_precision,
 )
 from data_plane.errors import EmbeddingUnavailable
 
@@ -94,3 +96,23 @@ def test_concurrent_first_use_loads_once(model_copy: Path) -> None:
         t.join()
     assert loads == [1]
     assert len(results) == 4
+
+
+@pytest.mark.parametrize(("flags", "expected"), [
+    ("fpu sse2 avx avx2 fma", "fp32"),  # AVX2 only: bf16 is emulated and several times slower
+    ("fpu avx2 avx512f avx512_bf16", "bf16"),
+    ("fpu avx2 amx_bf16 amx_tile", "bf16"),
+])
+def test_auto_precision_is_bf16_only_where_the_cpu_computes_it(
+        tmp_path: Path, flags: str, expected: str) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n\n"
+                       f"processor\t: 1\nflags\t\t: {flags}\n")
+    assert resolve_precision("auto", has_native_bf16=native_bf16(cpuinfo)) == expected
+
+
+def test_an_explicit_precision_wins_and_an_unreadable_cpuinfo_means_fp32(
+        tmp_path: Path) -> None:
+    assert resolve_precision("bf16", has_native_bf16=False) == "bf16"
+    assert resolve_precision("fp32", has_native_bf16=True) == "fp32"
+    assert native_bf16(tmp_path / "absent") is False
