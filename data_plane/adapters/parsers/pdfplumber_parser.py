@@ -39,29 +39,31 @@ text backend:
   changes and bullet/number markers (LIST_ITEM). Every element carries its page and box.
 
 Measured with ``bench/parse.py --large`` (bench/README.md) on the 2-core build machine while
-other jobs ran (load average 7–11: wall-clock figures are 3–6 × the CPU ones, so CPU p/s,
-pages per CPU second, is the comparable figure). Profiled with cProfile: the per-word PDFium
-calls and the line grouping take about two thirds, loading each page a fifth.
+other jobs ran (load average 4–5; CPU p/s, pages per CPU second, does not depend on them).
+Profiled with cProfile: the per-word PDFium calls and the line grouping take about two thirds,
+loading each page a fifth.
 
-=====================================  =======  ==========  ================================
-DA-619p.pdf (619 pages)                CPU p/s  peak RSS    structure
-=====================================  =======  ==========  ================================
-this reader, alone                     80.7     82 MiB      1,554 headings from the outline
-                                                            (1,372 bookmarks), 0 tables (the
-                                                            table finder finds none on any
-                                                            page), a page on every element
-the worker's parse stage (isolated     36.6     875 MiB     the same, plus OCR of the 7
-child: this reader + OCR)                       (idle 723)  pages without a text layer
-before this change (pdfplumber kept    —        > 4096 MiB  FAILED at the ceiling
-every page)
-docling NativePdfPipeline, text only   12.0     1,858 MiB   25,912 line items, no headings,
-                                                            no tables
-unstructured ``fast``                  3.4      912 MiB     10,054 elements, 2,835 "titles"
-                                                            (no levels), no tables
-=====================================  =======  ==========  ================================
+=====================================  =======  =======  ==========  =========================
+DA-619p.pdf (619 pages)                pages/s  CPU p/s  peak RSS    structure
+=====================================  =======  =======  ==========  =========================
+this reader, alone                     91.1     98.7     121 MiB     1,554 headings from the
+                                                                     outline (1,372 bookmarks),
+                                                                     0 tables (none on any
+                                                                     page), page numbers as
+                                                                     footers, a page on every
+                                                                     element
+the worker's parse stage (isolated     76.7     90.4     860 MiB     the same, plus OCR of the
+child: this reader + OCR)                                (idle 725)  pages without text
+before this change                     —        —        > 4096 MiB  FAILED at the ceiling
+docling NativePdfPipeline, text only   9.5      13.3     1,851 MiB   25,912 line items, no
+                                                                     headings, no tables
+unstructured ``fast``                  3.3      4.3      892 MiB     10,054 elements, 2,835
+                                                                     "titles" without levels,
+                                                                     no tables
+=====================================  =======  =======  ==========  =========================
 
 The child's peak by page count (idle → peak): first 10 pages of DA-619p 723 → 723 MiB, first
-100 725 → 725, all 619 725 → 875, a generated 3,000-page PDF 823 → 887 — flat.
+100 723 → 725, all 619 725 → 860, a generated 3,000-page PDF 763 → 874 (73 pages/s) — flat.
 On the samples: ``annual-safety-report.pdf`` (4 p) title + 4 H1 + 7 H2, all right, the 6×5
 table with cells, page footers; ``layout-parser-paper-fast.pdf`` title + "1 Introduction"
 (its outline has one bookmark, the title, so fonts decide) — see routing.py's docstring.
