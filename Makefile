@@ -7,7 +7,7 @@ PACKAGES := control_plane data_plane frostbyte_common frostbyte_cli infra
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo down test test-fast lint samples golden policy-corpora bench \
-	bench-intake bench-parse bench-policy bench-audit bench-compare test-hosts
+	bench-intake bench-parse bench-parse-large bench-policy bench-audit bench-compare test-hosts
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
