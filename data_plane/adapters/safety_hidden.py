@@ -9,7 +9,9 @@ record it)."""
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import math
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -107,73 +109,133 @@ def _truncated(where: str) -> HiddenFragment:
     return HiddenFragment(SCAN_TRUNCATED, where)
 
 
-def _is_white(color: object) -> bool:
-    if isinstance(color, (list, tuple)):
-        values = [float(v) for v in color if isinstance(v, (int, float))]
-        if len(values) == 1:
-            return values[0] >= 0.95
-        if len(values) == 3:
-            return min(values) >= 0.95
-        if len(values) == 4:  # CMYK: white is no ink
-            return max(values) <= 0.05
-    return False
-
-
 def pdf_hidden(path: Path, *, max_pages: int = MAX_PDF_PAGES) -> list[HiddenFragment]:
-    """Characters drawn white, under 2 pt, or outside the page box (pdfplumber) on the first
-    ``max_pages`` pages; the text is re-extracted from just those characters so that words
-    keep their spaces. Each page's parsed objects are released once it is read."""
-    import pdfplumber
+    """Characters drawn white, under 2 pt, or outside the page's media box on the first
+    ``max_pages`` pages, read with PDFium (pypdfium2): one fragment per page and kind, its
+    characters joined in content-stream order with a space wherever a character of another
+    kind, a space or a line end came between. Each page and its text page are closed once
+    read. A PDF PDFium cannot open (encrypted, damaged) raises; ``find_hidden`` turns that
+    into no fragments, the parser reports on the file."""
+    import pypdfium2  # type: ignore[import-untyped]
 
     out: list[HiddenFragment] = []
-    with pdfplumber.open(path, pages=list(range(1, max_pages + 1))) as pdf:
-        for page in pdf.pages:
+    pdf = pypdfium2.PdfDocument(str(path))
+    try:
+        pages = len(pdf)
+        chars = _PdfChars()
+        for index in range(min(pages, max_pages)):
+            page = pdf[index]
             try:
-                out.extend(_page_hidden(page))
+                box = page.get_mediabox()
+                textpage = page.get_textpage()
+                try:
+                    out.extend(_page_hidden(chars, textpage, box))
+                finally:
+                    textpage.close()
             finally:
                 page.close()
             if len(out) >= _MAX_FRAGMENTS:
                 out = out[:_MAX_FRAGMENTS]
                 out.append(_truncated(f"PDF kept the first {_MAX_FRAGMENTS} hidden fragments"
-                                      f" (page {page.page_number})"))
+                                      f" (page {index + 1})"))
                 return out
-        pages = _page_count(pdf)
+    finally:
+        pdf.close()
     if pages > max_pages:
         out.append(_truncated(f"PDF read {max_pages} of {pages} pages"))
     return out
 
 
-def _page_count(pdf: Any) -> int:
-    """The page count the PDF declares (0 if it cannot be read)."""
-    from pdfminer.pdftypes import resolve1
-
-    try:
-        return int(resolve1(resolve1(pdf.doc.catalog.get("Pages")).get("Count")) or 0)
-    except Exception:  # a damaged page tree: the parser reports on it
-        return 0
+_OFF_PAGE, _TINY, _WHITE = "pdf_off_page_text", "pdf_tiny_text", "pdf_white_text"
+_WHITE_LEVEL = 242  # of 255 on every RGB channel: 0.95, as CMYK "no ink" converts to
 
 
-def _page_hidden(page: Any) -> list[HiddenFragment]:
-    width, height = float(page.width), float(page.height)
+class _PdfChars:
+    """PDFium's C functions and reusable out-parameters for one document (the raw calls
+    cost far less per character than pypdfium2's helper objects). ``text_object`` is
+    PDFium's ``FPDFText_GetTextObject`` declared to return the object's address as an int,
+    so that characters group by object without a ctypes cast each."""
 
-    def kind_of(ch: dict[str, Any]) -> str | None:
-        if ch["x1"] < 0 or ch["x0"] > width or ch["bottom"] < 0 or ch["top"] > height:
-            return "pdf_off_page_text"
-        if float(ch.get("size") or 12) < 2.0:
-            return "pdf_tiny_text"
-        if _is_white(ch.get("non_stroking_color")):
-            return "pdf_white_text"
-        return None
+    def __init__(self) -> None:
+        import pypdfium2.raw as c  # type: ignore[import-untyped]
 
+        self.c = c
+        address = ctypes.cast(c.FPDFText_GetTextObject, ctypes.c_void_p).value or 0
+        self.text_object = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int)(
+            address)
+        self.rect = c.FS_RECTF()
+        self.matrix = c.FS_MATRIX()
+        self.rgba = [ctypes.c_uint() for _ in range(4)]
+        self.bounds = [ctypes.c_float() for _ in range(4)]
+
+
+def _page_hidden(api: _PdfChars, textpage: Any,
+                 box: tuple[float, float, float, float]) -> list[HiddenFragment]:
+    """One page's hidden text by kind. A character is off the page when its box lies wholly
+    outside the media box; else tiny when its font size times the text matrix's vertical
+    scale is under 2 pt (writers that set size 1 and scale draw readable text; the scale is
+    the vertical one's length, so rotated text keeps its size); else white when its fill
+    colour is (PDFium's RGB, whatever the colour space: a spot colour at full tint is ink).
+    Size and colour belong to the character's text object, so they are asked once per
+    object; a character's own box only where its object is not wholly on the page. Text in
+    render mode 3 (an OCR layer over a scan) is judged like any other, by size and colour."""
+    c = api.c
+    raw = textpage.raw
+    n = c.FPDFText_CountChars(raw)
+    if n <= 0:
+        return []
+    text = textpage.get_text_range(0, n)
+    if len(text) != n:  # not one character per index (e.g. outside the BMP): rebuild
+        text = "".join(chr(c.FPDFText_GetUnicode(raw, i) or 32) for i in range(n))
+    left, bottom, right, top = box
+    rect, matrix, (r, g, b, a) = api.rect, api.matrix, api.rgba
+    x0, y0, x1, y1 = api.bounds
+    text_object, char_box = api.text_object, c.FPDFText_GetLooseCharBox
+    # Per text object: its kind unless off the page, and whether characters need a box.
+    objects: dict[int, tuple[str | None, bool]] = {}
+    texts: dict[str, list[str]] = {}
+    last: str | None = None  # the kind of the previous character kept
+    for i, ch in enumerate(text):
+        if ch.isspace():
+            last = None
+            continue
+        key = text_object(raw, i)
+        if key is None:  # a character PDFium generated
+            last = None
+            continue
+        known = objects.get(key)
+        if known is None:
+            kind: str | None = None
+            c.FPDFText_GetMatrix(raw, i, matrix)
+            if c.FPDFText_GetFontSize(raw, i) * math.hypot(matrix.c, matrix.d) < 2.0:
+                kind = _TINY
+            elif (c.FPDFText_GetFillColor(raw, i, r, g, b, a)
+                  and min(r.value, g.value, b.value) >= _WHITE_LEVEL):
+                kind = _WHITE
+            inside = bool(c.FPDFPageObj_GetBounds(c.FPDFText_GetTextObject(raw, i),
+                                                  x0, y0, x1, y1)
+                          and x0.value >= left and x1.value <= right
+                          and y0.value >= bottom and y1.value <= top)
+            known = objects[key] = (kind, not inside)
+        kind, check = known
+        if check:
+            char_box(raw, i, rect)
+            if (rect.right < left or rect.left > right or rect.top < bottom
+                    or rect.bottom > top):
+                kind = _OFF_PAGE
+        if kind is None:
+            last = None
+            continue
+        parts = texts.setdefault(kind, [])
+        if kind != last and parts:
+            parts.append(" ")
+        parts.append(ch)
+        last = kind
     out = []
-    kinds = {kind_of(ch) for ch in page.chars} - {None}
-    for kind in sorted(k for k in kinds if k):
-        def keep(obj: dict[str, Any], kind: str = kind) -> bool:
-            return bool(obj.get("object_type") == "char" and kind_of(obj) == kind)
-
-        text = page.filter(keep).extract_text() or ""
-        if text.strip():
-            out.append(HiddenFragment(kind, " ".join(text.split())))
+    for kind in sorted(texts):
+        joined = " ".join("".join(texts[kind]).split())[:_MAX_CHARS]
+        if joined:
+            out.append(HiddenFragment(kind, joined))
     return out
 
 

@@ -202,6 +202,56 @@ def test_pdf_white_tiny_and_off_page_text(tmp_path: Path) -> None:
     assert "Quarterly" not in " ".join(found.values())
 
 
+def test_pdf_text_sized_by_its_matrix_rotation_and_ink_is_not_hidden(tmp_path: Path) -> None:
+    # Readable text that a naive reading takes for hidden: size 1 scaled up twelvefold by
+    # the matrix, text turned 90 degrees, a spot colour at full tint (ink, not white).
+    # White in CMYK (no ink) and size 1 scaled by 1.5 stay hidden.
+    from reportlab.lib.colors import CMYKColorSep
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+
+    path = tmp_path / "m.pdf"
+    c = canvas.Canvas(str(path), pagesize=A4)
+    c.saveState()
+    c.translate(72, 700)
+    c.scale(12, 12)
+    c.setFont("Helvetica", 1)
+    c.drawString(0, 0, "scaled heading")
+    c.restoreState()
+    c.saveState()
+    c.translate(40, 300)
+    c.rotate(90)
+    c.drawString(0, 0, "margin stamp")
+    c.restoreState()
+    c.setFillColor(CMYKColorSep(0.9, 0.4, 0, 0, spotName="LinkBlue", density=1))
+    c.drawString(72, 600, "spot colour link")
+    c.setFillColorCMYK(0, 0, 0, 0)
+    c.drawString(72, 580, "cmyk white words")
+    c.setFillColorRGB(0, 0, 0)
+    c.saveState()
+    c.translate(72, 560)
+    c.scale(1.5, 1.5)
+    c.setFont("Helvetica", 1)
+    c.drawString(0, 0, "scaled tiny words")
+    c.restoreState()
+    c.save()
+    found = {f.kind: f.text for f in pdf_hidden(path)}
+    assert found == {"pdf_white_text": "cmyk white words",
+                     "pdf_tiny_text": "scaled tiny words"}
+
+
+def test_an_encrypted_pdf_yields_no_fragments(tmp_path: Path) -> None:
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+
+    path = tmp_path / "locked.pdf"
+    c = canvas.Canvas(str(path), pagesize=A4, encrypt="secret")
+    c.setFillColorRGB(1, 1, 1)
+    c.drawString(72, 680, "white words behind a password")
+    c.save()
+    assert find_hidden(path, "application/pdf") == []
+
+
 def _docx(tmp_path: Path) -> Path:
     import docx
     from docx.shared import Pt, RGBColor
