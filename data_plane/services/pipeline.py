@@ -143,9 +143,7 @@ class PipelineService:
             doc = _with_parent(doc, row["parent_document_id"])
 
         if doc.status is ParseStatus.FAILED:
-            reason = (Reason.NO_TEXT_EXTRACTED
-                      if any(e.message.startswith("NO_TEXT_EXTRACTED") for e in doc.errors)
-                      else Reason.PARSE_FAILED)
+            reason = failure_reason(doc)
             detail = "; ".join(e.message for e in doc.errors) or "parser reported failure"
             if not self._db.mark_failed(doc_uuid, reason, detail, doc, timings.rounded()):
                 return "DELETED"
@@ -260,6 +258,16 @@ def _with_parent(doc: CanonicalDocument, parent_id: uuid.UUID) -> CanonicalDocum
     """An attachment's canonical document names the e-mail it came with."""
     return doc.model_copy(update={"metadata": {**doc.metadata,
                                                "parent_document_id": str(parent_id)}})
+
+
+def failure_reason(doc: CanonicalDocument) -> Reason:
+    """Pure: why a FAILED document failed, for the vendor. ``NO_TEXT_EXTRACTED`` only when
+    every parser tried read the file and found no text (an image without words, a blank
+    scan); a file some parser could not even open — damaged, encrypted — is PARSE_FAILED,
+    whatever the later parsers of its chain said."""
+    if doc.errors and all(e.message.startswith("NO_TEXT_EXTRACTED") for e in doc.errors):
+        return Reason.NO_TEXT_EXTRACTED
+    return Reason.PARSE_FAILED
 
 
 def _with_lineage(doc: CanonicalDocument, chunks: list[Chunk], model: str) -> CanonicalDocument:
