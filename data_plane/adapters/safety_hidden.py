@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 from xml.etree import ElementTree
 
+from data_plane.adapters.parsers._common import valid_text
 from data_plane.domain.policy.safety import (
     BIDI_CONTROLS,
     SCAN_TRUNCATED,
@@ -233,7 +234,7 @@ def _page_hidden(api: _PdfChars, textpage: Any,
         last = kind
     out = []
     for kind in sorted(texts):
-        joined = " ".join("".join(texts[kind]).split())[:_MAX_CHARS]
+        joined = " ".join(valid_text("".join(texts[kind])).split())[:_MAX_CHARS]
         if joined:
             out.append(HiddenFragment(kind, joined))
     return out

@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 import email.policy
 import importlib.metadata
+import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -160,8 +161,20 @@ class ElementBuilder:
         )
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def valid_text(text: str) -> str:
+    """``text`` as valid Unicode: UTF-16 surrogate pairs (PDFium hands out a character
+    beyond the BMP as two code units) joined, a lone surrogate replaced by U+FFFD. A lone
+    surrogate cannot be encoded to UTF-8: the tokenizer, PostgreSQL and JSON refuse it."""
+    if not _SURROGATE.search(text):
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
 def _clean(text: str) -> str:
-    return " ".join(text.split())
+    return " ".join(valid_text(text).split())
 
 
 def cells_from_rows(rows: list[list[str | None]], header_rows: int = 1) -> tuple[TableCell, ...]:

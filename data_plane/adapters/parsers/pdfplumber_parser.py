@@ -93,6 +93,7 @@ from data_plane.adapters.parsers._common import (
     guarded,
     make_document,
     package_version,
+    valid_text,
 )
 from data_plane.adapters.parsers.formats import DocFormat, detect_format
 from data_plane.domain.canonical import (
@@ -331,7 +332,7 @@ def _page_lines(api: _Pdfium, textpage: Any, page_no: int, x_origin: float,
     prev_end = 0
 
     def close_line() -> None:
-        lines.append(_Line(page=page_no, text=" ".join(words), x0=round(lx0, 2),
+        lines.append(_Line(page=page_no, text=valid_text(" ".join(words)), x0=round(lx0, 2),
                            top=round(ltop, 2), x1=round(lx1, 2), bottom=round(lbottom, 2),
                            size=max(sizes, key=sizes.__getitem__),
                            bold=bold_chars >= 0.8 * chars, n_words=len(words)))

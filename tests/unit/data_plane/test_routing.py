@@ -137,3 +137,13 @@ def test_the_routing_table(fmt: DocFormat, chain: tuple[str, ...]) -> None:
 ])
 def test_new_formats_are_detected(name: str, mime: str, expected: DocFormat) -> None:
     assert detect_format(name, mime) is expected
+
+
+def test_text_from_pdfium_code_units_becomes_valid_unicode() -> None:
+    from data_plane.adapters.parsers._common import valid_text
+
+    # PDFium hands out a character beyond the BMP as two UTF-16 code units
+    assert valid_text("a\udb82\udc54b") == "a\U000f0854b"
+    assert valid_text("lone \udb62 surrogate") == "lone \ufffd surrogate"
+    assert valid_text("plain text") == "plain text"
+    valid_text("x\ud800").encode("utf-8")  # what the tokenizer and PostgreSQL need
