@@ -97,7 +97,8 @@ def _worker(settings: DataPlaneSettings) -> int:
     pending = build_pending_scans(core)
     jobs.register_tasks(core.queue_app, process=pipeline.process,
                         index=indexer.index if indexer else None,
-                        rescan=pending.rescan_all if pending else None)
+                        rescan=pending.rescan_all if pending else None,
+                        give_up=pipeline.give_up)
     queues = [jobs.PROCESS_QUEUE] + ([] if settings.index_in_api else [jobs.INDEX_QUEUE])
 
     async def run() -> None:

@@ -68,9 +68,13 @@ class ProcrastinateJobQueue:
 
 def register_tasks(app: procrastinate.App, *, process: Callable[[str], object] | None,
                    index: Callable[[str], object] | None,
-                   rescan: Callable[[], object] | None = None) -> None:
+                   rescan: Callable[[], object] | None = None,
+                   give_up: Callable[[str, BaseException], object] | None = None) -> None:
     """Register the tasks this process runs (sync functions run in threads). ``rescan``
-    scans the files held as SCAN_PENDING, every few seconds, until the scanner is back."""
+    scans the files held as SCAN_PENDING, every few seconds, until the scanner is back.
+    ``give_up`` is told when a document's processing failed on its last attempt, so that
+    the document ends FAILED with a reason instead of staying PROCESSING for ever (and its
+    batch never completing)."""
     if rescan is not None:
         def rescan_held_files(timestamp: int) -> None:
             rescan()
@@ -80,10 +84,18 @@ def register_tasks(app: procrastinate.App, *, process: Callable[[str], object] |
                      queueing_lock=RESCAN_TASK)(rescan_held_files))
     retry = procrastinate.RetryStrategy(max_attempts=5, exponential_wait=2)
     if process is not None:
-        def process_document(document_id: str) -> None:
-            process(document_id)
+        def process_document(context: procrastinate.JobContext, document_id: str) -> None:
+            try:
+                process(document_id)
+            except Exception as exc:
+                last = retry.max_attempts is not None and (
+                    context.job.attempts >= retry.max_attempts)
+                if last and give_up is not None:
+                    give_up(document_id, exc)
+                raise
 
-        app.task(name=PROCESS_TASK, queue=PROCESS_QUEUE, retry=retry)(process_document)
+        app.task(name=PROCESS_TASK, queue=PROCESS_QUEUE, retry=retry,
+                 pass_context=True)(process_document)
     if index is not None:
         def index_document(document_id: str) -> None:
             index(document_id)

@@ -97,6 +97,14 @@ class PipelineService:
         self._ocr_languages = ocr_languages
         self._policy_store = PolicyStore(db)
 
+    def give_up(self, document_id: str, exc: BaseException) -> None:
+        """End a document FAILED whose processing raised on its last attempt (the job
+        runner calls this); a document that left the pipeline meanwhile is left alone."""
+        log.error("document failed on every attempt", exc_info=exc,
+                  extra={"document_id": document_id})
+        self._db.mark_failed(uuid.UUID(document_id), Reason.PARSE_FAILED,
+                             give_up_detail(exc), None, {})
+
     def process(self, document_id: str, timings: StageTimings | None = None) -> str:
         """Run the worker's part for one document; returns the stage it ended in."""
         timings = timings or StageTimings()
@@ -258,6 +266,15 @@ def _with_parent(doc: CanonicalDocument, parent_id: uuid.UUID) -> CanonicalDocum
     """An attachment's canonical document names the e-mail it came with."""
     return doc.model_copy(update={"metadata": {**doc.metadata,
                                                "parent_document_id": str(parent_id)}})
+
+
+def give_up_detail(exc: BaseException) -> str:
+    """Pure: what a vendor reads when processing failed on every attempt (a defect or a
+    dependency down, not the file's own fault as far as anyone knows)."""
+    what = " ".join(str(exc).split())[:300]
+    return (f"PARSE_FAILED: processing failed on every attempt ({type(exc).__name__}"
+            f"{': ' + what if what else ''}); the operator can see it in the worker's log — "
+            "send the file again once they say it is fixed")
 
 
 def failure_reason(doc: CanonicalDocument) -> Reason:

@@ -1,0 +1,42 @@
+"""A document whose processing raises on every attempt ends FAILED with a reason, instead of
+staying PROCESSING for ever and keeping its batch from completing."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import procrastinate
+import pytest
+from procrastinate.testing import InMemoryConnector
+
+from data_plane.adapters.jobs import PROCESS_TASK, register_tasks
+from data_plane.services.pipeline import give_up_detail
+
+
+def _task(given_up: list[tuple[str, str]]) -> procrastinate.tasks.Task[..., None, None]:
+    app = procrastinate.App(connector=InMemoryConnector())
+
+    def process(document_id: str) -> None:
+        raise TypeError("TextEncodeInput must be Union[TextInputSequence, ...]")
+
+    register_tasks(app, process=process, index=None,
+                   give_up=lambda doc, exc: given_up.append((doc, str(exc))))
+    return app.tasks[PROCESS_TASK]
+
+
+@pytest.mark.parametrize(("attempts", "gives_up"), [(0, False), (4, False), (5, True)])
+def test_only_the_last_attempt_gives_the_document_up(attempts: int, gives_up: bool) -> None:
+    given_up: list[tuple[str, str]] = []
+    task = _task(given_up)
+    context = SimpleNamespace(job=SimpleNamespace(attempts=attempts))
+    with pytest.raises(TypeError):  # the job itself still fails, for the operator to see
+        task.func(context, "doc-1")
+    assert bool(given_up) is gives_up
+    if gives_up:
+        assert given_up[0][0] == "doc-1"
+
+
+def test_the_vendor_reads_a_reason_and_what_to_do() -> None:
+    detail = give_up_detail(TypeError("TextEncodeInput must be Union"))
+    assert detail.startswith("PARSE_FAILED: processing failed on every attempt (TypeError")
+    assert "send the file again" in detail
