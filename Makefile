@@ -6,7 +6,7 @@ PYTEST := $(VENV)/bin/pytest
 PACKAGES := control_plane data_plane frostbyte_common frostbyte_cli infra
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo down test test-fast lint samples golden policy-corpora bench \
+.PHONY: help install demo down test test-fast test-corpus-parse lint samples golden policy-corpora bench \
 	bench-intake bench-parse bench-parse-large bench-policy bench-audit bench-compare test-hosts
 
 help: ## List the targets
@@ -25,7 +25,10 @@ test: install ## Run the whole suite CI runs: unit, contract, integration, e2e, 
 	@$(PYTEST) -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 test-fast: install ## The quick loop: everything but the slow suites (real corpus, large files, hosts)
-	@$(PYTEST) -q -m "not slow and not (fault or soak or images or bundle)"
+	@$(PYTEST) -q -m "not slow and not (fault or soak or images or bundle or corpus_parse)"
+
+test-corpus-parse: install ## The parse stage alone over every file of ../shared/corpus (slow)
+	@$(PYTEST) -q -m corpus_parse tests/integration/data_plane/test_real_corpus.py
 
 test-hosts: install ## Namespace test hosts: real playbooks over SSH, tenant isolation (root, slow)
 	@$(PYTEST) -q -m slow tests/hosts

@@ -16,7 +16,11 @@ from data_plane.adapters.parsers.routing import ParserRouter
 from data_plane.domain.canonical import ParseStatus
 from data_plane.domain.ports import ParseRequest
 
-pytestmark = pytest.mark.slow  # about ten minutes on two cores
+# Seven to ten minutes on two cores, and every file here also goes through the whole data
+# plane in tests/e2e/test_real_corpus_e2e.py, which `make test` runs: this parse-only pass
+# (per-file ids, the canonical document's invariants) has its own target,
+# `make test-corpus-parse`, to keep CI within its budget.
+pytestmark = [pytest.mark.slow, pytest.mark.corpus_parse]
 
 CORPUS = Path(__file__).resolve().parents[4] / "shared/corpus"
 FILES = sorted(p for d in ("real", "docling") if (CORPUS / d).is_dir()
