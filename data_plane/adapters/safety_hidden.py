@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 from xml.etree import ElementTree
 
-from data_plane.adapters.parsers._common import valid_text
+from data_plane.adapters.parsers._common import pdfium_page_text, valid_text
 from data_plane.domain.policy.safety import (
     BIDI_CONTROLS,
     SCAN_TRUNCATED,
@@ -182,12 +182,9 @@ def _page_hidden(api: _PdfChars, textpage: Any,
     render mode 3 (an OCR layer over a scan) is judged like any other, by size and colour."""
     c = api.c
     raw = textpage.raw
-    n = c.FPDFText_CountChars(raw)
-    if n <= 0:
+    text = pdfium_page_text(c, textpage)
+    if not text:
         return []
-    text = textpage.get_text_range(0, n)
-    if len(text) != n:  # not one character per index (e.g. outside the BMP): rebuild
-        text = "".join(chr(c.FPDFText_GetUnicode(raw, i) or 32) for i in range(n))
     left, bottom, right, top = box
     rect, matrix, (r, g, b, a) = api.rect, api.matrix, api.rgba
     x0, y0, x1, y1 = api.bounds

@@ -173,6 +173,21 @@ def valid_text(text: str) -> str:
     return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
+def pdfium_page_text(c: Any, textpage: Any) -> str:
+    """A PDFium text page's characters, exactly one per PDFium character index (``c`` is
+    ``pypdfium2.raw``), so that index ``i`` of the string is PDFium's character ``i`` for the
+    box, size and colour calls. A character beyond the BMP counts as two indexes (its UTF-16
+    halves): run ``valid_text`` over what is kept."""
+    raw = textpage.raw
+    n = c.FPDFText_CountChars(raw)
+    if n <= 0:
+        return ""
+    text: str = textpage.get_text_range(0, n)
+    if len(text) != n:  # get_text_range joined a surrogate pair: rebuild index by index
+        text = "".join(chr(c.FPDFText_GetUnicode(raw, i) or 32) for i in range(n))
+    return text
+
+
 def _clean(text: str) -> str:
     return " ".join(valid_text(text).split())
 

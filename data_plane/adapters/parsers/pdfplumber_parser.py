@@ -93,6 +93,7 @@ from data_plane.adapters.parsers._common import (
     guarded,
     make_document,
     package_version,
+    pdfium_page_text,
     valid_text,
 )
 from data_plane.adapters.parsers.formats import DocFormat, detect_format
@@ -311,12 +312,9 @@ def _page_lines(api: _Pdfium, textpage: Any, page_no: int, x_origin: float,
     """
     c = api.c
     raw = textpage.raw
-    n = c.FPDFText_CountChars(raw)
-    if n <= 0:
+    text = pdfium_page_text(c, textpage)
+    if not text:
         return []
-    text = textpage.get_text_range(0, n)
-    if len(text) != n:  # characters outside the BMP: rebuild one character per index
-        text = "".join(chr(c.FPDFText_GetUnicode(raw, i) or 32) for i in range(n))
     loose, size_of, info, angle_of, matrix_of = (
         c.FPDFText_GetLooseCharBox, c.FPDFText_GetFontSize, c.FPDFText_GetFontInfo,
         c.FPDFText_GetCharAngle, c.FPDFText_GetMatrix)
