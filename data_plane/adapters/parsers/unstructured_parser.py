@@ -28,6 +28,7 @@ fallback (see ``routing.py``).
 
 from __future__ import annotations
 
+import importlib
 import os
 from html.parser import HTMLParser
 from pathlib import Path
@@ -108,6 +109,25 @@ _EMAIL = frozenset({DocFormat.EML, DocFormat.MSG})
 _PACKAGES = frozenset({DocFormat.DOCX, DocFormat.PPTX, DocFormat.XLSX})
 
 
+#: Format → (module of ``unstructured.partition``, function, options). Attachments are
+#: children of their own (SPEC §5.2), never parsed into the e-mail here; tables are asked for
+#: where the partitioner can infer them.
+_PARTITIONERS: dict[DocFormat, tuple[str, str, dict[str, Any]]] = {
+    DocFormat.PDF: ("pdf", "partition_pdf", {"strategy": "fast"}),
+    DocFormat.EML: ("email", "partition_email", {"process_attachments": False}),
+    DocFormat.MSG: ("msg", "partition_msg", {"process_attachments": False}),
+    DocFormat.DOCX: ("docx", "partition_docx", {"infer_table_structure": True}),
+    DocFormat.PPTX: ("pptx", "partition_pptx", {"infer_table_structure": True}),
+    DocFormat.XLSX: ("xlsx", "partition_xlsx", {"infer_table_structure": True}),
+    DocFormat.CSV: ("csv", "partition_csv", {"infer_table_structure": True}),
+    DocFormat.ODT: ("odt", "partition_odt", {"infer_table_structure": True}),
+    DocFormat.EPUB: ("epub", "partition_epub", {}),
+    DocFormat.HTML: ("html", "partition_html", {}),
+    DocFormat.MARKDOWN: ("md", "partition_md", {}),
+}
+_TEXT_PARTITIONER: tuple[str, str, dict[str, Any]] = ("text", "partition_text", {})
+
+
 class UnstructuredParser:
     """PDF text (``fast`` strategy, no models), plain text, and every format docling reads
     first, when docling fails on it."""
@@ -139,54 +159,10 @@ class UnstructuredParser:
         if not self._ready:
             configure_unstructured_offline()
             self._ready = True
-        filename = str(path)
-        if fmt is DocFormat.PDF:
-            from unstructured.partition.pdf import partition_pdf
-
-            return list(partition_pdf(filename=filename, strategy="fast"))
-        if fmt is DocFormat.EML:
-            from unstructured.partition.email import partition_email
-
-            return list(partition_email(filename=filename, process_attachments=False))
-        if fmt is DocFormat.MSG:
-            from unstructured.partition.msg import partition_msg
-
-            return list(partition_msg(filename=filename, process_attachments=False))
-        if fmt is DocFormat.DOCX:
-            from unstructured.partition.docx import partition_docx
-
-            return list(partition_docx(filename=filename, infer_table_structure=True))
-        if fmt is DocFormat.PPTX:
-            from unstructured.partition.pptx import partition_pptx
-
-            return list(partition_pptx(filename=filename, infer_table_structure=True))
-        if fmt is DocFormat.XLSX:
-            from unstructured.partition.xlsx import partition_xlsx
-
-            return list(partition_xlsx(filename=filename, infer_table_structure=True))
-        if fmt is DocFormat.CSV:
-            from unstructured.partition.csv import partition_csv
-
-            return list(partition_csv(filename=filename, infer_table_structure=True))
-        if fmt is DocFormat.ODT:
-            from unstructured.partition.odt import partition_odt
-
-            return list(partition_odt(filename=filename, infer_table_structure=True))
-        if fmt is DocFormat.EPUB:
-            from unstructured.partition.epub import partition_epub
-
-            return list(partition_epub(filename=filename))
-        if fmt is DocFormat.HTML:
-            from unstructured.partition.html import partition_html
-
-            return list(partition_html(filename=filename))
-        if fmt is DocFormat.MARKDOWN:
-            from unstructured.partition.md import partition_md
-
-            return list(partition_md(filename=filename))
-        from unstructured.partition.text import partition_text
-
-        return list(partition_text(filename=filename))
+        module, function, options = _PARTITIONERS.get(fmt, _TEXT_PARTITIONER)
+        partition = getattr(importlib.import_module(f"unstructured.partition.{module}"),
+                            function)
+        return list(partition(filename=str(path), **options))
 
     def _parse_unguarded(self, request: ParseRequest) -> CanonicalDocument:
         fmt = detect_format(request.name, request.mime_type)
