@@ -41,7 +41,10 @@ from frostbyte_cli.client import (  # noqa: E402
 from frostbyte_cli.targets import control_plane_target, project_root  # noqa: E402
 
 MAX_FILES_PER_BATCH = 500
-_ZIP_FORMATS = {".docx", ".pptx", ".xlsx"}
+_ZIP_FORMATS = {".docx", ".pptx", ".xlsx", ".odt", ".ods", ".odp", ".epub"}
+# OLE2 compound files are read in 512-byte sectors: a marker padded to a whole sector after the
+# last one is ignored, a bare trailer makes antiword refuse the file ("not a Word Document").
+_OLE2_FORMATS = {".doc", ".msg", ".xls", ".ppt"}
 # How a marker is added without changing what a parser sees (CSV has no comments: the marker
 # becomes one extra row with as many columns as the header, negligible for throughput).
 _TRAILERS = {".md": "\n<!-- {} -->\n", ".html": "\n<!-- {} -->\n", ".htm": "\n<!-- {} -->\n",
@@ -63,6 +66,8 @@ def _marked(data: bytes, suffix: str, mark: str) -> bytes:
                 dst.writestr(item, src.read(item.filename))
             dst.comment = mark.encode("ascii")
         return out.getvalue()
+    if suffix in _OLE2_FORMATS and len(data) % 512 == 0:
+        return data + mark.encode("ascii").ljust(512, b"\0")
     if data and not data.endswith(b"\n"):
         data += b"\n"
     if suffix == ".csv":
