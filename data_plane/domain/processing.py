@@ -7,7 +7,8 @@ The result crosses a process boundary (pickled), so it holds plain data only.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -32,6 +33,15 @@ class ProcessedDocument:
     outcome: PolicyOutcome | None = None
     hidden: tuple[HiddenFragment, ...] = ()
     seconds: Mapping[str, float] = field(default_factory=dict)
+
+    def map_documents(self, change: Callable[[CanonicalDocument], CanonicalDocument]
+                      ) -> ProcessedDocument:
+        """The same result with ``change`` applied alike to the parsed document and, where
+        there is one, the redacted document of the outcome (what is stored and embedded)."""
+        outcome = self.outcome
+        if outcome is not None:
+            outcome = dataclasses.replace(outcome, document=change(outcome.document))
+        return dataclasses.replace(self, document=change(self.document), outcome=outcome)
 
 
 class DocumentProcessor(Protocol):

@@ -13,7 +13,6 @@ chunks are replaced in one transaction, and Qdrant point ids derive from chunk i
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 import tempfile
@@ -146,9 +145,11 @@ class PipelineService:
                 if linked is None:
                     return "DELETED"
                 result = linked
+        if row.get("parent_document_id"):  # an attachment names the e-mail it came with
+            parent = str(row["parent_document_id"])
+            result = result.map_documents(lambda d: d.model_copy(update={
+                "metadata": {**d.metadata, "parent_document_id": parent}}))
         doc = result.document
-        if row.get("parent_document_id"):
-            doc = _with_parent(doc, row["parent_document_id"])
 
         if doc.status is ParseStatus.FAILED:
             reason = failure_reason(doc)
@@ -172,8 +173,6 @@ class PipelineService:
                     return "DELETED"
                 return refusal.status.value
             doc = outcome.document
-            if row.get("parent_document_id"):
-                doc = _with_parent(doc, row["parent_document_id"])
 
         started = time.perf_counter()
         options = ChunkingOptions(max_tokens=self._chunking.max_tokens,
@@ -256,16 +255,7 @@ def _link(result: ProcessedDocument, rows: list[NewDocument | None], *,
             for info, r in zip(doc.attachments, rows, strict=True))
         return doc.model_copy(update={"attachments": infos})
 
-    outcome = result.outcome
-    if outcome is not None:
-        outcome = dataclasses.replace(outcome, document=linked(outcome.document))
-    return dataclasses.replace(result, document=linked(result.document), outcome=outcome)
-
-
-def _with_parent(doc: CanonicalDocument, parent_id: uuid.UUID) -> CanonicalDocument:
-    """An attachment's canonical document names the e-mail it came with."""
-    return doc.model_copy(update={"metadata": {**doc.metadata,
-                                               "parent_document_id": str(parent_id)}})
+    return result.map_documents(linked)
 
 
 def give_up_detail(exc: BaseException) -> str:

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import dataclasses
 import logging
 import multiprocessing
 import os
@@ -306,7 +305,9 @@ class IsolatedParser:
         details["scanned"] = result.outcome is not None
         step = LineageStep(stage="parse-isolation", component=COMPONENT, version=VERSION,
                            started_at=started, finished_at=self._clock(), details=details)
-        return _with_step(result, step)
+        # the isolation step joins the lineage of the parsed and the redacted document
+        return result.map_documents(
+            lambda d: d.model_copy(update={"lineage": (*d.lineage, step)}))
 
     def prestart(self) -> None:
         """Start and warm up a child in the background now (a worker calls this at boot, so
@@ -401,15 +402,3 @@ class IsolatedParser:
 
         threading.Thread(target=run, name="parser-spare", daemon=True).start()
 
-
-def _with_step(result: ProcessedDocument, step: LineageStep) -> ProcessedDocument:
-    """The isolation step joins the lineage of both the parsed and the redacted document."""
-    doc = result.document
-    outcome = result.outcome
-    if outcome is not None:
-        redacted = outcome.document
-        outcome = dataclasses.replace(outcome, document=redacted.model_copy(
-            update={"lineage": (*redacted.lineage, step)}))
-    return dataclasses.replace(
-        result, document=doc.model_copy(update={"lineage": (*doc.lineage, step)}),
-        outcome=outcome)
