@@ -193,3 +193,14 @@ def wait_batch(client: httpx.Client, batch_id: str, timeout: float = 600) -> dic
             return body
         time.sleep(1)
     raise AssertionError(f"batch {batch_id} did not finish: {body}")
+
+
+def search_hits(client: httpx.Client, query: str, **filters: Any) -> list[dict[str, Any]]:
+    """``POST /v1/search`` (top 10, optional filters); the hits of a 200 answer."""
+    body: dict[str, Any] = {"query": query, "top_k": 10}
+    if filters:
+        body["filters"] = filters
+    response = client.post("/v1/search", json=body)
+    assert response.status_code == 200, response.text
+    hits: list[dict[str, Any]] = response.json()["hits"]
+    return hits

@@ -10,14 +10,13 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psycopg
 import pytest
 
 from frostbyte_common.vendor_keys import generate_key
-from tests.e2e.harness import ROOT, DataPlaneHarness, submit, wait_batch
+from tests.e2e.harness import ROOT, DataPlaneHarness, search_hits, submit, wait_batch
 
 pytestmark = pytest.mark.e2e
 
@@ -52,21 +51,11 @@ def _ingest(client: httpx.Client, path: Path) -> str:
     return str(doc["document_id"])
 
 
-def _hits(client: httpx.Client, query: str, **filters: Any) -> list[dict[str, Any]]:
-    body: dict[str, Any] = {"query": query, "top_k": 10}
-    if filters:
-        body["filters"] = filters
-    response = client.post("/v1/search", json=body)
-    assert response.status_code == 200, response.text
-    hits: list[dict[str, Any]] = response.json()["hits"]
-    return hits
-
-
 def test_delete_erases_and_audits_and_allows_resubmission(plane: DataPlaneHarness,
                                                           note: Path) -> None:
     with plane.client() as client:
         doc_id = _ingest(client, note)
-        assert doc_id in {h["document_id"] for h in _hits(client, QUERY)}
+        assert doc_id in {h["document_id"] for h in search_hits(client, QUERY)}
         assert client.get(f"/v1/documents/{doc_id}").status_code == 200
 
         response = client.delete(f"/v1/documents/{doc_id}")
@@ -83,7 +72,7 @@ def test_delete_erases_and_audits_and_allows_resubmission(plane: DataPlaneHarnes
         assert again.status_code == 404
         listed = client.get("/v1/documents").json()["documents"]
         assert doc_id not in {str(d["document_id"]) for d in listed}
-        assert doc_id not in {h["document_id"] for h in _hits(client, QUERY)}
+        assert doc_id not in {h["document_id"] for h in search_hits(client, QUERY)}
 
         events = client.get("/v1/audit/events", params={
             "type": "document.deleted", "document_id": doc_id}).json()["events"]
@@ -96,7 +85,7 @@ def test_delete_erases_and_audits_and_allows_resubmission(plane: DataPlaneHarnes
         # The same bytes again: a new document, not a DUPLICATE of the erased one.
         new_id = _ingest(client, note)
         assert new_id != doc_id
-        assert {h["document_id"] for h in _hits(client, QUERY)} == {new_id}
+        assert {h["document_id"] for h in search_hits(client, QUERY)} == {new_id}
 
 
 def test_delete_needs_the_ingest_scope(plane: DataPlaneHarness, note: Path) -> None:
@@ -141,7 +130,7 @@ def test_a_document_erased_while_processing_stays_erased(plane: DataPlaneHarness
         time.sleep(1)  # an index job the process job queued last
 
         assert client.get(f"/v1/documents/{doc_id}").status_code == 404
-        assert _hits(client, "fire extinguisher sprinkler inspection",
+        assert search_hits(client, "fire extinguisher sprinkler inspection",
                      document_ids=[doc_id]) == []
         assert client.get("/v1/audit/verify").json()["ok"] is True
     with psycopg.connect(module_database) as conn:

@@ -10,11 +10,10 @@ import io
 import zipfile
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.e2e.harness import DataPlaneHarness, submit, wait_batch
+from tests.e2e.harness import DataPlaneHarness, search_hits, submit, wait_batch
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # about a minute: a real data plane
 
@@ -38,16 +37,6 @@ def _mail(path: Path) -> Path:
                        filename="calibration-tools.zip")
     path.write_bytes(msg.as_bytes())
     return path
-
-
-def _search(client: Any, query: str, **filters: list[str]) -> list[dict[str, Any]]:
-    body: dict[str, Any] = {"query": query, "top_k": 10}
-    if filters:
-        body["filters"] = filters
-    response = client.post("/v1/search", json=body)
-    assert response.status_code == 200, response.text
-    hits: list[dict[str, Any]] = response.json()["hits"]
-    return hits
 
 
 def test_attachments_are_judged_by_intake_and_indexed_as_child_documents(
@@ -99,11 +88,11 @@ def test_attachments_are_judged_by_intake_and_indexed_as_child_documents(
         assert listed[readings["document_id"]]["parent_document_id"] == parent_id
 
         # search hits name the attachment itself
-        hits = _search(client, "compressor defrost heater door gasket")
+        hits = search_hits(client, "compressor defrost heater door gasket")
         assert hits and hits[0]["document_id"] == readings["document_id"]
         assert hits[0]["document_name"] == "freezer-readings.txt"
-        assert parent_id in {h["document_id"] for h in _search(client, "inspection cold room")}
-        attached = _search(client, "inspection cold room", parent_document_ids=[parent_id])
+        assert parent_id in {h["document_id"] for h in search_hits(client, "inspection cold room")}
+        attached = search_hits(client, "inspection cold room", parent_document_ids=[parent_id])
         assert attached and {h["document_id"] for h in attached} == {readings["document_id"]}
 
         # erasing the attachment alone leaves the e-mail
@@ -111,7 +100,7 @@ def test_attachments_are_judged_by_intake_and_indexed_as_child_documents(
         assert gone.status_code == 202, gone.text
         assert client.get(f"/v1/documents/{parent_id}").status_code == 200
         assert readings["document_id"] not in {
-            h["document_id"] for h in _search(client, "compressor defrost heater door gasket")}
+            h["document_id"] for h in search_hits(client, "compressor defrost heater door gasket")}
         # erasing the e-mail takes its remaining attachment rows with it, each audited
         erased = client.delete(f"/v1/documents/{parent_id}")
         assert erased.status_code == 202, erased.text
