@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 PREFIX = "fbk"
 SCOPES = ("ingest", "read", "audit")
+#: The scope of the control plane's own credential on a data plane (suspension, quarantine
+#: release and purge); never given to a vendor key.
+CONTROL_SCOPE = "control"
 
 
 @dataclass(frozen=True, slots=True)
