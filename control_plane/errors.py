@@ -3,8 +3,8 @@
     FrostbyteError
     ├── ClientError
     │   ├── ValidationFailed            422
-    │   │   ├── InvalidSlug             422 INVALID_SLUG
-    │   │   ├── InvalidConfig           422 INVALID_CONFIG
+    │   │   ├── InvalidSlug             422 INVALID_SLUG (shared: frostbyte_common.errors)
+    │   │   ├── InvalidConfig           422 INVALID_CONFIG (shared: frostbyte_common.errors)
     │   │   └── ProviderNotAvailable    422 PROVIDER_NOT_AVAILABLE
     │   ├── Unauthenticated             401 UNAUTHENTICATED
     │   ├── NotFound
@@ -36,6 +36,8 @@ from __future__ import annotations
 from frostbyte_common.errors import (
     Conflict,
     Forbidden,
+    InvalidConfig,
+    InvalidSlug,
     NotFound,
     ServiceError,
     Unauthenticated,
@@ -63,14 +65,6 @@ __all__ = [
     "Unauthenticated",
     "VendorKeyNotFound",
 ]
-
-
-class InvalidSlug(ValidationFailed):
-    default_code = "INVALID_SLUG"
-
-
-class InvalidConfig(ValidationFailed):
-    default_code = "INVALID_CONFIG"
 
 
 class ProviderNotAvailable(ValidationFailed):

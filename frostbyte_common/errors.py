@@ -3,6 +3,8 @@
     FrostbyteError                 code, message; never carries secrets or document text
     ├── ClientError                the caller can fix it (4xx): bad input, auth, state
     │   ├── ValidationFailed       422
+    │   │   ├── InvalidSlug        422 INVALID_SLUG (:mod:`frostbyte_common.slugs`)
+    │   │   └── InvalidConfig      422 INVALID_CONFIG (firewall policy, network plan, config)
     │   ├── Unauthenticated        401
     │   ├── Forbidden              403
     │   ├── NotFound               404
@@ -39,6 +41,18 @@ class ClientError(FrostbyteError):
 class ValidationFailed(ClientError):
     status_code = 422
     default_code = "VALIDATION_FAILED"
+
+
+class InvalidSlug(ValidationFailed):
+    """A tenant slug that is not a DNS label of at most 30 characters."""
+
+    default_code = "INVALID_SLUG"
+
+
+class InvalidConfig(ValidationFailed):
+    """A tenant or deployment setting that cannot be applied (message safe to show)."""
+
+    default_code = "INVALID_CONFIG"
 
 
 class Unauthenticated(ClientError):

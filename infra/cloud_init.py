@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 
-from control_plane.domain.firewall import FirewallPolicy, nftables_ruleset
+from frostbyte_common.firewall import FirewallPolicy, nftables_ruleset
 
 SSHD_HARDENING = "\n".join([
     "# Frostbyte: written by cloud-init at first boot; Ansible keeps it.",

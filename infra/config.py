@@ -12,8 +12,8 @@ from typing import Any
 
 import pulumi
 
-from control_plane.domain.firewall import WORLD, build_policy
-from control_plane.providers.hetzner.network import HETZNER_RESOLVERS
+from frostbyte_common.firewall import WORLD, build_policy
+from frostbyte_common.network_plan import HETZNER_RESOLVERS
 from infra.tenant_stack import TenantStack, TenantStackArgs, export_outputs
 
 NAMESPACE = "frostbyte"

@@ -3,7 +3,7 @@
 A :class:`pulumi.ComponentResource` (type ``frostbyte:tenant:TenantStack``) whose children are
 parented to it and whose outputs are registered; every child that Hetzner can label carries
 ``tenant=<slug>`` and ``managed-by=frostbyte`` (a subnet has no labels in the Hetzner API).
-The firewall comes from the tenant's :class:`~control_plane.domain.firewall.FirewallPolicy`,
+The firewall comes from the tenant's :class:`~frostbyte_common.firewall.FirewallPolicy`,
 the same model the host's nftables ruleset is rendered from.
 """
 
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_hcloud as hcloud
 
-from control_plane.domain.firewall import FirewallPolicy, hetzner_rules
-from control_plane.domain.lifecycle import validate_slug
-from control_plane.providers.hetzner.network import server_private_ip
+from frostbyte_common.firewall import FirewallPolicy, hetzner_rules
+from frostbyte_common.network_plan import server_private_ip
+from frostbyte_common.slugs import validate_slug
 from infra.cloud_init import user_data
 
 _PUBLIC_KEY_PREFIXES = ("ssh-ed25519 ", "ecdsa-sha2-nistp256 ", "ecdsa-sha2-nistp384 ",

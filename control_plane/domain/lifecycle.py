@@ -13,16 +13,13 @@ the event together and runs the jobs that trigger the next action.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from control_plane.errors import InvalidSlug, InvalidTransition
-
-SLUG_MAX_LENGTH = 30
-_SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
+from control_plane.errors import InvalidTransition
+from frostbyte_common.slugs import validate_slug
 
 
 class TenantState(StrEnum):
@@ -106,20 +103,6 @@ def find_transition(
             return row
     where = source.value if source else "(none)"
     raise InvalidTransition(f"cannot {action.value.replace('_', ' ')} a tenant in state {where}")
-
-
-def validate_slug(slug: str) -> str:
-    """Return ``slug`` if it is a DNS label (RFC 1123) of at most 30 lowercase characters."""
-    if not isinstance(slug, str) or not slug:
-        raise InvalidSlug("slug must be a non-empty string")
-    if len(slug) > SLUG_MAX_LENGTH:
-        raise InvalidSlug(f"slug must be at most {SLUG_MAX_LENGTH} characters")
-    if not _SLUG_RE.fullmatch(slug):
-        raise InvalidSlug(
-            "slug must be a DNS label: lowercase letters, digits and '-', "
-            "starting and ending with a letter or digit"
-        )
-    return slug
 
 
 def _now() -> datetime:

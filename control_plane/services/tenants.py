@@ -38,7 +38,6 @@ from control_plane.domain.lifecycle import (
     Tenant,
     TenantEvent,
     TenantState,
-    validate_slug,
 )
 from control_plane.domain.vendor_keys import VendorKeyRecord
 from control_plane.errors import (
@@ -53,6 +52,7 @@ from control_plane.services.audit_archive import AuditArchiveFailed, store_expor
 from control_plane.services.provisioning import AUDIT_ARCHIVE_WAIVER, JobRunner, Queue
 from frostbyte_common.audit_chain import ChainVerdict
 from frostbyte_common.errors import FrostbyteError, ValidationFailed
+from frostbyte_common.slugs import validate_slug
 from frostbyte_common.tenant_config import TenantConfig, merge_patch
 from frostbyte_common.vendor_keys import SCOPES, generate_key, hash_key, key_id_of
 

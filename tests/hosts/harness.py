@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from control_plane.domain.firewall import FirewallPolicy, nftables_ruleset
+from frostbyte_common.firewall import FirewallPolicy, nftables_ruleset
 
 SSHD = "/usr/sbin/sshd"
 CONTROL_ADDRESS = "198.18.0.2"

@@ -20,11 +20,11 @@ from typing import Any
 import pytest
 
 from control_plane.adapters.secret_store import SopsAgeSecretStore, generate_tenant_secrets
-from control_plane.domain.firewall import build_policy
 from control_plane.domain.lifecycle import Tenant, TenantState
 from control_plane.providers.hetzner.ansible import AnsibleRunnerPlaybooks
 from control_plane.providers.hetzner.provider import HetznerOptions, HetznerProvider
 from control_plane.providers.hetzner.stack import OutputSink, StackConfig, StackNotFound
+from frostbyte_common.firewall import build_policy
 from frostbyte_common.tenant_config import TenantConfig
 from frostbyte_common.vendor_keys import generate_key
 from tests.hosts.harness import CONTROL_ADDRESS, Host, Lab

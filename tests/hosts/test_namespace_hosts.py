@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 
 from control_plane.adapters.secret_store import generate_tenant_secrets
-from control_plane.domain.firewall import build_policy, nftables_ruleset
 from control_plane.providers.hetzner.ansible import (
     AnsibleRunnerPlaybooks,
     PlaybookFailed,
     build_inventory,
 )
+from frostbyte_common.firewall import build_policy, nftables_ruleset
 from frostbyte_common.vendor_keys import IssuedKey, generate_key
 from tests.hosts.harness import CONTROL_ADDRESS, Host, Lab
 

@@ -11,8 +11,8 @@ from typing import Any
 import pulumi
 import pytest
 
-from control_plane.domain.firewall import CLOSED_EGRESS_DESCRIPTION, WORLD, build_policy
-from control_plane.providers.hetzner.network import allocate_block, overlapping
+from frostbyte_common.firewall import CLOSED_EGRESS_DESCRIPTION, WORLD, build_policy
+from frostbyte_common.network_plan import allocate_block, overlapping
 from infra.cloud_init import SECRET_PATTERNS, SecretInUserData, user_data
 from infra.config import args_from_config, program
 from infra.tenant_stack import TenantStack, TenantStackArgs

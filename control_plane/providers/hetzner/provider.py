@@ -35,12 +35,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from control_plane.adapters.secret_store import SecretStore
-from control_plane.domain.firewall import build_policy, nftables_ruleset
 from control_plane.domain.lifecycle import Tenant
 from control_plane.errors import ProvisioningFailed
 from control_plane.providers.base import JobOutput
 from control_plane.providers.hetzner.ansible import PlaybookFailed, PlaybookRunner, build_inventory
-from control_plane.providers.hetzner.network import HETZNER_RESOLVERS, allocate_block
 from control_plane.providers.hetzner.stack import (
     OutputSink,
     StackBusy,
@@ -52,6 +50,8 @@ from control_plane.providers.hetzner.stack import (
 )
 from control_plane.providers.hetzner.tunnel import ControlChannelDown, SshTunnels, TunnelTarget
 from control_plane.settings import ControlPlaneSettings
+from frostbyte_common.firewall import build_policy, nftables_ruleset
+from frostbyte_common.network_plan import HETZNER_RESOLVERS, allocate_block
 from frostbyte_common.tenant_config import TenantConfig
 
 log = logging.getLogger("control_plane.providers.hetzner")

@@ -8,7 +8,8 @@ import subprocess
 
 import pytest
 
-from control_plane.domain.firewall import (
+from frostbyte_common.errors import InvalidConfig
+from frostbyte_common.firewall import (
     CLOSED_EGRESS_DESCRIPTION,
     WORLD,
     EmbeddingMode,
@@ -17,7 +18,6 @@ from control_plane.domain.firewall import (
     hetzner_rules,
     nftables_ruleset,
 )
-from control_plane.errors import InvalidConfig
 
 CP = "203.0.113.10"
 

@@ -4,6 +4,9 @@ Every tenant gets one block of the configured pool (default ``10.64.0.0/10`` cut
 ``/24`` blocks) as its hcloud Network *and* subnet. Blocks are handed out first-free, a
 tenant keeps its block for life, and no two tenants' blocks ever overlap — so the control
 plane could later peer or route to any tenant without renumbering.
+
+The control plane's ``hetzner`` provider allocates the blocks; the Pulumi program in ``infra/``
+places the server in its block. Both read the plan from here.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 
-from control_plane.errors import InvalidConfig, ProvisioningFailed
+from frostbyte_common.errors import InvalidConfig, ServiceError
 
 DEFAULT_POOL = "10.64.0.0/10"
 DEFAULT_PREFIX = 24
@@ -21,7 +24,9 @@ HETZNER_RESOLVERS = ("185.12.64.1", "185.12.64.2", "2a01:4ff:ff00::add:1",
                      "2a01:4ff:ff00::add:2")
 
 
-class NetworkPoolExhausted(ProvisioningFailed):
+class NetworkPoolExhausted(ServiceError):
+    """Every block of the pool is taken: provisioning cannot go on (500)."""
+
     default_code = "NETWORK_POOL_EXHAUSTED"
 
 

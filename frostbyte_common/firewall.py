@@ -10,7 +10,9 @@ and the host firewall cannot disagree:
   configured resolvers; for ``offline`` tenants nothing at all.
 
 Pure code: no I/O, no framework. Invalid input raises
-:class:`~control_plane.errors.InvalidConfig` with a message safe to show an admin.
+:class:`~frostbyte_common.errors.InvalidConfig` with a message safe to show an admin. It lives
+in :mod:`frostbyte_common` because both the control plane (host ruleset, Ansible) and the
+Pulumi program in ``infra/`` (cloud firewall, cloud-init) render it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from control_plane.errors import InvalidConfig
+from frostbyte_common.errors import InvalidConfig
 
 Direction = Literal["in", "out"]
 Protocol = Literal["tcp", "udp"]
