@@ -27,6 +27,7 @@ from control_plane.providers.local import LocalProvider
 from control_plane.services.admin_tokens import AdminTokenService
 from control_plane.services.tenants import TenantService
 from control_plane.settings import ControlPlaneSettings
+from frostbyte_common.version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ def create_app(
 
     app = FastAPI(
         title="Frostbyte control plane",
-        version="1",
+        version=__version__,
         summary="Tenants, their lifecycle and their data planes.",
         lifespan=lifespan,
     )

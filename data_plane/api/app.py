@@ -36,6 +36,7 @@ from data_plane.settings import DataPlaneSettings
 from data_plane.wiring import Core, build_core, build_embedder, build_indexer, build_intake
 from frostbyte_common import vendor_keys
 from frostbyte_common.errors import Unauthenticated
+from frostbyte_common.version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ def create_app(settings: DataPlaneSettings) -> FastAPI:
             indexer.vector_index.close()
             core.db.close()
 
-    app = FastAPI(title=f"Frostbyte data plane — {settings.tenant}", version="0.1.0",
+    app = FastAPI(title=f"Frostbyte data plane — {settings.tenant}", version=__version__,
                   lifespan=lifespan, dependencies=[Depends(refuse_when_suspended)])
     install_error_handlers(app)
     _routes(app, settings)
