@@ -10,6 +10,8 @@
     revoke-vendor-key  revoke one
     reindex            rebuild the vector index from PostgreSQL
     clamd-config       print the config of a clamd of the project's own (for the playbooks)
+    clamd-info         print where this host's clamd binary and the shipped signatures are
+                       (JSON; for the local provider, which runs each tenant's clamd)
 
 Settings come from ``FROSTBYTE_DP_*`` environment variables (``DataPlaneSettings``).
 """
@@ -173,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     for option in ("--socket", "--database", "--temp-dir", "--log-file"):
         clamd.add_argument(option, type=Path, required=True)
     clamd.add_argument("--max-stream-bytes", type=int, required=True)
+    sub.add_parser("clamd-info")
     args = parser.parse_args(argv)
 
     if args.command == "clamd-config":  # needs no settings: runs before the host has them
@@ -181,6 +184,12 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(render_config(socket=args.socket, database=args.database,
                                        temp_dir=args.temp_dir, log_file=args.log_file,
                                        max_stream_bytes=args.max_stream_bytes))
+        return 0
+    if args.command == "clamd-info":  # needs no settings either
+        from data_plane.adapters.clamav import SIGNATURES_DIR
+        from data_plane.adapters.clamav.daemon import clamd_binary
+
+        print(json.dumps({"binary": clamd_binary(), "signatures": str(SIGNATURES_DIR)}))
         return 0
     settings = DataPlaneSettings()
     _configure_logging(settings.log_level)
