@@ -33,8 +33,9 @@ test-corpus-parse: install ## The parse stage alone over every file of ../shared
 test-hosts: install ## Namespace test hosts: real playbooks over SSH, tenant isolation (root, slow)
 	@$(PYTEST) -q -m slow tests/hosts
 
-lint: install ## ruff + mypy --strict on the packages
+lint: install ## ruff + mypy --strict + the import contracts (.importlinter) + ansible-lint
 	@$(VENV)/bin/ruff check $(PACKAGES) tests scripts bench
+	@$(VENV)/bin/lint-imports --no-cache
 	@$(VENV)/bin/mypy --strict $(PACKAGES)
 	@cd playbooks && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" ansible-lint -q --offline
 
