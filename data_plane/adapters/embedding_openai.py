@@ -3,20 +3,19 @@
 
 Only what can succeed on a second try is retried — connection failures and timeouts,
 408, 429 and 5xx — with capped exponential backoff and full jitter, or exactly the
-server's ``Retry-After`` when it sends one. Everything else fails at once with a message
+server's ``Retry-After`` when it sends one (the shared policy of
+:mod:`frostbyte_common.retry`). Everything else fails at once with a message
 that says what to fix. The API key is sent in one header and never logged or repr'd.
 """
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import math
 import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -25,40 +24,31 @@ from pydantic import SecretStr
 from data_plane.domain.ports import ModelInfo
 from data_plane.errors import EmbeddingUnavailable, ModelMismatch
 from frostbyte_common.errors import ValidationFailed
+from frostbyte_common.retry import (
+    HTTP_RETRY_ON,
+    TRANSIENT_TRANSPORT_ERRORS,
+    ExponentialBackoff,
+    RetriesExhausted,
+    RetryableStatus,
+    RetryPolicy,
+    parse_retry_after,
+    raise_for_retryable_status,
+)
+
+__all__ = ["OpenAICompatibleEmbeddingProvider", "backoff_delay", "parse_retry_after"]
 
 log = logging.getLogger(__name__)
 
-_RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 # Statuses that mean "this input is unacceptable", as opposed to "our setup is wrong".
 _INPUT_STATUS = frozenset({400, 413, 422})
-_RETRYABLE_TRANSPORT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
 
 def backoff_delay(
     attempt: int, *, base: float, cap: float, rand: Callable[[], float] = random.random
 ) -> float:
-    """Full-jitter exponential backoff: uniform in [0, min(cap, base * 2**attempt)]."""
-    return rand() * min(cap, base * (2.0**attempt))
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date)."""
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
+    """The wait after failed try ``attempt`` (0-based) when the server names none: full
+    jitter, uniform in [0, min(cap, base * 2**attempt)] (the shared policy's backoff)."""
+    return ExponentialBackoff(base=base, cap=cap, jitter=1.0, rand=rand)(attempt + 1)
 
 
 class OpenAICompatibleEmbeddingProvider:
@@ -98,17 +88,18 @@ class OpenAICompatibleEmbeddingProvider:
             raise ValueError("requests_per_second must be positive")
         self._model = model
         self._url = base_url.rstrip("/") + "/embeddings"
-        self._max_retries = max_retries
-        self._backoff_base = backoff_base
-        self._backoff_cap = backoff_cap
+        self._retry = RetryPolicy(
+            attempts=max_retries + 1,
+            backoff=ExponentialBackoff(base=backoff_base, cap=backoff_cap, jitter=1.0, rand=rand),
+            max_retry_after=max_retry_after,
+            sleep=sleep,
+        )
         self._sleep = sleep
         self._batch_size = batch_size
         self._interval = 1.0 / requests_per_second if requests_per_second else 0.0
         self._document_prefix = document_prefix
         self._query_prefix = query_prefix
-        self._max_retry_after = max_retry_after
         self._clock = clock
-        self._rand = rand
         self._rate_lock = threading.Lock()
         self._next_slot = 0.0
         headers = {"Accept": "application/json"}
@@ -150,52 +141,55 @@ class OpenAICompatibleEmbeddingProvider:
 
     def _embed_batch(self, batch: list[str]) -> list[list[float]]:
         body = {"model": self._model.name, "input": batch}
-        attempt = 0
-        while True:
+
+        def attempt() -> httpx.Response:
             self._wait_for_rate_slot()
             try:
                 response = self._client.post(self._url, json=body)
-            except _RETRYABLE_TRANSPORT as exc:
-                reason = f"{type(exc).__name__} from {self._url}"
-                self._retry_or_fail(attempt, reason, None)
-                attempt += 1
-                continue
+            except TRANSIENT_TRANSPORT_ERRORS:
+                raise
             except httpx.HTTPError as exc:
                 raise EmbeddingUnavailable(
                     f"embeddings request to {self._url} failed: {type(exc).__name__}"
                 ) from exc
-            status = response.status_code
-            if status in _RETRYABLE_STATUS:
-                reason = f"HTTP {status} from {self._url}"
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                self._retry_or_fail(attempt, reason, retry_after)
-                attempt += 1
-                continue
-            if status >= 400:
-                raise self._client_error(response)
-            return self._parse(response, expected=len(batch))
+            raise_for_retryable_status(response, self._url)
+            return response
 
-    def _retry_or_fail(self, attempt: int, reason: str, retry_after: float | None) -> None:
-        if attempt >= self._max_retries:
-            raise EmbeddingUnavailable(
-                f"embeddings API unavailable after {attempt + 1} attempts: {reason}"
-            )
-        if retry_after is not None:
-            if retry_after > self._max_retry_after:
-                raise EmbeddingUnavailable(
-                    f"embeddings API asks to wait {retry_after:.0f}s (more than "
-                    f"{self._max_retry_after:.0f}s): {reason}"
-                )
-            delay = retry_after
-        else:
-            delay = backoff_delay(
-                attempt, base=self._backoff_base, cap=self._backoff_cap, rand=self._rand
-            )
+        try:
+            response = self._retry.call(attempt, retry_on=HTTP_RETRY_ON, on_retry=self._log_retry)
+        except RetriesExhausted as gave_up:
+            raise self._gave_up(gave_up) from gave_up.last_error
+        if response.status_code >= 400:
+            raise self._client_error(response)
+        return self._parse(response, expected=len(batch))
+
+    def _reason(self, error: Exception) -> str:
+        if isinstance(error, RetryableStatus):
+            return str(error)
+        return f"{type(error).__name__} from {self._url}"
+
+    def _log_retry(self, error: Exception, attempt: int, delay: float) -> None:
         log.warning(
             "embeddings request failed, retrying",
-            extra={"reason": reason, "attempt": attempt + 1, "delay_s": round(delay, 3)},
+            extra={"reason": self._reason(error), "attempt": attempt, "delay_s": round(delay, 3)},
         )
-        self._sleep(delay)
+
+    def _gave_up(self, gave_up: RetriesExhausted) -> EmbeddingUnavailable:
+        error = gave_up.last_error
+        retry_after = error.retry_after if isinstance(error, RetryableStatus) else None
+        max_retry_after = self._retry.max_retry_after
+        if (
+            gave_up.attempts < self._retry.attempts
+            and retry_after is not None
+            and max_retry_after is not None
+        ):
+            return EmbeddingUnavailable(
+                f"embeddings API asks to wait {retry_after:.0f}s (more than "
+                f"{max_retry_after:.0f}s): {self._reason(error)}"
+            )
+        return EmbeddingUnavailable(
+            f"embeddings API unavailable after {gave_up.attempts} attempts: {self._reason(error)}"
+        )
 
     def _wait_for_rate_slot(self) -> None:
         if not self._interval:
