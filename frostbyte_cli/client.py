@@ -6,23 +6,27 @@ the benchmark.
     ├── ConnectionFailed     the server could not be reached (after retries, for GETs)
     └── WaitTimedOut         a wait_for_* ran out of time
 
-Only GETs are retried, and only on connection errors (capped exponential backoff with jitter;
-the backoff and the sleep are injectable). Pass ``transport=httpx.MockTransport(...)`` to
-test without a server.
+Only GETs are retried, and only on connection errors, by the shared
+:class:`~frostbyte_common.retry.RetryPolicy` (4 attempts, capped exponential backoff with
+jitter; the backoff and the sleep are injectable). Pass
+``transport=httpx.MockTransport(...)`` to test without a server.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, Literal, NotRequired, TypedDict, cast, overload
 
 import httpx
+
+from frostbyte_common.retry import RetriesExhausted
+from frostbyte_common.retry import RetryPolicy as RetryPolicy  # how clients retry, re-exported
+from frostbyte_common.version import __version__
 
 BATCH_DONE = frozenset({"COMPLETED", "COMPLETED_WITH_ERRORS"})
 DOC_TERMINAL = frozenset({"INDEXED", "REJECTED", "QUARANTINED", "FAILED", "PURGED"})
@@ -257,31 +261,18 @@ class _CountingReader:
 # -- transport with retries -----------------------------------------------------------------
 
 
-def exponential_backoff(attempt: int, *, base: float = 0.5, cap: float = 8.0) -> float:
-    """Seconds to wait before retry ``attempt`` (1-based): full jitter, capped."""
-    return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))  # noqa: S311 - jitter
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How GETs are retried on connection errors."""
-
-    attempts: int = 4
-    backoff: Callable[[int], float] = exponential_backoff
-    sleep: Callable[[float], None] = time.sleep
-
-
 class _Api:
     """One base URL and bearer token; maps failures onto :class:`CliError`."""
 
     def __init__(self, base_url: str, token: str, *, transport: httpx.BaseTransport | None,
                  timeout: float, retry: RetryPolicy) -> None:
         self.base_url = base_url.rstrip("/")
-        self._retry = retry
+        self._retry_get = retry
+        self._once = replace(retry, attempts=1)
         self._http = httpx.Client(
             base_url=self.base_url, transport=transport,
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json",
-                     "User-Agent": "frostbyte-cli/0.1"},
+                     "User-Agent": f"frostbyte-cli/{__version__}"},
             timeout=httpx.Timeout(timeout, connect=10.0),
         )
 
@@ -289,22 +280,19 @@ class _Api:
         self._http.close()
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        attempts = self._retry.attempts if method == "GET" else 1
-        for attempt in range(1, attempts + 1):
-            try:
-                response = self._http.request(method, path, **kwargs)
-            except httpx.TransportError as exc:
-                if attempt >= attempts:
-                    raise ConnectionFailed(
-                        f"cannot reach {self.base_url}: {exc.__class__.__name__}"
-                        f"{': ' + str(exc) if str(exc) else ''}", code="CONNECTION_FAILED",
-                    ) from exc
-                self._retry.sleep(self._retry.backoff(attempt))
-                continue
-            if response.status_code >= 400:
-                raise error_from_response(response)
-            return response
-        raise AssertionError("unreachable")  # pragma: no cover
+        policy = self._retry_get if method == "GET" else self._once
+        try:
+            response = policy.call(lambda: self._http.request(method, path, **kwargs),
+                                   retry_on=(httpx.TransportError,))
+        except RetriesExhausted as gave_up:
+            exc = gave_up.last_error
+            raise ConnectionFailed(
+                f"cannot reach {self.base_url}: {exc.__class__.__name__}"
+                f"{': ' + str(exc) if str(exc) else ''}", code="CONNECTION_FAILED",
+            ) from exc
+        if response.status_code >= 400:
+            raise error_from_response(response)
+        return response
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.request(method, path, **kwargs)
