@@ -3,27 +3,14 @@ role (``admin`` or ``viewer``) and the token's SHA-256 — never the token."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from control_plane.domain.admin_tokens import AdminToken
 from control_plane.errors import AdminTokenNotFound, LastAdminToken
-
-ROLES = ("admin", "viewer")
-
-
-@dataclass(frozen=True, slots=True)
-class AdminToken:
-    token_id: str
-    name: str
-    role: str
-    created_by: str
-    created_at: datetime
-    revoked_at: datetime | None
 
 
 def _token(row: dict[str, Any]) -> AdminToken:
@@ -32,6 +19,8 @@ def _token(row: dict[str, Any]) -> AdminToken:
 
 
 class AdminTokenStore:
+    """:class:`~control_plane.domain.ports.AdminTokenStorePort` on PostgreSQL."""
+
     def __init__(self, pool: AsyncConnectionPool[AsyncConnection[Any]]) -> None:
         self._pool = pool
 

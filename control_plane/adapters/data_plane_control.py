@@ -17,24 +17,18 @@ Failures map to the control plane's errors: a data plane that cannot be reached 
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 
+from control_plane.domain.ports import ControlKeyRefused, QuarantineAction
 from control_plane.errors import DataPlaneError, DocumentNotFound
-
-QuarantineAction = Literal["release", "purge"]
-
-
-class ControlKeyRefused(DataPlaneError):
-    """The data plane does not know the control key (never installed, or rotated away)."""
-
-    default_code = "CONTROL_KEY_REFUSED"
 
 
 class DataPlaneControl:
-    """One tenant's control routes at ``endpoint`` (the control channel's base URL).
-    ``transport`` lets tests answer without a server."""
+    """:class:`~control_plane.domain.ports.DataPlaneClient` over HTTP: one tenant's control
+    routes at ``endpoint`` (the control channel's base URL). ``transport`` lets tests answer
+    without a server."""
 
     def __init__(self, endpoint: str, control_key: str, *, actor: str,
                  transport: httpx.AsyncBaseTransport | None = None,

@@ -8,41 +8,14 @@ skipped when the job runs again (after a crash or a retry of the same job)."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection, errors
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from control_plane.domain.jobs import OPEN, JobRecord, StepRecord
 from control_plane.errors import JobNotFound
-
-OPEN = ("queued", "running")
-
-
-@dataclass(frozen=True, slots=True)
-class JobRecord:
-    job_id: str
-    slug: str
-    operation: str
-    status: str
-    actor: str
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    error: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class StepRecord:
-    step: str
-    position: int
-    status: str
-    attempts: int
-    started_at: datetime
-    finished_at: datetime | None
-    message: str | None
 
 
 def _job(row: dict[str, Any]) -> JobRecord:
@@ -52,6 +25,8 @@ def _job(row: dict[str, Any]) -> JobRecord:
 
 
 class JobStore:
+    """:class:`~control_plane.domain.ports.JobStorePort` on PostgreSQL."""
+
     def __init__(self, pool: AsyncConnectionPool[AsyncConnection[Any]]) -> None:
         self._pool = pool
 

@@ -1,4 +1,4 @@
-"""The SecretStore port and its SOPS + age adapter (SPEC §6).
+"""The SOPS + age adapter of the SecretStore port (SPEC §6).
 
 Every tenant has its own age key and one SOPS-encrypted secrets file, encrypted for two
 recipients: the tenant's key and the control plane's key. Plaintext exists only in this
@@ -21,49 +21,17 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from control_plane.adapters.private_files import create_private, write_private
+from control_plane.domain.ports import SecretStore
+from control_plane.domain.tenant_secrets import SECRET_NAMES, generate_tenant_secrets
 from control_plane.errors import SecretStoreError
-from frostbyte_common.vendor_keys import generate_key
 
-SECRET_NAMES = ("db_password", "object_store_access_key", "object_store_secret_key",
-                "vector_store_api_key", "signing_key", "control_key")
-
-
-def generate_tenant_secrets() -> dict[str, str]:
-    """A fresh set of every credential a tenant has (SPEC §6)."""
-    return {
-        "db_password": secrets.token_urlsafe(32),
-        "object_store_access_key": "FB" + secrets.token_hex(10).upper(),
-        "object_store_secret_key": secrets.token_urlsafe(30),
-        "vector_store_api_key": secrets.token_urlsafe(32),
-        "signing_key": secrets.token_hex(32),  # Ed25519 seed
-        # the control plane's credential on the tenant's data plane (scope ``control``):
-        # suspension and quarantine release/purge; its hash is installed by the provider
-        "control_key": generate_key().key,
-    }
-
-
-@runtime_checkable
-class SecretStore(Protocol):
-    """Where tenant secrets live, encrypted. Blocking; call from a worker thread."""
-
-    def put(self, slug: str, values: Mapping[str, str]) -> None:
-        """Encrypt ``values`` as the tenant's secrets (creating its key on first use);
-        replaces what was there (rotation)."""
-        ...
-
-    def get(self, slug: str) -> dict[str, str]:
-        """Decrypt the tenant's secrets with the control plane's key."""
-        ...
-
-    def exists(self, slug: str) -> bool: ...
-
-    def shred(self, slug: str) -> dict[str, bool]:
-        """Destroy the tenant's key and secrets; ``{"tenant_age_key": True, ...}`` where True
-        means verified gone. Idempotent."""
-        ...
+# the port and the credentials it holds are the domain's; named here too for the callers
+# that know this module as the secret store's home
+__all__ = ["SECRET_NAMES", "SecretStore", "SopsAgeSecretStore", "find_sops",
+           "generate_tenant_secrets"]
 
 
 def find_sops() -> str:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from control_plane.services.admin_tokens import AdminTokenService, token_sha256
+from control_plane.api.dependencies import admin_tokens
+from control_plane.services.admin_tokens import token_sha256
 
 __all__ = ["require_admin", "token_sha256"]
 
@@ -14,6 +15,6 @@ __all__ = ["require_admin", "token_sha256"]
 async def require_admin(request: Request) -> str:
     """FastAPI dependency: the request's actor (the token's name) once the token is verified
     and its role allows the method."""
-    tokens: AdminTokenService = request.app.state.admin_tokens
-    record = await tokens.authenticate(request.headers.get("authorization"), request.method)
+    record = await admin_tokens(request).authenticate(request.headers.get("authorization"),
+                                                      request.method)
     return record.name

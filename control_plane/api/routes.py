@@ -5,9 +5,17 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Query, Response
 
 from control_plane.api.auth import require_admin
+from control_plane.api.dependencies import (
+    Jobs,
+    Lifecycle,
+    Quarantine,
+    Registry,
+    Rotation,
+    VendorKeys,
+)
 from control_plane.api.schemas import (
     ChainVerdictOut,
     DeprovisionRequest,
@@ -29,16 +37,8 @@ from control_plane.api.schemas import (
     VendorKeyList,
     VendorKeyOut,
 )
-from control_plane.services.tenants import TenantService
 from frostbyte_common.errors import DependencyUnavailable
 
-
-def get_service(request: Request) -> TenantService:
-    service: TenantService = request.app.state.service
-    return service
-
-
-Service = Annotated[TenantService, Depends(get_service)]
 Actor = Annotated[str, Depends(require_admin)]
 
 tenants = APIRouter(prefix="/v1/tenants", tags=["tenants"])
@@ -46,7 +46,7 @@ health = APIRouter(tags=["health"])
 
 
 @tenants.post("", status_code=202, response_model=TenantOut)
-async def create_tenant(body: TenantCreate, service: Service, actor: Actor) -> TenantOut:
+async def create_tenant(body: TenantCreate, service: Lifecycle, actor: Actor) -> TenantOut:
     """Create a tenant (REQUESTED) and start provisioning its data plane in the background."""
     tenant = await service.create(
         body.slug, body.display_name, body.provider, body.config, actor=actor
@@ -55,25 +55,25 @@ async def create_tenant(body: TenantCreate, service: Service, actor: Actor) -> T
 
 
 @tenants.get("", response_model=TenantList)
-async def list_tenants(service: Service, actor: Actor) -> TenantList:
+async def list_tenants(service: Lifecycle, actor: Actor) -> TenantList:
     """List every tenant, deprovisioned ones included (their slugs stay taken)."""
     return TenantList(tenants=[TenantOut.of(t) for t in await service.list_tenants()])
 
 
 @tenants.get("/{slug}", response_model=TenantOut)
-async def get_tenant(slug: str, service: Service, actor: Actor) -> TenantOut:
+async def get_tenant(slug: str, service: Lifecycle, actor: Actor) -> TenantOut:
     """One tenant with its state, endpoint and effective config."""
     return TenantOut.of(await service.get(slug))
 
 
 @tenants.get("/{slug}/events", response_model=EventList)
-async def tenant_events(slug: str, service: Service, actor: Actor) -> EventList:
+async def tenant_events(slug: str, service: Lifecycle, actor: Actor) -> EventList:
     """The tenant's lifecycle history: every transition, with who triggered it."""
     return EventList(events=[EventOut.of(e) for e in await service.events(slug)])
 
 
 @tenants.get("/{slug}/events/verify", response_model=ChainVerdictOut)
-async def verify_tenant_events(slug: str, service: Service, actor: Actor) -> ChainVerdictOut:
+async def verify_tenant_events(slug: str, service: Lifecycle, actor: Actor) -> ChainVerdictOut:
     """Recompute the tenant's lifecycle hash chain: ``ok`` false with the first bad
     sequence number and the problem if a row was edited, removed, inserted or reordered."""
     verdict = await service.verify_events(slug)
@@ -82,13 +82,13 @@ async def verify_tenant_events(slug: str, service: Service, actor: Actor) -> Cha
 
 
 @tenants.get("/{slug}/jobs", response_model=JobList)
-async def tenant_jobs(slug: str, service: Service, actor: Actor) -> JobList:
+async def tenant_jobs(slug: str, service: Jobs, actor: Actor) -> JobList:
     """The tenant's provisioning and deprovisioning jobs, oldest first."""
     return JobList(jobs=[JobOut.of(j) for j in await service.jobs(slug)])
 
 
 @tenants.get("/{slug}/jobs/{job_id}/log", response_model=JobLog)
-async def tenant_job_log(slug: str, job_id: str, service: Service, actor: Actor) -> JobLog:
+async def tenant_job_log(slug: str, job_id: str, service: Jobs, actor: Actor) -> JobLog:
     """One job, its steps as they ran (a step done before a crash is not run again) and the
     tail of its provider's output."""
     job, steps, output = await service.job_log(slug, job_id)
@@ -101,26 +101,26 @@ _CONFLICT: dict[int | str, dict[str, Any]] = {
 
 
 @tenants.post("/{slug}/suspend", status_code=202, response_model=TenantOut, responses=_CONFLICT)
-async def suspend_tenant(slug: str, service: Service, actor: Actor) -> TenantOut:
+async def suspend_tenant(slug: str, service: Lifecycle, actor: Actor) -> TenantOut:
     """ACTIVE → SUSPENDED: the vendor endpoint is closed, the data kept."""
     return TenantOut.of(await service.suspend(slug, actor=actor))
 
 
 @tenants.post("/{slug}/resume", status_code=202, response_model=TenantOut, responses=_CONFLICT)
-async def resume_tenant(slug: str, service: Service, actor: Actor) -> TenantOut:
+async def resume_tenant(slug: str, service: Lifecycle, actor: Actor) -> TenantOut:
     """SUSPENDED → ACTIVE: the vendor endpoint opens again."""
     return TenantOut.of(await service.resume(slug, actor=actor))
 
 
 @tenants.post("/{slug}/retry", status_code=202, response_model=TenantOut, responses=_CONFLICT)
-async def retry_tenant(slug: str, service: Service, actor: Actor) -> TenantOut:
+async def retry_tenant(slug: str, service: Lifecycle, actor: Actor) -> TenantOut:
     """FAILED → PROVISIONING (or DEPROVISIONING for a failed teardown)."""
     return TenantOut.of(await service.retry(slug, actor=actor))
 
 
 @tenants.post("/{slug}/deprovision", status_code=202, response_model=TenantOut,
               responses=_CONFLICT)
-async def deprovision_tenant(slug: str, service: Service, actor: Actor,
+async def deprovision_tenant(slug: str, service: Lifecycle, actor: Actor,
                              body: DeprovisionRequest | None = None) -> TenantOut:
     """ACTIVE, SUSPENDED or FAILED → DEPROVISIONING; destroyed and verified in the background
     (→ DEPROVISIONED). The vendor endpoint closes before this answers. The tenant's signed
@@ -132,7 +132,7 @@ async def deprovision_tenant(slug: str, service: Service, actor: Actor,
 
 
 @tenants.post("/{slug}/cancel", status_code=202, response_model=TenantOut, responses=_CONFLICT)
-async def cancel_tenant_job(slug: str, service: Service, actor: Actor) -> TenantOut:
+async def cancel_tenant_job(slug: str, service: Lifecycle, actor: Actor) -> TenantOut:
     """Cancel the running (de)provisioning job: it stops at the next step boundary, rolls back,
     and the tenant lands in FAILED."""
     return TenantOut.of(await service.cancel(slug, actor=actor))
@@ -142,7 +142,7 @@ async def cancel_tenant_job(slug: str, service: Service, actor: Actor) -> Tenant
                responses=_CONFLICT)
 async def patch_tenant_config(
     slug: str,
-    service: Service,
+    service: Lifecycle,
     actor: Actor,
     patch: Annotated[dict[str, Any], Body(description="JSON Merge Patch (RFC 7396).")],
 ) -> TenantOut:
@@ -153,44 +153,44 @@ async def patch_tenant_config(
 
 @tenants.post("/{slug}/vendor-keys", status_code=201, response_model=VendorKeyIssued)
 async def issue_vendor_key(
-    slug: str, body: VendorKeyCreate, service: Service, actor: Actor
+    slug: str, body: VendorKeyCreate, service: VendorKeys, actor: Actor
 ) -> VendorKeyIssued:
     """Issue a vendor key for an ACTIVE tenant. The key is in this response only."""
-    issued = await service.issue_vendor_key(slug, body.scopes, body.label, actor=actor)
+    issued = await service.issue(slug, body.scopes, body.label, actor=actor)
     return VendorKeyIssued.of(issued)
 
 
 @tenants.get("/{slug}/vendor-keys", response_model=VendorKeyList)
-async def list_vendor_keys(slug: str, service: Service, actor: Actor) -> VendorKeyList:
+async def list_vendor_keys(slug: str, service: VendorKeys, actor: Actor) -> VendorKeyList:
     """The tenant's vendor keys: ids, scopes and labels — never the keys."""
-    return VendorKeyList(vendor_keys=[VendorKeyOut.of(k) for k in await service.vendor_keys(slug)])
+    return VendorKeyList(vendor_keys=[VendorKeyOut.of(k) for k in await service.list_keys(slug)])
 
 
 @tenants.post("/{slug}/rotate-secrets", status_code=202, response_model=RotationOut,
               responses=_CONFLICT)
-async def rotate_secrets(slug: str, service: Service, actor: Actor) -> RotationOut:
+async def rotate_secrets(slug: str, service: Rotation, actor: Actor) -> RotationOut:
     """Re-issue every credential (ACTIVE or SUSPENDED; no state change). The new vendor keys
     are in this answer only; the old ones are refused from now on."""
-    job_id, issued = await service.rotate_secrets(slug, actor=actor)
+    job_id, issued = await service.rotate(slug, actor=actor)
     return RotationOut(job_id=job_id, vendor_keys=[VendorKeyIssued.of(k) for k in issued])
 
 
 @tenants.delete("/{slug}/vendor-keys/{key_id}", response_model=VendorKeyOut)
-async def revoke_vendor_key(slug: str, key_id: str, service: Service, actor: Actor
+async def revoke_vendor_key(slug: str, key_id: str, service: VendorKeys, actor: Actor
                             ) -> VendorKeyOut:
     """Revoke a vendor key: the data plane refuses it from now on. Idempotent."""
-    return VendorKeyOut.of(await service.revoke_vendor_key(slug, key_id, actor=actor))
+    return VendorKeyOut.of(await service.revoke(slug, key_id, actor=actor))
 
 
 @tenants.get("/{slug}/quarantine", response_model=QuarantineList)
 async def list_quarantine(
-    slug: str, service: Service, actor: Actor,
+    slug: str, service: Quarantine, actor: Actor,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> QuarantineList:
     """The tenant's quarantined documents, newest first (ACTIVE or SUSPENDED tenants)."""
     return QuarantineList.model_validate(
-        await service.quarantine(slug, limit=limit, offset=offset, actor=actor))
+        await service.list_documents(slug, limit=limit, offset=offset, actor=actor))
 
 
 @tenants.post("/{slug}/quarantine/{document_id}/{action}", response_model=QuarantineActionOut,
@@ -198,13 +198,13 @@ async def list_quarantine(
                                               "document"}, **_CONFLICT})
 async def quarantine_action(
     slug: str, document_id: uuid.UUID, action: Literal["release", "purge"],
-    service: Service, actor: Actor,
+    service: Quarantine, actor: Actor,
 ) -> QuarantineActionOut:
     """Release a quarantined document into the pipeline, or purge it (its bytes deleted).
     Admin only — vendor keys never release quarantine; audited in the tenant's chain with
     the admin as actor."""
     return QuarantineActionOut.model_validate(
-        await service.quarantine_action(slug, document_id, action, actor=actor))
+        await service.act(slug, document_id, action, actor=actor))
 
 
 @health.get("/healthz", response_model=Health)
@@ -214,10 +214,10 @@ async def healthz() -> Health:
 
 
 @health.get("/readyz", response_model=Health, responses={503: {"description": "Not ready"}})
-async def readyz(request: Request, response: Response) -> Health:
+async def readyz(registry: Registry, response: Response) -> Health:
     """Readiness: the registry database answers."""
     try:
-        await request.app.state.registry.ping()
+        await registry.ping()
     except Exception as exc:
         raise DependencyUnavailable("registry database unreachable") from exc
     return Health(status="ready")

@@ -5,24 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
-from control_plane.adapters.admin_tokens import AdminToken
 from control_plane.api.auth import require_admin
-from control_plane.services.admin_tokens import AdminTokenService
+from control_plane.api.dependencies import AdminTokens as Tokens
+from control_plane.domain.admin_tokens import AdminToken
 
 Actor = Annotated[str, Depends(require_admin)]
 
 admin = APIRouter(prefix="/v1/admin", tags=["admin"])
-
-
-def _tokens(request: Request) -> AdminTokenService:
-    service: AdminTokenService = request.app.state.admin_tokens
-    return service
-
-
-Tokens = Annotated[AdminTokenService, Depends(_tokens)]
 
 
 class AdminTokenCreate(BaseModel):

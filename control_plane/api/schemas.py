@@ -7,14 +7,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from control_plane.adapters.job_store import JobRecord, StepRecord
+from control_plane.domain.jobs import JobRecord, StepRecord
 from control_plane.domain.lifecycle import Tenant, TenantEvent
-from control_plane.domain.vendor_keys import VendorKeyRecord
-from control_plane.services.tenants import (
-    JOB_OUTPUT_LINES,
-    IssuedVendorKey,
-    effective_config,
-)
+from control_plane.domain.tenant_config import effective_config
+from control_plane.domain.vendor_keys import IssuedVendorKey, VendorKeyRecord
+from control_plane.services.job_history import JOB_OUTPUT_LINES
 
 Scope = Literal["ingest", "read", "audit"]
 

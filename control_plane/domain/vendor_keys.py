@@ -15,3 +15,14 @@ class VendorKeyRecord:
     label: str | None
     created_at: datetime | None = None
     revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedVendorKey:
+    """A vendor key just made: ``key`` is shown once, in the answer that issued it, and
+    never stored."""
+
+    key_id: str
+    key: str
+    scopes: tuple[str, ...]
+    label: str | None

@@ -15,7 +15,8 @@ import logging
 import secrets
 from dataclasses import dataclass
 
-from control_plane.adapters.admin_tokens import ROLES, AdminToken, AdminTokenStore
+from control_plane.domain.admin_tokens import ROLES, AdminToken
+from control_plane.domain.ports import AdminTokenStorePort
 from control_plane.errors import InsufficientRole
 from frostbyte_common.errors import Unauthenticated, ValidationFailed
 
@@ -41,7 +42,7 @@ def _new_token() -> tuple[str, str]:
 
 
 class AdminTokenService:
-    def __init__(self, store: AdminTokenStore) -> None:
+    def __init__(self, store: AdminTokenStorePort) -> None:
         self._store = store
 
     async def bootstrap(self, configured_sha256: str | None) -> str | None:

@@ -1,74 +1,48 @@
-"""The audit archive: a tenant's signed audit export, kept by the control plane before its
-deprovisioning destroys the tenant's database (SPEC §3), so the trail outlives the tenant.
-
-An archive is the export exactly as the data plane made it (``POST /control/v1/audit/export``,
-JSON Lines, manifest first), stored at ``<state_dir>/archive/<slug>/audit-export-<UTC
-timestamp>.jsonl``: written to a temporary file (0600), flushed and fsynced, then renamed in
-place. It is verified offline (:mod:`frostbyte_common.audit_export`, as ``frostbyte audit
-verify-export`` does) before it is written and again from disk after; an export that does not
-verify is not kept and the caller refuses to go on.
-"""
+"""The deprovision job's first step (SPEC §3): the tenant's signed audit export, fetched
+through its control routes and kept (:class:`~control_plane.domain.ports.AuditArchiveStore`,
+which verifies it offline before and after writing) so the trail outlives the tenant."""
 
 from __future__ import annotations
 
-import contextlib
-import json
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
+import asyncio
+import logging
 from typing import Any
 
-from control_plane.adapters.private_files import write_private
-from control_plane.errors import ProvisioningFailed
-from frostbyte_common.audit_export import ExportVerdict, verify_export_file, verify_export_lines
+from control_plane.domain.actors import SYSTEM_ACTOR
+from control_plane.domain.lifecycle import Tenant
+from control_plane.domain.ports import AuditArchiveFailed, AuditArchiveStore, DataPlaneClient
+from control_plane.domain.tenant_config import effective_config
+from control_plane.providers.base import Provider
+from control_plane.services.data_plane_control import DataPlaneControlService
+from frostbyte_common.errors import FrostbyteError
+
+log = logging.getLogger(__name__)
 
 
-class AuditArchiveFailed(ProvisioningFailed):
-    default_code = "AUDIT_ARCHIVE_FAILED"
+class AuditArchiver:
+    """Fetches, verifies and keeps a tenant's audit export; the job's ``Archiver``."""
 
+    def __init__(self, control: DataPlaneControlService, archive: AuditArchiveStore) -> None:
+        self._control = control
+        self._archive = archive
 
-@dataclass(frozen=True, slots=True)
-class AuditArchive:
-    path: Path
-    head_hash: str
-    events: int
+    async def __call__(self, tenant: Tenant, provider: Provider) -> dict[str, Any]:
+        """The data plane was stopped when deprovisioning began; it is started again
+        (suspended first thing, so vendors stay out) for the export. Returns what was kept
+        (``{"archive": path, "head_hash": ..., "events": n}``); raises when anything fails."""
+        if not await asyncio.to_thread(provider.is_healthy, tenant):
+            log.info("tenant %s: starting its data plane to export its audit trail",
+                     tenant.slug)
+            await asyncio.to_thread(provider.start, tenant, effective_config(tenant))
 
-    def to_json(self) -> dict[str, Any]:
-        return {"archive": str(self.path), "head_hash": self.head_hash, "events": self.events}
+        async def fetch(dp: DataPlaneClient) -> bytes:
+            await dp.set_suspended(True)
+            return await dp.audit_export()
 
-
-def _problems(verdict: ExportVerdict) -> str:
-    return "; ".join(str(p) for p in verdict.problems[:3]) or "unknown problem"
-
-
-def _check(verdict: ExportVerdict, data: bytes, slug: str) -> None:
-    if not verdict.ok:
-        raise AuditArchiveFailed(f"the audit export of tenant {slug!r} does not verify: "
-                                 f"{_problems(verdict)}")
-    try:
-        tenant = json.loads(data.split(b"\n", 1)[0])["manifest"]["tenant"]
-    except (ValueError, KeyError, TypeError):
-        tenant = None
-    if tenant != slug:
-        raise AuditArchiveFailed(f"the audit export is of tenant {tenant!r}, not {slug!r}")
-
-
-def store_export(archive_dir: Path, slug: str, data: bytes, *,
-                 now: datetime | None = None) -> AuditArchive:
-    """Verify ``data`` (an export of ``slug``), write it atomically (0600) under
-    ``archive_dir/slug`` and verify the file written. Raises :class:`AuditArchiveFailed`."""
-    _check(verify_export_lines(data.splitlines(keepends=True)), data, slug)
-    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S.%fZ")
-    folder = archive_dir / slug
-    path = folder / f"audit-export-{stamp}.jsonl"
-    try:
-        write_private(path, data)
-    except OSError as exc:
-        raise AuditArchiveFailed(f"cannot write the audit archive of tenant {slug!r} "
-                                 f"under {folder} ({exc.strerror or exc})") from None
-    verdict = verify_export_file(path)
-    if not verdict.ok:  # what is on disk is not what was verified: do not keep it
-        with contextlib.suppress(OSError):
-            path.unlink()
-        _check(verdict, data, slug)
-    return AuditArchive(path=path, head_hash=verdict.head_hash, events=verdict.events)
+        try:
+            data = await self._control.call(tenant, SYSTEM_ACTOR, fetch)
+        except FrostbyteError as exc:
+            raise AuditArchiveFailed(f"cannot fetch the audit export of tenant "
+                                     f"{tenant.slug!r}: {exc.message}") from None
+        archived = await asyncio.to_thread(self._archive.store, tenant.slug, data)
+        return archived.to_json()

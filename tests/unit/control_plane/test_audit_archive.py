@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from control_plane.services.audit_archive import AuditArchiveFailed, store_export
+from control_plane.adapters.audit_archive import store_export
+from control_plane.domain.ports import AuditArchiveFailed
 from frostbyte_common import audit_export
 from frostbyte_common.audit_chain import GENESIS_HASH
 

@@ -32,7 +32,7 @@ from control_plane.providers.hetzner.tunnel import (
     launch_ssh,
     ssh_forward_argv,
 )
-from control_plane.services.tenants import _control_channel
+from control_plane.services.data_plane_control import open_control_channel
 from tests.unit.control_plane.test_hetzner_provider import (
     PUBLIC_KEY,
     TOKEN,
@@ -266,7 +266,7 @@ def test_the_service_closes_the_channel_when_the_call_fails() -> None:
     provider = ChannelProvider()
 
     async def call() -> None:
-        async with _control_channel(provider, tenant()) as url:  # type: ignore[arg-type]
+        async with open_control_channel(provider, tenant()) as url:  # type: ignore[arg-type]
             assert url == "http://127.0.0.1:40111"
             raise DataPlaneError("unreachable")
 

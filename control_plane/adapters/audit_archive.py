@@ -1,0 +1,70 @@
+"""The audit archive on the local disk (:class:`~control_plane.domain.ports.AuditArchiveStore`):
+a tenant's signed audit export, kept by the control plane before its deprovisioning destroys
+the tenant's database (SPEC §3), so the trail outlives the tenant.
+
+An archive is the export exactly as the data plane made it (``POST /control/v1/audit/export``,
+JSON Lines, manifest first), stored at ``<state_dir>/archive/<slug>/audit-export-<UTC
+timestamp>.jsonl``: written to a temporary file (0600), flushed and fsynced, then renamed in
+place. It is verified offline (:mod:`frostbyte_common.audit_export`, as ``frostbyte audit
+verify-export`` does) before it is written and again from disk after; an export that does not
+verify is not kept and the caller refuses to go on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from control_plane.adapters.private_files import write_private
+from control_plane.domain.ports import AuditArchive, AuditArchiveFailed
+from frostbyte_common.audit_export import ExportVerdict, verify_export_file, verify_export_lines
+
+
+def _problems(verdict: ExportVerdict) -> str:
+    return "; ".join(str(p) for p in verdict.problems[:3]) or "unknown problem"
+
+
+def _check(verdict: ExportVerdict, data: bytes, slug: str) -> None:
+    if not verdict.ok:
+        raise AuditArchiveFailed(f"the audit export of tenant {slug!r} does not verify: "
+                                 f"{_problems(verdict)}")
+    try:
+        tenant = json.loads(data.split(b"\n", 1)[0])["manifest"]["tenant"]
+    except (ValueError, KeyError, TypeError):
+        tenant = None
+    if tenant != slug:
+        raise AuditArchiveFailed(f"the audit export is of tenant {tenant!r}, not {slug!r}")
+
+
+def store_export(archive_dir: Path, slug: str, data: bytes, *,
+                 now: datetime | None = None) -> AuditArchive:
+    """Verify ``data`` (an export of ``slug``), write it atomically (0600) under
+    ``archive_dir/slug`` and verify the file written. Raises :class:`AuditArchiveFailed`."""
+    _check(verify_export_lines(data.splitlines(keepends=True)), data, slug)
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S.%fZ")
+    folder = archive_dir / slug
+    path = folder / f"audit-export-{stamp}.jsonl"
+    try:
+        write_private(path, data)
+    except OSError as exc:
+        raise AuditArchiveFailed(f"cannot write the audit archive of tenant {slug!r} "
+                                 f"under {folder} ({exc.strerror or exc})") from None
+    verdict = verify_export_file(path)
+    if not verdict.ok:  # what is on disk is not what was verified: do not keep it
+        with contextlib.suppress(OSError):
+            path.unlink()
+        _check(verdict, data, slug)
+    return AuditArchive(path=path, head_hash=verdict.head_hash, events=verdict.events)
+
+
+class FileAuditArchive:
+    """Audit exports kept under ``archive_dir`` (``<state_dir>/archive``), one folder per
+    tenant."""
+
+    def __init__(self, archive_dir: Path) -> None:
+        self._archive_dir = archive_dir
+
+    def store(self, slug: str, data: bytes) -> AuditArchive:
+        return store_export(self._archive_dir, slug, data)

@@ -1,0 +1,186 @@
+"""The control plane's composition root: the one place that knows the adapters. It builds
+the registry, the stores, the job queue, the providers, the secret store and every service
+once, and hands the services their ports. The API's lifespan
+(:func:`control_plane.api.app.create_app`) opens it; ``python -m control_plane serve`` goes
+through that app.
+
+:func:`build_control_plane` wires already-made ports (no I/O); :func:`open_control_plane`
+makes the real ones from the settings (database pool, schema migrations, SOPS secret store,
+procrastinate queue) and closes them again; :func:`job_worker` runs the queue's worker and
+keeps putting back jobs a crash left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+from psycopg_pool import AsyncConnectionPool
+
+from control_plane.adapters.admin_tokens import AdminTokenStore
+from control_plane.adapters.audit_archive import FileAuditArchive
+from control_plane.adapters.data_plane_control import DataPlaneControl
+from control_plane.adapters.job_queue import HEARTBEAT_INTERVAL_S, TenantJobQueue, install_schema
+from control_plane.adapters.job_store import JobStore
+from control_plane.adapters.registry import TenantRegistry
+from control_plane.adapters.secret_store import SopsAgeSecretStore
+from control_plane.domain.ports import (
+    AdminTokenStorePort,
+    AuditArchiveStore,
+    DataPlaneClient,
+    DataPlaneClientFactory,
+    JobQueue,
+    JobStorePort,
+    SecretStore,
+    TenantRegistryPort,
+)
+from control_plane.providers.base import Provider
+from control_plane.providers.local import LocalProvider
+from control_plane.services.admin_tokens import AdminTokenService
+from control_plane.services.audit_archive import AuditArchiver
+from control_plane.services.data_plane_control import DataPlaneControlService
+from control_plane.services.job_history import JobHistoryService
+from control_plane.services.lifecycle import TenantLifecycleService
+from control_plane.services.provisioning import JobRunner
+from control_plane.services.provisioning_steps import job_plans
+from control_plane.services.quarantine import QuarantineService
+from control_plane.services.recovery import RecoveryService
+from control_plane.services.rotation import SecretRotationService
+from control_plane.services.vendor_keys import VendorKeyService
+from control_plane.settings import ControlPlaneSettings
+
+log = logging.getLogger(__name__)
+
+ProviderFactory = Callable[[ControlPlaneSettings], Mapping[str, Provider]]
+
+
+def default_providers(settings: ControlPlaneSettings) -> Mapping[str, Provider]:
+    """The providers this control plane offers: ``local``, and ``hetzner`` only when its
+    settings are configured (``FROSTBYTE_CP_HETZNER_*``, see docs/hetzner.md)."""
+    offered: dict[str, Provider] = {"local": LocalProvider.from_settings(settings)}
+    if settings.hetzner_configured:
+        from control_plane.providers.hetzner.provider import provider_from_settings
+
+        offered["hetzner"] = provider_from_settings(
+            settings, SopsAgeSecretStore(settings.state_dir / "secrets"))
+    return offered
+
+
+def http_data_plane_clients(
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> DataPlaneClientFactory:
+    """Clients of the data planes' control routes over HTTP; ``transport`` lets tests answer
+    for the data planes."""
+
+    def client(base_url: str, control_key: str, *, actor: str) -> DataPlaneClient:
+        return DataPlaneControl(base_url, control_key, actor=actor, transport=transport)
+
+    return client
+
+
+@dataclass(frozen=True, slots=True)
+class ControlPlane:
+    """The control plane's services, each built once; the API's routes and the job worker
+    take the one they need."""
+
+    registry: TenantRegistryPort
+    admin_tokens: AdminTokenService
+    lifecycle: TenantLifecycleService
+    vendor_keys: VendorKeyService
+    rotation: SecretRotationService
+    quarantine: QuarantineService
+    jobs: JobHistoryService
+    runner: JobRunner
+    recovery: RecoveryService
+
+
+def build_control_plane(
+    *, registry: TenantRegistryPort, admin_token_store: AdminTokenStorePort,
+    job_store: JobStorePort, queue: JobQueue, providers: Mapping[str, Provider],
+    secrets: SecretStore, clients: DataPlaneClientFactory, archive: AuditArchiveStore,
+) -> ControlPlane:
+    """Wire the services over the given ports (no I/O)."""
+    control = DataPlaneControlService(providers, secrets, clients)
+    runner = JobRunner(registry, job_store, queue, providers,
+                       job_plans(registry, secrets, AuditArchiver(control, archive)))
+    return ControlPlane(
+        registry=registry,
+        admin_tokens=AdminTokenService(admin_token_store),
+        lifecycle=TenantLifecycleService(registry, providers, runner, control),
+        vendor_keys=VendorKeyService(registry, providers),
+        rotation=SecretRotationService(registry, providers, job_store, secrets, control),
+        quarantine=QuarantineService(registry, control),
+        jobs=JobHistoryService(registry, job_store, providers),
+        runner=runner,
+        recovery=RecoveryService(registry, providers, job_store, runner, control),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OpenControlPlane:
+    """The wired services and the job queue their worker runs on."""
+
+    services: ControlPlane
+    queue: TenantJobQueue
+
+
+@asynccontextmanager
+async def open_control_plane(
+    settings: ControlPlaneSettings, *, providers: ProviderFactory = default_providers,
+    data_plane_transport: httpx.AsyncBaseTransport | None = None,
+) -> AsyncIterator[OpenControlPlane]:
+    """Open the database pool, migrate the registry and the queue's schema, and wire every
+    service on the real adapters; the pool is closed on exit. Tests hand in their own
+    providers (and an httpx transport standing in for the data planes' control routes)."""
+    conninfo = settings.database_url.get_secret_value()
+    pool: AsyncConnectionPool = AsyncConnectionPool(
+        conninfo, min_size=1, max_size=10, open=False, kwargs={"connect_timeout": 10})
+    await pool.open(wait=True, timeout=30)
+    try:
+        registry = TenantRegistry(pool)
+        await registry.migrate()
+        await asyncio.to_thread(install_schema, conninfo)
+        queue = TenantJobQueue(conninfo)
+        services = build_control_plane(
+            registry=registry, admin_token_store=AdminTokenStore(pool),
+            job_store=JobStore(pool), queue=queue, providers=providers(settings),
+            secrets=SopsAgeSecretStore(settings.state_dir / "secrets"),
+            clients=http_data_plane_clients(data_plane_transport),
+            archive=FileAuditArchive(settings.state_dir / "archive"))
+        queue.register(services.runner.run)
+        yield OpenControlPlane(services, queue)
+    finally:
+        await pool.close()
+
+
+@asynccontextmanager
+async def job_worker(plane: OpenControlPlane) -> AsyncIterator[None]:
+    """Recover what a crash left, run the job queue's worker and, every few seconds, put
+    back jobs a crash left; on exit the worker stops and the background restarts of data
+    planes are cancelled (the next start resumes them)."""
+    recovery = plane.services.recovery
+    await plane.queue.open()
+    worker = asyncio.create_task(plane.queue.run_worker(), name="tenant-job-worker")
+
+    async def keep_recovering() -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_INTERVAL_S)
+            try:
+                await recovery.recover_jobs()
+            except Exception:
+                log.exception("recovering tenant jobs failed; trying again")
+
+    recovering = asyncio.create_task(keep_recovering(), name="tenant-job-recovery")
+    try:
+        await recovery.recover()
+        yield
+    finally:
+        for task in (recovering, worker):
+            task.cancel()
+        await asyncio.gather(recovering, worker, return_exceptions=True)
+        await plane.queue.close()
+    await recovery.shutdown()
