@@ -9,21 +9,19 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from frostbyte_cli.main import (
+from frostbyte_cli.shared import (
     AdminTokenOpt,
     JsonOpt,
     UrlOpt,
-    _deps,
-    _print_json,
-    _reports_errors,
-    app,
+    deps_of,
+    print_json,
+    reports_errors,
 )
 
 admin_app = typer.Typer(no_args_is_help=True, help="Control-plane administration (admin).")
 tokens_app = typer.Typer(no_args_is_help=True,
                          help="Admin API tokens: create, list, revoke (stored hashed).")
 admin_app.add_typer(tokens_app, name="tokens")
-app.add_typer(admin_app, name="admin")
 
 
 class Role(StrEnum):
@@ -32,7 +30,7 @@ class Role(StrEnum):
 
 
 @tokens_app.command("create")
-@_reports_errors
+@reports_errors
 def tokens_create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Who or what holds the token.")],
@@ -41,11 +39,11 @@ def tokens_create(
     json_out: JsonOpt = False, url: UrlOpt = None, admin_token: AdminTokenOpt = None,
 ) -> None:
     """Create a token; it is printed once and never again (only its hash is kept)."""
-    deps = _deps(ctx)
+    deps = deps_of(ctx)
     with deps.control_plane(url, admin_token) as cp:
         issued = cp.create_admin_token(name, role.value)
     if json_out:
-        _print_json(issued)
+        print_json(issued)
         return
     deps.out.print(f"Admin token [bold]{issued['token_id']}[/] ({issued['name']}, "
                    f"{issued['role']}):")
@@ -54,15 +52,15 @@ def tokens_create(
 
 
 @tokens_app.command("list")
-@_reports_errors
+@reports_errors
 def tokens_list(ctx: typer.Context, json_out: JsonOpt = False, url: UrlOpt = None,
                 admin_token: AdminTokenOpt = None) -> None:
     """List tokens (ids, names, roles, revocation) — never the tokens."""
-    deps = _deps(ctx)
+    deps = deps_of(ctx)
     with deps.control_plane(url, admin_token) as cp:
         tokens = cp.admin_tokens()
     if json_out:
-        _print_json({"tokens": tokens})
+        print_json({"tokens": tokens})
         return
     table = Table(title="Admin tokens")
     for column in ("token id", "name", "role", "created by", "created", "revoked"):
@@ -74,14 +72,14 @@ def tokens_list(ctx: typer.Context, json_out: JsonOpt = False, url: UrlOpt = Non
 
 
 @tokens_app.command("revoke")
-@_reports_errors
+@reports_errors
 def tokens_revoke(ctx: typer.Context, token_id: str, json_out: JsonOpt = False,
                   url: UrlOpt = None, admin_token: AdminTokenOpt = None) -> None:
     """Revoke a token at once (the last admin token cannot be revoked)."""
-    deps = _deps(ctx)
+    deps = deps_of(ctx)
     with deps.control_plane(url, admin_token) as cp:
         revoked = cp.revoke_admin_token(token_id)
     if json_out:
-        _print_json(revoked)
+        print_json(revoked)
     else:
         deps.out.print(f"revoked {revoked['token_id']} ({revoked['name']})")

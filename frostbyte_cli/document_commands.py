@@ -9,22 +9,20 @@ from typing import Annotated
 import typer
 
 from frostbyte_cli.client import CliError
-from frostbyte_cli.main import (
+from frostbyte_cli.shared import (
     EndpointOpt,
     JsonOpt,
     KeyOpt,
-    _deps,
-    _print_json,
-    _reports_errors,
-    app,
+    deps_of,
+    print_json,
+    reports_errors,
 )
 
 documents_app = typer.Typer(no_args_is_help=True, help="Documents of the tenant (vendor).")
-app.add_typer(documents_app, name="documents")
 
 
 @documents_app.command("delete")
-@_reports_errors
+@reports_errors
 def documents_delete(
     ctx: typer.Context,
     document_id: Annotated[str, typer.Argument(help="The document's id (from a receipt).")],
@@ -38,13 +36,13 @@ def documents_delete(
         uuid.UUID(document_id)
     except ValueError:
         raise CliError(f"not a document id: {document_id!r}", code="BAD_OPTION") from None
-    deps = _deps(ctx)
+    deps = deps_of(ctx)
     if not yes:
         typer.confirm(f"Erase document {document_id}? This cannot be undone", abort=True)
     with deps.tenant(endpoint, key) as client:
         result = client.delete_document(document_id)
     if json_out:
-        _print_json(result)
+        print_json(result)
         return
     removed = result.get("removed", {})
     deps.out.print(f"[green]document {document_id} erased[/]: "

@@ -1,7 +1,7 @@
 """``frostbyte tenants suspend|resume|retry|deprovision|cancel|config|keys|rotate|watch`` and
 ``frostbyte tenants quarantine list|release|purge``: the admin lifecycle commands over the
-control-plane API (SPEC §3, §9). Registered on the ``tenants`` group by
-:mod:`frostbyte_cli.main`."""
+control-plane API (SPEC §3, §9). Merged into the ``tenants`` group
+by :mod:`frostbyte_cli.main`."""
 
 from __future__ import annotations
 
@@ -13,16 +13,18 @@ from rich.table import Table
 
 from frostbyte_cli import render
 from frostbyte_cli.client import CliError, ControlPlaneClient, Tenant
-from frostbyte_cli.main import (
+from frostbyte_cli.shared import (
     AdminTokenOpt,
     Deps,
     JsonOpt,
     UrlOpt,
-    _deps,
-    _print_json,
-    _reports_errors,
-    tenants_app,
+    deps_of,
+    print_json,
+    reports_errors,
 )
+
+# no name: frostbyte_cli.main merges its commands into `tenants`, after create, list and show
+lifecycle_app = typer.Typer()
 
 # The states a tenant rests in: nothing runs until an admin acts.
 RESTING = frozenset({"ACTIVE", "SUSPENDED", "FAILED", "DEPROVISIONED"})
@@ -47,19 +49,19 @@ def _settle(deps: Deps, cp: ControlPlaneClient, tenant: Tenant, timeout: float) 
 def _action(ctx: typer.Context, slug: str, action: str, wait: bool, timeout: float,
             json_out: bool, url: str | None, admin_token: str | None,
             body: dict[str, Any] | None = None) -> None:
-    deps = _deps(ctx)
+    deps = deps_of(ctx)
     with deps.control_plane(url, admin_token) as cp:
         tenant = cp.tenant_action(slug, action, body)
         if wait:
             tenant = _settle(deps, cp, tenant, timeout)
     if json_out:
-        _print_json(tenant)
+        print_json(tenant)
     else:
         deps.out.print(render.tenant_panel(tenant))
 
 
-@tenants_app.command("suspend")
-@_reports_errors
+@lifecycle_app.command("suspend")
+@reports_errors
 def tenants_suspend(ctx: typer.Context, slug: str, json_out: JsonOpt = False,
                     url: UrlOpt = None, admin_token: AdminTokenOpt = None) -> None:
     """ACTIVE → SUSPENDED: the vendor endpoint answers every call with 403
@@ -67,16 +69,16 @@ def tenants_suspend(ctx: typer.Context, slug: str, json_out: JsonOpt = False,
     _action(ctx, slug, "suspend", False, 0, json_out, url, admin_token)
 
 
-@tenants_app.command("resume")
-@_reports_errors
+@lifecycle_app.command("resume")
+@reports_errors
 def tenants_resume(ctx: typer.Context, slug: str, json_out: JsonOpt = False,
                    url: UrlOpt = None, admin_token: AdminTokenOpt = None) -> None:
     """SUSPENDED → ACTIVE: the vendor endpoint answers again."""
     _action(ctx, slug, "resume", False, 0, json_out, url, admin_token)
 
 
-@tenants_app.command("retry")
-@_reports_errors
+@lifecycle_app.command("retry")
+@reports_errors
 def tenants_retry(ctx: typer.Context, slug: str, wait: WaitOpt = True,
                   timeout: TimeoutOpt = 600.0, json_out: JsonOpt = False,
                   url: UrlOpt = None, admin_token: AdminTokenOpt = None) -> None:
@@ -84,16 +86,16 @@ def tenants_retry(ctx: typer.Context, slug: str, wait: WaitOpt = True,
     _action(ctx, slug, "retry", wait, timeout, json_out, url, admin_token)
 
 
-@tenants_app.command("cancel")
-@_reports_errors
+@lifecycle_app.command("cancel")
+@reports_errors
 def tenants_cancel(ctx: typer.Context, slug: str, json_out: JsonOpt = False,
                    url: UrlOpt = None, admin_token: AdminTokenOpt = None) -> None:
     """Cancel the running job: it stops at its next step, rolls back, the tenant is FAILED."""
     _action(ctx, slug, "cancel", False, 0, json_out, url, admin_token)
 
 
-@tenants_app.command("deprovision")
-@_reports_errors
+@lifecycle_app.command("deprovision")
+@reports_errors
 def tenants_deprovision(
     ctx: typer.Context, slug: str,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
@@ -114,8 +116,8 @@ def tenants_deprovision(
     _action(ctx, slug, "deprovision", wait, timeout, json_out, url, admin_token, body)
 
 
-@tenants_app.command("config")
-@_reports_errors
+@lifecycle_app.command("config")
+@reports_errors
 def tenants_config(
     ctx: typer.Context, slug: str,
     patch: Annotated[str | None, typer.Option(
@@ -127,7 +129,7 @@ def tenants_config(
 ) -> None:
     """Show the tenant's effective config, or --patch it (re-applied to an ACTIVE tenant's
     running data plane; stored for the next retry of a FAILED one)."""
-    deps = _deps(ctx)
+    deps = deps_of(ctx)
     body: Any = None
     if patch is not None:
         try:
@@ -144,15 +146,15 @@ def tenants_config(
             if wait:
                 tenant = _settle(deps, cp, tenant, timeout)
     if json_out:
-        _print_json(tenant["config"])
+        print_json(tenant["config"])
         return
     if body is not None:
         deps.out.print(f"Config of {slug} patched; tenant is {tenant['state']}.")
     deps.out.print_json(json.dumps(tenant["config"]))
 
 
-@tenants_app.command("keys")
-@_reports_errors
+@lifecycle_app.command("keys")
+@reports_errors
 def tenants_keys(
     ctx: typer.Context, slug: str,
     revoke: Annotated[list[str] | None, typer.Option(
@@ -161,7 +163,7 @@ def tenants_keys(
     json_out: JsonOpt = False, url: UrlOpt = None, admin_token: AdminTokenOpt = None,
 ) -> None:
     """List the tenant's vendor keys (ids, scopes, labels — never the keys), or revoke some."""
-    deps = _deps(ctx)
+    deps = deps_of(ctx)
     with deps.control_plane(url, admin_token) as cp:
         for key_id in revoke or []:
             cp.revoke_vendor_key(slug, key_id)
@@ -169,7 +171,7 @@ def tenants_keys(
                 deps.out.print(f"revoked {key_id}")
         keys = cp.vendor_keys(slug)
     if json_out:
-        _print_json({"vendor_keys": keys})
+        print_json({"vendor_keys": keys})
         return
     table = Table(title=f"Vendor keys of {slug}")
     for column in ("key id", "scopes", "label", "created", "revoked"):
@@ -180,17 +182,17 @@ def tenants_keys(
     deps.out.print(table)
 
 
-@tenants_app.command("rotate")
-@_reports_errors
+@lifecycle_app.command("rotate")
+@reports_errors
 def tenants_rotate(ctx: typer.Context, slug: str, json_out: JsonOpt = False,
                    url: UrlOpt = None, admin_token: AdminTokenOpt = None) -> None:
     """Re-issue every credential of the tenant; prints the new vendor keys once (the old
     ones are refused from now on)."""
-    deps = _deps(ctx)
+    deps = deps_of(ctx)
     with deps.control_plane(url, admin_token) as cp:
         rotated = cp.rotate_secrets(slug)
     if json_out:
-        _print_json(rotated)
+        print_json(rotated)
         return
     deps.out.print(f"Secrets of {slug} rotated (job {rotated['job_id']}).")
     for k in rotated["vendor_keys"]:
@@ -202,8 +204,8 @@ def tenants_rotate(ctx: typer.Context, slug: str, json_out: JsonOpt = False,
                        "now; the old keys no longer work.")
 
 
-@tenants_app.command("watch")
-@_reports_errors
+@lifecycle_app.command("watch")
+@reports_errors
 def tenants_watch(
     ctx: typer.Context, slug: str, timeout: TimeoutOpt = 600.0, json_out: JsonOpt = False,
     url: UrlOpt = None, admin_token: AdminTokenOpt = None,
@@ -211,7 +213,7 @@ def tenants_watch(
     """Follow the tenant: its lifecycle events, the steps of its latest job and its
     provider's output (hetzner: Pulumi, Ansible) as they happen, with a spinner, until it
     rests (exit 1 if it ends FAILED)."""
-    deps = _deps(ctx)
+    deps = deps_of(ctx)
     seen_events = 0
     seen_steps: set[tuple[str, str, str, int]] = set()
     seen_output: dict[str, int] = {}  # job id → output lines shown
@@ -279,23 +281,23 @@ def tenants_watch(
 
 quarantine_app = typer.Typer(no_args_is_help=True, help="A tenant's quarantined documents: "
                              "list, release into the pipeline, purge (admin only).")
-tenants_app.add_typer(quarantine_app, name="quarantine")
+lifecycle_app.add_typer(quarantine_app, name="quarantine")
 
 LimitOpt = Annotated[int, typer.Option(min=1, max=500, help="At most this many documents.")]
 OffsetOpt = Annotated[int, typer.Option(min=0, help="Skip this many (paging).")]
 
 
 @quarantine_app.command("list")
-@_reports_errors
+@reports_errors
 def quarantine_list(ctx: typer.Context, slug: str, limit: LimitOpt = 50, offset: OffsetOpt = 0,
                     json_out: JsonOpt = False, url: UrlOpt = None,
                     admin_token: AdminTokenOpt = None) -> None:
     """List the tenant's quarantined documents, newest first."""
-    deps = _deps(ctx)
+    deps = deps_of(ctx)
     with deps.control_plane(url, admin_token) as cp:
         listed = cp.quarantine(slug, limit=limit, offset=offset)
     if json_out:
-        _print_json(listed)
+        print_json(listed)
         return
     documents = listed["documents"]
     if not documents:
@@ -313,11 +315,11 @@ def quarantine_list(ctx: typer.Context, slug: str, limit: LimitOpt = 50, offset:
 
 def _quarantine_action(ctx: typer.Context, slug: str, document_id: str, action: str,
                        json_out: bool, url: str | None, admin_token: str | None) -> None:
-    deps = _deps(ctx)
+    deps = deps_of(ctx)
     with deps.control_plane(url, admin_token) as cp:
         result = cp.quarantine_action(slug, document_id, action)
     if json_out:
-        _print_json(result)
+        print_json(result)
         return
     done = "released into the pipeline" if action == "release" else "purged"
     deps.out.print(f"Document {result['document_id']} of {slug} {done} "
@@ -325,7 +327,7 @@ def _quarantine_action(ctx: typer.Context, slug: str, document_id: str, action: 
 
 
 @quarantine_app.command("release")
-@_reports_errors
+@reports_errors
 def quarantine_release(ctx: typer.Context, slug: str, document_id: str,
                        json_out: JsonOpt = False, url: UrlOpt = None,
                        admin_token: AdminTokenOpt = None) -> None:
@@ -334,7 +336,7 @@ def quarantine_release(ctx: typer.Context, slug: str, document_id: str,
 
 
 @quarantine_app.command("purge")
-@_reports_errors
+@reports_errors
 def quarantine_purge(
     ctx: typer.Context, slug: str, document_id: str,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,

@@ -14,142 +14,38 @@ Tests inject an HTTP transport (and a fake local runtime) through ``Deps``:
 
 from __future__ import annotations
 
-import functools
 import json
 import os
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Protocol, TypeVar
+from typing import Annotated, Any
 
-import httpx
 import typer
-from rich.console import Console
 
-from frostbyte_cli import render
+from frostbyte_cli import admin_commands, document_commands, lifecycle_commands, render
 from frostbyte_cli.client import (
     DOC_TERMINAL,
     Batch,
     CliError,
-    ControlPlaneClient,
-    RetryPolicy,
     Tenant,
     TenantClient,
     batch_exit_code,
 )
-from frostbyte_cli.targets import control_plane_target, project_root, tenant_target
+from frostbyte_cli.shared import (
+    AdminTokenOpt,
+    Deps,
+    EndpointOpt,
+    JsonOpt,
+    KeyOpt,
+    UrlOpt,
+    deps_of,
+    print_json,
+    reports_errors,
+)
 
-# -- dependencies (injectable for tests) -----------------------------------------------------
-
-
-class LocalRuntime(Protocol):
-    """What ``control_plane.local_runtime`` offers (imported only by the ``local`` commands)."""
-
-    def up(self, project_root: Path, *, database_url: str | None = None,
-           port: int = 8000) -> Any: ...
-
-    def down(self, project_root: Path) -> list[str]: ...
-
-
-@dataclass
-class Deps:
-    """What commands build their clients and consoles from; tests hand in their own."""
-
-    transport: httpx.BaseTransport | None = None
-    retry: RetryPolicy | None = None
-    poll_interval: float = 1.0
-    cwd: Path | None = None
-    width: int | None = None
-    local_runtime: LocalRuntime | None = None
-    _console: Console | None = field(default=None, repr=False)
-    _err: Console | None = field(default=None, repr=False)
-
-    @property
-    def out(self) -> Console:
-        if self._console is None:
-            self._console = Console(width=self.width, highlight=False)
-        return self._console
-
-    @property
-    def err(self) -> Console:
-        if self._err is None:
-            self._err = Console(stderr=True, width=self.width, highlight=False)
-        return self._err
-
-    def root(self) -> Path:
-        return project_root(self.cwd)
-
-    def control_plane(self, url: str | None, admin_token: str | None) -> ControlPlaneClient:
-        target = control_plane_target(url, admin_token, root=self.root())
-        return ControlPlaneClient(target.url, target.admin_token, transport=self.transport,
-                                  retry=self.retry)
-
-    def tenant(self, endpoint: str | None, key: str | None) -> TenantClient:
-        target = tenant_target(endpoint, key)
-        return TenantClient(target.endpoint, target.key, transport=self.transport,
-                            retry=self.retry)
-
-    def runtime(self) -> LocalRuntime:
-        if self.local_runtime is not None:
-            return self.local_runtime
-        try:
-            from control_plane import local_runtime
-        except ImportError as exc:
-            raise CliError(f"the local runtime is not installed here ({exc}); run `make "
-                           "install` in the Frostbyte checkout", code="NO_LOCAL_RUNTIME") from exc
-        return local_runtime
-
-
-def _deps(ctx: typer.Context) -> Deps:
-    return ctx.obj if isinstance(ctx.obj, Deps) else Deps()
-
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _reports_errors(func: F) -> F:
-    """Turn a ``CliError`` (or a Frostbyte error from the local runtime) into a red line on
-    stderr and exit code 1, instead of a traceback."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from frostbyte_common.errors import FrostbyteError
-
-        try:
-            return func(*args, **kwargs)
-        except CliError as exc:
-            message = str(exc)
-        except FrostbyteError as exc:
-            message = f"{exc.code}: {exc.message}"
-        ctx = next((a for a in (*args, *kwargs.values()) if isinstance(a, typer.Context)), None)
-        err = _deps(ctx).err if ctx is not None else Console(stderr=True)
-        err.print(f"[bold red]error[/] {message}", markup=True, highlight=False)
-        raise typer.Exit(1)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _print_json(value: Any) -> None:
-    typer.echo(json.dumps(value, indent=2, sort_keys=True, default=str, ensure_ascii=False))
-
-
-# -- options ---------------------------------------------------------------------------------
-
-UrlOpt = Annotated[str | None, typer.Option(
-    "--url", envvar="FROSTBYTE_URL", show_envvar=True,
-    help="Control-plane base URL (default: http://127.0.0.1:8000, the local stack).")]
-AdminTokenOpt = Annotated[str | None, typer.Option(
-    "--admin-token", envvar="FROSTBYTE_ADMIN_TOKEN", show_envvar=True, show_default=False,
-    help="Admin token (default: the local stack's .local/admin_token).")]
-EndpointOpt = Annotated[str | None, typer.Option(
-    "--endpoint", envvar="FROSTBYTE_ENDPOINT", show_envvar=True,
-    help="The tenant's data-plane base URL.")]
-KeyOpt = Annotated[str | None, typer.Option(
-    "--key", envvar="FROSTBYTE_KEY", show_envvar=True, show_default=False,
-    help="A vendor key of that tenant.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+__all__ = ["Deps", "app"]
 
 
 class Scope(StrEnum):
@@ -179,10 +75,28 @@ app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
 app.add_typer(batch_app, name="batch")
 app.add_typer(audit_app, name="audit")
+app.add_typer(admin_commands.admin_app, name="admin")
+app.add_typer(document_commands.documents_app, name="documents")
+# `tenants suspend|resume|retry|cancel|deprovision|config|keys|rotate|watch|quarantine`
+# (issue 7): merged into the group, after create, list and show
+tenants_app.add_typer(lifecycle_commands.lifecycle_app)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from frostbyte_common.version import installed_version
+
+        typer.echo(f"frostbyte {installed_version()}")
+        raise typer.Exit()
 
 
 @app.callback()
-def _root(ctx: typer.Context) -> None:
+def _root(
+    ctx: typer.Context,
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True,
+        help="Print the installed version and exit.")] = False,
+) -> None:
     """Frostbyte: tenants, vendor keys, batches, search and the local stack."""
     if not isinstance(ctx.obj, Deps):
         ctx.obj = Deps()
@@ -192,7 +106,7 @@ def _root(ctx: typer.Context) -> None:
 
 
 @local_app.command("up")
-@_reports_errors
+@reports_errors
 def local_up(
     ctx: typer.Context,
     json_out: JsonOpt = False,
@@ -202,7 +116,7 @@ def local_up(
 
     Uses $DATABASE_URL when set, else the project's own PostgreSQL cluster in .local/.
     With --json prints one object with control_plane_url and admin_token."""
-    deps = _deps(ctx)
+    deps = deps_of(ctx)
     root = deps.root()
     runtime = deps.runtime()
     database_url = os.environ.get("DATABASE_URL") or None
@@ -213,7 +127,7 @@ def local_up(
             info = runtime.up(root, database_url=database_url, port=port)
     data = asdict(info) if hasattr(info, "__dataclass_fields__") else dict(info)
     if json_out:
-        _print_json(data)
+        print_json(data)
         return
     out = deps.out
     out.print(f"[green]Local stack is up[/]: control plane at [bold]{data['control_plane_url']}"
@@ -228,12 +142,12 @@ def local_up(
 
 
 @local_app.command("down")
-@_reports_errors
+@reports_errors
 def local_down(ctx: typer.Context) -> None:
     """Stop the control plane, every local data plane and the project's PostgreSQL cluster.
 
     Data and the admin token are kept."""
-    deps = _deps(ctx)
+    deps = deps_of(ctx)
     stopped = deps.runtime().down(deps.root())
     if not stopped:
         deps.out.print("Nothing was running.")
@@ -245,7 +159,7 @@ def local_down(ctx: typer.Context) -> None:
 
 
 @tenants_app.command("create")
-@_reports_errors
+@reports_errors
 def tenants_create(
     ctx: typer.Context,
     slug: Annotated[str, typer.Argument(help="DNS label, at most 30 lowercase characters.")],
@@ -261,7 +175,7 @@ def tenants_create(
     admin_token: AdminTokenOpt = None,
 ) -> None:
     """Create a tenant and (by default) wait until its data plane is ACTIVE."""
-    deps = _deps(ctx)
+    deps = deps_of(ctx)
     overrides: dict[str, Any] | None = None
     if config is not None:
         try:
@@ -280,7 +194,7 @@ def tenants_create(
                 tenant = cp.wait_for_state(slug, {"ACTIVE"}, timeout, show,
                                            poll_interval=deps.poll_interval)
     if json_out:
-        _print_json(tenant)
+        print_json(tenant)
         return
     deps.out.print(render.tenant_panel(tenant))
     if not wait:
@@ -289,15 +203,15 @@ def tenants_create(
 
 
 @tenants_app.command("list")
-@_reports_errors
+@reports_errors
 def tenants_list(ctx: typer.Context, json_out: JsonOpt = False, url: UrlOpt = None,
                  admin_token: AdminTokenOpt = None) -> None:
     """List every tenant with its state and endpoint."""
-    deps = _deps(ctx)
+    deps = deps_of(ctx)
     with deps.control_plane(url, admin_token) as cp:
         tenants = cp.list_tenants()
     if json_out:
-        _print_json({"tenants": tenants})
+        print_json({"tenants": tenants})
     elif not tenants:
         deps.out.print("No tenants yet; create one with `frostbyte tenants create SLUG`.")
     else:
@@ -305,15 +219,15 @@ def tenants_list(ctx: typer.Context, json_out: JsonOpt = False, url: UrlOpt = No
 
 
 @tenants_app.command("show")
-@_reports_errors
+@reports_errors
 def tenants_show(ctx: typer.Context, slug: str, json_out: JsonOpt = False,
                  url: UrlOpt = None, admin_token: AdminTokenOpt = None) -> None:
     """Show one tenant: state, endpoint, failure (if any) and effective config."""
-    deps = _deps(ctx)
+    deps = deps_of(ctx)
     with deps.control_plane(url, admin_token) as cp:
         tenant = cp.get_tenant(slug)
     if json_out:
-        _print_json(tenant)
+        print_json(tenant)
         return
     deps.out.print(render.tenant_panel(tenant))
     if tenant.get("config"):
@@ -324,7 +238,7 @@ def tenants_show(ctx: typer.Context, slug: str, json_out: JsonOpt = False,
 
 
 @keys_app.command("create")
-@_reports_errors
+@reports_errors
 def keys_create(
     ctx: typer.Context,
     slug: Annotated[str, typer.Argument(help="The tenant (must be ACTIVE).")],
@@ -336,7 +250,7 @@ def keys_create(
     admin_token: AdminTokenOpt = None,
 ) -> None:
     """Issue a vendor key for a tenant; the key is printed once and never again."""
-    deps = _deps(ctx)
+    deps = deps_of(ctx)
     if not scope:
         raise CliError("give at least one --scope (ingest, read, audit)", code="BAD_OPTION")
     with deps.control_plane(url, admin_token) as cp:
@@ -346,7 +260,7 @@ def keys_create(
         except CliError:
             endpoint = None
     if json_out:
-        _print_json({**issued, "endpoint": endpoint})
+        print_json({**issued, "endpoint": endpoint})
         return
     out = deps.out
     out.print(f"Vendor key [bold]{issued['key_id']}[/] for {slug}, scopes "
@@ -392,7 +306,7 @@ def _follow_batch(deps: Deps, client: TenantClient, batch_id: str, total: int,
 
 
 @batch_app.command("submit")
-@_reports_errors
+@reports_errors
 def batch_submit(
     ctx: typer.Context,
     paths: Annotated[list[Path], typer.Argument(
@@ -413,7 +327,7 @@ def batch_submit(
     Exits 0 when every document is INDEXED or the only rejections are duplicates
     (already ingested), 1 otherwise. With --no-wait, documents still ACCEPTED or
     PROCESSING count as fine."""
-    deps = _deps(ctx)
+    deps = deps_of(ctx)
     files = _expand(paths)
     ref = client_ref or f"frostbyte-cli-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     with deps.tenant(endpoint, key) as client:
@@ -432,7 +346,7 @@ def batch_submit(
                                   timeout)
     code = batch_exit_code(batch["documents"], final=wait)
     if json_out:
-        _print_json(batch)
+        print_json(batch)
     else:
         deps.out.print(render.receipt_table(batch["documents"],
                                             title=f"Batch {batch['batch_id']}"))
@@ -442,15 +356,15 @@ def batch_submit(
 
 
 @batch_app.command("status")
-@_reports_errors
+@reports_errors
 def batch_status(ctx: typer.Context, batch_id: str, json_out: JsonOpt = False,
                  endpoint: EndpointOpt = None, key: KeyOpt = None) -> None:
     """Show a batch's status and each document's."""
-    deps = _deps(ctx)
+    deps = deps_of(ctx)
     with deps.tenant(endpoint, key) as client:
         batch = client.get_batch(batch_id)
     if json_out:
-        _print_json(batch)
+        print_json(batch)
         return
     deps.out.print(render.receipt_table(batch["documents"],
                                         title=f"Batch {batch_id}: {batch.get('status')}"))
@@ -458,7 +372,7 @@ def batch_status(ctx: typer.Context, batch_id: str, json_out: JsonOpt = False,
 
 
 @batch_app.command("report")
-@_reports_errors
+@reports_errors
 def batch_report(
     ctx: typer.Context,
     batch_id: str,
@@ -473,7 +387,7 @@ def batch_report(
 
     It holds counts, each document's outcome and reason, parser, pages and chunks, the
     embedding model and the audit-chain head."""
-    deps = _deps(ctx)
+    deps = deps_of(ctx)
     with deps.tenant(endpoint, key) as client:
         if fmt is ReportFormat.json:
             text = json.dumps(client.report(batch_id, "json"), indent=2, sort_keys=True,
@@ -491,7 +405,7 @@ def batch_report(
 
 
 @app.command("search")
-@_reports_errors
+@reports_errors
 def search(
     ctx: typer.Context,
     query: str,
@@ -508,7 +422,7 @@ def search(
 
     Each hit shows its document, heading path, page or sheet, score and text; the proof
     panel shows the query hash, the index's model and dimension and the audit sequence."""
-    deps = _deps(ctx)
+    deps = deps_of(ctx)
     filters: dict[str, Any] = {}
     if document_id:
         filters["document_ids"] = document_id
@@ -517,21 +431,21 @@ def search(
     with deps.tenant(endpoint, key) as client:
         result = client.search(query, top_k, filters or None)
     if json_out:
-        _print_json(result)
+        print_json(result)
     else:
         deps.out.print(render.search_result(result, query))
 
 
 @audit_app.command("verify")
-@_reports_errors
+@reports_errors
 def audit_verify(ctx: typer.Context, json_out: JsonOpt = False,
                  endpoint: EndpointOpt = None, key: KeyOpt = None) -> None:
     """Recompute the tenant's audit hash chain; exits 1 if it is broken."""
-    deps = _deps(ctx)
+    deps = deps_of(ctx)
     with deps.tenant(endpoint, key) as client:
         verdict = client.audit_verify()
     if json_out:
-        _print_json(verdict)
+        print_json(verdict)
     elif verdict["ok"]:
         deps.out.print(f"[green]audit chain intact[/]: {verdict['events']} events, head "
                        f"{verdict['head_hash']}")
@@ -544,7 +458,7 @@ def audit_verify(ctx: typer.Context, json_out: JsonOpt = False,
 
 
 @audit_app.command("verify-export")
-@_reports_errors
+@reports_errors
 def audit_verify_export(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="The JSONL file of POST /v1/audit/export.")],
@@ -557,12 +471,12 @@ def audit_verify_export(
     manifest); exits 1 and says where it is broken."""
     from frostbyte_common.audit_export import verify_export_file
 
-    deps = _deps(ctx)
+    deps = deps_of(ctx)
     if not file.is_file():
         raise CliError(f"no such file: {file}", code="BAD_OPTION")
     verdict = verify_export_file(file, trusted_public_key=public_key)
     if json_out:
-        _print_json(verdict.to_json())
+        print_json(verdict.to_json())
     elif verdict.ok:
         deps.out.print(f"[green]export verified[/]: {verdict.events} events, head "
                        f"{verdict.head_hash}, checkpoint of {verdict.checkpoint_size} signed by "
@@ -575,7 +489,3 @@ def audit_verify_export(
             deps.out.print(f"  {problem}", markup=False, highlight=False)
     raise typer.Exit(0 if verdict.ok else 1)
 
-
-# `tenants suspend|resume|retry|cancel|deprovision|config|keys|watch` and
-# `admin tokens create|list|revoke` (issue 7) register here.
-from frostbyte_cli import admin_commands, document_commands, lifecycle_commands  # noqa: E402, F401
