@@ -1,10 +1,8 @@
-"""Entry point of ``pulumi up -s tenant-<slug>`` (``Pulumi.yaml``: ``main: infra/``)."""
+"""Entry point of ``pulumi up -s tenant-<slug>`` (``Pulumi.yaml``: ``main: infra/``).
 
-import sys
-from pathlib import Path
-
-# Pulumi runs this folder as a script; the program imports the repository's packages.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+The program's packages (``infra`` and ``frostbyte_common``) are imported from the project's
+virtualenv (``Pulumi.yaml``: ``virtualenv: .venv``), where ``make install`` installed the
+project; nothing here adds the checkout to ``sys.path``."""
 
 from infra.config import program
 

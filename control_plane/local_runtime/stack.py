@@ -14,7 +14,7 @@ from control_plane.adapters import processes
 from control_plane.api.auth import token_sha256
 from control_plane.errors import LocalRuntimeError
 from control_plane.local_runtime.pg_cluster import PgCluster
-from control_plane.providers.local import CODE_ROOT, TenantPaths, port_free, process_markers
+from control_plane.providers.local import TenantPaths, port_free, process_markers
 
 PG_PORT = 54329  # never 5432: that is the system cluster's
 CONTROL_DB = "frostbyte_control"
@@ -129,8 +129,8 @@ def up(project_root: Path, *, database_url: str | None = None, port: int = 8000
                 f"port {port} is taken by another program; pick another with --port"
             )
         env = {k: v for k, v in os.environ.items() if k in _CP_INHERITED_ENV}
+        # the control plane runs from this interpreter's installed packages, as the CLI does
         env.update(
-            PYTHONPATH=str(CODE_ROOT),
             PYTHONUNBUFFERED="1",
             FROSTBYTE_CP_DATABASE_URL=cp_database_url,
             FROSTBYTE_CP_ADMIN_DATABASE_URL=admin_database_url,

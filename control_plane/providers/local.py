@@ -18,9 +18,15 @@ Per tenant ``t`` (``slug`` with ``-`` as ``_`` in database names):
   data plane is the same set of processes as a tenant server's (SPEC §4), a tenant's files
   never pass through a process another tenant uses, and with the shipped database a clamd
   costs a few MB. clamd is down → the data plane's ``/readyz`` says so (503), files are held
-  as ``SCAN_PENDING`` and never parsed unscanned; :meth:`LocalProvider.start` restarts it;
+  as ``SCAN_PENDING`` and never parsed unscanned; :meth:`LocalProvider.start` restarts it.
+  The control plane does not import the data plane: the config comes from ``python -m
+  data_plane clamd-config``, the binary and the signatures' folder from ``python -m
+  data_plane clamd-info`` (run by the data plane's interpreter), readiness from clamd's
+  ``PING`` over the socket;
 * ``python -m data_plane migrate``, then ``serve`` and ``worker`` as detached processes whose
-  pids are in ``pids/{api,worker}.pid`` and output in ``logs/{api,worker}.log``.
+  pids are in ``pids/{api,worker}.pid`` and output in ``logs/{api,worker}.log``. The
+  interpreter (``data_plane_python``) imports the installed ``data_plane`` package; nothing
+  puts a source tree on its ``PYTHONPATH`` (tests may, to stand a fake data plane in).
 
 Suspension (SPEC §3 transition 7) does not stop anything: the control plane tells the
 running data plane, through its control routes, to refuse vendor calls with 403
@@ -45,6 +51,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import json
 import logging
 import os
 import secrets
@@ -70,9 +77,6 @@ from control_plane.domain.lifecycle import Tenant
 from control_plane.errors import DataPlaneError, ProvisioningFailed
 from control_plane.providers.base import JobOutput
 from control_plane.settings import ControlPlaneSettings
-from data_plane.adapters.clamav import SIGNATURES_DIR
-from data_plane.adapters.clamav.daemon import clamd_binary, render_config
-from data_plane.adapters.clamav.scanner import ClamdScanner
 from frostbyte_common import pg_admin
 from frostbyte_common.audit_checkpoint import write_new_signing_key
 from frostbyte_common.offline import OFFLINE_ENV
@@ -81,7 +85,6 @@ from frostbyte_common.tenant_config import TenantConfig
 log = logging.getLogger(__name__)
 
 MARKER = "data_plane"
-CODE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding control_plane/, data_plane/
 
 # Environment variables a data plane may inherit from the control plane; nothing else.
 _INHERITED_ENV = (
@@ -245,12 +248,32 @@ def process_markers(paths: TenantPaths) -> dict[str, str]:
     return {name: MARKER for name in PROCESSES} | {CLAMD: str(paths.clamd_config)}
 
 
-def clamd_config(paths: TenantPaths, database: Path, max_stream_bytes: int) -> str:
-    """The tenant clamd's config: its own socket, database, temporary folder and log;
-    streams as long as the tenant's largest file."""
-    return render_config(socket=paths.clamd_socket, database=database,
-                         temp_dir=paths.clamd / "tmp", log_file=paths.log_file(CLAMD),
-                         max_stream_bytes=max_stream_bytes)
+def clamd_config_args(paths: TenantPaths, database: Path, max_stream_bytes: int) -> list[str]:
+    """``python -m data_plane clamd-config`` arguments for the tenant clamd's config: its own
+    socket, database, temporary folder and log; streams as long as the tenant's largest
+    file."""
+    return ["clamd-config", f"--socket={paths.clamd_socket}", f"--database={database}",
+            f"--temp-dir={paths.clamd / 'tmp'}", f"--log-file={paths.log_file(CLAMD)}",
+            f"--max-stream-bytes={max_stream_bytes}"]
+
+
+def clamd_ping(socket_path: Path, timeout_s: float = 5.0) -> bool:
+    """True if a clamd answers ``PING`` on ``socket_path`` (clamd's ``z`` command form:
+    the command and the reply each end in a NUL byte)."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout_s)
+            sock.connect(str(socket_path))
+            sock.sendall(b"zPING\0")
+            reply = b""
+            while not reply.endswith(b"\0") and len(reply) < 64:
+                block = sock.recv(64)
+                if not block:
+                    break
+                reply += block
+    except OSError:
+        return False
+    return reply.rstrip(b"\0") == b"PONG"
 
 
 class LocalProvider:
@@ -269,10 +292,13 @@ class LocalProvider:
         ready_timeout_s: float = 180.0,
         stop_grace_s: float = 10.0,
         command_timeout_s: float = 600.0,
-        code_paths: Sequence[Path] = (CODE_ROOT,),
-        clamd_signatures: Path = SIGNATURES_DIR,
+        code_paths: Sequence[Path] = (),
+        clamd_signatures: Path | None = None,
         secrets: SecretStore | None = None,
     ) -> None:
+        """``code_paths`` go on the data plane's ``PYTHONPATH`` (empty: the interpreter's
+        installed ``data_plane``); ``clamd_signatures`` is the folder whose signatures each
+        tenant's clamd loads (None: the data plane's shipped ones, from ``clamd-info``)."""
         self._clamd_signatures = clamd_signatures
         self._secrets = secrets
         self._db = TenantDatabases(admin_conninfo)
@@ -521,7 +547,7 @@ class LocalProvider:
         """Start the tenant's clamd unless it runs; wait until it answers PING."""
         marker = str(paths.clamd_config)
         if processes.running_pid(paths.pid_file(CLAMD), marker) is not None and \
-                ClamdScanner(paths.clamd_socket, timeout=5).ping():
+                clamd_ping(paths.clamd_socket):
             return
         processes.stop_pid_file(paths.pid_file(CLAMD), marker, grace_s=self._stop_grace_s)
         # a clamd whose pid was never recorded (the control plane killed while starting it)
@@ -530,7 +556,7 @@ class LocalProvider:
         if strays:
             log.warning("tenant %s: stopped clamd(s) %s left without a pid file",
                         paths.root.name, strays)
-        binary = clamd_binary()
+        binary, signatures = self._clamd_info(paths)
         if binary is None:
             raise ProvisioningFailed(
                 "clamd is not installed (Debian package clamav-daemon): without a malware "
@@ -538,20 +564,20 @@ class LocalProvider:
         database = paths.clamd / "db"
         for folder in (paths.clamd, database, paths.clamd / "tmp"):
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for signature in self._clamd_signatures.iterdir():
+        for signature in (self._clamd_signatures or signatures).iterdir():
             if signature.is_file():
                 shutil.copyfile(signature, database / signature.name)
         max_stream = max(600 * 1024 * 1024, config.intake.max_file_bytes + (1 << 20))
-        paths.clamd_config.write_text(clamd_config(paths, database, max_stream),
-                                      encoding="utf-8")
+        paths.clamd_config.write_text(
+            self._tool_output(clamd_config_args(paths, database, max_stream), paths),
+            encoding="utf-8")
         paths.clamd_socket.unlink(missing_ok=True)
         pid = processes.spawn_detached(
             [binary, f"--config-file={paths.clamd_config}"], env=self._clamd_env(),
             cwd=paths.clamd, log_file=paths.log_file(f"{CLAMD}-stdout"),
             pid_file=paths.pid_file(CLAMD))
-        scanner = ClamdScanner(paths.clamd_socket, timeout=5)
         deadline = time.monotonic() + self._ready_timeout_s
-        while not scanner.ping():
+        while not clamd_ping(paths.clamd_socket):
             if not processes.is_running(pid, marker) or time.monotonic() > deadline:
                 processes.stop_pid_file(paths.pid_file(CLAMD), marker, grace_s=1)
                 raise ProvisioningFailed(
@@ -560,6 +586,34 @@ class LocalProvider:
             time.sleep(0.1)
         log.info("tenant %s: clamd ready on %s (pid %d)", paths.root.name,
                  paths.clamd_socket, pid)
+
+    def _clamd_info(self, paths: TenantPaths) -> tuple[str | None, Path]:
+        """This host's clamd binary (None: not installed) and the data plane's shipped
+        signatures, from ``python -m data_plane clamd-info``."""
+        info = json.loads(self._tool_output(["clamd-info"], paths))
+        binary = info.get("binary")
+        return (str(binary) if binary else None), Path(info["signatures"])
+
+    def _tool_output(self, argv: Sequence[str], paths: TenantPaths) -> str:
+        """The output of a ``python -m data_plane`` tool command that needs no tenant
+        settings (``clamd-info``, ``clamd-config``): run with the allowlisted environment and
+        the data plane's code paths, nothing of the tenant's."""
+        env = {k: v for k, v in os.environ.items() if k in _INHERITED_ENV or k.startswith("LC_")}
+        env.update(OFFLINE_ENV)
+        if self._code_paths:
+            env["PYTHONPATH"] = os.pathsep.join(str(p) for p in self._code_paths)
+        try:
+            result = subprocess.run(
+                [str(self._python), "-m", "data_plane", *argv], env=env, cwd=paths.root,
+                stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                timeout=self._command_timeout_s, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise ProvisioningFailed(f"`data_plane {argv[0]}` could not run: {exc}") from None
+        if result.returncode != 0:
+            raise ProvisioningFailed(
+                f"`data_plane {argv[0]}` exited {result.returncode}: "
+                f"{result.stderr.strip()[-2000:]}")
+        return result.stdout
 
     @staticmethod
     def _clamd_env() -> dict[str, str]:
@@ -590,11 +644,11 @@ class LocalProvider:
     ) -> dict[str, str]:
         """The data plane's whole environment: an allowlist of ours plus FROSTBYTE_DP_*."""
         env = {k: v for k, v in os.environ.items() if k in _INHERITED_ENV or k.startswith("LC_")}
-        code = [str(p) for p in self._code_paths]
         env.update(OFFLINE_ENV)
+        if self._code_paths:
+            env["PYTHONPATH"] = os.pathsep.join(str(p) for p in self._code_paths)
         paths = self.paths(slug)
         env.update(
-            PYTHONPATH=os.pathsep.join(code),
             PYTHONUNBUFFERED="1",
             FROSTBYTE_DP_TENANT=slug,
             FROSTBYTE_DP_DATABASE_URL=database_url,

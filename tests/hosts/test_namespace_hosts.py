@@ -26,6 +26,7 @@ from control_plane.providers.hetzner.ansible import (
 )
 from frostbyte_common.firewall import build_policy, nftables_ruleset
 from frostbyte_common.vendor_keys import IssuedKey, generate_key
+from frostbyte_common.version import __version__
 from tests.hosts.harness import CONTROL_ADDRESS, Host, Lab
 
 pytestmark = pytest.mark.slow
@@ -53,7 +54,7 @@ def host_vars(host: Host, wheel: Path) -> dict[str, Any]:
         "dataplane_deploy_user": "root",
         "dataplane_deploy_group": "root",
         "dataplane_deploy_base_dir": base,
-        "dataplane_deploy_version": "0.1.0",
+        "dataplane_deploy_version": __version__,
         # the release is this checkout's wheel; its dependencies are this interpreter's
         "dataplane_deploy_process_python": sys.executable,
         "dataplane_deploy_process_release_src": str(wheel),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import importlib.resources
 import json
 import logging
 import os
@@ -32,7 +33,18 @@ from control_plane.providers.hetzner.stack import OutputSink
 
 log = logging.getLogger(__name__)
 
-PLAYBOOKS_DIR = Path(__file__).resolve().parents[3] / "playbooks"
+
+def installed_playbooks() -> Path:
+    """The installed ``playbooks`` package: ``site.yml`` and the others, ``ansible.cfg`` and
+    ``roles/`` (the wheel carries the repository's ``playbooks/`` folder as that package).
+    Ansible needs real files, so an install that is not plain folders is refused."""
+    root = importlib.resources.files("playbooks")
+    if not isinstance(root, Path) or not (root / "site.yml").is_file():
+        raise ProvisioningFailed(f"the playbooks package at {root} is not a folder of files "
+                                 "holding site.yml; reinstall frostbyte from its wheel")
+    return root
+
+
 SECRETS_FIFO_VAR = "dataplane_secrets_fifo"
 GROUP = "dataplane"
 # What ansible-runner and Ansible may inherit from the control plane's environment.
@@ -135,10 +147,10 @@ class AnsibleRunnerPlaybooks:
     control plane's own environment holds its database URL and Hetzner token. ``runs_dir``
     keeps one private data dir per run (inventory, extra vars, events) — never a secret."""
 
-    def __init__(self, runs_dir: Path, *, playbooks_dir: Path = PLAYBOOKS_DIR,
+    def __init__(self, runs_dir: Path, *, playbooks_dir: Path | None = None,
                  keep_runs: int = 10, argv_prefix: Sequence[str] = ()) -> None:
         self._runs_dir = runs_dir
-        self._playbooks_dir = playbooks_dir
+        self._playbooks_dir = playbooks_dir or installed_playbooks()
         self._keep = keep_runs
         # e.g. ``ip netns exec <ns>``: the test hosts run Ansible from a control namespace
         self._argv_prefix = list(argv_prefix)

@@ -10,7 +10,6 @@ those exceptions are translated; everything above it sees :mod:`.stack` errors o
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -30,17 +29,15 @@ from control_plane.providers.hetzner.stack import (
 log = logging.getLogger(__name__)
 
 PROJECT = "frostbyte-tenant"  # as in the root Pulumi.yaml
-CODE_ROOT = Path(__file__).resolve().parents[3]  # the folder holding infra/ and Pulumi.yaml
 T = TypeVar("T")
 
 
-def _program() -> Callable[[], None]:
-    """The inline program: ``infra.config.program`` (``infra/`` is not an installed package)."""
-    if str(CODE_ROOT) not in sys.path:
-        sys.path.append(str(CODE_ROOT))
-    from infra.config import program
+def load_program() -> Callable[[], None]:
+    """The inline program: ``infra.config.program``, from the installed ``infra`` package (the
+    wheel carries it). Imported on first use: it pulls in the Pulumi SDK and pulumi_hcloud."""
+    from infra.config import inline_program
 
-    return program
+    return inline_program()
 
 
 @contextmanager
@@ -96,8 +93,8 @@ class AutomationStackRunner:
 
         if create:
             return auto.create_or_select_stack(stack_name=stack, project_name=PROJECT,
-                                               program=_program(), opts=self._options())
-        return auto.select_stack(stack_name=stack, project_name=PROJECT, program=_program(),
+                                               program=load_program(), opts=self._options())
+        return auto.select_stack(stack_name=stack, project_name=PROJECT, program=load_program(),
                                  opts=self._options())
 
     @staticmethod

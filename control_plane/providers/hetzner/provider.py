@@ -53,6 +53,7 @@ from control_plane.settings import ControlPlaneSettings
 from frostbyte_common.firewall import build_policy, nftables_ruleset
 from frostbyte_common.network_plan import HETZNER_RESOLVERS, allocate_block
 from frostbyte_common.tenant_config import TenantConfig
+from frostbyte_common.version import __version__
 
 log = logging.getLogger("control_plane.providers.hetzner")
 T = TypeVar("T")
@@ -297,14 +298,17 @@ class HetznerProvider:
 
     def _deploy_vars(self, slug: str, config: TenantConfig, record: TenantRecord
                      ) -> dict[str, Any]:
-        """Extra vars of ``site.yml``: the tenant's config and the host firewall rendered
-        from the same policy as the Hetzner firewall. No secrets (those go by FIFO)."""
+        """Extra vars of ``site.yml``: the version to deploy, the tenant's config and the host
+        firewall rendered from the same policy as the Hetzner firewall. No secrets (those go
+        by FIFO)."""
         policy = build_policy(slug, allowed_cidrs=config.network.allowed_cidrs,
                               control_plane_addresses=self._opts.control_plane_addresses,
                               embedding_mode=config.embedding.mode,
                               dns_resolvers=HETZNER_RESOLVERS)
         outputs = record.outputs or {}
         return {
+            # the release this control plane belongs to (its installed version)
+            "dataplane_deploy_version": __version__,
             "dataplane_tenant_config": config.model_dump(mode="json"),
             "dataplane_host_nftables_ruleset": nftables_ruleset(policy),
             "dataplane_host_volume_id": str(outputs.get("volume_id") or ""),

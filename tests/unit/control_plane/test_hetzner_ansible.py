@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from control_plane.providers.hetzner.ansible import (
-    PLAYBOOKS_DIR,
     AnsibleRunnerPlaybooks,
     PlaybookFailed,
     build_inventory,
+    installed_playbooks,
 )
 
 pytest.importorskip("ansible_runner")
@@ -54,8 +54,8 @@ PROBE = """---
 def project(tmp_path: Path) -> Path:
     folder = tmp_path / "project"
     folder.mkdir()
-    shutil.copy(PLAYBOOKS_DIR / "ansible.cfg", folder / "ansible.cfg")
-    (folder / "roles").symlink_to(PLAYBOOKS_DIR / "roles")
+    shutil.copy(installed_playbooks() / "ansible.cfg", folder / "ansible.cfg")
+    (folder / "roles").symlink_to(installed_playbooks() / "roles")
     (folder / "probe.yml").write_text(PROBE, encoding="utf-8")
     return folder
 

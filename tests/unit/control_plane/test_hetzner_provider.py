@@ -30,6 +30,7 @@ from control_plane.providers.hetzner.stack import (
     StackNotFound,
 )
 from frostbyte_common.tenant_config import TenantConfig
+from frostbyte_common.version import __version__
 
 TOKEN = "hcloud-token-0123456789abcdef0123456789abcdef0123456789abcdef0123"
 DB_PASSWORD = "db-password-never-in-a-log-4f1c9a"
@@ -186,6 +187,7 @@ def test_provision_update_deprovision(parts: Any) -> None:
     ruleset = deploy["extravars"]["dataplane_host_nftables_ruleset"]
     assert "policy drop;" in ruleset and "203.0.113.10/32 } tcp dport 22" in ruleset
     assert deploy["extravars"]["dataplane_host_volume_id"] == "9"
+    assert deploy["extravars"]["dataplane_deploy_version"] == __version__  # pyproject's
     host = deploy["inventory"]["all"]["children"]["dataplane"]["hosts"]["fb-acme"]
     assert host["ansible_host"] == "198.51.100.20"
     assert "ControlPersist=no" in host["ansible_ssh_common_args"]

@@ -1,5 +1,6 @@
 """``python -m data_plane migrate|serve|worker|add-vendor-key|revoke-vendor-key`` — fake,
-same contract.
+same contract. The clamd tool commands (``clamd-info``, ``clamd-config``) need no tenant and
+run each tenant's real clamd: they are handed to the real data plane of this interpreter.
 
 It really connects to FROSTBYTE_DP_DATABASE_URL (so credentials are exercised), serves
 /readyz on FROSTBYTE_DP_HOST:FROSTBYTE_DP_PORT, and records what it was asked in the
@@ -15,6 +16,16 @@ import os
 import sys
 import time
 from pathlib import Path
+
+if sys.argv[1:2] and sys.argv[1].startswith("clamd-"):
+    import runpy
+
+    fake_root = Path(__file__).resolve().parents[1]
+    sys.path[:] = [p for p in sys.path if not p or Path(p).resolve() != fake_root]
+    for name in [m for m in sys.modules if m == "data_plane" or m.startswith("data_plane.")]:
+        del sys.modules[name]
+    runpy.run_module("data_plane", run_name="__main__", alter_sys=True)
+    raise AssertionError("the real data plane's __main__ exits")
 
 import psycopg
 
