@@ -44,6 +44,7 @@ from frostbyte_cli.shared import (
     print_json,
     reports_errors,
 )
+from frostbyte_common.version import __version__
 
 __all__ = ["Deps", "app"]
 
@@ -84,9 +85,7 @@ tenants_app.add_typer(lifecycle_commands.lifecycle_app)
 
 def _print_version(value: bool) -> None:
     if value:
-        from frostbyte_common.version import installed_version
-
-        typer.echo(f"frostbyte {installed_version()}")
+        typer.echo(f"frostbyte {__version__}")
         raise typer.Exit()
 
 
