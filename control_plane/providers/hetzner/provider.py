@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import random
 import re
 import threading
 import time
@@ -52,6 +51,7 @@ from control_plane.providers.hetzner.tunnel import ControlChannelDown, SshTunnel
 from control_plane.settings import ControlPlaneSettings
 from frostbyte_common.firewall import build_policy, nftables_ruleset
 from frostbyte_common.network_plan import HETZNER_RESOLVERS, allocate_block
+from frostbyte_common.retry import ExponentialBackoff, RetriesExhausted, RetryPolicy
 from frostbyte_common.tenant_config import TenantConfig
 from frostbyte_common.version import __version__
 
@@ -234,18 +234,21 @@ class HetznerProvider:
             yield
 
     def _retrying(self, what: str, call: Callable[[], T]) -> T:
-        """Retry ``call`` while the stack is busy (capped exponential backoff with jitter)."""
-        for attempt in range(self._opts.busy_retries + 1):
-            try:
-                return call()
-            except StackBusy:
-                if attempt == self._opts.busy_retries:
-                    raise
-                delay = min(self._opts.busy_backoff_s * 2 ** attempt, 120.0)
-                delay *= 0.5 + random.random() / 2  # noqa: S311 (jitter, not crypto)
-                log.info("stack busy during %s; retrying in %.1f s", what, delay)
-                self._sleep(delay)
-        raise AssertionError("unreachable")
+        """Retry ``call`` while the stack is busy (capped exponential backoff with jitter:
+        ``busy_backoff_s * 2**n``, at most 120 s, of which the upper half is random); the
+        last :class:`StackBusy` is raised as it came."""
+        policy = RetryPolicy(
+            attempts=self._opts.busy_retries + 1,
+            backoff=ExponentialBackoff(base=self._opts.busy_backoff_s, cap=120.0, jitter=0.5),
+            sleep=self._sleep)
+
+        def busy(error: Exception, attempt: int, delay: float) -> None:
+            log.info("stack busy during %s; retrying in %.1f s", what, delay)
+
+        try:
+            return policy.call(call, retry_on=(StackBusy,), on_retry=busy)
+        except RetriesExhausted as gave_up:
+            raise gave_up.last_error from None
 
     def stack_config(self, slug: str, config: TenantConfig, network_cidr: str) -> StackConfig:
         """The stack's config; validates the firewall policy first (bad CIDRs fail here with
