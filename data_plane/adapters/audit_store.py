@@ -21,7 +21,6 @@ import multiprocessing
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +29,8 @@ from psycopg import sql
 from psycopg.rows import dict_row, tuple_row
 from psycopg.types.json import Jsonb
 
+from data_plane.domain.records import EventFilter as EventFilter  # re-exported
+from data_plane.domain.records import NewEvent as NewEvent  # re-exported
 from frostbyte_common.audit_chain import (
     GENESIS_HASH,
     AuditEvent,
@@ -108,31 +109,6 @@ class AuditAppendConflict(RuntimeError):
 def _lock_key(tenant: str) -> int:
     digest = hashlib.sha256(f"frostbyte.audit:{tenant}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
-
-
-@dataclass(frozen=True, slots=True)
-class NewEvent:
-    """An event to append: what happened; the chain adds sequence, time, id and hashes."""
-
-    actor: str
-    event_type: str
-    subject_kind: str
-    subject_id: str
-    payload: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class EventFilter:
-    """Query of ``GET /v1/audit/events``; every field narrows the result."""
-
-    document_id: str | None = None
-    batch_id: str | None = None
-    event_type: str | None = None
-    actor: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    after_seq: int = 0
-    limit: int = 100
 
 
 def _event(r: Row) -> AuditEvent:
@@ -243,6 +219,12 @@ class AuditStore:
         finally:
             if not conn.closed:
                 conn.autocommit = autocommit
+
+    def record(self, event: NewEvent) -> AuditEvent:
+        """Append one event in a transaction of its own (an event that records no other
+        change)."""
+        with self.transaction() as conn:
+            return self.append_many(conn, [event])[0]
 
     def add_checkpoint(self, checkpoint: Checkpoint) -> bool:
         """Store a signed checkpoint; False if one of that size exists already."""

@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import struct
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import magic
 
-from data_plane.domain.intake_content import ZIP_BASED, ZipEntry, base_type
+from data_plane.domain.intake_content import (
+    ZIP_BASED,
+    Sniffed,
+    ZipDirectory,
+    ZipEntry,
+    base_type,
+)
+
+__all__ = ["Sniffed", "ZipDirectory", "read_zip_directory", "sniff_file"]
 
 #: libmagic needs more than the first block to tell an Office container from a plain zip.
 SNIFF_BYTES = 64 * 1024
@@ -27,24 +34,6 @@ _ZIP64_LOCATOR = struct.Struct("<4sLQL")
 _ZIP64_LOCATOR_SIG = b"PK\x06\x07"
 _ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")
 _ZIP64_EOCD_SIG = b"PK\x06\x06"
-
-
-@dataclass(frozen=True, slots=True)
-class ZipDirectory:
-    """What a zip's end-of-central-directory record and central directory declare.
-
-    ``entries`` is None when the directory was not read (too large, or unreadable)."""
-
-    declared_entries: int
-    directory_bytes: int
-    entries: tuple[ZipEntry, ...] | None
-    problem: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Sniffed:
-    magic_mime: str
-    zip: ZipDirectory | None
 
 
 def sniff_file(path: Path, *, max_entries: int) -> Sniffed:

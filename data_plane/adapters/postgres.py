@@ -1,7 +1,9 @@
 """The tenant database (PostgreSQL, psycopg 3): the system of record.
 
-Every write that changes a document's state appends its audit event in the same
-transaction, so the trail and the state never disagree.
+``TenantDatabase`` implements the data plane's persistence ports
+(``data_plane.domain.ports``) and returns their typed records. Every write that changes a
+document's state appends its audit event in the same transaction, so the trail and the
+state never disagree.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -18,45 +19,40 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from data_plane.adapters.audit_store import AuditStore, NewEvent
+from data_plane.adapters import intake_records, policy_store
+from data_plane.adapters.audit_store import AuditStore
 from data_plane.domain.canonical import CanonicalDocument
 from data_plane.domain.chunking import Chunk
+from data_plane.domain.events import (
+    failed_event,
+    indexed_event,
+    intake_event,
+    saved_events,
+)
 from data_plane.domain.intake import DocStatus, Reason
+from data_plane.domain.policy.outcome import PolicyOutcome
 from data_plane.domain.ports import ModelInfo
+from data_plane.domain.records import (
+    BatchRecord,
+    ChunkText,
+    DocumentRecord,
+    IndexModelRecord,
+    NewDocument,
+    NewEvent,
+    StoredChunk,
+    VendorKeyRecord,
+)
 from frostbyte_common.audit_chain import AuditEvent
+from frostbyte_common.audit_checkpoint import Checkpoint
 from frostbyte_common.canonical_json import sha256_hex
+
+__all__ = ["Conn", "NewDocument", "PgTransaction", "Row", "TenantDatabase"]
 
 Row = dict[str, Any]
 Conn = psycopg.Connection[Row]
 
-# The audit event of a document's intake verdict (PROCESSING: held until it is scanned).
-_INTAKE_EVENTS = {DocStatus.ACCEPTED: "document.ingested",
-                  DocStatus.QUARANTINED: "document.quarantined",
-                  DocStatus.PROCESSING: "document.held"}
-
-
-@dataclass(frozen=True, slots=True)
-class NewDocument:
-    """A document row to insert at intake."""
-
-    document_id: uuid.UUID
-    ordinal: int
-    name: str
-    sha256: str | None
-    declared_sha256: str | None
-    size: int | None
-    declared_type: str | None
-    mime_type: str | None
-    metadata: dict[str, Any]
-    status: DocStatus
-    reason: Reason | None
-    stored: bool
-    duplicate_of: uuid.UUID | None
-    raw_key: str | None
-    detail: str | None = None
-    held_reason: Reason | None = None  # a SCAN_PENDING file's verdict before its scan
-    malware_signature: str | None = None
-    parent_document_id: uuid.UUID | None = None  # the e-mail an attachment came with
+SUSPENDED = "tenant.suspended"
+RESUMED = "tenant.resumed"
 
 
 def _insert_document(conn: Conn, batch_id: uuid.UUID, d: NewDocument,
@@ -75,18 +71,102 @@ def _insert_document(conn: Conn, batch_id: uuid.UUID, d: NewDocument,
          d.detail, d.held_reason.value if d.held_reason else None,
          d.malware_signature, d.parent_document_id),
     ).rowcount
-    if not inserted:
-        return None
-    payload: dict[str, Any] = {"batch_id": str(batch_id), "sha256": d.sha256,
-                               "reason": d.reason.value if d.reason else None}
-    if d.parent_document_id is not None:
-        payload["parent_document_id"] = str(d.parent_document_id)
-    return NewEvent(actor, _INTAKE_EVENTS.get(d.status, "document.rejected"), "document",
-                    str(d.document_id), payload)
+    return intake_event(batch_id, d, actor) if inserted else None
+
+
+def _reason(value: str | None) -> Reason | None:
+    return Reason(value) if value else None
+
+
+def document_record(r: Row) -> DocumentRecord:
+    """A ``documents`` row (``SELECT *``) as its record."""
+    return DocumentRecord(
+        document_id=r["document_id"], batch_id=r["batch_id"], ordinal=r["ordinal"],
+        name=r["name"], status=DocStatus(r["status"]), created_at=r["created_at"],
+        updated_at=r["updated_at"], sha256=r["sha256"], declared_sha256=r["declared_sha256"],
+        size=r["size"], declared_type=r["declared_type"], mime_type=r["mime_type"],
+        metadata=r["metadata"], reason=_reason(r["reason"]), detail=r["detail"],
+        stored=r["stored"], duplicate_of=r["duplicate_of"], stage=r["stage"],
+        raw_key=r["raw_key"], canonical_key=r["canonical_key"], title=r["title"],
+        parser=r["parser"], parser_version=r["parser_version"],
+        parse_status=r["parse_status"], page_count=r["page_count"],
+        chunk_count=r["chunk_count"], superseded_by=r["superseded_by"],
+        timings=r["timings"], held_reason=_reason(r["held_reason"]),
+        malware_signature=r["malware_signature"], doc_type=r["doc_type"],
+        sensitivity=r["sensitivity"], classified_by=r["classified_by"],
+        safety_verdict=r["safety_verdict"], safety_score=r["safety_score"],
+        safety_signals=r["safety_signals"], safety_detail=r["safety_detail"],
+        pii_counts=r["pii_counts"], parent_document_id=r["parent_document_id"])
+
+
+def _batch(r: Row) -> BatchRecord:
+    return BatchRecord(batch_id=r["batch_id"], client_ref=r["client_ref"],
+                       idempotency_key=r["idempotency_key"], key_id=r["key_id"],
+                       received_at=r["received_at"])
+
+
+def _lock_in_pipeline(conn: Conn, document_id: uuid.UUID) -> bool:
+    """Lock the document's row in ``conn``'s transaction; False if it is no longer in
+    the pipeline (erased, or already ended): the caller then writes nothing."""
+    row = conn.execute(
+        "SELECT status FROM documents WHERE document_id = %s FOR UPDATE",
+        (document_id,)).fetchone()
+    return row is not None and row["status"] in ("ACCEPTED", "PROCESSING")
+
+
+def _suspension_event(conn: Conn, tenant: str) -> str | None:
+    row = conn.execute(
+        "SELECT event_type FROM audit.events WHERE tenant = %s"
+        " AND event_type IN (%s, %s) ORDER BY seq DESC LIMIT 1",
+        (tenant, SUSPENDED, RESUMED)).fetchone()
+    return row["event_type"] if row else None
+
+
+class PgTransaction:
+    """The ``Transaction`` port on one connection inside one PostgreSQL transaction."""
+
+    def __init__(self, conn: Conn, audit: AuditStore) -> None:
+        self.conn = conn
+        self._audit = audit
+
+    def lock_document(self, document_id: uuid.UUID) -> DocumentRecord | None:
+        row = self.conn.execute(
+            "SELECT * FROM documents WHERE document_id = %s FOR UPDATE",
+            (document_id,)).fetchone()
+        return document_record(row) if row else None
+
+    def child_documents(self, parent_id: uuid.UUID) -> list[uuid.UUID]:
+        rows = self.conn.execute(
+            "WITH RECURSIVE tree(document_id, depth) AS ("
+            " SELECT document_id, 1 FROM documents WHERE parent_document_id = %s"
+            " UNION ALL SELECT d.document_id, t.depth + 1 FROM documents d"
+            " JOIN tree t ON d.parent_document_id = t.document_id WHERE t.depth < 16)"
+            " SELECT document_id FROM tree ORDER BY depth DESC", (parent_id,)).fetchall()
+        return [r["document_id"] for r in rows]
+
+    def object_shared(self, key: str, document_id: uuid.UUID) -> bool:
+        row = self.conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM documents WHERE raw_key = %s"
+            " AND document_id <> %s) AS shared", (key, document_id)).fetchone()
+        return bool(row and row["shared"])
+
+    def erase_document(self, document_id: uuid.UUID) -> dict[str, int]:
+        statements = {
+            "chunks": "DELETE FROM chunks WHERE document_id = %s",
+            "elements": "DELETE FROM document_elements WHERE document_id = %s",
+            "pii_findings": "DELETE FROM pii_findings WHERE document_id = %s",
+        }
+        removed = {kind: self.conn.execute(statement, (document_id,)).rowcount
+                   for kind, statement in statements.items()}
+        self.conn.execute("DELETE FROM documents WHERE document_id = %s", (document_id,))
+        return removed
+
+    def append_audit(self, event: NewEvent) -> AuditEvent:
+        return self._audit.append_many(self.conn, [event])[0]
 
 
 class TenantDatabase:
-    """Queries of one tenant's database over a connection pool."""
+    """One tenant's database over a connection pool: every persistence port."""
 
     def __init__(self, conninfo: str, tenant: str, *, min_size: int = 1, max_size: int = 8):
         self.tenant = tenant
@@ -111,6 +191,20 @@ class TenantDatabase:
         with self._pool.connection() as conn, conn.transaction():
             yield conn
 
+    @contextmanager
+    def atomic(self) -> Iterator[PgTransaction]:
+        """The ``UnitOfWork`` port: one transaction, committed when the block ends."""
+        with self.transaction() as conn:
+            yield PgTransaction(conn, self.audit)
+
+    def _one(self, query: str, params: Sequence[Any] = ()) -> Row | None:
+        with self._pool.connection() as conn:
+            return conn.execute(query, params).fetchone()
+
+    def _all(self, query: str, params: Sequence[Any] = ()) -> list[Row]:
+        with self._pool.connection() as conn:
+            return conn.execute(query, params).fetchall()
+
     # -- schema ---------------------------------------------------------------------------
 
     def migrate(self) -> None:
@@ -123,8 +217,7 @@ class TenantDatabase:
                 conn.execute(script.read_text())
 
     def ping(self) -> bool:
-        with self._pool.connection() as conn:
-            return conn.execute("SELECT 1 AS ok").fetchone() is not None
+        return self._one("SELECT 1 AS ok") is not None
 
     # -- audit ----------------------------------------------------------------------------
 
@@ -148,6 +241,35 @@ class TenantDatabase:
 
     def audit_head(self) -> tuple[int, str]:
         return self.audit.head()
+
+    def latest_checkpoint(self) -> Checkpoint | None:
+        return self.audit.latest_checkpoint()
+
+    def record_retrieval(self, actor: str, payload: dict[str, Any]) -> AuditEvent:
+        """The audit event of a search: the only write of its transaction, so the event is
+        appended and committed in one round trip (the most frequent event there is)."""
+        with self._pool.connection() as conn:
+            return self.audit.append_committed(conn, [NewEvent(
+                actor, "retrieval.performed", "query", payload["query_sha256"], payload)])[0]
+
+    # -- suspension (the latest tenant.suspended / tenant.resumed event decides) -----------
+
+    def suspended(self) -> bool:
+        with self.transaction() as conn:
+            return _suspension_event(conn, self.tenant) == SUSPENDED
+
+    def set_suspended(self, suspended: bool, *, actor: str) -> bool:
+        with self.transaction() as conn:
+            # One change at a time: the audit append serialises on the chain's head, and
+            # reading the state in the same transaction makes the check-then-append exact.
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
+                         (f"suspension:{self.tenant}",))
+            current = _suspension_event(conn, self.tenant) == SUSPENDED
+            if current == suspended:
+                return False
+            self.audit.append_many(conn, [NewEvent(
+                actor, SUSPENDED if suspended else RESUMED, "tenant", self.tenant, {})])
+            return True
 
     # -- vendor keys ----------------------------------------------------------------------
 
@@ -174,27 +296,26 @@ class TenantDatabase:
                                   subject_kind="vendor_key", subject_id=key_id, payload={})
             return cur.rowcount > 0
 
-    def vendor_key(self, key_id: str) -> Row | None:
-        with self._pool.connection() as conn:
-            return conn.execute(
-                "SELECT * FROM vendor_keys WHERE key_id = %s AND revoked_at IS NULL", (key_id,)
-            ).fetchone()
+    def vendor_key(self, key_id: str) -> VendorKeyRecord | None:
+        row = self._one(
+            "SELECT * FROM vendor_keys WHERE key_id = %s AND revoked_at IS NULL", (key_id,))
+        if row is None:
+            return None
+        return VendorKeyRecord(key_id=row["key_id"], key_sha256=row["key_sha256"],
+                               scopes=tuple(row["scopes"]), label=row["label"])
 
     # -- batches and intake ---------------------------------------------------------------
 
     def batch_by_idempotency_key(self, key: str) -> uuid.UUID | None:
-        with self._pool.connection() as conn:
-            row = conn.execute(
-                "SELECT batch_id FROM batches WHERE idempotency_key = %s", (key,)).fetchone()
+        row = self._one("SELECT batch_id FROM batches WHERE idempotency_key = %s", (key,))
         return row["batch_id"] if row else None
 
     def stored_document_by_sha(self, sha256: str) -> uuid.UUID | None:
         """The live stored document with these bytes (for DUPLICATE)."""
-        with self._pool.connection() as conn:
-            row = conn.execute(
-                "SELECT document_id FROM documents WHERE sha256 = %s AND stored"
-                " AND duplicate_of IS NULL AND status NOT IN ('PURGED')"
-                " ORDER BY created_at LIMIT 1", (sha256,)).fetchone()
+        row = self._one(
+            "SELECT document_id FROM documents WHERE sha256 = %s AND stored"
+            " AND duplicate_of IS NULL AND status NOT IN ('PURGED')"
+            " ORDER BY created_at LIMIT 1", (sha256,))
         return row["document_id"] if row else None
 
     def record_batch(self, *, batch_id: uuid.UUID, client_ref: str,
@@ -236,65 +357,76 @@ class TenantDatabase:
                 self.audit.append_many(conn, events)
             return inserted
 
-    def child_documents(self, conn: Conn, parent_id: uuid.UUID) -> list[uuid.UUID]:
-        """The attachments of a document, and theirs, depth first (inside ``conn``)."""
-        rows = conn.execute(
-            "WITH RECURSIVE tree(document_id, depth) AS ("
-            " SELECT document_id, 1 FROM documents WHERE parent_document_id = %s"
-            " UNION ALL SELECT d.document_id, t.depth + 1 FROM documents d"
-            " JOIN tree t ON d.parent_document_id = t.document_id WHERE t.depth < 16)"
-            " SELECT document_id FROM tree ORDER BY depth DESC", (parent_id,)).fetchall()
-        return [r["document_id"] for r in rows]
-
     def attachment_depth(self, document_id: uuid.UUID) -> int:
         """How many e-mails up the document's parent chain is (0: an uploaded file)."""
-        with self._pool.connection() as conn:
-            row = conn.execute(
-                "WITH RECURSIVE up(document_id, parent, depth) AS ("
-                " SELECT document_id, parent_document_id, 0 FROM documents"
-                " WHERE document_id = %s"
-                " UNION ALL SELECT d.document_id, d.parent_document_id, u.depth + 1"
-                " FROM documents d JOIN up u ON d.document_id = u.parent WHERE u.depth < 16)"
-                " SELECT max(depth) AS depth FROM up", (document_id,)).fetchone()
+        row = self._one(
+            "WITH RECURSIVE up(document_id, parent, depth) AS ("
+            " SELECT document_id, parent_document_id, 0 FROM documents"
+            " WHERE document_id = %s"
+            " UNION ALL SELECT d.document_id, d.parent_document_id, u.depth + 1"
+            " FROM documents d JOIN up u ON d.document_id = u.parent WHERE u.depth < 16)"
+            " SELECT max(depth) AS depth FROM up", (document_id,))
         return int(row["depth"] or 0) if row else 0
 
-    def get_batch(self, batch_id: uuid.UUID) -> Row | None:
-        with self._pool.connection() as conn:
-            return conn.execute(
-                "SELECT * FROM batches WHERE batch_id = %s", (batch_id,)).fetchone()
+    def get_batch(self, batch_id: uuid.UUID) -> BatchRecord | None:
+        row = self._one("SELECT * FROM batches WHERE batch_id = %s", (batch_id,))
+        return _batch(row) if row else None
 
-    def list_batches(self, *, limit: int, offset: int) -> list[Row]:
-        with self._pool.connection() as conn:
-            return conn.execute(
-                "SELECT * FROM batches ORDER BY received_at DESC, batch_id LIMIT %s OFFSET %s",
-                (limit, offset)).fetchall()
+    def list_batches(self, *, limit: int, offset: int) -> list[BatchRecord]:
+        return [_batch(r) for r in self._all(
+            "SELECT * FROM batches ORDER BY received_at DESC, batch_id LIMIT %s OFFSET %s",
+            (limit, offset))]
 
-    def batch_documents(self, batch_id: uuid.UUID) -> list[Row]:
-        with self._pool.connection() as conn:
-            return conn.execute(
-                "SELECT * FROM documents WHERE batch_id = %s"
-                " ORDER BY ordinal, parent_document_id IS NOT NULL, created_at,"
-                " (metadata->>'attachment_number')::int NULLS FIRST, name",
-                (batch_id,)).fetchall()
+    def batch_documents(self, batch_id: uuid.UUID) -> list[DocumentRecord]:
+        return [document_record(r) for r in self._all(
+            "SELECT * FROM documents WHERE batch_id = %s"
+            " ORDER BY ordinal, parent_document_id IS NOT NULL, created_at,"
+            " (metadata->>'attachment_number')::int NULLS FIRST, name",
+            (batch_id,))]
 
-    def get_document(self, document_id: uuid.UUID) -> Row | None:
-        with self._pool.connection() as conn:
-            return conn.execute(
-                "SELECT * FROM documents WHERE document_id = %s", (document_id,)).fetchone()
+    def get_document(self, document_id: uuid.UUID) -> DocumentRecord | None:
+        row = self._one("SELECT * FROM documents WHERE document_id = %s", (document_id,))
+        return document_record(row) if row else None
 
-    def list_documents(self, *, limit: int, offset: int) -> list[Row]:
-        with self._pool.connection() as conn:
-            return conn.execute(
-                "SELECT * FROM documents WHERE stored AND duplicate_of IS NULL"
-                " ORDER BY created_at DESC, document_id LIMIT %s OFFSET %s",
-                (limit, offset)).fetchall()
+    def list_documents(self, *, limit: int, offset: int) -> list[DocumentRecord]:
+        return [document_record(r) for r in self._all(
+            "SELECT * FROM documents WHERE stored AND duplicate_of IS NULL"
+            " ORDER BY created_at DESC, document_id LIMIT %s OFFSET %s",
+            (limit, offset))]
 
-    def documents_needing_work(self) -> list[Row]:
-        """Accepted documents whose pipeline has not finished (for re-queueing)."""
-        with self._pool.connection() as conn:
-            return conn.execute(
-                "SELECT document_id, stage FROM documents WHERE stored AND status IN"
-                " ('ACCEPTED', 'PROCESSING') ORDER BY created_at").fetchall()
+    # -- held files and quarantine (SQL in ``intake_records``) ----------------------------
+
+    def pending_documents(self, limit: int = 100) -> list[DocumentRecord]:
+        with self.transaction() as conn:
+            return [document_record(r)
+                    for r in intake_records.pending_documents(conn, limit)]
+
+    def resolve_pending(self, document_id: uuid.UUID, *, status: DocStatus,
+                        reason: Reason | None, detail: str | None, raw_key: str | None,
+                        stored: bool, duplicate_of: uuid.UUID | None = None,
+                        malware_signature: str | None = None) -> bool:
+        with self.transaction() as conn:
+            return intake_records.resolve_pending(
+                conn, self.audit, document_id, status=status, reason=reason, detail=detail,
+                raw_key=raw_key, stored=stored, duplicate_of=duplicate_of,
+                malware_signature=malware_signature)
+
+    def quarantined(self, *, limit: int, offset: int) -> list[DocumentRecord]:
+        with self.transaction() as conn:
+            return [document_record(r) for r in intake_records.quarantined(
+                conn, limit=limit, offset=offset)]
+
+    def release(self, document_id: uuid.UUID, *, actor: str,
+                raw_key: str) -> DocumentRecord | None:
+        with self.transaction() as conn:
+            row = intake_records.release(conn, self.audit, document_id, actor=actor,
+                                         raw_key=raw_key)
+        return document_record(row) if row else None
+
+    def purge(self, document_id: uuid.UUID, *, actor: str) -> DocumentRecord | None:
+        with self.transaction() as conn:
+            row = intake_records.purge(conn, self.audit, document_id, actor=actor)
+        return document_record(row) if row else None
 
     # -- pipeline -------------------------------------------------------------------------
 
@@ -319,11 +451,30 @@ class TenantDatabase:
                  Jsonb(timings), document_id))
             if not cur.rowcount:
                 return False
-            self.append_audit(conn, actor="worker", event_type="document.parse_failed",
-                              subject_kind="document", subject_id=str(document_id),
-                              payload={"reason": reason.value,
-                                       "parser": doc.parser if doc else None})
+            self.audit.append_many(conn, [failed_event(document_id, reason, doc)])
             return True
+
+    def record_policy(self, document_id: uuid.UUID, outcome: PolicyOutcome, *,
+                      released: bool = False) -> bool:
+        """Replace the document's findings and policy columns (idempotent on retry), under
+        its pipeline lock. False (nothing written) when it was erased while its job ran."""
+        with self.transaction() as conn:
+            if not _lock_in_pipeline(conn, document_id):
+                return False
+            policy_store.write_policy(conn, self.audit, document_id, outcome,
+                                      released=released)
+        return True
+
+    def refuse(self, document_id: uuid.UUID, status: DocStatus, reason: Reason,
+               detail: str, timings: dict[str, float]) -> bool:
+        """End the document REJECTED (PII_BLOCKED) or QUARANTINED (safety) — never indexed.
+        False (nothing written) when the document was erased while its job ran."""
+        with self.transaction() as conn:
+            if not _lock_in_pipeline(conn, document_id):
+                return False
+            policy_store.write_refusal(conn, self.audit, document_id, status, reason,
+                                       detail, timings)
+        return True
 
     def save_chunks(self, document_id: uuid.UUID, doc: CanonicalDocument, canonical_key: str,
                     chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]],
@@ -332,9 +483,9 @@ class TenantDatabase:
 
         The document's row is locked first and must still be in the pipeline: False
         (nothing written) when it was erased while its job ran, so a job never brings an
-        erased document back (``services/documents.py`` takes the same lock)."""
+        erased document back (an erasure takes the same lock)."""
         with self.transaction() as conn:
-            if not self.lock_in_pipeline(conn, document_id):
+            if not _lock_in_pipeline(conn, document_id):
                 return False
             conn.execute("DELETE FROM chunks WHERE document_id = %s", (document_id,))
             conn.execute("DELETE FROM document_elements WHERE document_id = %s", (document_id,))
@@ -364,32 +515,22 @@ class TenantDatabase:
                 " updated_at = now() WHERE document_id = %s",
                 (canonical_key, doc.title, doc.parser, doc.parser_version, doc.status.value,
                  doc.page_count, len(chunks), Jsonb(timings), document_id))
-            self.audit.append_many(conn, [
-                NewEvent("worker", "document.parsed", "document", str(document_id),
-                         {"parser": doc.parser, "version": doc.parser_version,
-                          "status": doc.status.value, "elements": len(doc.elements)}),
-                NewEvent("worker", "document.embedded", "document", str(document_id),
-                         {"chunks": len(chunks), "model": model.name,
-                          "dimension": model.dimension,
-                          "chunk_ids": [c.chunk_id for c in chunks]}),
-            ])
+            self.audit.append_many(conn, saved_events(document_id, doc, chunks, model))
             return True
 
-    @staticmethod
-    def lock_in_pipeline(conn: Conn, document_id: uuid.UUID) -> bool:
-        """Lock the document's row in ``conn``'s transaction; False if it is no longer in
-        the pipeline (erased, or already ended): the caller then writes nothing."""
-        row = conn.execute(
-            "SELECT status FROM documents WHERE document_id = %s FOR UPDATE",
-            (document_id,)).fetchone()
-        return row is not None and row["status"] in ("ACCEPTED", "PROCESSING")
-
-    def document_chunks(self, document_id: uuid.UUID) -> list[Row]:
-        with self._pool.connection() as conn:
-            return conn.execute(
+    def document_chunks(self, document_id: uuid.UUID) -> list[StoredChunk]:
+        return [StoredChunk(
+            chunk_id=r["chunk_id"], document_id=r["document_id"], ordinal=r["ordinal"],
+            text=r["text"], content_sha256=r["content_sha256"],
+            heading_path=tuple(r["heading_path"]), page=r["page"], pages=tuple(r["pages"]),
+            sheet=r["sheet"], element_indexes=tuple(r["element_indexes"]),
+            token_count=r["token_count"], embedding_model=r["embedding_model"],
+            embedding=tuple(r["embedding"]), document_name=r["document_name"],
+            batch_id=r["batch_id"], mime_type=r["mime_type"])
+            for r in self._all(
                 "SELECT c.*, d.name AS document_name, d.batch_id, d.mime_type"
                 " FROM chunks c JOIN documents d USING (document_id)"
-                " WHERE c.document_id = %s ORDER BY c.ordinal", (document_id,)).fetchall()
+                " WHERE c.document_id = %s ORDER BY c.ordinal", (document_id,))]
 
     def mark_indexed(self, document_id: uuid.UUID, points: int,
                      index_seconds: float) -> list[uuid.UUID] | None:
@@ -409,76 +550,42 @@ class TenantDatabase:
                 " WHERE name = %s AND sha256 <> %s AND stored AND status = 'INDEXED'"
                 " AND superseded_by IS NULL AND document_id <> %s RETURNING document_id",
                 (document_id, row["name"], row["sha256"], document_id)).fetchall()
-            self.append_audit(conn, actor="indexer", event_type="document.indexed",
-                              subject_kind="document", subject_id=str(document_id),
-                              payload={"points": points,
-                                       "supersedes": [str(r["document_id"]) for r in old]})
-            for r in old:
-                conn.execute("DELETE FROM chunks WHERE document_id = %s", (r["document_id"],))
-            return [r["document_id"] for r in old]
+            superseded = [r["document_id"] for r in old]
+            self.audit.append_many(conn, [indexed_event(document_id, points, superseded)])
+            for old_id in superseded:
+                conn.execute("DELETE FROM chunks WHERE document_id = %s", (old_id,))
+            return superseded
 
-    def chunks_by_ids(self, chunk_ids: Sequence[str]) -> dict[str, Row]:
-        """Chunk rows of documents that are visible to search (INDEXED, not superseded)."""
+    def chunks_by_ids(self, chunk_ids: Sequence[str]) -> dict[str, ChunkText]:
+        """Chunks of documents that are visible to search (INDEXED, not superseded)."""
         if not chunk_ids:
             return {}
-        with self._pool.connection() as conn:
-            rows = conn.execute(
-                "SELECT c.chunk_id, c.document_id, c.text, c.content_sha256, c.heading_path,"
-                " c.page, c.sheet, d.name AS document_name FROM chunks c"
-                " JOIN documents d USING (document_id)"
-                " WHERE c.chunk_id = ANY(%s) AND d.status = 'INDEXED'"
-                " AND d.superseded_by IS NULL", (list(chunk_ids),)).fetchall()
-        return {r["chunk_id"]: r for r in rows}
+        rows = self._all(
+            "SELECT c.chunk_id, c.document_id, c.text, c.content_sha256, c.heading_path,"
+            " c.page, c.sheet, d.name AS document_name FROM chunks c"
+            " JOIN documents d USING (document_id)"
+            " WHERE c.chunk_id = ANY(%s) AND d.status = 'INDEXED'"
+            " AND d.superseded_by IS NULL", (list(chunk_ids),))
+        return {r["chunk_id"]: ChunkText(
+            chunk_id=r["chunk_id"], document_id=r["document_id"], text=r["text"],
+            content_sha256=r["content_sha256"], heading_path=tuple(r["heading_path"]),
+            page=r["page"], sheet=r["sheet"], document_name=r["document_name"])
+            for r in rows}
 
     def all_indexed_documents(self) -> list[uuid.UUID]:
-        with self._pool.connection() as conn:
-            rows = conn.execute(
-                "SELECT document_id FROM documents WHERE status = 'INDEXED'"
-                " AND superseded_by IS NULL ORDER BY created_at").fetchall()
+        rows = self._all(
+            "SELECT document_id FROM documents WHERE status = 'INDEXED'"
+            " AND superseded_by IS NULL ORDER BY created_at")
         return [r["document_id"] for r in rows]
-
-    def record_retrieval(self, actor: str, payload: dict[str, Any]) -> AuditEvent:
-        """The audit event of a search: the only write of its transaction, so the event is
-        appended and committed in one round trip (the most frequent event there is)."""
-        with self._pool.connection() as conn:
-            return self.audit.append_committed(conn, [NewEvent(
-                actor, "retrieval.performed", "query", payload["query_sha256"], payload)])[0]
-
-    # -- erasure (services/documents.py) -------------------------------------------------
-
-    def lock_document(self, conn: Conn, document_id: uuid.UUID) -> Row | None:
-        """The document's row, locked (``FOR UPDATE``) until the caller's transaction ends:
-        the pipeline's writes of this document wait for it, then find the row gone."""
-        return conn.execute(
-            "SELECT * FROM documents WHERE document_id = %s FOR UPDATE",
-            (document_id,)).fetchone()
-
-    def object_shared(self, conn: Conn, key: str, document_id: uuid.UUID) -> bool:
-        """Whether another document's row still names ``key`` (a content-addressed raw
-        file is shared by every document with the same bytes)."""
-        row = conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM documents WHERE raw_key = %s"
-            " AND document_id <> %s) AS shared", (key, document_id)).fetchone()
-        return bool(row and row["shared"])
-
-    def erase_document(self, conn: Conn, document_id: uuid.UUID) -> dict[str, int]:
-        """Delete the document's row and every row derived from it, inside the caller's
-        transaction; returns how many rows of each kind went."""
-        statements = {
-            "chunks": "DELETE FROM chunks WHERE document_id = %s",
-            "elements": "DELETE FROM document_elements WHERE document_id = %s",
-            "pii_findings": "DELETE FROM pii_findings WHERE document_id = %s",
-        }
-        removed = {kind: conn.execute(statement, (document_id,)).rowcount
-                   for kind, statement in statements.items()}
-        conn.execute("DELETE FROM documents WHERE document_id = %s", (document_id,))
-        return removed
 
     # -- vector index identity ------------------------------------------------------------
 
-    def recorded_index_model(self) -> Row | None:
-        with self._pool.connection() as conn:
-            return conn.execute("SELECT * FROM vector_index").fetchone()
+    def recorded_index_model(self) -> IndexModelRecord | None:
+        row = self._one("SELECT * FROM vector_index")
+        if row is None:
+            return None
+        return IndexModelRecord(collection=row["collection"], model=row["model"],
+                                version=row["version"], dimension=row["dimension"])
 
     def record_index_model(self, collection: str, model: ModelInfo) -> None:
         with self.transaction() as conn:

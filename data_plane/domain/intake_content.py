@@ -235,3 +235,24 @@ def declared_totals_bomb(uncompressed: int, *, archive_size: int,
         if ratio > limits.max_ratio:
             return f"compression ratio {ratio:.0f}:1; the limit is {limits.max_ratio:.0f}:1"
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class ZipDirectory:
+    """What a zip's end-of-central-directory record and central directory declare.
+
+    ``entries`` is None when the directory was not read (too large, or unreadable)."""
+
+    declared_entries: int
+    directory_bytes: int
+    entries: tuple[ZipEntry, ...] | None
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Sniffed:
+    """What a received file is by its bytes: libmagic's type, and its zip directory if it
+    is a zip container (``data_plane.adapters.intake_sniff`` reads both)."""
+
+    magic_mime: str
+    zip: ZipDirectory | None

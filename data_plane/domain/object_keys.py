@@ -41,3 +41,13 @@ def point_id_for(chunk_id: str) -> str:
     if not chunk_id:
         raise ValueError("chunk id must not be empty")
     return str(uuid.uuid5(POINT_ID_NAMESPACE, chunk_id))
+
+
+def quarantine_key(document_id: uuid.UUID | str) -> str:
+    """Quarantined bytes live apart from ``raw/``: nothing that parses or indexes reads here."""
+    return f"quarantine/{document_id}"
+
+
+def pending_key(document_id: uuid.UUID | str) -> str:
+    """Bytes of a file held until its malware scan can run."""
+    return f"pending/{document_id}"

@@ -6,12 +6,31 @@ Each port has a real adapter in ``data_plane.adapters`` and one contract test in
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from data_plane.domain.canonical import CanonicalDocument
+from data_plane.domain.chunking import Chunk
+from data_plane.domain.intake import DocStatus, Reason
+from data_plane.domain.intake_content import Sniffed
+from data_plane.domain.policy.outcome import PolicyOutcome
+from data_plane.domain.records import (
+    BatchRecord,
+    ChunkText,
+    DocumentRecord,
+    EventFilter,
+    IndexModelRecord,
+    NewDocument,
+    NewEvent,
+    StoredChunk,
+    VendorKeyRecord,
+)
+from frostbyte_common.audit_chain import AuditEvent
+from frostbyte_common.audit_checkpoint import Checkpoint
 
 
 class ObjectStore(Protocol):
@@ -129,6 +148,13 @@ class Parser(Protocol):
     def parse(self, request: ParseRequest) -> CanonicalDocument: ...
 
 
+class ContentSniffer(Protocol):
+    """Reads what a received file is by its bytes, never its name (libmagic and the zip
+    central directory, not read past ``max_entries`` members)."""
+
+    def __call__(self, path: Path, *, max_entries: int) -> Sniffed: ...
+
+
 class JobQueue(Protocol):
     """Durable pipeline jobs. Enqueueing a job that is already waiting is a no-op."""
 
@@ -137,3 +163,229 @@ class JobQueue(Protocol):
 
     def enqueue_index(self, document_id: str) -> None:
         """Project one embedded document's chunks into the vector index."""
+
+
+# -- persistence: the tenant's system of record ----------------------------------------------
+#
+# Split by concern; each service asks for the few it uses (a Protocol combining them), and
+# ``TenantDatabase`` (PostgreSQL) implements them all, as does the in-memory double of the
+# tests (``tests/doubles/persistence.py``); ``tests/contract/test_persistence.py`` holds both
+# to the same behaviour. Every write that changes a document's state appends its audit event
+# in the same transaction: the trail and the state never disagree.
+
+
+class AuditLog(Protocol):
+    """The tenant's audit chain as the services that are not its keeper read it."""
+
+    def audit_head(self) -> tuple[int, str]:
+        """``(seq, hash)`` of the newest event; ``(0, GENESIS_HASH)`` for an empty chain."""
+
+    def audit_events(self, *, after_seq: int = 0, limit: int | None = None
+                     ) -> list[AuditEvent]:
+        """Events in chain order after ``after_seq``."""
+
+    def latest_checkpoint(self) -> Checkpoint | None: ...
+
+
+class RetrievalLog(Protocol):
+    def record_retrieval(self, actor: str, payload: dict[str, Any]) -> AuditEvent:
+        """Append (and commit) the ``retrieval.performed`` event of one search."""
+
+
+class Transaction(Protocol):
+    """The operations that must share one transaction (the unit of work of an erasure):
+    locks taken here are held until it ends; nothing is written unless it commits."""
+
+    def lock_document(self, document_id: uuid.UUID) -> DocumentRecord | None:
+        """The document, locked until the transaction ends (the pipeline's writes of it
+        wait, then find it gone); None when there is none."""
+
+    def child_documents(self, parent_id: uuid.UUID) -> list[uuid.UUID]:
+        """The attachments of a document, and theirs, deepest first."""
+
+    def object_shared(self, key: str, document_id: uuid.UUID) -> bool:
+        """Whether a document other than ``document_id`` names the object ``key``."""
+
+    def erase_document(self, document_id: uuid.UUID) -> dict[str, int]:
+        """Delete the document and every row derived from it; how many of each kind
+        (``chunks``, ``elements``, ``pii_findings``) went."""
+
+    def append_audit(self, event: NewEvent) -> AuditEvent:
+        """Append one event to the chain, committed with the rest or not at all."""
+
+
+class UnitOfWork(Protocol):
+    def atomic(self) -> AbstractContextManager[Transaction]:
+        """One transaction: committed when the block ends, rolled back (nothing written,
+        no event appended) when it raises."""
+
+
+class Batches(Protocol):
+    def batch_by_idempotency_key(self, key: str) -> uuid.UUID | None: ...
+
+    def get_batch(self, batch_id: uuid.UUID) -> BatchRecord | None: ...
+
+    def list_batches(self, *, limit: int, offset: int) -> list[BatchRecord]:
+        """Newest first."""
+
+    def batch_documents(self, batch_id: uuid.UUID) -> list[DocumentRecord]:
+        """In manifest order; an e-mail's attachments right after it, in their order."""
+
+    def record_batch(self, *, batch_id: uuid.UUID, client_ref: str,
+                     idempotency_key: str | None, key_id: str,
+                     documents: Sequence[NewDocument]) -> None:
+        """Record the batch and every verdict with their audit events, atomically
+        (``batch.received`` first)."""
+
+
+class Documents(Protocol):
+    def get_document(self, document_id: uuid.UUID) -> DocumentRecord | None: ...
+
+    def list_documents(self, *, limit: int, offset: int) -> list[DocumentRecord]:
+        """Stored, non-duplicate documents, newest first."""
+
+    def stored_document_by_sha(self, sha256: str) -> uuid.UUID | None:
+        """The live stored document with these bytes (what a new copy is a DUPLICATE of)."""
+
+    def attachment_depth(self, document_id: uuid.UUID) -> int:
+        """How many e-mails up the document's parent chain is (0: an uploaded file)."""
+
+
+class Attachments(Protocol):
+    def record_attachments(self, parent_id: uuid.UUID, documents: Sequence[NewDocument]
+                           ) -> list[NewDocument] | None:
+        """Record an e-mail's attachments' verdicts in its batch, with their events, while
+        the e-mail is still in the pipeline. Idempotent: the ones inserted now; None when
+        the e-mail left the pipeline (erased meanwhile)."""
+
+
+class HeldFiles(Protocol):
+    """Files held as SCAN_PENDING until the malware scanner answers."""
+
+    def pending_documents(self, limit: int = 100) -> list[DocumentRecord]:
+        """Held files, oldest first."""
+
+    def resolve_pending(self, document_id: uuid.UUID, *, status: DocStatus,
+                        reason: Reason | None, detail: str | None, raw_key: str | None,
+                        stored: bool, duplicate_of: uuid.UUID | None = None,
+                        malware_signature: str | None = None) -> bool:
+        """Move a held file to its verdict (audited, actor ``scanner``); False when it was
+        not held (any more)."""
+
+
+class Quarantine(Protocol):
+    def quarantined(self, *, limit: int, offset: int) -> list[DocumentRecord]:
+        """Quarantined documents, newest first."""
+
+    def release(self, document_id: uuid.UUID, *, actor: str,
+                raw_key: str) -> DocumentRecord | None:
+        """QUARANTINED → ACCEPTED with its bytes at ``raw_key`` (``document.released``);
+        the document as released, or None when it was not quarantined."""
+
+    def purge(self, document_id: uuid.UUID, *, actor: str) -> DocumentRecord | None:
+        """QUARANTINED → PURGED (``document.purged``); the document as purged, or None
+        when it was not quarantined."""
+
+
+class PipelineRecords(Protocol):
+    """The worker's writes. Each is conditional on the document still being in the pipeline
+    (False / nothing written once it was erased), and appends its events atomically."""
+
+    def mark_processing(self, document_id: uuid.UUID) -> None:
+        """ACCEPTED → PROCESSING (nothing else changes)."""
+
+    def mark_failed(self, document_id: uuid.UUID, reason: Reason, detail: str,
+                    doc: CanonicalDocument | None, timings: dict[str, float]) -> bool:
+        """End the document FAILED (``document.parse_failed``)."""
+
+    def record_policy(self, document_id: uuid.UUID, outcome: PolicyOutcome, *,
+                      released: bool = False) -> bool:
+        """Replace its PII findings and policy columns (``document.classified``, then
+        ``document.pii_redacted``/``pii_flagged`` when there are findings). A document
+        released from a safety quarantine keeps the verdict ``RELEASED``."""
+
+    def refuse(self, document_id: uuid.UUID, status: DocStatus, reason: Reason,
+               detail: str, timings: dict[str, float]) -> bool:
+        """End it REJECTED or QUARANTINED by the policy, never indexed."""
+
+    def save_chunks(self, document_id: uuid.UUID, doc: CanonicalDocument, canonical_key: str,
+                    chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]],
+                    model: ModelInfo, timings: dict[str, float]) -> bool:
+        """Replace its elements and chunks (with vectors), stage EMBEDDED
+        (``document.parsed``, ``document.embedded``)."""
+
+
+class Chunks(Protocol):
+    def document_chunks(self, document_id: uuid.UUID) -> list[StoredChunk]:
+        """The document's chunks in order."""
+
+    def chunks_by_ids(self, chunk_ids: Sequence[str]) -> dict[str, ChunkText]:
+        """Those of the chunks that search may show (their document INDEXED, current)."""
+
+    def mark_indexed(self, document_id: uuid.UUID, points: int,
+                     index_seconds: float) -> list[uuid.UUID] | None:
+        """EMBEDDED → INDEXED (``document.indexed``); older versions (same name, other
+        bytes, INDEXED) are superseded, lose their chunks and are returned. None when the
+        document was not waiting to be indexed."""
+
+    def all_indexed_documents(self) -> list[uuid.UUID]:
+        """Documents search may show, oldest first."""
+
+
+class IndexModel(Protocol):
+    def recorded_index_model(self) -> IndexModelRecord | None: ...
+
+    def record_index_model(self, collection: str, model: ModelInfo) -> None:
+        """Record the collection's model once; the first record stays."""
+
+
+class VendorKeys(Protocol):
+    def add_vendor_key(self, key_id: str, sha256: str, scopes: Sequence[str],
+                       label: str | None) -> None:
+        """Issue (or re-issue, unrevoking) a key (``vendor_key.issued``)."""
+
+    def revoke_vendor_key(self, key_id: str) -> bool:
+        """Revoke a live key (``vendor_key.revoked``); False when none was live."""
+
+    def vendor_key(self, key_id: str) -> VendorKeyRecord | None:
+        """The live key with this id; None when unknown or revoked."""
+
+
+class TenantState(Protocol):
+    """Suspension (SPEC §3): the latest ``tenant.suspended`` / ``tenant.resumed`` event of
+    the audit chain decides."""
+
+    def suspended(self) -> bool: ...
+
+    def set_suspended(self, suspended: bool, *, actor: str) -> bool:
+        """Record the change (audited); False, nothing appended, when it is already so."""
+
+
+class AuditTrail(Protocol):
+    """The audit chain as its keeper (``AuditService``) uses it: reads, checkpoints and
+    events that record no other change."""
+
+    tenant: str
+
+    def head(self) -> tuple[int, str]: ...
+
+    def events(self, *, after_seq: int = 0, limit: int | None = None) -> list[AuditEvent]: ...
+
+    def iter_events(self, *, after_seq: int = 0, limit: int | None = None,
+                    until_seq: int | None = None, page: int = 10_000
+                    ) -> Iterator[AuditEvent]: ...
+
+    def query(self, f: EventFilter) -> list[AuditEvent]: ...
+
+    def leaf_hashes(self, tree_size: int) -> list[str]: ...
+
+    def record(self, event: NewEvent) -> AuditEvent:
+        """Append one event in a transaction of its own."""
+
+    def add_checkpoint(self, checkpoint: Checkpoint) -> bool: ...
+
+    def latest_checkpoint(self) -> Checkpoint | None: ...
+
+    def checkpoint(self, tree_size: int) -> Checkpoint | None: ...
+
+    def checkpoints(self) -> list[Checkpoint]: ...

@@ -10,12 +10,22 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from data_plane.domain.canonical import CanonicalDocument
 from data_plane.domain.policy.outcome import PolicyOutcome
 from data_plane.domain.policy.safety import HiddenFragment
 from data_plane.domain.ports import ParseRequest
+
+#: An attached e-mail's own attachments are admitted this many e-mails deep (then skipped).
+MAX_NESTING = 2
+
+
+def attachment_path(folder: Path, number: int) -> Path:
+    """The file of the ``number``-th (1-based) attachment the sandbox extracted to
+    ``folder`` (where the worker picks it up for intake)."""
+    return folder / f"{number:03d}"
 
 
 @dataclass(frozen=True)

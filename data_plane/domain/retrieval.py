@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from data_plane.domain.records import ChunkText
 from frostbyte_common.canonical_json import sha256_hex
 
 ENVELOPE_OPEN = "<<<FROSTBYTE_DOCUMENT_CONTENT"
@@ -102,23 +103,23 @@ class SearchResponse(BaseModel):
     boundary: str | None = None  # the delimiter of this response's envelopes
 
 
-def make_hit(row: dict[str, Any], score: float, *, boundary: str | None = None) -> Hit:
-    """A hit from a chunk row (PostgreSQL is the truth for text) and its score; its
+def make_hit(row: ChunkText, score: float, *, boundary: str | None = None) -> Hit:
+    """A hit from a chunk as recorded (PostgreSQL is the truth for text) and its score; its
     envelope uses the response's ``boundary``."""
-    text: str = row["text"]
+    text = row.text
     content_sha = sha256_hex(text)
-    if content_sha != row["content_sha256"]:
-        raise ValueError(f"chunk {row['chunk_id']} text does not match its recorded hash")
+    if content_sha != row.content_sha256:
+        raise ValueError(f"chunk {row.chunk_id} text does not match its recorded hash")
     return Hit(
-        chunk_id=row["chunk_id"],
-        document_id=str(row["document_id"]),
-        document_name=row["document_name"],
+        chunk_id=row.chunk_id,
+        document_id=str(row.document_id),
+        document_name=row.document_name,
         text=text,
-        text_enveloped=envelope(text, chunk_id=row["chunk_id"],
-                                document_name=row["document_name"], boundary=boundary),
-        heading_path=list(row["heading_path"]),
-        page=row.get("page"),
-        sheet=row.get("sheet"),
+        text_enveloped=envelope(text, chunk_id=row.chunk_id,
+                                document_name=row.document_name, boundary=boundary),
+        heading_path=list(row.heading_path),
+        page=row.page,
+        sheet=row.sheet,
         score=round(float(score), 6),
         content_sha256=content_sha,
     )

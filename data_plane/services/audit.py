@@ -17,7 +17,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from data_plane.adapters.audit_store import AuditStore, EventFilter
+from data_plane.domain.ports import AuditTrail
+from data_plane.domain.records import EventFilter, NewEvent
 from data_plane.errors import (
     AuditChainBroken,
     AuditEventNotFound,
@@ -44,7 +45,7 @@ class CheckpointPolicy:
 
 
 class AuditService:
-    def __init__(self, store: AuditStore, *, signing_key: Ed25519PrivateKey | None,
+    def __init__(self, store: AuditTrail, *, signing_key: Ed25519PrivateKey | None,
                  policy: CheckpointPolicy | None = None) -> None:
         self._store = store
         self._key = signing_key
@@ -220,11 +221,8 @@ class AuditService:
         events = list(self._store.iter_events(until_seq=size))
         body = manifest(tenant=self.tenant, events=events, checkpoint=checkpoint,
                         exported_at=datetime.now(UTC).isoformat())
-        with self._store.transaction() as conn:
-            self._store.append(conn, actor=actor, event_type="audit.exported",
-                               subject_kind="audit", subject_id=self.tenant,
-                               payload={"count": len(events),
-                                        "tree_size": checkpoint.tree_size if checkpoint else 0,
-                                        "root_hash": checkpoint.root_hash if checkpoint
-                                        else None})
+        self._store.record(NewEvent(
+            actor, "audit.exported", "audit", self.tenant,
+            {"count": len(events), "tree_size": checkpoint.tree_size if checkpoint else 0,
+             "root_hash": checkpoint.root_hash if checkpoint else None}))
         return export_lines(body, events)

@@ -14,12 +14,11 @@ failure can leave a document that is partly erased, never one that is partly res
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-from data_plane.adapters.intake_records import pending_key, quarantine_key
-from data_plane.adapters.postgres import Conn, TenantDatabase
 from data_plane.domain.erasure import DocumentDeleted, deleted_payload, object_keys
-from data_plane.domain.ports import ObjectStore
+from data_plane.domain.object_keys import pending_key, quarantine_key
+from data_plane.domain.ports import ObjectStore, Transaction, UnitOfWork
+from data_plane.domain.records import DocumentRecord, NewEvent
 from data_plane.errors import DocumentNotFound
 from data_plane.services.pipeline import IndexService
 
@@ -27,7 +26,7 @@ from data_plane.services.pipeline import IndexService
 class DocumentService:
     """Removes a document from all three stores, audited."""
 
-    def __init__(self, db: TenantDatabase, store: ObjectStore, indexer: IndexService) -> None:
+    def __init__(self, db: UnitOfWork, store: ObjectStore, indexer: IndexService) -> None:
         self._db = db
         self._store = store
         self._indexer = indexer
@@ -38,36 +37,35 @@ class DocumentService:
         and its row; append ``document.deleted``. An e-mail's attachments (its child
         documents, and theirs) go with it, each with its own event; erasing an attachment
         leaves its e-mail. Raises ``DocumentNotFound``."""
-        with self._db.transaction() as conn:
-            row = self._db.lock_document(conn, document_id)
+        with self._db.atomic() as tx:
+            row = tx.lock_document(document_id)
             if row is None:
                 raise DocumentNotFound(f"no document {document_id}")
-            children = self._db.child_documents(conn, document_id)
+            children = tx.child_documents(document_id)
             for child_id in children:  # deepest first
-                child = self._db.lock_document(conn, child_id)
+                child = tx.lock_document(child_id)
                 if child is not None:
-                    self._erase(conn, child, actor=actor)
-            seq, removed = self._erase(conn, row, actor=actor)
-        return DocumentDeleted(document_id=str(document_id), sha256=row["sha256"],
+                    self._erase(tx, child, actor=actor)
+            seq, removed = self._erase(tx, row, actor=actor)
+        return DocumentDeleted(document_id=str(document_id), sha256=row.sha256,
                                removed=removed, audit_seq=seq,
                                attachments=[str(c) for c in children])
 
-    def _erase(self, conn: Conn, row: dict[str, Any], *, actor: str
+    def _erase(self, tx: Transaction, row: DocumentRecord, *, actor: str
                ) -> tuple[int, dict[str, int]]:
-        """Erase one locked document inside ``conn``; its audit event's seq and counts."""
-        document_id: uuid.UUID = row["document_id"]
+        """Erase one locked document inside ``tx``; its audit event's seq and counts."""
+        document_id = row.document_id
         doc_id = str(document_id)
-        keys = [k for k in object_keys(doc_id, row["raw_key"],
+        keys = [k for k in object_keys(doc_id, row.raw_key,
                                        (pending_key(doc_id), quarantine_key(doc_id)))
-                if not self._db.object_shared(conn, k, document_id)]
+                if not tx.object_shared(k, document_id)]
         with self._indexer.lock:
             vectors = self._indexer.vector_index.delete_document(doc_id)
         objects = sum(1 for key in keys if self._store.delete(key))
-        removed = self._db.erase_document(conn, document_id)
+        removed = tx.erase_document(document_id)
         removed |= {"vectors": vectors, "objects": objects}
-        event = self._db.append_audit(
-            conn, actor=actor, event_type="document.deleted", subject_kind="document",
-            subject_id=doc_id,
-            payload=deleted_payload(document_id=doc_id, sha256=row["sha256"],
-                                    batch_id=str(row["batch_id"]), removed=removed))
+        event = tx.append_audit(NewEvent(
+            actor, "document.deleted", "document", doc_id,
+            deleted_payload(document_id=doc_id, sha256=row.sha256,
+                            batch_id=str(row.batch_id), removed=removed)))
         return event.seq, dict(event.payload["removed"])

@@ -16,13 +16,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 from pydantic import BaseModel, ValidationError
 
-from data_plane.adapters.intake_records import pending_key, quarantine_key
-from data_plane.adapters.intake_sniff import sniff_file
-from data_plane.adapters.postgres import NewDocument, TenantDatabase
 from data_plane.domain.intake import (
     DocStatus,
     Manifest,
@@ -40,8 +37,16 @@ from data_plane.domain.intake_content import (
     resolve_type,
 )
 from data_plane.domain.intake_scan import MalwareScanner, ScanVerdict
-from data_plane.domain.object_keys import raw_key
-from data_plane.domain.ports import JobQueue, ObjectStore
+from data_plane.domain.object_keys import pending_key, quarantine_key, raw_key
+from data_plane.domain.ports import (
+    Attachments,
+    Batches,
+    ContentSniffer,
+    Documents,
+    JobQueue,
+    ObjectStore,
+)
+from data_plane.domain.records import DocumentRecord, NewDocument
 from data_plane.errors import (
     BatchTooLarge,
     IntakeRejected,
@@ -114,12 +119,18 @@ def parse_manifest(raw: str | bytes) -> Manifest:
     return manifest
 
 
+class IntakeStore(Batches, Documents, Attachments, Protocol):
+    """What intake needs of the system of record."""
+
+
 class IntakeService:
     """Judges and records batches for one tenant."""
 
-    def __init__(self, db: TenantDatabase, store: ObjectStore, queue: JobQueue,
-                 limits: IntakeConfig, scanner: MalwareScanner | None = None) -> None:
+    def __init__(self, db: IntakeStore, store: ObjectStore, queue: JobQueue,
+                 limits: IntakeConfig, scanner: MalwareScanner | None = None, *,
+                 sniff: ContentSniffer) -> None:
         self._db = db
+        self._sniff = sniff
         self._scanner = scanner
         self._slots_lock = threading.Lock()
         self._in_flight = 0
@@ -315,7 +326,7 @@ class IntakeService:
         """Type by libmagic and, for zip containers, the bomb rules on the central
         directory. A bomb is the more useful verdict, so it wins over a type verdict."""
         limits = self._limits
-        sniffed = sniff_file(received.path, max_entries=limits.archive_max_entries)
+        sniffed = self._sniff(received.path, max_entries=limits.archive_max_entries)
         members = ({e.name for e in sniffed.zip.entries}
                    if sniffed.zip and sniffed.zip.entries is not None else None)
         real = resolve_type(sniffed.magic_mime, entry.name, members)
@@ -336,34 +347,32 @@ class IntakeService:
         if batch is None:
             return None
         return Receipt(
-            batch_id=str(batch_id), received_at=batch["received_at"],
+            batch_id=str(batch_id), received_at=batch.received_at,
             documents=[receipt_document(d) for d in self._db.batch_documents(batch_id)],
         )
 
 
-def _recorded(row: dict[str, Any], document_id: uuid.UUID,
+def _recorded(row: DocumentRecord, document_id: uuid.UUID,
               parent_id: uuid.UUID) -> NewDocument:
     """An attachment's verdict as recorded (the same shape as a fresh one)."""
     return NewDocument(
-        document_id=document_id, ordinal=row["ordinal"], name=row["name"],
-        sha256=row["sha256"], declared_sha256=row["declared_sha256"], size=row["size"],
-        declared_type=row["declared_type"], mime_type=row["mime_type"],
-        metadata=row["metadata"], status=DocStatus(row["status"]),
-        reason=Reason(row["reason"]) if row["reason"] else None, stored=row["stored"],
-        duplicate_of=row["duplicate_of"], raw_key=row["raw_key"], detail=row["detail"],
+        document_id=document_id, ordinal=row.ordinal, name=row.name,
+        sha256=row.sha256, declared_sha256=row.declared_sha256, size=row.size,
+        declared_type=row.declared_type, mime_type=row.mime_type,
+        metadata=row.metadata, status=row.status, reason=row.reason, stored=row.stored,
+        duplicate_of=row.duplicate_of, raw_key=row.raw_key, detail=row.detail,
         parent_document_id=parent_id)
 
 
-def receipt_document(row: dict[str, Any]) -> ReceiptDocument:
-    """The vendor-facing view of one document row (SPEC §9 field names)."""
-    kept = row["stored"] or row["status"] in ("QUARANTINED", "PROCESSING", "PURGED")
-    shown_id = row["duplicate_of"] if row["duplicate_of"] else (
-        row["document_id"] if kept else None)
+def receipt_document(row: DocumentRecord) -> ReceiptDocument:
+    """The vendor-facing view of one document (SPEC §9 field names)."""
+    kept = row.stored or row.status in (DocStatus.QUARANTINED, DocStatus.PROCESSING,
+                                        DocStatus.PURGED)
+    shown_id = row.duplicate_of if row.duplicate_of else (row.document_id if kept else None)
     return ReceiptDocument(
-        name=row["name"], document_id=str(shown_id) if shown_id else None,
-        sha256=row["sha256"], declared_sha256=row["declared_sha256"], status=row["status"],
-        reason=row["reason"],
-        parent_document_id=(str(row["parent_document_id"])
-                            if row.get("parent_document_id") else None),
+        name=row.name, document_id=str(shown_id) if shown_id else None,
+        sha256=row.sha256, declared_sha256=row.declared_sha256, status=row.status.value,
+        reason=row.reason.value if row.reason else None,
+        parent_document_id=(str(row.parent_document_id)
+                            if row.parent_document_id else None),
     )
-

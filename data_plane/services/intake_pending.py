@@ -8,28 +8,26 @@ from __future__ import annotations
 
 import logging
 import tempfile
-import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Protocol
 
-from data_plane.adapters import intake_records as records
-from data_plane.adapters.clamav.scanner import scanner_from_settings
-from data_plane.adapters.postgres import TenantDatabase
 from data_plane.domain.intake import DocStatus, Reason
 from data_plane.domain.intake_scan import MalwareScanner
-from data_plane.domain.object_keys import raw_key
-from data_plane.domain.ports import JobQueue, ObjectStore
+from data_plane.domain.object_keys import pending_key, quarantine_key, raw_key
+from data_plane.domain.ports import Documents, HeldFiles, JobQueue, ObjectStore, UnitOfWork
+from data_plane.domain.records import DocumentRecord
 from data_plane.errors import ScannerUnavailable
 from data_plane.services.intake_quarantine import drop_unnamed_object
-
-if TYPE_CHECKING:
-    from data_plane.wiring import Core
 
 log = logging.getLogger(__name__)
 
 
+class PendingStore(Documents, HeldFiles, UnitOfWork, Protocol):
+    """What the rescanner needs of the system of record."""
+
+
 class PendingScanService:
-    def __init__(self, *, db: TenantDatabase, store: ObjectStore, queue: JobQueue,
+    def __init__(self, *, db: PendingStore, store: ObjectStore, queue: JobQueue,
                  scanner: MalwareScanner, work_dir: Path) -> None:
         self._db = db
         self._store = store
@@ -42,7 +40,7 @@ class PendingScanService:
         if not self._scanner.ping():
             return 0
         decided = 0
-        for row in records.pending_documents(self._db):
+        for row in self._db.pending_documents():
             try:
                 decided += self.rescan(row)
             except ScannerUnavailable as exc:
@@ -50,9 +48,9 @@ class PendingScanService:
                 break
         return decided
 
-    def rescan(self, row: dict[str, Any]) -> int:
-        document_id: uuid.UUID = row["document_id"]
-        held_key = records.pending_key(document_id)
+    def rescan(self, row: DocumentRecord) -> int:
+        document_id = row.document_id
+        held_key = pending_key(document_id)
         self._work_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self._work_dir) as scratch:
             path = Path(scratch) / "held"
@@ -61,34 +59,35 @@ class PendingScanService:
                     dst.write(block)
             verdict = self._scanner.scan(path)
             if verdict.infected:
-                self._store.put_file(records.quarantine_key(document_id), path)
-                done = records.resolve_pending(
-                    self._db, document_id, status=DocStatus.QUARANTINED,
+                self._store.put_file(quarantine_key(document_id), path)
+                done = self._db.resolve_pending(
+                    document_id, status=DocStatus.QUARANTINED,
                     reason=Reason.MALWARE_DETECTED,
                     detail=f"the scanner found {verdict.signature}",
-                    raw_key=records.quarantine_key(document_id), stored=False,
+                    raw_key=quarantine_key(document_id), stored=False,
                     malware_signature=verdict.signature)
                 if not done:  # erased while it was scanned: no orphan
-                    self._store.delete(records.quarantine_key(document_id))
-            elif row["held_reason"]:
-                done = records.resolve_pending(
-                    self._db, document_id, status=DocStatus.REJECTED,
-                    reason=Reason(row["held_reason"]), detail=row["detail"], raw_key=None,
+                    self._store.delete(quarantine_key(document_id))
+            elif row.held_reason:
+                done = self._db.resolve_pending(
+                    document_id, status=DocStatus.REJECTED,
+                    reason=row.held_reason, detail=row.detail, raw_key=None,
                     stored=False)
             else:
-                duplicate_of = self._db.stored_document_by_sha(row["sha256"])
+                assert row.sha256 is not None  # a held file passed the checksum
+                duplicate_of = self._db.stored_document_by_sha(row.sha256)
                 if duplicate_of is not None:
-                    done = records.resolve_pending(
-                        self._db, document_id, status=DocStatus.REJECTED,
+                    done = self._db.resolve_pending(
+                        document_id, status=DocStatus.REJECTED,
                         reason=Reason.DUPLICATE, detail=None, raw_key=None, stored=False,
                         duplicate_of=duplicate_of)
                 else:
-                    key = raw_key(row["sha256"])
+                    key = raw_key(row.sha256)
                     copied = not self._store.exists(key)
                     if copied:
                         self._store.put_file(key, path)
-                    done = records.resolve_pending(
-                        self._db, document_id, status=DocStatus.ACCEPTED, reason=None,
+                    done = self._db.resolve_pending(
+                        document_id, status=DocStatus.ACCEPTED, reason=None,
                         detail=None, raw_key=key, stored=True)
                     if done:
                         self._queue.enqueue_process(str(document_id))
@@ -97,12 +96,3 @@ class PendingScanService:
         self._store.delete(held_key)
         return int(done)
 
-
-def build_pending_scans(core: Core) -> PendingScanService | None:
-    """The worker's rescanner, when a scanner is configured."""
-    s = core.settings
-    scanner = scanner_from_settings(s.clamd_socket, s.clamd_timeout_s)
-    if scanner is None:
-        return None
-    return PendingScanService(db=core.db, store=core.store, queue=core.queue,
-                              scanner=scanner, work_dir=Path(s.work_dir) / "rescan")

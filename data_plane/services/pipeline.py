@@ -22,26 +22,40 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
-from data_plane.adapters.parsers.attachments import MAX_NESTING, attachment_path
-from data_plane.adapters.policy_store import PolicyStore
-from data_plane.adapters.postgres import NewDocument, TenantDatabase
 from data_plane.domain.canonical import CanonicalDocument, LineageStep, ParseStatus
 from data_plane.domain.chunking import Chunk, ChunkingOptions, chunk_document, embedding_text
-from data_plane.domain.intake import Reason
+from data_plane.domain.intake import DocStatus, Reason
 from data_plane.domain.object_keys import canonical_key, point_id_for
 from data_plane.domain.ports import (
+    Chunks,
+    Documents,
     EmbeddingProvider,
+    IndexModel,
     IndexPoint,
     JobQueue,
     ObjectStore,
     Parser,
     ParseRequest,
+    PipelineRecords,
     VectorIndex,
 )
-from data_plane.domain.processing import DocumentProcessor, ProcessedDocument
+from data_plane.domain.processing import (
+    MAX_NESTING,
+    DocumentProcessor,
+    ProcessedDocument,
+    attachment_path,
+)
+from data_plane.domain.records import (
+    STAGE_EMBEDDED,
+    STAGE_INDEXED,
+    DocumentRecord,
+    NewDocument,
+    StoredChunk,
+)
 from data_plane.services.intake import AttachedFile, IntakeService, ReceivedFile
 from data_plane.services.policy import PolicyService
 from data_plane.services.processing import ParseAndScan
@@ -63,6 +77,49 @@ class StageTimings:
         return {k: round(v, 4) for k, v in self.seconds.items()}
 
 
+class ProcessOutcome(StrEnum):
+    """Where ``PipelineService.process`` left a document (a string: the stage it ended
+    in, or the status of a document the job did not touch)."""
+
+    EMBEDDED = "EMBEDDED"  # chunks and vectors saved; its index job is queued
+    INDEXED = "INDEXED"  # done before (a repeated job): nothing to do
+    FAILED = "FAILED"  # the parse failed, or nothing could be chunked
+    REJECTED = "REJECTED"  # refused by the policy (PII_BLOCKED), or before this job
+    QUARANTINED = "QUARANTINED"  # held back by the policy (safety), or before this job
+    PURGED = "PURGED"  # purged before this job ran
+    SCAN_PENDING = "SCAN_PENDING"  # held until its malware scan: never parsed before
+    DELETED = "DELETED"  # erased before or while its job ran: nothing written
+
+
+class PipelineStore(Documents, PipelineRecords, Protocol):
+    """What the worker needs of the system of record."""
+
+
+class IndexStore(Documents, Chunks, IndexModel, Protocol):
+    """What the indexer needs of the system of record."""
+
+
+def nothing_to_do(row: DocumentRecord | None) -> ProcessOutcome | None:
+    """Pure: why a job has no work on this document (None: it has). EMBEDDED and INDEXED
+    still need their index job queued (a job retried after the save)."""
+    if row is None:  # erased before its job ran: nothing to do, nothing to retry
+        return ProcessOutcome.DELETED
+    if not row.in_pipeline:
+        return ProcessOutcome(row.status.value)
+    if row.reason is Reason.SCAN_PENDING:  # never parsed before it is scanned
+        return ProcessOutcome.SCAN_PENDING
+    if row.stage in (STAGE_EMBEDDED, STAGE_INDEXED):
+        return ProcessOutcome(row.stage)
+    return None
+
+
+def released_from_quarantine(row: DocumentRecord) -> bool:
+    """Pure: an admin released the document from a safety quarantine (index it this
+    time)."""
+    return row.safety_verdict == "RELEASED" or (
+        row.status is DocStatus.ACCEPTED and row.safety_verdict == "QUARANTINE")
+
+
 class PipelineService:
     """Parse and scan, chunk and embed one document, then hand it to the indexer.
 
@@ -71,7 +128,7 @@ class PipelineService:
     ``Parser`` that this service composes with ``policy`` in its own process — for tests
     whose doubles read nothing hostile."""
 
-    def __init__(self, *, db: TenantDatabase, store: ObjectStore,
+    def __init__(self, *, db: PipelineStore, store: ObjectStore,
                  parser: Parser | DocumentProcessor,
                  embedder: EmbeddingProvider, count_tokens: Callable[[str], int],
                  chunking: ChunkingConfig, queue: JobQueue, tenant: str,
@@ -94,7 +151,6 @@ class PipelineService:
         self._tenant = tenant
         self._work_dir = work_dir
         self._ocr_languages = ocr_languages
-        self._policy_store = PolicyStore(db)
 
     def give_up(self, document_id: str, exc: BaseException) -> None:
         """End a document FAILED whose processing raised on its last attempt (the job
@@ -104,32 +160,55 @@ class PipelineService:
         self._db.mark_failed(uuid.UUID(document_id), Reason.PARSE_FAILED,
                              give_up_detail(exc), None, {})
 
-    def process(self, document_id: str, timings: StageTimings | None = None) -> str:
-        """Run the worker's part for one document; returns the stage it ended in."""
+    def process(self, document_id: str,
+                timings: StageTimings | None = None) -> ProcessOutcome:
+        """Run the worker's part for one document, stage by stage: fetch → parse and scan
+        (with its attachments through intake) → the policy's verdict → chunk → embed →
+        save → queue the index job. Returns where the document ended."""
         timings = timings or StageTimings()
         doc_uuid = uuid.UUID(document_id)
         row = self._db.get_document(doc_uuid)
-        if row is None:  # erased before its job ran: nothing to do, nothing to retry
-            return "DELETED"
-        if row["status"] not in ("ACCEPTED", "PROCESSING"):
-            return str(row["status"])
-        if row["reason"] == "SCAN_PENDING":  # never parsed before it is scanned
-            return "SCAN_PENDING"
-        if row["stage"] in ("EMBEDDED", "INDEXED"):
-            self._queue.enqueue_index(document_id)
-            return str(row["stage"])
+        skipped = nothing_to_do(row)
+        if skipped is not None:
+            if skipped in (ProcessOutcome.EMBEDDED, ProcessOutcome.INDEXED):
+                self._queue.enqueue_index(document_id)
+            return skipped
+        assert row is not None
         self._db.mark_processing(doc_uuid)
+        parsed = self._parse_and_scan(row, timings)
+        if isinstance(parsed, ProcessOutcome):
+            return parsed
+        if parsed.document.status is ParseStatus.FAILED:
+            return self._parse_failed(doc_uuid, parsed.document, timings)
+        doc = self._policy_verdict(row, parsed, timings)
+        if isinstance(doc, ProcessOutcome):
+            return doc
+        chunks = self._chunk(doc, timings)
+        if not chunks:
+            return self._failed(doc_uuid, Reason.NO_TEXT_EXTRACTED,
+                                "NO_TEXT_EXTRACTED: chunking produced no chunks", doc, timings)
+        vectors = self._embed(chunks, timings)
+        return self._save(doc_uuid, doc, chunks, vectors, timings)
 
+    # -- stages ---------------------------------------------------------------------------
+
+    def _parse_and_scan(self, row: DocumentRecord, timings: StageTimings
+                        ) -> ProcessedDocument | ProcessOutcome:
+        """Fetch the raw bytes to a scratch file and hand them to the processor (the
+        sandbox); admit the attachments it extracted. DELETED when the document was erased
+        meanwhile."""
+        doc_uuid = row.document_id
+        assert row.raw_key is not None and row.sha256 is not None  # an accepted document
         self._work_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self._work_dir) as scratch:
             source = Path(scratch) / "source"
-            with self._store.open(row["raw_key"]) as src, source.open("wb") as dst:
+            with self._store.open(row.raw_key) as src, source.open("wb") as dst:
                 while block := src.read(1 << 20):
                     dst.write(block)
             started = time.perf_counter()
             result = self._processor.process(ParseRequest(
-                document_id=document_id, tenant=self._tenant, path=source, name=row["name"],
-                mime_type=row["mime_type"] or "application/octet-stream", sha256=row["sha256"],
+                document_id=str(doc_uuid), tenant=self._tenant, path=source, name=row.name,
+                mime_type=row.mime_type or "application/octet-stream", sha256=row.sha256,
                 ocr_languages=self._ocr_languages,
                 attachments_dir=Path(scratch) / "attachments"))
             # the sandbox's wall time is the parse's, less what its policy step reported
@@ -143,53 +222,66 @@ class PipelineService:
                 linked = self._admit_attachments(doc_uuid, row, Path(scratch) / "attachments",
                                                  result)
                 if linked is None:
-                    return "DELETED"
+                    return ProcessOutcome.DELETED
                 result = linked
-        if row.get("parent_document_id"):  # an attachment names the e-mail it came with
-            parent = str(row["parent_document_id"])
+        if row.parent_document_id:  # an attachment names the e-mail it came with
+            parent = str(row.parent_document_id)
             result = result.map_documents(lambda d: d.model_copy(update={
                 "metadata": {**d.metadata, "parent_document_id": parent}}))
-        doc = result.document
+        return result
 
-        if doc.status is ParseStatus.FAILED:
-            reason = failure_reason(doc)
-            detail = "; ".join(e.message for e in doc.errors) or "parser reported failure"
-            if not self._db.mark_failed(doc_uuid, reason, detail, doc, timings.rounded()):
-                return "DELETED"
-            log.info("document failed", extra={"document_id": document_id, "reason": reason})
-            return "FAILED"
+    def _parse_failed(self, doc_uuid: uuid.UUID, doc: CanonicalDocument,
+                      timings: StageTimings) -> ProcessOutcome:
+        reason = failure_reason(doc)
+        detail = "; ".join(e.message for e in doc.errors) or "parser reported failure"
+        outcome = self._failed(doc_uuid, reason, detail, doc, timings)
+        if outcome is ProcessOutcome.FAILED:
+            log.info("document failed", extra={"document_id": str(doc_uuid),
+                                               "reason": reason})
+        return outcome
 
+    def _failed(self, doc_uuid: uuid.UUID, reason: Reason, detail: str,
+                doc: CanonicalDocument, timings: StageTimings) -> ProcessOutcome:
+        if not self._db.mark_failed(doc_uuid, reason, detail, doc, timings.rounded()):
+            return ProcessOutcome.DELETED
+        return ProcessOutcome.FAILED
+
+    def _policy_verdict(self, row: DocumentRecord, result: ProcessedDocument,
+                        timings: StageTimings) -> CanonicalDocument | ProcessOutcome:
+        """Record the policy's outcome; the (redacted) document to chunk, or where the
+        document ended when the policy refused it. Without a policy step, the parse."""
         outcome = result.outcome
-        if outcome is not None:  # redacted before anything is chunked or embedded
-            # An admin released it from a safety quarantine: index it this time.
-            released = row.get("safety_verdict") == "RELEASED" or (
-                row["status"] == "ACCEPTED" and row.get("safety_verdict") == "QUARANTINE")
-            if not self._policy_store.record(doc_uuid, outcome, released=released):
-                return "DELETED"
-            refusal = outcome.refusal(safety_released=released)
-            if refusal is not None:
-                if not self._policy_store.refuse(doc_uuid, refusal.status, refusal.reason,
-                                                 refusal.detail, timings.rounded()):
-                    return "DELETED"
-                return refusal.status.value
-            doc = outcome.document
+        if outcome is None:
+            return result.document
+        released = released_from_quarantine(row)
+        if not self._db.record_policy(row.document_id, outcome, released=released):
+            return ProcessOutcome.DELETED
+        refusal = outcome.refusal(safety_released=released)
+        if refusal is None:
+            return outcome.document  # redacted before anything is chunked or embedded
+        if not self._db.refuse(row.document_id, refusal.status, refusal.reason,
+                               refusal.detail, timings.rounded()):
+            return ProcessOutcome.DELETED
+        return ProcessOutcome(refusal.status.value)
 
+    def _chunk(self, doc: CanonicalDocument, timings: StageTimings) -> list[Chunk]:
         started = time.perf_counter()
         options = ChunkingOptions(max_tokens=self._chunking.max_tokens,
                                   overlap_tokens=self._chunking.overlap_tokens)
         chunks = chunk_document(doc, options, self._count_tokens)
         timings.add("chunk", started)
-        if not chunks:
-            if not self._db.mark_failed(doc_uuid, Reason.NO_TEXT_EXTRACTED,
-                                        "NO_TEXT_EXTRACTED: chunking produced no chunks", doc,
-                                        timings.rounded()):
-                return "DELETED"
-            return "FAILED"
+        return chunks
 
+    def _embed(self, chunks: list[Chunk], timings: StageTimings) -> list[list[float]]:
         started = time.perf_counter()
         vectors = self._embedder.embed_documents([embedding_text(c) for c in chunks])
         timings.add("embed", started)
+        return vectors
 
+    def _save(self, doc_uuid: uuid.UUID, doc: CanonicalDocument, chunks: list[Chunk],
+              vectors: list[list[float]], timings: StageTimings) -> ProcessOutcome:
+        """Write the canonical document, commit the chunks, queue the index job."""
+        document_id = str(doc_uuid)
         started = time.perf_counter()
         doc = _with_lineage(doc, chunks, self._embedder.model.name)
         key = canonical_key(document_id)
@@ -201,12 +293,11 @@ class PipelineService:
             # was written, so remove it here (idempotent either way).
             self._store.delete(key)
             log.info("document erased during processing", extra={"document_id": document_id})
-            return "DELETED"
+            return ProcessOutcome.DELETED
         self._queue.enqueue_index(document_id)
-        return "EMBEDDED"
+        return ProcessOutcome.EMBEDDED
 
-
-    def _admit_attachments(self, doc_uuid: uuid.UUID, row: dict[str, Any], folder: Path,
+    def _admit_attachments(self, doc_uuid: uuid.UUID, row: DocumentRecord, folder: Path,
                            result: ProcessedDocument) -> ProcessedDocument | None:
         """Put the attachments the sandbox extracted through intake (the same per-file
         judgement as an upload); record each one's id and verdict on the e-mail's
@@ -225,7 +316,7 @@ class PipelineService:
             size, sha = _size_and_sha256(path)
             files.append(AttachedFile(ReceivedFile(name=info.name, path=path, size=size,
                                                    sha256=sha), info.mime_type))
-        rows = self._intake.admit_attachments(parent_id=doc_uuid, ordinal=row["ordinal"],
+        rows = self._intake.admit_attachments(parent_id=doc_uuid, ordinal=row.ordinal,
                                               files=files)
         if rows is None:
             return None
@@ -290,7 +381,7 @@ class IndexService:
     In the embedded default this runs in the one process that owns the local Qdrant
     folder; the collection can be rebuilt from PostgreSQL at any time."""
 
-    def __init__(self, *, db: TenantDatabase, index: VectorIndex,
+    def __init__(self, *, db: IndexStore, index: VectorIndex,
                  embedder: EmbeddingProvider, collection: str) -> None:
         self._db = db
         self._index = index
@@ -322,7 +413,7 @@ class IndexService:
         self.ensure()
         doc_uuid = uuid.UUID(document_id)
         row = self._db.get_document(doc_uuid)
-        if row is None or row["status"] != "PROCESSING" or row["stage"] != "EMBEDDED":
+        if row is None or row.status is not DocStatus.PROCESSING or row.stage != STAGE_EMBEDDED:
             return 0
         points = _points(self._db.document_chunks(doc_uuid), row)
         model = self._embedder.model
@@ -357,19 +448,20 @@ class IndexService:
         return total
 
 
-def _points(rows: list[dict[str, Any]],
-            document: dict[str, Any] | None = None) -> list[IndexPoint]:
-    """Pure: chunk rows → index points (payload carries ids and the document's class for
-    filters, never text)."""
-    doc = document or {}
+def _points(chunks: list[StoredChunk],
+            document: DocumentRecord | None = None) -> list[IndexPoint]:
+    """Pure: stored chunks → index points (payload carries ids and the document's class
+    for filters, never text)."""
+    doc_type = (document.doc_type if document else None) or ""
+    sensitivity = (document.sensitivity if document else None) or ""
+    parent = str((document.parent_document_id if document else None) or "")
     return [
         IndexPoint(
-            point_id=point_id_for(r["chunk_id"]), vector=list(r["embedding"]),
-            payload={"chunk_id": r["chunk_id"], "document_id": str(r["document_id"]),
-                     "batch_id": str(r["batch_id"]), "format": r["mime_type"] or "",
-                     "page": r["page"], "doc_type": doc.get("doc_type") or "",
-                     "sensitivity": doc.get("sensitivity") or "",
-                     "parent_document_id": str(doc.get("parent_document_id") or "")},
+            point_id=point_id_for(c.chunk_id), vector=list(c.embedding),
+            payload={"chunk_id": c.chunk_id, "document_id": str(c.document_id),
+                     "batch_id": str(c.batch_id), "format": c.mime_type or "",
+                     "page": c.page, "doc_type": doc_type, "sensitivity": sensitivity,
+                     "parent_document_id": parent},
         )
-        for r in rows
+        for c in chunks
     ]

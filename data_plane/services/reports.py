@@ -7,12 +7,13 @@ import io
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
-from data_plane.adapters.postgres import TenantDatabase
 from data_plane.domain.canonical import attempts_in_detail
-from data_plane.domain.intake import DocStatus, Reason, batch_status
+from data_plane.domain.intake import BatchStatus, DocStatus, batch_status
 from data_plane.domain.intake_explanations import explain
+from data_plane.domain.ports import AuditLog, Batches
+from data_plane.domain.records import BatchRecord, DocumentRecord
 from data_plane.errors import BatchNotFound
 from data_plane.services.intake import receipt_document
 from data_plane.services.intake_report_html import render_report_html
@@ -23,12 +24,16 @@ REPORT_COLUMNS = ("name", "document_id", "status", "reason", "detail", "sha256",
                   "parent_document_id")
 
 
+class ReportStore(Batches, AuditLog, Protocol):
+    """What the reports read of the system of record."""
+
+
 class ReportService:
-    def __init__(self, db: TenantDatabase, *, embedding_model: dict[str, Any]) -> None:
+    def __init__(self, db: ReportStore, *, embedding_model: dict[str, Any]) -> None:
         self._db = db
         self._embedding_model = embedding_model
 
-    def _documents(self, batch_id: uuid.UUID) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    def _documents(self, batch_id: uuid.UUID) -> tuple[BatchRecord, list[DocumentRecord]]:
         batch = self._db.get_batch(batch_id)
         if batch is None:
             raise BatchNotFound(f"batch {batch_id} does not exist")
@@ -39,10 +44,10 @@ class ReportService:
         batch, docs = self._documents(batch_id)
         return {
             "batch_id": str(batch_id),
-            "client_ref": batch["client_ref"],
-            "received_at": batch["received_at"],
+            "client_ref": batch.client_ref,
+            "received_at": batch.received_at,
             "status": _status(docs).value,
-            "documents": [receipt_document(d).model_dump() | {"stage": d["stage"]}
+            "documents": [receipt_document(d).model_dump() | {"stage": d.stage}
                           for d in docs],
         }
 
@@ -50,23 +55,23 @@ class ReportService:
         """The acceptance report as JSON."""
         batch, docs = self._documents(batch_id)
         seq, head = self._db.audit_head()
-        checkpoint = self._db.audit.latest_checkpoint()
+        checkpoint = self._db.latest_checkpoint()
         rows = [_report_row(d) for d in docs]
         return {
             "batch_id": str(batch_id),
-            "client_ref": batch["client_ref"],
-            "received_at": batch["received_at"],
+            "client_ref": batch.client_ref,
+            "received_at": batch.received_at,
             "generated_at": datetime.now(UTC),
             "status": _status(docs).value,
             "counts": {
                 "files": len(docs),
-                "by_status": dict(Counter(d["status"] for d in docs)),
-                "by_reason": dict(Counter(d["reason"] for d in docs if d["reason"])),
-                "chunks": sum(d["chunk_count"] or 0 for d in docs),
-                "pages": sum(d["page_count"] or 0 for d in docs),
+                "by_status": dict(Counter(d.status.value for d in docs)),
+                "by_reason": dict(Counter(d.reason.value for d in docs if d.reason)),
+                "chunks": sum(d.chunk_count or 0 for d in docs),
+                "pages": sum(d.page_count or 0 for d in docs),
                 "pii": _pii_totals(docs),
-                "by_safety": dict(Counter(d.get("safety_verdict") for d in docs
-                                          if d.get("safety_verdict"))),
+                "by_safety": dict(Counter(d.safety_verdict for d in docs
+                                          if d.safety_verdict)),
             },
             "seconds_by_stage": _stage_totals(docs),
             "embedding_model": self._embedding_model,
@@ -92,55 +97,55 @@ class ReportService:
         return render_report_html(self.report(batch_id))
 
 
-def _status(docs: list[dict[str, Any]]) -> Any:
-    return batch_status([
-        (DocStatus(d["status"]), Reason(d["reason"]) if d["reason"] else None) for d in docs
-    ])
+def _status(docs: list[DocumentRecord]) -> BatchStatus:
+    return batch_status([(d.status, d.reason) for d in docs])
 
 
-def _stage_totals(docs: list[dict[str, Any]]) -> dict[str, float]:
+def _stage_totals(docs: list[DocumentRecord]) -> dict[str, float]:
     totals: Counter[str] = Counter()
     for d in docs:
-        totals.update(d["timings"] or {})
+        totals.update(d.timings or {})
     return {stage: round(seconds, 4) for stage, seconds in totals.items()}
 
 
-def _pii_totals(docs: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+def _pii_totals(docs: list[DocumentRecord]) -> dict[str, dict[str, int]]:
     """PII findings per entity type and action over the batch (counts, never values)."""
     totals: dict[str, Counter[str]] = {}
     for d in docs:
-        for entity, by_action in (d.get("pii_counts") or {}).items():
+        for entity, by_action in (d.pii_counts or {}).items():
             totals.setdefault(entity, Counter()).update(by_action)
     return {k: dict(v) for k, v in sorted(totals.items())}
 
 
-def _report_row(d: dict[str, Any]) -> dict[str, Any]:
+def _report_row(d: DocumentRecord) -> dict[str, Any]:
     receipt = receipt_document(d)
-    told = explain(d["status"], d["reason"])
+    status = d.status.value
+    reason = d.reason.value if d.reason else None
+    told = explain(status, reason)
     return {
         "explanation": told.explanation,
         "what_to_do": told.what_to_do,
         "name": receipt.name,
         "document_id": receipt.document_id,
         "parent_document_id": receipt.parent_document_id,
-        "status": d["status"],
-        "reason": d["reason"],
-        "detail": d["detail"],
-        "sha256": d["sha256"],
-        "mime_type": d["mime_type"],
-        "parser": d["parser"],
-        "parser_version": d["parser_version"],
-        "parse_status": d["parse_status"],
+        "status": status,
+        "reason": reason,
+        "detail": d.detail,
+        "sha256": d.sha256,
+        "mime_type": d.mime_type,
+        "parser": d.parser,
+        "parser_version": d.parser_version,
+        "parse_status": d.parse_status,
         # the parser that succeeded is ``parser``; on FAILED, every parser tried and why
-        "parse_attempts": attempts_in_detail(d["detail"]) if d["status"] == "FAILED" else [],
-        "pages": d["page_count"],
-        "chunks": d["chunk_count"],
-        "seconds": d["timings"],
-        "doc_type": d.get("doc_type"),
-        "sensitivity": d.get("sensitivity"),
-        "safety": d.get("safety_verdict"),
+        "parse_attempts": attempts_in_detail(d.detail) if d.status is DocStatus.FAILED else [],
+        "pages": d.page_count,
+        "chunks": d.chunk_count,
+        "seconds": d.timings,
+        "doc_type": d.doc_type,
+        "sensitivity": d.sensitivity,
+        "safety": d.safety_verdict,
         # why, in words: a FLAG for hidden residue says which kind and that it held no
         # instructions (SPEC §5.3)
-        "safety_detail": d.get("safety_detail"),
-        "pii": d.get("pii_counts") or {},
+        "safety_detail": d.safety_detail,
+        "pii": d.pii_counts or {},
     }

@@ -7,8 +7,15 @@ hashes are of exactly the text returned. Every search is an audit event.
 
 from __future__ import annotations
 
-from data_plane.adapters.postgres import TenantDatabase
-from data_plane.domain.ports import EmbeddingProvider, IndexFilter, VectorIndex
+from typing import Protocol
+
+from data_plane.domain.ports import (
+    Chunks,
+    EmbeddingProvider,
+    IndexFilter,
+    RetrievalLog,
+    VectorIndex,
+)
 from data_plane.domain.retrieval import (
     IndexIdentity,
     Proof,
@@ -43,8 +50,12 @@ def index_filter(request: SearchRequest) -> IndexFilter | None:
     return IndexFilter(must=must) if must else None
 
 
+class SearchStore(Chunks, RetrievalLog, Protocol):
+    """What search needs of the system of record."""
+
+
 class SearchService:
-    def __init__(self, *, db: TenantDatabase, index: VectorIndex, embedder: EmbeddingProvider,
+    def __init__(self, *, db: SearchStore, index: VectorIndex, embedder: EmbeddingProvider,
                  indexer: IndexService) -> None:
         self._db = db
         self._index = index
@@ -65,7 +76,7 @@ class SearchService:
                  if (row := rows.get(str(cand.payload["chunk_id"]))) is not None]
         found = found[:request.top_k]
         boundary = new_boundary(t for row, _ in found
-                                for t in (row["text"], row["document_name"]))
+                                for t in (row.text, row.document_name))
         hits = [make_hit(row, score, boundary=boundary) for row, score in found]
         identity = IndexIdentity(model=model.name, version=model.version,
                                  dimension=model.dimension)

@@ -15,28 +15,17 @@ import threading
 import time
 from typing import Any
 
-from data_plane.adapters.postgres import TenantDatabase
-
-SUSPENDED = "tenant.suspended"
-RESUMED = "tenant.resumed"
+from data_plane.domain.ports import TenantState
 
 
 class SuspensionService:
     """Reads (cached for ``ttl_s``) and changes the tenant's suspension."""
 
-    def __init__(self, db: TenantDatabase, *, ttl_s: float = 1.0) -> None:
+    def __init__(self, db: TenantState, *, ttl_s: float = 1.0) -> None:
         self._db = db
         self._ttl_s = ttl_s
         self._lock = threading.Lock()
         self._cached: tuple[float, bool] | None = None
-
-    def _read(self) -> bool:
-        with self._db.transaction() as conn:
-            row = conn.execute(
-                "SELECT event_type FROM audit.events WHERE tenant = %s"
-                " AND event_type IN (%s, %s) ORDER BY seq DESC LIMIT 1",
-                (self._db.tenant, SUSPENDED, RESUMED)).fetchone()
-        return row is not None and row["event_type"] == SUSPENDED
 
     def is_suspended(self) -> bool:
         """The current state; re-read from the database at most every ``ttl_s`` seconds, so
@@ -46,29 +35,14 @@ class SuspensionService:
             cached = self._cached
         if cached is not None and now - cached[0] < self._ttl_s:
             return cached[1]
-        state = self._read()
+        state = self._db.suspended()
         with self._lock:
             self._cached = (now, state)
         return state
 
     def set(self, suspended: bool, *, actor: str) -> dict[str, Any]:
         """Suspend or resume; records an audit event only when the state changes."""
-        with self._db.transaction() as conn:
-            # One change at a time: the audit append serialises on the chain's head, and
-            # reading the state in the same transaction makes the check-then-append exact.
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
-                         (f"suspension:{self._db.tenant}",))
-            row = conn.execute(
-                "SELECT event_type FROM audit.events WHERE tenant = %s"
-                " AND event_type IN (%s, %s) ORDER BY seq DESC LIMIT 1",
-                (self._db.tenant, SUSPENDED, RESUMED)).fetchone()
-            current = row is not None and row["event_type"] == SUSPENDED
-            changed = current != suspended
-            if changed:
-                self._db.append_audit(conn, actor=actor,
-                                      event_type=SUSPENDED if suspended else RESUMED,
-                                      subject_kind="tenant", subject_id=self._db.tenant,
-                                      payload={})
+        changed = self._db.set_suspended(suspended, actor=actor)
         with self._lock:
             self._cached = (time.monotonic(), suspended)
         return {"suspended": suspended, "changed": changed}

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path, PurePath
 
+from data_plane.domain.processing import MAX_NESTING, attachment_path
+
 MAX_ATTACHMENTS = 100
-#: An attached e-mail's own attachments are admitted this many e-mails deep (then skipped).
-MAX_NESTING = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,11 +33,6 @@ class Attachment:
     mime_type: str
     data: bytes
     raw_name: str = ""  # the sender's file name as sent
-
-
-def attachment_path(folder: Path, number: int) -> Path:
-    """The file of the ``number``-th (1-based) attachment extracted to ``folder``."""
-    return folder / f"{number:03d}"
 
 
 def extract_attachments(source: Path, folder: Path | None,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from data_plane.adapters.intake_sniff import sniff_file
 from data_plane.adapters.objectstore_fs import FilesystemObjectStore
 from data_plane.adapters.parsers import ParserRouter
 from data_plane.adapters.parsers.attachments import MAX_NESTING
@@ -67,7 +68,7 @@ def test_attachments_become_rows_of_their_own_and_nesting_stops(
         db=db, store=store, parser=ParserRouter(), embedder=HashEmbedder(),
         count_tokens=lambda s: len(s.split()), chunking=ChunkingConfig(), queue=queue,
         tenant="t", work_dir=tmp_path / "work",
-        intake=IntakeService(db, store, queue, IntakeConfig()))
+        intake=IntakeService(db, store, queue, IntakeConfig(), sniff=sniff_file))
     deep = mail("Level two", "The innermost forwarded note.",
                 [("deepest.txt", b"Nobody should ever see this line as a document.\n")])
     middle = mail("Level one", "A forwarded note with another e-mail.", [("level2.eml", deep)])
@@ -90,21 +91,21 @@ def test_attachments_become_rows_of_their_own_and_nesting_stops(
         assert pipeline.process(queue.process_jobs.pop(0)) == "EMBEDDED"
 
     rows = db.batch_documents(batch_id)
-    assert [(r["name"], r["status"]) for r in rows] == [
+    assert [(r.name, r.status) for r in rows] == [
         ("top.eml", "PROCESSING"), ("note.txt", "PROCESSING"), ("level1.eml", "PROCESSING"),
         ("level2.eml", "PROCESSING")]  # all embedded, waiting for the indexer
-    by_name = {r["name"]: r for r in rows}
-    assert by_name["note.txt"]["parent_document_id"] == top_id
-    assert by_name["level2.eml"]["parent_document_id"] == by_name["level1.eml"]["document_id"]
+    by_name = {r.name: r for r in rows}
+    assert by_name["note.txt"].parent_document_id == top_id
+    assert by_name["level2.eml"].parent_document_id == by_name["level1.eml"].document_id
     assert MAX_NESTING == 2  # level2.eml is the second e-mail down: its files stay out
-    level2 = load_canonical(store.get_bytes(by_name["level2.eml"]["canonical_key"]))
+    level2 = load_canonical(store.get_bytes(by_name["level2.eml"].canonical_key))
     assert [(a.name, a.skipped, a.document_id) for a in level2.attachments] == [
         ("deepest.txt", "NESTING_LIMIT", None)]
-    parent = load_canonical(store.get_bytes(by_name["top.eml"]["canonical_key"]))
+    parent = load_canonical(store.get_bytes(by_name["top.eml"].canonical_key))
     assert [(a.name, a.document_id, a.intake_status) for a in parent.attachments] == [
-        ("note.txt", str(by_name["note.txt"]["document_id"]), "ACCEPTED"),
-        ("level1.eml", str(by_name["level1.eml"]["document_id"]), "ACCEPTED")]
-    note = load_canonical(store.get_bytes(by_name["note.txt"]["canonical_key"]))
+        ("note.txt", str(by_name["note.txt"].document_id), "ACCEPTED"),
+        ("level1.eml", str(by_name["level1.eml"].document_id), "ACCEPTED")]
+    note = load_canonical(store.get_bytes(by_name["note.txt"].canonical_key))
     assert note.metadata["parent_document_id"] == str(top_id)
 
     # a retried job of the e-mail derives the same ids: no second set of rows

@@ -118,7 +118,7 @@ class Plane:
         assert self.pipeline().process(str(doc_id)) == "EMBEDDED"
         assert self.indexer.index(str(doc_id)) > 0
         row = self.db.get_document(doc_id)
-        assert row is not None and row["status"] == "INDEXED"
+        assert row is not None and row.status == "INDEXED"
         return doc_id
 
     def search(self, query: str) -> set[str]:
@@ -235,7 +235,7 @@ def test_a_job_in_flight_does_not_resurrect_an_erased_document(plane: Plane) -> 
     job.start()
     assert plane.parser.parsing.wait(30)
     row = plane.db.get_document(doc_id)
-    assert row is not None and row["status"] == "PROCESSING"
+    assert row is not None and row.status == "PROCESSING"
 
     plane.documents.delete(doc_id, actor="a")  # while the job is parsing
     plane.parser.gate.set()
@@ -326,7 +326,7 @@ class HookedStore(FilesystemObjectStore):
 
 def test_a_release_racing_the_erasure_leaves_no_orphan_file(plane: Plane,
                                                             tmp_path: Path) -> None:
-    from data_plane.adapters.intake_records import quarantine_key
+    from data_plane.domain.object_keys import quarantine_key
     from data_plane.services.intake_quarantine import QuarantineService
 
     data = b"Held for review: the supplier's questionnaire.\n"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import uuid
 
 import pytest
 
+from data_plane.domain.records import ChunkText
 from data_plane.domain.retrieval import (
     ENVELOPE_CLOSE,
     ENVELOPE_OPEN,
@@ -16,10 +19,10 @@ from data_plane.domain.retrieval import (
 )
 
 
-def _row(text: str) -> dict[str, object]:
-    return {"chunk_id": "c1", "document_id": "d1", "document_name": "a.pdf", "text": text,
-            "content_sha256": hashlib.sha256(text.encode()).hexdigest(),
-            "heading_path": ["Intro"], "page": 2, "sheet": None}
+def _row(text: str) -> ChunkText:
+    return ChunkText(chunk_id="c1", document_id=uuid.uuid4(), document_name="a.pdf",
+                     text=text, content_sha256=hashlib.sha256(text.encode()).hexdigest(),
+                     heading_path=("Intro",), page=2, sheet=None)
 
 
 def test_envelope_cannot_be_closed_early_by_the_document() -> None:
@@ -37,8 +40,7 @@ def test_hit_hash_is_of_the_returned_text() -> None:
 
 
 def test_tampered_chunk_text_is_refused() -> None:
-    row = _row("original")
-    row["text"] = "edited"
+    row = dataclasses.replace(_row("original"), text="edited")
     with pytest.raises(ValueError, match="does not match"):
         make_hit(row, 0.5)
 
