@@ -13,12 +13,15 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from control_plane.domain.admin_tokens import AdminToken
 from control_plane.domain.jobs import OPEN, JobRecord, StepRecord
 from control_plane.domain.lifecycle import Tenant, TenantEvent, TenantState
 from control_plane.domain.vendor_keys import VendorKeyRecord
 from control_plane.errors import (
+    AdminTokenNotFound,
     ConcurrentUpdate,
     JobNotFound,
+    LastAdminToken,
     TenantExists,
     TenantNotFound,
     VendorKeyNotFound,
@@ -267,3 +270,40 @@ class RecordingProvider:
 
     def count(self, call: str) -> int:
         return sum(1 for name, _ in self.calls if name == call)
+
+
+class InMemoryAdminTokens:
+    """Admin tokens by digest; the last active admin token cannot be revoked."""
+
+    def __init__(self) -> None:
+        self.tokens: dict[str, tuple[AdminToken, str]] = {}  # id -> (record, sha256)
+
+    async def add(self, token_id: str, name: str, role: str, sha256: str,
+                  created_by: str) -> AdminToken | None:
+        if any(digest == sha256 for _, digest in self.tokens.values()):
+            return None
+        record = AdminToken(token_id, name, role, created_by, _now(), None)
+        self.tokens[token_id] = (record, sha256)
+        return record
+
+    async def any_exists(self) -> bool:
+        return bool(self.tokens)
+
+    async def active_by_sha256(self, sha256: str) -> AdminToken | None:
+        return next((r for r, digest in self.tokens.values()
+                     if digest == sha256 and r.revoked_at is None), None)
+
+    async def list_tokens(self) -> list[AdminToken]:
+        return [r for r, _ in self.tokens.values()]
+
+    async def revoke(self, token_id: str) -> AdminToken:
+        if token_id not in self.tokens:
+            raise AdminTokenNotFound(f"no admin token {token_id!r}")
+        record, digest = self.tokens[token_id]
+        admins = [r for r, _ in self.tokens.values()
+                  if r.role == "admin" and r.revoked_at is None and r.token_id != token_id]
+        if record.role == "admin" and record.revoked_at is None and not admins:
+            raise LastAdminToken("this is the last admin token")
+        revoked = replace(record, revoked_at=record.revoked_at or _now())
+        self.tokens[token_id] = (revoked, digest)
+        return revoked
