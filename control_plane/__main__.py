@@ -1,5 +1,6 @@
 """``python -m control_plane serve``: run the control-plane API with settings from the
-environment (``FROSTBYTE_CP_*``)."""
+environment (``FROSTBYTE_CP_*``). The app's lifespan builds everything through the
+composition root (:mod:`control_plane.wiring`) and runs the job worker beside the API."""
 
 from __future__ import annotations
 
