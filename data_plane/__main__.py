@@ -19,7 +19,6 @@ Settings come from ``FROSTBYTE_DP_*`` environment variables (``DataPlaneSettings
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import sys
@@ -37,42 +36,21 @@ def _configure_logging(level: str) -> None:
 
 
 def _migrate(settings: DataPlaneSettings) -> int:
-    from data_plane.adapters import jobs
-    from data_plane.adapters.postgres import TenantDatabase
+    from data_plane import wiring
 
-    conninfo = settings.database_url.get_secret_value()
-    db = TenantDatabase(conninfo, settings.tenant, max_size=1)
-    db.open()
-    try:
-        db.migrate()
-    finally:
-        db.close()
-    installed = jobs.apply_schema(conninfo)
-    if settings.service_role:
-        import psycopg
-
-        from data_plane.adapters.audit_store import grant_service_role
-
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            grant_service_role(conn, settings.service_role)
-    print(json.dumps({"migrated": True, "queue_schema_installed": installed,
-                      "service_role": settings.service_role}))
+    print(json.dumps(wiring.migrate(settings)))
     return 0
 
 
 def _prepare_database(settings: DataPlaneSettings) -> int:
-    from pydantic import SecretStr
-
-    from data_plane.adapters.database_setup import prepare_database
+    from data_plane import wiring
 
     if settings.admin_database_url is None:
         print("prepare-database needs FROSTBYTE_DP_ADMIN_DATABASE_URL (a superuser's conninfo)",
               file=sys.stderr)
         return 2
-    tenant_admin, role = prepare_database(settings.admin_database_url.get_secret_value(),
-                                          settings.database_url.get_secret_value())
-    return _migrate(settings.model_copy(update={"database_url": SecretStr(tenant_admin),
-                                                "service_role": role}))
+    print(json.dumps(wiring.prepare_database(settings, settings.admin_database_url)))
+    return 0
 
 
 def _serve(settings: DataPlaneSettings) -> int:
@@ -86,76 +64,34 @@ def _serve(settings: DataPlaneSettings) -> int:
 
 
 def _worker(settings: DataPlaneSettings) -> int:
-    from data_plane.adapters import jobs
-    from data_plane.wiring import build_core, build_embedder, build_indexer, build_pipeline
+    from data_plane import wiring
 
-    core = build_core(settings)
-    core.db.open()
-    embedder = build_embedder(settings)
-    pipeline = build_pipeline(core, embedder)
-    indexer = None if settings.index_in_api else build_indexer(core, embedder)
-    from data_plane.services.intake_pending import build_pending_scans
-
-    pending = build_pending_scans(core)
-    jobs.register_tasks(core.queue_app, process=pipeline.process,
-                        index=indexer.index if indexer else None,
-                        rescan=pending.rescan_all if pending else None,
-                        give_up=pipeline.give_up)
-    queues = [jobs.PROCESS_QUEUE] + ([] if settings.index_in_api else [jobs.INDEX_QUEUE])
-
-    async def run() -> None:
-        async with core.queue_app.open_async():
-            await jobs.recover_stalled(core.queue_app)
-            await core.queue_app.run_worker_async(
-                queues=queues, concurrency=settings.worker_concurrency,
-                update_heartbeat_interval=jobs.HEARTBEAT_INTERVAL_SECONDS,
-                stalled_worker_timeout=jobs.STALE_HEARTBEAT_SECONDS)
-
-    try:
-        asyncio.run(run())
-    finally:
-        core.db.close()
+    wiring.run_worker(settings)
     return 0
 
 
 def _vendor_key(settings: DataPlaneSettings, args: argparse.Namespace) -> int:
-    from data_plane.adapters.postgres import TenantDatabase
-    from data_plane.api.routes_control import CONTROL_SCOPE
-    from frostbyte_common.vendor_keys import SCOPES
+    from data_plane import wiring
+    from frostbyte_common.errors import ValidationFailed
 
-    db = TenantDatabase(settings.database_url.get_secret_value(), settings.tenant, max_size=1)
-    db.open()
-    try:
+    with wiring.key_admin(settings) as keys:
         if args.command == "revoke-vendor-key":
-            print(json.dumps({"revoked": db.revoke_vendor_key(args.key_id)}))
+            print(json.dumps({"revoked": keys.revoke(args.key_id)}))
             return 0
-        scopes = [s for s in args.scopes.split(",") if s]
-        # `control` is the control plane's own credential (routes under /control/v1); it is
-        # never combined with a vendor scope.
-        known = (*SCOPES, CONTROL_SCOPE)
-        unknown = set(scopes) - set(known)
-        if unknown or not scopes or (CONTROL_SCOPE in scopes and len(scopes) > 1):
-            print(f"unknown scopes {sorted(unknown)}; choose from {SCOPES}, or "
-                  f"{CONTROL_SCOPE!r} alone", file=sys.stderr)
+        try:
+            keys.install(args.key_id, args.sha256, [s for s in args.scopes.split(",") if s],
+                         args.label)
+        except ValidationFailed as exc:
+            print(exc.message, file=sys.stderr)
             return 2
-        db.add_vendor_key(args.key_id, args.sha256, scopes, args.label)
         print(json.dumps({"installed": args.key_id}))
         return 0
-    finally:
-        db.close()
 
 
 def _reindex(settings: DataPlaneSettings) -> int:
-    from data_plane.wiring import build_core, build_embedder, build_indexer
+    from data_plane import wiring
 
-    core = build_core(settings)
-    core.db.open()
-    try:
-        indexer = build_indexer(core, build_embedder(settings))
-        print(json.dumps({"points": indexer.rebuild()}))
-        indexer.vector_index.close()
-    finally:
-        core.db.close()
+    print(json.dumps({"points": wiring.reindex(settings)}))
     return 0
 
 
@@ -179,11 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "clamd-config":  # needs no settings: runs before the host has them
-        from data_plane.adapters.clamav.daemon import render_config
+        from data_plane import wiring
 
-        sys.stdout.write(render_config(socket=args.socket, database=args.database,
-                                       temp_dir=args.temp_dir, log_file=args.log_file,
-                                       max_stream_bytes=args.max_stream_bytes))
+        sys.stdout.write(wiring.clamd_config(socket=args.socket, database=args.database,
+                                             temp_dir=args.temp_dir, log_file=args.log_file,
+                                             max_stream_bytes=args.max_stream_bytes))
         return 0
     if args.command == "clamd-info":  # needs no settings either
         from data_plane.adapters.clamav import SIGNATURES_DIR

@@ -1,24 +1,45 @@
-"""Builds the data plane's object graph from its settings (the only place that picks
-adapters). Entry points call these factories; nothing is built at import time."""
+"""The data plane's composition root: the only module that picks adapters and builds the
+object graph from the settings. Every entry point goes through it — the API's lifespan
+(:func:`serve_api`, which builds each service once), the worker (:func:`run_worker`) and
+the host commands of ``python -m data_plane``. Nothing is built at import time."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import logging
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import procrastinate
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import SecretStr
 
 from data_plane.adapters import jobs
 from data_plane.adapters.objectstore_fs import FilesystemObjectStore
 from data_plane.adapters.postgres import TenantDatabase
+from data_plane.domain.intake_scan import MalwareScanner
 from data_plane.domain.ports import EmbeddingProvider, ModelInfo, VectorIndex
+from data_plane.services.access import AccessService
+from data_plane.services.audit import AuditService, CheckpointPolicy
+from data_plane.services.catalogue import CatalogueService
+from data_plane.services.container import Services
+from data_plane.services.documents import DocumentService
+from data_plane.services.health import HealthService
 from data_plane.services.intake import IntakeService
+from data_plane.services.intake_pending import PendingScanService
+from data_plane.services.intake_quarantine import QuarantineService
 from data_plane.services.pipeline import IndexService, PipelineService
 from data_plane.services.policy import PolicyService
 from data_plane.services.processing import ParseAndScan
+from data_plane.services.reports import ReportService
+from data_plane.services.search import SearchService
+from data_plane.services.suspension import SuspensionService
 from data_plane.settings import DataPlaneSettings
+from frostbyte_common.audit_checkpoint import load_signing_key
 from frostbyte_common.offline import silence_egress
 from frostbyte_common.tenant_config import TenantConfig
 
@@ -101,11 +122,11 @@ def build_pipeline(core: Core, embedder: EmbeddingProvider) -> PipelineService:
 def build_intake(core: Core) -> IntakeService:
     """The per-file intake judge with the tenant's limits and scanner: the API's for
     uploads, the worker's for the attachments its e-mails carry."""
-    from data_plane.adapters.clamav.scanner import scanner_from_settings
+    from data_plane.adapters.intake_sniff import sniff_file
 
     s = core.settings
     return IntakeService(core.db, core.store, core.queue, s.tenant_config.intake,
-                         scanner=scanner_from_settings(s.clamd_socket, s.clamd_timeout_s))
+                         scanner=build_scanner(s), sniff=sniff_file)
 
 
 def build_sandbox_processor(config: TenantConfig) -> ParseAndScan:
@@ -125,3 +146,211 @@ def build_policy(config: TenantConfig) -> PolicyService:
 
     return PolicyService.from_config(config, PresidioPiiDetector(ner=config.pii.ner),
                                      hidden_text=find_hidden)
+
+
+def build_scanner(settings: DataPlaneSettings) -> MalwareScanner | None:
+    """The tenant's clamd, or None when none is configured."""
+    from data_plane.adapters.clamav.scanner import scanner_from_settings
+
+    return scanner_from_settings(settings.clamd_socket, settings.clamd_timeout_s)
+
+
+def build_pending_scans(core: Core) -> PendingScanService | None:
+    """The worker's rescanner of files held as SCAN_PENDING, when a scanner is configured."""
+    s = core.settings
+    scanner = build_scanner(s)
+    if scanner is None:
+        return None
+    return PendingScanService(db=core.db, store=core.store, queue=core.queue,
+                              scanner=scanner, work_dir=Path(s.work_dir) / "rescan")
+
+
+def signing_key(settings: DataPlaneSettings) -> Ed25519PrivateKey | None:
+    """The audit signing key from the settings (a value or a file), or None."""
+    if settings.audit_signing_key is not None:
+        return load_signing_key(settings.audit_signing_key.get_secret_value().encode())
+    if settings.audit_signing_key_file is not None:
+        return load_signing_key(settings.audit_signing_key_file.read_bytes())
+    return None
+
+
+def checkpoint_policy(settings: DataPlaneSettings) -> CheckpointPolicy:
+    return CheckpointPolicy(every_events=settings.audit_checkpoint_every_events,
+                            every_s=settings.audit_checkpoint_every_s)
+
+
+def build_services(core: Core, embedder: EmbeddingProvider, indexer: IndexService) -> Services:
+    """Every service of the API process, once (the embedding model already loaded: the
+    reports name it)."""
+    s = core.settings
+    model = embedder.model
+    reports = ReportService(core.db, embedding_model={
+        "model": model.name, "version": model.version, "dimension": model.dimension})
+    intake = build_intake(core)
+    return Services(
+        access=AccessService(core.db),
+        intake=intake,
+        catalogue=CatalogueService(core.db, core.store, reports),
+        reports=reports,
+        search=SearchService(db=core.db, index=indexer.vector_index, embedder=embedder,
+                             indexer=indexer),
+        documents=DocumentService(core.db, core.store, indexer),
+        quarantine=QuarantineService(core.db, core.store, core.queue,
+                                     Path(s.work_dir) / "quarantine"),
+        suspension=SuspensionService(core.db),
+        audit=AuditService(core.db.audit, signing_key=signing_key(s),
+                           policy=checkpoint_policy(s)),
+        health=HealthService(core.db, intake.scanner),
+    )
+
+
+@contextlib.asynccontextmanager
+async def serve_api(settings: DataPlaneSettings) -> AsyncIterator[Services]:
+    """The API process's graph, for its lifespan: the database and the job queue open, the
+    embedding model loaded and the index open (before it declares itself ready), every
+    service built once; in the background, signed audit checkpoints and — when this
+    process owns a local index — the index queue's worker. All closed on the way out."""
+    core = build_core(settings)
+    core.db.open()
+    async with contextlib.AsyncExitStack() as stack:
+        stack.callback(core.db.close)
+        await core.queue_app.open_async()
+        stack.push_async_callback(core.queue_app.close_async)
+        embedder = build_embedder(settings)
+        indexer = build_indexer(core, embedder)
+        stack.callback(indexer.vector_index.close)
+        # Load the model and open the index before declaring readiness.
+        await asyncio.to_thread(embedder.embed_query, "warm-up")
+        await asyncio.to_thread(indexer.ensure)
+        services = build_services(core, embedder, indexer)
+        if settings.index_in_api:
+            jobs.register_tasks(core.queue_app, process=None, index=indexer.index)
+            await stack.enter_async_context(_background(core.queue_app.run_worker_async(
+                queues=[jobs.INDEX_QUEUE], install_signal_handlers=False, concurrency=1,
+                update_heartbeat_interval=jobs.HEARTBEAT_INTERVAL_SECONDS,
+                stalled_worker_timeout=jobs.STALE_HEARTBEAT_SECONDS)))
+        interval = min(checkpoint_policy(settings).every_s, 5.0)
+        await stack.enter_async_context(
+            _background(_audit_checkpoints(services.audit, interval)))
+        yield services
+
+
+@contextlib.asynccontextmanager
+async def _background(work: Coroutine[Any, Any, object]) -> AsyncIterator[None]:
+    """Run ``work`` as a task while the block runs; cancel it (and wait) at the end."""
+    task = asyncio.create_task(work)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
+async def _audit_checkpoints(service: AuditService, interval_s: float) -> None:
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await asyncio.to_thread(service.checkpoint_if_due)
+        except Exception:  # the next round tries again; the failure is logged
+            log.exception("audit checkpoint failed")
+
+
+def run_worker(settings: DataPlaneSettings) -> None:
+    """The pipeline worker: parse, chunk, embed (and index, unless the API owns a local
+    index), rescan held files; until it is stopped."""
+    core = build_core(settings)
+    core.db.open()
+    embedder = build_embedder(settings)
+    pipeline = build_pipeline(core, embedder)
+    indexer = None if settings.index_in_api else build_indexer(core, embedder)
+    pending = build_pending_scans(core)
+    jobs.register_tasks(core.queue_app, process=pipeline.process,
+                        index=indexer.index if indexer else None,
+                        rescan=pending.rescan_all if pending else None,
+                        give_up=pipeline.give_up)
+    queues = [jobs.PROCESS_QUEUE] + ([] if settings.index_in_api else [jobs.INDEX_QUEUE])
+
+    async def run() -> None:
+        async with core.queue_app.open_async():
+            await jobs.recover_stalled(core.queue_app)
+            await core.queue_app.run_worker_async(
+                queues=queues, concurrency=settings.worker_concurrency,
+                update_heartbeat_interval=jobs.HEARTBEAT_INTERVAL_SECONDS,
+                stalled_worker_timeout=jobs.STALE_HEARTBEAT_SECONDS)
+
+    try:
+        asyncio.run(run())
+    finally:
+        core.db.close()
+
+
+def reindex(settings: DataPlaneSettings) -> int:
+    """Rebuild the vector index from PostgreSQL; how many points it holds now."""
+    core = build_core(settings)
+    core.db.open()
+    try:
+        indexer = build_indexer(core, build_embedder(settings))
+        points = indexer.rebuild()
+        indexer.vector_index.close()
+    finally:
+        core.db.close()
+    return points
+
+
+@contextlib.contextmanager
+def _database(settings: DataPlaneSettings) -> Iterator[TenantDatabase]:
+    """A one-connection tenant database for a host command."""
+    db = TenantDatabase(settings.database_url.get_secret_value(), settings.tenant, max_size=1)
+    db.open()
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+def migrate(settings: DataPlaneSettings) -> dict[str, object]:
+    """Apply the tenant schema and the job queue's; grant the service role its share when
+    one is named. What was done, as the command prints it."""
+    with _database(settings) as db:
+        db.migrate()
+    conninfo = settings.database_url.get_secret_value()
+    installed = jobs.apply_schema(conninfo)
+    if settings.service_role:
+        import psycopg
+
+        from data_plane.adapters.audit_store import grant_service_role
+
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            grant_service_role(conn, settings.service_role)
+    return {"migrated": True, "queue_schema_installed": installed,
+            "service_role": settings.service_role}
+
+
+def prepare_database(settings: DataPlaneSettings, admin_url: SecretStr) -> dict[str, object]:
+    """On a host running the tenant's own PostgreSQL: make the service role and database as
+    the superuser (``admin_url``), then migrate as that superuser on the tenant database,
+    granting the service role its share."""
+    from data_plane.adapters.database_setup import prepare_database as make_role_and_database
+
+    tenant_admin, role = make_role_and_database(admin_url.get_secret_value(),
+                                                settings.database_url.get_secret_value())
+    return migrate(settings.model_copy(update={"database_url": SecretStr(tenant_admin),
+                                               "service_role": role}))
+
+
+@contextlib.contextmanager
+def key_admin(settings: DataPlaneSettings) -> Iterator[AccessService]:
+    """The installed keys, for ``add-vendor-key`` / ``revoke-vendor-key``."""
+    with _database(settings) as db:
+        yield AccessService(db)
+
+
+def clamd_config(*, socket: Path, database: Path, temp_dir: Path, log_file: Path,
+                 max_stream_bytes: int) -> str:
+    """The config of a clamd of the project's own (needs no settings: the playbooks render
+    it before the host has them)."""
+    from data_plane.adapters.clamav.daemon import render_config
+
+    return render_config(socket=socket, database=database, temp_dir=temp_dir,
+                         log_file=log_file, max_stream_bytes=max_stream_bytes)

@@ -22,10 +22,14 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.types.json import Jsonb
 from pydantic import SecretStr
 
+from data_plane import wiring
 from data_plane.adapters.audit_store import AuditStore, connect_rows
 from data_plane.adapters.postgres import TenantDatabase
+from data_plane.api.auth import authenticated_caller
 from data_plane.api.errors import install_error_handlers
-from data_plane.api.routes_audit import audit_router
+from data_plane.api.routers import audit as audit_routes
+from data_plane.services.access import Caller
+from data_plane.services.audit import AuditService
 from data_plane.settings import DataPlaneSettings
 from frostbyte_common import merkle
 from frostbyte_common.audit_chain import GENESIS_HASH, AuditEvent, next_event
@@ -38,27 +42,24 @@ KEY_B64 = base64.b64encode(bytes(range(1, 33))).decode()
 TENANT = "acme"
 
 
-def _caller() -> SimpleNamespace:
-    return SimpleNamespace(key_id="k-auditor", scopes=frozenset({"audit"}))
+def _caller() -> Caller:
+    return Caller(key_id="k-auditor", scopes=frozenset({"audit"}))
 
 
 def _app(conninfo: str, *, every_events: int = 1000) -> FastAPI:
+    """The audit routes over a real chain, the service built from the settings as the
+    composition root builds it; the key check stands in for an `audit` key."""
     settings = DataPlaneSettings(
         tenant=TENANT, database_url=SecretStr(conninfo), object_store_root=Path("/nonexistent"),
         audit_signing_key=SecretStr(KEY_B64), audit_checkpoint_every_events=every_events)
-    store = AuditStore(TENANT, lambda: connect_rows(conninfo))
-
-    from contextlib import asynccontextmanager
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> Any:
-        app.state.services = SimpleNamespace(core=SimpleNamespace(db=SimpleNamespace(
-            audit=store)))
-        yield
-
-    app = FastAPI(lifespan=lifespan)
+    audit = AuditService(AuditStore(TENANT, lambda: connect_rows(conninfo)),
+                         signing_key=wiring.signing_key(settings),
+                         policy=wiring.checkpoint_policy(settings))
+    app = FastAPI()
+    app.state.services = SimpleNamespace(audit=audit)
     install_error_handlers(app)
-    app.include_router(audit_router(settings, _caller))
+    app.include_router(audit_routes.router)
+    app.dependency_overrides[authenticated_caller] = _caller
     return app
 
 

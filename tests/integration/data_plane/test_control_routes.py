@@ -8,39 +8,34 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from types import SimpleNamespace
-from typing import Annotated, Any
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fastapi import Depends, FastAPI, Header
+from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 
 from data_plane.adapters.postgres import TenantDatabase
+from data_plane.api.auth import refuse_when_suspended
 from data_plane.api.errors import install_error_handlers
-from data_plane.api.routes_control import control_router, refuse_when_suspended
-from data_plane.errors import InsufficientScope
+from data_plane.api.routers import control
+from data_plane.services.access import AccessService
 from data_plane.services.audit import AuditService, CheckpointPolicy
 from data_plane.services.suspension import SuspensionService
+from frostbyte_common import vendor_keys
 from frostbyte_common.audit_export import verify_export_lines
-from frostbyte_common.errors import Unauthenticated
 
 TENANT = "acme"
 
 
-def _require_control(authorization: Annotated[str | None, Header()] = None) -> Any:
-    """Stands in for the app's key lookup: 'control' is the control key, 'vendor' a vendor's."""
-    if authorization == "Bearer control":
-        return SimpleNamespace(key_id="ctl", scopes=frozenset({"control"}))
-    if authorization == "Bearer vendor":
-        raise InsufficientScope("this key lacks the 'control' scope")
-    raise Unauthenticated("no key")
-
-
-def _app(db: TenantDatabase) -> FastAPI:
+def _app(db: TenantDatabase, audit: AuditService | None = None) -> FastAPI:
+    """The control routes and the suspension guard with the real key check; the services
+    the composition root would build, over the test's database."""
     app = FastAPI(dependencies=[Depends(refuse_when_suspended)])
-    app.state.services = SimpleNamespace(core=SimpleNamespace(db=db))
+    app.state.services = SimpleNamespace(access=AccessService(db),
+                                         suspension=SuspensionService(db), audit=audit)
     install_error_handlers(app)
-    app.include_router(control_router(_require_control))
+    app.include_router(control.router)
 
     @app.get("/v1/documents")
     def documents() -> dict[str, Any]:
@@ -64,19 +59,31 @@ def db(fresh_database: str) -> Iterator[TenantDatabase]:
         database.close()
 
 
-def test_suspension_closes_the_vendor_routes_only(db: TenantDatabase) -> None:
-    control = {"Authorization": "Bearer control", "X-Frostbyte-Actor": "ops-lead"}
+@pytest.fixture
+def keys(db: TenantDatabase) -> dict[str, str]:
+    """Bearer headers: the control credential ('control' alone) and a vendor's key."""
+    issued = {}
+    for name, scopes in (("control", ["control"]), ("vendor", ["ingest", "read", "audit"])):
+        key = vendor_keys.generate_key()
+        AccessService(db).install(key.key_id, key.sha256, scopes, name)
+        issued[name] = f"Bearer {key.key}"
+    return issued
+
+
+def test_suspension_closes_the_vendor_routes_only(db: TenantDatabase,
+                                                  keys: dict[str, str]) -> None:
+    control = {"Authorization": keys["control"], "X-Frostbyte-Actor": "ops-lead"}
     with TestClient(_app(db)) as api:
         assert api.get("/v1/documents").status_code == 200
         assert api.get("/control/v1/suspension", headers=control).json() == {"suspended": False}
 
         # the vendor cannot suspend (or resume) itself; an actor is required
-        vendor = {"Authorization": "Bearer vendor", "X-Frostbyte-Actor": "dana"}
+        vendor = {"Authorization": keys["vendor"], "X-Frostbyte-Actor": "dana"}
         refused = api.put("/control/v1/suspension", json={"suspended": True}, headers=vendor)
         assert (refused.status_code, refused.json()["error"]["code"]) == (
             403, "INSUFFICIENT_SCOPE")
         nameless = api.put("/control/v1/suspension", json={"suspended": True},
-                           headers={"Authorization": "Bearer control"})
+                           headers={"Authorization": keys["control"]})
         assert nameless.status_code == 422
 
         done = api.put("/control/v1/suspension", json={"suspended": True}, headers=control)
@@ -111,16 +118,16 @@ def test_another_process_sees_a_change_within_the_cache_time(db: TenantDatabase)
     assert not reader.is_suspended()
 
 
-def test_the_signed_audit_export_is_a_control_route(db: TenantDatabase) -> None:
+def test_the_signed_audit_export_is_a_control_route(db: TenantDatabase,
+                                                    keys: dict[str, str]) -> None:
     """``POST /control/v1/audit/export``: what the control plane archives before it
     deprovisions — the same signed export as ``/v1/audit/export``, control credential only."""
-    app = _app(db)
-    app.state.audit = AuditService(db.audit, signing_key=Ed25519PrivateKey.generate(),
-                                   policy=CheckpointPolicy())
-    control = {"Authorization": "Bearer control", "X-Frostbyte-Actor": "control-plane"}
+    app = _app(db, AuditService(db.audit, signing_key=Ed25519PrivateKey.generate(),
+                                policy=CheckpointPolicy()))
+    control = {"Authorization": keys["control"], "X-Frostbyte-Actor": "control-plane"}
     with TestClient(app) as api:
         api.put("/control/v1/suspension", json={"suspended": True}, headers=control)
-        vendor = {"Authorization": "Bearer vendor", "X-Frostbyte-Actor": "dana"}
+        vendor = {"Authorization": keys["vendor"], "X-Frostbyte-Actor": "dana"}
         refused = api.post("/control/v1/audit/export", headers=vendor)
         assert (refused.status_code, refused.json()["error"]["code"]) == (
             403, "INSUFFICIENT_SCOPE")

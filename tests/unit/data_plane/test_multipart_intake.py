@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from data_plane.adapters.multipart_intake import StreamedBatch, read_batch
+from data_plane.api.multipart import StreamedBatch, read_batch
 from data_plane.errors import BatchTooLarge, IntakeRejected
 
 
@@ -96,12 +96,13 @@ def test_no_manifest_is_refused(tmp_path: Path) -> None:
 
 
 def test_concurrent_batches_beyond_the_limit_get_429_with_retry_after() -> None:
+    from data_plane.adapters.intake_sniff import sniff_file
     from data_plane.errors import TooManyBatches
     from data_plane.services.intake import IntakeService
     from frostbyte_common.tenant_config import IntakeConfig
 
     intake = IntakeService(None, None, None,  # type: ignore[arg-type]
-                           IntakeConfig(max_concurrent_batches=2))
+                           IntakeConfig(max_concurrent_batches=2), sniff=sniff_file)
     with intake.batch_slot(), intake.batch_slot():
         with pytest.raises(TooManyBatches) as refused, intake.batch_slot():
             pass

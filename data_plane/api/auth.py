@@ -1,0 +1,88 @@
+"""Who may call: a key in ``Authorization: Bearer <key>`` with the scope the route needs,
+and, for every vendor route, a tenant that is not suspended.
+
+Vendor keys carry ``ingest``/``read``/``audit``; the control routes (``/control/v1``) need
+the **control credential** (``control`` scope alone, kept by the control plane) and the
+admin's name in ``X-Frostbyte-Actor``, recorded in the audit chain as ``admin:<name>``.
+
+The suspension guard is a dependency of every route of the app: on a suspended tenant each
+``/v1/...`` call is refused with 403 ``TENANT_SUSPENDED`` before its own authentication runs;
+``/healthz``, ``/readyz``, ``/metrics`` and ``/control/v1`` still answer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.concurrency import run_in_threadpool
+
+from data_plane.api import dependencies
+from data_plane.errors import InsufficientScope, TenantSuspended
+from data_plane.services.access import Caller
+from frostbyte_common.errors import Unauthenticated, ValidationFailed
+from frostbyte_common.vendor_keys import CONTROL_SCOPE
+
+VENDOR_PREFIX = "/v1/"
+_ACTOR_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
+
+__all__ = ["AuditCaller", "Caller", "ControlCaller", "ControlCallerDep", "IngestCaller",
+           "ReadCaller", "authenticated_caller", "refuse_when_suspended", "require"]
+
+
+def authenticated_caller(access: dependencies.Access,
+                         authorization: Annotated[str | None, Header()] = None) -> Caller:
+    """The holder of the presented key (any scope)."""
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise Unauthenticated("send a vendor key as 'Authorization: Bearer <key>'")
+    return access.authenticate(authorization[7:].strip())
+
+
+def require(scope: str) -> Callable[..., Caller]:
+    """A dependency: the caller, whose key must carry ``scope``."""
+
+    def dependency(caller: Annotated[Caller, Depends(authenticated_caller)]) -> Caller:
+        if scope not in caller.scopes:
+            raise InsufficientScope(f"this key lacks the '{scope}' scope")
+        return caller
+
+    return dependency
+
+
+IngestCaller = Annotated[Caller, Depends(require("ingest"))]
+ReadCaller = Annotated[Caller, Depends(require("read"))]
+AuditCaller = Annotated[Caller, Depends(require("audit"))]
+
+
+@dataclass(frozen=True)
+class ControlCaller:
+    """The control plane, acting for the admin ``actor`` (as recorded in the audit chain)."""
+
+    key_id: str
+    actor: str
+
+
+def control_caller(caller: Annotated[Caller, Depends(require(CONTROL_SCOPE))],
+                   x_frostbyte_actor: Annotated[str | None, Header()] = None) -> ControlCaller:
+    """The control credential plus the admin's name."""
+    actor = (x_frostbyte_actor or "").strip()
+    if not _ACTOR_RE.fullmatch(actor):
+        raise ValidationFailed("send the admin's name in X-Frostbyte-Actor "
+                               "(1-128 printable characters)", code="ACTOR_REQUIRED")
+    return ControlCaller(key_id=caller.key_id, actor=f"admin:{actor}")
+
+
+ControlCallerDep = Annotated[ControlCaller, Depends(control_caller)]
+
+
+async def refuse_when_suspended(request: Request) -> None:
+    """App-wide dependency: a suspended tenant refuses every vendor call (``/v1/...``)."""
+    if not request.url.path.startswith(VENDOR_PREFIX):
+        return
+    # Looked up only here: health and control routes answer whatever the services' state.
+    if await run_in_threadpool(dependencies.suspension(request).is_suspended):
+        raise TenantSuspended("this tenant is suspended by its platform admin; its data is "
+                              "kept — contact your platform admin to resume it")

@@ -1,0 +1,75 @@
+"""The audit routes (``audit`` scope): verify, events, inclusion and consistency proofs,
+export. Checkpoints are signed in the background by the API process (see
+:func:`data_plane.wiring.serve_api`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
+
+from data_plane.api.auth import AuditCaller
+from data_plane.api.dependencies import Audit
+from data_plane.domain.records import EventFilter
+from data_plane.services.audit import AuditService
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"])
+
+
+@router.get("/verify")
+def verify(audit: Audit, caller: AuditCaller) -> dict[str, Any]:
+    """Recompute the hash chain and check every signed checkpoint against it."""
+    return audit.verify()
+
+
+@router.get("/events")
+def events(
+    audit: Audit,
+    caller: AuditCaller,
+    document_id: str | None = None, batch_id: str | None = None,
+    event_type: Annotated[str | None, Query(alias="type")] = None,
+    actor: str | None = None, since: datetime | None = None, until: datetime | None = None,
+    after_seq: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """Events in chain order, filtered by document, batch, type, actor and time; page
+    on with `after_seq` = the previous page's `next_after_seq`."""
+    return audit.events(EventFilter(document_id=document_id, batch_id=batch_id,
+                                    event_type=event_type, actor=actor, since=since,
+                                    until=until, after_seq=after_seq, limit=limit))
+
+
+@router.get("/head")
+def head(audit: Audit, caller: AuditCaller) -> dict[str, Any]:
+    """The chain head and the latest signed checkpoint."""
+    return audit.head()
+
+
+@router.get("/proof/{seq}")
+def proof(audit: Audit, seq: int, caller: AuditCaller) -> dict[str, Any]:
+    """Inclusion proof (RFC 6962) of event `seq` against the latest signed checkpoint."""
+    return audit.inclusion(seq)
+
+
+@router.get("/consistency")
+def consistency(audit: Audit,
+                first: Annotated[int, Query(alias="from", ge=1)],
+                second: Annotated[int, Query(alias="to", ge=1)],
+                caller: AuditCaller) -> dict[str, Any]:
+    """Consistency proof (RFC 6962) between the trees of `from` and `to` events."""
+    return audit.consistency(first, second)
+
+
+@router.post("/export")
+def export(audit: Audit, caller: AuditCaller) -> StreamingResponse:
+    """JSON Lines: a manifest line, then every event up to a checkpoint signed now."""
+    return export_response(audit, actor=f"vendor_key:{caller.key_id}")
+
+
+def export_response(audit: AuditService, *, actor: str) -> StreamingResponse:
+    """The signed export as a download (also served to the control plane)."""
+    return StreamingResponse(
+        audit.export(actor=actor), media_type="application/x-ndjson",
+        headers={"Content-Disposition": f'attachment; filename="audit-{audit.tenant}.jsonl"'})

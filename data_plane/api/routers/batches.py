@@ -1,0 +1,93 @@
+"""Intake: submit a batch, list batches, a batch's status and its acceptance report."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, PlainTextResponse
+
+from data_plane.api.auth import IngestCaller, ReadCaller
+from data_plane.api.dependencies import Catalogue, Intake, Metrics, Reports, Settings
+from data_plane.api.multipart import MAX_MANIFEST_BYTES, read_batch
+from data_plane.domain.intake import Manifest
+from data_plane.errors import BatchTooLarge
+from data_plane.services.intake import Receipt, ReceivedFile, parse_manifest
+
+router = APIRouter(prefix="/v1/batches", tags=["intake"])
+
+
+@router.post("", status_code=202, response_model=Receipt)
+async def submit_batch(
+    request: Request, caller: IngestCaller, intake: Intake, settings: Settings,
+    metrics: Metrics, idempotency_key: Annotated[str | None, Header()] = None,
+) -> Receipt:
+    """Submit a batch: a `manifest` JSON part, then one `files` part per file."""
+    existing = await run_in_threadpool(intake.existing_receipt, idempotency_key)
+    if existing is not None:
+        return existing
+    limits = settings.tenant_config.intake
+    declared = request.headers.get("content-length", "")
+    body_limit = limits.max_batch_bytes + MAX_MANIFEST_BYTES
+    if declared.isdigit() and int(declared) > body_limit + (1 << 20):
+        raise BatchTooLarge(f"the body declares {declared} bytes; the batch limit is "
+                            f"{limits.max_batch_bytes}")
+    manifests: list[Manifest] = []
+
+    def on_manifest(raw: bytes) -> None:
+        # Validated as soon as it arrives: a bad or too large batch is refused before any
+        # file is read.
+        manifest = parse_manifest(raw)
+        intake.check_batch_limits(manifest)
+        manifests.append(manifest)
+
+    settings.work_dir.mkdir(parents=True, exist_ok=True)
+    with intake.batch_slot():
+        scratch = Path(tempfile.mkdtemp(prefix="batch-", dir=settings.work_dir))
+        try:
+            batch = await read_batch(
+                request.stream(), request.headers.get("content-type"), scratch,
+                max_file_bytes=limits.max_file_bytes, max_batch_bytes=body_limit,
+                max_files=limits.max_batch_files, on_manifest=on_manifest)
+            received = [ReceivedFile(name=f.name, path=f.path, size=f.size, sha256=f.sha256)
+                        for f in batch.files]
+            receipt = await run_in_threadpool(
+                intake.receive, manifests[0], received, key_id=caller.key_id,
+                idempotency_key=idempotency_key)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    for d in receipt.documents:
+        metrics.intake_documents.labels(d.status, d.reason or "").inc()
+    return receipt
+
+
+@router.get("")
+def list_batches(caller: ReadCaller, catalogue: Catalogue,
+                 limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                 offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+    """List batches, newest first (paged)."""
+    return {"batches": catalogue.batches(limit=limit, offset=offset),
+            "limit": limit, "offset": offset}
+
+
+@router.get("/{batch_id}")
+def get_batch(batch_id: uuid.UUID, caller: ReadCaller, reports: Reports) -> dict[str, Any]:
+    """One batch: status and each document's outcome."""
+    return reports.batch(batch_id)
+
+
+@router.get("/{batch_id}/report", response_model=None)
+def get_report(batch_id: uuid.UUID, caller: ReadCaller, reports: Reports,
+               format: Literal["json", "html", "csv"] = "json",
+               ) -> Response | dict[str, Any]:
+    """The acceptance report of a batch as JSON, HTML or CSV."""
+    if format == "html":
+        return HTMLResponse(reports.report_html(batch_id))
+    if format == "csv":
+        return PlainTextResponse(reports.report_csv(batch_id), media_type="text/csv")
+    return reports.report(batch_id)
