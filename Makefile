@@ -6,14 +6,17 @@ PYTEST := $(VENV)/bin/pytest
 PACKAGES := control_plane data_plane frostbyte_common frostbyte_cli infra
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo down test test-fast test-corpus-parse lint samples golden policy-corpora bench \
+.PHONY: help install lock demo down test test-fast test-corpus-parse lint samples golden policy-corpora bench \
 	bench-intake bench-parse bench-parse-large bench-policy bench-audit bench-compare test-hosts
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
-install: ## Create .venv and install Debian + Python dependencies (skips what is satisfied)
+install: ## Create .venv and install Debian + Python dependencies, hash-checked (skips what is satisfied)
 	@bash scripts/install.sh
+
+lock: install ## Regenerate requirements/*.txt (hashes) from pyproject.toml, keeping current pins
+	@bash scripts/lock.sh
 
 demo: install ## Start the local stack, create tenant `demo`, ingest samples/, report and search
 	@$(PY) scripts/demo.py

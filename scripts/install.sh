@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs what Frostbyte needs on Debian 12 / Python 3.11: Debian packages, the venv at
-# .venv/, torch pinned to the CPU build first, then the exact lock. Skips every step that is
-# already satisfied, so it also runs with no network at all once installed.
+# .venv/, then the hash-locked requirements (requirements/runtime.txt and dev.txt, torch's CPU
+# build included) and this project. Skips every step that is already satisfied, so it also runs
+# with no network at all once installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=.venv
 STAMP="$VENV/.install-stamp"
-want_stamp=$(cat requirements.lock pyproject.toml scripts/install.sh | sha256sum | cut -d' ' -f1)
+LOCKS=(requirements/runtime.txt requirements/dev.txt)
+want_stamp=$(cat "${LOCKS[@]}" pyproject.toml scripts/install.sh | sha256sum | cut -d' ' -f1)
 
 # --- Debian packages ---------------------------------------------------------------------
 debs=()
@@ -19,7 +21,7 @@ debs=()
 # `make test-hosts` (a host firewall from the tenant's policy, Ansible over SSH).
 # antiword (0.6 MB): legacy Word 97-2003 .doc to text inside the parser child
 # (data_plane/adapters/parsers/legacy_office.py says why not LibreOffice). pandoc for
-# unstructured's ODT/EPUB fallback comes with pypandoc-binary in requirements.lock.
+# unstructured's ODT/EPUB fallback comes with pypandoc-binary in requirements/runtime.txt.
 for pkg in libmagic1 clamav clamav-daemon clamav-testfiles tesseract-ocr tesseract-ocr-eng \
            chromium nftables openssh-server openssh-client antiword; do
   dpkg -s "$pkg" >/dev/null 2>&1 || debs+=("$pkg")
@@ -63,13 +65,10 @@ quiet() {
   if ! "$@" >"$log" 2>&1; then cat "$log" >&2; rm -f "$log"; return 1; fi
   rm -f "$log"
 }
-# torch first and pinned: an unpinned torch would pull a multi-GB CUDA build.
-if ! "$VENV/bin/python" -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13.0') else 1)" 2>/dev/null; then
-  echo "==> pip install torch==2.13.0 (CPU)"
-  quiet "${PIP[@]}" install -q torch==2.13.0
-fi
-echo "==> pip install -r requirements.lock (exact pins, no resolver)"
-quiet "${PIP[@]}" install -q --no-deps -r requirements.lock
+# Every file is checked against the lock's hashes; --no-deps: the lock is the whole set, so no
+# resolver can add anything (torch is the CPU build from /opt/wheels, never CUDA's nvidia-*).
+echo "==> pip install --require-hashes -r requirements/runtime.txt -r requirements/dev.txt"
+quiet "${PIP[@]}" install -q --require-hashes --no-deps -r "${LOCKS[0]}" -r "${LOCKS[1]}"
 quiet "${PIP[@]}" install -q --no-deps --no-build-isolation -e .
 echo "$want_stamp" > "$STAMP"
 echo "==> installed"
