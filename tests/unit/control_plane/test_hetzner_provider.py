@@ -428,8 +428,8 @@ def test_automation_errors_are_mapped() -> None:
 
 # -- registration ----------------------------------------------------------------------------
 def test_registered_only_when_configured(tmp_path: Path) -> None:
-    from control_plane.wiring import default_providers
     from control_plane.settings import ControlPlaneSettings
+    from control_plane.wiring import default_providers
 
     base = {"database_url": "dbname=none", "state_dir": tmp_path}
     assert set(default_providers(ControlPlaneSettings(**base))) == {"local"}
