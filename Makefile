@@ -6,7 +6,7 @@ PYTEST := $(VENV)/bin/pytest
 PACKAGES := control_plane data_plane frostbyte_common frostbyte_cli infra
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock demo down test test-fast test-corpus-parse lint samples golden policy-corpora bench \
+.PHONY: help install lock demo down test test-fast test-slow test-corpus-parse lint samples golden policy-corpora bench \
 	bench-intake bench-parse bench-parse-large bench-policy bench-audit bench-compare test-hosts
 
 help: ## List the targets
@@ -29,6 +29,9 @@ test: install ## Run the whole suite CI runs: unit, contract, integration, e2e, 
 
 test-fast: install ## The quick loop: everything but the slow suites (real corpus, large files, hosts)
 	@$(PYTEST) -q -m "not slow and not (fault or soak or images or bundle or corpus_parse)"
+
+test-slow: install ## Only the slow suites (real corpus, large files, sandbox, hosts); `make test` runs them too
+	@$(PYTEST) -q -m "slow and not (fault or soak or images or bundle or corpus_parse)"
 
 test-corpus-parse: install ## The parse stage alone over every file of ../shared/corpus (slow)
 	@$(PYTEST) -q -m corpus_parse tests/integration/data_plane/test_real_corpus.py

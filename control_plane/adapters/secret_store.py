@@ -24,14 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from control_plane.adapters.private_files import create_private, write_private
-from control_plane.domain.ports import SecretStore
-from control_plane.domain.tenant_secrets import SECRET_NAMES, generate_tenant_secrets
 from control_plane.errors import SecretStoreError
-
-# the port and the credentials it holds are the domain's; named here too for the callers
-# that know this module as the secret store's home
-__all__ = ["SECRET_NAMES", "SecretStore", "SopsAgeSecretStore", "find_sops",
-           "generate_tenant_secrets"]
 
 
 def find_sops() -> str:

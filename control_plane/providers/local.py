@@ -72,8 +72,9 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from control_plane.adapters import processes
-from control_plane.adapters.secret_store import SecretStore, SopsAgeSecretStore
+from control_plane.adapters.secret_store import SopsAgeSecretStore
 from control_plane.domain.lifecycle import Tenant
+from control_plane.domain.ports import SecretStore
 from control_plane.errors import DataPlaneError, ProvisioningFailed
 from control_plane.providers.base import JobOutput
 from control_plane.settings import ControlPlaneSettings

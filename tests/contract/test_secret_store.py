@@ -11,12 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from control_plane.adapters.secret_store import (
-    SECRET_NAMES,
-    SecretStore,
-    SopsAgeSecretStore,
-    generate_tenant_secrets,
-)
+from control_plane.adapters.secret_store import SopsAgeSecretStore
+from control_plane.domain.ports import SecretStore
+from control_plane.domain.tenant_secrets import SECRET_NAMES, generate_tenant_secrets
 from control_plane.errors import SecretStoreError
 
 ADAPTERS: dict[str, Callable[[Path], SopsAgeSecretStore]] = {

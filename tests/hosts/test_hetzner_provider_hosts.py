@@ -19,8 +19,9 @@ from typing import Any
 
 import pytest
 
-from control_plane.adapters.secret_store import SopsAgeSecretStore, generate_tenant_secrets
+from control_plane.adapters.secret_store import SopsAgeSecretStore
 from control_plane.domain.lifecycle import Tenant, TenantState
+from control_plane.domain.tenant_secrets import generate_tenant_secrets
 from control_plane.providers.hetzner.ansible import AnsibleRunnerPlaybooks
 from control_plane.providers.hetzner.provider import HetznerOptions, HetznerProvider
 from control_plane.providers.hetzner.stack import OutputSink, StackConfig, StackNotFound

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from control_plane.adapters.secret_store import generate_tenant_secrets
+from control_plane.domain.tenant_secrets import generate_tenant_secrets
 from control_plane.providers.hetzner.ansible import (
     AnsibleRunnerPlaybooks,
     PlaybookFailed,

@@ -33,8 +33,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from control_plane.adapters.secret_store import SecretStore
 from control_plane.domain.lifecycle import Tenant
+from control_plane.domain.ports import SecretStore
 from control_plane.errors import ProvisioningFailed
 from control_plane.providers.base import JobOutput
 from control_plane.providers.hetzner.ansible import PlaybookFailed, PlaybookRunner, build_inventory

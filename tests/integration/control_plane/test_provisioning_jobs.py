@@ -246,7 +246,8 @@ def test_tenant_secrets_are_made_encrypted_and_crypto_shredded(
 ) -> None:
     import psycopg
 
-    from control_plane.adapters.secret_store import SECRET_NAMES, SopsAgeSecretStore
+    from control_plane.adapters.secret_store import SopsAgeSecretStore
+    from control_plane.domain.tenant_secrets import SECRET_NAMES
 
     active(api, "sec")
     store = SopsAgeSecretStore(tmp_path / "secrets")

@@ -171,7 +171,7 @@ def test_signing_key_file_is_private_and_reloads(tmp_path: Path) -> None:
 def test_the_signing_key_the_control_plane_generates_loads() -> None:
     # tenant secrets hold the Ed25519 seed as 64 hex digits (generate_tenant_secrets); the
     # same seed in base64 and as PEM give the same key
-    from control_plane.adapters.secret_store import generate_tenant_secrets
+    from control_plane.domain.tenant_secrets import generate_tenant_secrets
 
     seed_hex = generate_tenant_secrets()["signing_key"]
     key = load_signing_key(seed_hex.encode())
