@@ -112,6 +112,12 @@ class JobRunner:
                 log.info("tenant %s: job %s step %s already done, skipped", job.slug,
                          job.job_id, name)
                 continue
+            if position == len(steps) - 1 and await self._landed(job):
+                # killed after the last step's effect (the tenant already moved to the job's
+                # end state) but before its record: the job is done, not cancelled
+                await self._store.end_step(job.job_id, name, "done",
+                                           results.get(name) or "in effect before a restart")
+                return
             tenant = await self._check(job, first=position == 0)
             await self._store.start_step(job.job_id, name, position)
             context = StepContext(job, tenant, provider, MappingProxyType(dict(results)))
@@ -135,6 +141,15 @@ class JobRunner:
                 raise StepFailed(message) from exc
             await self._store.end_step(job.job_id, name, "done", message)
             results[name] = message
+
+    async def _landed(self, job: JobRecord) -> bool:
+        """The tenant is already where the job was taking it (ACTIVE, DEPROVISIONED)."""
+        if await self._store.status(job.job_id) == "cancelled":
+            return False
+        tenant = await self._registry.get(job.slug)
+        end = (TenantState.ACTIVE if job.operation == Operation.PROVISION.value
+               else TenantState.DEPROVISIONED)
+        return tenant.state is end
 
     async def _check(self, job: JobRecord, *, first: bool) -> Tenant:
         """Between steps: still wanted? (not cancelled, tenant still in the job's state)"""
