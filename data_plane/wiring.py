@@ -344,13 +344,3 @@ def key_admin(settings: DataPlaneSettings) -> Iterator[AccessService]:
     """The installed keys, for ``add-vendor-key`` / ``revoke-vendor-key``."""
     with _database(settings) as db:
         yield AccessService(db)
-
-
-def clamd_config(*, socket: Path, database: Path, temp_dir: Path, log_file: Path,
-                 max_stream_bytes: int) -> str:
-    """The config of a clamd of the project's own (needs no settings: the playbooks render
-    it before the host has them)."""
-    from data_plane.adapters.clamav.daemon import render_config
-
-    return render_config(socket=socket, database=database, temp_dir=temp_dir,
-                         log_file=log_file, max_stream_bytes=max_stream_bytes)
