@@ -31,24 +31,13 @@ from frostbyte_common.retry import (
     RetriesExhausted,
     RetryableStatus,
     RetryPolicy,
-    parse_retry_after,
     raise_for_retryable_status,
 )
-
-__all__ = ["OpenAICompatibleEmbeddingProvider", "backoff_delay", "parse_retry_after"]
 
 log = logging.getLogger(__name__)
 
 # Statuses that mean "this input is unacceptable", as opposed to "our setup is wrong".
 _INPUT_STATUS = frozenset({400, 413, 422})
-
-
-def backoff_delay(
-    attempt: int, *, base: float, cap: float, rand: Callable[[], float] = random.random
-) -> float:
-    """The wait after failed try ``attempt`` (0-based) when the server names none: full
-    jitter, uniform in [0, min(cap, base * 2**attempt)] (the shared policy's backoff)."""
-    return ExponentialBackoff(base=base, cap=cap, jitter=1.0, rand=rand)(attempt + 1)
 
 
 class OpenAICompatibleEmbeddingProvider:

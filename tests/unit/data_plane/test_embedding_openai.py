@@ -12,14 +12,11 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from data_plane.adapters.embedding_openai import (
-    OpenAICompatibleEmbeddingProvider,
-    backoff_delay,
-    parse_retry_after,
-)
+from data_plane.adapters.embedding_openai import OpenAICompatibleEmbeddingProvider
 from data_plane.domain.ports import ModelInfo
 from data_plane.errors import EmbeddingUnavailable, ModelMismatch
 from frostbyte_common.errors import ValidationFailed
+from frostbyte_common.retry import ExponentialBackoff, parse_retry_after
 
 MODEL = ModelInfo(name="nomic-ai/nomic-embed-text-v1.5", version="1.5", dimension=3)
 KEY = "sk-secret-value-1234"
@@ -120,6 +117,11 @@ def test_5xx_and_timeouts_back_off_exponentially_with_a_cap() -> None:
     provider = api.provider(backoff_base=1.0, backoff_cap=4.0, max_retries=5)
     assert len(provider.embed_documents(["x"])) == 1
     assert api.sleeps == [1.0, 2.0, 4.0, 4.0, 4.0]  # rand() pinned to its maximum
+
+
+def backoff_delay(attempt: int, *, base: float, cap: float, rand: Callable[[], float]) -> float:
+    """The adapter's backoff (full jitter) after failed try ``attempt`` (0-based)."""
+    return ExponentialBackoff(base=base, cap=cap, jitter=1.0, rand=rand)(attempt + 1)
 
 
 def test_backoff_has_full_jitter() -> None:
