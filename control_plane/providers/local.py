@@ -599,10 +599,7 @@ class LocalProvider:
         """The output of a ``python -m data_plane`` tool command that needs no tenant
         settings (``clamd-info``, ``clamd-config``): run with the allowlisted environment and
         the data plane's code paths, nothing of the tenant's."""
-        env = {k: v for k, v in os.environ.items() if k in _INHERITED_ENV or k.startswith("LC_")}
-        env.update(OFFLINE_ENV)
-        if self._code_paths:
-            env["PYTHONPATH"] = os.pathsep.join(str(p) for p in self._code_paths)
+        env = self._base_env()
         try:
             result = subprocess.run(
                 [str(self._python), "-m", "data_plane", *argv], env=env, cwd=paths.root,
@@ -615,6 +612,15 @@ class LocalProvider:
                 f"`data_plane {argv[0]}` exited {result.returncode}: "
                 f"{result.stderr.strip()[-2000:]}")
         return result.stdout
+
+    def _base_env(self) -> dict[str, str]:
+        """What every ``python -m data_plane`` child gets: an allowlist of this process's
+        environment, the offline switches and the data plane's code paths (if any)."""
+        env = {k: v for k, v in os.environ.items() if k in _INHERITED_ENV or k.startswith("LC_")}
+        env.update(OFFLINE_ENV)
+        if self._code_paths:
+            env["PYTHONPATH"] = os.pathsep.join(str(p) for p in self._code_paths)
+        return env
 
     @staticmethod
     def _clamd_env() -> dict[str, str]:
@@ -644,10 +650,7 @@ class LocalProvider:
         self, slug: str, config: TenantConfig, port: int, database_url: str
     ) -> dict[str, str]:
         """The data plane's whole environment: an allowlist of ours plus FROSTBYTE_DP_*."""
-        env = {k: v for k, v in os.environ.items() if k in _INHERITED_ENV or k.startswith("LC_")}
-        env.update(OFFLINE_ENV)
-        if self._code_paths:
-            env["PYTHONPATH"] = os.pathsep.join(str(p) for p in self._code_paths)
+        env = self._base_env()
         paths = self.paths(slug)
         env.update(
             PYTHONUNBUFFERED="1",
