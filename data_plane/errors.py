@@ -23,6 +23,7 @@
         ├── AuditSigningKeyMissing AUDIT_SIGNING_KEY_MISSING (503): checkpoints cannot be signed
         ├── AuditChainBroken       AUDIT_CHAIN_BROKEN: the stored chain fails verification
         ├── DatabaseSetupFailed    DATABASE_SETUP_FAILED: `prepare-database` lacks what it needs
+        ├── ObjectTampered         OBJECT_TAMPERED: a stored object fails authentication
         └── DependencyUnavailable
             ├── EmbeddingUnavailable   EMBEDDING_UNAVAILABLE: model or embeddings API failed
             ├── IndexUnavailable       INDEX_UNAVAILABLE: Qdrant cannot be reached or opened
@@ -61,6 +62,7 @@ __all__ = [
     "IntakeRejected",
     "ModelMismatch",
     "ObjectNotFound",
+    "ObjectTampered",
     "ScannerUnavailable",
     "TenantSuspended",
     "TooManyBatches",
@@ -135,6 +137,14 @@ class DatabaseSetupFailed(ServiceError):
     never an HTTP answer)."""
 
     default_code = "DATABASE_SETUP_FAILED"
+
+
+class ObjectTampered(ServiceError):
+    """A stored object fails authentication, so none of its unauthenticated bytes are
+    released: it was altered, truncated, extended or moved under another key, or it was
+    never encrypted (stored in plaintext before encryption at rest)."""
+
+    default_code = "OBJECT_TAMPERED"
 
 
 class ModelMismatch(Conflict):
