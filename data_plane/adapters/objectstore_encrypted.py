@@ -155,6 +155,10 @@ class EncryptedObjectStore:
         """Keys under ``prefix``, sorted."""
         return self._inner.list(prefix)
 
+    def ping(self) -> bool:
+        """Whether the inner store answers now (readiness); never raises."""
+        return self._inner.ping()
+
     def _seal(self, key: str, src: BinaryIO, dst: BinaryIO) -> None:
         kid = self._keyring.current_id
         header = _Header(

@@ -358,6 +358,16 @@ def test_listing_existence_and_deletion_pass_through(store: EncryptedObjectStore
     assert list(store.list()) == ["canonical/ab/one"]
 
 
+@pytest.mark.parametrize("answers", [True, False])
+def test_readiness_is_the_inner_stores(tmp_path: Path, answers: bool) -> None:
+    class Inner(FilesystemObjectStore):
+        def ping(self) -> bool:
+            return answers
+
+    ring = DataKeyring.generate()
+    assert EncryptedObjectStore(Inner(tmp_path / "b"), ring, tmp_path / "s").ping() is answers
+
+
 def test_a_missing_object_is_not_found(store: EncryptedObjectStore) -> None:
     for read in (store.open, store.get_bytes, store.key_id_of):
         with pytest.raises(ObjectNotFound):
