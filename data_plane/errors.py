@@ -27,6 +27,7 @@
         └── DependencyUnavailable
             ├── EmbeddingUnavailable   EMBEDDING_UNAVAILABLE: model or embeddings API failed
             ├── IndexUnavailable       INDEX_UNAVAILABLE: Qdrant cannot be reached or opened
+            ├── ObjectStoreUnavailable OBJECT_STORE_UNAVAILABLE: S3 down, failing or refusing us
             └── ScannerUnavailable     SCANNER_UNAVAILABLE: clamd down, timed out or refused
 
 Per-file outcomes of an intake (REJECTED / QUARANTINED with a reason) are results, not
@@ -62,6 +63,7 @@ __all__ = [
     "IntakeRejected",
     "ModelMismatch",
     "ObjectNotFound",
+    "ObjectStoreUnavailable",
     "ObjectTampered",
     "ScannerUnavailable",
     "TenantSuspended",
@@ -176,6 +178,15 @@ class IndexUnavailable(DependencyUnavailable):
     process)."""
 
     default_code = "INDEX_UNAVAILABLE"
+
+
+class ObjectStoreUnavailable(DependencyUnavailable):
+    """The object store did not serve the call: unreachable or failing (5xx, SlowDown) for
+    longer than the retry window, or refusing this tenant's credentials (access denied, an
+    unknown key — a configuration fault that no retry mends). As a ``DependencyUnavailable``
+    the API answers 503 (``status_code``), like a down index or scanner."""
+
+    default_code = "OBJECT_STORE_UNAVAILABLE"
 
 
 class ScannerUnavailable(DependencyUnavailable):
