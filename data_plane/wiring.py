@@ -26,6 +26,7 @@ from data_plane.domain.ports import EmbeddingProvider, ModelInfo, VectorIndex
 from data_plane.services.access import AccessService
 from data_plane.services.audit import AuditService, CheckpointPolicy
 from data_plane.services.catalogue import CatalogueService
+from data_plane.services.consistency import ConsistencyService
 from data_plane.services.container import Services
 from data_plane.services.documents import DocumentService
 from data_plane.services.health import HealthService
@@ -201,6 +202,9 @@ def build_services(core: Core, embedder: EmbeddingProvider, indexer: IndexServic
         audit=AuditService(core.db.audit, signing_key=signing_key(s),
                            policy=checkpoint_policy(s)),
         health=HealthService(core.db, intake.scanner),
+        consistency=ConsistencyService(db=core.db, jobs=core.db, store=core.store,
+                                       indexer=indexer, queue=core.queue,
+                                       tenant=s.tenant),
     )
 
 

@@ -23,6 +23,7 @@ from data_plane.adapters import intake_records, policy_store
 from data_plane.adapters.audit_store import AuditStore
 from data_plane.domain.canonical import CanonicalDocument
 from data_plane.domain.chunking import Chunk
+from data_plane.domain.consistency import requeueable, requeued_event
 from data_plane.domain.events import (
     failed_event,
     indexed_event,
@@ -577,6 +578,41 @@ class TenantDatabase:
             "SELECT document_id FROM documents WHERE status = 'INDEXED'"
             " AND superseded_by IS NULL ORDER BY created_at")
         return [r["document_id"] for r in rows]
+
+    # -- consistency (``frostbyte doctor``) ------------------------------------------------
+
+    def documents_naming_objects(self) -> list[DocumentRecord]:
+        return [document_record(r) for r in self._all(
+            "SELECT * FROM documents WHERE raw_key IS NOT NULL OR canonical_key IS NOT NULL"
+            " ORDER BY created_at, document_id")]
+
+    def projected_chunk_ids(self) -> dict[uuid.UUID, tuple[str, list[str]]]:
+        rows = self._all(
+            "SELECT d.document_id, d.stage, array_agg(c.chunk_id ORDER BY c.ordinal) AS ids"
+            " FROM documents d JOIN chunks c USING (document_id)"
+            " WHERE d.superseded_by IS NULL AND ((d.stage = 'EMBEDDED'"
+            " AND d.status = 'PROCESSING') OR (d.stage = 'INDEXED' AND d.status = 'INDEXED'))"
+            " GROUP BY d.document_id, d.stage")
+        return {r["document_id"]: (r["stage"], list(r["ids"])) for r in rows}
+
+    def requeue_document(self, document_id: uuid.UUID, *, actor: str) -> bool:
+        with self.transaction() as conn:
+            row = conn.execute("SELECT * FROM documents WHERE document_id = %s FOR UPDATE",
+                               (document_id,)).fetchone()
+            if row is None or not requeueable(before := document_record(row)):
+                return False
+            conn.execute("UPDATE documents SET status = 'ACCEPTED', stage = 'RECEIVED',"
+                         " updated_at = now() WHERE document_id = %s", (document_id,))
+            self.audit.append_many(conn, [requeued_event(before, actor)])
+            return True
+
+    def documents_with_waiting_jobs(self) -> set[uuid.UUID]:
+        """From procrastinate's table in the same database: jobs to do (now or at a retry's
+        time) or running."""
+        rows = self._all(
+            "SELECT DISTINCT args->>'document_id' AS document_id FROM procrastinate_jobs"
+            " WHERE status IN ('todo', 'doing') AND args ? 'document_id'")
+        return {uuid.UUID(r["document_id"]) for r in rows}
 
     # -- vector index identity ------------------------------------------------------------
 

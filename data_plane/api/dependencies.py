@@ -13,6 +13,7 @@ from data_plane.api.metrics import ApiMetrics
 from data_plane.services.access import AccessService
 from data_plane.services.audit import AuditService
 from data_plane.services.catalogue import CatalogueService
+from data_plane.services.consistency import ConsistencyService
 from data_plane.services.container import Services
 from data_plane.services.documents import DocumentService
 from data_plane.services.health import HealthService
@@ -75,6 +76,10 @@ def audit(request: Request) -> AuditService:
     return services(request).audit
 
 
+def consistency(request: Request) -> ConsistencyService:
+    return services(request).consistency
+
+
 def health(request: Request) -> HealthService | None:
     """None until the lifespan has built the services (readiness says so)."""
     built: Services | None = getattr(request.app.state, "services", None)
@@ -93,3 +98,4 @@ Quarantine = Annotated[QuarantineService, Depends(quarantine)]
 Suspension = Annotated[SuspensionService, Depends(suspension)]
 Audit = Annotated[AuditService, Depends(audit)]
 Health = Annotated[HealthService | None, Depends(health)]
+Consistency = Annotated[ConsistencyService, Depends(consistency)]

@@ -339,6 +339,32 @@ class IndexModel(Protocol):
         """Record the collection's model once; the first record stays."""
 
 
+class ConsistencyRecords(Protocol):
+    """What the consistency check (``frostbyte doctor``) reads of the system of record to
+    compare it with the object store and the index, and its one repair write."""
+
+    def documents_naming_objects(self) -> list[DocumentRecord]:
+        """Every document whose row names an object (a raw, pending or quarantine key, or
+        its canonical JSON), whatever its status."""
+
+    def projected_chunk_ids(self) -> dict[uuid.UUID, tuple[str, list[str]]]:
+        """For each current document at stage EMBEDDED or INDEXED: its stage and chunk ids,
+        read in one snapshot (the points the indexer may have written)."""
+
+    def requeue_document(self, document_id: uuid.UUID, *, actor: str) -> bool:
+        """Send a current document back to the start of the pipeline (ACCEPTED, stage
+        RECEIVED: parsed, chunked and indexed again), audited ``document.requeued``; False,
+        nothing written, when it is not ACCEPTED, PROCESSING or INDEXED, is held for its
+        scan, or was superseded."""
+
+
+class WaitingJobs(Protocol):
+    """The pipeline jobs that will still run (waiting, retrying or running)."""
+
+    def documents_with_waiting_jobs(self) -> set[uuid.UUID]:
+        """Documents that have such a job, on any queue."""
+
+
 class VendorKeys(Protocol):
     def add_vendor_key(self, key_id: str, sha256: str, scopes: Sequence[str],
                        label: str | None) -> None:

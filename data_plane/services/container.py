@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from data_plane.services.access import AccessService
 from data_plane.services.audit import AuditService
 from data_plane.services.catalogue import CatalogueService
+from data_plane.services.consistency import ConsistencyService
 from data_plane.services.documents import DocumentService
 from data_plane.services.health import HealthService
 from data_plane.services.intake import IntakeService
@@ -30,3 +31,4 @@ class Services:
     suspension: SuspensionService
     audit: AuditService
     health: HealthService
+    consistency: ConsistencyService

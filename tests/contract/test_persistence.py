@@ -27,6 +27,7 @@ from data_plane.domain.ports import (
     AuditTrail,
     Batches,
     Chunks,
+    ConsistencyRecords,
     Documents,
     HeldFiles,
     IndexModel,
@@ -52,7 +53,7 @@ MODEL = ModelInfo(name="contract-model", version="1", dimension=3)
 
 class Store(Batches, Documents, Attachments, HeldFiles, Quarantine, PipelineRecords, Chunks,
             IndexModel, VendorKeys, TenantState, AuditLog, RetrievalLog, UnitOfWork,
-            Protocol):
+            ConsistencyRecords, Protocol):
     """Every port at once, as both adapters offer them."""
 
     @property
@@ -552,6 +553,70 @@ def test_a_failed_unit_of_work_writes_nothing(db: Store) -> None:
 
 
 # -- keys, suspension, index model, retrievals, the audit trail ------------------------------
+
+def test_the_consistency_check_reads_named_objects_and_projected_chunks(db: Store) -> None:
+    accepted, embedded, indexed = new_doc("a.txt"), new_doc("b.txt"), new_doc("c.txt")
+    refused = new_doc("d.txt", status=DocStatus.REJECTED, reason=Reason.DUPLICATE)
+    record(db, accepted, embedded, indexed, refused)
+    embedded_chunks = embed(db, embedded.document_id, "one two three four five six seven "
+                            "eight nine ten eleven")
+    indexed_chunks = embed(db, indexed.document_id, "twelve thirteen")
+    assert db.mark_indexed(indexed.document_id, len(indexed_chunks), 0.1) == []
+    start = head(db)
+
+    named = {d.document_id: (d.raw_key, d.canonical_key)
+             for d in db.documents_naming_objects()}
+    assert named == {
+        accepted.document_id: (accepted.raw_key, None),
+        embedded.document_id: (embedded.raw_key, f"canonical/{embedded.document_id}.json"),
+        indexed.document_id: (indexed.raw_key, f"canonical/{indexed.document_id}.json")}
+    assert db.projected_chunk_ids() == {
+        embedded.document_id: ("EMBEDDED", [c.chunk_id for c in embedded_chunks]),
+        indexed.document_id: ("INDEXED", [c.chunk_id for c in indexed_chunks])}
+    assert head(db) == start  # reads append nothing
+
+
+def test_a_requeued_document_goes_through_the_pipeline_again(db: Store) -> None:
+    doc, refused = new_doc("a.txt"), new_doc("b.txt", status=DocStatus.REJECTED,
+                                              reason=Reason.DUPLICATE)
+    record(db, doc, refused)
+    chunks = embed(db, doc.document_id, "one two three")
+    assert db.mark_indexed(doc.document_id, len(chunks), 0.1) == []
+    start = head(db)
+
+    assert db.requeue_document(doc.document_id, actor="admin:ops")
+
+    row = db.get_document(doc.document_id)
+    assert row is not None and (row.status, row.stage) == (DocStatus.ACCEPTED, "RECEIVED")
+    [event] = events(db, start)
+    assert (event.event_type, event.actor, event.subject_id, event.payload) == (
+        "document.requeued", "admin:ops", str(doc.document_id),
+        {"status": "INDEXED", "stage": "INDEXED", "why": "consistency repair"})
+    assert db.chunks_by_ids([c.chunk_id for c in chunks]) == {}  # hidden until indexed again
+    assert db.projected_chunk_ids() == {}
+    again = embed(db, doc.document_id, "one two three")
+    assert db.mark_indexed(doc.document_id, len(again), 0.1) == []
+    # nothing else can be requeued, and refusing appends nothing
+    start = head(db)
+    assert not db.requeue_document(refused.document_id, actor="admin:ops")
+    assert not db.requeue_document(uuid.uuid4(), actor="admin:ops")
+    assert head(db) == start
+    assert verify_chain(events(db)).ok
+
+
+def test_a_superseded_version_is_not_requeued(db: Store) -> None:
+    old, new = new_doc("r.txt", data=b"v1"), new_doc("r.txt", data=b"v2")
+    record(db, old)
+    embed(db, old.document_id, "first")
+    assert db.mark_indexed(old.document_id, 1, 0.1) == []
+    record(db, new)
+    embed(db, new.document_id, "second")
+    assert db.mark_indexed(new.document_id, 1, 0.1) == [old.document_id]
+
+    assert not db.requeue_document(old.document_id, actor="admin:ops")
+    row = db.get_document(old.document_id)
+    assert row is not None and row.status is DocStatus.INDEXED
+
 
 def test_vendor_keys_are_issued_revoked_and_reissued(db: Store) -> None:
     db.add_vendor_key("k1", "hash-1", ["read", "ingest"], "label")

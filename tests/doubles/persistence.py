@@ -24,6 +24,7 @@ from typing import Any
 
 from data_plane.domain.canonical import CanonicalDocument
 from data_plane.domain.chunking import Chunk
+from data_plane.domain.consistency import requeueable, requeued_event
 from data_plane.domain.events import (
     failed_event,
     indexed_event,
@@ -41,6 +42,7 @@ from data_plane.domain.ports import ModelInfo
 from data_plane.domain.records import (
     STAGE_EMBEDDED,
     STAGE_INDEXED,
+    STAGE_RECEIVED,
     BatchRecord,
     ChunkText,
     DocumentRecord,
@@ -609,6 +611,32 @@ class InMemoryTenantDatabase:
             return [d.document_id for d in sorted(self._state.documents.values(),
                                                   key=lambda d: d.created_at)
                     if d.status is DocStatus.INDEXED and d.superseded_by is None]
+
+    # -- consistency (``frostbyte doctor``) -------------------------------------------------
+
+    def documents_naming_objects(self) -> list[DocumentRecord]:
+        with self._tx():
+            return sorted((d for d in self._state.documents.values()
+                           if d.raw_key is not None or d.canonical_key is not None),
+                          key=lambda d: (d.created_at, str(d.document_id)))
+
+    def projected_chunk_ids(self) -> dict[uuid.UUID, tuple[str, list[str]]]:
+        with self._tx():
+            return {d.document_id: (d.stage, [c.chunk.chunk_id for c in chunks])
+                    for d in self._state.documents.values()
+                    if d.superseded_by is None and (
+                        (d.stage == STAGE_EMBEDDED and d.status is DocStatus.PROCESSING)
+                        or (d.stage == STAGE_INDEXED and d.status is DocStatus.INDEXED))
+                    and (chunks := self._state.chunks.get(d.document_id))}
+
+    def requeue_document(self, document_id: uuid.UUID, *, actor: str) -> bool:
+        with self._tx():
+            before = self._state.documents.get(document_id)
+            if before is None or not requeueable(before):
+                return False
+            self._update(document_id, status=DocStatus.ACCEPTED, stage=STAGE_RECEIVED)
+            self._append([requeued_event(before, actor)])
+            return True
 
     # -- vector index identity -------------------------------------------------------------
 
