@@ -96,6 +96,7 @@ class ControlPlane:
     jobs: JobHistoryService
     runner: JobRunner
     recovery: RecoveryService
+    control: DataPlaneControlService
 
 
 def build_control_plane(
@@ -117,6 +118,7 @@ def build_control_plane(
         jobs=JobHistoryService(registry, job_store, providers),
         runner=runner,
         recovery=RecoveryService(registry, providers, job_store, runner, control),
+        control=control,
     )
 
 

@@ -445,6 +445,14 @@ class ControlPlaneClient:
         return cast(dict[str, Any], self._api.json(
             "POST", f"/v1/tenants/{slug}/quarantine/{document_id}/{action}"))
 
+    # -- consistency of the tenant's three stores (``frostbyte doctor``) --------------------
+    def consistency(self, slug: str, *, repair: bool, first: int = 20) -> dict[str, Any]:
+        """``GET /v1/tenants/{slug}/consistency`` (a check) or ``POST
+        .../consistency/repair`` (check, then fix what can be fixed; audited)."""
+        path = f"/v1/tenants/{slug}/consistency" + ("/repair" if repair else "")
+        return cast(dict[str, Any], self._api.json("POST" if repair else "GET", path,
+                                                   params={"first": first}))
+
     # -- admin tokens -----------------------------------------------------------------------
     def create_admin_token(self, name: str, role: str) -> dict[str, Any]:
         """``POST /v1/admin/tokens``: the token is in this answer only."""

@@ -24,7 +24,13 @@ from typing import Annotated, Any
 
 import typer
 
-from frostbyte_cli import admin_commands, document_commands, lifecycle_commands, render
+from frostbyte_cli import (
+    admin_commands,
+    doctor_command,
+    document_commands,
+    lifecycle_commands,
+    render,
+)
 from frostbyte_cli.client import (
     DOC_TERMINAL,
     Batch,
@@ -81,6 +87,8 @@ app.add_typer(document_commands.documents_app, name="documents")
 # `tenants suspend|resume|retry|cancel|deprovision|config|keys|rotate|watch|quarantine`
 # (issue 7): merged into the group, after create, list and show
 tenants_app.add_typer(lifecycle_commands.lifecycle_app)
+# `doctor <tenant>`: the consistency of the tenant's three stores (issue 14)
+app.command("doctor")(doctor_command.doctor)
 
 
 def _print_version(value: bool) -> None:

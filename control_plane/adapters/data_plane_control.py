@@ -87,6 +87,12 @@ class DataPlaneControl:
         """The tenant's signed audit export (JSON Lines, manifest first), as raw bytes."""
         return (await self._request("POST", "/audit/export")).content
 
+    async def consistency(self, *, repair: bool, first: int) -> dict[str, Any]:
+        """Check (GET) or repair (POST) the consistency of the tenant's three stores."""
+        if repair:
+            return await self._call("POST", "/consistency/repair", params={"first": first})
+        return await self._call("GET", "/consistency", params={"first": first})
+
 
 def _error(response: httpx.Response) -> tuple[str, str]:
     """The ``{"error": {"code", "message"}}`` of an answer, or a generic one."""

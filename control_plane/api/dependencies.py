@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 
 from control_plane.domain.ports import TenantRegistryPort
 from control_plane.services.admin_tokens import AdminTokenService
+from control_plane.services.data_plane_control import DataPlaneControlService
 from control_plane.services.job_history import JobHistoryService
 from control_plane.services.lifecycle import TenantLifecycleService
 from control_plane.services.quarantine import QuarantineService
@@ -47,6 +48,11 @@ def jobs(request: Request) -> JobHistoryService:
     return service
 
 
+def control(request: Request) -> DataPlaneControlService:
+    service: DataPlaneControlService = request.app.state.services.control
+    return service
+
+
 def registry(request: Request) -> TenantRegistryPort:
     port: TenantRegistryPort = request.app.state.services.registry
     return port
@@ -59,3 +65,4 @@ Rotation = Annotated[SecretRotationService, Depends(rotation)]
 Quarantine = Annotated[QuarantineService, Depends(quarantine)]
 Jobs = Annotated[JobHistoryService, Depends(jobs)]
 Registry = Annotated[TenantRegistryPort, Depends(registry)]
+Control = Annotated[DataPlaneControlService, Depends(control)]

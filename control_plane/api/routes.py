@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Depends, Query, Response
 
 from control_plane.api.auth import require_admin
 from control_plane.api.dependencies import (
+    Control,
     Jobs,
     Lifecycle,
     Quarantine,
@@ -18,6 +19,7 @@ from control_plane.api.dependencies import (
 )
 from control_plane.api.schemas import (
     ChainVerdictOut,
+    ConsistencyOut,
     DeprovisionRequest,
     EventList,
     EventOut,
@@ -205,6 +207,32 @@ async def quarantine_action(
     the admin as actor."""
     return QuarantineActionOut.model_validate(
         await service.act(slug, document_id, action, actor=actor))
+
+
+@tenants.get("/{slug}/consistency", response_model=ConsistencyOut, responses=_CONFLICT)
+async def check_consistency(
+    slug: str, registry: Registry, control: Control, actor: Actor,
+    first: Annotated[int, Query(ge=0, le=1000)] = 20,
+) -> ConsistencyOut:
+    """The drift between the tenant's PostgreSQL, object store and vector index (objects
+    without rows, rows without objects, chunks missing from or extra in the index, documents
+    stuck in the pipeline): counts and the first findings per kind. Changes nothing."""
+    return ConsistencyOut.model_validate(await control.consistency(
+        await registry.get(slug), repair=False, first=first, actor=actor))
+
+
+@tenants.post("/{slug}/consistency/repair", response_model=ConsistencyOut,
+              responses=_CONFLICT)
+async def repair_consistency(
+    slug: str, registry: Registry, control: Control, actor: Actor,
+    first: Annotated[int, Query(ge=0, le=1000)] = 20,
+) -> ConsistencyOut:
+    """Check, then fix from PostgreSQL what can be fixed (re-project missing points, delete
+    extra ones, queue or re-process stuck documents whose raw bytes are there); what cannot
+    be fixed (lost raw bytes, objects no row names) is reported, never deleted. Audited in
+    the tenant's chain (``consistency.repaired``) with the admin as actor."""
+    return ConsistencyOut.model_validate(await control.consistency(
+        await registry.get(slug), repair=True, first=first, actor=actor))
 
 
 @health.get("/healthz", response_model=Health)

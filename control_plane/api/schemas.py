@@ -204,3 +204,24 @@ class QuarantineList(BaseModel):
 class QuarantineActionOut(BaseModel):
     document_id: str
     status: str = Field(description="ACCEPTED (released into the pipeline) or PURGED.")
+
+
+class DriftKindOut(BaseModel):
+    kind: str = Field(description="objects_without_rows, rows_without_objects, "
+                      "chunks_missing_from_index, points_extra_in_index or documents_stuck.")
+    found: int
+    repaired: int
+    remaining: int
+    first: list[dict[str, Any]] = Field(
+        description="The first findings: subject (an object key, a document id or a point "
+        "id), detail, repair (reproject, delete_point, enqueue, reprocess, or null: reported "
+        "only), repaired.")
+
+
+class ConsistencyOut(BaseModel):
+    clean: bool = Field(description="No drift left after the run.")
+    repair: bool = Field(description="Whether repairs were made.")
+    kinds: list[DriftKindOut]
+    audit_seq: int | None = Field(
+        description="Sequence of the tenant's consistency.repaired event; null when nothing "
+        "was repaired.")

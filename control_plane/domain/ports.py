@@ -173,6 +173,11 @@ class DataPlaneClient(Protocol):
         """The tenant's signed audit export (JSON Lines, manifest first), as raw bytes."""
         ...
 
+    async def consistency(self, *, repair: bool, first: int) -> dict[str, Any]:
+        """The drift between the tenant's three stores (``first`` findings per kind); with
+        ``repair``, after fixing what can be fixed (audited by the data plane)."""
+        ...
+
 
 class DataPlaneClientFactory(Protocol):
     """Makes a :class:`DataPlaneClient` for a control channel's base URL, authenticated with

@@ -1,5 +1,5 @@
 """The control plane's own calls to a tenant's data plane, on its control routes
-(``/control/v1``): suspension, quarantine, the audit export.
+(``/control/v1``): suspension, quarantine, the audit export, the consistency check.
 
 They go through the provider's control channel (the tenant's endpoint on ``local``, an SSH
 forward on ``hetzner``) with the tenant's **control key**, kept in its SOPS secrets; its hash
@@ -15,7 +15,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
-from control_plane.domain.lifecycle import Tenant
+from control_plane.domain.lifecycle import Tenant, TenantState
 from control_plane.domain.ports import (
     ControlKeyRefused,
     DataPlaneClient,
@@ -105,3 +105,15 @@ class DataPlaneControlService:
         """Close (True) or reopen (False) the tenant's vendor endpoint; idempotent, audited
         by the data plane only on a change."""
         await self.call(tenant, actor, lambda dp: dp.set_suspended(suspended))
+
+    async def consistency(self, tenant: Tenant, *, repair: bool, first: int,
+                          actor: str) -> dict[str, Any]:
+        """The drift between the tenant's PostgreSQL, object store and index, as its data
+        plane reports it; with ``repair``, after the data plane fixed what it can (it runs
+        there: the process that owns the index). Needs a data plane (ACTIVE or
+        SUSPENDED)."""
+        if tenant.state not in (TenantState.ACTIVE, TenantState.SUSPENDED):
+            raise TenantNotActive(f"tenant {tenant.slug!r} is {tenant.state.value}; its "
+                                  "stores are checked in ACTIVE and SUSPENDED")
+        return await self.call(tenant, actor,
+                               lambda dp: dp.consistency(repair=repair, first=first))

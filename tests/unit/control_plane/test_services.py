@@ -96,6 +96,10 @@ class FakeDataPlanes:
                 self._check("audit_export")
                 return b"export"
 
+            async def consistency(self, *, repair: bool, first: int) -> dict[str, Any]:
+                self._check(f"consistency repair={repair} first={first}")
+                return {"clean": True, "repair": repair, "kinds": [], "audit_seq": None}
+
         return Client()
 
 
@@ -288,6 +292,19 @@ def test_quarantine_actions_reach_the_data_plane_as_the_admin(plane: Plane) -> N
     run(plane.services.lifecycle.deprovision("acme", actor=ADMIN))
     with pytest.raises(TenantNotActive, match="reachable in ACTIVE and SUSPENDED"):
         run(plane.services.quarantine.act("acme", document, "purge", actor="alice"))
+
+
+def test_the_consistency_check_runs_on_the_data_plane_as_the_admin(plane: Plane) -> None:
+    tenant = run(plane.active())
+    control = plane.services.control
+    report = run(control.consistency(tenant, repair=True, first=5, actor="alice"))
+    assert report["repair"] is True
+    assert plane.data_planes.calls[-1] == (tenant.endpoint, "alice",
+                                           "consistency repair=True first=5")
+    run(plane.services.lifecycle.deprovision("acme", actor=ADMIN))
+    gone = run(plane.registry.get("acme"))
+    with pytest.raises(TenantNotActive, match="checked in ACTIVE and SUSPENDED"):
+        run(control.consistency(gone, repair=False, first=5, actor="alice"))
 
 
 # -- recovery at start-up ------------------------------------------------------------------------
