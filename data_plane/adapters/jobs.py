@@ -13,7 +13,12 @@ import logging
 from collections.abc import Callable
 
 import procrastinate
+import psycopg
 from procrastinate import exceptions as pexc
+from procrastinate.jobs import Job
+from procrastinate.retry import BaseRetryStrategy, RetryDecision
+
+from frostbyte_common.errors import DependencyUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +47,35 @@ def apply_schema(conninfo: str) -> bool:
             return False
         conn.execute(procrastinate.schema.SchemaManager.get_schema())
     return True
+
+
+class OutageAwareRetry(BaseRetryStrategy):
+    """A failing document is retried a few times with a growing wait and then given up; a
+    store that is down (the object store, the index, the embedding API, PostgreSQL's
+    connection) is not the document's fault, so while one is out the job keeps waiting for
+    it — up to ``outage_attempts`` times, the wait capped at ``max_wait_s`` — and the
+    document completes once the store is back instead of ending FAILED."""
+
+    def __init__(self, *, attempts: int = 5, outage_attempts: int = 240,
+                 max_wait_s: int = 30) -> None:
+        self.attempts = attempts
+        self.outage_attempts = outage_attempts
+        self.max_wait_s = max_wait_s
+
+    @staticmethod
+    def is_outage(exc: BaseException) -> bool:
+        return isinstance(exc, DependencyUnavailable | psycopg.OperationalError)
+
+    def retries(self, exc: BaseException, previous_attempts: int) -> bool:
+        """Whether a job that failed with ``exc`` after ``previous_attempts`` earlier runs
+        (procrastinate's ``job.attempts``) runs again."""
+        limit = self.outage_attempts if self.is_outage(exc) else self.attempts
+        return previous_attempts < limit
+
+    def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
+        if not self.retries(exception, job.attempts):
+            return None
+        return RetryDecision(retry_in={"seconds": min(2 ** (job.attempts + 1), self.max_wait_s)})
 
 
 class ProcrastinateJobQueue:
@@ -82,14 +116,13 @@ def register_tasks(app: procrastinate.App, *, process: Callable[[str], object] |
         app.periodic(cron="* * * * * */5", periodic_id="rescan")(
             app.task(name=RESCAN_TASK, queue=PROCESS_QUEUE,
                      queueing_lock=RESCAN_TASK)(rescan_held_files))
-    retry = procrastinate.RetryStrategy(max_attempts=5, exponential_wait=2)
+    retry = OutageAwareRetry()
     if process is not None:
         def process_document(context: procrastinate.JobContext, document_id: str) -> None:
             try:
                 process(document_id)
             except Exception as exc:
-                last = retry.max_attempts is not None and (
-                    context.job.attempts >= retry.max_attempts)
+                last = not retry.retries(exc, context.job.attempts)
                 if last and give_up is not None:
                     give_up(document_id, exc)
                 raise

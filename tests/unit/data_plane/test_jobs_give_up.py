@@ -9,7 +9,8 @@ import procrastinate
 import pytest
 from procrastinate.testing import InMemoryConnector
 
-from data_plane.adapters.jobs import PROCESS_TASK, register_tasks
+from data_plane.adapters.jobs import PROCESS_TASK, OutageAwareRetry, register_tasks
+from data_plane.errors import ObjectStoreUnavailable
 from data_plane.services.pipeline import give_up_detail
 
 
@@ -40,3 +41,17 @@ def test_the_vendor_reads_a_reason_and_what_to_do() -> None:
     detail = give_up_detail(TypeError("TextEncodeInput must be Union"))
     assert detail.startswith("PARSE_FAILED: processing failed on every attempt (TypeError")
     assert "send the file again" in detail
+
+
+def test_a_store_outage_keeps_the_document_waiting_instead_of_failing_it() -> None:
+    """The object store down for minutes (R3 of the fault suite) is not the document's
+    fault: the job is retried past the usual five attempts, with a capped wait."""
+    strategy = OutageAwareRetry()
+    outage, bad_file = ObjectStoreUnavailable("S3 refused the connection"), TypeError("bad")
+    assert strategy.retries(outage, 5) and strategy.retries(outage, 100)
+    assert not strategy.retries(bad_file, 5)
+    assert not strategy.retries(outage, strategy.outage_attempts)
+    job = SimpleNamespace(attempts=20)
+    decision = strategy.get_retry_decision(exception=outage, job=job)  # type: ignore[arg-type]
+    assert decision is not None and decision.retry_in == {"seconds": strategy.max_wait_s}
+    assert strategy.get_retry_decision(exception=bad_file, job=job) is None  # type: ignore[arg-type]
