@@ -4,19 +4,34 @@ They are stored only encrypted (:class:`~control_plane.domain.ports.SecretStore`
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 
+from frostbyte_common.data_keys import DataKeyring
 from frostbyte_common.vendor_keys import generate_key
 
 SECRET_NAMES = ("db_password", "object_store_access_key", "object_store_secret_key",
-                "vector_store_api_key", "signing_key", "control_key")
+                "vector_store_api_key", "signing_key", "control_key", "object_data_keys")
 # the control plane's credential on the tenant's data plane (scope ``control``): suspension,
 # quarantine release/purge and the audit export; its hash is installed by the provider
 CONTROL_KEY = "control_key"
+# the keyring that encrypts every object of the tenant (SPEC §5.4): rotation adds a key and
+# keeps the old ones, so objects written before stay readable; shredding the secrets makes
+# every copy of the bucket unreadable
+DATA_KEYS = "object_data_keys"
 
 
-def generate_tenant_secrets() -> dict[str, str]:
-    """A fresh set of every credential a tenant has (SPEC §6)."""
+def data_keys_after(previous: Mapping[str, str] | None) -> str:
+    """The tenant's keyring: the previous one with a new current key, or a first one."""
+    if previous and previous.get(DATA_KEYS):
+        return DataKeyring.parse(previous[DATA_KEYS]).rotated().serialize()
+    return DataKeyring.generate().serialize()
+
+
+def generate_tenant_secrets(previous: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A fresh set of every credential a tenant has (SPEC §6); the data keys of ``previous``
+    (rotation) are kept behind the new one."""
     return {
+        DATA_KEYS: data_keys_after(previous),
         "db_password": secrets.token_urlsafe(32),
         "object_store_access_key": "FB" + secrets.token_hex(10).upper(),
         "object_store_secret_key": secrets.token_urlsafe(30),

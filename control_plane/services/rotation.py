@@ -58,7 +58,7 @@ class SecretRotationService:
             await self._store.start_step(job.job_id, "secrets", 0)
             before = (await asyncio.to_thread(self._secrets.get, slug)
                       if await asyncio.to_thread(self._secrets.exists, slug) else {})
-            fresh = generate_tenant_secrets()
+            fresh = generate_tenant_secrets(previous=before)
             await asyncio.to_thread(self._secrets.put, slug, fresh)
             # the data plane restarts on them: the database password changes now
             await asyncio.to_thread(provider.apply_secrets, tenant, effective_config(tenant))
@@ -69,8 +69,9 @@ class SecretRotationService:
                 await asyncio.to_thread(provider.revoke_vendor_key, tenant, old_control)
             await self._store.end_step(
                 job.job_id, "secrets", "done",
-                "every credential re-issued and re-encrypted; the data plane restarted "
-                "on them (new database password)")
+                "every credential re-issued and re-encrypted; a new data key encrypts new "
+                "objects (old ones stay readable); the data plane restarted on them (new "
+                "database password and object-store key)")
             await self._store.start_step(job.job_id, "vendor_keys", 1)
             old = [k for k in await self._registry.vendor_keys(slug) if k.revoked_at is None]
             for record in old:
