@@ -17,35 +17,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from data_plane.domain.object_keys import RESERVED_PREFIX, validate_key, validate_prefix
 from data_plane.errors import ObjectNotFound
 
-# Reserved for in-flight writes; keys may not use it, and listings skip it.
-_TMP_PREFIX = ".fb-tmp-"
+# In-flight writes use the reserved prefix (keys may not), and listings skip it.
+_TMP_PREFIX = RESERVED_PREFIX
 _COPY_CHUNK = 1024 * 1024
 
 # Fills the temporary file of an atomic write.
 _Writer = Callable[[BinaryIO], object]
-
-
-def validate_key(key: str) -> list[str]:
-    """Split a key into its segments, refusing anything that could leave the root.
-
-    Raises ``ValueError`` for an empty or absolute key, a ``.`` / ``..`` / empty segment,
-    a backslash or NUL, or a segment using the reserved temporary-file prefix.
-    """
-    if not key:
-        raise ValueError("object key must not be empty")
-    if key.startswith("/"):
-        raise ValueError(f"object key must be relative: {key!r}")
-    if "\\" in key or "\x00" in key:
-        raise ValueError(f"object key contains a backslash or NUL: {key!r}")
-    segments = key.split("/")
-    for segment in segments:
-        if segment in ("", ".", ".."):
-            raise ValueError(f"object key has an empty, '.' or '..' segment: {key!r}")
-        if segment.startswith(_TMP_PREFIX):
-            raise ValueError(f"object key uses the reserved prefix {_TMP_PREFIX!r}: {key!r}")
-    return segments
 
 
 class FilesystemObjectStore:
@@ -148,11 +128,8 @@ class FilesystemObjectStore:
 
     def list(self, prefix: str = "") -> Iterator[str]:
         """Keys under ``prefix`` (a plain string prefix, as in S3), sorted."""
-        if prefix.startswith("/") or "\\" in prefix or "\x00" in prefix:
-            raise ValueError(f"bad key prefix: {prefix!r}")
+        validate_prefix(prefix)
         folder, _, _ = prefix.rpartition("/")
-        if folder:
-            validate_key(folder)
         start = self._root.joinpath(*folder.split("/")) if folder else self._root
         if not start.is_dir():
             return iter(())

@@ -1,7 +1,11 @@
 """Pure functions that name things in the stores: object-store keys and vector point ids.
 
 Same input → same name, always: re-ingesting the same bytes lands on the same raw key and
-re-indexing the same chunk overwrites the same point.
+re-indexing the same chunk overwrites the same point. And the one rule every ``ObjectStore``
+adapter applies to keys (:func:`validate_key`), so that a key the filesystem test double
+accepts is accepted by S3 and the other way round: a '/'-separated relative path, never a
+``..`` segment (on a folder it would leave the root; on S3 it would not, but the same refusal
+keeps the adapters interchangeable).
 """
 
 from __future__ import annotations
@@ -51,3 +55,38 @@ def quarantine_key(document_id: uuid.UUID | str) -> str:
 def pending_key(document_id: uuid.UUID | str) -> str:
     """Bytes of a file held until its malware scan can run."""
     return f"pending/{document_id}"
+
+
+#: Reserved for the filesystem store's in-flight writes; keys may not use it.
+RESERVED_PREFIX = ".fb-tmp-"
+
+
+def validate_key(key: str) -> list[str]:
+    """Split a key into its segments, refusing anything that could leave the root.
+
+    Raises ``ValueError`` for an empty or absolute key, a ``.`` / ``..`` / empty segment,
+    a backslash or NUL, or a segment using the reserved temporary-file prefix.
+    """
+    if not key:
+        raise ValueError("object key must not be empty")
+    if key.startswith("/"):
+        raise ValueError(f"object key must be relative: {key!r}")
+    if "\\" in key or "\x00" in key:
+        raise ValueError(f"object key contains a backslash or NUL: {key!r}")
+    segments = key.split("/")
+    for segment in segments:
+        if segment in ("", ".", ".."):
+            raise ValueError(f"object key has an empty, '.' or '..' segment: {key!r}")
+        if segment.startswith(RESERVED_PREFIX):
+            raise ValueError(f"object key uses the reserved prefix {RESERVED_PREFIX!r}: {key!r}")
+    return segments
+
+
+def validate_prefix(prefix: str) -> None:
+    """Refuse a listing prefix that no valid key could start with in a harmful way: an
+    absolute one, a backslash or NUL, or one whose folder part is not a valid key."""
+    if prefix.startswith("/") or "\\" in prefix or "\x00" in prefix:
+        raise ValueError(f"bad key prefix: {prefix!r}")
+    folder, _, _ = prefix.rpartition("/")
+    if folder:
+        validate_key(folder)
