@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.seaweedfs_fixture import s3_tenant, seaweed_admin, seaweed_server  # noqa: F401
+
 TEST_PG_PORT = 54331
 
 

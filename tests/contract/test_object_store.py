@@ -1,6 +1,7 @@
 """The ObjectStore contract: every adapter passes the same tests.
 
-Adding an adapter (S3/MinIO) is one entry in ``ADAPTERS``.
+Adding an adapter is one entry in ``ADAPTERS``. "s3" runs against a real SeaweedFS (one per
+test session, a fresh bucket and tenant key per test; skipped without the ``weed`` binary).
 """
 
 from __future__ import annotations
@@ -11,17 +12,25 @@ from pathlib import Path
 import pytest
 
 from data_plane.adapters.objectstore_fs import FilesystemObjectStore
+from data_plane.adapters.objectstore_s3 import S3ObjectStore
 from data_plane.domain.ports import ObjectStore
 from data_plane.errors import ObjectNotFound
 
-ADAPTERS: dict[str, Callable[[Path], ObjectStore]] = {
-    "filesystem": lambda tmp: FilesystemObjectStore(tmp / "objects"),
+
+def _s3_store(request: pytest.FixtureRequest, _tmp: Path) -> ObjectStore:
+    tenant = request.getfixturevalue("s3_tenant")
+    return S3ObjectStore(tenant.endpoint, tenant.bucket, tenant.access_key, tenant.secret_key)
+
+
+ADAPTERS: dict[str, Callable[[pytest.FixtureRequest, Path], ObjectStore]] = {
+    "filesystem": lambda _request, tmp: FilesystemObjectStore(tmp / "objects"),
+    "s3": _s3_store,
 }
 
 
 @pytest.fixture(params=sorted(ADAPTERS))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ObjectStore]:
-    yield ADAPTERS[request.param](tmp_path)
+    yield ADAPTERS[request.param](request, tmp_path)
 
 
 def test_put_bytes_then_get(store: ObjectStore) -> None:
