@@ -9,10 +9,12 @@ let anyone in.
 :class:`SeaweedAdmin` manages tenants on a running server. Buckets go through S3 with the
 admin key; identities through ``weed shell``'s ``s3.configure … -apply``, which writes the
 filer's IAM configuration — the S3 server follows the filer's changes, so a new, replaced or
-removed key takes effect without a restart (measured: at once, on 4.48). The alternatives
-were worse: identities in the ``-s3.config`` file are static (read at start only), and the
-IAM API on the S3 port is read-only unless the server is opened to IAM writes for every
-admin-signed request. Secrets reach ``weed shell`` on its stdin, never on a command line.
+removed key takes effect without a restart (measured: at once, on 4.48). The alternatives,
+tried on 4.48: an edited ``-s3.config`` file is read again only on SIGHUP (that works, but
+needs the server's process, not just its address, and a file of every tenant's secret);
+the IAM API on the S3 port is read-only unless ``-s3.iam.readOnly=false`` opens IAM writes,
+and needs SigV4-signed IAM calls that the minio SDK does not make. Secrets reach
+``weed shell`` on its stdin, never on a command line.
 """
 
 from __future__ import annotations

@@ -141,6 +141,25 @@ def test_remove_tenant_leaves_no_bucket_and_no_identity(
     assert refused.value.code == "InvalidAccessKeyId"
 
 
+def test_a_large_file_goes_up_in_parts_and_comes_back_whole(s3_tenant: S3Tenant,
+                                                           tmp_path: Path) -> None:
+    store = S3ObjectStore(s3_tenant.endpoint, s3_tenant.bucket, s3_tenant.access_key,
+                          s3_tenant.secret_key, part_size=5 * 1024 * 1024)
+    data = os.urandom(11 * 1024 * 1024)  # three parts
+    source = tmp_path / "scratch"
+    source.write_bytes(data)
+
+    store.put_file("raw/big", source, move=True)
+
+    assert not source.exists()
+    with store.open("raw/big") as f:
+        assert f.read(1024) == data[:1024]
+        assert f.read() == data[1024:]
+    stat = _minio(s3_tenant.endpoint, s3_tenant.access_key,
+                  s3_tenant.secret_key).stat_object(s3_tenant.bucket, "raw/big")
+    assert stat.etag is not None and stat.etag.endswith("-3")  # a multipart upload's ETag
+
+
 def test_bad_names_never_reach_the_admin_shell(seaweed_admin: SeaweedAdmin) -> None:
     with pytest.raises(ValueError):
         seaweed_admin.ensure_tenant("t-ok-bucket", "KEY WITH BLANKS", "secretsecret")
