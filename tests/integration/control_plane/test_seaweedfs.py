@@ -8,8 +8,10 @@ import io
 import os
 import secrets
 import signal
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -165,6 +167,44 @@ def test_bad_names_never_reach_the_admin_shell(seaweed_admin: SeaweedAdmin) -> N
         seaweed_admin.ensure_tenant("t-ok-bucket", "KEY WITH BLANKS", "secretsecret")
     with pytest.raises(ValueError):
         seaweed_admin.ensure_tenant("Bad_Bucket", "AKOKOKOKOK", "secretsecret")
+
+
+class _SlowDown(BaseHTTPRequestHandler):
+    """An S3 server that is overloaded: every request gets 503 SlowDown."""
+
+    requests = 0
+
+    def do_PUT(self) -> None:
+        type(self).requests += 1
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = (b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>SlowDown</Code>"
+                b"<Message>Please reduce your request rate.</Message></Error>")
+        self.send_response(503)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+def test_slow_down_is_retried_within_the_window_then_unavailable() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowDown)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    waits: list[float] = []
+    store = S3ObjectStore(f"http://127.0.0.1:{server.server_address[1]}", "t-bucket",
+                          "AKSLOWDOWN", "secretsecret",
+                          retry=RetryPolicy(attempts=3, sleep=waits.append))
+    try:
+        with pytest.raises(ObjectStoreUnavailable, match=r"after 3 attempt.*SlowDown"):
+            store.put_bytes("doc", b"x")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert _SlowDown.requests == 3
+    assert len(waits) == 2
 
 
 def test_server_lifecycle_and_the_store_while_it_is_frozen_or_gone(tmp_path: Path) -> None:
