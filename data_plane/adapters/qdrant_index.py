@@ -28,6 +28,7 @@ from data_plane.errors import IndexUnavailable, ModelMismatch
 METADATA_KEY = "embedding_model"
 DOCUMENT_ID_FIELD = "document_id"
 _UPSERT_BATCH = 256
+_SCROLL_PAGE = 1024
 _QDRANT_ERRORS = (UnexpectedResponse, ResponseHandlingException, httpx.HTTPError)
 
 
@@ -293,6 +294,39 @@ class QdrantVectorIndex:
                     exact=True,
                 )
         return int(result.count)
+
+    def point_ids(self) -> Iterator[str]:
+        """Every point id in the collection, a page at a time (ids only, no payload); none
+        when the collection does not exist. Each page is read under the lock, so writes
+        between pages may or may not be seen."""
+        offset: models.ExtendedPointId | None = None
+        while True:
+            with self._lock:
+                if self.recorded_model() is None:
+                    return
+                with self._calling("list the points of"):
+                    records, offset = self._client.scroll(
+                        self._collection, limit=_SCROLL_PAGE, offset=offset,
+                        with_payload=False, with_vectors=False,
+                    )
+            yield from (str(record.id) for record in records)
+            if offset is None:
+                return
+
+    def delete_points(self, point_ids: Sequence[str]) -> int:
+        """Delete these points; returns how many of them were there."""
+        ids = list(dict.fromkeys(point_ids))
+        with self._lock:
+            if not ids or self.recorded_model() is None:
+                return 0
+            with self._calling("delete from"):
+                present = self._client.retrieve(
+                    self._collection, ids=ids, with_payload=False, with_vectors=False
+                )
+                self._client.delete(
+                    self._collection, points_selector=models.PointIdsList(points=ids), wait=True
+                )
+            return len(present)
 
     def close(self) -> None:
         """Release the client (and, in local mode, the folder's lock)."""

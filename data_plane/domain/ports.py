@@ -122,6 +122,12 @@ class VectorIndex(Protocol):
 
     def count(self, document_id: str | None = None) -> int: ...
 
+    def point_ids(self) -> Iterator[str]:
+        """Every point id in the index (any order; none when the collection does not exist)."""
+
+    def delete_points(self, point_ids: Sequence[str]) -> int:
+        """Delete these points; returns how many were there."""
+
     def close(self) -> None: ...
 
 
