@@ -6,18 +6,25 @@ twice with the same folder, opens the same collection again.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from data_plane.adapters.qdrant_edge_index import QdrantEdgeVectorIndex
 from data_plane.adapters.qdrant_index import QdrantVectorIndex
 from data_plane.domain.object_keys import point_id_for
 from data_plane.domain.ports import IndexFilter, IndexPoint, ModelInfo, VectorIndex
-from data_plane.errors import ModelMismatch
+from data_plane.errors import IndexUnavailable, ModelMismatch
 
 ADAPTERS: dict[str, Callable[[Path], VectorIndex]] = {
     "qdrant-local": lambda tmp: QdrantVectorIndex("chunks", path=tmp / "qdrant"),
+    "qdrant-edge": lambda tmp: QdrantEdgeVectorIndex(tmp / "edge"),
 }
 
 MODEL = ModelInfo(name="test-model", version="1", dimension=4)
@@ -27,13 +34,16 @@ OTHER_DIMENSION = ModelInfo(name="test-model", version="1", dimension=8)
 
 
 @pytest.fixture(params=sorted(ADAPTERS))
-def open_index(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[Callable[[], VectorIndex]]:
+def adapter(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def open_index(adapter: str, tmp_path: Path) -> Iterator[Callable[[], VectorIndex]]:
     opened: list[VectorIndex] = []
 
     def factory() -> VectorIndex:
-        index = ADAPTERS[request.param](tmp_path)
+        index = ADAPTERS[adapter](tmp_path)
         opened.append(index)
         return index
 
@@ -210,3 +220,121 @@ def test_reopening_keeps_data_and_model(open_index: Callable[[], VectorIndex]) -
     with pytest.raises(ModelMismatch):
         second.upsert(OTHER_NAME, [point("x1", "doc-x", [0.5] * 4)])
     second.ensure(MODEL)
+
+
+def test_point_ids_lists_every_point(open_index: Callable[[], VectorIndex]) -> None:
+    idx = open_index()
+    assert list(idx.point_ids()) == []  # no collection yet
+    idx.upsert(MODEL, DOCS)
+    assert sorted(idx.point_ids()) == sorted(p.point_id for p in DOCS)
+    idx.delete_document("doc-a")
+    assert sorted(idx.point_ids()) == sorted(point_id_for(c) for c in ("b1", "c1"))
+
+
+def test_point_ids_pages_through_a_large_collection(index: VectorIndex) -> None:
+    many = [point(f"m{i}", f"doc-{i % 7}", [1.0, float(i), 0.5, 0.0]) for i in range(2500)]
+    index.upsert(MODEL, many)
+    listed = list(index.point_ids())
+    assert len(listed) == 2500
+    assert set(listed) == {p.point_id for p in many}
+
+
+def test_delete_points_reports_what_was_there(open_index: Callable[[], VectorIndex]) -> None:
+    idx = open_index()
+    assert idx.delete_points([DOCS[0].point_id]) == 0  # no collection yet: not an error
+    idx.upsert(MODEL, DOCS)
+    stray = point_id_for("never-indexed")
+    wanted = [DOCS[0].point_id, DOCS[2].point_id, DOCS[0].point_id, stray]
+    assert idx.delete_points(wanted) == 2
+    assert idx.count() == 2
+    assert {h.payload["chunk_id"] for h in idx.search(MODEL, [1.0, 1.0, 1.0, 1.0], 10)} == {
+        "a2", "c1"}
+    assert idx.delete_points(wanted) == 0
+    assert idx.delete_points([]) == 0
+    idx.close()
+    assert open_index().count() == 2  # the deletion is durable
+
+
+def test_a_second_opener_of_the_folder_is_refused(
+        open_index: Callable[[], VectorIndex]) -> None:
+    first = open_index()
+    first.upsert(MODEL, DOCS)
+    with pytest.raises(IndexUnavailable):
+        open_index()
+    assert first.count() == 4  # the refused opener changed nothing
+    first.close()
+    assert open_index().count() == 4  # released on close
+
+
+def _in_child(adapter: str, tmp_path: Path, body: str) -> subprocess.CompletedProcess[str]:
+    """Run ``body`` in a fresh interpreter with ``index`` opened on the same folder."""
+    code = textwrap.dedent(f"""
+        import os, signal, sys
+        from pathlib import Path
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_vector_index import ADAPTERS, DOCS, MODEL
+        index = ADAPTERS[{adapter!r}](Path({str(tmp_path)!r}))
+    """) + textwrap.dedent(body)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+def test_another_process_is_refused_while_the_index_is_open(
+        adapter: str, open_index: Callable[[], VectorIndex], tmp_path: Path) -> None:
+    open_index().ensure(MODEL)
+    child = _in_child(adapter, tmp_path, "")
+    assert child.returncode != 0
+    assert "IndexUnavailable" in child.stderr
+
+
+def test_points_survive_a_process_killed_right_after_upsert(
+        adapter: str, open_index: Callable[[], VectorIndex], tmp_path: Path) -> None:
+    child = _in_child(adapter, tmp_path, """
+        index.upsert(MODEL, DOCS)
+        index.delete_document("doc-c")
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    assert child.returncode == -9, child.stderr
+    again = open_index()
+    assert again.count() == 3
+    assert again.search(MODEL, [0.0, 1.0, 0.0, 0.0], top_k=1)[0].payload["chunk_id"] == "b1"
+    again.upsert(MODEL, DOCS)  # the folder is still writable
+    assert again.count() == 4
+
+
+def test_searches_from_threads_while_another_thread_writes(index: VectorIndex) -> None:
+    index.upsert(MODEL, DOCS)
+    failures: list[BaseException] = []
+
+    def search_repeatedly() -> None:
+        try:
+            for _ in range(50):
+                hits = index.search(MODEL, [0.0, 1.0, 0.0, 0.0], top_k=1)
+                assert hits[0].payload["chunk_id"] == "b1"
+        except BaseException as exc:
+            failures.append(exc)
+
+    readers = [threading.Thread(target=search_repeatedly) for _ in range(4)]
+    for reader in readers:
+        reader.start()
+    for i in range(50):
+        index.upsert(MODEL, [point(f"w{i}", "doc-w", [0.0, 0.0, 0.2, 1.0])])
+    for reader in readers:
+        reader.join()
+    assert failures == []
+    assert index.count() == 54
+
+
+def test_edge_builds_hnsw_once_a_collection_outgrows_exact_search(tmp_path: Path) -> None:
+    model = ModelInfo(name="test-model", version="1", dimension=384)
+    rows = np.random.default_rng(7).standard_normal((8000, 384)).tolist()
+    idx = QdrantEdgeVectorIndex(tmp_path / "edge")
+    try:
+        assert idx.indexed_share() == 1.0  # nothing to index yet
+        idx.upsert(model, [point(f"h{i}", f"doc-{i // 40}", row) for i, row in enumerate(rows)])
+        assert idx.indexed_share() > 0.5
+        hits = idx.search(model, rows[1234], top_k=3)
+        assert hits[0].payload["chunk_id"] == "h1234"
+        assert hits[0].score == pytest.approx(1.0, abs=1e-4)
+    finally:
+        idx.close()
