@@ -6,7 +6,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from frostbyte_common.tenant_config import TenantConfig
@@ -17,7 +17,21 @@ class DataPlaneSettings(BaseSettings):
 
     tenant: str = Field(description="The tenant slug this data plane serves.")
     database_url: SecretStr = Field(description="libpq conninfo of the tenant's own database.")
-    object_store_root: Path = Field(description="Root folder of the filesystem object store.")
+    object_store_root: Path | None = Field(
+        None, description="Root folder of the filesystem object store: a test double, used "
+        "only when no S3 endpoint is set.")
+    s3_endpoint: str | None = Field(
+        None, description="URL of the S3 server holding the tenant's bucket (SeaweedFS in the "
+        "embedded default, MinIO or any S3 in production), e.g. http://127.0.0.1:8333.")
+    s3_bucket: str | None = Field(None, description="The tenant's own bucket.")
+    s3_access_key: SecretStr | None = Field(
+        None, description="The tenant's S3 access key: it reaches only the tenant's bucket.")
+    s3_secret_key: SecretStr | None = None
+    s3_region: str = "us-east-1"
+    object_data_keys: SecretStr | None = Field(
+        None, description="The tenant's data keys (`kid:base64[,kid:base64...]`, the last one "
+        "encrypts new objects) from its SOPS secrets: every object is AES-256-GCM encrypted "
+        "with them. Required with S3; without it the filesystem double stores plaintext.")
     qdrant_path: Path | None = Field(None, description="Qdrant local-mode folder.")
     qdrant_url: str | None = Field(None, description="Qdrant server URL (instead of a path).")
     qdrant_api_key: SecretStr | None = None
@@ -61,6 +75,20 @@ class DataPlaneSettings(BaseSettings):
         "(INSTREAM). Unset: files are not malware-scanned and /readyz says so.")
     clamd_timeout_s: float = Field(120.0, gt=0, description="Seconds one scan may take "
                                    "before the file is held as SCAN_PENDING.")
+
+    @model_validator(mode="after")
+    def _one_object_store(self) -> DataPlaneSettings:
+        if self.s3_endpoint is None:
+            if self.object_store_root is None:
+                raise ValueError("set FROSTBYTE_DP_S3_ENDPOINT (and its bucket and keys) or, "
+                                 "for tests, FROSTBYTE_DP_OBJECT_STORE_ROOT")
+            return self
+        missing = [name for name in ("s3_bucket", "s3_access_key", "s3_secret_key",
+                                     "object_data_keys") if getattr(self, name) is None]
+        if missing:
+            raise ValueError("with an S3 endpoint, also set " + ", ".join(
+                f"FROSTBYTE_DP_{name.upper()}" for name in missing))
+        return self
 
     @property
     def index_in_api(self) -> bool:

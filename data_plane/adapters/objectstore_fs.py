@@ -126,6 +126,10 @@ class FilesystemObjectStore:
             parent = parent.parent
         return True
 
+    def ping(self) -> bool:
+        """Whether the root folder is there and writable."""
+        return self._root.is_dir() and os.access(self._root, os.W_OK | os.X_OK)
+
     def list(self, prefix: str = "") -> Iterator[str]:
         """Keys under ``prefix`` (a plain string prefix, as in S3), sorted."""
         validate_prefix(prefix)

@@ -59,6 +59,9 @@ class ObjectStore(Protocol):
     def list(self, prefix: str = "") -> Iterator[str]:
         """Keys under ``prefix``, sorted."""
 
+    def ping(self) -> bool:
+        """Whether the store answers now (readiness); never raises."""
+
 
 @dataclass(frozen=True, slots=True)
 class ModelInfo:

@@ -113,9 +113,10 @@ class ConsistencyService:
         if extra:
             with self._indexer.lock:
                 self._indexer.vector_index.delete_points(extra)
-        if any(f.repair is Repair.REPROJECT for f in findings):
-            # Idempotent upserts of every indexed document's points from PostgreSQL.
-            self._indexer.rebuild()
+        missing = sorted({uuid.UUID(f.subject) for f in findings
+                          if f.repair is Repair.REPROJECT})
+        if missing:  # idempotent upserts of those documents' points from PostgreSQL
+            self._indexer.reproject(missing)
 
     def _requeue(self, findings: list[Finding], actor: str) -> set[Finding]:
         """Process again the documents whose canonical JSON is gone (their raw bytes are

@@ -19,7 +19,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -434,12 +434,30 @@ class IndexService:
                 self._index.delete_document(str(old))
         return len(points)
 
+    def restore_if_lost(self) -> int:
+        """Rebuild an empty index while PostgreSQL has indexed documents (a new index folder
+        or engine, a lost volume): the collection is a projection, never the record. Returns
+        the points written (0 when nothing was lost)."""
+        self.ensure()
+        with self._lock:
+            empty = self._index.count() == 0
+        if not empty or next(iter(self._db.all_indexed_documents()), None) is None:
+            return 0
+        points = self.rebuild()
+        log.warning("the vector index was empty: %d points re-projected from PostgreSQL", points)
+        return points
+
     def rebuild(self) -> int:
         """Re-project every indexed document from PostgreSQL (e.g. after losing the folder)."""
+        return self.reproject(self._db.all_indexed_documents())
+
+    def reproject(self, document_ids: Iterable[uuid.UUID]) -> int:
+        """Upsert the points of these indexed documents again from PostgreSQL (idempotent:
+        point ids derive from chunk ids); returns how many points were written."""
         self.ensure()
         total = 0
         model = self._embedder.model
-        for doc_uuid in self._db.all_indexed_documents():
+        for doc_uuid in document_ids:
             points = _points(self._db.document_chunks(doc_uuid),
                              self._db.get_document(doc_uuid))
             with self._lock:

@@ -1,7 +1,8 @@
 """The ObjectStore contract: every adapter passes the same tests.
 
 Adding an adapter is one entry in ``ADAPTERS``. "s3" runs against a real SeaweedFS (one per
-test session, a fresh bucket and tenant key per test; skipped without the ``weed`` binary).
+test session, a fresh bucket and tenant key per test); "encrypted-s3" is what a data plane
+runs — the encrypting decorator over S3 — and "encrypted-filesystem" the double it tests on.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from data_plane.adapters.objectstore_encrypted import EncryptedObjectStore
 from data_plane.adapters.objectstore_fs import FilesystemObjectStore
 from data_plane.adapters.objectstore_s3 import S3ObjectStore
 from data_plane.domain.ports import ObjectStore
 from data_plane.errors import ObjectNotFound
+from frostbyte_common.data_keys import DataKeyring
 
 
 def _s3_store(request: pytest.FixtureRequest, _tmp: Path) -> ObjectStore:
@@ -22,15 +25,31 @@ def _s3_store(request: pytest.FixtureRequest, _tmp: Path) -> ObjectStore:
     return S3ObjectStore(tenant.endpoint, tenant.bucket, tenant.access_key, tenant.secret_key)
 
 
+def _encrypted(inner: Callable[[pytest.FixtureRequest, Path], ObjectStore]
+               ) -> Callable[[pytest.FixtureRequest, Path], ObjectStore]:
+    return lambda request, tmp: EncryptedObjectStore(inner(request, tmp), DataKeyring.generate(),
+                                                     tmp / "scratch")
+
+
+def _filesystem(_request: pytest.FixtureRequest, tmp: Path) -> ObjectStore:
+    return FilesystemObjectStore(tmp / "objects")
+
+
 ADAPTERS: dict[str, Callable[[pytest.FixtureRequest, Path], ObjectStore]] = {
-    "filesystem": lambda _request, tmp: FilesystemObjectStore(tmp / "objects"),
+    "filesystem": _filesystem,
     "s3": _s3_store,
+    "encrypted-filesystem": _encrypted(_filesystem),
+    "encrypted-s3": _encrypted(_s3_store),
 }
 
 
 @pytest.fixture(params=sorted(ADAPTERS))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ObjectStore]:
     yield ADAPTERS[request.param](request, tmp_path)
+
+
+def test_a_working_store_answers_its_readiness_ping(store: ObjectStore) -> None:
+    assert store.ping() is True
 
 
 def test_put_bytes_then_get(store: ObjectStore) -> None:
