@@ -48,6 +48,16 @@ class ControlPlaneSettings(BaseSettings):
         180.0, gt=0, description="How long a local data plane may take to report /readyz."
     )
     data_plane_stop_grace_s: float = Field(10.0, ge=0)
+    s3_endpoint: str | None = Field(
+        None, description="The S3 server (SeaweedFS) on which the local provider gives each "
+        "tenant a bucket and a key of its own; `frostbyte local up` starts one and sets it. "
+        "Unset: local tenants get the filesystem test double.")
+    s3_master: str | None = Field(
+        None, description="The SeaweedFS master as `weed shell -master` takes it "
+        "(`host:port.grpcPort`): tenants' keys are set through it.")
+    s3_admin_access_key: str | None = Field(
+        None, description="The S3 server's admin identity: it creates tenants' buckets and keys.")
+    s3_admin_secret_key: SecretStr | None = None
     log_level: str = "INFO"
 
     # -- the hetzner provider: offered only when hetzner_token, hetzner_ssh_key_file and

@@ -61,10 +61,11 @@ def start_stack() -> Any:
     step("1. Local stack")
     from control_plane.local_runtime import up
 
-    with console.status("Starting PostgreSQL and the control plane (if not running)…"):
+    with console.status("Starting PostgreSQL, the S3 server (SeaweedFS) and the control plane "
+                        "(if not running)…"):
         info = up(ROOT, database_url=os.environ.get("DATABASE_URL") or None)
     console.print(f"control plane [bold]{info.control_plane_url}[/] · database "
-                  f"{info.database} · state {info.state_dir}")
+                  f"{info.database} · objects {info.object_store} · state {info.state_dir}")
     return info
 
 

@@ -245,6 +245,11 @@ class SeaweedAdmin:
         self._settle_s = settle_s
         self._s3 = _client(s3_endpoint, admin.access_key, admin.secret_key)
 
+    @property
+    def endpoint(self) -> str:
+        """The S3 URL tenants' data planes use."""
+        return self._endpoint
+
     def answers(self) -> bool:
         """Whether S3 serves the admin key now."""
         try:

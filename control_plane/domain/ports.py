@@ -146,6 +146,32 @@ class SecretStore(Protocol):
         ...
 
 
+class TenantBuckets(Protocol):
+    """The S3 server's admin side for the local provider (SPEC §5.4): each tenant a bucket of
+    its own and an access key that reaches only that bucket. Blocking; idempotent."""
+
+    @property
+    def endpoint(self) -> str:
+        """The S3 URL the tenants' data planes use."""
+        ...
+
+    def ensure_tenant(self, bucket: str, access_key: str, secret_key: str) -> None:
+        """Create the bucket if missing; create or replace the identity holding the key
+        (replacing it retires the previous key at once)."""
+        ...
+
+    def remove_tenant(self, bucket: str, access_key: str) -> None:
+        """Delete every object, the bucket and the identity (and ``access_key`` wherever it
+        is still configured)."""
+        ...
+
+    def bucket_exists(self, bucket: str) -> bool: ...
+
+    def identity_names(self) -> list[str]:
+        """The tenants' identities (each named after its bucket)."""
+        ...
+
+
 class ControlKeyRefused(DataPlaneError):
     """The data plane does not know the control key (never installed, or rotated away)."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import secrets
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from control_plane.adapters import processes
+from control_plane.adapters.seaweedfs import AdminCredentials, SeaweedPorts, SeaweedServer
 from control_plane.api.auth import token_sha256
 from control_plane.errors import LocalRuntimeError
 from control_plane.local_runtime.pg_cluster import PgCluster
@@ -33,6 +35,7 @@ class LocalStackInfo:
     control_plane_url: str
     admin_token: str
     database: str  # "project cluster at <socketdir> port <n>" or "DATABASE_URL"
+    object_store: str  # "SeaweedFS S3 at <url>": each tenant a bucket and key of its own
     state_dir: Path
     pids: dict[str, int]
 
@@ -79,6 +82,32 @@ def admin_token(state_dir: Path) -> str:
     return token
 
 
+def s3_admin_credentials(state_dir: Path) -> AdminCredentials:
+    """The admin identity of the stack's S3 server: made once (mode 0600), then read back."""
+    path = state_dir / "s3_admin"
+    with contextlib.suppress(FileExistsError):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(f"FBADMIN{secrets.token_hex(8).upper()} {secrets.token_urlsafe(30)}\n")
+    access_key, _, secret_key = path.read_text(encoding="ascii").strip().partition(" ")
+    if not secret_key:
+        raise LocalRuntimeError(f"{path} is damaged; delete it and run `frostbyte local up` again")
+    return AdminCredentials(access_key, secret_key)
+
+
+def _s3_server(state_dir: Path, stack: dict[str, object]) -> SeaweedServer:
+    """The stack's SeaweedFS: the ports it had, unless one of them is taken by now."""
+    recorded = stack.get("s3")
+    root = state_dir / "seaweedfs"
+    admin = s3_admin_credentials(state_dir)
+    if isinstance(recorded, dict):
+        server = SeaweedServer(root, SeaweedPorts(**recorded["ports"]), admin)
+        ports = dataclasses.astuple(server.ports)
+        if server.is_running() or all(port_free("127.0.0.1", p) for p in ports):
+            return server
+    return SeaweedServer(root, SeaweedPorts.free(), admin)
+
+
 def _cluster_from_stack(stack: dict[str, object]) -> PgCluster | None:
     pg = stack.get("pg")
     if not isinstance(pg, dict):
@@ -115,6 +144,10 @@ def up(project_root: Path, *, database_url: str | None = None, port: int = 8000
         database = "DATABASE_URL"
         stack.pop("pg", None)
     stack["notes"] = notes
+    s3 = _s3_server(state_dir, stack)
+    s3.root.mkdir(exist_ok=True, mode=0o700)
+    s3.start()
+    stack["s3"] = {"root": str(s3.root), "ports": dataclasses.asdict(s3.ports)}
     _write_stack(state_dir, stack)
 
     token = admin_token(state_dir)
@@ -139,6 +172,10 @@ def up(project_root: Path, *, database_url: str | None = None, port: int = 8000
             FROSTBYTE_CP_PORT=str(port),
             FROSTBYTE_CP_STATE_DIR=str(state_dir),
             FROSTBYTE_CP_DATA_PLANE_PYTHON=sys.executable,
+            FROSTBYTE_CP_S3_ENDPOINT=s3.s3_endpoint,
+            FROSTBYTE_CP_S3_MASTER=s3.master_address,
+            FROSTBYTE_CP_S3_ADMIN_ACCESS_KEY=s3.admin_credentials.access_key,
+            FROSTBYTE_CP_S3_ADMIN_SECRET_KEY=s3.admin_credentials.secret_key,
         )
         log_file = state_dir / "logs" / "control_plane.log"
         pid = processes.spawn_detached(
@@ -156,6 +193,8 @@ def up(project_root: Path, *, database_url: str | None = None, port: int = 8000
             )
 
     pids = {"control_plane": pid}
+    if (s3_pid := processes.running_pid(s3.pid_file, f"-dir={s3.data_dir}")) is not None:
+        pids["seaweedfs"] = s3_pid
     own_cluster = _cluster_from_stack(stack)
     if own_cluster is not None and (pg_pid := own_cluster.postmaster_pid()) is not None:
         pids["postgres"] = pg_pid
@@ -166,6 +205,7 @@ def up(project_root: Path, *, database_url: str | None = None, port: int = 8000
             if tenant_pid is not None:
                 pids[f"{tenant_dir.name}/{name}"] = tenant_pid
     return LocalStackInfo(control_plane_url=url, admin_token=token, database=database,
+                          object_store=f"SeaweedFS S3 at {s3.s3_endpoint}",
                           state_dir=state_dir, pids=pids)
 
 
@@ -185,7 +225,14 @@ def down(project_root: Path) -> list[str]:
             pid = processes.stop_pid_file(paths.pid_file(name), marker)
             if pid is not None:
                 stopped.append(f"data plane {tenant_dir.name} {name} (pid {pid})")
-    cluster = _cluster_from_stack(_read_stack(state_dir))
+    stack = _read_stack(state_dir)
+    if isinstance(recorded := stack.get("s3"), dict):
+        s3 = SeaweedServer(Path(recorded["root"]), SeaweedPorts(**recorded["ports"]),
+                           s3_admin_credentials(state_dir))
+        if s3.is_running():
+            s3.stop()
+            stopped.append(f"SeaweedFS (S3 on {s3.s3_endpoint})")
+    cluster = _cluster_from_stack(stack)
     if cluster is not None and cluster.stop():
         stopped.append(f"PostgreSQL ({cluster.describe()})")
     return stopped

@@ -23,6 +23,12 @@ Per tenant ``t`` (``slug`` with ``-`` as ``_`` in database names):
   data_plane clamd-config``, the binary and the signatures' folder from ``python -m
   data_plane clamd-info`` (run by the data plane's interpreter), readiness from clamd's
   ``PING`` over the socket;
+* its own bucket ``fb-<slug>`` on the local stack's S3 server (SeaweedFS) and an identity
+  holding the tenant's ``object_store_access_key`` / ``object_store_secret_key`` (SOPS) that
+  reaches only that bucket; the data plane encrypts every object with the tenant's data keys
+  (``object_data_keys``, SOPS) before it leaves the process, so the bucket holds ciphertext
+  only (SPEC §5.4). Without an S3 server configured (tests with a stand-in data plane) the
+  tenant gets the filesystem double under ``objects/``;
 * ``python -m data_plane migrate``, then ``serve`` and ``worker`` as detached processes whose
   pids are in ``pids/{api,worker}.pid`` and output in ``logs/{api,worker}.log``. The
   interpreter (``data_plane_python``) imports the installed ``data_plane`` package; nothing
@@ -74,7 +80,8 @@ from psycopg.conninfo import make_conninfo
 from control_plane.adapters import processes
 from control_plane.adapters.secret_store import SopsAgeSecretStore
 from control_plane.domain.lifecycle import Tenant
-from control_plane.domain.ports import SecretStore
+from control_plane.domain.ports import SecretStore, TenantBuckets
+from control_plane.domain.tenant_secrets import DATA_KEYS, data_keys_after
 from control_plane.errors import DataPlaneError, ProvisioningFailed
 from control_plane.providers.base import JobOutput
 from control_plane.settings import ControlPlaneSettings
@@ -86,6 +93,7 @@ from frostbyte_common.tenant_config import TenantConfig
 log = logging.getLogger(__name__)
 
 MARKER = "data_plane"
+DATA_KEYS_ENV = "FROSTBYTE_DP_OBJECT_DATA_KEYS"
 
 # Environment variables a data plane may inherit from the control plane; nothing else.
 _INHERITED_ENV = (
@@ -93,6 +101,11 @@ _INHERITED_ENV = (
     "SSL_CERT_FILE", "SSL_CERT_DIR", "HF_HOME", "XDG_CACHE_HOME", "TORCH_HOME",
     "OMP_NUM_THREADS", "CUDA_VISIBLE_DEVICES",
 )
+
+
+def bucket_name(slug: str) -> str:
+    """The tenant's bucket on the stack's S3 server (slugs are valid S3 bucket names)."""
+    return f"fb-{slug}"
 
 
 def role_name(slug: str) -> str:
@@ -296,12 +309,14 @@ class LocalProvider:
         code_paths: Sequence[Path] = (),
         clamd_signatures: Path | None = None,
         secrets: SecretStore | None = None,
+        buckets: TenantBuckets | None = None,
     ) -> None:
         """``code_paths`` go on the data plane's ``PYTHONPATH`` (empty: the interpreter's
         installed ``data_plane``); ``clamd_signatures`` is the folder whose signatures each
         tenant's clamd loads (None: the data plane's shipped ones, from ``clamd-info``)."""
         self._clamd_signatures = clamd_signatures
         self._secrets = secrets
+        self._buckets = buckets
         self._db = TenantDatabases(admin_conninfo)
         self._tenants_dir = state_dir.resolve() / "tenants"
         self._python = python
@@ -325,6 +340,7 @@ class LocalProvider:
             ready_timeout_s=settings.data_plane_ready_timeout_s,
             stop_grace_s=settings.data_plane_stop_grace_s,
             secrets=SopsAgeSecretStore(settings.state_dir / "secrets"),
+            buckets=_buckets_from_settings(settings),
         )
 
     # -- Provider port ---------------------------------------------------------------------
@@ -391,6 +407,11 @@ class LocalProvider:
             self._stop_processes(paths)
             with _database_step(f"could not drop the database of {tenant.slug!r}"):
                 self._db.drop(tenant.slug)
+            if self._buckets is not None:
+                with _object_store_step(f"could not remove the bucket of {tenant.slug!r}"):
+                    self._buckets.remove_tenant(
+                        bucket_name(tenant.slug),
+                        self._tenant_secrets(tenant.slug).get("object_store_access_key", ""))
             paths.clamd_socket.unlink(missing_ok=True)  # it may live outside the folder
             shutil.rmtree(paths.root, ignore_errors=True)
 
@@ -426,6 +447,10 @@ class LocalProvider:
                 conn, "SELECT 1 FROM pg_roles WHERE rolname ~ ('^fb[a-z]*_' || %s || '$')",
                 slug.replace("-", "_"))
         port = urlsplit(tenant.endpoint).port if tenant.endpoint else None
+        buckets = {} if self._buckets is None else {
+            "bucket": not self._buckets.bucket_exists(bucket_name(slug)),
+            "object_store_key": bucket_name(slug) not in self._buckets.identity_names(),
+        }
         return {
             "processes": not any(processes.running_pid(paths.pid_file(name), MARKER)
                                  for name in PROCESSES),
@@ -438,6 +463,7 @@ class LocalProvider:
             "vector_store": not paths.qdrant.exists(),
             "audit_signing_key": not paths.audit_key.exists(),
             "tenant_dir": not paths.root.exists(),
+            **buckets,
         }
 
     def job_output(self, tenant: Tenant, since: datetime, until: datetime | None,
@@ -477,6 +503,7 @@ class LocalProvider:
             endpoint = self._endpoint(port)
             self._start_clamd(paths, config)
             try:
+                self._ensure_bucket(slug)
                 write_new_signing_key(paths.audit_key)
                 password, owner_password = self._service_password(slug), _new_password()
                 with _database_step(f"could not set the database password of {slug!r}"):
@@ -516,13 +543,44 @@ class LocalProvider:
                 self._stop_processes(paths)
                 raise
 
+    def _tenant_secrets(self, slug: str) -> dict[str, str]:
+        """The tenant's SOPS secrets, decrypted in memory ({} for a tenant without any)."""
+        if self._secrets is not None and self._secrets.exists(slug):
+            return self._secrets.get(slug)
+        return {}
+
+    def _ensure_bucket(self, slug: str) -> None:
+        """The tenant's bucket and its key on the S3 server, and its data keys: a tenant made
+        before objects were encrypted gets its first keyring into its SOPS secrets now."""
+        if self._buckets is None:
+            return
+        secrets = self._tenant_secrets(slug)
+        if not (secrets.get("object_store_access_key") and secrets.get("object_store_secret_key")):
+            raise ProvisioningFailed(
+                f"tenant {slug!r} has no object-store credentials in its SOPS secrets; "
+                "rotate its secrets (`frostbyte tenants rotate-secrets`) to issue them")
+        if not secrets.get(DATA_KEYS):
+            assert self._secrets is not None  # the credentials above came from it
+            self._secrets.put(slug, {**secrets, DATA_KEYS: data_keys_after(None)})
+        with _object_store_step(f"could not prepare the bucket of {slug!r}"):
+            self._buckets.ensure_tenant(bucket_name(slug), secrets["object_store_access_key"],
+                                        secrets["object_store_secret_key"])
+
+    def _object_store_env(self, slug: str) -> dict[str, str]:
+        """Where the data plane keeps its objects and the keys that encrypt them."""
+        secrets = self._tenant_secrets(slug)
+        env = {DATA_KEYS_ENV: secrets[DATA_KEYS]} if secrets.get(DATA_KEYS) else {}
+        if self._buckets is None:
+            return {**env, "FROSTBYTE_DP_OBJECT_STORE_ROOT": str(self.paths(slug).objects)}
+        return {**env,
+                "FROSTBYTE_DP_S3_ENDPOINT": self._buckets.endpoint,
+                "FROSTBYTE_DP_S3_BUCKET": bucket_name(slug),
+                "FROSTBYTE_DP_S3_ACCESS_KEY": secrets.get("object_store_access_key", ""),
+                "FROSTBYTE_DP_S3_SECRET_KEY": secrets.get("object_store_secret_key", "")}
+
     def _service_password(self, slug: str) -> str:
         """The service role's password: the tenant's SOPS ``db_password`` when it has one."""
-        if self._secrets is not None and self._secrets.exists(slug):
-            password = self._secrets.get(slug).get("db_password")
-            if password:
-                return password
-        return _new_password()
+        return self._tenant_secrets(slug).get("db_password") or _new_password()
 
     def _healthy(self, paths: TenantPaths, endpoint: str) -> bool:
         running = all(
@@ -656,7 +714,6 @@ class LocalProvider:
             PYTHONUNBUFFERED="1",
             FROSTBYTE_DP_TENANT=slug,
             FROSTBYTE_DP_DATABASE_URL=database_url,
-            FROSTBYTE_DP_OBJECT_STORE_ROOT=str(paths.objects),
             FROSTBYTE_DP_QDRANT_PATH=str(paths.qdrant),
             FROSTBYTE_DP_HOST=self._host,
             FROSTBYTE_DP_PORT=str(port),
@@ -665,6 +722,7 @@ class LocalProvider:
             FROSTBYTE_DP_AUDIT_SIGNING_KEY_FILE=str(paths.audit_key),
             FROSTBYTE_DP_CLAMD_SOCKET=str(paths.clamd_socket),
         )
+        env.update(self._object_store_env(slug))
         return env
 
     def _run(
@@ -709,6 +767,31 @@ def _database_step(what: str) -> Iterator[None]:
         detail = exc.diag.message_primary if exc.diag else None
         raise ProvisioningFailed(f"{what}: {type(exc).__name__}: {detail or 'no detail'}"
                                  ) from exc
+
+
+@contextlib.contextmanager
+def _object_store_step(what: str) -> Iterator[None]:
+    """Turn an S3 server's refusal into a ProvisioningFailed that names what failed."""
+    try:
+        yield
+    except ProvisioningFailed:
+        raise
+    except Exception as exc:  # minio's S3Error, urllib3's connection errors, OSError
+        raise ProvisioningFailed(f"{what}: {type(exc).__name__}: {exc}") from exc
+
+
+def _buckets_from_settings(settings: ControlPlaneSettings) -> TenantBuckets | None:
+    """The stack's S3 server when one is configured (``frostbyte local up`` starts one)."""
+    if settings.s3_endpoint is None:
+        return None
+    from control_plane.adapters.seaweedfs import AdminCredentials, SeaweedAdmin
+
+    if not (settings.s3_master and settings.s3_admin_access_key
+            and settings.s3_admin_secret_key):
+        raise ValueError("FROSTBYTE_CP_S3_ENDPOINT needs FROSTBYTE_CP_S3_MASTER, "
+                         "FROSTBYTE_CP_S3_ADMIN_ACCESS_KEY and FROSTBYTE_CP_S3_ADMIN_SECRET_KEY")
+    return SeaweedAdmin(settings.s3_endpoint, settings.s3_master, AdminCredentials(
+        settings.s3_admin_access_key, settings.s3_admin_secret_key.get_secret_value()))
 
 
 def _read_port(path: Path) -> int | None:

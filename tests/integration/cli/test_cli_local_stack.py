@@ -5,6 +5,7 @@ down (which stops that clamd too)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -12,8 +13,14 @@ import uuid
 from pathlib import Path
 
 import pytest
+from minio import Minio
 
+from control_plane.adapters.secret_store import SopsAgeSecretStore
 from control_plane.providers.local import port_free
+from data_plane.adapters.objectstore_encrypted import EncryptedObjectStore
+from data_plane.adapters.objectstore_s3 import S3ObjectStore
+from data_plane.domain.object_keys import raw_key
+from frostbyte_common.data_keys import DataKeyring
 from tests.intake_hostile_files import EICAR
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -60,6 +67,8 @@ def test_cli_drives_a_local_stack(fresh_database: str, tmp_path: Path) -> None:
         assert {(d["status"], d["reason"]) for d in json.loads(again.stdout)["documents"]} == {
             ("REJECTED", "DUPLICATE")}
 
+        _bucket_holds_only_ciphertext(tmp_path / "state", slug, SAMPLES / "parking-permit-faq.txt")
+
         found = json.loads(cli("search", "electric vehicle charging bays", "--json",
                                extra=vendor).stdout)
         assert found["hits"][0]["document_name"] == "parking-permit-faq.txt"
@@ -80,6 +89,31 @@ def test_cli_drives_a_local_stack(fresh_database: str, tmp_path: Path) -> None:
         down = cli("local", "down", check=False)
     assert "control plane" in down.stdout
     assert f"{slug} clamd" in down.stdout and not _running_with(str(clamd_config))
+    assert "SeaweedFS" in down.stdout
+
+
+def _bucket_holds_only_ciphertext(state: Path, slug: str, sample: Path) -> None:
+    """The tenant's raw files and canonical JSON are in its own bucket on the stack's S3
+    server, read here with the tenant's own key: no line of the sample is in any object, and
+    the tenant's data keys (SOPS) turn the raw object back into the sample's bytes."""
+    secrets = SopsAgeSecretStore(state / "secrets").get(slug)
+    stack = json.loads((state / "stack.json").read_text())
+    endpoint = f"127.0.0.1:{stack['s3']['ports']['s3']}"
+    tenant = Minio(endpoint, secrets["object_store_access_key"],
+                   secrets["object_store_secret_key"], secure=False)
+    bucket = f"fb-{slug}"
+    keys = [o.object_name for o in tenant.list_objects(bucket, recursive=True)]
+    raw = raw_key(hashlib.sha256(sample.read_bytes()).hexdigest())  # no file name in it
+    assert raw in keys and any(k and k.startswith("canonical/") for k in keys), keys
+    lines = [line.encode() for line in sample.read_text().splitlines() if len(line) > 20]
+    for key in keys:
+        body = tenant.get_object(bucket, key).read()
+        assert not [line for line in lines if line in body], key
+    store = S3ObjectStore(f"http://{endpoint}", bucket, secrets["object_store_access_key"],
+                          secrets["object_store_secret_key"])
+    decrypted = EncryptedObjectStore(store, DataKeyring.parse(secrets["object_data_keys"]),
+                                     state / "scratch")
+    assert decrypted.get_bytes(raw) == sample.read_bytes()
 
 
 def _running_with(marker: str) -> bool:
