@@ -32,7 +32,9 @@ class DataPlaneSettings(BaseSettings):
         None, description="The tenant's data keys (`kid:base64[,kid:base64...]`, the last one "
         "encrypts new objects) from its SOPS secrets: every object is AES-256-GCM encrypted "
         "with them. Required with S3; without it the filesystem double stores plaintext.")
-    qdrant_path: Path | None = Field(None, description="Qdrant local-mode folder.")
+    qdrant_path: Path | None = Field(
+        None, description="Folder of the embedded vector index (Qdrant Edge, in the process "
+        "that owns it: the API).")
     qdrant_url: str | None = Field(None, description="Qdrant server URL (instead of a path).")
     qdrant_api_key: SecretStr | None = None
     host: str = "127.0.0.1"
@@ -92,6 +94,6 @@ class DataPlaneSettings(BaseSettings):
 
     @property
     def index_in_api(self) -> bool:
-        """Qdrant local mode admits one process per collection folder: then the API process
-        owns the collection and runs the indexer; with a server, workers index."""
+        """The embedded index (Qdrant Edge) admits one process per folder: then the API
+        process owns the collection and runs the indexer; with a server, workers index."""
         return self.qdrant_url is None

@@ -67,10 +67,21 @@ def build_embedder(settings: DataPlaneSettings) -> EmbeddingProvider:
 
 
 def build_index(settings: DataPlaneSettings) -> VectorIndex:
-    from data_plane.adapters.qdrant_index import QdrantVectorIndex
+    """A Qdrant server when one is configured (any worker may index), else Qdrant Edge in
+    this process (HNSW, keyword payload indexes) under ``qdrant_path/edge``. A folder that
+    qdrant-client's local mode left beside it is not read: the index is re-projected from
+    PostgreSQL at the API's start (:meth:`IndexService.restore_if_lost`)."""
+    if settings.qdrant_url is not None:
+        from data_plane.adapters.qdrant_index import QdrantVectorIndex
 
-    return QdrantVectorIndex(collection_name(settings.tenant), path=settings.qdrant_path,
-                             url=settings.qdrant_url, api_key=settings.qdrant_api_key)
+        return QdrantVectorIndex(collection_name(settings.tenant), url=settings.qdrant_url,
+                                 api_key=settings.qdrant_api_key)
+    from data_plane.adapters.qdrant_edge_index import QdrantEdgeVectorIndex
+
+    if settings.qdrant_path is None:
+        raise ValueError("set FROSTBYTE_DP_QDRANT_PATH (the embedded index's folder) or "
+                         "FROSTBYTE_DP_QDRANT_URL (a Qdrant server)")
+    return QdrantEdgeVectorIndex(settings.qdrant_path / "edge")
 
 
 def build_object_store(settings: DataPlaneSettings) -> ObjectStore:

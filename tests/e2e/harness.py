@@ -15,9 +15,15 @@ from pathlib import Path
 from typing import Any, Self
 
 import httpx
+from pydantic import SecretStr
 
 from data_plane.adapters.clamav.daemon import ClamdDaemon
+from data_plane.domain.ports import ObjectStore, VectorIndex
+from data_plane.settings import DataPlaneSettings
+from data_plane.wiring import build_index, build_object_store
+from frostbyte_common.data_keys import DataKeyring
 from frostbyte_common.vendor_keys import generate_key
+from tests.seaweedfs_fixture import S3Tenant
 
 ROOT = Path(__file__).resolve().parents[2]
 # base64 of 32 raw bytes: the Ed25519 key that signs the e2e data plane's audit checkpoints.
@@ -43,6 +49,10 @@ class DataPlaneHarness:
     #: Start a real clamd (the project's test signatures) and scan every file with it.
     clamd: bool = False
     clamd_daemon: ClamdDaemon | None = None
+    #: The tenant's bucket (SeaweedFS); None: the filesystem double under ``state/objects``.
+    s3: S3Tenant | None = None
+    #: The tenant's data keys: every object is encrypted with them, as in production.
+    data_keys: str = field(default_factory=lambda: DataKeyring.generate().serialize())
 
     @property
     def env(self) -> dict[str, str]:
@@ -50,7 +60,7 @@ class DataPlaneHarness:
         env.update({
             "FROSTBYTE_DP_TENANT": self.tenant,
             "FROSTBYTE_DP_DATABASE_URL": self.database_url,
-            "FROSTBYTE_DP_OBJECT_STORE_ROOT": str(self.state / "objects"),
+            "FROSTBYTE_DP_OBJECT_DATA_KEYS": self.data_keys,
             "FROSTBYTE_DP_QDRANT_PATH": str(self.state / "qdrant"),
             "FROSTBYTE_DP_PORT": str(self.port),
             "FROSTBYTE_DP_WORK_DIR": str(self.state / "work"),
@@ -58,9 +68,36 @@ class DataPlaneHarness:
             # A fixed test key, so tests can check checkpoints against its public key.
             "FROSTBYTE_DP_AUDIT_SIGNING_KEY": E2E_AUDIT_KEY,
         })
+        if self.s3 is None:
+            env["FROSTBYTE_DP_OBJECT_STORE_ROOT"] = str(self.state / "objects")
+        else:
+            env.update(FROSTBYTE_DP_S3_ENDPOINT=self.s3.endpoint,
+                       FROSTBYTE_DP_S3_BUCKET=self.s3.bucket,
+                       FROSTBYTE_DP_S3_ACCESS_KEY=self.s3.access_key,
+                       FROSTBYTE_DP_S3_SECRET_KEY=self.s3.secret_key)
         if self.clamd:
             env["FROSTBYTE_DP_CLAMD_SOCKET"] = str(self.clamd_dir / "clamd.sock")
         return env
+
+    def settings(self) -> DataPlaneSettings:
+        """The data plane's settings, as its processes read them from :attr:`env`."""
+        return DataPlaneSettings(
+            tenant=self.tenant, database_url=SecretStr(self.database_url),
+            work_dir=self.state / "work", qdrant_path=self.state / "qdrant",
+            object_data_keys=SecretStr(self.data_keys),
+            **({"object_store_root": self.state / "objects"} if self.s3 is None else {
+                "s3_endpoint": self.s3.endpoint, "s3_bucket": self.s3.bucket,
+                "s3_access_key": SecretStr(self.s3.access_key),
+                "s3_secret_key": SecretStr(self.s3.secret_key)}))
+
+    def object_store(self) -> ObjectStore:
+        """The tenant's objects as its data plane reads them (decrypted with its keys)."""
+        return build_object_store(self.settings())
+
+    def vector_index(self) -> VectorIndex:
+        """The tenant's vector index as the data plane opens it (stop the API first: the
+        embedded index admits one opener)."""
+        return build_index(self.settings())
 
     @property
     def clamd_dir(self) -> Path:

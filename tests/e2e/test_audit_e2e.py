@@ -16,6 +16,7 @@ from frostbyte_cli.main import Deps, app
 from frostbyte_common import merkle
 from frostbyte_common.audit_checkpoint import load_signing_key, public_key_text
 from tests.e2e.harness import E2E_AUDIT_KEY, ROOT, DataPlaneHarness, submit, wait_batch
+from tests.seaweedfs_fixture import S3Tenant
 
 pytestmark = pytest.mark.e2e
 
@@ -23,9 +24,10 @@ PUBLIC_KEY = public_key_text(load_signing_key(E2E_AUDIT_KEY.encode()))
 
 
 @pytest.fixture(scope="module")
-def plane(module_database: str, tmp_path_factory: pytest.TempPathFactory
-          ) -> Iterator[DataPlaneHarness]:
-    with DataPlaneHarness("audit-e2e", module_database, tmp_path_factory.mktemp("dp")) as harness:
+def plane(module_database: str, module_bucket: S3Tenant,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[DataPlaneHarness]:
+    with DataPlaneHarness("audit-e2e", module_database, tmp_path_factory.mktemp("dp"),
+                          s3=module_bucket) as harness:
         yield harness
 
 

@@ -14,11 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
-from data_plane.settings import DataPlaneSettings
-from data_plane.wiring import build_index
 from tests.e2e.harness import DataPlaneHarness, search_hits, submit, wait_batch
+from tests.seaweedfs_fixture import S3Tenant
 
 pytestmark = pytest.mark.e2e
 
@@ -35,9 +33,10 @@ The quayside gantry crane's hoist rope was replaced after the winter storms.
 
 
 @pytest.fixture(scope="module")
-def plane(module_database: str, tmp_path_factory: pytest.TempPathFactory
-          ) -> Iterator[DataPlaneHarness]:
-    with DataPlaneHarness("doctor", module_database, tmp_path_factory.mktemp("dp")) as harness:
+def plane(module_database: str, module_bucket: S3Tenant,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[DataPlaneHarness]:
+    with DataPlaneHarness("doctor", module_database, tmp_path_factory.mktemp("dp"),
+                          s3=module_bucket) as harness:
         yield harness
 
 
@@ -57,12 +56,9 @@ def _kinds(report: dict[str, Any]) -> dict[str, tuple[int, int, set[str]]]:
 
 
 def _delete_points(plane: DataPlaneHarness, document_id: str) -> int:
-    """Open the index folder as the API does (with the API stopped: local mode admits one
-    process) and delete one document's points."""
-    index = build_index(DataPlaneSettings(
-        tenant=plane.tenant, database_url=SecretStr(plane.database_url),
-        qdrant_path=plane.state / "qdrant", object_store_root=plane.state / "objects",
-        work_dir=plane.state / "work"))
+    """Open the index folder as the API does (with the API stopped: the embedded index
+    admits one process) and delete one document's points."""
+    index = plane.vector_index()
     try:
         return index.delete_document(document_id)
     finally:

@@ -1,9 +1,10 @@
 """End to end through the tenant HTTP API with real processes: PostgreSQL, procrastinate
-worker, docling/unstructured, the local embedding model and Qdrant local mode."""
+worker, docling/unstructured, the local embedding model and the embedded index (Qdrant Edge)."""
 
 from __future__ import annotations
 
 import hashlib
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import psycopg
 import pytest
 
 from tests.e2e.harness import ROOT, DataPlaneHarness, submit, wait_batch
+from tests.seaweedfs_fixture import S3Tenant
 
 pytestmark = pytest.mark.e2e
 
@@ -22,9 +24,10 @@ CORPUS = ROOT.parent / "shared" / "corpus" / "real"
 
 
 @pytest.fixture(scope="module")
-def plane(module_database: str, tmp_path_factory: pytest.TempPathFactory
-          ) -> Iterator[DataPlaneHarness]:
-    with DataPlaneHarness("e2e", module_database, tmp_path_factory.mktemp("dp")) as harness:
+def plane(module_database: str, module_bucket: S3Tenant,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[DataPlaneHarness]:
+    with DataPlaneHarness("e2e", module_database, tmp_path_factory.mktemp("dp"),
+                          s3=module_bucket) as harness:
         yield harness
 
 
@@ -151,7 +154,7 @@ def _batch_stages(database_url: str, batch_id: str) -> list[str]:
 
 
 def test_worker_killed_mid_batch_loses_nothing_and_duplicates_nothing(
-        fresh_database: str, tmp_path: Path) -> None:
+        fresh_database: str, s3_tenant: S3Tenant, tmp_path: Path) -> None:
     """kill -9 of the worker in the middle of a batch, then a restart: every accepted
     document ends INDEXED exactly once (no loss, no duplicate chunks or points)."""
     extra = [CORPUS / n for n in ("handbook-1p.docx", "example-10k-1p.html",
@@ -159,7 +162,7 @@ def test_worker_killed_mid_batch_loses_nothing_and_duplicates_nothing(
              if (CORPUS / n).exists()]
     files = SAMPLES + extra
     url = fresh_database  # its own database: the module's plane already holds these bytes
-    plane = DataPlaneHarness("killtest", url, tmp_path)
+    plane = DataPlaneHarness("killtest", url, tmp_path, s3=s3_tenant)
     try:
         plane.setup()
         with plane.client() as client:
@@ -189,10 +192,8 @@ def test_worker_killed_mid_batch_loses_nothing_and_duplicates_nothing(
         assert chunk_rows is not None and chunk_rows[0] == chunk_rows[1] > 0
         assert len(indexed_events) == len(documents)
         assert all(n == 1 for _, n in indexed_events)
-        from data_plane.adapters.qdrant_index import QdrantVectorIndex
-        from data_plane.wiring import collection_name
-
-        index = QdrantVectorIndex(collection_name("killtest"), path=tmp_path / "qdrant")
+        plane.kill("serve", signal.SIGTERM)  # the embedded index admits one opener
+        index = plane.vector_index()
         try:
             assert index.count() == chunk_rows[0]
         finally:

@@ -1,5 +1,5 @@
 """Erasure end to end through the tenant HTTP API with real processes (API, procrastinate
-worker, PostgreSQL, the local embedding model, Qdrant local mode): ``DELETE
+worker, PostgreSQL, the local embedding model, the embedded index): ``DELETE
 /v1/documents/{id}`` answers 202, the document is gone from search, reads and every store,
 the erasure is audited, the same bytes can be sent again, and a document erased while its
 job is in flight stays erased."""
@@ -17,6 +17,7 @@ import pytest
 
 from frostbyte_common.vendor_keys import generate_key
 from tests.e2e.harness import ROOT, DataPlaneHarness, search_hits, submit, wait_batch
+from tests.seaweedfs_fixture import S3Tenant
 
 pytestmark = pytest.mark.e2e
 
@@ -29,9 +30,10 @@ QUERY = "zamboni refrigeration compressor vibration hall 7"
 
 
 @pytest.fixture(scope="module")
-def plane(module_database: str, tmp_path_factory: pytest.TempPathFactory
-          ) -> Iterator[DataPlaneHarness]:
-    with DataPlaneHarness("erase", module_database, tmp_path_factory.mktemp("dp")) as harness:
+def plane(module_database: str, module_bucket: S3Tenant,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[DataPlaneHarness]:
+    with DataPlaneHarness("erase", module_database, tmp_path_factory.mktemp("dp"),
+                          s3=module_bucket) as harness:
         yield harness
 
 
@@ -146,8 +148,7 @@ def test_a_document_erased_while_processing_stays_erased(plane: DataPlaneHarness
     # Nothing a job did afterwards wrote state for it (a classification, if any, is no
     # state: the row it described is gone).
     assert {r[0] for r in after} <= {"document.classified"}
-    objects = plane.state / "objects"
-    assert not (objects / "canonical" / f"{doc_id}.json").exists()
+    assert not plane.object_store().exists(f"canonical/{doc_id}.json")
 
 
 def test_no_vector_of_an_erased_document_is_left(plane: DataPlaneHarness,
@@ -160,10 +161,7 @@ def test_no_vector_of_an_erased_document_is_left(plane: DataPlaneHarness,
         chunk_count = conn.execute("SELECT count(*) FROM chunks").fetchone()
     assert erased and not (erased & live)
     plane.stop()
-    from data_plane.adapters.qdrant_index import QdrantVectorIndex
-    from data_plane.wiring import collection_name
-
-    index = QdrantVectorIndex(collection_name("erase"), path=plane.state / "qdrant")
+    index = plane.vector_index()
     try:
         for doc_id in erased:
             assert index.count(doc_id) == 0, doc_id

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.harness import DataPlaneHarness, search_hits, submit, wait_batch
+from tests.seaweedfs_fixture import S3Tenant
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # about a minute: a real data plane
 
@@ -40,11 +41,12 @@ def _mail(path: Path) -> Path:
 
 
 def test_attachments_are_judged_by_intake_and_indexed_as_child_documents(
-        module_database: str, tmp_path: Path) -> None:
+        module_database: str, s3_tenant: S3Tenant, tmp_path: Path) -> None:
     files = tmp_path / "files"
     files.mkdir()
     mail = _mail(files / "cold-room-inspection.eml")
-    with DataPlaneHarness("mails", module_database, tmp_path / "dp") as plane, \
+    with DataPlaneHarness("mails", module_database, tmp_path / "dp",
+                          s3=s3_tenant) as plane, \
             plane.client() as client:
         receipt = submit(client, [mail])
         final = wait_batch(client, receipt["batch_id"], timeout=300)

@@ -28,6 +28,7 @@ from tests.intake_hostile_files import (
     pdf_bytes,
     zip_bomb_bytes,
 )
+from tests.seaweedfs_fixture import S3Tenant
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow,
               pytest.mark.skipif(clamd_binary() is None, reason="clamd not installed")]
@@ -39,10 +40,10 @@ LONG_NAME = "n" * 300 + ".pdf"
 
 
 @pytest.fixture(scope="module")
-def plane(module_database: str, tmp_path_factory: pytest.TempPathFactory
-          ) -> Iterator[DataPlaneHarness]:
+def plane(module_database: str, module_bucket: S3Tenant,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[DataPlaneHarness]:
     with DataPlaneHarness("hostile", module_database, tmp_path_factory.mktemp("dp"),
-                          clamd=True) as harness:
+                          s3=module_bucket, clamd=True) as harness:
         yield harness
 
 
@@ -226,8 +227,8 @@ def test_quarantine_list_release_and_purge_are_audited(plane: DataPlaneHarness,
     receipt = {d["name"]: d for d in hostile["receipt"]["documents"]}
     released = receipt["eicar.com.txt"]["document_id"]
     purged = receipt["eicar-named.pdf"]["document_id"]
-    objects = plane.state / "objects"
-    assert (objects / "quarantine" / purged).exists()
+    objects = plane.object_store()
+    assert objects.exists(f"quarantine/{purged}")
     with plane.client() as client, plane.control_client("ops-lead") as admin:
         # the vendor (audit scope) may look, read-only
         listed = client.get("/v1/quarantine", params={"limit": 500}).json()["documents"]
@@ -246,12 +247,12 @@ def test_quarantine_list_release_and_purge_are_audited(plane: DataPlaneHarness,
         assert admin.get("/v1/documents").json()["error"]["code"] == "INSUFFICIENT_SCOPE"
         assert admin.post(f"/control/v1/quarantine/{purged}/purge",
                           headers={"X-Frostbyte-Actor": ""}).status_code == 422
-        assert (objects / "quarantine" / purged).exists()
+        assert objects.exists(f"quarantine/{purged}")
 
         as_admin = admin.get("/control/v1/quarantine", params={"limit": 500}).json()
         assert {released, purged} <= {d["document_id"] for d in as_admin["documents"]}
         assert admin.post(f"/control/v1/quarantine/{purged}/purge").status_code == 200
-        assert not (objects / "quarantine" / purged).exists()
+        assert not objects.exists(f"quarantine/{purged}")
         assert admin.post(f"/control/v1/quarantine/{purged}/purge").status_code == 404
 
         assert admin.post(f"/control/v1/quarantine/{released}/release").status_code == 200

@@ -133,16 +133,16 @@ def test_redact_leaves_no_raw_value_in_any_store(plane: PolicyHarness,
             " UNION ALL SELECT f::text FROM pii_findings f").fetchall()
     chunk_text = "\n".join(r[0] for r in rows)
     assert "<CREDIT_CARD>" in chunk_text and EMAIL in chunk_text
-    canonical = [p for p in (plane.state / "objects").rglob("*") if p.is_file()
-                 and "canonical" in p.parts]
+    objects = plane.object_store()  # decrypted with the tenant's keys
+    canonical = list(objects.list("canonical/"))
     assert canonical
-    served = "\n".join(p.read_text() for p in canonical)
+    served = "\n".join(objects.get_bytes(key).decode() for key in canonical)
     hits_text = ""
     with plane.client() as client:
         for h in client.post("/v1/search", json={"query": "card IBAN payment",
                                                  "top_k": 20}).json()["hits"]:
             hits_text += h["text"] + h["text_enveloped"]
-    plane.stop()  # Qdrant's local folder is the indexer's while it runs
+    plane.stop()  # the embedded index's folder is the indexer's while it runs
     qdrant_bytes = b"".join(p.read_bytes() for p in Path(plane.state / "qdrant").rglob("*")
                             if p.is_file())
     assert qdrant_bytes

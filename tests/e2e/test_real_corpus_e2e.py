@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.harness import ROOT, DataPlaneHarness, submit, wait_batch
+from tests.seaweedfs_fixture import S3Tenant
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # a few minutes: ~70 files, one 619-page PDF
 
@@ -42,10 +43,10 @@ def _files(folder: Path) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def plane(module_database: str, tmp_path_factory: pytest.TempPathFactory
-          ) -> Iterator[DataPlaneHarness]:
+def plane(module_database: str, module_bucket: S3Tenant,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[DataPlaneHarness]:
     with DataPlaneHarness("corpus", module_database, tmp_path_factory.mktemp("dp"),
-                          clamd=True) as harness:
+                          s3=module_bucket, clamd=True) as harness:
         yield harness
 
 

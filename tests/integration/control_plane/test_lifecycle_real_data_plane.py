@@ -7,6 +7,7 @@ actor, and no plaintext secret left in files, logs, records or process arguments
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import subprocess
@@ -20,16 +21,23 @@ import httpx
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from minio import Minio
+from minio.error import S3Error
 from typer.testing import CliRunner
 
 from control_plane.adapters import processes
+from control_plane.adapters.seaweedfs import SeaweedServer
 from control_plane.adapters.secret_store import SopsAgeSecretStore
 from control_plane.api.app import create_app
 from control_plane.providers.local import TenantPaths, port_free, process_markers, role_name
 from control_plane.settings import ControlPlaneSettings
+from data_plane.adapters.objectstore_encrypted import EncryptedObjectStore
+from data_plane.adapters.objectstore_fs import FilesystemObjectStore
+from data_plane.errors import ObjectTampered
 from frostbyte_cli.main import Deps
 from frostbyte_cli.main import app as cli_app
 from frostbyte_common.audit_export import verify_export_file
+from frostbyte_common.data_keys import DataKeyring, UnknownDataKey
 from tests.intake_hostile_files import EICAR
 
 from .test_cp_api import AUTH, TOKEN, wait_for_state
@@ -61,15 +69,36 @@ def _vendor_get(endpoint: str, key: str, path: str = "/v1/documents") -> httpx.R
                      timeout=30)
 
 
+def _copy_bucket(s3: SeaweedServer, slug: str, secrets: dict[str, str], folder: Path
+                 ) -> FilesystemObjectStore:
+    """Every object of the tenant's bucket, as stored (ciphertext), read with its own key."""
+    tenant = Minio(s3.s3_endpoint.removeprefix("http://"), secrets["object_store_access_key"],
+                   secrets["object_store_secret_key"], secure=False)
+    copy = FilesystemObjectStore(folder)
+    for obj in tenant.list_objects(f"fb-{slug}", recursive=True):
+        assert obj.object_name is not None
+        copy.put_bytes(obj.object_name, tenant.get_object(f"fb-{slug}", obj.object_name).read())
+    assert any(key.startswith("raw/") for key in copy.list()), list(copy.list())
+    return copy
+
+
+def _open_copy(copy: FilesystemObjectStore, keyring: DataKeyring, key: str) -> bytes:
+    return EncryptedObjectStore(copy, keyring, copy.root.parent / "scratch").get_bytes(key)
+
+
 def _ps_args() -> str:
     return subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True,
                           check=True).stdout
 
 
 def test_lifecycle_against_the_real_data_plane(
-    fresh_database: str, pg_admin_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    fresh_database: str, pg_admin_url: str, seaweed_server: SeaweedServer, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = ControlPlaneSettings(
+        s3_endpoint=seaweed_server.s3_endpoint, s3_master=seaweed_server.master_address,
+        s3_admin_access_key=seaweed_server.admin_credentials.access_key,
+        s3_admin_secret_key=seaweed_server.admin_credentials.secret_key,
         database_url=fresh_database,
         admin_database_url=pg_admin_url,
         admin_token_sha256=hashlib.sha256(TOKEN.encode()).hexdigest(),
@@ -79,7 +108,8 @@ def test_lifecycle_against_the_real_data_plane(
     )
     slug, other = f"life{time.time_ns() % 10**8}", f"peer{time.time_ns() % 10**8}"
     try:
-        _lifecycle(settings, slug, other, fresh_database, pg_admin_url, tmp_path, caplog)
+        _lifecycle(settings, slug, other, fresh_database, pg_admin_url, tmp_path, caplog,
+                   seaweed_server)
     finally:  # a failed run must not leave data planes (or their clamd) behind
         for tenant_dir in (tmp_path / "state" / "tenants").glob("*/"):
             paths = TenantPaths(tenant_dir)
@@ -88,7 +118,8 @@ def test_lifecycle_against_the_real_data_plane(
 
 
 def _lifecycle(settings: ControlPlaneSettings, slug: str, other: str, fresh_database: str,
-               pg_admin_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+               pg_admin_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+               s3: SeaweedServer) -> None:
     with TestClient(create_app(settings)) as api:
         for s in (slug, other):
             assert api.post("/v1/tenants", json={"slug": s, "display_name": s},
@@ -194,6 +225,18 @@ def _lifecycle(settings: ControlPlaneSettings, slug: str, other: str, fresh_data
                           headers=AUTH).status_code == 200
         assert _vendor_get(endpoint, spare["key"]).status_code == 401
 
+        # a copy of the tenant's bucket taken before deprovisioning (a backup, a forgotten
+        # snapshot): readable now with the tenant's data keys — old and rotated ones
+        secrets = SopsAgeSecretStore(tmp_path / "state" / "secrets").get(slug)
+        copy = _copy_bucket(s3, slug, secrets, tmp_path / "bucket-copy")
+        keyring = DataKeyring.parse(secrets["object_data_keys"])
+        assert len(keyring.ids) == 2  # the first key and rotation's
+        readable = {key: _open_copy(copy, keyring, key) for key in copy.list()}
+        assert any(key.startswith("canonical/") and body.startswith(b"{")
+                   for key, body in readable.items()), sorted(readable)
+        peer_keys = DataKeyring.parse(
+            SopsAgeSecretStore(tmp_path / "state" / "secrets").get(other)["object_data_keys"])
+
         # deprovision: the endpoint closes before the call answers, then all is destroyed
         assert api.post(f"/v1/tenants/{slug}/deprovision", headers=AUTH).json()["state"] == (
             "DEPROVISIONING")
@@ -207,6 +250,25 @@ def _lifecycle(settings: ControlPlaneSettings, slug: str, other: str, fresh_data
             (12, "control-plane")]
         verified = events[-1]["detail"]["verified_gone"]
         assert verified and all(verified.values()), verified
+        assert verified["bucket"] and verified["object_store_key"]  # on the S3 server
+        # crypto-shred: the copy is unreadable with anything left on this machine — the
+        # tenant's secrets and age key are gone, no file holds its data keys, another
+        # tenant's keys do not open it, and its S3 key is refused
+        assert not SopsAgeSecretStore(tmp_path / "state" / "secrets").exists(slug)
+        shredded = [keyring.key(kid) for kid in keyring.ids]
+        leftovers = [p for root in (tmp_path / "state", s3.root) for p in root.rglob("*")
+                     if p.is_file()]
+        for data_key in shredded:
+            for form in (data_key, base64.b64encode(data_key), base64.urlsafe_b64encode(data_key)):
+                assert not [p for p in leftovers if form in p.read_bytes()]
+        for key in readable:
+            with pytest.raises((UnknownDataKey, ObjectTampered)):
+                _open_copy(copy, peer_keys, key)
+        tenant_client = Minio(s3.s3_endpoint.removeprefix("http://"),
+                              secrets["object_store_access_key"],
+                              secrets["object_store_secret_key"], secure=False)
+        with pytest.raises(S3Error):
+            list(tenant_client.list_objects(f"fb-{slug}", recursive=True))
         # its signed audit trail was archived before anything was destroyed, and verifies
         # offline (library and CLI) with the export's head hash recorded in the event
         archived = events[-1]["detail"]["audit_archive"]
