@@ -55,6 +55,12 @@ _INDEXING_THRESHOLD_KB = 10_000
 #: Segments stop growing here (~100,000 384-d vectors): an optimizer run rebuilds at most
 #: one such segment, instead of the whole collection, as it grows.
 _MAX_SEGMENT_KB = 150_000
+#: How many segments the optimizer keeps before merging the smallest. Edge's default (from
+#: the CPU count: 2 here) merges every newly indexed segment into a big one, rebuilding its
+#: graph each time (100k points: 64 s to build, one run up to 13 s); 16 builds in 45 s but a
+#: search visiting 16 graphs takes ~20 ms instead of ~1 ms; 4: 51 s, runs of at most ~5 s,
+#: searches of ~1.5 ms (measured on 2 shared cores).
+_SEGMENTS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +163,8 @@ class QdrantEdgeVectorIndex:
                 full_scan_threshold=_INDEXING_THRESHOLD_KB,
             ),
             optimizers=edge.EdgeOptimizersConfig(
-                indexing_threshold=_INDEXING_THRESHOLD_KB, max_segment_size=_MAX_SEGMENT_KB
+                indexing_threshold=_INDEXING_THRESHOLD_KB, max_segment_size=_MAX_SEGMENT_KB,
+                default_segment_number=_SEGMENTS,
             ),
         )
 
