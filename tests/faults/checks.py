@@ -2,8 +2,9 @@
 the invariants a vendor relies on: nothing lost, nothing twice, nothing half-indexed, nothing
 stuck.
 
-``read_ledger`` reads PostgreSQL (the API may still run); ``index_points`` opens the local
-Qdrant folder, so it is called once the API that owns it has stopped. ``problems`` is pure.
+``read_ledger`` reads PostgreSQL (the API may still run); ``index_points`` reads the index
+through the data plane's own wiring, once the API that owns the embedded index has stopped.
+``problems`` is pure.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import psycopg
 from psycopg.rows import dict_row
 
 from data_plane.domain.intake import DocStatus
+from data_plane.domain.ports import VectorIndex
 
 #: Where a document may end; anything else is still in the pipeline.
 TERMINAL = frozenset({DocStatus.INDEXED, DocStatus.FAILED, DocStatus.REJECTED,
@@ -77,33 +78,23 @@ def read_ledger(database_url: str) -> Ledger:
     return Ledger(docs, batches, chunks, events, jobs)
 
 
-def index_points(qdrant_path: Path, collection: str) -> Counter[str]:
-    """Points per document id in the local Qdrant folder (the owning API must be stopped)."""
-    from qdrant_client import QdrantClient
-
-    client = QdrantClient(path=str(qdrant_path))
-    points: Counter[str] = Counter()
+def index_points(index: VectorIndex, document_ids: list[str]) -> tuple[Counter[str], int]:
+    """Points per document (of ``document_ids``) and in all, as the data plane's own index
+    reads them (opened once the API that owns it has stopped); the index is closed."""
     try:
-        if not client.collection_exists(collection):
-            return points
-        offset = None
-        while True:
-            batch, offset = client.scroll(collection, limit=1000, offset=offset,
-                                          with_payload=["document_id"], with_vectors=False)
-            points.update(str((p.payload or {}).get("document_id")) for p in batch)
-            if offset is None:
-                return points
+        return Counter({doc: index.count(doc) for doc in document_ids}), index.count()
     finally:
-        client.close()
+        index.close()
 
 
 def problems(ledger: Ledger, sent: dict[str, list[str]], points: Counter[str],
-             must_index: set[str]) -> dict[str, list[str]]:
+             must_index: set[str], total_points: int | None = None) -> dict[str, list[str]]:
     """Pure: every broken promise, by kind (empty lists: none).
 
     ``sent``: idempotency key → names of the files uploaded under it; ``points``: index
-    points per document id; ``must_index``: names of files that must end INDEXED (the
-    generated ones: any other end is a loss)."""
+    points per INDEXED document id, ``total_points`` all the index holds (default: their
+    sum); ``must_index``: names of files that must end INDEXED (the generated ones: any
+    other end is a loss)."""
     found: dict[str, list[str]] = {"lost": [], "duplicated": [], "half_indexed": [],
                                    "stuck": []}
     uploads = ledger.uploads()
@@ -124,10 +115,11 @@ def problems(ledger: Ledger, sent: dict[str, list[str]], points: Counter[str],
                             for n, c in names_everywhere.items() if c > 1]
     for d in ledger.documents:
         _check_document(d, ledger, points, must_index, found)
-    stray = set(points) - {str(d.document_id) for d in ledger.documents
-                           if d.status == DocStatus.INDEXED}
-    found["half_indexed"] += [f"{doc}: {points[doc]} points of a document not INDEXED"
-                              for doc in sorted(stray)]
+    indexed = {str(d.document_id) for d in ledger.documents if d.status == DocStatus.INDEXED}
+    stray = (sum(points.values()) if total_points is None else total_points) - sum(
+        points[doc] for doc in indexed)
+    if stray:
+        found["half_indexed"].append(f"{stray} index points belong to no INDEXED document")
     found["stuck"] += [f"{n} jobs {what}" for what, n in ledger.open_jobs.items()]
     return found
 

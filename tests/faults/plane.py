@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,16 +74,11 @@ class Figures:
 
 @dataclass
 class FaultPlane(DataPlaneHarness):
-    """The e2e harness plus what faults need: extra settings, SIGKILL of one role with a
-    count of the processes it left behind, and restarts."""
+    """The e2e harness plus what faults need: SIGKILL of one role with a count of the
+    processes it left behind, and restarts."""
 
-    extra_env: dict[str, str] = field(default_factory=dict)
     #: processes found alive in a killed role's session a few seconds after its kill
-    leftovers: int = 0
-
-    @property
-    def env(self) -> dict[str, str]:
-        return super().env | self.extra_env
+    leftovers: Counter[str] = field(default_factory=Counter)
 
     def sigkill(self, role: str, grace: float = 3.0) -> None:
         """``kill -9`` of the role's process alone (as the OOM killer or a host crash would);
@@ -94,10 +90,9 @@ class FaultPlane(DataPlaneHarness):
         session = proc.pid
         self.kill(role, signal.SIGKILL)
         time.sleep(grace)
-        left = _session_members(session)
-        self.leftovers += len(left)
-        for member in left:
+        for member in _session_members(session):
             with contextlib.suppress(psutil.Error):
+                self.leftovers[f"{role}: {_describe(member)}"] += 1
                 member.kill()
 
     def restart(self, role: str, ready_timeout: float) -> None:
@@ -116,8 +111,11 @@ class FaultPlane(DataPlaneHarness):
                     with contextlib.suppress(psutil.Error):
                         member.kill()
 
-    def qdrant_path(self) -> Path:
-        return self.state / "qdrant"
+
+def _describe(proc: psutil.Process) -> str:
+    """A process in a few words: its command line's telling part."""
+    words = [w for w in proc.cmdline() if not w.startswith("-")]
+    return " ".join(words[1:4])[:80] or proc.name()
 
 
 def _session_members(session: int) -> list[psutil.Process]:
@@ -190,13 +188,14 @@ def pipeline_state(database_url: str) -> dict[str, int]:
 
 
 def wait_settled(database_url: str, deadline: Deadline, *, stall_s: float,
-                 seen: Callable[[], str]) -> None:
-    """Wait until no document is ACCEPTED or PROCESSING. Fails at the deadline, or sooner
-    when nothing has moved for ``stall_s`` seconds (a stuck document does not wait for the
-    whole deadline), with what ``seen`` reports then."""
+                 seen: Callable[[], str], tick: Callable[[], None] = lambda: None) -> None:
+    """Wait until no document is ACCEPTED or PROCESSING (calling ``tick`` at each poll).
+    Fails at the deadline, or sooner when nothing has moved for ``stall_s`` seconds (a
+    stuck document does not wait for the whole deadline), with what ``seen`` reports then."""
     last: dict[str, int] = {}
     moved = time.monotonic()
     while True:
+        tick()
         state = pipeline_state(database_url)
         if state and not any(k.startswith(("ACCEPTED/", "PROCESSING/")) for k in state):
             return

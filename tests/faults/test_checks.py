@@ -67,10 +67,9 @@ def test_a_document_left_accepted_is_stuck_and_a_generated_one_that_failed_is_lo
     assert [s.split(":")[0] for s in found["lost"]] == [f"b.txt ({failed.document_id})"]
 
 
-def test_points_of_a_document_that_is_not_indexed_are_half_indexed() -> None:
+def test_points_of_no_indexed_document_are_half_indexed() -> None:
     batch = uuid.uuid4()
-    failed = _doc("a.txt", batch, status="FAILED", stage="EMBEDDED")
-    found = problems(_ledger([failed], {"k": [batch]}), {"k": ["a.txt"]},
-                     Counter({str(failed.document_id): 3}), set())
-    assert found["half_indexed"] == [f"{failed.document_id}: 3 points of a document not "
-                                     "INDEXED"]
+    docs = [_doc("a.txt", batch), _doc("b.txt", batch, status="FAILED", stage="EMBEDDED")]
+    found = problems(_ledger(docs, {"k": [batch]}), {"k": ["a.txt", "b.txt"]}, _points(docs),
+                     set(), total_points=5)
+    assert found["half_indexed"] == ["3 index points belong to no INDEXED document"]

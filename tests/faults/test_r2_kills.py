@@ -1,7 +1,7 @@
 """R2: ``kill -9`` of the API and of the worker at random moments while a batch of small,
-varied files is uploaded and processed; each killed process is restarted. Afterwards nothing
-is lost, nothing is there twice, nothing is half-indexed or stuck, and the audit chain
-verifies.
+varied files is uploaded and processed (objects on SeaweedFS, encrypted); each killed process
+is restarted. Afterwards nothing is lost, nothing is there twice, nothing is half-indexed or
+stuck, and the audit chain verifies.
 
 Sizes (environment): ``FROSTBYTE_FAULT_R2_DOCS`` (500), ``FROSTBYTE_FAULT_R2_ROUNDS`` (20),
 ``FROSTBYTE_FAULT_R2_BATCH`` (files per upload, 25), ``FROSTBYTE_FAULT_R2_GAP_S`` (longest
@@ -22,7 +22,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from data_plane.wiring import collection_name
 from tests.faults.checks import index_points, problems, read_ledger
 from tests.faults.corpus import is_real, write_corpus
 from tests.faults.plane import (
@@ -35,6 +34,7 @@ from tests.faults.plane import (
     pipeline_state,
     wait_settled,
 )
+from tests.seaweedfs_fixture import S3Tenant
 
 pytestmark = [pytest.mark.fault, pytest.mark.e2e]
 
@@ -94,7 +94,7 @@ def _canonical_missing(client: httpx.Client, document_ids: list[str]) -> list[st
 
 
 def test_kill_9_of_api_and_worker_loses_duplicates_and_half_indexes_nothing(
-        fault_database: str, tmp_path: Path, figures: Figures) -> None:
+        fault_database: str, s3_tenant: S3Tenant, tmp_path: Path, figures: Figures) -> None:
     docs = int(env_number("FROSTBYTE_FAULT_R2_DOCS", 500))
     rounds = int(env_number("FROSTBYTE_FAULT_R2_ROUNDS", 20))
     per_batch = int(env_number("FROSTBYTE_FAULT_R2_BATCH", 25))
@@ -108,7 +108,7 @@ def test_kill_9_of_api_and_worker_loses_duplicates_and_half_indexes_nothing(
     must_index = {p.name for p in files if not is_real(p)}
     run = Deadline("R2", env_number("FROSTBYTE_FAULT_R2_DRAIN_S", 3600))
 
-    plane = FaultPlane(TENANT, fault_database, tmp_path / "dp")
+    plane = FaultPlane(TENANT, fault_database, tmp_path / "dp", s3=s3_tenant)
     try:
         plane.setup()
         started = time.monotonic()
@@ -131,10 +131,10 @@ def test_kill_9_of_api_and_worker_loses_duplicates_and_half_indexes_nothing(
             indexed = [str(d.document_id) for d in ledger.documents if d.status == "INDEXED"]
             missing = _canonical_missing(client, indexed)
     finally:
-        plane.stop()  # releases the Qdrant folder, counted below
-    points = index_points(plane.qdrant_path(), collection_name(TENANT))
+        plane.stop()  # releases the embedded index, read below
+    points, total = index_points(plane.vector_index(), indexed)
     found = problems(ledger, {k: [p.name for p in g] for k, g in zip(keys, groups, strict=True)},
-                     points, must_index)
+                     points, must_index, total)
     found["half_indexed"] += missing
 
     resent = [d for d in deliveries if d.attempts > 1]
@@ -144,10 +144,10 @@ def test_kill_9_of_api_and_worker_loses_duplicates_and_half_indexes_nothing(
     figures.add("uploads re-sent under their key", f"{len(resent)} of {len(deliveries)} "
                 f"({Counter(f for d in resent for f in d.failures)})")
     figures.add("documents by status", ledger.by_status())
-    figures.add("chunks / index points", f"{sum(ledger.chunks.values())} / "
-                f"{sum(points.values())}")
+    figures.add("chunks / index points", f"{sum(ledger.chunks.values())} / {total}")
     figures.add("audit verify", {k: verdict.get(k) for k in ("ok", "events", "problem")})
-    figures.add("processes left in a killed role's session", plane.leftovers)
+    figures.add("processes left in a killed role's session 3 s after",
+                dict(plane.leftovers))
     figures.add("upload scratch folders left behind",
                 len(list((plane.state / "work").glob("batch-*"))))
     figures.add("seconds", f"uploads {uploaded:.0f}, all settled {settled:.0f}")

@@ -1,8 +1,8 @@
-"""R4: 50 concurrent uploaders against one tenant for ``FROSTBYTE_FAULT_R4_SECONDS`` (600):
-every answer is a 202 receipt or a 429 with ``Retry-After`` (which the uploader honours),
-never a 5xx or a dropped connection; the API's resident memory stays under
-``FROSTBYTE_FAULT_R4_RSS_MIB`` (3072); the audit chain still verifies. Prints the counts,
-the receipt time's p50/p99 and the API's memory."""
+"""R4: 50 concurrent uploaders against one tenant (objects on SeaweedFS, encrypted) for
+``FROSTBYTE_FAULT_R4_SECONDS`` (600): every answer is a 202 receipt or a 429 with
+``Retry-After`` (which the uploader honours), never a 5xx or a dropped connection; the API's
+resident memory stays under ``FROSTBYTE_FAULT_R4_RSS_MIB`` (3072); the audit chain still
+verifies. Prints the counts, the receipt time's p50/p99 and the API's memory."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ import psutil
 import pytest
 
 from tests.faults.plane import Deadline, FaultPlane, Figures, env_number
+from tests.seaweedfs_fixture import S3Tenant
 
 pytestmark = [pytest.mark.fault, pytest.mark.e2e]
 
@@ -127,11 +128,11 @@ def _percentile(values: list[float], q: int) -> float:
 
 
 def test_fifty_uploaders_get_receipts_or_retry_after_and_the_api_memory_stays_bounded(
-        fault_database: str, tmp_path: Path, figures: Figures) -> None:
+        fault_database: str, s3_tenant: S3Tenant, tmp_path: Path, figures: Figures) -> None:
     seconds = env_number("FROSTBYTE_FAULT_R4_SECONDS", 600)
     ceiling = env_number("FROSTBYTE_FAULT_R4_RSS_MIB", 3072) * MIB
     deadline = Deadline("R4", seconds + env_number("FROSTBYTE_FAULT_ROUND_S", 300))
-    plane = FaultPlane("faults-r4", fault_database, tmp_path / "dp")
+    plane = FaultPlane("faults-r4", fault_database, tmp_path / "dp", s3=s3_tenant)
     try:
         plane.setup()
         api = plane.procs["serve"].pid
