@@ -29,7 +29,15 @@ from frostbyte_common.firewall import build_policy
 from frostbyte_common.tenant_config import TenantConfig
 from frostbyte_common.vendor_keys import generate_key
 from tests.hosts.harness import CONTROL_ADDRESS, Host, Lab
-from tests.hosts.test_namespace_hosts import SAMPLE, STORE_PORT, VENDOR_PORT, cli, host_vars
+from tests.hosts.test_namespace_hosts import (
+    SAMPLE,
+    STORE_PORT,
+    VENDOR_PORT,
+    assert_ciphertext_only,
+    cli,
+    host_vars,
+    read_bucket,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -127,7 +135,8 @@ def test_the_provider_provisions_serves_stops_and_deprovisions_a_host(
     assert endpoint == f"https://{host.address}"
     assert provider.is_healthy(tenant)
     ready = json.loads(lab.http_get(lab.control, f"http://{host.address}:{VENDOR_PORT}/readyz")[1])
-    assert ready["checks"] == {"model": True, "database": True, "scanner": True}
+    assert ready["checks"] == {"model": True, "database": True, "object_store": True,
+                               "scanner": True}
 
     issued = generate_key()
     provider.install_vendor_key(tenant, issued.key_id, issued.sha256, ["ingest", "read"],
@@ -142,16 +151,28 @@ def test_the_provider_provisions_serves_stops_and_deprovisions_a_host(
     found = cli(lab, host, issued, "search", "who declares a security incident", "--json")
     assert found.returncode == 0 and json.loads(found.stdout)["hits"], found.stderr
 
-    # a rotation: new secrets in the SOPS file, applied — the old database password is
-    # refused at once, the new one works, the documents stay
+    # a rotation: new secrets in the SOPS file (the data keys kept behind a new one, as the
+    # rotation service does), applied — the old database password and object-store key are
+    # refused at once, the new ones work, the documents and their objects stay readable
     secrets = SopsAgeSecretStore(lab.root / "secrets")
-    old_password = secrets.get(SLUG)["db_password"]
-    secrets.put(SLUG, generate_tenant_secrets())
+    old = secrets.get(SLUG)
+    assert_ciphertext_only(lab, host, old)
+    secrets.put(SLUG, generate_tenant_secrets(old))
     assert provider.apply_secrets(tenant, config) == endpoint
-    assert not can_log_in(host, old_password)
-    assert can_log_in(host, secrets.get(SLUG)["db_password"])
+    new = secrets.get(SLUG)
+    assert not can_log_in(host, old["db_password"])
+    assert can_log_in(host, new["db_password"])
+    refused_key = read_bucket(lab, host, old["object_store_access_key"],
+                              old["object_store_secret_key"])
+    assert refused_key["error"] in {"InvalidAccessKeyId", "AccessDenied"}
+    assert_ciphertext_only(lab, host, new)
     found = cli(lab, host, issued, "search", "who declares a security incident", "--json")
     assert found.returncode == 0 and json.loads(found.stdout)["hits"], found.stderr
+    # and a new document is stored with the new key
+    faq = SAMPLE.with_name("parking-permit-faq.txt")
+    later = cli(lab, host, issued, "batch", "submit", str(faq), "--json", "--timeout", "600")
+    assert later.returncode == 0, later.stdout + later.stderr
+    assert json.loads(later.stdout)["documents"][0]["status"] == "INDEXED"
 
     provider.revoke_vendor_key(tenant, issued.key_id)
     refused = cli(lab, host, issued, "search", "security incident", "--json")
@@ -160,7 +181,7 @@ def test_the_provider_provisions_serves_stops_and_deprovisions_a_host(
     pids = [int(p.read_text("utf-8")) for p in host.base_dir.glob("*.pid")]
     provider.deprovision(tenant)
     assert all(provider.verify_deprovisioned(tenant).values())
-    for folder in ("data", "secrets", "run", "logs"):
+    for folder in ("data", "secrets", "run", "logs", "seaweedfs"):
         assert not (host.base_dir / folder).exists(), folder
     assert not any(Path(f"/proc/{pid}").exists() for pid in pids)
     job_log = provider.job_log(SLUG).read_text("utf-8") if provider.job_log(SLUG).exists() \

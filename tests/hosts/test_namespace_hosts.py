@@ -4,10 +4,13 @@ running on each host — its own PostgreSQL, clamd, API and worker, started by t
 ``process`` engine from a wheel of this checkout (no container engine runs on these
 machines). Then: readiness and a real ingest and search through the vendor port from the
 control namespace, what the firewall from the tenants' policies lets through, an update
-rolled forward and one rolled back, and a wipe that leaves nothing behind."""
+rolled forward and one rolled back, and a wipe that leaves nothing behind. Each host's
+objects are in its own SeaweedFS, run by the same engine, read back here with the tenant's
+key: ciphertext only."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -36,6 +39,19 @@ VENDOR_PORT = 443
 STORE_PORT = 5433  # the host's own PostgreSQL (never 5432 on this machine)
 SIGNATURES = "data_plane/adapters/clamav/signatures"
 SAMPLE = ROOT / "samples" / "incident-response-runbook.md"
+# phrases of SAMPLE: none may appear in what the object store holds
+PLAINTEXT = (b"Ransomware on a production host", b"Confirm the alert is real",
+             b"blameless post-mortem")
+SEAWEEDFS_KINDS = ("master", "volume", "filer", "s3")
+
+
+def seaweedfs_ports(host: Host) -> dict[str, int]:
+    """The host's SeaweedFS ports. The hosts share this machine's /tmp, where weed makes a
+    socket per gRPC port (a fixed path): each host gets ports of its own, below the
+    ephemeral range."""
+    base = 24000 + 20 * int(host.address.split(".")[2])
+    return {name: base + offset for offset, name in enumerate(
+        kind + suffix for kind in SEAWEEDFS_KINDS for suffix in ("", "_grpc"))}
 
 
 def host_vars(host: Host, wheel: Path) -> dict[str, Any]:
@@ -62,6 +78,13 @@ def host_vars(host: Host, wheel: Path) -> dict[str, Any]:
         # every address, so that only the host firewall keeps the store from the network
         "dataplane_deploy_postgres_listen": "*",
         "dataplane_deploy_clamd_database_dir": f"{base}/release/current/{SIGNATURES}",
+        # SeaweedFS as an account of its own that is neither root nor the data plane's
+        # (the hosts share this machine's accounts: none is made)
+        "dataplane_deploy_seaweedfs_manage_user": False,
+        "dataplane_deploy_seaweedfs_user": "nobody",
+        "dataplane_deploy_seaweedfs_group": "nogroup",
+        "dataplane_deploy_seaweedfs_ports": seaweedfs_ports(host),
+        "dataplane_deploy_seaweedfs_volume_size_limit_mb": 64,
         "dataplane_deploy_ready_url": f"http://127.0.0.1:{VENDOR_PORT}/readyz",
         "dataplane_deploy_ready_retries": 180,
         "dataplane_deploy_ready_delay": 1,
@@ -104,7 +127,13 @@ class Tenants:
             "dataplane_host_nftables_ruleset": nftables_ruleset(host.policy),
             **(extravars or {})},
             secrets=self.secrets_of(host) if secrets else None,
-            on_output=self.output.append, timeout_s=900)
+            on_output=self._record, timeout_s=900)
+
+    def _record(self, line: str) -> None:
+        """Keep the playbooks' output (checked for secrets) and print it: pytest shows what a
+        failed test printed."""
+        self.output.append(line)
+        print(line)
 
     def secrets_of(self, host: Host) -> dict[str, str]:
         """The tenant's secrets as the control plane generates them (SOPS-held there)."""
@@ -160,6 +189,58 @@ def keys(tenants: Tenants, lab: Lab) -> dict[str, IssuedKey]:
             for name, host in lab.hosts.items()}
 
 
+_BUCKET_READER = """
+import base64, json, sys
+from minio import Minio
+from minio.error import S3Error
+a = json.load(sys.stdin)
+s3 = Minio(a["endpoint"], access_key=a["access_key"], secret_key=a["secret_key"],
+           secure=False, region="us-east-1")
+out = {"objects": {}}
+try:
+    for o in s3.list_objects(a["bucket"], recursive=True):
+        data = s3.get_object(a["bucket"], o.object_name).read()
+        out["objects"][o.object_name] = base64.b64encode(data).decode()
+    s3.make_bucket(a["bucket"] + "-2")
+    out["make_bucket"] = "made"
+except S3Error as exc:
+    out["error"] = exc.code
+print(json.dumps(out))
+"""
+
+
+def read_bucket(lab: Lab, host: Host, access_key: str, secret_key: str) -> dict[str, Any]:
+    """What ``access_key`` reads from the tenant's bucket over the host's own loopback (every
+    object, by name) and whether it may make another bucket; ``error``: the S3 refusal."""
+    request = {"endpoint": f"127.0.0.1:{seaweedfs_ports(host)['s3']}",
+               "bucket": f"fb-{host.name}", "access_key": access_key,
+               "secret_key": secret_key}
+    done = subprocess.run(["ip", "netns", "exec", host.netns, sys.executable, "-c",
+                           _BUCKET_READER], input=json.dumps(request), capture_output=True,
+                          text=True, timeout=60, check=True)
+    result: dict[str, Any] = json.loads(done.stdout)
+    result["objects"] = {name: base64.b64decode(data)
+                         for name, data in result.get("objects", {}).items()}
+    return result
+
+
+def assert_ciphertext_only(lab: Lab, host: Host, secrets: dict[str, str]) -> None:
+    """The tenant's bucket holds the raw file and its canonical JSON, encrypted: no phrase of
+    the sample in any object (nor anywhere in SeaweedFS's files); its key may not make a
+    bucket."""
+    read = read_bucket(lab, host, secrets["object_store_access_key"],
+                       secrets["object_store_secret_key"])
+    assert read.get("error") == "AccessDenied", "the tenant's key made a bucket"
+    objects = read["objects"]
+    assert len(objects) >= 2, sorted(objects)
+    assert SAMPLE.read_bytes() not in b"".join(objects.values())
+    on_disk = b"".join(p.read_bytes() for p in (host.base_dir / "data" / "seaweedfs").rglob("*")
+                       if p.is_file())
+    for phrase in PLAINTEXT:
+        assert not any(phrase in data for data in objects.values()), phrase
+        assert phrase not in on_disk, phrase
+
+
 def cli(lab: Lab, host: Host, key: IssuedKey, *args: str) -> subprocess.CompletedProcess[str]:
     """The frostbyte CLI, run as a vendor would: from the control namespace, over the
     network, to the host's vendor port."""
@@ -177,7 +258,8 @@ def test_each_data_plane_is_ready_with_its_own_database_and_scanner(
         assert status == 200, body
         ready = json.loads(body)
         assert ready["tenant"] == host.name and ready["scanner"] == "clamd"
-        assert ready["checks"] == {"model": True, "database": True, "scanner": True}
+        assert ready["checks"] == {"model": True, "database": True, "object_store": True,
+                                   "scanner": True}
 
 
 def test_a_vendor_ingests_and_searches_through_the_vendor_port(
@@ -193,6 +275,12 @@ def test_a_vendor_ingests_and_searches_through_the_vendor_port(
     assert found.returncode == 0, found.stderr
     result = json.loads(found.stdout)
     assert result["hits"] and result["hits"][0]["document_id"] == document["document_id"]
+    assert_ciphertext_only(lab, host, tenants.secrets_of(host))
+    # tenant B's bucket, on its own server, stays empty
+    other_read = read_bucket(lab, lab.hosts["tenant-b"],
+                             *(tenants.secrets_of(lab.hosts["tenant-b"])[name]
+                               for name in ("object_store_access_key", "object_store_secret_key")))
+    assert other_read["objects"] == {}
     verified = cli(lab, host, keys["tenant-a"], "audit", "verify", "--json")
     assert verified.returncode == 0 and json.loads(verified.stdout)["ok"] is True
     # tenant B's data plane knows neither the document nor tenant A's key
@@ -221,6 +309,10 @@ def test_the_roles_left_hardening_firewall_and_private_secrets(
         cluster = host.base_dir / "data" / "pg"
         assert cluster.stat().st_mode & 0o777 == 0o700 and cluster.owner() == "postgres"
         assert "scram-sha-256" in (cluster / "pg_hba.conf").read_text("utf-8")
+        s3_config = host.base_dir / "seaweedfs" / "s3.json"
+        assert s3_config.stat().st_mode & 0o777 == 0o600 and s3_config.owner() == "nobody"
+        weed = int((host.base_dir / "seaweedfs.pid").read_text("utf-8"))
+        assert Path(f"/proc/{weed}").owner() == "nobody", "weed runs as its own account"
     artifacts = b"".join(p.read_bytes() for p in (lab.root / "runs").rglob("*")
                          if p.is_file())
     for host in lab.hosts.values():
@@ -230,7 +322,8 @@ def test_the_roles_left_hardening_firewall_and_private_secrets(
         # nor in any log the data plane and its stores wrote
         logs = b"".join(p.read_bytes() for p in (host.base_dir / "logs").rglob("*")
                         if p.is_file())
-        assert tenants.secrets_of(host)["db_password"].encode() not in logs
+        for name in ("db_password", "object_store_secret_key", "object_data_keys"):
+            assert tenants.secrets_of(host)[name].encode() not in logs, name
 
 
 @pytest.mark.parametrize(("source", "target"), [("tenant-b", "tenant-a"),
@@ -290,15 +383,19 @@ def test_update_rolls_forward_and_back_on_a_failed_release(
 def test_wipe_leaves_no_data_secret_or_process(lab: Lab, tenants: Tenants) -> None:
     host = lab.hosts["tenant-a"]
     pids = [int(p.read_text("utf-8")) for p in host.base_dir.glob("*.pid")]
-    assert len(pids) == 4, "postgres, clamd, api and worker ran"
+    assert len(pids) == 5, "postgres, seaweedfs, clamd, api and worker ran"
     tenants.play(host, "wipe.yml")
-    for folder in ("data", "secrets", "compose", "logs", "run", "clamd"):
+    for folder in ("data", "secrets", "compose", "logs", "run", "clamd", "seaweedfs"):
         assert not (host.base_dir / folder).exists(), folder
     assert not list(host.base_dir.glob("*.pid"))
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists(), f"pid {pid} still runs"
-    # what stays is code (the launcher and the releases): no secret in any of it
-    leftovers = [p for p in host.base_dir.rglob("*") if p.is_file()]
+    # nor weed's gRPC sockets in /tmp
+    ports = seaweedfs_ports(host)
+    for kind in SEAWEEDFS_KINDS:
+        assert not Path(f"/tmp/seaweedfs-{kind}-grpc-{ports[kind + '_grpc']}.sock").exists()
+    # what stays is code (the launcher, the link to weed and the releases): no secret in it
+    leftovers = [p for p in host.base_dir.rglob("*") if p.is_file() and not p.is_symlink()]
     assert {p.relative_to(host.base_dir).parts[0] for p in leftovers} <= {"bin", "release"}
     stored = b"".join(p.read_bytes() for p in leftovers)
     for value in tenants.secrets_of(host).values():

@@ -28,6 +28,7 @@ SECRETS = {
     "object_store_secret_key": "osk-5b7e9d1f3a-never-in-artifacts",
     "vector_store_api_key": "vsk-0c2e4a6b8d-never-in-artifacts",
     "signing_key": "e3" * 32,
+    "object_data_keys": "k1:c2VjcmV0LWRhdGEta2V5LW5ldmVyLWluLWFydGlmYWN0cyE=",
 }
 
 PROBE = """---
@@ -41,11 +42,14 @@ PROBE = """---
         tasks_from: secrets.yml
         public: true
 
-    - name: Render the environment file with the deploy role's template
+    - name: Render the environment file and SeaweedFS's identity with the role's templates
       ansible.builtin.template:
-        src: "{{ playbook_dir }}/roles/dataplane_deploy/templates/dataplane.env.j2"
-        dest: "{{ probe_env_file }}"
+        src: "{{ playbook_dir }}/roles/dataplane_deploy/templates/{{ item.src }}"
+        dest: "{{ item.dest }}"
         mode: "0600"
+      loop:
+        - {src: dataplane.env.j2, dest: "{{ probe_env_file }}"}
+        - {src: seaweedfs-s3.json.j2, dest: "{{ probe_s3_config }}"}
       no_log: true
 """
 
@@ -81,16 +85,32 @@ def test_no_secret_lands_in_the_artifacts(tmp_path: Path, project: Path,
     monkeypatch.setenv("FROSTBYTE_CP_HETZNER_TOKEN", cp_token)
     runs = tmp_path / "runs"
     env_file = tmp_path / "dataplane.env"
+    s3_config = tmp_path / "s3.json"
     lines: list[str] = []
     runner = AnsibleRunnerPlaybooks(runs, playbooks_dir=project)
     runner.run("probe.yml", inventory=inventory(tmp_path),
-               extravars={"probe_env_file": str(env_file)}, secrets=SECRETS,
-               on_output=lines.append, timeout_s=120)
+               extravars={"probe_env_file": str(env_file), "probe_s3_config": str(s3_config),
+                          "dataplane_engine": "process"},
+               secrets=SECRETS, on_output=lines.append, timeout_s=120)
 
-    rendered = env_file.read_text(encoding="utf-8")
+    rendered = env_file.read_text(encoding="utf-8").splitlines()
     assert f"POSTGRES_PASSWORD={SECRETS['db_password']}" in rendered
     assert f"FROSTBYTE_DP_QDRANT_API_KEY={SECRETS['vector_store_api_key']}" in rendered
     assert "FROSTBYTE_DP_TENANT=acme" in rendered
+    # the data plane's object store: the tenant's bucket on the host's SeaweedFS, its key,
+    # and the data keys that encrypt every object
+    assert "FROSTBYTE_DP_S3_ENDPOINT=http://127.0.0.1:8333" in rendered
+    assert "FROSTBYTE_DP_S3_BUCKET=fb-acme" in rendered
+    assert f"FROSTBYTE_DP_S3_ACCESS_KEY={SECRETS['object_store_access_key']}" in rendered
+    assert f"FROSTBYTE_DP_S3_SECRET_KEY={SECRETS['object_store_secret_key']}" in rendered
+    assert f"FROSTBYTE_DP_OBJECT_DATA_KEYS={SECRETS['object_data_keys']}" in rendered
+    assert not any(line.startswith("FROSTBYTE_DP_OBJECT_STORE_ROOT=") for line in rendered)
+    # SeaweedFS's one identity: the tenant's key, limited to the tenant's bucket
+    (identity,) = json.loads(s3_config.read_text(encoding="utf-8"))["identities"]
+    assert identity["credentials"] == [{"accessKey": SECRETS["object_store_access_key"],
+                                        "secretKey": SECRETS["object_store_secret_key"]}]
+    assert sorted(identity["actions"]) == ["List:fb-acme", "Read:fb-acme", "Tagging:fb-acme",
+                                           "Write:fb-acme"]
 
     artifacts = all_bytes(runs)
     assert b"job_events" in b"".join(str(p).encode() for p in runs.rglob("*"))
@@ -121,3 +141,19 @@ def test_a_failed_playbook_is_reported(tmp_path: Path, project: Path) -> None:
         runner.run("probe.yml", inventory=inventory(tmp_path),
                    extravars={"probe_env_file": str(tmp_path / "x.env")}, secrets=None,
                    on_output=lambda _: None, timeout_s=60)
+
+
+def test_secrets_without_the_object_store_ones_are_refused_by_name(
+        tmp_path: Path, project: Path) -> None:
+    runner = AnsibleRunnerPlaybooks(tmp_path / "runs", playbooks_dir=project)
+    lines: list[str] = []
+    older = {k: v for k, v in SECRETS.items() if k != "object_data_keys"}
+    with pytest.raises(PlaybookFailed, match="probe"):
+        runner.run("probe.yml", inventory=inventory(tmp_path),
+                   extravars={"probe_env_file": str(tmp_path / "x.env"),
+                              "probe_s3_config": str(tmp_path / "s3.json")},
+                   secrets=older, on_output=lines.append, timeout_s=60)
+    assert any("lack object_data_keys" in line for line in lines)
+    assert not (tmp_path / "x.env").exists()
+    for value in older.values():
+        assert not any(value in line for line in lines)
