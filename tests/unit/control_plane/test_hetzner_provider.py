@@ -29,11 +29,13 @@ from control_plane.providers.hetzner.stack import (
     StackError,
     StackNotFound,
 )
+from frostbyte_common.data_keys import DataKeyring
 from frostbyte_common.tenant_config import TenantConfig
 from frostbyte_common.version import __version__
 
 TOKEN = "hcloud-token-0123456789abcdef0123456789abcdef0123456789abcdef0123"
 DB_PASSWORD = "db-password-never-in-a-log-4f1c9a"
+DATA_KEYS = "k1:" + "A" * 43 + "="
 PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBfakefakefakefakefakefakefakefake cp"
 
 
@@ -125,11 +127,14 @@ class FakePlaybooks:
 
 
 class FakeSecrets:
+    def __init__(self) -> None:
+        self.values = {"database_password": DB_PASSWORD, "object_data_keys": DATA_KEYS}
+
     def get(self, slug: str) -> dict[str, str]:
-        return {"database_password": DB_PASSWORD}
+        return dict(self.values)
 
     def put(self, slug: str, values: Mapping[str, str]) -> None:
-        raise NotImplementedError
+        self.values = dict(values)
 
     def exists(self, slug: str) -> bool:
         return True
@@ -182,7 +187,7 @@ def test_provision_update_deprovision(parts: Any) -> None:
     assert ipaddress.ip_network(cfg.values["frostbyte:networkCidr"]).is_private
     (deploy,) = playbooks.runs
     assert deploy["playbook"] == "site.yml"
-    assert deploy["secrets"] == {"database_password": DB_PASSWORD}
+    assert deploy["secrets"] == {"database_password": DB_PASSWORD, "object_data_keys": DATA_KEYS}
     assert DB_PASSWORD not in str(deploy["extravars"]) + str(deploy["inventory"])
     ruleset = deploy["extravars"]["dataplane_host_nftables_ruleset"]
     assert "policy drop;" in ruleset and "203.0.113.10/32 } tcp dport 22" in ruleset
@@ -400,6 +405,24 @@ def test_endpoint_uses_the_domain_when_configured(tmp_path: Path) -> None:
     provider = HetznerProvider(options, stacks=FakeStacks(), playbooks=FakePlaybooks(),
                                secrets=FakeSecrets(), state_dir=tmp_path)
     assert provider.provision(tenant(), config()) == "https://acme.tenants.example.eu"
+
+
+def test_a_tenant_without_data_keys_gets_them_kept_before_the_host_does(
+        tmp_path: Path) -> None:
+    # a tenant made before objects were encrypted: its SOPS secrets have no data keys yet
+    secrets, playbooks = FakeSecrets(), FakePlaybooks()
+    del secrets.values["object_data_keys"]
+    options = HetznerOptions(hcloud_token=TOKEN, ssh_public_key=PUBLIC_KEY,
+                             ssh_private_key_file=tmp_path / "k",
+                             control_plane_addresses=("203.0.113.10",))
+    provider = HetznerProvider(options, stacks=FakeStacks(), playbooks=playbooks,
+                               secrets=secrets, state_dir=tmp_path)
+    provider.provision(tenant(), config())
+    kept = secrets.values["object_data_keys"]
+    assert len(DataKeyring.parse(kept).ids) == 1  # a first keyring, in the SOPS secrets
+    provider.apply_secrets(tenant(), config())
+    first, second = (run["secrets"]["object_data_keys"] for run in playbooks.runs)
+    assert first == second == kept, "the same keys on every deploy"
 
 
 # -- the Automation API adapter's error mapping ----------------------------------------------
