@@ -25,6 +25,7 @@
         ├── DatabaseSetupFailed    DATABASE_SETUP_FAILED: `prepare-database` lacks what it needs
         ├── ObjectTampered         OBJECT_TAMPERED: a stored object fails authentication
         └── DependencyUnavailable
+            ├── DatabaseUnavailable    DATABASE_UNAVAILABLE: PostgreSQL unreachable, pool exhausted
             ├── EmbeddingUnavailable   EMBEDDING_UNAVAILABLE: model or embeddings API failed
             ├── IndexUnavailable       INDEX_UNAVAILABLE: Qdrant cannot be reached or opened
             ├── ObjectStoreUnavailable OBJECT_STORE_UNAVAILABLE: S3 down, failing or refusing us
@@ -56,6 +57,7 @@ __all__ = [
     "BatchNotFound",
     "BatchTooLarge",
     "DatabaseSetupFailed",
+    "DatabaseUnavailable",
     "DocumentNotFound",
     "EmbeddingUnavailable",
     "IndexUnavailable",
@@ -171,6 +173,13 @@ class EmbeddingUnavailable(DependencyUnavailable):
     """The embedding model could not be loaded or the embeddings API failed."""
 
     default_code = "EMBEDDING_UNAVAILABLE"
+
+
+class DatabaseUnavailable(DependencyUnavailable):
+    """The tenant's PostgreSQL cannot be reached (restarting, down, or no connection free
+    in time): nothing was written; try again shortly."""
+
+    default_code = "DATABASE_UNAVAILABLE"
 
 
 class IndexUnavailable(DependencyUnavailable):

@@ -9,7 +9,9 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Coroutine, Iterator
+import signal
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,8 @@ from frostbyte_common.tenant_config import TenantConfig
 
 log = logging.getLogger(__name__)
 
+_HEALTHY_RUN_S = 60.0  # a worker that ran this long before ending restarts at once again
+_MAX_RESTART_DELAY_S = 30.0
 NOMIC = ModelInfo(name="nomic-ai/nomic-embed-text-v1.5", version="1.5", dimension=768)
 
 
@@ -266,10 +270,11 @@ async def serve_api(settings: DataPlaneSettings) -> AsyncIterator[Services]:
         services = build_services(core, embedder, indexer)
         if settings.index_in_api:
             jobs.register_tasks(core.queue_app, process=None, index=indexer.index)
-            await stack.enter_async_context(_background(core.queue_app.run_worker_async(
-                queues=[jobs.INDEX_QUEUE], install_signal_handlers=False, concurrency=1,
-                update_heartbeat_interval=jobs.HEARTBEAT_INTERVAL_SECONDS,
-                stalled_worker_timeout=jobs.STALE_HEARTBEAT_SECONDS)))
+            await stack.enter_async_context(_background(_restarting(
+                "the index worker", lambda: core.queue_app.run_worker_async(
+                    queues=[jobs.INDEX_QUEUE], install_signal_handlers=False, concurrency=1,
+                    update_heartbeat_interval=jobs.HEARTBEAT_INTERVAL_SECONDS,
+                    stalled_worker_timeout=jobs.STALE_HEARTBEAT_SECONDS))))
         interval = min(checkpoint_policy(settings).every_s, 5.0)
         await stack.enter_async_context(
             _background(_audit_checkpoints(services.audit, interval)))
@@ -286,6 +291,27 @@ async def _background(work: Coroutine[Any, Any, object]) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
+
+
+async def _restarting(what: str, run_once: Callable[[], Awaitable[object]]) -> None:
+    """Run ``run_once`` until cancelled, starting it again whenever it ends or fails: a
+    PostgreSQL restart stops procrastinate's worker (its listener loses the connection), and
+    a worker that silently stays stopped leaves documents PROCESSING for ever. Waits 1 s,
+    doubling to 30 s while it keeps failing."""
+    delay = 1.0
+    while True:
+        started = time.monotonic()
+        try:
+            await run_once()
+            log.error("%s stopped; starting it again in %.0f s", what, delay)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s failed; starting it again in %.0f s", what, delay)
+        if time.monotonic() - started > _HEALTHY_RUN_S:
+            delay = 1.0
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, _MAX_RESTART_DELAY_S)
 
 
 async def _audit_checkpoints(service: AuditService, interval_s: float) -> None:
@@ -312,13 +338,25 @@ def run_worker(settings: DataPlaneSettings) -> None:
                         give_up=pipeline.give_up)
     queues = [jobs.PROCESS_QUEUE] + ([] if settings.index_in_api else [jobs.INDEX_QUEUE])
 
-    async def run() -> None:
+    async def run_once() -> None:
         async with core.queue_app.open_async():
             await jobs.recover_stalled(core.queue_app)
             await core.queue_app.run_worker_async(
                 queues=queues, concurrency=settings.worker_concurrency,
+                install_signal_handlers=False,
                 update_heartbeat_interval=jobs.HEARTBEAT_INTERVAL_SECONDS,
                 stalled_worker_timeout=jobs.STALE_HEARTBEAT_SECONDS)
+
+    async def run() -> None:
+        # SIGTERM / SIGINT cancel the worker: procrastinate stops it gracefully (running
+        # jobs finish); anything else that ends it is restarted
+        main = asyncio.current_task()
+        assert main is not None
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, main.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await _restarting("the pipeline worker", run_once)
 
     try:
         asyncio.run(run())

@@ -23,11 +23,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from frostbyte_common.errors import FrostbyteError, TooManyRequests, Unauthenticated
+from frostbyte_common.errors import (
+    DependencyUnavailable,
+    FrostbyteError,
+    TooManyRequests,
+    Unauthenticated,
+)
 
 log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "X-Request-ID"
+#: Seconds a client is told to wait when a store the call needs is down (503).
+DEPENDENCY_RETRY_AFTER_S = 5
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 #: Codes of the errors Starlette and FastAPI raise themselves (unknown route, wrong method...).
@@ -88,6 +95,8 @@ async def _frostbyte_error(request: Request, exc: Exception) -> JSONResponse:
         response.headers["WWW-Authenticate"] = "Bearer"
     if isinstance(exc, TooManyRequests):
         response.headers["Retry-After"] = str(exc.retry_after)
+    elif isinstance(exc, DependencyUnavailable):  # a store is down: worth trying again soon
+        response.headers["Retry-After"] = str(DEPENDENCY_RETRY_AFTER_S)
     return response
 
 

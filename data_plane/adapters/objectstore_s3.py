@@ -80,6 +80,12 @@ class S3ObjectStore:
         # region given: the SDK never asks the server where the bucket lives
         self._client = Minio(url.netloc, access_key=access_key, secret_key=secret,
                              secure=url.scheme == "https", region=region, http_client=http)
+        # readiness must answer while the server hangs: its own client, a 2 s limit
+        self._probe = Minio(url.netloc, access_key=access_key, secret_key=secret,
+                            secure=url.scheme == "https", region=region,
+                            http_client=urllib3.PoolManager(
+                                timeout=urllib3.Timeout(connect=2.0, read=2.0),
+                                retries=False, maxsize=1))
         self._bucket = bucket
         self._retry = retry
         self._part_size = part_size
@@ -145,10 +151,10 @@ class S3ObjectStore:
         return iter(sorted(keys))
 
     def ping(self) -> bool:
-        """Whether the bucket answers to these credentials now (for /readyz): one try, no
-        retry, never raises."""
+        """Whether the bucket answers to these credentials now (for /readyz): one try of at
+        most ~2 s, no retry, never raises."""
         try:
-            return self._client.bucket_exists(self._bucket)
+            return self._probe.bucket_exists(self._bucket)
         except Exception:  # readiness: any failure is "not ready"
             return False
 

@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from data_plane.adapters import intake_records, policy_store
 from data_plane.adapters.audit_store import AuditStore
@@ -43,6 +43,7 @@ from data_plane.domain.records import (
     StoredChunk,
     VendorKeyRecord,
 )
+from data_plane.errors import DatabaseUnavailable
 from frostbyte_common.audit_chain import AuditEvent
 from frostbyte_common.audit_checkpoint import Checkpoint
 from frostbyte_common.canonical_json import sha256_hex
@@ -178,18 +179,31 @@ class TenantDatabase:
             kwargs={"row_factory": dict_row, "autocommit": False},
             open=False,
         )
-        self.audit = AuditStore(tenant, self._pool.connection)
+        self.audit = AuditStore(tenant, self._connection)
 
-    def open(self) -> None:
-        self._pool.open(wait=True, timeout=30)
+    def open(self, *, wait: bool = True) -> None:
+        """Open the pool; ``wait``: until its first connection is made (30 s at most)."""
+        self._pool.open(wait=wait, timeout=30)
 
     def close(self) -> None:
         self._pool.close()
 
     @contextmanager
+    def _connection(self, timeout_s: float = 10.0) -> Iterator[Conn]:
+        """A pooled connection; PostgreSQL unreachable (restarting, down) or no connection
+        free within ``timeout_s`` is ``DatabaseUnavailable`` — a 503 to a caller and an
+        outage a job waits out — never an unmapped error."""
+        try:
+            with self._pool.connection(timeout=timeout_s) as conn:
+                yield conn
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise DatabaseUnavailable(
+                f"the tenant database is unreachable: {type(exc).__name__}") from exc
+
+    @contextmanager
     def transaction(self) -> Iterator[Conn]:
         """A connection inside one transaction (committed on success)."""
-        with self._pool.connection() as conn, conn.transaction():
+        with self._connection() as conn, conn.transaction():
             yield conn
 
     @contextmanager
@@ -199,11 +213,11 @@ class TenantDatabase:
             yield PgTransaction(conn, self.audit)
 
     def _one(self, query: str, params: Sequence[Any] = ()) -> Row | None:
-        with self._pool.connection() as conn:
+        with self._connection() as conn:
             return conn.execute(query, params).fetchone()
 
     def _all(self, query: str, params: Sequence[Any] = ()) -> list[Row]:
-        with self._pool.connection() as conn:
+        with self._connection() as conn:
             return conn.execute(query, params).fetchall()
 
     # -- schema ---------------------------------------------------------------------------
@@ -218,7 +232,12 @@ class TenantDatabase:
                 conn.execute(script.read_text())
 
     def ping(self) -> bool:
-        return self._one("SELECT 1 AS ok") is not None
+        """Readiness: a connection within 2 s answers ``SELECT 1``; never raises."""
+        try:
+            with self._connection(timeout_s=2.0) as conn:
+                return conn.execute("SELECT 1 AS ok").fetchone() is not None
+        except DatabaseUnavailable:
+            return False
 
     # -- audit ----------------------------------------------------------------------------
 
@@ -249,7 +268,7 @@ class TenantDatabase:
     def record_retrieval(self, actor: str, payload: dict[str, Any]) -> AuditEvent:
         """The audit event of a search: the only write of its transaction, so the event is
         appended and committed in one round trip (the most frequent event there is)."""
-        with self._pool.connection() as conn:
+        with self._connection() as conn:
             return self.audit.append_committed(conn, [NewEvent(
                 actor, "retrieval.performed", "query", payload["query_sha256"], payload)])[0]
 

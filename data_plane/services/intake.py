@@ -169,11 +169,19 @@ class IntakeService:
                 f"batch declares {declared} bytes; the limit is {self._limits.max_batch_bytes}")
 
     def existing_receipt(self, idempotency_key: str | None) -> Receipt | None:
-        """The receipt of a batch already sent with this Idempotency-Key, if any."""
+        """The receipt of a batch already sent with this Idempotency-Key, if any. Its
+        documents still ACCEPTED are queued again: the first sender may have died between
+        recording the batch and queueing its jobs, and the client re-sends exactly then
+        (queueing a document that already waits is a no-op)."""
         if not idempotency_key:
             return None
         batch_id = self._db.batch_by_idempotency_key(idempotency_key)
-        return self.receipt(batch_id) if batch_id else None
+        if batch_id is None:
+            return None
+        for row in self._db.batch_documents(batch_id):
+            if row.status is DocStatus.ACCEPTED:
+                self._queue.enqueue_process(str(row.document_id))
+        return self.receipt(batch_id)
 
     def receive(self, manifest: Manifest, files: Sequence[ReceivedFile], *, key_id: str,
                 idempotency_key: str | None) -> Receipt:

@@ -154,6 +154,23 @@ def test_a_resubmitted_batch_gets_its_first_receipt(intake: Intake) -> None:
     assert len(intake.db.list_batches(limit=10, offset=0)) == 1
 
 
+def test_a_resent_batch_queues_what_a_dying_api_recorded_but_never_queued(
+        intake: Intake) -> None:
+    """The API killed between recording the batch and queueing its jobs: the client gets no
+    receipt and sends again with the same key — and the accepted document is queued then
+    (found by the fault suite's R2 analysis)."""
+    def killed(document_id: str) -> None:
+        raise SystemExit("the API was killed")
+
+    intake.queue.enqueue_process = killed  # type: ignore[method-assign]
+    with pytest.raises(SystemExit):
+        intake.send({"a.txt": TEXT}, key="idem-2")
+    del intake.queue.enqueue_process  # the restarted API queues normally
+    again = intake.service.existing_receipt("idem-2")
+    assert again is not None and [d.status for d in again.documents] == ["ACCEPTED"]
+    assert intake.queue.process_jobs == [again.documents[0].document_id]
+
+
 def test_malware_is_quarantined_never_stored_or_queued(intake: Intake) -> None:
     infected = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*\n"
     receipt = intake.send({"a.txt": infected})
