@@ -7,7 +7,8 @@ PACKAGES := control_plane data_plane frostbyte_common frostbyte_cli infra
 
 .DEFAULT_GOAL := help
 .PHONY: help install lock demo down test test-fast test-slow test-corpus-parse lint samples golden policy-corpora bench \
-	bench-intake bench-parse bench-parse-large bench-policy bench-audit bench-compare test-hosts
+	bench-intake bench-parse bench-parse-large bench-policy bench-audit bench-compare bench-search \
+	test-hosts test-faults
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -35,6 +36,9 @@ test-slow: install ## Only the slow suites (real corpus, large files, sandbox, h
 
 test-corpus-parse: install ## The parse stage alone over every file of ../shared/corpus (slow)
 	@$(PYTEST) -q -m corpus_parse tests/integration/data_plane/test_real_corpus.py
+
+test-faults: install ## Fault rounds (slow, not in `make test`): kill -9 (R2), S3 and PostgreSQL down (R3), 50 uploaders (R4); prints figures
+	@$(PYTEST) -q -s -m fault tests/faults; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 test-hosts: install ## Namespace test hosts: real playbooks over SSH, tenant isolation (root, slow)
 	@$(PYTEST) -q -m slow tests/hosts
@@ -65,6 +69,9 @@ bench-policy: install ## PII and injection detection: quality on the corpora and
 
 bench-audit: install ## Audit stream: appends/s with concurrent writers, verified events/s
 	@$(PY) bench/audit.py
+
+bench-search: install ## Vector search p50/p95/p99 and recall@10 at 10k/100k/1M points: Qdrant Edge vs local mode
+	@$(PY) bench/search.py
 
 bench-compare: install ## Ours vs unstructured-ingest on one folder (installs the peer's venv once)
 	@$(PY) bench/compare_unstructured_ingest.py
