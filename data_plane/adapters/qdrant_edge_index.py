@@ -37,6 +37,11 @@ from typing import Any
 
 import qdrant_edge as edge
 
+from data_plane.adapters.index_models import (
+    require_point_dimensions,
+    require_query_dimension,
+    require_same_model,
+)
 from data_plane.domain.ports import IndexFilter, IndexHit, IndexPoint, ModelInfo
 from data_plane.errors import IndexUnavailable, ModelMismatch
 
@@ -82,10 +87,6 @@ class HnswSettings:
     m: int = 16
     ef_construct: int = 100
     search_ef: int = 128
-
-
-def _describe(model: ModelInfo) -> str:
-    return f"{model.name}@{model.version} ({model.dimension}-d)"
 
 
 class QdrantEdgeVectorIndex:
@@ -241,11 +242,8 @@ class QdrantEdgeVectorIndex:
 
     def _require(self, model: ModelInfo) -> edge.EdgeShard:
         shard = self._live_shard()
-        if self._recorded is not None and self._recorded != model:
-            raise ModelMismatch(
-                f"the index in {self._folder} was made for {_describe(self._recorded)}, "
-                f"not {_describe(model)}; re-embed into a new collection to switch models"
-            )
+        if self._recorded is not None:
+            require_same_model(self._recorded, model, f"the index in {self._folder}")
         if shard is None:
             raise IndexUnavailable(
                 f"the index in {self._folder} does not exist yet; call ensure() first"
@@ -261,12 +259,7 @@ class QdrantEdgeVectorIndex:
         the write-ahead log when this returns; then the optimizer builds HNSW for any segment
         that outgrew the indexing threshold.
         """
-        for point in points:
-            if len(point.vector) != model.dimension:
-                raise ModelMismatch(
-                    f"point {point.point_id} has a {len(point.vector)}-d vector; "
-                    f"{_describe(model)} makes {model.dimension}-d vectors"
-                )
+        require_point_dimensions(model, points)
         with self._lock:
             self.ensure(model)
             shard = self._require(model)
@@ -325,11 +318,7 @@ class QdrantEdgeVectorIndex:
         """
         if top_k < 1:
             raise ValueError("top_k must be at least 1")
-        if len(vector) != model.dimension:
-            raise ModelMismatch(
-                f"query vector is {len(vector)}-d; {_describe(model)} makes "
-                f"{model.dimension}-d vectors"
-            )
+        require_query_dimension(model, vector)
         if flt is not None and any(not values for values in flt.must.values()):
             return []  # "any of nothing" matches nothing
         request = edge.QueryRequest(

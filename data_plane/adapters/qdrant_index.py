@@ -22,6 +22,12 @@ from pydantic import SecretStr
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
+from data_plane.adapters.index_models import (
+    describe,
+    require_point_dimensions,
+    require_query_dimension,
+    require_same_model,
+)
 from data_plane.domain.ports import IndexFilter, IndexHit, IndexPoint, ModelInfo
 from data_plane.errors import IndexUnavailable, ModelMismatch
 
@@ -64,10 +70,6 @@ def build_filter(flt: IndexFilter | None) -> models.Filter | None:
             for key, values in sorted(flt.must.items())
         ]
     )
-
-
-def _describe(model: ModelInfo) -> str:
-    return f"{model.name}@{model.version} ({model.dimension}-d)"
 
 
 class QdrantVectorIndex:
@@ -147,7 +149,7 @@ class QdrantVectorIndex:
         if size != recorded.dimension:
             raise ModelMismatch(
                 f"collection {self._collection!r} holds {size or 'named'}-d vectors but records "
-                f"{_describe(recorded)}"
+                f"{describe(recorded)}"
             )
         self._recorded = recorded
         return recorded
@@ -195,11 +197,7 @@ class QdrantVectorIndex:
             raise IndexUnavailable(
                 f"collection {self._collection!r} does not exist yet; call ensure() first"
             )
-        if recorded != model:
-            raise ModelMismatch(
-                f"collection {self._collection!r} was made for {_describe(recorded)}, "
-                f"not {_describe(model)}; re-embed into a new collection to switch models"
-            )
+        require_same_model(recorded, model, f"collection {self._collection!r}")
         return recorded
 
     def upsert(self, model: ModelInfo, points: Sequence[IndexPoint]) -> None:
@@ -207,12 +205,7 @@ class QdrantVectorIndex:
 
         Creates the collection for ``model`` when it does not exist yet.
         """
-        for point in points:
-            if len(point.vector) != model.dimension:
-                raise ModelMismatch(
-                    f"point {point.point_id} has a {len(point.vector)}-d vector; "
-                    f"{_describe(model)} makes {model.dimension}-d vectors"
-                )
+        require_point_dimensions(model, points)
         with self._lock:
             self.ensure(model)
             if not points:
@@ -240,11 +233,7 @@ class QdrantVectorIndex:
         """
         if top_k < 1:
             raise ValueError("top_k must be at least 1")
-        if len(vector) != model.dimension:
-            raise ModelMismatch(
-                f"query vector is {len(vector)}-d; {_describe(model)} makes "
-                f"{model.dimension}-d vectors"
-            )
+        require_query_dimension(model, vector)
         with self._lock:
             recorded = self.recorded_model()
             if recorded is None:
