@@ -7,12 +7,15 @@ once; a tenant in order is clean and its repair appends nothing."""
 from __future__ import annotations
 
 import hashlib
+import json
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from tests.e2e.harness import DataPlaneHarness, search_hits, submit, wait_batch
@@ -121,3 +124,38 @@ def test_doctor_finds_drift_repairs_the_index_and_reports_lost_bytes(
         after = _kinds(control.get("/control/v1/consistency").json())
         assert after["chunks_missing_from_index"][0] == 0
         assert after["rows_without_objects"] == (1, 1, {lost})
+
+
+def test_a_lost_index_is_rebuilt_from_postgresql(plane: DataPlaneHarness) -> None:
+    """The index is a projection: its folder lost (a volume, a new engine) is rebuilt by
+    `python -m data_plane reindex`, and by the API itself when it starts on an empty index
+    while PostgreSQL has indexed documents — either way search finds the documents again."""
+    with psycopg.connect(plane.database_url) as conn:
+        row = conn.execute("SELECT count(*) FROM chunks c JOIN documents d USING (document_id)"
+                           " WHERE d.status = 'INDEXED'").fetchone()
+    assert row is not None and row[0] > 0
+    indexed_chunks = row[0]
+    index_folder = plane.state / "qdrant"
+
+    plane.kill("serve")
+    shutil.rmtree(index_folder)
+    assert json.loads(plane.run("reindex")) == {"points": indexed_chunks}
+    index = plane.vector_index()
+    try:
+        assert index.count() == indexed_chunks
+    finally:
+        index.close()
+
+    shutil.rmtree(index_folder)  # lost again: this time the API notices at start
+    plane.start("serve")
+    plane.wait_ready()
+    with plane.client() as client:
+        assert search_hits(client, GLACIER_QUERY)
+    plane.kill("serve")
+    index = plane.vector_index()
+    try:
+        assert index.count() == indexed_chunks
+    finally:
+        index.close()
+    plane.start("serve")
+    plane.wait_ready()
