@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
 from collections.abc import AsyncIterator
 
 from fastapi import Depends, FastAPI
@@ -14,6 +15,7 @@ from data_plane.api.auth import refuse_when_suspended
 from data_plane.api.errors import install_error_handlers
 from data_plane.api.metrics import ApiMetrics
 from data_plane.api.routers import audit, batches, control, documents, health, quarantine, search
+from data_plane.api.routers.batches import upload_scratch
 from data_plane.settings import DataPlaneSettings
 from frostbyte_common.version import __version__
 
@@ -23,6 +25,8 @@ def create_app(settings: DataPlaneSettings) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # uploads a killed API was reading: their clients got no receipt and send again
+        shutil.rmtree(upload_scratch(settings.work_dir), ignore_errors=True)
         async with wiring.serve_api(settings) as services:
             app.state.services = services
             yield

@@ -149,7 +149,7 @@ def test_kill_9_of_api_and_worker_loses_duplicates_and_half_indexes_nothing(
     figures.add("processes left in a killed role's session 3 s after",
                 dict(plane.leftovers))
     figures.add("upload scratch folders left behind",
-                len(list((plane.state / "work").glob("batch-*"))))
+                len(list((plane.state / "work" / "uploads").glob("batch-*"))))
     figures.add("seconds", f"uploads {uploaded:.0f}, all settled {settled:.0f}")
     figures.add("problems", {k: len(v) for k, v in found.items()})
     assert verdict.get("ok") is True, verdict

@@ -46,9 +46,10 @@ async def submit_batch(
         intake.check_batch_limits(manifest)
         manifests.append(manifest)
 
-    settings.work_dir.mkdir(parents=True, exist_ok=True)
+    uploads = upload_scratch(settings.work_dir)
+    uploads.mkdir(parents=True, exist_ok=True)
     with intake.batch_slot():
-        scratch = Path(tempfile.mkdtemp(prefix="batch-", dir=settings.work_dir))
+        scratch = Path(tempfile.mkdtemp(prefix="batch-", dir=uploads))
         try:
             batch = await read_batch(
                 request.stream(), request.headers.get("content-type"), scratch,
@@ -91,3 +92,9 @@ def get_report(batch_id: uuid.UUID, caller: ReadCaller, reports: Reports,
     if format == "csv":
         return PlainTextResponse(reports.report_csv(batch_id), media_type="text/csv")
     return reports.report(batch_id)
+
+
+def upload_scratch(work_dir: Path) -> Path:
+    """Where uploads are spooled while a batch is read: only the API process writes here,
+    so at its start whatever is there was left by an API that was killed mid-upload."""
+    return work_dir / "uploads"

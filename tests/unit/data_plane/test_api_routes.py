@@ -4,7 +4,9 @@ the lifespan is not run, the test hands in the services the composition root wou
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -13,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from data_plane import wiring
 from data_plane.api.app import create_app
 from data_plane.domain.intake import DocStatus
 from data_plane.domain.records import NewDocument
@@ -127,3 +130,23 @@ def test_operations_routes(api: tuple[TestClient, dict[str, str]]) -> None:
                             "tenant": "acme", "scanner": "not configured"}
     metrics = client.get("/metrics")
     assert metrics.status_code == 200 and metrics.headers["X-Request-ID"]
+
+
+def test_the_api_clears_the_uploads_a_killed_api_left(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """An API killed mid-upload leaves the spooled parts; its client got no receipt and
+    sends again, so the next start removes them before it serves."""
+    settings = DataPlaneSettings(tenant="acme", database_url=SecretStr("postgresql://x@h/x"),
+                                 object_store_root=tmp_path / "objects", work_dir=tmp_path)
+    stale = tmp_path / "uploads" / "batch-killed"
+    stale.mkdir(parents=True)
+    (stale / "part-0").write_bytes(b"half an upload")
+
+    @contextlib.asynccontextmanager
+    async def no_services(_settings: DataPlaneSettings) -> AsyncIterator[SimpleNamespace]:
+        assert not stale.exists()  # cleared before the services (and routes) start
+        yield SimpleNamespace()
+
+    monkeypatch.setattr(wiring, "serve_api", no_services)
+    with TestClient(create_app(settings)):
+        assert not stale.exists()
