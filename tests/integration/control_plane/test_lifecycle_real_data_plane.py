@@ -225,6 +225,14 @@ def _lifecycle(settings: ControlPlaneSettings, slug: str, other: str, fresh_data
                           headers=AUTH).status_code == 200
         assert _vendor_get(endpoint, spare["key"]).status_code == 401
 
+        # the consistency check through the control plane: the three stores agree, and a
+        # repair with nothing to repair changes nothing
+        checked = api.get(f"/v1/tenants/{slug}/consistency", headers=AUTH)
+        assert checked.status_code == 200, checked.text
+        assert checked.json()["clean"] is True, checked.json()
+        repaired = api.post(f"/v1/tenants/{slug}/consistency/repair", headers=AUTH).json()
+        assert repaired["clean"] is True and repaired["audit_seq"] is None
+
         # a copy of the tenant's bucket taken before deprovisioning (a backup, a forgotten
         # snapshot): readable now with the tenant's data keys — old and rotated ones
         secrets = SopsAgeSecretStore(tmp_path / "state" / "secrets").get(slug)
@@ -248,6 +256,8 @@ def _lifecycle(settings: ControlPlaneSettings, slug: str, other: str, fresh_data
             (1, "admin"), (2, "control-plane"), (3, "control-plane"), (7, "admin"),
             (8, "admin"), (6, "admin"), (3, "control-plane"), (9, "admin"),
             (12, "control-plane")]
+        gone = api.get(f"/v1/tenants/{slug}/consistency", headers=AUTH)
+        assert gone.status_code == 409 and gone.json()["error"]["code"] == "TENANT_NOT_ACTIVE"
         verified = events[-1]["detail"]["verified_gone"]
         assert verified and all(verified.values()), verified
         assert verified["bucket"] and verified["object_store_key"]  # on the S3 server
