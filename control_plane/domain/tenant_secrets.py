@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 
+from control_plane.domain.ports import SecretStore
 from frostbyte_common.data_keys import DataKeyring
 from frostbyte_common.vendor_keys import generate_key
 
@@ -25,6 +26,17 @@ def data_keys_after(previous: Mapping[str, str] | None) -> str:
     if previous and previous.get(DATA_KEYS):
         return DataKeyring.parse(previous[DATA_KEYS]).rotated().serialize()
     return DataKeyring.generate().serialize()
+
+
+def with_data_keys(store: SecretStore, slug: str) -> dict[str, str]:
+    """The tenant's secrets, with data keys: a tenant made before objects were encrypted
+    gets its first keyring, kept in its SOPS secrets before anything can write under it (an
+    object never exists under a key that could be lost)."""
+    secrets = store.get(slug)
+    if not secrets.get(DATA_KEYS):
+        secrets = {**secrets, DATA_KEYS: data_keys_after(None)}
+        store.put(slug, secrets)
+    return secrets
 
 
 def generate_tenant_secrets(previous: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -81,7 +81,7 @@ from control_plane.adapters import processes
 from control_plane.adapters.secret_store import SopsAgeSecretStore
 from control_plane.domain.lifecycle import Tenant
 from control_plane.domain.ports import SecretStore, TenantBuckets
-from control_plane.domain.tenant_secrets import DATA_KEYS, data_keys_after
+from control_plane.domain.tenant_secrets import DATA_KEYS, with_data_keys
 from control_plane.errors import DataPlaneError, ProvisioningFailed
 from control_plane.providers.base import JobOutput
 from control_plane.settings import ControlPlaneSettings
@@ -503,17 +503,20 @@ class LocalProvider:
             endpoint = self._endpoint(port)
             self._start_clamd(paths, config)
             try:
-                self._ensure_bucket(slug)
+                secrets = self._start_secrets(slug)  # decrypted once for this start
+                self._ensure_bucket(slug, secrets)
                 write_new_signing_key(paths.audit_key)
-                password, owner_password = self._service_password(slug), _new_password()
+                password = secrets.get("db_password") or _new_password()
+                owner_password = _new_password()
                 with _database_step(f"could not set the database password of {slug!r}"):
                     self._db.set_password(role_name(slug), password)
                     self._db.set_password(migration_role_name(slug), owner_password)
                 conninfo = self._db.conninfo(slug, role_name(slug), password)
-                env = self.child_env(slug, config, port, conninfo)
+                env = self.child_env(slug, config, port, conninfo, secrets=secrets)
                 migrate_env = self.child_env(
                     slug, config, port,
-                    self._db.conninfo(slug, migration_role_name(slug), owner_password))
+                    self._db.conninfo(slug, migration_role_name(slug), owner_password),
+                    secrets=secrets)
                 migrate_env["FROSTBYTE_DP_SERVICE_ROLE"] = role_name(slug)
                 self._run(["migrate"], env=migrate_env, paths=paths, log_name="migrate",
                           error=ProvisioningFailed)
@@ -549,26 +552,28 @@ class LocalProvider:
             return self._secrets.get(slug)
         return {}
 
-    def _ensure_bucket(self, slug: str) -> None:
-        """The tenant's bucket and its key on the S3 server, and its data keys: a tenant made
-        before objects were encrypted gets its first keyring into its SOPS secrets now."""
+    def _start_secrets(self, slug: str) -> dict[str, str]:
+        """What a start needs of the tenant's secrets; with an S3 server, its data keys too
+        (made now for a tenant from before objects were encrypted)."""
+        if self._buckets is not None and self._secrets is not None and \
+                self._secrets.exists(slug):
+            return with_data_keys(self._secrets, slug)
+        return self._tenant_secrets(slug)
+
+    def _ensure_bucket(self, slug: str, secrets: Mapping[str, str]) -> None:
+        """The tenant's bucket and its key on the S3 server."""
         if self._buckets is None:
             return
-        secrets = self._tenant_secrets(slug)
         if not (secrets.get("object_store_access_key") and secrets.get("object_store_secret_key")):
             raise ProvisioningFailed(
                 f"tenant {slug!r} has no object-store credentials in its SOPS secrets; "
                 "rotate its secrets (`frostbyte tenants rotate-secrets`) to issue them")
-        if not secrets.get(DATA_KEYS):
-            assert self._secrets is not None  # the credentials above came from it
-            self._secrets.put(slug, {**secrets, DATA_KEYS: data_keys_after(None)})
         with _object_store_step(f"could not prepare the bucket of {slug!r}"):
             self._buckets.ensure_tenant(bucket_name(slug), secrets["object_store_access_key"],
                                         secrets["object_store_secret_key"])
 
-    def _object_store_env(self, slug: str) -> dict[str, str]:
+    def _object_store_env(self, slug: str, secrets: Mapping[str, str]) -> dict[str, str]:
         """Where the data plane keeps its objects and the keys that encrypt them."""
-        secrets = self._tenant_secrets(slug)
         env = {DATA_KEYS_ENV: secrets[DATA_KEYS]} if secrets.get(DATA_KEYS) else {}
         if self._buckets is None:
             return {**env, "FROSTBYTE_DP_OBJECT_STORE_ROOT": str(self.paths(slug).objects)}
@@ -577,10 +582,6 @@ class LocalProvider:
                 "FROSTBYTE_DP_S3_BUCKET": bucket_name(slug),
                 "FROSTBYTE_DP_S3_ACCESS_KEY": secrets.get("object_store_access_key", ""),
                 "FROSTBYTE_DP_S3_SECRET_KEY": secrets.get("object_store_secret_key", "")}
-
-    def _service_password(self, slug: str) -> str:
-        """The service role's password: the tenant's SOPS ``db_password`` when it has one."""
-        return self._tenant_secrets(slug).get("db_password") or _new_password()
 
     def _healthy(self, paths: TenantPaths, endpoint: str) -> bool:
         running = all(
@@ -705,9 +706,11 @@ class LocalProvider:
         )
 
     def child_env(
-        self, slug: str, config: TenantConfig, port: int, database_url: str
+        self, slug: str, config: TenantConfig, port: int, database_url: str, *,
+        secrets: Mapping[str, str] | None = None,
     ) -> dict[str, str]:
-        """The data plane's whole environment: an allowlist of ours plus FROSTBYTE_DP_*."""
+        """The data plane's whole environment: an allowlist of ours plus FROSTBYTE_DP_*.
+        ``secrets``: the tenant's, when the caller has them decrypted already."""
         env = self._base_env()
         paths = self.paths(slug)
         env.update(
@@ -722,7 +725,8 @@ class LocalProvider:
             FROSTBYTE_DP_AUDIT_SIGNING_KEY_FILE=str(paths.audit_key),
             FROSTBYTE_DP_CLAMD_SOCKET=str(paths.clamd_socket),
         )
-        env.update(self._object_store_env(slug))
+        env.update(self._object_store_env(
+            slug, self._tenant_secrets(slug) if secrets is None else secrets))
         return env
 
     def _run(

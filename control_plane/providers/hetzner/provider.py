@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 from control_plane.domain.lifecycle import Tenant
 from control_plane.domain.ports import SecretStore
-from control_plane.domain.tenant_secrets import DATA_KEYS, data_keys_after
+from control_plane.domain.tenant_secrets import with_data_keys
 from control_plane.errors import ProvisioningFailed
 from control_plane.providers.base import JobOutput
 from control_plane.providers.hetzner.ansible import PlaybookFailed, PlaybookRunner, build_inventory
@@ -295,21 +295,10 @@ class HetznerProvider:
                                     known_hosts=self._known_hosts(slug),
                                     host_vars=self._opts.inventory_vars)
         variables = {"dataplane_engine": self._opts.container_engine, **(extravars or {})}
-        secrets = self._deploy_secrets(slug) if with_secrets else None
+        secrets = with_data_keys(self._secrets, slug) if with_secrets else None
         self._playbooks.run(playbook, inventory=inventory, extravars=variables,
                             secrets=secrets, on_output=self._sink(slug, playbook),
                             timeout_s=self._opts.playbook_timeout_s)
-
-    def _deploy_secrets(self, slug: str) -> dict[str, str]:
-        """The tenant's SOPS secrets for the host (its object-store key pair and data keys
-        among them). A tenant made before objects were encrypted gets its first data keys
-        now, kept in its SOPS secrets first: objects are never written under a key that
-        could be lost."""
-        secrets = self._secrets.get(slug)
-        if not secrets.get(DATA_KEYS):
-            secrets = {**secrets, DATA_KEYS: data_keys_after(None)}
-            self._secrets.put(slug, secrets)
-        return secrets
 
     def _deploy_vars(self, slug: str, config: TenantConfig, record: TenantRecord
                      ) -> dict[str, Any]:
