@@ -8,6 +8,7 @@ import json
 import os
 import secrets
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,28 +69,30 @@ def _write_stack(state_dir: Path, data: dict[str, object]) -> None:
     tmp.replace(_stack_file(state_dir))
 
 
-def admin_token(state_dir: Path) -> str:
-    """The local admin token: created once (mode 0600), then read back."""
-    path = state_dir / "admin_token"
+def _private_value(path: Path, make: Callable[[], str]) -> str:
+    """A local credential: written once by ``make`` (mode 0600, like a kubeconfig), then read
+    back; an empty file is refused with what to do."""
     with contextlib.suppress(FileExistsError):
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="ascii") as fh:
-            fh.write(secrets.token_urlsafe(32) + "\n")
+            fh.write(make() + "\n")
     os.chmod(path, 0o600)  # noqa: PTH101 - also repairs a file someone loosened
-    token = path.read_text(encoding="ascii").strip()
-    if not token:
+    value = path.read_text(encoding="ascii").strip()
+    if not value:
         raise LocalRuntimeError(f"{path} is empty; delete it and run `frostbyte local up` again")
-    return token
+    return value
+
+
+def admin_token(state_dir: Path) -> str:
+    """The local admin token: created once (mode 0600), then read back."""
+    return _private_value(state_dir / "admin_token", lambda: secrets.token_urlsafe(32))
 
 
 def s3_admin_credentials(state_dir: Path) -> AdminCredentials:
     """The admin identity of the stack's S3 server: made once (mode 0600), then read back."""
     path = state_dir / "s3_admin"
-    with contextlib.suppress(FileExistsError):
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as fh:
-            fh.write(f"FBADMIN{secrets.token_hex(8).upper()} {secrets.token_urlsafe(30)}\n")
-    access_key, _, secret_key = path.read_text(encoding="ascii").strip().partition(" ")
+    access_key, _, secret_key = _private_value(path, lambda: (
+        f"FBADMIN{secrets.token_hex(8).upper()} {secrets.token_urlsafe(30)}")).partition(" ")
     if not secret_key:
         raise LocalRuntimeError(f"{path} is damaged; delete it and run `frostbyte local up` again")
     return AdminCredentials(access_key, secret_key)

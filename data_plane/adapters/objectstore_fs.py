@@ -20,8 +20,7 @@ from typing import BinaryIO
 from data_plane.domain.object_keys import RESERVED_PREFIX, validate_key, validate_prefix
 from data_plane.errors import ObjectNotFound
 
-# In-flight writes use the reserved prefix (keys may not), and listings skip it.
-_TMP_PREFIX = RESERVED_PREFIX
+# In-flight writes use RESERVED_PREFIX (keys may not), and listings skip it.
 _COPY_CHUNK = 1024 * 1024
 
 # Fills the temporary file of an atomic write.
@@ -79,7 +78,7 @@ class FilesystemObjectStore:
         if target.is_dir():
             raise ValueError(f"object key names a folder of other objects: {key!r}")
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=target.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=RESERVED_PREFIX, dir=target.parent)
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as dst:
@@ -139,11 +138,11 @@ class FilesystemObjectStore:
             return iter(())
         keys: list[str] = []
         for dirpath, dirnames, filenames in os.walk(start):
-            dirnames[:] = [d for d in dirnames if not d.startswith(_TMP_PREFIX)]
+            dirnames[:] = [d for d in dirnames if not d.startswith(RESERVED_PREFIX)]
             rel = Path(dirpath).relative_to(self._root).as_posix()
             base = "" if rel == "." else rel + "/"
             for name in filenames:
-                if name.startswith(_TMP_PREFIX):
+                if name.startswith(RESERVED_PREFIX):
                     continue
                 key = base + name
                 if key.startswith(prefix):
