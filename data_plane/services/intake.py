@@ -176,12 +176,14 @@ class IntakeService:
         if not idempotency_key:
             return None
         batch_id = self._db.batch_by_idempotency_key(idempotency_key)
-        if batch_id is None:
+        batch = self._db.get_batch(batch_id) if batch_id else None
+        if batch_id is None or batch is None:
             return None
-        for row in self._db.batch_documents(batch_id):
+        documents = self._db.batch_documents(batch_id)
+        for row in documents:
             if row.status is DocStatus.ACCEPTED:
                 self._queue.enqueue_process(str(row.document_id))
-        return self.receipt(batch_id)
+        return _receipt(batch_id, batch.received_at, documents)
 
     def receive(self, manifest: Manifest, files: Sequence[ReceivedFile], *, key_id: str,
                 idempotency_key: str | None) -> Receipt:
@@ -354,10 +356,13 @@ class IntakeService:
         batch = self._db.get_batch(batch_id)
         if batch is None:
             return None
-        return Receipt(
-            batch_id=str(batch_id), received_at=batch.received_at,
-            documents=[receipt_document(d) for d in self._db.batch_documents(batch_id)],
-        )
+        return _receipt(batch_id, batch.received_at, self._db.batch_documents(batch_id))
+
+
+def _receipt(batch_id: uuid.UUID, received_at: datetime,
+             documents: Sequence[DocumentRecord]) -> Receipt:
+    return Receipt(batch_id=str(batch_id), received_at=received_at,
+                   documents=[receipt_document(d) for d in documents])
 
 
 def _recorded(row: DocumentRecord, document_id: uuid.UUID,
