@@ -3,12 +3,12 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
-PACKAGES := control_plane data_plane frostbyte_common frostbyte_cli infra
+PACKAGES := control_plane data_plane frostbyte_common frostbyte_cli infra offline_bundle
 
 .DEFAULT_GOAL := help
 .PHONY: help install lock demo down test test-fast test-slow test-corpus-parse lint samples golden policy-corpora bench \
 	bench-intake bench-parse bench-parse-large bench-policy bench-audit bench-compare bench-search \
-	test-hosts test-faults
+	test-hosts test-faults images test-images bundle test-bundle
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -43,10 +43,22 @@ test-faults: install ## Fault rounds (slow, not in `make test`): kill -9 (R2), S
 test-hosts: install ## Namespace test hosts: real playbooks over SSH, tenant isolation (root, slow)
 	@$(PYTEST) -q -m slow tests/hosts
 
+images: install ## Build the data-plane image set with debootstrap + buildah (no registry); prints sizes
+	@$(PY) images/build.py
+
+test-images: images ## Start the built image set with podman-compose and use it over HTTPS (slow)
+	@$(PYTEST) -q -s -m images tests/images; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+bundle: images ## Write dist/frostbyte-bundle-<version>.tar: images, compose, models, signatures, SBOMs, signed manifest
+	@$(PY) -m offline_bundle build
+
+test-bundle: bundle ## Verify, tamper, load offline in a namespace, update and roll back the bundle (slow)
+	@$(PYTEST) -q -s -m bundle tests/bundle; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
 lint: install ## ruff + mypy --strict + the import contracts (.importlinter) + ansible-lint
-	@$(VENV)/bin/ruff check $(PACKAGES) tests scripts bench
+	@$(VENV)/bin/ruff check $(PACKAGES) tests scripts bench images
 	@$(VENV)/bin/lint-imports --no-cache
-	@$(VENV)/bin/mypy --strict $(PACKAGES)
+	@$(VENV)/bin/mypy --strict $(PACKAGES) images/build.py
 	@cd playbooks && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" ansible-lint -q --offline
 
 samples: install ## Regenerate samples/ (deterministic)
