@@ -22,8 +22,9 @@ debs=()
 # antiword (0.6 MB): legacy Word 97-2003 .doc to text inside the parser child
 # (data_plane/adapters/parsers/legacy_office.py says why not LibreOffice). pandoc for
 # unstructured's ODT/EPUB fallback comes with pypandoc-binary in requirements/runtime.txt.
+# nginx-light: each local tenant's TLS gateway (the image set's gateway runs the same server).
 for pkg in libmagic1 clamav clamav-daemon clamav-testfiles tesseract-ocr tesseract-ocr-eng \
-           chromium nftables openssh-server openssh-client antiword; do
+           chromium nftables openssh-server openssh-client antiword nginx-light; do
   dpkg -s "$pkg" >/dev/null 2>&1 || debs+=("$pkg")
 done
 if ((${#debs[@]})); then
