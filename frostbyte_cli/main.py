@@ -26,6 +26,7 @@ import typer
 
 from frostbyte_cli import (
     admin_commands,
+    bundle_commands,
     doctor_command,
     document_commands,
     lifecycle_commands,
@@ -84,6 +85,7 @@ app.add_typer(batch_app, name="batch")
 app.add_typer(audit_app, name="audit")
 app.add_typer(admin_commands.admin_app, name="admin")
 app.add_typer(document_commands.documents_app, name="documents")
+app.add_typer(bundle_commands.bundle_app, name="bundle")
 # `tenants suspend|resume|retry|cancel|deprovision|config|keys|rotate|watch|quarantine`
 # (issue 7): merged into the group, after create, list and show
 tenants_app.add_typer(lifecycle_commands.lifecycle_app)
