@@ -12,6 +12,7 @@ matches; (2) the Ed25519 signature over ``manifest.json`` against the pinned key
 from __future__ import annotations
 
 import hashlib
+import os
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from typing import IO
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from offline_bundle.checks import check_signature, file_problems, listed, member_problem
-from offline_bundle.errors import IntegrityFailed, UnsafeMember
+from offline_bundle.errors import BundleError, IntegrityFailed, UnsafeMember
 from offline_bundle.home import KEYS_DIR, InstallHome
 from offline_bundle.keys import fingerprint
 from offline_bundle.manifest import (
@@ -108,8 +109,13 @@ def scan(path: Path, progress: Progress | None = None) -> Scan:
     files: dict[str, FileEntry] = {}
     small: dict[str, bytes] = {}
     try:
-        tar_size = path.stat().st_size
-        with path.open("rb") as raw, tarfile.open(fileobj=raw, mode="r|") as tar:
+        raw = path.open("rb")
+        tar_size = os.fstat(raw.fileno()).st_size
+    except OSError as exc:
+        raise BundleError(f"cannot open {path}: {exc.strerror or exc}", code="NO_BUNDLE",
+                          hint="give the path of the bundle's .tar file") from exc
+    try:
+        with raw, tarfile.open(fileobj=raw, mode="r|") as tar:
             for count, member in enumerate(tar, start=1):
                 if count > MAX_MEMBERS:
                     raise IntegrityFailed(f"the tar has more than {MAX_MEMBERS} members",
@@ -138,15 +144,12 @@ def scan(path: Path, progress: Progress | None = None) -> Scan:
                 digest = hashlib.sha256()
                 size = _read(stream, member, digest.update, progress)
                 files[member.name] = FileEntry(member.name, digest.hexdigest(), size)
-    except FileNotFoundError as exc:
-        raise IntegrityFailed(f"no such file: {path}",
-                              hint="give the path of the bundle's .tar file") from exc
     except (tarfile.TarError, EOFError) as exc:
         raise IntegrityFailed(f"{path} is not a readable tar ({exc})",
                               hint=_DAMAGED_HINT) from exc
-    except OSError as exc:
-        raise IntegrityFailed(f"cannot read {path}: {exc.strerror or exc}",
-                              hint="check the path and its permissions") from exc
+    except OSError as exc:  # a read error half-way: a bad medium
+        raise IntegrityFailed(f"reading {path} failed: {exc.strerror or exc}",
+                              hint=_DAMAGED_HINT) from exc
     return Scan(small.get(MANIFEST_NAME), small.get(SIGNATURE_NAME), files, tar_size)
 
 

@@ -173,6 +173,14 @@ def test_a_tampered_manifest_with_files_to_match_is_refused(good: Built, home: P
     assert "altered after signing" in out
 
 
+def test_a_path_that_is_not_a_bundle_file_is_an_error_not_a_refusal(home: Path,
+                                                                    tmp_path: Path) -> None:
+    code, out = verify(tmp_path / "nowhere.tar", home)
+    assert code == 1 and "cannot open" in out and "REFUSED" not in out
+    code, out = verify(tmp_path, home)
+    assert code == 1 and "cannot open" in out
+
+
 # -- unsafe members (exit 4) -----------------------------------------------------------------
 
 
