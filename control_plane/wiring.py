@@ -23,6 +23,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from control_plane.adapters.admin_tokens import AdminTokenStore
 from control_plane.adapters.audit_archive import FileAuditArchive
+from control_plane.adapters.certificate_authority import FileCertificateAuthority
 from control_plane.adapters.data_plane_control import DataPlaneControl
 from control_plane.adapters.job_queue import HEARTBEAT_INTERVAL_S, TenantJobQueue, install_schema
 from control_plane.adapters.job_store import JobStore
@@ -31,6 +32,7 @@ from control_plane.adapters.secret_store import SopsAgeSecretStore
 from control_plane.domain.ports import (
     AdminTokenStorePort,
     AuditArchiveStore,
+    CertificateAuthority,
     DataPlaneClient,
     DataPlaneClientFactory,
     JobQueue,
@@ -52,6 +54,7 @@ from control_plane.services.recovery import RecoveryService
 from control_plane.services.rotation import SecretRotationService
 from control_plane.services.vendor_keys import VendorKeyService
 from control_plane.settings import ControlPlaneSettings
+from frostbyte_common.tls import client_context
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +74,17 @@ def default_providers(settings: ControlPlaneSettings) -> Mapping[str, Provider]:
 
 
 def http_data_plane_clients(
-    transport: httpx.AsyncBaseTransport | None = None,
+    transport: httpx.AsyncBaseTransport | None = None, *,
+    authority: CertificateAuthority | None = None,
 ) -> DataPlaneClientFactory:
-    """Clients of the data planes' control routes over HTTP; ``transport`` lets tests answer
-    for the data planes."""
+    """Clients of the data planes' control routes over HTTP(S), trusting the tenants'
+    certificates that ``authority`` issued (else the system's CAs); ``transport`` lets tests
+    answer for the data planes."""
+    verify = True if authority is None else client_context(authority.certificate_pem())
 
     def client(base_url: str, control_key: str, *, actor: str) -> DataPlaneClient:
-        return DataPlaneControl(base_url, control_key, actor=actor, transport=transport)
+        return DataPlaneControl(base_url, control_key, actor=actor, transport=transport,
+                                verify=verify)
 
     return client
 
@@ -97,12 +104,14 @@ class ControlPlane:
     runner: JobRunner
     recovery: RecoveryService
     control: DataPlaneControlService
+    certificates: CertificateAuthority
 
 
 def build_control_plane(
     *, registry: TenantRegistryPort, admin_token_store: AdminTokenStorePort,
     job_store: JobStorePort, queue: JobQueue, providers: Mapping[str, Provider],
     secrets: SecretStore, clients: DataPlaneClientFactory, archive: AuditArchiveStore,
+    certificates: CertificateAuthority,
 ) -> ControlPlane:
     """Wire the services over the given ports (no I/O)."""
     control = DataPlaneControlService(providers, secrets, clients)
@@ -119,6 +128,7 @@ def build_control_plane(
         runner=runner,
         recovery=RecoveryService(registry, providers, job_store, runner, control),
         control=control,
+        certificates=certificates,
     )
 
 
@@ -147,12 +157,13 @@ async def open_control_plane(
         await registry.migrate()
         await asyncio.to_thread(install_schema, conninfo)
         queue = TenantJobQueue(conninfo)
+        authority = FileCertificateAuthority(settings.state_dir.resolve() / "ca")
         services = build_control_plane(
             registry=registry, admin_token_store=AdminTokenStore(pool),
             job_store=JobStore(pool), queue=queue, providers=providers(settings),
             secrets=SopsAgeSecretStore(settings.state_dir / "secrets"),
-            clients=http_data_plane_clients(data_plane_transport),
-            archive=FileAuditArchive(settings.state_dir / "archive"))
+            clients=http_data_plane_clients(data_plane_transport, authority=authority),
+            archive=FileAuditArchive(settings.state_dir / "archive"), certificates=authority)
         queue.register(services.runner.run)
         yield OpenControlPlane(services, queue)
     finally:

@@ -58,6 +58,11 @@ def _serve(settings: DataPlaneSettings) -> int:
 
     from data_plane.api.app import create_app
 
+    if settings.socket is not None:
+        settings.socket.unlink(missing_ok=True)  # left by a killed predecessor
+        uvicorn.run(create_app(settings), uds=str(settings.socket),
+                    log_level=settings.log_level.lower(), access_log=False)
+        return 0
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
                 log_level=settings.log_level.lower(), access_log=False)
     return 0

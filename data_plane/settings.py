@@ -37,8 +37,12 @@ class DataPlaneSettings(BaseSettings):
         "that owns it: the API).")
     qdrant_url: str | None = Field(None, description="Qdrant server URL (instead of a path).")
     qdrant_api_key: SecretStr | None = None
-    host: str = "127.0.0.1"
+    host: str = Field("127.0.0.1", description="Address the API listens on (TCP).")
     port: int = 8100
+    socket: Path | None = Field(
+        None, description="A Unix socket the API listens on instead of host:port: the local "
+        "provider's process engine puts it in the tenant's folder, behind the tenant's TLS "
+        "gateway, so the app has no TCP port at all.")
     tenant_config: TenantConfig = Field(default_factory=TenantConfig)
     embedding_model_path: Path | None = Field(
         None, description="Local folder of a sentence-transformers model; default: the model "

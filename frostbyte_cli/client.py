@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -89,6 +90,7 @@ class Tenant(TypedDict):
     state: str
     provider: str
     endpoint: str | None
+    tls_fingerprint: NotRequired[str | None]
     config: NotRequired[dict[str, Any]]
     display_name: NotRequired[str]
     failed_operation: NotRequired[str | None]
@@ -265,7 +267,8 @@ class _Api:
     """One base URL and bearer token; maps failures onto :class:`CliError`."""
 
     def __init__(self, base_url: str, token: str, *, transport: httpx.BaseTransport | None,
-                 timeout: float, retry: RetryPolicy) -> None:
+                 timeout: float, retry: RetryPolicy,
+                 verify: ssl.SSLContext | bool = True) -> None:
         self.base_url = base_url.rstrip("/")
         self._retry_get = retry
         self._once = replace(retry, attempts=1)
@@ -273,7 +276,7 @@ class _Api:
             base_url=self.base_url, transport=transport,
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json",
                      "User-Agent": f"frostbyte-cli/{__version__}"},
-            timeout=httpx.Timeout(timeout, connect=10.0),
+            timeout=httpx.Timeout(timeout, connect=10.0), verify=verify,
         )
 
     def close(self) -> None:
@@ -337,6 +340,14 @@ class ControlPlaneClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def ca_certificate(self) -> str:
+        """``GET /v1/tls/ca``: the PEM of the CA that issues tenant endpoints' certificates."""
+        pem = self._api.request("GET", "/v1/tls/ca").text
+        if "BEGIN CERTIFICATE" not in pem:
+            raise CliError(f"{self.base_url}/v1/tls/ca did not answer a PEM certificate",
+                           code="BAD_RESPONSE")
+        return pem
 
     def create_tenant(self, slug: str, display_name: str, provider: str = "local",
                       config: dict[str, Any] | None = None) -> Tenant:
@@ -477,9 +488,13 @@ class TenantClient:
     def __init__(self, endpoint: str, key: str, *,
                  transport: httpx.BaseTransport | None = None, timeout: float = 300.0,
                  retry: RetryPolicy | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 verify: ssl.SSLContext | bool = True) -> None:
+        """``verify``: what the endpoint's certificate must chain to (the control plane's
+        CA for a Frostbyte endpoint; see :func:`frostbyte_cli.targets.tenant_trust`)."""
         retry = retry or RetryPolicy()
-        self._api = _Api(endpoint, key, transport=transport, timeout=timeout, retry=retry)
+        self._api = _Api(endpoint, key, transport=transport, timeout=timeout, retry=retry,
+                         verify=verify)
         self._wait = _Waiter(retry.sleep, clock)
 
     @property

@@ -31,6 +31,7 @@ from frostbyte_cli import (
     document_commands,
     lifecycle_commands,
     render,
+    tls_commands,
 )
 from frostbyte_cli.client import (
     DOC_TERMINAL,
@@ -86,6 +87,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(admin_commands.admin_app, name="admin")
 app.add_typer(document_commands.documents_app, name="documents")
 app.add_typer(bundle_commands.bundle_app, name="bundle")
+app.add_typer(tls_commands.tls_app, name="tls")
 # `tenants suspend|resume|retry|cancel|deprovision|config|keys|rotate|watch|quarantine`
 # (issue 7): merged into the group, after create, list and show
 tenants_app.add_typer(lifecycle_commands.lifecycle_app)

@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 
 from frostbyte_cli.client import CliError, ControlPlaneClient, RetryPolicy, TenantClient
-from frostbyte_cli.targets import control_plane_target, project_root, tenant_target
+from frostbyte_cli.targets import control_plane_target, project_root, tenant_target, tenant_trust
 
 # -- dependencies (injectable for tests) -----------------------------------------------------
 
@@ -69,7 +69,7 @@ class Deps:
     def tenant(self, endpoint: str | None, key: str | None) -> TenantClient:
         target = tenant_target(endpoint, key)
         return TenantClient(target.endpoint, target.key, transport=self.transport,
-                            retry=self.retry)
+                            retry=self.retry, verify=tenant_trust(self.root()))
 
     def runtime(self) -> LocalRuntime:
         if self.local_runtime is not None:

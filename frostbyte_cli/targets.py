@@ -8,12 +8,16 @@ directory holding ``pyproject.toml`` from the working directory upwards (else th
 directory itself).
 
 Tenant endpoint: ``--endpoint`` / ``FROSTBYTE_ENDPOINT`` and ``--key`` / ``FROSTBYTE_KEY``;
-there is no local fallback (vendor keys are shown once and never stored).
+there is no local fallback (vendor keys are shown once and never stored). Its certificate must
+chain to the system's CAs or to the control plane's CA: the file ``FROSTBYTE_CA_CERT`` names
+(``frostbyte tls ca --out FILE`` fetches it), else the local stack's ``<state dir>/ca/ca.pem``
+when there is one.
 """
 
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +68,21 @@ def control_plane_target(url: str | None, admin_token: str | None, *, root: Path
             f"local stack with `frostbyte local up` (it writes {token_file})",
             code="NO_ADMIN_TOKEN")
     return ControlPlaneTarget(resolved_url, token, str(token_file))
+
+
+def tenant_trust(root: Path, env: Mapping[str, str] | None = None) -> ssl.SSLContext:
+    """What a tenant endpoint's certificate may chain to (see the module docstring)."""
+    env = os.environ if env is None else env
+    context = ssl.create_default_context()
+    named = env.get("FROSTBYTE_CA_CERT")
+    ca_file = Path(named) if named else state_dir(root, env) / "ca" / "ca.pem"
+    if named or ca_file.is_file():
+        try:
+            context.load_verify_locations(cafile=str(ca_file))
+        except (OSError, ssl.SSLError) as exc:
+            raise CliError(f"cannot use the CA certificate {ca_file}: {exc}; fetch it with "
+                           "`frostbyte tls ca --out FILE`", code="BAD_CA_CERT") from None
+    return context
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from frostbyte_cli.client import (  # noqa: E402
     TenantClient,
     document_ok,
 )
+from frostbyte_common import tls  # noqa: E402
 
 TENANT = "demo"
 SAMPLES = ROOT / "samples"
@@ -186,10 +187,14 @@ def main() -> int:
             console.print(f"issued vendor key {issued['key_id']} (scopes "
                           f"{', '.join(issued['scopes'])}); the key is shown once by the API "
                           "and kept only in this process")
+            ca_pem = cp.ca_certificate()
         endpoint = tenant["endpoint"]
         if not endpoint:
             raise DemoFailed(f"tenant {TENANT} is ACTIVE but has no endpoint")
-        with TenantClient(endpoint, issued["key"]) as client:
+        console.print(f"HTTPS, verified against the control plane's CA "
+                      f"({tls.fingerprint(ca_pem)[:23]}…); the endpoint's certificate is "
+                      f"{tenant.get('tls_fingerprint') or 'not recorded'}")
+        with TenantClient(endpoint, issued["key"], verify=tls.client_context(ca_pem)) as client:
             batch = submit_samples(client)
             rows = acceptance_summary(client, batch)
             bad = [r for r in rows if not document_ok(r)]

@@ -16,6 +16,7 @@ Failures map to the control plane's errors: a data plane that cannot be reached 
 
 from __future__ import annotations
 
+import ssl
 import uuid
 from typing import Any
 
@@ -32,8 +33,11 @@ class DataPlaneControl:
 
     def __init__(self, endpoint: str, control_key: str, *, actor: str,
                  transport: httpx.AsyncBaseTransport | None = None,
-                 timeout_s: float = 60.0) -> None:
+                 timeout_s: float = 60.0, verify: ssl.SSLContext | bool = True) -> None:
+        """``verify``: what an HTTPS endpoint's certificate must chain to (the control
+        plane's CA for a local tenant's gateway)."""
         self._endpoint = endpoint.rstrip("/")
+        self._verify = verify
         self._headers = {"Authorization": f"Bearer {control_key}", "X-Frostbyte-Actor": actor}
         self._transport = transport
         self._timeout_s = timeout_s
@@ -48,7 +52,7 @@ class DataPlaneControl:
                        params: dict[str, Any] | None = None) -> httpx.Response:
         url = f"{self._endpoint}/control/v1{path}"
         try:
-            async with httpx.AsyncClient(transport=self._transport,
+            async with httpx.AsyncClient(transport=self._transport, verify=self._verify,
                                          timeout=self._timeout_s) as client:
                 response = await client.request(method, url, headers=self._headers,
                                                 json=json, params=params)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import ssl
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -146,10 +147,11 @@ def _signal(pid: int, sig: signal.Signals) -> None:
             os.kill(pid, sig)
 
 
-def http_ok(url: str, *, timeout_s: float = 2.0) -> bool:
-    """True if GET ``url`` answers 200."""
+def http_ok(url: str, *, timeout_s: float = 2.0, verify: ssl.SSLContext | bool = True) -> bool:
+    """True if GET ``url`` answers 200 (over HTTPS, with a server certificate that
+    ``verify`` trusts)."""
     try:
-        return httpx.get(url, timeout=timeout_s).status_code == 200
+        return httpx.get(url, timeout=timeout_s, verify=verify).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -160,12 +162,13 @@ def wait_until_ready(
     timeout_s: float,
     pids: Mapping[int, str] | None = None,
     interval_s: float = 0.5,
+    verify: ssl.SSLContext | bool = True,
 ) -> str | None:
     """Poll ``url`` until it answers 200. Returns None when ready, else why not: the
     timeout, or which of ``pids`` (pid → marker) exited first."""
     deadline = time.monotonic() + timeout_s
     while True:
-        if http_ok(url):
+        if http_ok(url, verify=verify):
             return None
         for pid, marker in (pids or {}).items():
             if not is_running(pid, marker):

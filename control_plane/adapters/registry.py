@@ -64,6 +64,7 @@ def _tenant_from_row(row: dict[str, Any]) -> Tenant:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         endpoint=row["endpoint"],
+        tls_fingerprint=row["tls_fingerprint"],
         failed_operation=Operation(row["failed_operation"]) if row["failed_operation"] else None,
         failure_reason=row["failure_reason"],
     )
@@ -106,9 +107,9 @@ class TenantRegistry:
                 await conn.execute(
                     """
                     INSERT INTO tenants (slug, display_name, provider, state, config, endpoint,
-                                         failed_operation, failure_reason, port,
-                                         created_at, updated_at)
-                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                                         tls_fingerprint, failed_operation, failure_reason,
+                                         port, created_at, updated_at)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                     """,
                     (
                         tenant.slug,
@@ -117,6 +118,7 @@ class TenantRegistry:
                         tenant.state.value,
                         Jsonb(tenant.config),
                         tenant.endpoint,
+                        tenant.tls_fingerprint,
                         tenant.failed_operation.value if tenant.failed_operation else None,
                         tenant.failure_reason,
                         _port_of(tenant.endpoint),
@@ -137,7 +139,8 @@ class TenantRegistry:
             cur = await conn.execute(
                 """
                 UPDATE tenants SET display_name = %s, state = %s, config = %s, endpoint = %s,
-                       failed_operation = %s, failure_reason = %s, port = %s, updated_at = %s
+                       tls_fingerprint = %s, failed_operation = %s, failure_reason = %s,
+                       port = %s, updated_at = %s
                 WHERE slug = %s AND state = %s
                 """,
                 (
@@ -145,6 +148,7 @@ class TenantRegistry:
                     tenant.state.value,
                     Jsonb(tenant.config),
                     tenant.endpoint,
+                    tenant.tls_fingerprint,
                     tenant.failed_operation.value if tenant.failed_operation else None,
                     tenant.failure_reason,
                     _port_of(tenant.endpoint),

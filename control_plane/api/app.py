@@ -14,7 +14,7 @@ import httpx
 from fastapi import FastAPI
 
 from control_plane.api.errors import install_error_handlers
-from control_plane.api.routes import health, tenants
+from control_plane.api.routes import health, tenants, tls
 from control_plane.api.routes_admin import admin
 from control_plane.settings import ControlPlaneSettings
 from control_plane.wiring import ProviderFactory, default_providers, job_worker, open_control_plane
@@ -54,6 +54,7 @@ def create_app(
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(tenants)
+    app.include_router(tls)
     app.include_router(admin)
     app.include_router(health)
     return app

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from control_plane.domain.ports import TenantRegistryPort
+from control_plane.domain.ports import CertificateAuthority, TenantRegistryPort
 from control_plane.services.admin_tokens import AdminTokenService
 from control_plane.services.data_plane_control import DataPlaneControlService
 from control_plane.services.job_history import JobHistoryService
@@ -53,6 +53,11 @@ def control(request: Request) -> DataPlaneControlService:
     return service
 
 
+def certificates(request: Request) -> CertificateAuthority:
+    port: CertificateAuthority = request.app.state.services.certificates
+    return port
+
+
 def registry(request: Request) -> TenantRegistryPort:
     port: TenantRegistryPort = request.app.state.services.registry
     return port
@@ -66,3 +71,4 @@ Quarantine = Annotated[QuarantineService, Depends(quarantine)]
 Jobs = Annotated[JobHistoryService, Depends(jobs)]
 Registry = Annotated[TenantRegistryPort, Depends(registry)]
 Control = Annotated[DataPlaneControlService, Depends(control)]
+Certificates = Annotated[CertificateAuthority, Depends(certificates)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -9,6 +10,7 @@ from fastapi import APIRouter, Body, Depends, Query, Response
 
 from control_plane.api.auth import require_admin
 from control_plane.api.dependencies import (
+    Certificates,
     Control,
     Jobs,
     Lifecycle,
@@ -44,6 +46,7 @@ from frostbyte_common.errors import DependencyUnavailable
 Actor = Annotated[str, Depends(require_admin)]
 
 tenants = APIRouter(prefix="/v1/tenants", tags=["tenants"])
+tls = APIRouter(prefix="/v1/tls", tags=["tls"])
 health = APIRouter(tags=["health"])
 
 
@@ -233,6 +236,19 @@ async def repair_consistency(
     the tenant's chain (``consistency.repaired``) with the admin as actor."""
     return ConsistencyOut.model_validate(await control.consistency(
         await registry.get(slug), repair=True, first=first, actor=actor))
+
+
+@tls.get("/ca", response_class=Response, responses={200: {
+    "content": {"application/x-pem-file": {}},
+    "description": "The CA certificate (PEM) that issues every tenant endpoint's "
+                   "certificate."}})
+async def ca_certificate(certificates: Certificates) -> Response:
+    """The control plane's CA certificate, which clients trust for tenant endpoints (SPEC
+    §7). Public: it holds no secret, and vendors fetch it without an admin token; compare
+    a tenant's certificate with `tls_fingerprint` of `GET /v1/tenants/{slug}`."""
+    pem = await asyncio.to_thread(certificates.certificate_pem)
+    return Response(pem, media_type="application/x-pem-file",
+                    headers={"Content-Disposition": 'attachment; filename="frostbyte-ca.pem"'})
 
 
 @health.get("/healthz", response_model=Health)

@@ -35,6 +35,9 @@ class TenantOut(BaseModel):
     state: str
     provider: str
     endpoint: str | None = Field(description="Base URL of the data plane (ACTIVE, SUSPENDED).")
+    tls_fingerprint: str | None = Field(
+        None, description="`sha256:<hex>` of the server certificate the endpoint presents, "
+        "issued by the control plane's CA (`GET /v1/tls/ca`); null where no TLS is served.")
     config: dict[str, Any] = Field(description="The full effective tenant config.")
     failed_operation: Literal["provision", "deprovision"] | None = None
     failure_reason: str | None = None
@@ -49,6 +52,7 @@ class TenantOut(BaseModel):
             state=tenant.state.value,
             provider=tenant.provider,
             endpoint=tenant.endpoint,
+            tls_fingerprint=tenant.tls_fingerprint,
             config=effective_config(tenant).model_dump(mode="json"),
             failed_operation=tenant.failed_operation.value if tenant.failed_operation else None,
             failure_reason=tenant.failure_reason,

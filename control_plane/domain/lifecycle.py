@@ -136,6 +136,7 @@ class Tenant:
     created_at: datetime
     updated_at: datetime
     endpoint: str | None = None
+    tls_fingerprint: str | None = None  # of the certificate the endpoint presents
     failed_operation: Operation | None = None
     failure_reason: str | None = None
 
@@ -209,13 +210,17 @@ class Tenant:
         return self._apply(Action.BEGIN_PROVISIONING, actor=actor, at=at)
 
     def mark_provisioned(
-        self, endpoint: str, *, actor: str, at: datetime | None = None
+        self, endpoint: str, *, actor: str, at: datetime | None = None,
+        tls_fingerprint: str | None = None,
     ) -> TenantEvent:
-        """Transition 3: the data plane is deployed and healthy at ``endpoint``."""
-        event = self._apply(
-            Action.MARK_PROVISIONED, actor=actor, at=at, detail={"endpoint": endpoint}
-        )
+        """Transition 3: the data plane is deployed and healthy at ``endpoint``, presenting
+        the certificate whose fingerprint is ``tls_fingerprint`` (None: no TLS)."""
+        detail = {"endpoint": endpoint}
+        if tls_fingerprint is not None:
+            detail["tls_fingerprint"] = tls_fingerprint
+        event = self._apply(Action.MARK_PROVISIONED, actor=actor, at=at, detail=detail)
         self.endpoint = endpoint
+        self.tls_fingerprint = tls_fingerprint
         return event
 
     def fail(
@@ -259,6 +264,7 @@ class Tenant:
         """Transition 12: resources destroyed and verified. The slug stays taken."""
         event = self._apply(Action.MARK_DEPROVISIONED, actor=actor, at=at)
         self.endpoint = None
+        self.tls_fingerprint = None
         return event
 
     # -- helpers ----------------------------------------------------------------------------
@@ -287,4 +293,5 @@ class Tenant:
         self.failure_reason = reason
         if operation is Operation.PROVISION:
             self.endpoint = None
+            self.tls_fingerprint = None
         return event

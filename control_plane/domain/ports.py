@@ -4,8 +4,9 @@ them; services see only these Protocols, and the composition root
 (:mod:`control_plane.wiring`) hands in the implementations. Where a tenant's data plane runs
 is the other port, :class:`~control_plane.providers.base.Provider`.
 
-Every method here is a coroutine except :class:`SecretStore`'s (blocking: call it from a
-worker thread) and :class:`AuditArchiveStore`'s (blocking file I/O).
+Every method here is a coroutine except :class:`SecretStore`'s and
+:class:`CertificateAuthority`'s (blocking: call them from a worker thread) and
+:class:`AuditArchiveStore`'s (blocking file I/O).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from control_plane.domain.lifecycle import Tenant, TenantEvent, TenantState
 from control_plane.domain.vendor_keys import VendorKeyRecord
 from control_plane.errors import DataPlaneError, ProvisioningFailed
 from frostbyte_common.audit_chain import ChainVerdict
+from frostbyte_common.tls import KeyAndCertificate
 
 QuarantineAction = Literal["release", "purge"]
 
@@ -169,6 +171,19 @@ class TenantBuckets(Protocol):
 
     def identity_names(self) -> list[str]:
         """The tenants' identities (each named after its bucket)."""
+        ...
+
+
+class CertificateAuthority(Protocol):
+    """The control plane's CA (SPEC §7): it issues each tenant endpoint's server
+    certificate; clients trust its certificate. Blocking."""
+
+    def certificate_pem(self) -> str:
+        """The CA certificate (public)."""
+        ...
+
+    def issue(self, hosts: Sequence[str], *, common_name: str) -> KeyAndCertificate:
+        """A new server key and certificate valid for ``hosts`` (IPs and DNS names)."""
         ...
 
 

@@ -45,6 +45,12 @@ class Provider(Protocol):
         restart); keeps it when healthy. Returns the endpoint."""
         ...
 
+    def tls_fingerprint(self, tenant: Tenant) -> str | None:
+        """``sha256:<hex>`` of the server certificate the tenant's endpoint presents (issued
+        by the control plane's CA when the provider deployed it; re-issued by
+        :meth:`apply_secrets`), or None where the provider serves no TLS."""
+        ...
+
     def is_healthy(self, tenant: Tenant) -> bool:
         """True if the tenant's data plane answers its readiness check."""
         ...
@@ -52,7 +58,8 @@ class Provider(Protocol):
     def apply_secrets(self, tenant: Tenant, config: TenantConfig) -> str:
         """Restart the tenant's data plane on the secrets now in its SOPS file (after a
         rotation): its database role gets the new password, the processes the new
-        credentials; data, vendor keys and suspension are kept. Returns the endpoint."""
+        credentials, the endpoint a newly issued certificate; data, vendor keys and
+        suspension are kept. Returns the endpoint."""
         ...
 
     def stop(self, tenant: Tenant) -> list[str]:

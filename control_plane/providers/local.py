@@ -78,14 +78,23 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from control_plane.adapters import processes
+from control_plane.adapters.certificate_authority import FileCertificateAuthority
+from control_plane.adapters.private_files import write_private
 from control_plane.adapters.secret_store import SopsAgeSecretStore
 from control_plane.domain.lifecycle import Tenant
-from control_plane.domain.ports import SecretStore, TenantBuckets
+from control_plane.domain.ports import CertificateAuthority, SecretStore, TenantBuckets
 from control_plane.domain.tenant_secrets import DATA_KEYS, with_data_keys
 from control_plane.errors import DataPlaneError, ProvisioningFailed
 from control_plane.providers.base import JobOutput
+from control_plane.providers.gateway import (
+    GatewayFiles,
+    listen_address,
+    nginx_argv,
+    nginx_binary,
+    render_config,
+)
 from control_plane.settings import ControlPlaneSettings
-from frostbyte_common import pg_admin
+from frostbyte_common import pg_admin, tls
 from frostbyte_common.audit_checkpoint import write_new_signing_key
 from frostbyte_common.offline import OFFLINE_ENV
 from frostbyte_common.tenant_config import TenantConfig
@@ -230,6 +239,21 @@ class TenantPaths:
         return self.clamd / "clamd.conf"
 
     @property
+    def gateway(self) -> GatewayFiles:
+        return GatewayFiles(self.root / "gateway")
+
+    @property
+    def api_socket(self) -> Path:
+        """The data plane API's Unix socket: in the tenant's folder, unless that path is too
+        long for a Unix socket (108 bytes): then in a 0700 folder of the temporary folder
+        named after it (the API must not be reachable but through the gateway)."""
+        beside = self.root / "api.sock"
+        if len(str(beside).encode()) <= 100:
+            return beside
+        digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"frostbyte-{digest}" / "api.sock"
+
+    @property
     def clamd_socket(self) -> Path:
         """In the tenant's folder, unless that path is too long for a Unix socket (108
         bytes): then a name derived from it in the temporary folder."""
@@ -246,20 +270,25 @@ class TenantPaths:
         return self.logs / f"{name}.log"
 
     def make(self) -> None:
-        for folder in (self.root, self.objects, self.qdrant, self.work, self.logs, self.pids):
+        for folder in (self.root, self.objects, self.qdrant, self.work, self.logs, self.pids,
+                       self.api_socket.parent):
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.gateway.make()
 
 
 PROCESSES = ("api", "worker")
 _COMMANDS = {"api": "serve", "worker": "worker"}
 CLAMD = "clamd"
+GATEWAY = "gateway"
 
 
 def process_markers(paths: TenantPaths) -> dict[str, str]:
     """Each process of a local tenant (its pid file's name) and the marker its command line
     must contain for that pid to be ours: ``data_plane`` for the API and worker, the
-    tenant's own clamd config path for its clamd."""
-    return {name: MARKER for name in PROCESSES} | {CLAMD: str(paths.clamd_config)}
+    tenant's own clamd config path for its clamd, its gateway config for its nginx. The
+    gateway goes first: vendors are turned away before the API stops."""
+    return ({GATEWAY: str(paths.gateway.config)} | {name: MARKER for name in PROCESSES}
+            | {CLAMD: str(paths.clamd_config)})
 
 
 def clamd_config_args(paths: TenantPaths, database: Path, max_stream_bytes: int) -> list[str]:
@@ -310,10 +339,15 @@ class LocalProvider:
         clamd_signatures: Path | None = None,
         secrets: SecretStore | None = None,
         buckets: TenantBuckets | None = None,
+        authority: CertificateAuthority | None = None,
     ) -> None:
         """``code_paths`` go on the data plane's ``PYTHONPATH`` (empty: the interpreter's
         installed ``data_plane``); ``clamd_signatures`` is the folder whose signatures each
-        tenant's clamd loads (None: the data plane's shipped ones, from ``clamd-info``)."""
+        tenant's clamd loads (None: the data plane's shipped ones, from ``clamd-info``);
+        ``authority`` issues the tenants' gateway certificates (None: the CA kept in
+        ``<state_dir>/ca``)."""
+        self._authority = authority or FileCertificateAuthority(state_dir.resolve() / "ca")
+        self._client_tls = tls.client_context(self._authority.certificate_pem())
         self._clamd_signatures = clamd_signatures
         self._secrets = secrets
         self._buckets = buckets
@@ -352,6 +386,14 @@ class LocalProvider:
         """Start the tenant's processes unless they are running and healthy."""
         return self._ensure_running(tenant, config)
 
+    def tls_fingerprint(self, tenant: Tenant) -> str | None:
+        """The fingerprint of the certificate the tenant's gateway presents."""
+        try:
+            return tls.fingerprint(self.paths(tenant.slug).gateway.certificate.read_text(
+                encoding="ascii"))
+        except (OSError, ValueError):
+            return None
+
     def is_healthy(self, tenant: Tenant) -> bool:
         paths = self.paths(tenant.slug)
         port = _read_port(paths.port_file)
@@ -359,9 +401,12 @@ class LocalProvider:
 
     def apply_secrets(self, tenant: Tenant, config: TenantConfig) -> str:
         """Stop the processes, then start them as a start does: the service role gets the
-        SOPS ``db_password`` and the processes a conninfo with it."""
+        SOPS ``db_password`` and the processes a conninfo with it; the gateway a newly
+        issued certificate."""
         with self._lock(tenant.slug):
-            self._stop_processes(self.paths(tenant.slug))
+            paths = self.paths(tenant.slug)
+            self._stop_processes(paths)
+            paths.gateway.certificate.unlink(missing_ok=True)  # issued anew by the start
         return self._ensure_running(tenant, config)
 
     def stop(self, tenant: Tenant) -> list[str]:
@@ -413,6 +458,8 @@ class LocalProvider:
                         bucket_name(tenant.slug),
                         self._tenant_secrets(tenant.slug).get("object_store_access_key", ""))
             paths.clamd_socket.unlink(missing_ok=True)  # it may live outside the folder
+            if paths.api_socket.parent != paths.root:
+                shutil.rmtree(paths.api_socket.parent, ignore_errors=True)
             shutil.rmtree(paths.root, ignore_errors=True)
 
     def revoke_vendor_key(self, tenant: Tenant, key_id: str) -> None:
@@ -454,6 +501,8 @@ class LocalProvider:
         return {
             "processes": not any(processes.running_pid(paths.pid_file(name), MARKER)
                                  for name in PROCESSES),
+            "gateway": processes.running_pid(paths.pid_file(GATEWAY),
+                                             str(paths.gateway.config)) is None,
             "scanner": processes.running_pid(paths.pid_file(CLAMD),
                                              str(paths.clamd_config)) is None,
             "endpoint": port is None or port_free(self._host, port),
@@ -479,7 +528,7 @@ class LocalProvider:
         return TenantPaths(self._tenants_dir / slug)
 
     def _endpoint(self, port: int) -> str:
-        return f"http://{self._host}:{port}"
+        return f"https://{listen_address(self._host, port)}"
 
     @contextlib.contextmanager
     def _lock(self, slug: str) -> Iterator[None]:
@@ -530,11 +579,12 @@ class LocalProvider:
                     ): MARKER
                     for name in PROCESSES
                 }
+                pids[self._start_gateway(paths, slug, port)] = str(paths.gateway.config)
                 log.info("tenant %s: data plane starting on %s (pids %s)", slug, endpoint,
                          sorted(pids))
                 why = processes.wait_until_ready(
-                    f"{endpoint}/readyz", timeout_s=self._ready_timeout_s, pids=pids
-                )
+                    f"{endpoint}/readyz", timeout_s=self._ready_timeout_s, pids=pids,
+                    verify=self._client_tls)
                 if why is not None:
                     raise ProvisioningFailed(
                         f"data plane of {slug!r} did not become ready: {why}. "
@@ -587,9 +637,11 @@ class LocalProvider:
         running = all(
             processes.running_pid(paths.pid_file(name), MARKER) is not None
             for name in PROCESSES
-        ) and processes.running_pid(paths.pid_file(CLAMD), str(paths.clamd_config)) is not None
+        ) and all(processes.running_pid(paths.pid_file(name), marker) is not None
+                  for name, marker in ((CLAMD, str(paths.clamd_config)),
+                                       (GATEWAY, str(paths.gateway.config))))
         # the data plane's /readyz also fails while its scanner does not answer
-        return running and processes.http_ok(f"{endpoint}/readyz")
+        return running and processes.http_ok(f"{endpoint}/readyz", verify=self._client_tls)
 
     def _stop_processes(self, paths: TenantPaths) -> list[str]:
         """Stop the tenant's API, worker and clamd — only the pids in its pid files whose
@@ -646,6 +698,38 @@ class LocalProvider:
             time.sleep(0.1)
         log.info("tenant %s: clamd ready on %s (pid %d)", paths.root.name,
                  paths.clamd_socket, pid)
+
+    def _ensure_certificate(self, paths: TenantPaths, slug: str) -> None:
+        """The gateway's key and certificate for this host, issued by the CA unless the
+        present one serves (same CA, same host, not near its end)."""
+        files = paths.gateway
+        ca_pem = self._authority.certificate_pem()
+        try:
+            present = files.certificate.read_text(encoding="ascii")
+            why = tls.needs_renewal(present, [self._host], ca_pem) \
+                if files.key.exists() else "its key is missing"
+        except (OSError, ValueError):
+            why = "there is none"
+        if why is None:
+            return
+        issued = self._authority.issue([self._host], common_name=f"{slug} data plane")
+        write_private(files.key, issued.key_pem.encode("ascii"))
+        write_private(files.certificate, (issued.cert_pem + ca_pem).encode("ascii"))
+        log.info("tenant %s: gateway certificate %s issued (%s)", slug, issued.fingerprint,
+                 why)
+
+    def _start_gateway(self, paths: TenantPaths, slug: str, port: int) -> int:
+        """Start the tenant's nginx: HTTPS on its loopback port, to the API's socket."""
+        files = paths.gateway
+        self._ensure_certificate(paths, slug)
+        error_log = paths.log_file(GATEWAY)
+        files.config.write_text(render_config(
+            files, slug=slug, host=self._host, port=port, socket=paths.api_socket,
+            error_log=error_log), encoding="utf-8")
+        return processes.spawn_detached(
+            nginx_argv(nginx_binary(), files, error_log), env=self._clamd_env(),
+            cwd=files.root, log_file=paths.log_file(f"{GATEWAY}-stdout"),
+            pid_file=paths.pid_file(GATEWAY))
 
     def _clamd_info(self, paths: TenantPaths) -> tuple[str | None, Path]:
         """This host's clamd binary (None: not installed) and the data plane's shipped
@@ -718,8 +802,7 @@ class LocalProvider:
             FROSTBYTE_DP_TENANT=slug,
             FROSTBYTE_DP_DATABASE_URL=database_url,
             FROSTBYTE_DP_QDRANT_PATH=str(paths.qdrant),
-            FROSTBYTE_DP_HOST=self._host,
-            FROSTBYTE_DP_PORT=str(port),
+            FROSTBYTE_DP_SOCKET=str(paths.api_socket),
             FROSTBYTE_DP_TENANT_CONFIG=config.model_dump_json(),
             FROSTBYTE_DP_WORK_DIR=str(paths.work),
             FROSTBYTE_DP_AUDIT_SIGNING_KEY_FILE=str(paths.audit_key),

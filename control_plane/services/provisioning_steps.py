@@ -163,9 +163,12 @@ class Activate:
         if not endpoint:
             raise StepFailed("the apply step left no endpoint")
         tenant = ctx.tenant
-        event = tenant.mark_provisioned(endpoint, actor=SYSTEM_ACTOR)
+        fingerprint = await asyncio.to_thread(ctx.provider.tls_fingerprint, tenant)
+        event = tenant.mark_provisioned(endpoint, actor=SYSTEM_ACTOR,
+                                        tls_fingerprint=fingerprint)
         await _save_or_cancel(self._registry, tenant, event, TenantState.PROVISIONING)
-        log.info("tenant %s: ACTIVE at %s", tenant.slug, endpoint)
+        log.info("tenant %s: ACTIVE at %s (certificate %s)", tenant.slug, endpoint,
+                 fingerprint or "none")
         return f"ACTIVE at {endpoint}"
 
 

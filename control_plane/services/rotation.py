@@ -60,8 +60,13 @@ class SecretRotationService:
                       if await asyncio.to_thread(self._secrets.exists, slug) else {})
             fresh = generate_tenant_secrets(previous=before)
             await asyncio.to_thread(self._secrets.put, slug, fresh)
-            # the data plane restarts on them: the database password changes now
+            # the data plane restarts on them: the database password changes now, and the
+            # endpoint presents a newly issued certificate
             await asyncio.to_thread(provider.apply_secrets, tenant, effective_config(tenant))
+            fingerprint = await asyncio.to_thread(provider.tls_fingerprint, tenant)
+            if fingerprint != tenant.tls_fingerprint:
+                tenant.tls_fingerprint = fingerprint
+                await self._registry.save(tenant, None, expected_state=tenant.state)
             # the control key too: the new one installed, then the old one refused
             await self._control.install_control_key(tenant, fresh[CONTROL_KEY])
             old_control = key_id_of(before.get(CONTROL_KEY, ""))
@@ -71,7 +76,7 @@ class SecretRotationService:
                 job.job_id, "secrets", "done",
                 "every credential re-issued and re-encrypted; a new data key encrypts new "
                 "objects (old ones stay readable); the data plane restarted on them (new "
-                "database password and object-store key)")
+                "database password and object-store key, new TLS certificate)")
             await self._store.start_step(job.job_id, "vendor_keys", 1)
             old = [k for k in await self._registry.vendor_keys(slug) if k.revoked_at is None]
             for record in old:

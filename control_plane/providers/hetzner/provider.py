@@ -393,6 +393,12 @@ class HetznerProvider:
                            self._deploy_vars(tenant.slug, config, record), with_secrets=True)
             return endpoint
 
+    def tls_fingerprint(self, tenant: Tenant) -> str | None:
+        """None: the playbooks' engines do not terminate TLS yet — the image set's gateway
+        will (issue 15, still open for this provider); until then the vendor port serves
+        the app itself, which the firewall opens only to the tenant's allow-list."""
+        return None
+
     def is_healthy(self, tenant: Tenant) -> bool:
         record = self._records.load(tenant.slug)
         if record is None or record.outputs is None:

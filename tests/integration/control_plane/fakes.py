@@ -137,6 +137,9 @@ class FakeProvider:
     def is_healthy(self, tenant: Tenant) -> bool:
         return tenant.slug in self.healthy
 
+    def tls_fingerprint(self, tenant: Tenant) -> str | None:
+        return None  # the fake endpoints serve plain HTTP
+
     def apply_secrets(self, tenant: Tenant, config: TenantConfig) -> str:
         self.calls.append(("apply_secrets", tenant.slug))
         self.healthy.add(tenant.slug)

@@ -6,12 +6,15 @@ from __future__ import annotations
 import base64
 import json
 import os
+import ssl
 import sys
 import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
+import psutil
 import psycopg
 import pytest
 from psycopg import sql
@@ -29,6 +32,7 @@ from control_plane.providers.local import (
     role_name,
 )
 from data_plane.adapters.clamav.scanner import ClamdScanner
+from frostbyte_common import tls
 from frostbyte_common.scram import scram_sha256_verifier
 from frostbyte_common.tenant_config import TenantConfig
 
@@ -150,6 +154,11 @@ def provider(pg_admin_url: str, tmp_path: Path) -> LocalProvider:
     )
 
 
+def provider_ca(provider: LocalProvider) -> str:
+    """The CA certificate the provider's tenants' gateways chain to."""
+    return provider._authority.certificate_pem()
+
+
 def calls(provider: LocalProvider, slug: str) -> list[dict[str, object]]:
     path = provider.paths(slug).work / "calls.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()]
@@ -175,9 +184,26 @@ def test_provision_start_keys_stop_deprovision(
     t = tenant(f"{slug_prefix}-p")
     endpoint = provider.provision(t, TenantConfig())
     paths = provider.paths(t.slug)
-    assert endpoint == f"http://127.0.0.1:{paths.port_file.read_text().strip()}"
-    assert processes.http_ok(f"{endpoint}/readyz")
+    port = int(paths.port_file.read_text())
+    assert endpoint == f"https://127.0.0.1:{port}"
+    ca = provider_ca(provider)
+    assert processes.http_ok(f"{endpoint}/readyz", verify=tls.client_context(ca))
+    assert not processes.http_ok(f"{endpoint}/readyz")  # the system's CAs don't know it
     assert provider.is_healthy(t)
+    # the gateway presents the certificate the CA issued for this address; its
+    # fingerprint is the one the control plane records
+    presented = ssl.get_server_certificate(("127.0.0.1", port))
+    assert provider.tls_fingerprint(t) == tls.fingerprint(presented)
+    assert tls.signed_by(presented, ca) and tls.hosts(presented) == ["127.0.0.1"]
+    assert paths.gateway.key.stat().st_mode & 0o777 == 0o600
+    # plain HTTP meets the gateway's refusal, never the app; the app has no TCP port at all
+    plain = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+    assert plain.status_code == 400 and "HTTPS port" in plain.text
+    api_pid = processes.running_pid(paths.pid_file("api"), "data_plane")
+    assert api_pid is not None
+    assert [c for c in psutil.Process(api_pid).net_connections("inet")
+            if c.status == psutil.CONN_LISTEN] == []
+    assert paths.api_socket.is_socket()
     pids = {n: processes.running_pid(paths.pid_file(n), "data_plane") for n in ("api", "worker")}
     assert all(pids.values())
     # its own clamd, on its own socket, with the project's signatures; the socket is passed
@@ -238,7 +264,8 @@ def test_provision_start_keys_stop_deprovision(
     pids = {n: processes.running_pid(paths.pid_file(n), "data_plane") for n in ("api", "worker")}
 
     stopped = provider.stop(t)
-    assert len(stopped) == 3 and any("clamd" in s for s in stopped)
+    assert len(stopped) == 4 and any("clamd" in s for s in stopped)
+    assert any("gateway" in s for s in stopped)
     assert not provider.is_healthy(t)
     assert all(not processes.is_running(pid, "data_plane") for pid in pids.values() if pid)
     assert not processes.is_running(clamd_pid, str(paths.clamd_config))
@@ -331,9 +358,9 @@ def test_revoke_and_verified_deprovision(
 
     provider.deprovision(t)
     assert provider.verify_deprovisioned(t) == {
-        "processes": True, "scanner": True, "endpoint": True, "database": True, "roles": True,
-        "object_root": True, "vector_store": True, "audit_signing_key": True,
-        "tenant_dir": True}
+        "processes": True, "gateway": True, "scanner": True, "endpoint": True,
+        "database": True, "roles": True, "object_root": True, "vector_store": True,
+        "audit_signing_key": True, "tenant_dir": True}
     with psycopg.connect(pg_admin_url) as conn:
         assert conn.execute("SELECT count(*) FROM pg_roles WHERE rolname LIKE %s",
                             (f"%{slug_prefix}_v",)).fetchone() == (0,)
@@ -399,15 +426,22 @@ def test_the_service_role_password_is_the_tenants_sops_db_password(
     try:
         t.endpoint = provider.provision(t, TenantConfig())
         assert _verifier_matches(pg_admin_url, role_name(t.slug), "first-db-password")
+        first_certificate = provider.tls_fingerprint(t)
         # kept across restarts (no longer regenerated at each start) ...
         provider.stop(t)
         provider.start(t, TenantConfig())
         assert _verifier_matches(pg_admin_url, role_name(t.slug), "first-db-password")
+        assert provider.tls_fingerprint(t) == first_certificate  # a restart keeps it
         # ... and a rotation's new one is live once the provider applies it
         secrets.put(t.slug, {"db_password": "second-db-password"})
         assert provider.apply_secrets(t, TenantConfig()) == t.endpoint
         assert provider.is_healthy(t)
         assert _verifier_matches(pg_admin_url, role_name(t.slug), "second-db-password")
         assert not _verifier_matches(pg_admin_url, role_name(t.slug), "first-db-password")
+        # the rotation re-issued the gateway's certificate, and it is the one served
+        port = int(provider.paths(t.slug).port_file.read_text())
+        assert provider.tls_fingerprint(t) not in (None, first_certificate)
+        assert tls.fingerprint(ssl.get_server_certificate(("127.0.0.1", port))) == \
+            provider.tls_fingerprint(t)
     finally:
         provider.deprovision(t)

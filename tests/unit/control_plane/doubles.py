@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -215,6 +216,7 @@ class RecordingProvider:
         self.running: set[str] = set()
         self.destroyed: set[str] = set()
         self.left_behind: set[str] = set()
+        self.certificates: dict[str, int] = {}  # slug -> how many certificates issued
 
     def endpoint(self, slug: str) -> str:
         return f"http://127.0.0.1:{40000 + sum(map(ord, slug))}"
@@ -223,7 +225,13 @@ class RecordingProvider:
         self.calls.append(("provision", tenant.slug))
         self.configs.append(config)
         self.running.add(tenant.slug)
+        self.certificates.setdefault(tenant.slug, 1)
         return self.endpoint(tenant.slug)
+
+    def tls_fingerprint(self, tenant: Tenant) -> str | None:
+        issued = self.certificates.get(tenant.slug)
+        return None if issued is None else \
+            "sha256:" + hashlib.sha256(f"{tenant.slug}/{issued}".encode()).hexdigest()
 
     def start(self, tenant: Tenant, config: TenantConfig) -> str:
         self.calls.append(("start", tenant.slug))
@@ -235,6 +243,7 @@ class RecordingProvider:
 
     def apply_secrets(self, tenant: Tenant, config: TenantConfig) -> str:
         self.calls.append(("apply_secrets", tenant.slug))
+        self.certificates[tenant.slug] = self.certificates.get(tenant.slug, 0) + 1
         return self.endpoint(tenant.slug)
 
     def stop(self, tenant: Tenant) -> list[str]:

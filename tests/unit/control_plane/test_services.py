@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from control_plane.adapters.certificate_authority import FileCertificateAuthority
 from control_plane.domain.actors import SYSTEM_ACTOR
 from control_plane.domain.lifecycle import Operation, Tenant, TenantState
 from control_plane.domain.ports import (
@@ -113,7 +114,7 @@ class Archive:
 
 
 class Plane:
-    def __init__(self) -> None:
+    def __init__(self, state: Path) -> None:
         self.registry = InMemoryRegistry()
         self.store = InMemoryJobStore()
         self.queue = RecordingQueue()
@@ -124,7 +125,8 @@ class Plane:
         self.services: ControlPlane = build_control_plane(
             registry=self.registry, admin_token_store=InMemoryAdminTokens(),
             job_store=self.store, queue=self.queue, providers={"local": self.provider},
-            secrets=self.secrets, clients=self.data_planes, archive=self.archive)
+            secrets=self.secrets, clients=self.data_planes, archive=self.archive,
+            certificates=FileCertificateAuthority(state / "ca"))
 
     async def run_queued(self) -> None:
         """What the queue's worker does: run every deferred job."""
@@ -141,8 +143,8 @@ class Plane:
 
 
 @pytest.fixture
-def plane() -> Plane:
-    return Plane()
+def plane(tmp_path: Path) -> Plane:
+    return Plane(tmp_path)
 
 
 # -- lifecycle ----------------------------------------------------------------------------------
@@ -252,7 +254,10 @@ def test_vendor_keys_are_issued_only_for_active_tenants_and_revoked(plane: Plane
 
 
 def test_rotation_reissues_every_credential_and_records_a_job(plane: Plane) -> None:
-    run(plane.active())
+    tenant = run(plane.active())
+    # the endpoint's certificate fingerprint was recorded at provisioning ...
+    assert tenant.tls_fingerprint == plane.provider.tls_fingerprint(tenant)
+    assert tenant.tls_fingerprint is not None
     before = plane.secrets.get("acme")
     old = run(plane.services.vendor_keys.issue("acme", ["read"], "bi", actor=ADMIN))
     job_id, [new] = run(plane.services.rotation.rotate("acme", actor=ADMIN))
@@ -266,6 +271,10 @@ def test_rotation_reissues_every_credential_and_records_a_job(plane: Plane) -> N
     assert [(s.step, s.status) for s in run(plane.store.steps(job_id))] == [
         ("secrets", "done"), ("vendor_keys", "done")]
     assert run(plane.registry.get("acme")).state is TenantState.ACTIVE  # no state change
+    # ... and the rotation's new certificate replaced it in the record
+    rotated = run(plane.registry.get("acme"))
+    assert rotated.tls_fingerprint not in (None, tenant.tls_fingerprint)
+    assert rotated.tls_fingerprint == plane.provider.tls_fingerprint(rotated)
 
 
 def test_rotation_while_a_job_runs_is_refused(plane: Plane) -> None:

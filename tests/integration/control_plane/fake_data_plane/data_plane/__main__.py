@@ -3,9 +3,9 @@ same contract. The clamd tool commands (``clamd-info``, ``clamd-config``) need n
 run each tenant's real clamd: they are handed to the real data plane of this interpreter.
 
 It really connects to FROSTBYTE_DP_DATABASE_URL (so credentials are exercised), serves
-/readyz on FROSTBYTE_DP_HOST:FROSTBYTE_DP_PORT, and records what it was asked in the
-tenant's work dir. Tenants whose slug starts with ``crash`` die at start-up; ``slow`` ones
-take 4 s to migrate (time to kill the control plane mid-job).
+/readyz on FROSTBYTE_DP_SOCKET (else FROSTBYTE_DP_HOST:FROSTBYTE_DP_PORT), and records
+what it was asked in the tenant's work dir. Tenants whose slug starts with ``crash`` die at
+start-up; ``slow`` ones take 4 s to migrate (time to kill the control plane mid-job).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import socketserver
 import sys
 import time
 from pathlib import Path
@@ -90,8 +91,16 @@ def main() -> int:
             def log_message(self, *args: object) -> None:
                 pass
 
-        server = http.server.HTTPServer((env["FROSTBYTE_DP_HOST"], int(env["FROSTBYTE_DP_PORT"])),
-                                        Ready)
+            def address_string(self) -> str:  # a Unix socket's peer has no address
+                return "gateway"
+
+        server: socketserver.BaseServer
+        if env.get("FROSTBYTE_DP_SOCKET"):  # the local provider's gateway proxies to it
+            Path(env["FROSTBYTE_DP_SOCKET"]).unlink(missing_ok=True)
+            server = socketserver.UnixStreamServer(env["FROSTBYTE_DP_SOCKET"], Ready)
+        else:
+            server = http.server.HTTPServer(
+                (env["FROSTBYTE_DP_HOST"], int(env["FROSTBYTE_DP_PORT"])), Ready)
         server.serve_forever()
     if command == "worker":
         while True:
