@@ -28,13 +28,20 @@ from rich.table import Table
 from frostbyte_cli.shared import Deps, JsonOpt, deps_of, print_json
 from offline_bundle.errors import BundleError, BundleRefused
 from offline_bundle.home import HOME_ENV, InstallHome, default_home
+from offline_bundle.install import (
+    DEFAULT_PUBLISH,
+    DEFAULT_TENANT,
+    READY_TIMEOUT_S,
+    Installer,
+    SwitchResult,
+)
 from offline_bundle.keys import fingerprint, public_key_from_pem, read_key_file
 from offline_bundle.manifest import Manifest
 from offline_bundle.verify import Verified, verify_bundle
 
 bundle_app = typer.Typer(no_args_is_help=True,
-                         help="The offline bundle: verify it, pin release keys, show what is "
-                              "installed.")
+                         help="The offline bundle: verify it, pin release keys, load, update "
+                              "and roll back the data-plane set, show what is installed.")
 
 HomeOpt = Annotated[Path | None, typer.Option(
     "--home", envvar=HOME_ENV, show_envvar=True,
@@ -217,3 +224,101 @@ def status(ctx: typer.Context, home: HomeOpt = None, json_out: JsonOpt = False) 
     out.print(f"pinned release keys ({target.keys_dir}):", soft_wrap=True)
     for fp in keys:
         out.print(f"  {fp}", soft_wrap=True)
+
+
+def _installer(deps: Deps, home: Path | None, timeout: float) -> Installer:
+    def say(text: str) -> None:  # progress on stderr, also with --json (stdout stays JSON)
+        deps.err.print(f"· {text}", markup=False, highlight=False, soft_wrap=True)
+
+    return Installer(_home(home), say=say, ready_timeout_s=timeout)
+
+
+TimeoutOpt = Annotated[float, typer.Option(
+    "--timeout", help="Seconds to wait for the set to answer ready through its gateway.")]
+
+
+@bundle_app.command("load")
+def load(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="The bundle: frostbyte-bundle-<version>.tar.")],
+    publish: Annotated[str, typer.Option(
+        "--publish", help="ADDR:PORT where the gateway's HTTPS listens.")] = DEFAULT_PUBLISH,
+    tenant: Annotated[str, typer.Option(
+        "--tenant", help="The installation's tenant slug (names the set, its volumes and "
+                         "bucket).")] = DEFAULT_TENANT,
+    timeout: TimeoutOpt = READY_TIMEOUT_S,
+    home: HomeOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """First install: verify the bundle, unpack it, load its images (podman, else docker),
+    make the installation's secrets and CA once, start the set with no network access,
+    wait until it is ready over HTTPS, and print a first vendor key (shown once)."""
+    deps = deps_of(ctx)
+    try:
+        result = _installer(deps, home, timeout).load(path, tenant=tenant,
+                                                                publish=publish)
+    except BundleError as exc:
+        _fail(deps, exc, json_out)
+    if json_out:
+        print_json({"ok": True, "version": result.version, "release": str(result.release),
+                    "endpoint": result.url, "ca_cert": str(result.ca),
+                    "vendor_key": {"key_id": result.key_id, "key": result.key,
+                                   "scopes": ["ingest", "read", "audit"]},
+                    "load_to_ready_s": round(result.seconds, 1),
+                    "bundle_bytes": result.bundle_bytes})
+        return
+    out = deps.out
+    out.print(f"[bold green]release {result.version} is running[/] at {result.url}",
+              soft_wrap=True)
+    out.print(f"CA certificate for clients: {result.ca} (e.g. FROSTBYTE_CA_CERT={result.ca})",
+              soft_wrap=True)
+    out.print(f"first vendor key ({result.key_id}; scopes ingest, read, audit) — shown "
+              "ONCE, store it now:")
+    out.print(result.key, markup=False, highlight=False, soft_wrap=True)
+    out.print(f"bundle size: {_size(result.bundle_bytes)}; load-to-ready time: "
+              f"{result.seconds:.1f} s")
+
+
+@bundle_app.command("update")
+def update(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="The newer bundle's .tar.")],
+    timeout: TimeoutOpt = READY_TIMEOUT_S,
+    home: HomeOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Move the running set to a newer (or the same) release: verify, unpack, load its
+    images, restart the set with the same volumes and secrets, wait until ready; when the
+    new release does not get ready, the previous one is started again (exit 11)."""
+    deps = deps_of(ctx)
+    try:
+        result = _installer(deps, home, timeout).update(path)
+    except BundleError as exc:
+        _fail(deps, exc, json_out)
+    _switched(deps, result, json_out, "updated")
+
+
+@bundle_app.command("rollback")
+def rollback(
+    ctx: typer.Context,
+    timeout: TimeoutOpt = READY_TIMEOUT_S,
+    home: HomeOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Go back to the previous release (same volumes and secrets), with a health check;
+    the release left becomes the previous one."""
+    deps = deps_of(ctx)
+    try:
+        result = _installer(deps, home, timeout).rollback()
+    except BundleError as exc:
+        _fail(deps, exc, json_out)
+    _switched(deps, result, json_out, "rolled back")
+
+
+def _switched(deps: Deps, result: SwitchResult, json_out: bool, verb: str) -> None:
+    if json_out:
+        print_json({"ok": True, "from": result.from_version, "to": result.to_version,
+                    "seconds": round(result.seconds, 1)})
+        return
+    deps.out.print(f"[bold green]{verb}[/]: release {result.from_version} → "
+                   f"{result.to_version}, ready in {result.seconds:.1f} s")
