@@ -8,7 +8,8 @@
       previous/manifest.json             the release before it, if any
 
 ``verify`` reads the pinned keys and the installed version from here; loading a bundle
-(which writes ``current`` and ``previous``) is another module's work.
+(which writes ``current`` and ``previous``) is another module's work: :mod:`offline_bundle.install`
+adds ``releases/``, ``install.json``, ``secrets/``, ``ca/``, ``ca.pem`` and ``containers.conf``.
 """
 
 from __future__ import annotations

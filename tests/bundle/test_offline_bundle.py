@@ -14,6 +14,10 @@
    address that is neither local nor podman's (before routing, so an attempt counts even with
    no route); a control packet of each kind shows that it counts; the set's own traffic adds 0.
 
+Commands enter the namespace with ``nsenter --net --mount`` into one held mount namespace, not
+with ``ip netns exec``: that gives each call a private mount namespace with a fresh /sys (runc
+then finds no cgroup mounts) whose container-namespace mounts vanish for the next call.
+
 Prints the bundle's size and the load-to-ready time. Everything it makes (namespace, podman
 storage, containers, volumes, networks) is removed at the end.
 """
