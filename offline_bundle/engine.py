@@ -130,7 +130,8 @@ class Engine:
     def fill_volume(self, volume: str, source: Path, image: str) -> None:
         """Replace the files of ``volume`` with those of the folder ``source`` (world-readable),
         using ``image``'s shell with no network at all."""
-        self.run("volume", "create", "--ignore", volume, what=f"creating volume {volume}")
+        if self.run("volume", "inspect", volume, what="inspect", check=False).returncode != 0:
+            self.run("volume", "create", volume, what=f"creating volume {volume}")
         self.run("run", "--rm", "--pull=never", "--network", "none", "--user", "0",
                  "--entrypoint", "/bin/sh", "-v", f"{volume}:/target",
                  "-v", f"{source}:/source:ro", image, "-ec",

@@ -430,9 +430,10 @@ class Installer:
         url = base_url(address, port) + "/readyz"
         deadline = time.monotonic() + self.ready_timeout_s
         last = "no answer yet"
+        context = tls.client_context(self.ca_pem.read_text(encoding="utf-8"))
         while True:
             try:
-                with httpx.Client(verify=str(self.ca_pem), timeout=10, trust_env=False) as c:
+                with httpx.Client(verify=context, timeout=10, trust_env=False) as c:
                     response = c.get(url)
                 if response.status_code == 200:
                     return
