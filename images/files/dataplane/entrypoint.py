@@ -1,0 +1,65 @@
+"""Entry point of the data-plane image: ``python -m data_plane <command>`` with the tenant's
+secrets read from files (compose ``secrets:``, mounted under /run/secrets), never from the
+image or the compose file.
+
+Each secret file becomes the environment variable the data plane reads, unless that
+variable is already set; ``db_password`` becomes ``FROSTBYTE_DP_DATABASE_URL`` for the
+database named by ``FROSTBYTE_DB_HOST``/``_PORT``/``_USER``/``_NAME`` (the set's own
+PostgreSQL). The names are those of the tenant's SOPS secrets (the Ansible role's
+``dataplane_deploy_secret_env``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from urllib.parse import quote
+
+SECRETS_DIR = Path(os.environ.get("FROSTBYTE_SECRETS_MOUNT", "/run/secrets"))
+#: secret file -> environment variable of the data plane
+SECRET_ENV = {
+    "object_store_access_key": "FROSTBYTE_DP_S3_ACCESS_KEY",
+    "object_store_secret_key": "FROSTBYTE_DP_S3_SECRET_KEY",
+    "object_data_keys": "FROSTBYTE_DP_OBJECT_DATA_KEYS",
+    "signing_key": "FROSTBYTE_DP_AUDIT_SIGNING_KEY",
+    "vector_store_api_key": "FROSTBYTE_DP_QDRANT_API_KEY",
+    "online_embedding_api_key": "FROSTBYTE_DP_ONLINE_EMBEDDING_API_KEY",
+}
+
+
+def _read(name: str) -> str | None:
+    path = SECRETS_DIR / name
+    if not path.is_file():
+        return None
+    return path.read_text(encoding="utf-8").strip()
+
+
+def environment(env: dict[str, str]) -> dict[str, str]:
+    """``env`` plus what the secret files provide (a variable already set wins)."""
+    out = dict(env)
+    for name, variable in SECRET_ENV.items():
+        value = _read(name)
+        if value is not None and variable not in out:
+            out[variable] = value
+    password = _read("db_password")
+    if password is not None and "FROSTBYTE_DP_DATABASE_URL" not in out:
+        user = out.get("FROSTBYTE_DB_USER", "frostbyte")
+        host = out.get("FROSTBYTE_DB_HOST", "postgres")
+        port = out.get("FROSTBYTE_DB_PORT", "5432")
+        name = out.get("FROSTBYTE_DB_NAME", "frostbyte")
+        out["FROSTBYTE_DP_DATABASE_URL"] = (
+            f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}"
+            f"@{host}:{port}/{quote(name, safe='')}")
+    return out
+
+
+def main(argv: list[str]) -> None:
+    if not argv:
+        argv = ["serve"]
+    command = [sys.executable, "-m", "data_plane", *argv]
+    os.execve(sys.executable, command, environment(dict(os.environ)))  # noqa: S606 - no shell
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
