@@ -387,14 +387,15 @@ def test_the_namespace_has_no_route_and_its_counter_counts(sandbox: Sandbox) -> 
     assert unreachable.returncode != 0 and "unreachable" in unreachable.stderr, unreachable
     routes = _sh("ip", "netns", "exec", sandbox.ns, "ip", "route", "show").stdout.strip()
     assert routes == "", routes
-    # control packet: a link that is not lo nor a podman bridge, one UDP datagram out of it
+    # control packet: a link that is not lo nor podman's, one UDP datagram out of it
     before = sandbox.outbound()
     ns = ("ip", "netns", "exec", sandbox.ns)
-    _sh(*ns, "ip", "link", "add", "fbsink0", "type", "dummy")
+    _sh(*ns, "ip", "link", "add", "fbsink0", "type", "veth", "peer", "name", "fbsink1")
     try:
-        _sh(*ns, "sysctl", "-qw", "net.ipv6.conf.fbsink0.disable_ipv6=1")  # no IPv6 chatter
+        for end in ("fbsink0", "fbsink1"):  # no IPv6 chatter, no ARP: the datagram alone
+            _sh(*ns, "sysctl", "-qw", f"net.ipv6.conf.{end}.disable_ipv6=1")
+            _sh(*ns, "ip", "link", "set", end, "arp", "off", "up")
         _sh(*ns, "ip", "addr", "add", "192.0.2.1/24", "dev", "fbsink0")
-        _sh(*ns, "ip", "link", "set", "fbsink0", "up")
         _sh(*ns, sys.executable, "-c", "import socket; socket.socket(socket.AF_INET, "
             "socket.SOCK_DGRAM).sendto(b'control', ('192.0.2.2', 9))")
     finally:

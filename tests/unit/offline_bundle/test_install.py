@@ -75,10 +75,10 @@ class FakeEngine:
 
     def load(self, archive: Path) -> list[str]:
         self.calls.append(("load", archive.name))
-        return []
+        return [f"localhost/frostbyte/{archive.stem}:0.1.0"]
 
     def image_id(self, ref: str) -> str | None:
-        return ref if ref.startswith("id") else None
+        return "0123abcd" if ref.startswith("localhost/frostbyte/") else None
 
     def tag(self, source: str, target: str) -> None:
         self.calls.append(("tag", source, target))
@@ -151,7 +151,8 @@ def test_load_unpacks_makes_secrets_once_and_points_current(world: Any) -> None:
     assert (root / "ca" / "ca-key.pem").stat().st_mode & 0o777 == 0o600
     tag = release_tag(installer.home.release("current"))
     assert ("up", "0.2.0", tag) in engine.calls
-    assert ("tag", "id1", f"localhost/frostbyte/dataplane:{tag}") in engine.calls
+    assert ("tag", "localhost/frostbyte/dataplane:0.1.0",
+            f"localhost/frostbyte/dataplane:{tag}") in engine.calls
     fills = [c for c in engine.calls if c[0] == "fill"]
     assert fills == [("fill", "frostbyte-acme_clamav-db", "frostbyte-test.ndb")]
     assert any(c[:2] == ("run", "exec") and "add-vendor-key" in c for c in engine.calls)
