@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import ssl
 import subprocess
 import sys
 import time
@@ -36,6 +37,7 @@ from data_plane.adapters.objectstore_fs import FilesystemObjectStore
 from data_plane.errors import ObjectTampered
 from frostbyte_cli.main import Deps
 from frostbyte_cli.main import app as cli_app
+from frostbyte_common import tls
 from frostbyte_common.audit_export import verify_export_file
 from frostbyte_common.data_keys import DataKeyring, UnknownDataKey
 from tests.intake_hostile_files import EICAR
@@ -55,18 +57,26 @@ def _free_range(size: int = 10) -> str:
     raise RuntimeError("no free port range")
 
 
+_TRUST: dict[str, ssl.SSLContext] = {}  # the control plane's CA, once it has one
+
+
+def _trust() -> ssl.SSLContext:
+    """Vendors' calls verify the endpoint's certificate against the control plane's CA."""
+    return _TRUST["ca"]
+
+
 def _submit(endpoint: str, key: str, path: Path, data: bytes | None = None) -> httpx.Response:
     data = path.read_bytes() if data is None else data
     manifest = {"client_ref": "lifecycle", "files": [
         {"name": path.name, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}]}
     return httpx.post(f"{endpoint}/v1/batches", headers={"Authorization": f"Bearer {key}"},
                       data={"manifest": json.dumps(manifest)},
-                      files=[("files", (path.name, data))], timeout=60)
+                      files=[("files", (path.name, data))], timeout=60, verify=_trust())
 
 
 def _vendor_get(endpoint: str, key: str, path: str = "/v1/documents") -> httpx.Response:
     return httpx.get(f"{endpoint}{path}", headers={"Authorization": f"Bearer {key}"},
-                     timeout=30)
+                     timeout=30, verify=_trust())
 
 
 def _copy_bucket(s3: SeaweedServer, slug: str, secrets: dict[str, str], folder: Path
@@ -127,6 +137,19 @@ def _lifecycle(settings: ControlPlaneSettings, slug: str, other: str, fresh_data
         tenant = wait_for_state(api, slug, "ACTIVE", timeout=300)
         peer = wait_for_state(api, other, "ACTIVE", timeout=300)
         endpoint = tenant["endpoint"]
+        # HTTPS through the tenant's gateway, with the certificate the control plane's CA
+        # issued for it: the CA is public, the fingerprint is in the tenant record
+        ca = api.get("/v1/tls/ca")
+        assert ca.status_code == 200 and "BEGIN CERTIFICATE" in ca.text
+        _TRUST["ca"] = tls.client_context(ca.text)
+        assert endpoint.startswith("https://127.0.0.1:")
+        port = int(endpoint.rsplit(":", 1)[1])
+        presented = ssl.get_server_certificate(("127.0.0.1", port))
+        assert tls.fingerprint(presented) == tenant["tls_fingerprint"]
+        assert tls.signed_by(presented, ca.text)
+        assert tenant["tls_fingerprint"] != peer["tls_fingerprint"]
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            httpx.get(f"{endpoint}/healthz", timeout=30)  # the system's CAs don't know it
 
         def issue(s: str) -> dict[str, Any]:
             issued = api.post(f"/v1/tenants/{s}/vendor-keys",
@@ -146,7 +169,7 @@ def _lifecycle(settings: ControlPlaneSettings, slug: str, other: str, fresh_data
                 ("POST", "/v1/search", {"query": "incident"}),
                 ("POST", "/v1/audit/export", None), ("GET", f"/v1/batches/{uuid4()}", None)):
             refused = httpx.request(method, f"{endpoint}{path}", headers=foreign, json=body,
-                                    timeout=30)
+                                    timeout=30, verify=_trust())
             assert refused.status_code == 401, (path, refused.text)
             assert refused.json()["error"]["code"] == "UNAUTHENTICATED"
         refused = _submit(endpoint, peer_key["key"], SAMPLES / "incident-response-runbook.md")
@@ -167,9 +190,10 @@ def _lifecycle(settings: ControlPlaneSettings, slug: str, other: str, fresh_data
         assert [d["document_id"] for d in listed.json()["documents"]] == [held_id]
         vendor = {"Authorization": f"Bearer {key}"}
         assert httpx.post(f"{endpoint}/v1/quarantine/{held_id}/purge", headers=vendor,
-                          timeout=30).status_code in (404, 405)
+                          timeout=30, verify=_trust()).status_code in (404, 405)
         refused = httpx.post(f"{endpoint}/control/v1/quarantine/{held_id}/purge",
-                             headers={**vendor, "X-Frostbyte-Actor": "dana"}, timeout=30)
+                             headers={**vendor, "X-Frostbyte-Actor": "dana"}, timeout=30,
+                             verify=_trust())
         assert refused.json()["error"]["code"] == "INSUFFICIENT_SCOPE"
         purged = api.post(f"/v1/tenants/{slug}/quarantine/{held_id}/purge", headers=AUTH)
         assert purged.json() == {"document_id": held_id, "status": "PURGED"}, purged.text
@@ -186,7 +210,8 @@ def _lifecycle(settings: ControlPlaneSettings, slug: str, other: str, fresh_data
             assert refused.json()["error"]["code"] == "TENANT_SUSPENDED"
         refused = _submit(endpoint, key, SAMPLES / "incident-response-runbook.md")
         assert refused.json()["error"]["code"] == "TENANT_SUSPENDED"
-        assert httpx.get(f"{endpoint}/healthz", timeout=30).status_code == 200
+        assert httpx.get(f"{endpoint}/healthz", timeout=30,
+                         verify=_trust()).status_code == 200
         assert _vendor_get(peer["endpoint"], peer_key["key"]).status_code == 200  # unaffected
 
         resumed = api.post(f"/v1/tenants/{slug}/resume", headers=AUTH).json()
@@ -217,6 +242,10 @@ def _lifecycle(settings: ControlPlaneSettings, slug: str, other: str, fresh_data
         assert not [v for v in plaintexts if v in running]
         after = _vendor_get(endpoint, key)
         assert after.status_code == 200 and doc["document_id"] in after.text
+        # ... the certificate too: the record names the new one, and it is the one served
+        reissued = api.get(f"/v1/tenants/{slug}", headers=AUTH).json()["tls_fingerprint"]
+        assert reissued not in (None, tenant["tls_fingerprint"])
+        assert tls.fingerprint(ssl.get_server_certificate(("127.0.0.1", port))) == reissued
 
         # a revoked key is refused at once
         spare = issue(slug)
@@ -234,7 +263,13 @@ def _lifecycle(settings: ControlPlaneSettings, slug: str, other: str, fresh_data
         assert repaired["clean"] is True and repaired["audit_seq"] is None
 
         # a copy of the tenant's bucket taken before deprovisioning (a backup, a forgotten
-        # snapshot): readable now with the tenant's data keys — old and rotated ones
+        # snapshot): readable now with the tenant's data keys — old and rotated ones. The
+        # first document is parsed by then (its canonical object is in the bucket).
+        deadline = time.monotonic() + 300
+        while (status := {d["document_id"]: d["status"] for d in _vendor_get(
+                endpoint, key).json()["documents"]}.get(doc["document_id"])) != "INDEXED":
+            assert time.monotonic() < deadline, f"the first document is still {status}"
+            time.sleep(1)
         secrets = SopsAgeSecretStore(tmp_path / "state" / "secrets").get(slug)
         copy = _copy_bucket(s3, slug, secrets, tmp_path / "bucket-copy")
         keyring = DataKeyring.parse(secrets["object_data_keys"])
