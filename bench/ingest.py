@@ -39,6 +39,7 @@ from frostbyte_cli.client import (  # noqa: E402
     file_digest,
 )
 from frostbyte_cli.targets import control_plane_target, project_root  # noqa: E402
+from frostbyte_common import tls  # noqa: E402
 
 MAX_FILES_PER_BATCH = 500
 _ZIP_FORMATS = {".docx", ".pptx", ".xlsx", ".odt", ".ods", ".odp", ".epub"}
@@ -126,8 +127,9 @@ def tenant_client(args: argparse.Namespace) -> TenantClient:
             tenant = cp.create_tenant(args.tenant, "Ingest benchmark", "local")
         tenant = cp.wait_for_state(args.tenant, {"ACTIVE"}, timeout=900)
         key = cp.create_vendor_key(args.tenant, ["ingest", "read"], label="bench/ingest.py")
+        ca_pem = cp.ca_certificate()
     assert tenant["endpoint"], "an ACTIVE tenant has an endpoint"
-    client = TenantClient(tenant["endpoint"], key["key"])
+    client = TenantClient(tenant["endpoint"], key["key"], verify=tls.client_context(ca_pem))
     client.wait_until_ready(timeout=600)
     return client
 
