@@ -68,7 +68,7 @@ def test_another_host_or_another_ca_is_refused(authority: tls.KeyAndCertificate,
         _handshake(tmp_path, server, authority.cert_pem, tls.client_context(authority.cert_pem))
     stranger = tls.new_authority("someone else")
     server = tls.issue_server(stranger, ["127.0.0.1"], common_name="impostor")
-    with pytest.raises(ssl.SSLCertVerificationError, 
+    with pytest.raises(ssl.SSLCertVerificationError,
                        match="self-signed certificate in certificate chain"):
         _handshake(tmp_path, server, stranger.cert_pem, tls.client_context(authority.cert_pem))
 
