@@ -69,7 +69,8 @@ def default_providers(settings: ControlPlaneSettings) -> Mapping[str, Provider]:
         from control_plane.providers.hetzner.provider import provider_from_settings
 
         offered["hetzner"] = provider_from_settings(
-            settings, SopsAgeSecretStore(settings.state_dir / "secrets"))
+            settings, SopsAgeSecretStore(settings.state_dir / "secrets"),
+            FileCertificateAuthority(settings.state_dir.resolve() / "ca"))
     return offered
 
 

@@ -10,6 +10,12 @@
                  a call to its control routes (:mod:`.tunnel`); port 443 stays closed to us
     deprovision  playbook wipe.yml (best effort: the server and volume are destroyed next
                  anyway) → destroy → remove the stack → release the block
+    TLS          with the control plane's CA: every deploy with secrets makes sure the
+                 tenant's SOPS secrets hold a server key and certificate (``tls_key``,
+                 ``tls_cert``) issued by that CA for the server's address (and its DNS name,
+                 with an endpoint domain); missing, for other names, from another CA or near
+                 expiry, they are issued anew and kept there before the playbook runs. The
+                 container set's gateway serves them; ``tls_fingerprint`` is the kept one's.
 
 Pulumi's and Ansible's output goes, line by line, to the tenant's job log
 (``<state>/hetzner/tenants/<slug>/job.log``, each line ``<UTC time, µs> [<source>] <text>``)
@@ -34,7 +40,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from control_plane.domain.lifecycle import Tenant
-from control_plane.domain.ports import SecretStore
+from control_plane.domain.ports import CertificateAuthority, SecretStore
 from control_plane.domain.tenant_secrets import with_data_keys
 from control_plane.errors import ProvisioningFailed
 from control_plane.providers.base import JobOutput
@@ -50,6 +56,7 @@ from control_plane.providers.hetzner.stack import (
 )
 from control_plane.providers.hetzner.tunnel import ControlChannelDown, SshTunnels, TunnelTarget
 from control_plane.settings import ControlPlaneSettings
+from frostbyte_common import tls
 from frostbyte_common.firewall import build_policy, nftables_ruleset
 from frostbyte_common.network_plan import HETZNER_RESOLVERS, allocate_block
 from frostbyte_common.retry import ExponentialBackoff, RetriesExhausted, RetryPolicy
@@ -190,8 +197,10 @@ class HetznerProvider:
     def __init__(self, options: HetznerOptions, *, stacks: StackRunner,
                  playbooks: PlaybookRunner, secrets: SecretStore, state_dir: Path,
                  sleep: Callable[[float], None] = time.sleep,
-                 tunnels: SshTunnels | None = None) -> None:
+                 tunnels: SshTunnels | None = None,
+                 authority: CertificateAuthority | None = None) -> None:
         self._opts = options
+        self._authority = authority
         self._tunnels = tunnels or SshTunnels()
         self._stacks = stacks
         self._playbooks = playbooks
@@ -294,11 +303,42 @@ class HetznerProvider:
                                     key_file=self._opts.ssh_private_key_file,
                                     known_hosts=self._known_hosts(slug),
                                     host_vars=self._opts.inventory_vars)
-        variables = {"dataplane_engine": self._opts.container_engine, **(extravars or {})}
-        secrets = with_data_keys(self._secrets, slug) if with_secrets else None
+        variables: dict[str, Any] = {"dataplane_engine": self._opts.container_engine}
+        if self._authority is not None:  # public: the deploy's HTTPS check verifies with it
+            variables["dataplane_tls_ca_pem"] = self._authority.certificate_pem()
+        variables.update(extravars or {})
+        secrets = self._deploy_secrets(slug, record) if with_secrets else None
         self._playbooks.run(playbook, inventory=inventory, extravars=variables,
                             secrets=secrets, on_output=self._sink(slug, playbook),
                             timeout_s=self._opts.playbook_timeout_s)
+
+    def _tls_hosts(self, slug: str, record: TenantRecord) -> list[str]:
+        """What the server certificate names: the server's address, and its DNS name when
+        the endpoint has one."""
+        outputs = record.outputs or {}
+        names = [str(outputs["public_ipv4"])]
+        if self._opts.endpoint_domain:
+            names.append(f"{slug}.{self._opts.endpoint_domain}")
+        return names
+
+    def _deploy_secrets(self, slug: str, record: TenantRecord) -> dict[str, str]:
+        """The tenant's secrets for a deploy: with data keys and, with a CA, a server
+        certificate for the server (issued anew, and kept in the SOPS secrets, when the kept
+        one does not serve: see the module docstring)."""
+        secrets = with_data_keys(self._secrets, slug)
+        if self._authority is None:
+            return secrets
+        wanted = self._tls_hosts(slug, record)
+        kept = secrets.get("tls_cert")
+        why = (tls.needs_renewal(kept, wanted, self._authority.certificate_pem())
+               if kept and secrets.get("tls_key") else "there is none")
+        if why is not None:
+            issued = self._authority.issue(wanted, common_name=f"fb-{slug}")
+            secrets = {**secrets, "tls_cert": issued.cert_pem, "tls_key": issued.key_pem}
+            self._secrets.put(slug, secrets)
+            self._sink(slug, "tls")(f"server certificate issued for {', '.join(wanted)} "
+                                    f"({why}): {issued.fingerprint}")
+        return secrets
 
     def _deploy_vars(self, slug: str, config: TenantConfig, record: TenantRecord
                      ) -> dict[str, Any]:
@@ -394,10 +434,13 @@ class HetznerProvider:
             return endpoint
 
     def tls_fingerprint(self, tenant: Tenant) -> str | None:
-        """None: the playbooks' engines do not terminate TLS yet — the image set's gateway
-        will (issue 15, still open for this provider); until then the vendor port serves
-        the app itself, which the firewall opens only to the tenant's allow-list."""
-        return None
+        """The fingerprint of the server certificate last issued for the tenant (kept in its
+        SOPS secrets; the container set's gateway serves it). None without a CA, or before
+        the first deploy issued one."""
+        if self._authority is None or not self._secrets.exists(tenant.slug):
+            return None
+        cert = self._secrets.get(tenant.slug).get("tls_cert")
+        return tls.fingerprint(cert) if cert else None
 
     def is_healthy(self, tenant: Tenant) -> bool:
         record = self._records.load(tenant.slug)
@@ -501,10 +544,11 @@ class HetznerProvider:
         }
 
 
-def provider_from_settings(settings: ControlPlaneSettings,
-                           secrets: SecretStore) -> HetznerProvider:
+def provider_from_settings(settings: ControlPlaneSettings, secrets: SecretStore,
+                           authority: CertificateAuthority | None = None) -> HetznerProvider:
     """The provider with its real runners (Automation API, ansible-runner); only for
-    settings where :attr:`~ControlPlaneSettings.hetzner_configured` is true."""
+    settings where :attr:`~ControlPlaneSettings.hetzner_configured` is true. ``authority``:
+    the control plane's CA, which issues each server's certificate."""
     from control_plane.providers.hetzner.ansible import AnsibleRunnerPlaybooks
     from control_plane.providers.hetzner.automation import AutomationStackRunner
 
@@ -543,4 +587,5 @@ def provider_from_settings(settings: ControlPlaneSettings,
         playbooks=AnsibleRunnerPlaybooks(state / "ansible-runs"),
         secrets=secrets,
         state_dir=state / "tenants",
+        authority=authority,
     )
