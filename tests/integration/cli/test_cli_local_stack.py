@@ -20,6 +20,7 @@ from control_plane.providers.local import port_free
 from data_plane.adapters.objectstore_encrypted import EncryptedObjectStore
 from data_plane.adapters.objectstore_s3 import S3ObjectStore
 from data_plane.domain.object_keys import raw_key
+from frostbyte_common import tls
 from frostbyte_common.data_keys import DataKeyring
 from tests.intake_hostile_files import EICAR
 
@@ -57,9 +58,23 @@ def test_cli_drives_a_local_stack(fresh_database: str, tmp_path: Path) -> None:
         assert slug in cli("tenants", "list").stdout
         key = json.loads(cli("keys", "create", slug, "--scope", "ingest", "--scope", "read",
                              "--scope", "audit", "--json").stdout)
-        vendor = {"FROSTBYTE_ENDPOINT": key["endpoint"], "FROSTBYTE_KEY": key["key"]}
+        # HTTPS with verification on: the CLI trusts the CA it fetched from the control plane
+        # (here explicitly; on the stack's own machine it also finds it in the state dir)
+        assert key["endpoint"].startswith("https://127.0.0.1:")
+        ca_file = tmp_path / "frostbyte-ca.pem"
+        fetched = cli("tls", "ca", "--out", str(ca_file))
+        assert "CA fingerprint sha256:" in fetched.stderr
+        vendor = {"FROSTBYTE_ENDPOINT": key["endpoint"], "FROSTBYTE_KEY": key["key"],
+                  "FROSTBYTE_CA_CERT": str(ca_file)}
         files = [str(SAMPLES / "parking-permit-faq.txt"),
                  str(SAMPLES / "incident-response-runbook.md")]
+        # a CA the endpoint's certificate does not chain to is refused before any upload
+        stranger = tmp_path / "stranger-ca.pem"
+        stranger.write_text(tls.new_authority("not ours").cert_pem)
+        refused = cli("batch", "submit", *files, check=False,
+                      extra={**vendor, "FROSTBYTE_CA_CERT": str(stranger)})
+        assert refused.returncode == 1 and "CERTIFICATE_VERIFY_FAILED" in refused.stderr, \
+            refused.stderr[-2000:]
 
         first = json.loads(cli("batch", "submit", *files, "--json", extra=vendor).stdout)
         assert [d["status"] for d in first["documents"]] == ["INDEXED", "INDEXED"]

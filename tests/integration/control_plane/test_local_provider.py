@@ -26,9 +26,11 @@ from control_plane.errors import ProvisioningFailed
 from control_plane.providers.local import (
     LocalProvider,
     TenantDatabases,
+    TenantPaths,
     migration_role_name,
     ops_role_name,
     port_free,
+    process_markers,
     role_name,
 )
 from data_plane.adapters.clamav.scanner import ClamdScanner
@@ -142,8 +144,8 @@ def _free_range(size: int = 20) -> range:
 
 
 @pytest.fixture
-def provider(pg_admin_url: str, tmp_path: Path) -> LocalProvider:
-    return LocalProvider(
+def provider(pg_admin_url: str, tmp_path: Path) -> Iterator[LocalProvider]:
+    yield LocalProvider(
         admin_conninfo=pg_admin_url,
         state_dir=tmp_path / "state",
         python=Path(sys.executable),
@@ -152,6 +154,11 @@ def provider(pg_admin_url: str, tmp_path: Path) -> LocalProvider:
         stop_grace_s=3,
         code_paths=[FAKE_CODE],
     )
+    # a failed test must not leave a tenant's processes (gateway, clamd, ...) behind
+    for tenant_dir in (tmp_path / "state" / "tenants").glob("*/"):
+        paths = TenantPaths(tenant_dir)
+        for name, marker in process_markers(paths).items():
+            processes.stop_pid_file(paths.pid_file(name), marker, grace_s=3)
 
 
 def provider_ca(provider: LocalProvider) -> str:
