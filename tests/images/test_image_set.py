@@ -209,7 +209,10 @@ def image_set() -> Iterator[ImageSet]:
     finally:
         down = subprocess.run([*compose, "down", "-v", "-t", "5"], env=env,
                               capture_output=True, text=True, timeout=300, check=False)
-        podman("volume", "rm", "-f", f"{project}_clamav-db", check=False)
+        leftovers = podman("volume", "ls", "-q", "--filter",
+                           f"label=com.docker.compose.project={project}", check=False)
+        for volume in {*leftovers.stdout.split(), f"{project}_clamav-db"}:
+            podman("volume", "rm", "-f", volume, check=False)
         shutil.rmtree(secrets_dir, ignore_errors=True)
         assert down.returncode == 0, down.stderr[-2000:]
 

@@ -7,12 +7,19 @@ variable is already set; ``db_password`` becomes ``FROSTBYTE_DP_DATABASE_URL`` f
 database named by ``FROSTBYTE_DB_HOST``/``_PORT``/``_USER``/``_NAME`` (the set's own
 PostgreSQL). The names are those of the tenant's SOPS secrets (the Ansible role's
 ``dataplane_deploy_secret_env``).
+
+``FROSTBYTE_WAIT_FOR`` ("host:port host:port", optional) makes it wait until each accepts a
+TCP connection (at most ``FROSTBYTE_WAIT_S`` seconds, default 300) before starting: compose
+engines that cannot wait for a dependency's health (podman before 4.6) start the set in order
+but at once.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import sys
+import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -54,9 +61,25 @@ def environment(env: dict[str, str]) -> dict[str, str]:
     return out
 
 
+def wait_for(targets: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    for target in targets.split():
+        host, _, port = target.rpartition(":")
+        while True:
+            try:
+                socket.create_connection((host, int(port)), timeout=3).close()
+                break
+            except OSError as exc:
+                if time.monotonic() > deadline:
+                    sys.exit(f"entrypoint: {target} did not answer within {timeout_s:.0f} s: {exc}")
+                time.sleep(1)
+
+
 def main(argv: list[str]) -> None:
     if not argv:
         argv = ["serve"]
+    if os.environ.get("FROSTBYTE_WAIT_FOR"):
+        wait_for(os.environ["FROSTBYTE_WAIT_FOR"], float(os.environ.get("FROSTBYTE_WAIT_S", "300")))
     command = [sys.executable, "-m", "data_plane", *argv]
     os.execve(sys.executable, command, environment(dict(os.environ)))  # noqa: S606 - no shell
 
