@@ -377,6 +377,9 @@ def sandbox(real: Real) -> Iterator[Sandbox]:
             box.podman("system", "prune", "-af", check=False)
             holder.kill()
             holder.wait(timeout=30)
+            for name in names.stdout.split():  # what the sandbox could not remove
+                if name.startswith("frostbyte-fbt"):
+                    _sh("podman", "network", "rm", "-f", name, check=False)
         _sh("ip", "netns", "del", ns, check=False)
         _sh("rm", "-rf", str(work), check=False)
 
