@@ -48,6 +48,10 @@ class ControlPlaneSettings(BaseSettings):
         180.0, gt=0, description="How long a local data plane may take to report /readyz."
     )
     data_plane_stop_grace_s: float = Field(10.0, ge=0)
+    local_engine: Literal["process", "podman"] = Field(
+        "process", description="How provider `local` runs a tenant: `process` (processes on "
+        "this machine, the default) or `podman` (the tenant's container set from images/, as "
+        "provider `local-podman` does for the tenants that ask for it).")
     s3_endpoint: str | None = Field(
         None, description="The S3 server (SeaweedFS) on which the local provider gives each "
         "tenant a bucket and a key of its own; `frostbyte local up` starts one and sets it. "

@@ -42,6 +42,7 @@ from control_plane.domain.ports import (
 )
 from control_plane.providers.base import Provider
 from control_plane.providers.local import LocalProvider
+from control_plane.providers.local_podman import LocalPodmanProvider
 from control_plane.services.admin_tokens import AdminTokenService
 from control_plane.services.audit_archive import AuditArchiver
 from control_plane.services.data_plane_control import DataPlaneControlService
@@ -64,7 +65,12 @@ ProviderFactory = Callable[[ControlPlaneSettings], Mapping[str, Provider]]
 def default_providers(settings: ControlPlaneSettings) -> Mapping[str, Provider]:
     """The providers this control plane offers: ``local``, and ``hetzner`` only when its
     settings are configured (``FROSTBYTE_CP_HETZNER_*``, see docs/hetzner.md)."""
-    offered: dict[str, Provider] = {"local": LocalProvider.from_settings(settings)}
+    offered: dict[str, Provider] = {
+        "local": LocalPodmanProvider.from_settings(settings, name="local")
+        if settings.local_engine == "podman" else LocalProvider.from_settings(settings),
+        # the podman engine for the tenants that ask for it (SPEC §4)
+        "local-podman": LocalPodmanProvider.from_settings(settings),
+    }
     if settings.hetzner_configured:
         from control_plane.providers.hetzner.provider import provider_from_settings
 

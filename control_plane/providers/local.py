@@ -396,7 +396,7 @@ class LocalProvider:
 
     def is_healthy(self, tenant: Tenant) -> bool:
         paths = self.paths(tenant.slug)
-        port = _read_port(paths.port_file)
+        port = read_port(paths.port_file)
         return port is not None and self._healthy(paths, self._endpoint(port))
 
     def apply_secrets(self, tenant: Tenant, config: TenantConfig) -> str:
@@ -418,7 +418,7 @@ class LocalProvider:
     ) -> None:
         """Run ``python -m data_plane add-vendor-key`` as the tenant's ops role."""
         paths = self.paths(tenant.slug)
-        port = _read_port(paths.port_file)
+        port = read_port(paths.port_file)
         if port is None:
             raise DataPlaneError(f"tenant {tenant.slug!r} has no local data plane")
         with self._lock(tenant.slug):
@@ -466,7 +466,7 @@ class LocalProvider:
         """Run ``python -m data_plane revoke-vendor-key`` as the tenant's ops role (works while
         the processes are stopped, e.g. for a SUSPENDED tenant)."""
         paths = self.paths(tenant.slug)
-        port = _read_port(paths.port_file)
+        port = read_port(paths.port_file)
         if port is None or not paths.root.is_dir():
             return  # no data plane (never provisioned, or gone): nothing can accept the key
         with self._lock(tenant.slug):
@@ -544,7 +544,7 @@ class LocalProvider:
             paths.make()
             with _database_step(f"could not prepare the database of {slug!r}"):
                 self._db.ensure(slug)
-            port = _read_port(paths.port_file)
+            port = read_port(paths.port_file)
             if port is not None and self._healthy(paths, self._endpoint(port)):
                 return self._endpoint(port)
             self._stop_processes(paths)
@@ -770,24 +770,8 @@ class LocalProvider:
         return {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "TZ", "TMPDIR")}
 
     def _claim_port(self, paths: TenantPaths) -> int:
-        """Keep the tenant's port if it is free, else take the first free one of the range
-        that no other tenant holds."""
         with self._port_lock:
-            current = _read_port(paths.port_file)
-            if current is not None and port_free(self._host, current):
-                return current
-            taken = {
-                port
-                for other in self._tenants_dir.glob("*/port")
-                if other != paths.port_file and (port := _read_port(other)) is not None
-            }
-            for port in self._port_range:
-                if port not in taken and port_free(self._host, port):
-                    paths.port_file.write_text(f"{port}\n", encoding="ascii")
-                    return port
-        raise ProvisioningFailed(
-            f"no free port left in {self._port_range.start}-{self._port_range.stop - 1}"
-        )
+            return claim_port(paths, self._host, self._port_range)
 
     def child_env(
         self, slug: str, config: TenantConfig, port: int, database_url: str, *,
@@ -881,12 +865,30 @@ def _buckets_from_settings(settings: ControlPlaneSettings) -> TenantBuckets | No
         settings.s3_admin_access_key, settings.s3_admin_secret_key.get_secret_value()))
 
 
-def _read_port(path: Path) -> int | None:
+def read_port(path: Path) -> int | None:
     try:
         text = path.read_text(encoding="ascii").strip()
     except (FileNotFoundError, UnicodeDecodeError):
         return None
     return int(text) if text.isdigit() else None
+
+
+def claim_port(paths: TenantPaths, host: str, port_range: range) -> int:
+    """Keep the tenant's port if it is free, else take the first free one of the range that
+    no other tenant of the state folder holds (whatever its engine). The caller serialises."""
+    current = read_port(paths.port_file)
+    if current is not None and port_free(host, current):
+        return current
+    taken = {
+        port
+        for other in paths.root.parent.glob("*/port")
+        if other != paths.port_file and (port := read_port(other)) is not None
+    }
+    for port in port_range:
+        if port not in taken and port_free(host, port):
+            paths.port_file.write_text(f"{port}\n", encoding="ascii")
+            return port
+    raise ProvisioningFailed(f"no free port left in {port_range.start}-{port_range.stop - 1}")
 
 
 def port_free(host: str, port: int) -> bool:
