@@ -455,7 +455,7 @@ def test_registered_only_when_configured(tmp_path: Path) -> None:
     from control_plane.wiring import default_providers
 
     base = {"database_url": "dbname=none", "state_dir": tmp_path}
-    assert set(default_providers(ControlPlaneSettings(**base))) == {"local"}
+    assert set(default_providers(ControlPlaneSettings(**base))) == {"local", "local-podman"}
     key = tmp_path / "id_ed25519"
     key.write_text("not read by this test\n")
     key.with_name("id_ed25519.pub").write_text(PUBLIC_KEY + "\n")
@@ -463,7 +463,7 @@ def test_registered_only_when_configured(tmp_path: Path) -> None:
         **base, hetzner_token=TOKEN, hetzner_ssh_key_file=key,
         hetzner_control_plane_addresses="203.0.113.10")
     providers = default_providers(configured)
-    assert set(providers) == {"local", "hetzner"}
+    assert set(providers) == {"local", "local-podman", "hetzner"}
     assert isinstance(providers["hetzner"], HetznerProvider)
 
 
