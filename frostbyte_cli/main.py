@@ -175,7 +175,9 @@ def tenants_create(
     ctx: typer.Context,
     slug: Annotated[str, typer.Argument(help="DNS label, at most 30 lowercase characters.")],
     display_name: Annotated[str | None, typer.Option(help="(default: the slug)")] = None,
-    provider: Annotated[str, typer.Option(help="local or hetzner.")] = "local",
+    provider: Annotated[str, typer.Option(
+        help="local, local-podman (the tenant's container set from images/) or hetzner.")
+    ] = "local",
     config: Annotated[str | None, typer.Option(
         help="Config overrides as a JSON object, e.g. '{\"chunking\": {\"max_tokens\": 200}}'."
     )] = None,

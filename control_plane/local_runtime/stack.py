@@ -26,7 +26,8 @@ READY_TIMEOUT_S = 60.0
 
 _CP_INHERITED_ENV = ("PATH", "HOME", "LANG", "LANGUAGE", "LC_ALL", "TZ", "TMPDIR",
                      "VIRTUAL_ENV", "SSL_CERT_FILE", "SSL_CERT_DIR", "HF_HOME",
-                     "XDG_CACHE_HOME", "TORCH_HOME")
+                     "XDG_CACHE_HOME", "TORCH_HOME",
+                     "FROSTBYTE_CP_LOCAL_ENGINE")  # process (default) or podman
 
 
 @dataclass(frozen=True)
