@@ -360,8 +360,7 @@ class LocalProvider:
         self._stop_grace_s = stop_grace_s
         self._command_timeout_s = command_timeout_s
         self._code_paths = [p.resolve() for p in code_paths]
-        self._locks: dict[str, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
+        self._locks = TenantLocks()
         self._port_lock = threading.Lock()
 
     @classmethod
@@ -530,12 +529,8 @@ class LocalProvider:
     def _endpoint(self, port: int) -> str:
         return f"https://{listen_address(self._host, port)}"
 
-    @contextlib.contextmanager
-    def _lock(self, slug: str) -> Iterator[None]:
-        with self._locks_guard:
-            lock = self._locks.setdefault(slug, threading.Lock())
-        with lock:
-            yield
+    def _lock(self, slug: str) -> contextlib.AbstractContextManager[None]:
+        return self._locks.of(slug)
 
     def _ensure_running(self, tenant: Tenant, config: TenantConfig) -> str:
         slug = tenant.slug
@@ -871,6 +866,21 @@ def read_port(path: Path) -> int | None:
     except (FileNotFoundError, UnicodeDecodeError):
         return None
     return int(text) if text.isdigit() else None
+
+
+class TenantLocks:
+    """One lock per tenant: a provider's operations on one tenant never overlap."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    @contextlib.contextmanager
+    def of(self, slug: str) -> Iterator[None]:
+        with self._guard:
+            lock = self._locks.setdefault(slug, threading.Lock())
+        with lock:
+            yield
 
 
 def claim_port(paths: TenantPaths, host: str, port_range: range) -> int:

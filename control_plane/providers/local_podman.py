@@ -40,7 +40,13 @@ from control_plane.domain.tenant_secrets import generate_tenant_secrets
 from control_plane.errors import DataPlaneError, ProvisioningFailed
 from control_plane.providers.base import JobOutput
 from control_plane.providers.gateway import listen_address
-from control_plane.providers.local import TenantPaths, claim_port, port_free, read_port
+from control_plane.providers.local import (
+    TenantLocks,
+    TenantPaths,
+    claim_port,
+    port_free,
+    read_port,
+)
 from control_plane.settings import ControlPlaneSettings
 from frostbyte_common import tls
 from frostbyte_common.tenant_config import TenantConfig
@@ -152,8 +158,8 @@ class LocalPodmanProvider:
         self._ready_timeout_s = ready_timeout_s
         self._shm_root = shm_root
         self._engine = engine or self._podman(containers_conf or default_containers_conf())
-        self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
+        self._locks = TenantLocks()
+        self._port_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: ControlPlaneSettings, *, name: str = "local-podman"
@@ -272,12 +278,8 @@ class LocalPodmanProvider:
     def _endpoint(self, port: int) -> str:
         return f"https://{listen_address(self._host, port)}"
 
-    @contextlib.contextmanager
-    def _lock(self, slug: str) -> Iterator[None]:
-        with self._guard:
-            lock = self._locks.setdefault(slug, threading.Lock())
-        with lock:
-            yield
+    def _lock(self, slug: str) -> contextlib.AbstractContextManager[None]:
+        return self._locks.of(slug)
 
     def _env(self, slug: str, config: TenantConfig, *, port: int) -> dict[str, str]:
         return compose_env(slug, secrets_dir=self._secrets_dir(slug), host=self._host,
@@ -300,7 +302,7 @@ class LocalPodmanProvider:
             port = read_port(paths.port_file)
             if port is not None and self._ready(self._endpoint(port)):
                 return self._endpoint(port)
-            with self._guard:
+            with self._port_lock:
                 port = claim_port(paths, self._host, self._port_range)
             endpoint = self._endpoint(port)
             if not self._secrets.exists(slug):
