@@ -145,6 +145,22 @@ class Engine:
         names = out.stdout.split()
         return names[0] if names else None
 
+    def exited(self, project: str, *, skip: tuple[str, ...] = ()) -> list[str]:
+        """Containers of ``project`` that have exited, except the services in ``skip``."""
+        out = self.run("ps", "-a", "--filter", f"label=com.docker.compose.project={project}",
+                       "--filter", "status=exited", "--format",
+                       '{{.Names}} {{index .Labels "com.docker.compose.service"}}',
+                       what="listing containers", check=False)
+        names = []
+        for line in out.stdout.splitlines():
+            name, _, service = line.strip().partition(" ")
+            if name and service not in skip:
+                names.append(name)
+        return names
+
+    def start(self, container: str) -> None:
+        self.run("start", container, what=f"starting {container}", check=False)
+
     def logs(self, container: str, lines: int = 20) -> str:
         out = self.run("logs", "--tail", str(lines), container, what="logs", check=False)
         return tail(out.stdout + out.stderr, 1500)

@@ -422,6 +422,7 @@ class Installer:
         deadline = time.monotonic() + self.ready_timeout_s
         last = "no answer yet"
         context = tls.client_context(self.ca_pem.read_text(encoding="utf-8"))
+        next_nudge = time.monotonic() + 15
         while True:
             try:
                 with httpx.Client(verify=context, timeout=10, trust_env=False) as c:
@@ -433,6 +434,14 @@ class Installer:
                 last = f"{type(exc).__name__}: {exc}"
             if time.monotonic() >= deadline:
                 break
+            if time.monotonic() >= next_nudge:
+                # podman without systemd does not always apply `restart:` (podman 4.3): a
+                # service that exited while the set came up (a store not answering yet) is
+                # started again here; the one-shot migrate is left alone
+                for name in self.engine.exited(settings.project, skip=("migrate",)):
+                    self.say(f"{name} had exited: starting it again")
+                    self.engine.start(name)
+                next_nudge = time.monotonic() + 15
             time.sleep(2)
         api = self.engine.container(settings.project, "api")
         logs = f"\nlast lines of {api}:\n{self.engine.logs(api)}" if api else ""

@@ -375,6 +375,14 @@ def sandbox(real: Real) -> Iterator[Sandbox]:
                 if name.startswith("frostbyte-fbt"):  # /etc/containers/networks is shared
                     box.podman("network", "rm", "-f", name, check=False)
             box.podman("system", "prune", "-af", check=False)
+            # podman's DNS helper of the sandbox outlives it: end it, by pid
+            ours = Path(f"/proc/{holder.pid}/ns/net").readlink()
+            for pid in _sh("pgrep", "-x", "aardvark-dns", check=False).stdout.split():
+                try:
+                    if Path(f"/proc/{pid}/ns/net").readlink() == ours:
+                        os.kill(int(pid), 15)
+                except OSError:
+                    pass
             holder.kill()
             holder.wait(timeout=30)
             for name in names.stdout.split():  # what the sandbox could not remove

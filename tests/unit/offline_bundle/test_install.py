@@ -100,6 +100,12 @@ class FakeEngine:
     def logs(self, container: str, lines: int = 20) -> str:
         return "api: exited"
 
+    def exited(self, project: str, *, skip: tuple[str, ...] = ()) -> list[str]:
+        return []
+
+    def start(self, container: str) -> None:
+        self.calls.append(("start", container))
+
     def run(self, *args: str, what: str, **_: Any) -> None:
         self.calls.append(("run", *args[:5]))
 
