@@ -471,6 +471,8 @@ def build_one(image: Image, base: str, wheel: Path, version: str, created: str,
             ctr.sh(f"mkdir -p {CLAMD_RUN} && chmod 0755 {CLAMD_RUN}", what=CLAMD_RUN)
         debian = debian_inventory(ctr)
         configure(ctr, image, version, created)
+        previous = subprocess.run(["podman", "image", "inspect", "--format", "{{.Id}}", ref],
+                                  env=_env(), capture_output=True, text=True, check=False)
         image_id = run(f"{image.name}: commit",
                        ["buildah", "commit", "-q", "--format", "docker", "--rm", ctr.id, ref]
                        ).strip()
@@ -480,6 +482,11 @@ def build_one(image: Image, base: str, wheel: Path, version: str, created: str,
     finally:
         if stage is not None:
             stage.remove()
+    replaced = previous.stdout.strip()
+    if previous.returncode == 0 and replaced and replaced != image_id:
+        # the image this tag named before: dropped unless a container still uses it
+        subprocess.run(["podman", "rmi", replaced], env=_env(), capture_output=True,
+                       check=False)
     inspect = json.loads(run(f"{image.name}: inspect", ["podman", "image", "inspect", ref]))[0]
     archive: str | None = None
     if out_dir is not None:
