@@ -296,7 +296,7 @@ table inet fbegress {
 def _sh(*argv: str, check: bool = True, timeout: float = 120,
         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     out = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
-                         check=False, env=env)
+                         check=False, env=env, cwd=ROOT)
     if check and out.returncode != 0:
         raise AssertionError(f"{' '.join(argv)}: exit {out.returncode}\n{out.stdout[-2000:]}"
                              f"\n{out.stderr[-2000:]}")
