@@ -312,6 +312,7 @@ class Sandbox:
     work: Path
     holder: subprocess.Popen[bytes]
     env: dict[str, str] = field(default_factory=dict)
+    tenant: str = ""
 
     @property
     def enter(self) -> tuple[str, ...]:
@@ -359,7 +360,7 @@ def sandbox(real: Real) -> Iterator[Sandbox]:
              "--propagation", "private", "--", "sh", "-ec",
              "mount -t tmpfs -o mode=0755 tmpfs /run; mount -t tmpfs tmpfs /dev/shm; "
              "touch /run/.fb-sandbox; exec sleep infinity"])
-        box = Sandbox(ns=ns, work=work, holder=holder, env=env)
+        box = Sandbox(ns=ns, work=work, holder=holder, env=env, tenant=ns)
         deadline = time.monotonic() + 30
         while box.run("test", "-e", "/run/.fb-sandbox", check=False).returncode != 0:
             assert time.monotonic() < deadline, "the sandbox's mount namespace did not start"
@@ -367,13 +368,14 @@ def sandbox(real: Real) -> Iterator[Sandbox]:
         yield box
     finally:
         if holder is not None:
-            box = Sandbox(ns=ns, work=work, holder=holder, env=env)
-            names = box.podman("network", "ls", "--format", "{{.Name}}", check=False)
+            box = Sandbox(ns=ns, work=work, holder=holder, env=env, tenant=ns)
+            listed = box.podman("network", "ls", "--format", "{{.Name}}", check=False)
+            # /etc/containers/networks is shared with the host's podman: only the set's own
+            ours = [n for n in listed.stdout.split() if n.startswith(f"frostbyte-{ns}_")]
             box.podman("rm", "-af", "-t", "0", check=False)
             box.podman("volume", "rm", "-af", check=False)
-            for name in names.stdout.split():
-                if name.startswith("frostbyte-fbt"):  # /etc/containers/networks is shared
-                    box.podman("network", "rm", "-f", name, check=False)
+            for name in ours:
+                box.podman("network", "rm", "-f", name, check=False)
             box.podman("system", "prune", "-af", check=False)
             # podman's DNS helper of the sandbox outlives it: end it, by pid
             ours = Path(f"/proc/{holder.pid}/ns/net").readlink()
@@ -385,8 +387,8 @@ def sandbox(real: Real) -> Iterator[Sandbox]:
                     pass
             holder.kill()
             holder.wait(timeout=30)
-            for name in names.stdout.split():  # what the sandbox could not remove
-                if name.startswith("frostbyte-fbt"):
+            for name in ours:  # what the sandbox could not remove
+                if Path(f"/etc/containers/networks/{name}.json").exists():
                     _sh("podman", "network", "rm", "-f", name, check=False)
         _sh("ip", "netns", "del", ns, check=False)
         _sh("rm", "-rf", str(work), check=False)
@@ -429,7 +431,7 @@ class Install:
 @pytest.fixture(scope="module")
 def install(real: Real, sandbox: Sandbox) -> Install:
     home = real.work / "home"
-    tenant = f"fbt{secrets.token_hex(3)}"
+    tenant = sandbox.tenant
     trust = frostbyte("bundle", "trust", str(real.pub), "--home", str(home))
     assert trust.returncode == 0, trust.stderr
     baseline = sandbox.outbound()
