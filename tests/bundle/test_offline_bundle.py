@@ -316,7 +316,8 @@ class Sandbox:
 
     @property
     def enter(self) -> tuple[str, ...]:
-        return ("nsenter", f"--target={self.holder.pid}", "--net", "--mount", "--")
+        return ("nsenter", f"--target={self.holder.pid}", "--net", "--mount", f"--wd={ROOT}",
+                "--")
 
     def run(self, *argv: str, check: bool = True, timeout: float = 600
             ) -> subprocess.CompletedProcess[str]:
