@@ -164,12 +164,12 @@ SET: tuple[Image, ...] = (
         description="TLS gateway (nginx) of the Frostbyte data-plane set",
         user="gateway", uid=10005,
         packages=("nginx-light",),
-        entrypoint=("nginx", "-e", "stderr", "-c", "/etc/frostbyte/nginx.conf",
-                    "-g", "daemon off;"),
+        entrypoint=("/usr/local/bin/frostbyte-gateway",),
         cmd=(),
         healthcheck="CMD bash -c 'exec 3<>/dev/tcp/127.0.0.1/8443'",
         port=8443,
-        files=(("gateway/nginx.conf", "/etc/frostbyte/nginx.conf", "0644"),),
+        files=(("gateway/nginx.conf", "/etc/frostbyte/nginx.conf", "0644"),
+               ("gateway/entrypoint.sh", "/usr/local/bin/frostbyte-gateway", "0755")),
     ),
 )
 NAMES = tuple(image.name for image in SET)

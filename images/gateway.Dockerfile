@@ -8,6 +8,7 @@ RUN groupadd -g 10005 gateway \
  && apt-get install -y -qq --no-install-recommends nginx-light \
  && rm -rf /var/lib/apt/lists/*
 COPY --chmod=0644 images/files/gateway/nginx.conf /etc/frostbyte/nginx.conf
+COPY --chmod=0755 images/files/gateway/entrypoint.sh /usr/local/bin/frostbyte-gateway
 LABEL org.opencontainers.image.title=frostbyte-gateway \
       org.opencontainers.image.description="TLS gateway (nginx) of the Frostbyte data-plane set" \
       org.opencontainers.image.vendor=Frostbyte
@@ -15,4 +16,4 @@ USER gateway
 EXPOSE 8443/tcp
 HEALTHCHECK --interval=10s --timeout=5s --retries=6 --start-period=30s \
   CMD bash -c 'exec 3<>/dev/tcp/127.0.0.1/8443'
-ENTRYPOINT ["nginx", "-e", "stderr", "-c", "/etc/frostbyte/nginx.conf", "-g", "daemon off;"]
+ENTRYPOINT ["/usr/local/bin/frostbyte-gateway"]
