@@ -11,6 +11,13 @@ tenant's firewall policy at creation, as cloud-init does on Hetzner. Addresses a
 Every process the harness starts is recorded by PID and ended by PID; the namespaces are
 deleted on close. Filesystems are shared with this machine, so each host's paths (service
 folder, sshd drop-ins, nftables file) are folders of its own under the harness's root.
+
+Each host's sshd (and so everything a playbook runs there) also gets a mount namespace of
+its own in which the container engine's folders are the host's own (``CONTAINER_PATHS``
+bind-mounted from ``<host>/containers``): its podman has its own images, containers,
+volumes, networks and DNS (netavark's run folder is fixed), as a separate server would.
+sshd is entered into its network namespace with nsenter, not ``ip netns exec``, which
+would remount /sys and hide the cgroup mounts runc needs.
 """
 
 from __future__ import annotations
@@ -26,12 +33,17 @@ from pathlib import Path
 from frostbyte_common.firewall import FirewallPolicy, nftables_ruleset
 
 SSHD = "/usr/sbin/sshd"
+CONTAINERS_CONF = Path(__file__).resolve().parents[2] / "images" / "containers.conf"
 CONTROL_ADDRESS = "198.18.0.2"
+#: the container engine's machine-wide folders, private to each host
+CONTAINER_PATHS = ("/var/lib/containers", "/run/containers", "/run/libpod",
+                   "/etc/containers/networks")
 
 
 def run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, check=True, capture_output=True, text=True,
-                          timeout=60, **kwargs)  # type: ignore[call-overload,no-any-return]
+    done: subprocess.CompletedProcess[str] = subprocess.run(  # type: ignore[call-overload]
+        argv, check=True, capture_output=True, text=True, timeout=60, **kwargs)
+    return done
 
 
 @dataclass
@@ -54,6 +66,17 @@ class Host:
     @property
     def nftables_file(self) -> Path:
         return self.root / "etc" / "nftables.conf"
+
+    @property
+    def containers_dir(self) -> Path:
+        """The host's own copies of :data:`CONTAINER_PATHS`."""
+        return self.root / "containers"
+
+    def enter(self) -> list[str]:
+        """A command line prefix that runs a command as this host's sshd does: in its
+        network namespace and its mount namespace (its own container engine folders)."""
+        assert self.sshd_pid is not None
+        return ["nsenter", f"--target={self.sshd_pid}", "--mount", "--net"]
 
 
 @dataclass
@@ -138,8 +161,17 @@ class Lab:
             "",
         ]), encoding="utf-8")
         run([SSHD, "-t", "-f", str(config)])
+        binds = []
+        for path in CONTAINER_PATHS:
+            Path(path).mkdir(parents=True, exist_ok=True)  # the mount points
+            own = host.containers_dir / path.strip("/").replace("/", "-")
+            own.mkdir(parents=True, exist_ok=True)
+            binds.append(f"mount --bind {own} {path}")
+        # nsenter and unshare exec (no fork): the PID recorded is sshd's
         child = subprocess.Popen(
-            ["ip", "netns", "exec", host.netns, SSHD, "-D", "-e", "-f", str(config)],
+            ["nsenter", f"--net=/run/netns/{host.netns}", "unshare", "--mount",
+             "--propagation", "slave", "sh", "-ec",
+             " && ".join([*binds, f"exec {SSHD} -D -e -f {config}"])],
             stdout=subprocess.DEVNULL, stderr=(host.root / "sshd.log").open("ab"),
             start_new_session=True)
         self._pids.append(child.pid)
@@ -171,9 +203,33 @@ class Lab:
         return int(status), body.strip()
 
     # -- teardown --------------------------------------------------------------------------
+    def remove_containers(self, host: Host) -> None:
+        """Remove every container left in the host's own engine (their processes live in
+        namespaces of their own, which closing the host's would not end)."""
+        if host.sshd_pid is None or not any(host.containers_dir.rglob("*")):
+            return
+        env = {**os.environ, "CONTAINERS_CONF": str(CONTAINERS_CONF)}
+        listed = subprocess.run([*host.enter(), "podman", "ps", "--all", "--quiet"],
+                                capture_output=True, text=True, env=env, timeout=60,
+                                check=False).stdout.split()
+        sandboxes = subprocess.run(
+            [*host.enter(), "podman", "inspect", "--format",
+             "{{.NetworkSettings.SandboxKey}}", *listed],
+            capture_output=True, text=True, env=env, timeout=60, check=False,
+        ).stdout.split() if listed else []
+        subprocess.run([*host.enter(), "podman", "rm", "--all", "--force", "--time", "2"],
+                       capture_output=True, env=env, timeout=300, check=False)
+        # podman bind-mounts each container's network namespace on a file in /run/netns in
+        # the host's own mount namespace; the file itself is this machine's: remove it
+        for sandbox in sandboxes:
+            if sandbox.startswith("/run/netns/netns-"):
+                Path(sandbox).unlink(missing_ok=True)
+
     def close(self) -> None:
         """End the processes this lab started (by PID, and the sessions they lead), then
         delete its namespaces (which removes their veth pairs)."""
+        for host in self.hosts.values():
+            self.remove_containers(host)
         for pid in reversed(self._pids):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGTERM)  # sshd was started as its own session leader

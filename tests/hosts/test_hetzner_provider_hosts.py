@@ -19,12 +19,14 @@ from typing import Any
 
 import pytest
 
+from control_plane.adapters.certificate_authority import FileCertificateAuthority
 from control_plane.adapters.secret_store import SopsAgeSecretStore
 from control_plane.domain.lifecycle import Tenant, TenantState
 from control_plane.domain.tenant_secrets import generate_tenant_secrets
 from control_plane.providers.hetzner.ansible import AnsibleRunnerPlaybooks
 from control_plane.providers.hetzner.provider import HetznerOptions, HetznerProvider
 from control_plane.providers.hetzner.stack import OutputSink, StackConfig, StackNotFound
+from frostbyte_common import tls
 from frostbyte_common.firewall import build_policy
 from frostbyte_common.tenant_config import TenantConfig
 from frostbyte_common.vendor_keys import generate_key
@@ -115,7 +117,8 @@ def driven(lab: Lab, release_wheel: Path) -> Iterator[tuple[HetznerProvider, Hos
         options, stacks=HostStacks(host.address),
         playbooks=AnsibleRunnerPlaybooks(lab.root / "runs",
                                          argv_prefix=["ip", "netns", "exec", lab.control]),
-        secrets=secrets, state_dir=lab.root / "cp-state")
+        secrets=secrets, state_dir=lab.root / "cp-state",
+        authority=FileCertificateAuthority(lab.root / "cp-ca"))
     now = datetime.now(UTC)
     tenant = Tenant(slug=SLUG, display_name=SLUG, provider="hetzner",
                     state=TenantState.PROVISIONING, config={}, created_at=now,
@@ -133,6 +136,13 @@ def test_the_provider_provisions_serves_stops_and_deprovisions_a_host(
         "network": {"allowed_cidrs": [f"{CONTROL_ADDRESS}/32"]}})
     endpoint = provider.provision(tenant, config)
     assert endpoint == f"https://{host.address}"
+    # the CA issued the server's certificate for its address, kept in the SOPS secrets
+    authority = FileCertificateAuthority(lab.root / "cp-ca")
+    kept = SopsAgeSecretStore(lab.root / "secrets").get(SLUG)
+    assert tls.hosts(kept["tls_cert"]) == [host.address]
+    assert tls.signed_by(kept["tls_cert"], authority.certificate_pem())
+    first_fingerprint = provider.tls_fingerprint(tenant)
+    assert first_fingerprint == tls.fingerprint(kept["tls_cert"])
     assert provider.is_healthy(tenant)
     ready = json.loads(lab.http_get(lab.control, f"http://{host.address}:{VENDOR_PORT}/readyz")[1])
     assert ready["checks"] == {"model": True, "database": True, "object_store": True,
@@ -160,6 +170,10 @@ def test_the_provider_provisions_serves_stops_and_deprovisions_a_host(
     secrets.put(SLUG, generate_tenant_secrets(old))
     assert provider.apply_secrets(tenant, config) == endpoint
     new = secrets.get(SLUG)
+    # the rotation re-issued the certificate too
+    assert new["tls_cert"] != old["tls_cert"] and new["tls_key"] != old["tls_key"]
+    assert provider.tls_fingerprint(tenant) == tls.fingerprint(new["tls_cert"])
+    assert provider.tls_fingerprint(tenant) != first_fingerprint
     assert not can_log_in(host, old["db_password"])
     assert can_log_in(host, new["db_password"])
     refused_key = read_bucket(lab, host, old["object_store_access_key"],
