@@ -36,7 +36,7 @@ from offline_bundle.install import (
     SwitchResult,
 )
 from offline_bundle.keys import fingerprint, public_key_from_pem, read_key_file
-from offline_bundle.manifest import Manifest
+from offline_bundle.manifest import Manifest, human_size
 from offline_bundle.verify import Verified, verify_bundle
 
 bundle_app = typer.Typer(no_args_is_help=True,
@@ -51,14 +51,6 @@ HomeOpt = Annotated[Path | None, typer.Option(
 
 def _home(home: Path | None) -> InstallHome:
     return InstallHome(home if home is not None else default_home(os.environ))
-
-
-def _size(num: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if num < 1024 or unit == "GiB":
-            return f"{num:.0f} {unit}" if unit == "B" else f"{num:.1f} {unit}"
-        num /= 1024
-    raise AssertionError("unreachable")
 
 
 def _fail(deps: Deps, exc: BundleError, json_out: bool) -> NoReturn:
@@ -85,7 +77,7 @@ def _images_table(manifest: Manifest) -> Table:
     for column in ("image", "reference", "digest", "archive size"):
         table.add_column(column)
     for image in manifest.images:
-        table.add_row(image.name, image.ref, image.digest, _size(image.size))
+        table.add_row(image.name, image.ref, image.digest, human_size(image.size))
     return table
 
 
@@ -135,8 +127,8 @@ def verify(
     out.print(f"[bold green]bundle verified[/]: version [bold]{m.version}[/] (built "
               f"{m.created}), {result.move.value}"
               + (f" from {result.installed}" if result.installed else ""))
-    out.print(f"integrity: {len(m.files)} files, {_size(m.total_size)} "
-              f"(tar {_size(result.tar_size)}), aggregate sha256 {m.aggregate_sha256}",
+    out.print(f"integrity: {len(m.files)} files, {human_size(m.total_size)} "
+              f"(tar {human_size(result.tar_size)}), aggregate sha256 {m.aggregate_sha256}",
               soft_wrap=True)
     out.print(f"signature: Ed25519 by pinned key {result.signer}", soft_wrap=True)
     if m.signatures_date:
@@ -275,7 +267,7 @@ def load(
     out.print(f"first vendor key ({result.key_id}; scopes ingest, read, audit) — shown "
               "ONCE, store it now:")
     out.print(result.key, markup=False, highlight=False, soft_wrap=True)
-    out.print(f"bundle size: {_size(result.bundle_bytes)}; load-to-ready time: "
+    out.print(f"bundle size: {human_size(result.bundle_bytes)}; load-to-ready time: "
               f"{result.seconds:.1f} s")
 
 

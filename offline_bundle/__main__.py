@@ -16,14 +16,7 @@ from pathlib import Path
 
 from frostbyte_common.version import UNKNOWN, installed_version
 from offline_bundle.errors import BuildFailed, BundleError
-
-
-def _size(num: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if num < 1024 or unit == "GiB":
-            return f"{num:.0f} {unit}" if unit == "B" else f"{num:.1f} {unit}"
-        num /= 1024
-    raise AssertionError("unreachable")
+from offline_bundle.manifest import human_size
 
 
 def _created(env: dict[str, str]) -> datetime:
@@ -111,7 +104,7 @@ def build(args: argparse.Namespace, env: dict[str, str]) -> int:
 
     def show(name: str, size: int) -> None:
         if name.startswith("images/"):
-            print(f"  packed {name} ({_size(size)})", flush=True)
+            print(f"  packed {name} ({human_size(size)})", flush=True)
 
     print(f"Building bundle {version} from {len(found.images)} image(s) in {images_dir}",
           flush=True)
@@ -122,7 +115,8 @@ def build(args: argparse.Namespace, env: dict[str, str]) -> int:
     print(f"  version {built.manifest.version}, {len(built.manifest.images)} image(s), "
           f"{len(built.manifest.files)} files, aggregate {built.manifest.aggregate_sha256}")
     print(f"  signed by {built.signer}" + (" (DEVELOPMENT key)" if dev_pub else ""))
-    print(f"bundle size: {_size(built.size)} ({built.size} bytes); build time: {elapsed:.1f} s")
+    print(f"bundle size: {human_size(built.size)} ({built.size} bytes); "
+          f"build time: {elapsed:.1f} s")
     return 0
 
 

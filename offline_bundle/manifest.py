@@ -276,3 +276,12 @@ def parse_manifest(raw: bytes) -> Manifest:
         raise ManifestInvalid("not in canonical form (RFC 8785): it was re-serialised or "
                               "edited after it was built")
     return manifest
+
+
+def human_size(num: float) -> str:
+    """``1.5 GiB``: a byte count as the bundle commands print it."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if num < 1024 or unit == "GiB":
+            return f"{num:.0f} {unit}" if unit == "B" else f"{num:.1f} {unit}"
+        num /= 1024
+    raise AssertionError("unreachable")
