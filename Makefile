@@ -40,7 +40,7 @@ test-corpus-parse: install ## The parse stage alone over every file of ../shared
 test-faults: install ## Fault rounds (slow, not in `make test`): kill -9 (R2), S3 and PostgreSQL down (R3), 50 uploaders (R4); prints figures
 	@$(PYTEST) -q -s -m fault tests/faults; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
-test-hosts: install ## Namespace test hosts: real playbooks over SSH, tenant isolation (root, slow)
+test-hosts: install images ## Namespace test hosts: the real image set (podman engine) and the process engine deployed by the playbooks over SSH, tenant isolation (root, slow)
 	@$(PYTEST) -q -m slow tests/hosts
 
 images: install ## Build the data-plane image set with debootstrap + buildah (no registry); prints sizes
