@@ -63,6 +63,7 @@ import os
 import secrets
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -347,7 +348,7 @@ class LocalProvider:
         ``authority`` issues the tenants' gateway certificates (None: the CA kept in
         ``<state_dir>/ca``)."""
         self._authority = authority or FileCertificateAuthority(state_dir.resolve() / "ca")
-        self._client_tls = tls.client_context(self._authority.certificate_pem())
+        self._client_tls_context: ssl.SSLContext | None = None
         self._clamd_signatures = clamd_signatures
         self._secrets = secrets
         self._buckets = buckets
@@ -579,7 +580,7 @@ class LocalProvider:
                          sorted(pids))
                 why = processes.wait_until_ready(
                     f"{endpoint}/readyz", timeout_s=self._ready_timeout_s, pids=pids,
-                    verify=self._client_tls)
+                    verify=self._client_tls())
                 if why is not None:
                     raise ProvisioningFailed(
                         f"data plane of {slug!r} did not become ready: {why}. "
@@ -636,7 +637,7 @@ class LocalProvider:
                   for name, marker in ((CLAMD, str(paths.clamd_config)),
                                        (GATEWAY, str(paths.gateway.config))))
         # the data plane's /readyz also fails while its scanner does not answer
-        return running and processes.http_ok(f"{endpoint}/readyz", verify=self._client_tls)
+        return running and processes.http_ok(f"{endpoint}/readyz", verify=self._client_tls())
 
     def _stop_processes(self, paths: TenantPaths) -> list[str]:
         """Stop the tenant's API, worker and clamd — only the pids in its pid files whose
@@ -693,6 +694,13 @@ class LocalProvider:
             time.sleep(0.1)
         log.info("tenant %s: clamd ready on %s (pid %d)", paths.root.name,
                  paths.clamd_socket, pid)
+
+    def _client_tls(self) -> ssl.SSLContext:
+        """Trusts the CA's tenant certificates; made at first use, not at start-up (the CA
+        itself is made then, if it is new)."""
+        if self._client_tls_context is None:
+            self._client_tls_context = tls.client_context(self._authority.certificate_pem())
+        return self._client_tls_context
 
     def _ensure_certificate(self, paths: TenantPaths, slug: str) -> None:
         """The gateway's key and certificate for this host, issued by the CA unless the
