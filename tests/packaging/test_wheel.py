@@ -27,12 +27,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = Path(__file__).with_name("wheel_probe.py")
-# What the build reads: the metadata files and the packages (pyproject's packages.find)
-SOURCES = ("pyproject.toml", "README.md", "LICENSE", "control_plane", "data_plane",
-           "frostbyte_cli", "frostbyte_common", "infra", "playbooks")
-PACKAGES = ("control_plane", "data_plane", "frostbyte_cli", "frostbyte_common", "infra",
-            "playbooks")
-VERSION: str = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"]["version"]
+PYPROJECT: dict[str, Any] = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
+# The packages are the ones pyproject's packages.find names (a package added there and
+# forgotten here would be missing from the copy the wheel is built from); the build reads them
+# and the metadata files.
+PACKAGES = tuple(sorted(pattern.rstrip("*") for pattern in
+                        PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]))
+SOURCES = ("pyproject.toml", "README.md", "LICENSE", *PACKAGES)
+VERSION: str = PYPROJECT["project"]["version"]
 
 
 def run(argv: Sequence[str | Path], *, cwd: Path, env: dict[str, str] | None = None,
@@ -132,7 +134,7 @@ def test_installed_wheel_runs_alone(borrowed_venv: Path, work: Path) -> None:
 
     shutil.copy2(PROBE, cwd / "probe.py")
     facts: dict[str, Any] = json.loads(
-        run([bin_dir / "python", "probe.py"], cwd=cwd, env=env).stdout)
+        run([bin_dir / "python", "probe.py", *PACKAGES], cwd=cwd, env=env).stdout)
 
     # every package from the new venv, none from the source tree, no editable finder
     assert Path(facts["prefix"]).resolve() == venv.resolve()

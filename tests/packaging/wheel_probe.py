@@ -1,7 +1,8 @@
 """Run by ``test_wheel.py`` with the interpreter of a fresh venv that has only the built wheel
 (and, through a plain path line, the project venv's third-party packages): where the
 packages come from, and the Pulumi program and the playbooks loaded through the same code
-the ``hetzner`` provider runs. Prints one JSON object; asserts nothing itself.
+the ``hetzner`` provider runs, for the packages named in its arguments. Prints one JSON
+object; asserts nothing itself.
 """
 
 from __future__ import annotations
@@ -12,9 +13,6 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
-
-PACKAGES = ("control_plane", "data_plane", "frostbyte_cli", "frostbyte_common", "infra",
-            "playbooks")
 
 
 def pulumi_resources(program: Any) -> list[str]:
@@ -62,7 +60,7 @@ def main() -> None:
     importlib.import_module("control_plane.providers.local")
     local_provider_loaded_data_plane = "data_plane" in sys.modules
 
-    files = {name: importlib.import_module(name).__file__ for name in PACKAGES}
+    files = {name: importlib.import_module(name).__file__ for name in sys.argv[1:]}
     typed = {name: (Path(str(path)).parent / "py.typed").is_file() for name, path in files.items()}
 
     from control_plane.providers.hetzner.ansible import installed_playbooks
