@@ -169,6 +169,7 @@ SET: tuple[Image, ...] = (
         healthcheck="CMD bash -c 'exec 3<>/dev/tcp/127.0.0.1/8443'",
         port=8443,
         files=(("gateway/nginx.conf", "/etc/frostbyte/nginx.conf", "0644"),
+               ("gateway/proxy.conf", "/etc/frostbyte/proxy.conf", "0644"),
                ("gateway/entrypoint.sh", "/usr/local/bin/frostbyte-gateway", "0755")),
     ),
 )

@@ -7,13 +7,13 @@ RUN groupadd -g 10005 gateway \
  && apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends nginx-light \
  && rm -rf /var/lib/apt/lists/*
-COPY --chmod=0644 images/files/gateway/nginx.conf /etc/frostbyte/nginx.conf
+COPY --chmod=0644 images/files/gateway/nginx.conf images/files/gateway/proxy.conf /etc/frostbyte/
 COPY --chmod=0755 images/files/gateway/entrypoint.sh /usr/local/bin/frostbyte-gateway
 LABEL org.opencontainers.image.title=frostbyte-gateway \
       org.opencontainers.image.description="TLS gateway (nginx) of the Frostbyte data-plane set" \
       org.opencontainers.image.vendor=Frostbyte
 USER gateway
-EXPOSE 8443/tcp
+EXPOSE 8443/tcp 8080/tcp
 HEALTHCHECK --interval=10s --timeout=5s --retries=6 --start-period=30s \
   CMD bash -c 'exec 3<>/dev/tcp/127.0.0.1/8443'
 ENTRYPOINT ["/usr/local/bin/frostbyte-gateway"]

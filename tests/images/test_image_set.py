@@ -2,9 +2,11 @@
 used the way a vendor uses it: through the gateway's HTTPS only (certificate verification on,
 a throwaway self-signed certificate), with a vendor key the data plane installed.
 
-Checks: /healthz and /readyz answer; samples go in and a cited search comes out; the api's own
-port is published nowhere on the host; the stores' network is internal (a container on it
-cannot open a connection to the host, while one on the gateway's network can).
+Checks: /healthz and /readyz answer; samples go in and a cited search comes out; the tenant's
+config and audit signing key reach the data plane; the api's own port is published nowhere on
+the host, the gateway's control listener only on loopback and for /control/ routes; the
+stores' network is internal (a container on it cannot open a connection to the host, while
+one on the gateway's network can).
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ from typing import Any
 import httpx
 import pytest
 
+from frostbyte_common.audit_checkpoint import load_signing_key, public_key_text
 from frostbyte_common.data_keys import DataKeyring
 from frostbyte_common.vendor_keys import generate_key
-from tests.e2e.harness import search_hits, submit, wait_batch
+from tests.e2e.harness import manifest_for, search_hits, submit, wait_batch
 
 pytestmark = pytest.mark.images
 
@@ -111,6 +114,7 @@ class ImageSet:
     ca: Path
     env: dict[str, str]
     compose: list[str]
+    signing_key: str
     key: str = ""
 
     @property
@@ -168,6 +172,7 @@ def image_set() -> Iterator[ImageSet]:
         "object_store_access_key": secrets.token_hex(10),
         "object_store_secret_key": secrets.token_urlsafe(30),
         "object_data_keys": DataKeyring.generate().serialize(),
+        "signing_key": secrets.token_hex(32),
     }
     for name, value in values.items():
         (secrets_dir / name).write_text(value + "\n")
@@ -176,11 +181,13 @@ def image_set() -> Iterator[ImageSet]:
     port = free_port()
     env = _env() | {"FROSTBYTE_TENANT": tenant, "FROSTBYTE_SECRETS_DIR": str(secrets_dir),
                     "FROSTBYTE_GATEWAY_PUBLISH": f"127.0.0.1:{port}",
-                    "FROSTBYTE_VERSION": VERSION}
+                    "FROSTBYTE_VERSION": VERSION,
+                    "FROSTBYTE_TENANT_CONFIG": json.dumps(
+                        {"intake": {"max_batch_files": len(SAMPLES)}})}
     project = f"frostbyte-{tenant}"
     compose = [podman_compose(), "-f", str(COMPOSE)]
     plane = ImageSet(tenant=tenant, project=project, port=port, ca=ca, env=env,
-                     compose=compose)
+                     compose=compose, signing_key=values["signing_key"])
     try:
         fill_signatures(f"{project}_clamav-db")
         started = time.monotonic()
@@ -257,8 +264,44 @@ def test_only_the_gateway_is_published(image_set: ImageSet) -> None:
         ports = info[0]["NetworkSettings"].get("Ports") or {}
         published[service] = [f"{b['HostIp']}:{b['HostPort']}"
                               for bindings in ports.values() if bindings for b in bindings]
-    assert published.pop("gateway") == [f"127.0.0.1:{image_set.port}"]
+    gateway = published.pop("gateway")
+    assert f"127.0.0.1:{image_set.port}" in gateway and len(gateway) == 2, gateway
     assert published == {s: [] for s in published}, published
+    (control,) = [b for b in gateway if b != f"127.0.0.1:{image_set.port}"]
+    assert control.startswith("127.0.0.1:"), "the control listener is on loopback only"
+
+
+def test_the_control_listener_passes_control_routes_alone(image_set: ImageSet) -> None:
+    info: list[dict[str, Any]] = json.loads(
+        podman("inspect", image_set.container("gateway")).stdout)
+    (binding,) = info[0]["NetworkSettings"]["Ports"]["8080/tcp"]
+    control = f"http://127.0.0.1:{binding['HostPort']}"
+    # a control route reaches the api, which still wants the control key
+    unauthorized = httpx.get(f"{control}/control/v1/suspension", timeout=10)
+    assert unauthorized.status_code == 401, unauthorized.text
+    # nothing a vendor uses is served there
+    for path in ("/healthz", "/v1/documents", "/docs"):
+        assert httpx.get(f"{control}{path}", timeout=10).status_code == 404, path
+
+
+def test_the_tenant_config_and_audit_key_reach_the_data_plane(image_set: ImageSet) -> None:
+    paths = [ROOT / "samples" / name for name in SAMPLES]
+    with image_set.client() as client:
+        # the tenant's limit (FROSTBYTE_TENANT_CONFIG): one file more than it allows
+        over = [*paths, ROOT / "samples" / "parking-permit-faq.txt"]
+        manifest = manifest_for(over, client_ref="over-the-limit")
+        manifest["files"][-1]["name"] = "copy.txt"
+        refused = client.post("/v1/batches", data={"manifest": json.dumps(manifest)},
+                              files=[("files", (f["name"], p.read_bytes()))
+                                     for f, p in zip(manifest["files"], over, strict=True)])
+        # the export's checkpoint is signed with the tenant's key (the signing_key file)
+        export = client.post("/v1/audit/export")
+    assert refused.status_code == 413, refused.text
+    assert f"the limit is {len(SAMPLES)}" in refused.text
+    assert export.status_code == 200, export.text
+    head = json.loads(export.text.splitlines()[0])["manifest"]
+    expected = public_key_text(load_signing_key(image_set.signing_key.encode()))
+    assert head["public_key"] == expected, head
 
 
 def _host_address() -> str:

@@ -8,6 +8,9 @@ database named by ``FROSTBYTE_DB_HOST``/``_PORT``/``_USER``/``_NAME`` (the set's
 PostgreSQL). The names are those of the tenant's SOPS secrets (the Ansible role's
 ``dataplane_deploy_secret_env``).
 
+A ``FROSTBYTE_DP_*`` variable set to an empty string is dropped (the data plane's default
+applies): compose files cannot leave a variable unset, only empty (``${VAR:-}``).
+
 ``FROSTBYTE_WAIT_FOR`` ("host:port host:port", optional) makes it wait until each accepts a
 TCP connection (at most ``FROSTBYTE_WAIT_S`` seconds, default 300) before starting: compose
 engines that cannot wait for a dependency's health (podman before 4.6) start the set in order
@@ -43,8 +46,9 @@ def _read(name: str) -> str | None:
 
 
 def environment(env: dict[str, str]) -> dict[str, str]:
-    """``env`` plus what the secret files provide (a variable already set wins)."""
-    out = dict(env)
+    """``env`` without empty ``FROSTBYTE_DP_*`` values, plus what the secret files provide (a
+    variable already set wins)."""
+    out = {k: v for k, v in env.items() if v or not k.startswith("FROSTBYTE_DP_")}
     for name, variable in SECRET_ENV.items():
         value = _read(name)
         if value is not None and variable not in out:
