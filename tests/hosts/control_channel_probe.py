@@ -1,4 +1,4 @@
-"""Run by ``test_control_channel.py`` inside the control namespace: the hetzner provider's
+"""Run inside the control namespace by :func:`probe` (the hosts suites): the hetzner provider's
 control channel to a tenant host, a control route called through it with the real
 :class:`DataPlaneControl`, and what the vendor port does from here. Prints one JSON object.
 Not part of the product."""
@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import socket
+import subprocess
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -25,6 +26,10 @@ from control_plane.providers.hetzner.provider import (
     TenantRecords,
 )
 from control_plane.providers.hetzner.tunnel import SshTunnels, TunnelProcess, launch_ssh
+from frostbyte_common.vendor_keys import IssuedKey
+from tests.hosts.harness import CONTROL_ADDRESS, Host, Lab
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def alive(pid: int) -> bool:
@@ -85,6 +90,28 @@ def main(args: dict[str, Any]) -> dict[str, Any]:
                                  "message": exc.message}
     result["pids"] = pids
     result["any_alive"] = any(alive(pid) for pid in pids)
+    return result
+
+
+def probe(lab: Lab, host: Host, key: Path, control_key: IssuedKey, *, data_plane_port: int,
+          vendor_port: int) -> dict[str, Any]:
+    """Run this file in the control namespace against ``host``: the channel forwards to the
+    host's ``127.0.0.1:<data_plane_port>``; ``key`` is the control plane's SSH key."""
+    unknown = lab.root / "unknown_ed25519"
+    if not unknown.exists():
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(unknown)],
+                       check=True)
+    args = {"state_dir": str(lab.root / "cp-state"), "slug": host.name,
+            "address": host.address, "known_hosts": str(lab.root / f"known_hosts-{host.name}"),
+            "key": str(key), "unknown_key": str(unknown),
+            "control_address": CONTROL_ADDRESS, "data_plane_port": data_plane_port,
+            "vendor_port": vendor_port, "control_key": control_key.key}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(["ip", "netns", "exec", lab.control, sys.executable, __file__,
+                           json.dumps(args)], capture_output=True, text=True, timeout=120,
+                          cwd=ROOT, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout)
     return result
 
 

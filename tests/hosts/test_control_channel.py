@@ -5,24 +5,17 @@ answering through it, 443 still closed, and every ssh process ended afterwards."
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from frostbyte_common.vendor_keys import IssuedKey
-from tests.hosts.harness import CONTROL_ADDRESS, Host, Lab
+from tests.hosts.control_channel_probe import probe
+from tests.hosts.harness import Host, Lab
 from tests.hosts.test_namespace_hosts import VENDOR_PORT, Tenants, make_tenants, stop_all
 
 pytestmark = pytest.mark.slow
-
-ROOT = Path(__file__).resolve().parents[2]
-PROBE = Path(__file__).with_name("control_channel_probe.py")
 
 
 @pytest.fixture(scope="module")
@@ -37,25 +30,6 @@ def sealed(lab: Lab, release_wheel: Path) -> Iterator[tuple[Host, Tenants, Issue
     stop_all(lab, tenants)
 
 
-def probe(lab: Lab, host: Host, tenants: Tenants, control_key: IssuedKey) -> dict[str, Any]:
-    unknown = lab.root / "unknown_ed25519"
-    if not unknown.exists():
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(unknown)],
-                       check=True)
-    args = {"state_dir": str(lab.root / "cp-state"), "slug": host.name,
-            "address": host.address, "known_hosts": str(lab.root / f"known_hosts-{host.name}"),
-            "key": str(tenants.key), "unknown_key": str(unknown),
-            "control_address": CONTROL_ADDRESS, "data_plane_port": VENDOR_PORT,
-            "vendor_port": VENDOR_PORT, "control_key": control_key.key}
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(["ip", "netns", "exec", lab.control, sys.executable, str(PROBE),
-                           json.dumps(args)], capture_output=True, text=True, timeout=120,
-                          cwd=ROOT, env=env, check=False)
-    assert done.returncode == 0, done.stderr
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
-
-
 def test_the_control_route_answers_through_ssh_while_443_stays_closed(
         lab: Lab, sealed: tuple[Host, Tenants, IssuedKey]) -> None:
     host, tenants, control_key = sealed
@@ -65,7 +39,8 @@ def test_the_control_route_answers_through_ssh_while_443_stays_closed(
     dropin = (host.sshd_dropins / "10-frostbyte.conf").read_text("utf-8")
     assert f"PermitOpen 127.0.0.1:{VENDOR_PORT}" in dropin
 
-    result = probe(lab, host, tenants, control_key)
+    result = probe(lab, host, tenants.key, control_key, data_plane_port=VENDOR_PORT,
+                   vendor_port=VENDOR_PORT)
     assert result["url"].startswith("http://127.0.0.1:")
     assert result["suspended"] is False, "GET /control/v1/suspension answered"
     assert result["vendor_port_open"] is False, "443 closed even while the tunnel is open"

@@ -39,6 +39,7 @@ from control_plane.providers.hetzner.ansible import (
 from frostbyte_common.firewall import build_policy, nftables_ruleset
 from frostbyte_common.vendor_keys import IssuedKey, generate_key
 from frostbyte_common.version import __version__
+from tests.hosts.control_channel_probe import probe
 from tests.hosts.harness import CONTROL_ADDRESS, Host, Lab
 
 pytestmark = pytest.mark.slow
@@ -513,6 +514,21 @@ def test_a_tenant_cannot_reach_another_tenant(lab: Lab, tenants: Tenants, source
 def test_no_connection_sharing_socket_is_left(lab: Lab, tenants: Tenants) -> None:
     assert not list(Path.home().glob(".ansible/cp/*"))
     assert "ControlPersist=no" in (ROOT / "playbooks" / "ansible.cfg").read_text("utf-8")
+
+
+def test_the_control_plane_reaches_the_set_through_its_ssh_channel(
+        lab: Lab, tenants: Tenants) -> None:
+    """The control channel (the provider's SSH forward to the host's 127.0.0.1:8080) ends at
+    the gateway's control listener; the app itself is published nowhere."""
+    host = lab.hosts["tenant-a"]
+    control_key = tenants.install_key(host, ["control"])
+    result = probe(lab, host, tenants.key, control_key, data_plane_port=8080,
+                   vendor_port=VENDOR_PORT)
+    assert result["url"].startswith("http://127.0.0.1:")
+    assert result["suspended"] is False, "GET /control/v1/suspension answered"
+    assert result["alive_during"] is True and result["any_alive"] is False
+    # the control listener is on the host's loopback only
+    assert not lab.can_connect(lab.control, host.address, 8080)
 
 
 def _version_folder(host: Host, root: Path, version: str,
