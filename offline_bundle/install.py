@@ -46,7 +46,18 @@ from offline_bundle.verify import Verified, verify_bundle
 Say = Callable[[str], None]
 
 SECRET_FILES = ("db_password", "object_store_access_key", "object_store_secret_key",
-                "object_data_keys", "tls_cert", "tls_key")
+                "object_data_keys", "signing_key", "tls_cert", "tls_key")
+
+
+def new_signing_key() -> str:
+    """The Ed25519 seed (hex) that signs the audit's checkpoints."""
+    return secrets.token_hex(32)
+
+
+#: secret files a later bundle added, made when an older install lacks them (nothing stored
+#: depends on them yet: the audit's checkpoints are signed from then on)
+ADDED_SECRET_FILES: dict[str, Callable[[], str]] = {"signing_key": new_signing_key}
+
 DEFAULT_TENANT = "offline"
 DEFAULT_PUBLISH = "0.0.0.0:443"
 READY_TIMEOUT_S = 600.0
@@ -144,6 +155,7 @@ def new_secret_values(now_authority: tls.KeyAndCertificate, hosts: list[str],
         "object_store_access_key": secrets.token_hex(10),
         "object_store_secret_key": secrets.token_urlsafe(30),
         "object_data_keys": DataKeyring.generate().serialize(),
+        "signing_key": new_signing_key(),
         "tls_cert": server.cert_pem,
         "tls_key": server.key_pem,
     }
@@ -337,6 +349,12 @@ class Installer:
         address, _ = parse_publish(settings.publish)
         hosts = certificate_hosts(address, socket.gethostname())
         present = [n for n in SECRET_FILES if (self.secrets_dir / n).is_file()]
+        if present:
+            for name, make in ADDED_SECRET_FILES.items():
+                if name not in present:
+                    _write_private(self.secrets_dir / name, make() + "\n", 0o644)
+                    present.append(name)
+                    self.say(f"made the secret file {name}, which this bundle adds")
         if present and len(present) != len(SECRET_FILES):
             missing = sorted(set(SECRET_FILES) - set(present))
             raise InstallFailed(

@@ -13,6 +13,7 @@ import pytest
 from cryptography import x509
 
 from frostbyte_common import tls
+from frostbyte_common.audit_checkpoint import load_signing_key
 from frostbyte_common.data_keys import DataKeyring
 from offline_bundle.build import BuildInputs, build_bundle
 from offline_bundle.engine import Engine, loaded_names
@@ -234,6 +235,18 @@ def test_partial_secrets_are_refused_not_regenerated(world: Any) -> None:
     (installer.root / "secrets" / "db_password").unlink()
     with pytest.raises(InstallFailed, match="lacks db_password"):
         installer.ensure_secrets(installer.settings())
+
+
+def test_a_secret_file_a_later_bundle_adds_is_made_and_the_others_kept(world: Any) -> None:
+    installer, _, inputs, tmp = world
+    installer.load(bundle(inputs, tmp / "d1", "0.2.0"), tenant="acme", publish="0.0.0.0:443")
+    folder = installer.root / "secrets"
+    (folder / "signing_key").unlink()  # an install made by a bundle without it
+    before = {p.name: p.read_text() for p in folder.iterdir()}
+    assert installer.ensure_secrets(installer.settings()) is False
+    load_signing_key((folder / "signing_key").read_bytes())
+    assert (folder / "signing_key").stat().st_mode & 0o777 == 0o644
+    assert {n: (folder / n).read_text() for n in before} == before
 
 
 def test_a_tar_member_outside_the_manifest_is_refused_at_unpack(world: Any) -> None:
