@@ -26,7 +26,7 @@ down: ## Stop everything `make demo` / `frostbyte local up` started
 	@$(VENV)/bin/frostbyte local down
 
 test: install ## Run the whole suite CI runs: unit, contract, integration, e2e, real corpus, test hosts
-	@$(PYTEST) -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
+	@$(PYTEST) -q --durations=20; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 test-fast: install ## The quick loop: everything but the slow suites (real corpus, large files, hosts)
 	@$(PYTEST) -q -m "not slow and not (fault or soak or images or bundle or corpus_parse)"

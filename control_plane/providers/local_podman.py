@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import shutil
+import ssl
 import stat
 import subprocess
 import sys
@@ -56,8 +57,9 @@ from offline_bundle.engine import Engine, EngineFailed, compose_command
 log = logging.getLogger(__name__)
 
 #: the secret files images/compose.yaml mounts, from the tenant's SOPS secrets
+#: the tenant's secrets the set mounts (images/compose.yaml `secrets:`), besides the gateway's
 SECRET_FILES = ("db_password", "object_store_access_key", "object_store_secret_key",
-                "object_data_keys", "signing_key", "vector_store_api_key")
+                "object_data_keys", "signing_key")
 _DP_PYTHON = "/opt/frostbyte/bin/python"
 _DP_ENTRYPOINT = "/usr/local/lib/frostbyte/entrypoint.py"
 _DB_USER = "frostbyte"  # the set's PostgreSQL role of the data plane (images/files/postgres)
@@ -100,7 +102,7 @@ def secret_files(secrets: Mapping[str, str], server: tls.KeyAndCertificate,
                  ca_pem: str) -> dict[str, str]:
     """File name → content of the set's secrets (the gateway's chain and key included)."""
     files = {name: secrets[name] for name in SECRET_FILES if secrets.get(name)}
-    missing = [n for n in SECRET_FILES[:4] if n not in files]
+    missing = [n for n in SECRET_FILES if n not in files]
     if missing:
         raise ProvisioningFailed(f"the tenant's secrets lack {', '.join(missing)}")
     files["tls_cert"] = server.cert_pem + ca_pem
@@ -160,6 +162,7 @@ class LocalPodmanProvider:
         self._engine = engine or self._podman(containers_conf or default_containers_conf())
         self._locks = TenantLocks()
         self._port_lock = threading.Lock()
+        self._trust: ssl.SSLContext | None = None  # made at the first readiness check
 
     @classmethod
     def from_settings(cls, settings: ControlPlaneSettings, *, name: str = "local-podman"
@@ -286,9 +289,10 @@ class LocalPodmanProvider:
                            port=port, version=self._version, config=config)
 
     def _ready(self, endpoint: str) -> bool:
+        if self._trust is None:  # the CA (made on first use) verifies every gateway
+            self._trust = tls.client_context(self._authority.certificate_pem())
         try:
-            with httpx.Client(verify=tls.client_context(self._authority.certificate_pem()),
-                              timeout=5, trust_env=False) as client:
+            with httpx.Client(verify=self._trust, timeout=5, trust_env=False) as client:
                 return client.get(f"{endpoint}/readyz").status_code == 200
         except httpx.HTTPError:
             return False
