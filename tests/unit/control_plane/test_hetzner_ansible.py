@@ -29,6 +29,9 @@ SECRETS = {
     "vector_store_api_key": "vsk-0c2e4a6b8d-never-in-artifacts",
     "signing_key": "e3" * 32,
     "object_data_keys": "k1:c2VjcmV0LWRhdGEta2V5LW5ldmVyLWluLWFydGlmYWN0cyE=",
+    # the gateway's (every engine requires them; not PEM here: only their absence matters)
+    "tls_cert": "cert-4d6f8a0c2e-never-in-artifacts",
+    "tls_key": "key-9b1d3f5a7c-never-in-artifacts",
 }
 
 PROBE = """---
