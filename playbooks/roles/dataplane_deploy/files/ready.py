@@ -1,10 +1,10 @@
-"""Readiness of a tenant's data plane, checked on the host through its gateway: for a
-container set, first start the set's services that exited with an error (a service that
-found a dependency not up yet: podman before 4.6 cannot wait for a dependency's health, and
-its restart policy may not fire); then GET the readiness URL over HTTPS verified against the
-control plane's CA. Exit 0 when it answers 200 with the named checks true.
+"""Readiness of the container set, checked on the host through its gateway: start the set's
+services that exited with an error (a service that found a dependency not up yet: podman
+before 4.6 cannot wait for a dependency's health, and its restart policy may not fire), then
+GET the readiness URL over HTTPS verified against the control plane's CA. Exit 0 when it
+answers 200 with the named checks true.
 
-    ready.py ENGINE PROJECT URL CA_FILE CHECK...      (ENGINE: podman, docker or process)
+    ready.py ENGINE PROJECT URL CA_FILE CHECK...
 """
 
 from __future__ import annotations
@@ -35,8 +35,7 @@ def restart_exited(engine: str, project: str) -> None:
 
 def main(argv: list[str]) -> int:
     engine, project, url, ca_file, *checks = argv
-    if engine != "process":
-        restart_exited(engine, project)
+    restart_exited(engine, project)
     if not url.startswith("https://"):
         print(f"not an HTTPS URL: {url}")
         return 2
