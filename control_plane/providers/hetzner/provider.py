@@ -15,7 +15,8 @@
                  ``tls_cert``) issued by that CA for the server's address (and its DNS name,
                  with an endpoint domain); missing, for other names, from another CA or near
                  expiry, they are issued anew and kept there before the playbook runs. The
-                 container set's gateway serves them; ``tls_fingerprint`` is the kept one's.
+                 gateway on the vendor port serves them (the container set's, or the process
+                 engine's nginx); ``tls_fingerprint`` is the kept one's.
 
 Pulumi's and Ansible's output goes, line by line, to the tenant's job log
 (``<state>/hetzner/tenants/<slug>/job.log``, each line ``<UTC time, µs> [<source>] <text>``)
@@ -113,8 +114,9 @@ class HetznerOptions:
     container_engine: str = "docker"
     endpoint_domain: str | None = None
     ssh_user: str = "root"
-    # the data plane's port on the server's loopback (the playbooks' FROSTBYTE_DP_PORT and
-    # dataplane_deploy_ready_url): where the control channel's SSH forward leads
+    # the port on the server's loopback where the control channel's SSH forward leads: the
+    # process engine's data plane (the playbooks' FROSTBYTE_DP_PORT), or the container set's
+    # gateway control listener (dataplane_deploy_control_publish)
     data_plane_port: int = 8080
     # site-specific variables of every inventory (e.g. the process engine's release and
     # interpreter, or clamd's signature folder); never secrets — those go by FIFO
@@ -435,7 +437,7 @@ class HetznerProvider:
 
     def tls_fingerprint(self, tenant: Tenant) -> str | None:
         """The fingerprint of the server certificate last issued for the tenant (kept in its
-        SOPS secrets; the container set's gateway serves it). None without a CA, or before
+        SOPS secrets; the gateway on the vendor port serves it). None without a CA, or before
         the first deploy issued one."""
         if self._authority is None or not self._secrets.exists(tenant.slug):
             return None
