@@ -50,11 +50,14 @@ def can_connect(address: str, port: int) -> bool:
 
 def main(args: dict[str, Any]) -> dict[str, Any]:
     state, slug, address = Path(args["state_dir"]), args["slug"], args["address"]
-    TenantRecords(state).save(slug, TenantRecord(
-        network_cidr="10.64.0.0/24", outputs={"public_ipv4": address},
-        endpoint=f"https://{address}"))
-    # the host key the playbook run pinned (the provider keeps it per tenant)
-    (state / slug / "known_hosts").write_text(Path(args["known_hosts"]).read_text("utf-8"))
+    if TenantRecords(state).load(slug) is None:
+        # a host the playbooks were applied to without the provider: record it as the
+        # provider would, with the host key the playbook run pinned (kept per tenant);
+        # a tenant the provider itself provisioned keeps its own record and pinned key
+        TenantRecords(state).save(slug, TenantRecord(
+            network_cidr="10.64.0.0/24", outputs={"public_ipv4": address},
+            endpoint=f"https://{address}"))
+        (state / slug / "known_hosts").write_text(Path(args["known_hosts"]).read_text("utf-8"))
     pids: list[int] = []
 
     def launcher(argv: Sequence[str]) -> TunnelProcess:
@@ -96,7 +99,9 @@ def main(args: dict[str, Any]) -> dict[str, Any]:
 def probe(lab: Lab, host: Host, key: Path, control_key: IssuedKey, *, data_plane_port: int,
           vendor_port: int) -> dict[str, Any]:
     """Run this file in the control namespace against ``host``: the channel forwards to the
-    host's ``127.0.0.1:<data_plane_port>``; ``key`` is the control plane's SSH key."""
+    host's ``127.0.0.1:<data_plane_port>``; ``key`` is the control plane's SSH key. The
+    provider's state is ``<lab>/cp-state``: a tenant a provider recorded there keeps its
+    record and pinned host key."""
     unknown = lab.root / "unknown_ed25519"
     if not unknown.exists():
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(unknown)],

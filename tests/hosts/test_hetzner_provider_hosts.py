@@ -2,10 +2,13 @@
 Pulumi stack is a fake (``up`` answers with the host's address as the server's IPv4, as no
 Pulumi CLI or Hetzner account exists here). Everything after it is the product: the
 tenant's secrets from the SOPS store handed to ansible-runner through the FIFO, ``site.yml``
-over SSH from the control namespace, the real data plane started by the process engine,
-health checks, a vendor key installed by the provider and used through the vendor port,
-stop/start with the data kept, and deprovisioning that wipes the host and destroys the
-stack."""
+over SSH from the control namespace, the real data plane started by the process engine
+behind its TLS gateway (the certificate the provider's CA issued; every vendor call
+verifies it), health checks, a vendor key installed by the provider and used through the
+gateway, stop/start with the data kept, a rotation, the provider's SSH control channel to
+the data plane's loopback port with a control key installed as the control plane installs it
+(answering while the vendor port is closed to the control plane; an unknown SSH key
+refused; every ssh ended), and deprovisioning that wipes the host and destroys the stack."""
 
 from __future__ import annotations
 
@@ -30,14 +33,17 @@ from frostbyte_common import tls
 from frostbyte_common.firewall import build_policy
 from frostbyte_common.tenant_config import TenantConfig
 from frostbyte_common.vendor_keys import generate_key
+from tests.hosts.control_channel_probe import probe
 from tests.hosts.harness import CONTROL_ADDRESS, Host, Lab
 from tests.hosts.test_namespace_hosts import (
+    DATA_PLANE_PORT,
     SAMPLE,
     STORE_PORT,
     VENDOR_PORT,
     assert_ciphertext_only,
     cli,
     host_vars,
+    https_get,
     read_bucket,
 )
 
@@ -112,7 +118,7 @@ def driven(lab: Lab, release_wheel: Path) -> Iterator[tuple[HetznerProvider, Hos
     options = HetznerOptions(
         hcloud_token="not-used-by-the-fake", ssh_public_key=public, ssh_private_key_file=key,
         control_plane_addresses=(CONTROL_ADDRESS,), container_engine="process",
-        data_plane_port=VENDOR_PORT, inventory_vars=site_vars)
+        inventory_vars=site_vars)  # the control channel: the default data_plane_port, 8080
     provider = HetznerProvider(
         options, stacks=HostStacks(host.address),
         playbooks=AnsibleRunnerPlaybooks(lab.root / "runs",
@@ -144,21 +150,31 @@ def test_the_provider_provisions_serves_stops_and_deprovisions_a_host(
     first_fingerprint = provider.tls_fingerprint(tenant)
     assert first_fingerprint == tls.fingerprint(kept["tls_cert"])
     assert provider.is_healthy(tenant)
-    ready = json.loads(lab.http_get(lab.control, f"http://{host.address}:{VENDOR_PORT}/readyz")[1])
-    assert ready["checks"] == {"model": True, "database": True, "object_store": True,
-                               "scanner": True}
+    # vendors trust the control plane's CA: the gateway serves the certificate it issued
+    ca = lab.root / "cp-ca-for-clients.pem"
+    ca.write_text(authority.certificate_pem(), encoding="utf-8")
+    status, body = https_get(lab, lab.control, f"{endpoint}/readyz", ca)
+    assert status == 200, body
+    assert json.loads(body)["checks"] == {"model": True, "database": True,
+                                          "object_store": True, "scanner": True}
+    plain, body = https_get(lab, lab.control, f"http://{host.address}:{VENDOR_PORT}/readyz",
+                            None)
+    assert plain == 400, body  # nginx's refusal of plain HTTP on its TLS port
+    assert not lab.can_connect(lab.control, host.address, DATA_PLANE_PORT)
 
     issued = generate_key()
     provider.install_vendor_key(tenant, issued.key_id, issued.sha256, ["ingest", "read"],
                                 "vendor")
-    done = cli(lab, host, issued, "batch", "submit", str(SAMPLE), "--json", "--timeout", "600")
+    done = cli(lab, host, issued, "batch", "submit", str(SAMPLE), "--json", "--timeout", "600",
+               ca=ca)
     assert done.returncode == 0, done.stdout + done.stderr
 
     stopped = provider.stop(tenant)
     assert stopped and not provider.is_healthy(tenant)
-    assert lab.http_get(lab.control, f"http://{host.address}:{VENDOR_PORT}/readyz")[0] == 0
+    assert https_get(lab, lab.control, f"{endpoint}/readyz", ca)[0] == 0
     assert provider.start(tenant, config) == endpoint and provider.is_healthy(tenant)
-    found = cli(lab, host, issued, "search", "who declares a security incident", "--json")
+    found = cli(lab, host, issued, "search", "who declares a security incident", "--json",
+                ca=ca)
     assert found.returncode == 0 and json.loads(found.stdout)["hits"], found.stderr
 
     # a rotation: new secrets in the SOPS file (the data keys kept behind a new one, as the
@@ -180,22 +196,54 @@ def test_the_provider_provisions_serves_stops_and_deprovisions_a_host(
                               old["object_store_secret_key"])
     assert refused_key["error"] in {"InvalidAccessKeyId", "AccessDenied"}
     assert_ciphertext_only(lab, host, new)
-    found = cli(lab, host, issued, "search", "who declares a security incident", "--json")
+    # the gateway serves the new certificate (the old one's CA is the same: still trusted)
+    status, body = https_get(lab, lab.control, f"{endpoint}/readyz", ca)
+    assert status == 200, body
+    assert (host.base_dir / "gateway" / "server.crt").read_text("utf-8").strip() == \
+        new["tls_cert"].strip()
+    found = cli(lab, host, issued, "search", "who declares a security incident", "--json",
+                ca=ca)
     assert found.returncode == 0 and json.loads(found.stdout)["hits"], found.stderr
     # and a new document is stored with the new key
     faq = SAMPLE.with_name("parking-permit-faq.txt")
-    later = cli(lab, host, issued, "batch", "submit", str(faq), "--json", "--timeout", "600")
+    later = cli(lab, host, issued, "batch", "submit", str(faq), "--json", "--timeout", "600",
+                ca=ca)
     assert later.returncode == 0, later.stdout + later.stderr
     assert json.loads(later.stdout)["documents"][0]["status"] == "INDEXED"
 
     provider.revoke_vendor_key(tenant, issued.key_id)
-    refused = cli(lab, host, issued, "search", "security incident", "--json")
+    refused = cli(lab, host, issued, "search", "security incident", "--json", ca=ca)
     assert refused.returncode != 0 and "UNAUTHENTICATED" in refused.stdout + refused.stderr
+
+    # the control channel: the provider's SSH forward to the data plane's loopback port, a
+    # control route called through it with a control key installed as the control plane
+    # installs it — while the vendor port is closed to the control plane (as when the
+    # vendors are elsewhere: its allow-list is the tenant's; a rule of the test stands in
+    # for a re-applied allow-list without the control namespace)
+    control_key = generate_key()
+    provider.install_vendor_key(tenant, control_key.key_id, control_key.sha256, ["control"],
+                                "control-plane")
+    subprocess.run(["ip", "netns", "exec", host.netns, "nft", "insert", "rule", "inet",
+                    "frostbyte", "input", "ip", "saddr", CONTROL_ADDRESS, "tcp", "dport",
+                    str(VENDOR_PORT), "drop"], check=True, capture_output=True)
+    assert not lab.can_connect(lab.control, host.address, VENDOR_PORT)
+    result = probe(lab, host, lab.root / "cp_ed25519", control_key,
+                   data_plane_port=DATA_PLANE_PORT, vendor_port=VENDOR_PORT)
+    assert result["url"].startswith("http://127.0.0.1:")
+    assert result["suspended"] is False, "GET /control/v1/suspension answered"
+    assert result["vendor_port_open"] is False, "the vendor port stays closed to us"
+    assert result["alive_during"] is True and result["alive_after"] is False
+    unknown = result["unknown_key"]
+    assert unknown["status"] == 502 and unknown["code"] == "DATA_PLANE_ERROR", unknown
+    assert "Permission denied" in unknown["message"], unknown
+    assert result["any_alive"] is False, "every ssh the channel started was ended"
+    assert not list(Path.home().glob(".ssh/cm-*")) and not list(
+        Path.home().glob(".ansible/cp/*")), "no shared connection left"
 
     pids = [int(p.read_text("utf-8")) for p in host.base_dir.glob("*.pid")]
     provider.deprovision(tenant)
     assert all(provider.verify_deprovisioned(tenant).values())
-    for folder in ("data", "secrets", "run", "logs", "seaweedfs"):
+    for folder in ("data", "secrets", "run", "logs", "seaweedfs", "gateway"):
         assert not (host.base_dir / folder).exists(), folder
     assert not any(Path(f"/proc/{pid}").exists() for pid in pids)
     job_log = provider.job_log(SLUG).read_text("utf-8") if provider.job_log(SLUG).exists() \

@@ -10,8 +10,9 @@ internal network and published nowhere); an update rolled forward and one rolled
 the previous images; a wipe that leaves no container, volume, image, data or secret. The
 objects in each tenant's S3 volume are read back with the tenant's key: ciphertext only.
 
-The other modules here (the provider's own run, the control channel) use the roles'
-``process`` engine: ``make_tenants(..., engine="process")``."""
+The other modules here (``test_namespace_hosts_process.py``, the provider's own run) use the
+roles' ``process`` engine — its data plane as processes behind an nginx gateway:
+``make_tenants(..., engine="process")``."""
 
 from __future__ import annotations
 
@@ -47,6 +48,9 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 VENDOR_PORT = 443
 STORE_PORT = 5433  # the process engine's PostgreSQL (never 5432 on this machine)
+# the process engine's data plane, on each host's loopback: the gateway's upstream and the
+# control channel's target
+DATA_PLANE_PORT = 8080
 # the image set to deploy: `make images`' output, or another folder of the same shape
 IMAGES = Path(os.environ.get("FROSTBYTE_HOSTS_IMAGES", ROOT / "dist" / "images" / __version__))
 PODMAN_COMPOSE = str(Path(sys.executable).with_name("podman-compose"))
@@ -101,13 +105,14 @@ def host_vars(host: Host, wheel: Path) -> dict[str, Any]:
         "dataplane_deploy_seaweedfs_group": "nogroup",
         "dataplane_deploy_seaweedfs_ports": seaweedfs_ports(host),
         "dataplane_deploy_seaweedfs_volume_size_limit_mb": 64,
-        "dataplane_deploy_ready_url": f"http://127.0.0.1:{VENDOR_PORT}/readyz",
+        # readiness through the gateway's HTTPS on the vendor port (the role's default URL);
+        # the data plane itself listens on the host's loopback only (the role's default)
         "dataplane_deploy_ready_retries": 180,
         "dataplane_deploy_ready_delay": 1,
         "dataplane_deploy_env": {
             "FROSTBYTE_DP_TENANT": host.name,
-            "FROSTBYTE_DP_HOST": "0.0.0.0",
-            "FROSTBYTE_DP_PORT": str(VENDOR_PORT),
+            "FROSTBYTE_DP_HOST": "127.0.0.1",
+            "FROSTBYTE_DP_PORT": str(DATA_PLANE_PORT),
             "FROSTBYTE_DP_AUDIT_CHECKPOINT_EVERY_S": "5",
             "PYTHONUNBUFFERED": "1",
             "HF_HUB_OFFLINE": "1",
