@@ -47,8 +47,12 @@ SUITE = "bookworm"
 REPO = "localhost/frostbyte"
 VENV = "/opt/frostbyte"
 TMP = "/tmp"  # noqa: S108 - inside an image: a tmpfs of the container at run time
+#: command -> Debian package. podman's network stack is named too: without netavark and
+#: aardvark-dns (recommends, not dependencies) podman 4.3 falls back to CNI, whose networks
+#: have no DNS, and the set's services cannot find each other by name
 TOOLS = {"buildah": "buildah", "podman": "podman", "skopeo": "skopeo",
-         "debootstrap": "debootstrap", "runc": "runc"}  # command -> Debian package
+         "debootstrap": "debootstrap", "runc": "runc",
+         "/usr/lib/podman/netavark": "netavark", "/usr/lib/podman/aardvark-dns": "aardvark-dns"}
 
 
 class BuildError(Exception):

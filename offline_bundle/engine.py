@@ -31,11 +31,18 @@ CONTAINERS_CONF = """\
 [containers]
 default_ulimits = ["nofile=16384:16384", "nproc=8192:8192"]
 
+[network]
+# netavark + aardvark-dns: the set's services find each other by name (CNI networks have no DNS)
+network_backend = "netavark"
+
 [engine]
 runtime = "runc"
 cgroup_manager = "cgroupfs"
 events_logger = "file"
 """
+#: where distributions put podman's network helpers (Debian: /usr/lib/podman)
+HELPER_DIRS = ("/usr/lib/podman", "/usr/libexec/podman", "/usr/local/libexec/podman")
+NETWORK_HELPERS = ("netavark", "aardvark-dns")
 
 _LOADED = re.compile(r"^Loaded image(?:\(s\)| ID)?:\s*(.+)$", re.MULTILINE)
 _TAIL = 2500
@@ -186,11 +193,20 @@ class Engine:
         self._run(argv, what="stopping the set", env={**self.env, **env}, check=check)
 
 
-def detect(env: Mapping[str, str], containers_conf: Path) -> Engine:
+def detect(env: Mapping[str, str], containers_conf: Path, *,
+           helper_dirs: Sequence[str] = HELPER_DIRS) -> Engine:
     """podman when it is installed (with ``CONTAINERS_CONF``), else docker; refuses when
     neither (or its compose) is there."""
     base = dict(env)
     if shutil.which("podman", path=base.get("PATH")):
+        missing = [h for h in NETWORK_HELPERS
+                   if not any((Path(d) / h).is_file() for d in helper_dirs)]
+        if missing:
+            raise EngineFailed(f"podman is installed without {' and '.join(missing)}",
+                               hint="install them from your offline package mirror (Debian: "
+                                    "`apt install netavark aardvark-dns`): without them "
+                                    "podman's networks have no DNS and the set's services "
+                                    "cannot find each other")
         base.setdefault("CONTAINERS_CONF", str(containers_conf))
         compose = compose_command("podman")
         if compose is None:
