@@ -331,11 +331,9 @@ def deps_image(base: str) -> str:
     builder = Working("dataplane builder", base, "fb-img-dataplane-deps")
     try:
         builder.apt_install(("python3", "python3-venv"))
-        # --ignore-requires-python: the lock was resolved on Python 3.11.7 and one package
-        # (soupsieve 4.1.2) declares >=3.11.5; Debian bookworm's python3 is 3.11.2. The
-        # runtime image imports the data plane (and soupsieve) below to show it works.
+        # the lock is resolved for Debian bookworm's python3 (3.11.2: scripts/lock.sh)
         builder.sh(f"python3 -m venv {VENV} && {VENV}/bin/pip install -q --no-deps "
-                   "--ignore-requires-python --no-index --find-links /src/wheelhouse "
+                   "--no-index --find-links /src/wheelhouse "
                    "--find-links /src/wheelhouse/build-backend --require-hashes "
                    "-r /src/requirements/runtime.txt",
                    mounts=mounts, what="pip install -r runtime.txt")

@@ -7,8 +7,7 @@
 # says where the pinned base digest comes from.
 
 # --- builder: the hash-locked dependencies and the project in a venv --------------------------
-# --ignore-requires-python: the lock was resolved on Python 3.11.7; soupsieve 4.1.2 declares
-# >=3.11.5 and bookworm's python3 is 3.11.2 (images/README.md).
+# The lock is resolved for bookworm's python3 (3.11.2; scripts/lock.sh).
 FROM debian:bookworm-slim@sha256:12c396bd585df7ec21d5679bb6a83d4878bc4415ce926c9e5ea6426d23c60bdc AS builder
 RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends python3 python3-venv \
@@ -16,7 +15,7 @@ RUN apt-get update -qq \
 COPY requirements/runtime.txt /src/requirements/runtime.txt
 RUN --mount=type=bind,from=wheels,target=/opt/wheels \
     python3 -m venv /opt/frostbyte \
- && /opt/frostbyte/bin/pip install -q --no-deps --ignore-requires-python --require-hashes \
+ && /opt/frostbyte/bin/pip install -q --no-deps --require-hashes \
       -r /src/requirements/runtime.txt
 COPY . /src/project
 RUN /opt/frostbyte/bin/pip install -q --no-deps /src/project \

@@ -10,7 +10,9 @@ cd "$(dirname "$0")/.."
 
 UV=${UV:-.venv/bin/uv}
 PYTHON=${PYTHON:-.venv/bin/python}
-common=(--python "$PYTHON" --generate-hashes --find-links /opt/wheels
+# --python-version: resolve for the oldest interpreter that runs the lock, Debian 12's 3.11.2
+# (the images and the tenant hosts), not this venv's newer 3.11 patch release
+common=(--python "$PYTHON" --python-version 3.11.2 --generate-hashes --find-links /opt/wheels
         --custom-compile-command "make lock" --quiet "$@")
 
 "$UV" pip compile pyproject.toml requirements/pdf-fallback.in \
