@@ -29,10 +29,10 @@ test: install ## Run the whole suite CI runs: unit, contract, integration, e2e, 
 	@$(PYTEST) -q --durations=20; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 test-fast: install ## The quick loop: everything but the slow suites (real corpus, large files, hosts)
-	@$(PYTEST) -q -m "not slow and not (fault or soak or images or bundle or corpus_parse)"
+	@$(PYTEST) -q -m "not slow and not (fault or soak or images or bundle or corpus_parse or hosts_long)"
 
 test-slow: install ## Only the slow suites (real corpus, large files, sandbox, hosts); `make test` runs them too
-	@$(PYTEST) -q -m "slow and not (fault or soak or images or bundle or corpus_parse)"
+	@$(PYTEST) -q -m "slow and not (fault or soak or images or bundle or corpus_parse or hosts_long)"
 
 test-corpus-parse: install ## The parse stage alone over every file of ../shared/corpus (slow)
 	@$(PYTEST) -q -m corpus_parse tests/integration/data_plane/test_real_corpus.py
@@ -40,8 +40,8 @@ test-corpus-parse: install ## The parse stage alone over every file of ../shared
 test-faults: install ## Fault rounds (slow, not in `make test`): kill -9 (R2), S3 and PostgreSQL down (R3), 50 uploaders (R4); prints figures
 	@$(PYTEST) -q -s -m fault tests/faults; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
-test-hosts: install images ## Namespace test hosts: the real image set (podman engine) and the process engine deployed by the playbooks over SSH, tenant isolation (root, slow)
-	@$(PYTEST) -q -m slow tests/hosts
+test-hosts: install images ## Every namespace-host suite: the image set (podman engine), the process engine, the hetzner provider's host run (root, slow)
+	@$(PYTEST) -q -m "slow or hosts_long" tests/hosts; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 images: install ## Build the data-plane image set with debootstrap + buildah (no registry); prints sizes
 	@$(PY) images/build.py

@@ -47,7 +47,8 @@ from tests.hosts.test_namespace_hosts import (
     read_bucket,
 )
 
-pytestmark = pytest.mark.slow
+# about 10–14 min on two cores: past make test's budget, run by make test-hosts
+pytestmark = [pytest.mark.slow, pytest.mark.hosts_long]
 
 SLUG = "tenant-d"
 

@@ -43,7 +43,8 @@ from frostbyte_common.version import __version__
 from tests.hosts.control_channel_probe import probe
 from tests.hosts.harness import CONTROL_ADDRESS, Host, Lab
 
-pytestmark = pytest.mark.slow
+# the image set on two hosts (about 19 min, needs make images): run by make test-hosts
+pytestmark = [pytest.mark.slow, pytest.mark.hosts_long]
 
 ROOT = Path(__file__).resolve().parents[2]
 VENDOR_PORT = 443
