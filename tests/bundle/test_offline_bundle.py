@@ -476,7 +476,7 @@ def test_load_gives_a_ready_set_its_secrets_and_ca(real: Real, install: Install)
     assert (home / "secrets").stat().st_mode & 0o777 == 0o700
     assert sorted(p.name for p in (home / "secrets").iterdir()) == sorted(
         ["db_password", "object_data_keys", "object_store_access_key",
-         "object_store_secret_key", "tls_cert", "tls_key"])
+         "object_store_secret_key", "signing_key", "tls_cert", "tls_key"])
     assert (home / "ca" / "ca-key.pem").stat().st_mode & 0o777 == 0o600
     assert install.key.startswith("fbk_")
     assert status(install)["installed"]["version"] == VERSION
