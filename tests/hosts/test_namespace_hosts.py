@@ -474,13 +474,16 @@ def test_the_roles_left_hardening_firewall_and_private_secret_files(
         assert (folder / "tls_key").read_text("utf-8").strip() == \
             tenants.secrets_of(host)["tls_key"].strip()
         assert not (host.base_dir / "secrets" / "dataplane.env").exists()
-        # the stores' network has no way out; only the gateway publishes a port
+        # the stores' network has no way out; only the gateway publishes ports: HTTPS for
+        # vendors, its control listener on the host's loopback for the SSH channel
         backend = json.loads(host_podman(host, "network", "inspect",
                                          f"frostbyte-{name}_backend").stdout)[0]
         assert backend["internal"] is True
         published = host_podman(host, "ps", "--format", "{{.Names}} {{.Ports}}").stdout
-        assert [line for line in published.splitlines() if "->" in line] == [
-            f"frostbyte-{name}_gateway_1 0.0.0.0:{VENDOR_PORT}->8443/tcp"], published
+        ports = {line.split(" ", 1)[0]: sorted(line.split(" ", 1)[1].split(", "))
+                 for line in published.splitlines() if "->" in line}
+        assert ports == {f"frostbyte-{name}_gateway_1": [
+            f"0.0.0.0:{VENDOR_PORT}->8443/tcp", "127.0.0.1:8080->8080/tcp"]}, published
     artifacts = b"".join(p.read_bytes() for p in (lab.root / "runs").rglob("*")
                          if p.is_file())
     for name in ("tenant-a", "tenant-b"):
