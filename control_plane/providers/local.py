@@ -320,6 +320,22 @@ def clamd_ping(socket_path: Path, timeout_s: float = 5.0) -> bool:
     return reply.rstrip(b"\0") == b"PONG"
 
 
+
+class CaTrust:
+    """A client TLS context that trusts the CA's tenant certificates, made at first use, not
+    at start-up (every control-plane start and unit test builds the providers; the CA itself
+    is made at that first use, if it is new)."""
+
+    def __init__(self, authority: CertificateAuthority) -> None:
+        self._authority = authority
+        self._context: ssl.SSLContext | None = None
+
+    def context(self) -> ssl.SSLContext:
+        if self._context is None:
+            self._context = tls.client_context(self._authority.certificate_pem())
+        return self._context
+
+
 class LocalProvider:
     """Runs each tenant's data plane as local processes (see the module docstring)."""
 
@@ -348,7 +364,7 @@ class LocalProvider:
         ``authority`` issues the tenants' gateway certificates (None: the CA kept in
         ``<state_dir>/ca``)."""
         self._authority = authority or FileCertificateAuthority(state_dir.resolve() / "ca")
-        self._client_tls_context: ssl.SSLContext | None = None
+        self._trust = CaTrust(self._authority)
         self._clamd_signatures = clamd_signatures
         self._secrets = secrets
         self._buckets = buckets
@@ -580,7 +596,7 @@ class LocalProvider:
                          sorted(pids))
                 why = processes.wait_until_ready(
                     f"{endpoint}/readyz", timeout_s=self._ready_timeout_s, pids=pids,
-                    verify=self._client_tls())
+                    verify=self._trust.context())
                 if why is not None:
                     raise ProvisioningFailed(
                         f"data plane of {slug!r} did not become ready: {why}. "
@@ -637,7 +653,7 @@ class LocalProvider:
                   for name, marker in ((CLAMD, str(paths.clamd_config)),
                                        (GATEWAY, str(paths.gateway.config))))
         # the data plane's /readyz also fails while its scanner does not answer
-        return running and processes.http_ok(f"{endpoint}/readyz", verify=self._client_tls())
+        return running and processes.http_ok(f"{endpoint}/readyz", verify=self._trust.context())
 
     def _stop_processes(self, paths: TenantPaths) -> list[str]:
         """Stop the tenant's API, worker and clamd — only the pids in its pid files whose
@@ -694,13 +710,6 @@ class LocalProvider:
             time.sleep(0.1)
         log.info("tenant %s: clamd ready on %s (pid %d)", paths.root.name,
                  paths.clamd_socket, pid)
-
-    def _client_tls(self) -> ssl.SSLContext:
-        """Trusts the CA's tenant certificates; made at first use, not at start-up (the CA
-        itself is made then, if it is new)."""
-        if self._client_tls_context is None:
-            self._client_tls_context = tls.client_context(self._authority.certificate_pem())
-        return self._client_tls_context
 
     def _ensure_certificate(self, paths: TenantPaths, slug: str) -> None:
         """The gateway's key and certificate for this host, issued by the CA unless the

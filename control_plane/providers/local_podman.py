@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import shutil
-import ssl
 import stat
 import subprocess
 import sys
@@ -42,6 +41,7 @@ from control_plane.errors import DataPlaneError, ProvisioningFailed
 from control_plane.providers.base import JobOutput
 from control_plane.providers.gateway import listen_address
 from control_plane.providers.local import (
+    CaTrust,
     TenantLocks,
     TenantPaths,
     claim_port,
@@ -56,7 +56,6 @@ from offline_bundle.engine import Engine, EngineFailed, compose_command
 
 log = logging.getLogger(__name__)
 
-#: the secret files images/compose.yaml mounts, from the tenant's SOPS secrets
 #: the tenant's secrets the set mounts (images/compose.yaml `secrets:`), besides the gateway's
 SECRET_FILES = ("db_password", "object_store_access_key", "object_store_secret_key",
                 "object_data_keys", "signing_key")
@@ -162,7 +161,7 @@ class LocalPodmanProvider:
         self._engine = engine or self._podman(containers_conf or default_containers_conf())
         self._locks = TenantLocks()
         self._port_lock = threading.Lock()
-        self._trust: ssl.SSLContext | None = None  # made at the first readiness check
+        self._trust = CaTrust(self._authority)
 
     @classmethod
     def from_settings(cls, settings: ControlPlaneSettings, *, name: str = "local-podman"
@@ -289,10 +288,8 @@ class LocalPodmanProvider:
                            port=port, version=self._version, config=config)
 
     def _ready(self, endpoint: str) -> bool:
-        if self._trust is None:  # the CA (made on first use) verifies every gateway
-            self._trust = tls.client_context(self._authority.certificate_pem())
         try:
-            with httpx.Client(verify=self._trust, timeout=5, trust_env=False) as client:
+            with httpx.Client(verify=self._trust.context(), timeout=5, trust_env=False) as client:
                 return client.get(f"{endpoint}/readyz").status_code == 200
         except httpx.HTTPError:
             return False
