@@ -175,7 +175,8 @@ class Tenants:
         return host_vars(host, self.wheel)
 
     def play(self, host: Host, playbook: str, *, secrets: bool = False,
-             extravars: dict[str, Any] | None = None) -> None:
+             extravars: dict[str, Any] | None = None,
+             data: dict[str, Any] | None = None) -> None:
         assert host.policy is not None
         inventory = build_inventory(
             host.name, {"public_ipv4": host.address}, user="root", key_file=self.key,
@@ -183,12 +184,13 @@ class Tenants:
             host_vars=self.vars_of(host))
         self.runner.run(playbook, inventory=inventory, extravars={
             "dataplane_engine": self.engine,
-            "dataplane_tenant_config": {"embedding": {"mode": "offline"}},
             "dataplane_host_nftables_ruleset": nftables_ruleset(host.policy),
             "dataplane_tls_ca_pem": self.ca.certificate_pem(),
             **(extravars or {})},
             secrets=self.secrets_of(host) if secrets else None,
-            on_output=self._record, timeout_s=1200)
+            on_output=self._record, timeout_s=1200,
+            # what the tenant wrote goes as data, never as a (templated) extra var
+            data={"tenant_config": {"embedding": {"mode": "offline"}}, **(data or {})})
 
     def _record(self, line: str) -> None:
         """Keep the playbooks' output (checked for secrets) and print it: pytest shows what a
@@ -207,7 +209,7 @@ class Tenants:
 
     def install_key(self, host: Host, scopes: list[str]) -> IssuedKey:
         issued = generate_key()
-        self.play(host, "vendor_key.yml", extravars={"dataplane_vendor_key": {
+        self.play(host, "vendor_key.yml", data={"vendor_key": {
             "action": "add", "key_id": issued.key_id, "sha256": issued.sha256,
             "scopes": scopes, "label": "hosts-test"}})
         return issued

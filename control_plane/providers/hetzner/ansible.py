@@ -6,6 +6,13 @@ included) and the environment in its artifacts directory. The tenant's decrypted
 instead go through a FIFO in a private directory (a FIFO holds its data in a kernel pipe
 buffer, never on disk); only the FIFO's path is an extra var, and the playbook reads it once
 into a ``no_log`` fact (``roles/dataplane_deploy/tasks/secrets.yml``).
+
+Nor does anything a tenant or a user wrote (the tenant's config, a vendor key's label) travel
+as an extra var: ansible-core treats extra vars as trusted templates, so such a string holding
+``{{ lookup('pipe', ...) }}`` would run on this machine. That data goes in a JSON file of the
+run's private folder whose path is the only extra var (``dataplane_data_file``); the roles read
+it with ``from_json`` (``roles/dataplane_deploy/defaults/main.yml``: ``dataplane_deploy_data``),
+and data read that way is never templated. An extra var that holds a template is refused.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from typing import Any, Protocol
 
 from control_plane.errors import ProvisioningFailed
 from control_plane.providers.hetzner.stack import OutputSink
+from frostbyte_common.slugs import validate_slug
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +54,9 @@ def installed_playbooks() -> Path:
 
 
 SECRETS_FIFO_VAR = "dataplane_secrets_fifo"
+DATA_FILE_VAR = "dataplane_data_file"
+# what starts a Jinja expression, statement or comment: never in an extra var
+_TEMPLATE_MARKERS = ("{{", "{%", "{#")
 GROUP = "dataplane"
 # What ansible-runner and Ansible may inherit from the control plane's environment.
 _INHERITED_ENV = ("PATH", "HOME", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR",
@@ -61,8 +72,12 @@ class PlaybookRunner(Protocol):
 
     def run(self, playbook: str, *, inventory: Mapping[str, Any],
             extravars: Mapping[str, Any], secrets: Mapping[str, str] | None,
-            on_output: OutputSink, timeout_s: float) -> None:
-        """Raise :class:`PlaybookFailed` unless every host succeeded."""
+            on_output: OutputSink, timeout_s: float,
+            data: Mapping[str, Any] | None = None) -> None:
+        """Raise :class:`PlaybookFailed` unless every host succeeded. ``extravars`` are the
+        control plane's own values (no template in them); ``data`` is what tenants and
+        users wrote (the tenant's config, a vendor-key request), which the playbooks read as
+        JSON and never template; ``secrets`` go by FIFO."""
         ...
 
 
@@ -81,7 +96,9 @@ def build_inventory(slug: str, outputs: Mapping[str, Any], *, user: str, key_fil
                     known_hosts: Path, port: int = 22,
                     host_vars: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """A one-host YAML/JSON inventory from the stack's outputs (``public_ipv4``,
-    ``private_ipv4``). Paths only — never key material."""
+    ``private_ipv4``). Paths only — never key material. The slug is checked again here: it
+    is the one tenant-chosen string in an inventory, which Ansible templates."""
+    validate_slug(slug)
     address = outputs.get("public_ipv4")
     if not address:
         raise ProvisioningFailed(f"stack tenant-{slug} has no public_ipv4 output")
@@ -101,6 +118,21 @@ def build_inventory(slug: str, outputs: Mapping[str, Any], *, user: str, key_fil
 def _contains_secret(value: Any, secrets: Sequence[str]) -> bool:
     text = json.dumps(value, default=str)
     return any(s and s in text for s in secrets)
+
+
+def _templates_in(value: Any, path: str = "") -> list[str]:
+    """Where ``value`` (keys included) holds a string Ansible would template."""
+    if isinstance(value, str):
+        return [path or "(value)"] if any(m in value for m in _TEMPLATE_MARKERS) else []
+    found: list[str] = []
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            found += _templates_in(str(key), f"{path}.{key}" if path else str(key))
+            found += _templates_in(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found += _templates_in(item, f"{path}[{index}]")
+    return found
 
 
 @contextlib.contextmanager
@@ -170,10 +202,16 @@ class AnsibleRunnerPlaybooks:
 
     def run(self, playbook: str, *, inventory: Mapping[str, Any],
             extravars: Mapping[str, Any], secrets: Mapping[str, str] | None,
-            on_output: OutputSink, timeout_s: float) -> None:
-        if _contains_secret({"inventory": inventory, "extravars": extravars},
+            on_output: OutputSink, timeout_s: float,
+            data: Mapping[str, Any] | None = None) -> None:
+        if _contains_secret({"inventory": inventory, "extravars": extravars, "data": data},
                             list((secrets or {}).values())):
             raise PlaybookFailed("refusing to pass a secret as an inventory or extra var")
+        templated = _templates_in(dict(extravars))
+        if templated:
+            # names only: the value may be anyone's text
+            raise PlaybookFailed("refusing to pass a template as an extra var (Ansible would "
+                                 f"run it): {', '.join(sorted(templated))}")
         self._runs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         private = Path(tempfile.mkdtemp(prefix=f"{Path(playbook).stem}-", dir=self._runs_dir))
         private.chmod(stat.S_IRWXU)
@@ -185,6 +223,11 @@ class AnsibleRunnerPlaybooks:
 
         with contextlib.ExitStack() as stack:
             variables = dict(extravars)
+            if data is not None:
+                data_file = private / "data.json"
+                data_file.touch(mode=0o600)
+                data_file.write_text(json.dumps(dict(data)), "utf-8")
+                variables[DATA_FILE_VAR] = str(data_file)
             if secrets is not None:
                 variables[SECRETS_FIFO_VAR] = str(
                     stack.enter_context(secrets_fifo(secrets, wait_s=timeout_s)))

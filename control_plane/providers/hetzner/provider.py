@@ -298,7 +298,10 @@ class HetznerProvider:
 
     def _playbook(self, slug: str, record: TenantRecord, playbook: str,
                   extravars: Mapping[str, Any] | None = None, *,
-                  with_secrets: bool = False) -> None:
+                  data: Mapping[str, Any] | None = None, with_secrets: bool = False) -> None:
+        """Run ``playbook`` on the tenant's server. ``extravars``: the control plane's own
+        values; ``data``: anything a tenant or user wrote, which reaches the playbooks as JSON
+        and is never templated (see :mod:`.ansible`)."""
         if record.outputs is None:
             raise ProvisioningFailed(f"tenant {slug!r} has no server yet")
         inventory = build_inventory(slug, record.outputs, user=self._opts.ssh_user,
@@ -312,7 +315,7 @@ class HetznerProvider:
         secrets = self._deploy_secrets(slug, record) if with_secrets else None
         self._playbooks.run(playbook, inventory=inventory, extravars=variables,
                             secrets=secrets, on_output=self._sink(slug, playbook),
-                            timeout_s=self._opts.playbook_timeout_s)
+                            timeout_s=self._opts.playbook_timeout_s, data=data)
 
     def _tls_hosts(self, slug: str, record: TenantRecord) -> list[str]:
         """What the server certificate names: the server's address, and its DNS name when
@@ -342,11 +345,16 @@ class HetznerProvider:
                                     f"({why}): {issued.fingerprint}")
         return secrets
 
+    @staticmethod
+    def _deploy_data(config: TenantConfig) -> dict[str, Any]:
+        """What ``site.yml`` gets as data (never templated): the tenant's config."""
+        return {"tenant_config": config.model_dump(mode="json")}
+
     def _deploy_vars(self, slug: str, config: TenantConfig, record: TenantRecord
                      ) -> dict[str, Any]:
-        """Extra vars of ``site.yml``: the version to deploy, the tenant's config and the host
-        firewall rendered from the same policy as the Hetzner firewall. No secrets (those go
-        by FIFO)."""
+        """Extra vars of ``site.yml``: the version to deploy and the host firewall rendered
+        from the same policy as the Hetzner firewall. No secrets (those go by FIFO), nothing
+        the tenant wrote (that goes as data: :meth:`_deploy_data`)."""
         policy = build_policy(slug, allowed_cidrs=config.network.allowed_cidrs,
                               control_plane_addresses=self._opts.control_plane_addresses,
                               embedding_mode=config.embedding.mode,
@@ -355,7 +363,6 @@ class HetznerProvider:
         return {
             # the release this control plane belongs to (its installed version)
             "dataplane_deploy_version": __version__,
-            "dataplane_tenant_config": config.model_dump(mode="json"),
             "dataplane_host_nftables_ruleset": nftables_ruleset(policy),
             "dataplane_host_volume_id": str(outputs.get("volume_id") or ""),
             # the control channel's SSH forward may lead there and nowhere else
@@ -391,7 +398,7 @@ class HetznerProvider:
             record.outputs = dict(outputs)
             self._records.save(slug, record)
             self._playbook(slug, record, "site.yml", self._deploy_vars(slug, config, record),
-                           with_secrets=True)
+                           data=self._deploy_data(config), with_secrets=True)
             record.endpoint = self._endpoint(slug, outputs)
             self._records.save(slug, record)
             return record.endpoint
@@ -432,7 +439,8 @@ class HetznerProvider:
         with self._lock(tenant.slug):
             record, endpoint = self._provisioned(tenant.slug)
             self._playbook(tenant.slug, record, "site.yml",
-                           self._deploy_vars(tenant.slug, config, record), with_secrets=True)
+                           self._deploy_vars(tenant.slug, config, record),
+                           data=self._deploy_data(config), with_secrets=True)
             return endpoint
 
     def tls_fingerprint(self, tenant: Tenant) -> str | None:
@@ -469,16 +477,16 @@ class HetznerProvider:
         record = self._records.load(tenant.slug)
         if record is None or record.outputs is None:
             raise ProvisioningFailed(f"tenant {tenant.slug!r} has no data plane")
-        self._playbook(tenant.slug, record, "vendor_key.yml", {
-            "dataplane_vendor_key": {"action": "add", "key_id": key_id, "sha256": sha256,
-                                     "scopes": list(scopes), "label": label or ""}})
+        self._playbook(tenant.slug, record, "vendor_key.yml", data={
+            "vendor_key": {"action": "add", "key_id": key_id, "sha256": sha256,
+                           "scopes": list(scopes), "label": label or ""}})
 
     def revoke_vendor_key(self, tenant: Tenant, key_id: str) -> None:
         record = self._records.load(tenant.slug)
         if record is None or record.outputs is None:
             return  # no data plane: nothing can accept the key
-        self._playbook(tenant.slug, record, "vendor_key.yml", {
-            "dataplane_vendor_key": {"action": "revoke", "key_id": key_id}})
+        self._playbook(tenant.slug, record, "vendor_key.yml", data={
+            "vendor_key": {"action": "revoke", "key_id": key_id}})
 
     @contextlib.contextmanager
     def control_channel(self, tenant: Tenant) -> Iterator[str]:

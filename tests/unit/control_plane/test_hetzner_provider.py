@@ -114,9 +114,10 @@ class FakePlaybooks:
 
     def run(self, playbook: str, *, inventory: Mapping[str, Any],
             extravars: Mapping[str, Any], secrets: Mapping[str, str] | None,
-            on_output: OutputSink, timeout_s: float) -> None:
+            on_output: OutputSink, timeout_s: float,
+            data: Mapping[str, Any] | None = None) -> None:
         self.runs.append({"playbook": playbook, "inventory": inventory,
-                          "extravars": dict(extravars), "secrets": secrets})
+                          "extravars": dict(extravars), "secrets": secrets, "data": data})
         on_output(f"PLAY [{playbook}] ***")
         if playbook in self.fail:
             raise PlaybookFailed(f"playbook {playbook} failed (rc 2); see the job log")
