@@ -26,16 +26,21 @@ from data_plane.errors import (
     AuditSigningKeyMissing,
 )
 from frostbyte_common import merkle
-from frostbyte_common.audit_chain import GENESIS_HASH, verify_chain
+from frostbyte_common.audit_chain import GENESIS_HASH, AuditEvent, verify_chain
 from frostbyte_common.audit_checkpoint import (
     Checkpoint,
     checkpoint_problem,
+    key_id_of,
     public_key_text,
     sign_checkpoint,
 )
 from frostbyte_common.audit_export import export_lines, manifest, merkle_leaves
 
 log = logging.getLogger(__name__)
+
+#: the event a secret rotation of the control plane leaves in the tenant's chain (SPEC §5.6
+#: "key rotated"): its job id and what was re-issued, never a secret
+SECRETS_ROTATED = "secrets.rotated"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +115,26 @@ class AuditService:
             if age < self._policy.every_s:
                 return None
         return self.checkpoint_now()
+
+    def public_key(self) -> dict[str, str]:
+        """The key checkpoints are signed with: ``{"key_id", "public_key"}`` (raw 32 bytes,
+        base64). The control plane records it at provisioning and verifies the tenant's
+        archived export against it; it survives secret rotation."""
+        if self._key is None:
+            raise AuditSigningKeyMissing(
+                "no audit signing key is configured (FROSTBYTE_DP_AUDIT_SIGNING_KEY_FILE)")
+        public = public_key_text(self._key)
+        return {"key_id": key_id_of(public), "public_key": public}
+
+    def record_rotation(self, *, actor: str, rotation: dict[str, Any]) -> AuditEvent:
+        """Append ``secrets.rotated``: the control plane's rotation job (its id, the names of
+        the credentials re-issued, key ids old and new — no secret), with the audit key that
+        was kept, so a verifier sees the rotation in the chain it checks."""
+        payload = dict(rotation)
+        if self._key is not None:
+            payload["audit_key_id"] = key_id_of(public_key_text(self._key))
+        return self._store.record(NewEvent(actor, SECRETS_ROTATED, "tenant", self.tenant,
+                                           payload))
 
     # -- verification ------------------------------------------------------------------------
 

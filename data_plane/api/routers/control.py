@@ -1,6 +1,8 @@
 """Control routes under ``/control/v1``: what only the control plane may do on a tenant's
-data plane — suspend/resume it, fetch the tenant's signed audit export (which the
-control plane archives before deprovisioning) and check (or repair) the consistency of its
+data plane — suspend/resume it, read the key its audit checkpoints are signed with (which
+the control plane records at provisioning), record a secret rotation in the audit chain,
+fetch the tenant's signed audit export (which the control plane archives before
+deprovisioning, verified against the recorded key) and check (or repair) the consistency of its
 three stores (``frostbyte doctor``); the quarantine actions are in
 :mod:`data_plane.api.routers.quarantine`.
 
@@ -12,10 +14,11 @@ vendor scopes.
 from __future__ import annotations
 
 from typing import Annotated, Any
+from uuid import UUID
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from data_plane.api.auth import ControlCallerDep
 from data_plane.api.dependencies import Audit, Consistency, Suspension
@@ -30,6 +33,32 @@ class SuspensionIn(BaseModel):
     suspended: bool
 
 
+# names and ids only: a credential's name, a vendor key's id, a data key's id
+_Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+_KeyId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
+
+
+class VendorKeyReissued(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    old_key_id: _KeyId
+    new_key_id: _KeyId
+
+
+class RotationIn(BaseModel):
+    """What a secret rotation re-issued: names and key ids, never a secret (a field that is
+    not one of these is refused)."""
+
+    model_config = ConfigDict(extra="forbid")
+    job_id: UUID
+    reissued: list[_Name] = Field(max_length=32)
+    kept: list[_Name] = Field(default_factory=list, max_length=32)
+    data_key_id: _KeyId | None = None
+    control_key_id: _KeyId | None = None
+    vendor_keys: list[VendorKeyReissued] = Field(default_factory=list, max_length=10_000)
+    tls_fingerprint: Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")] | \
+        None = None
+
+
 @router.get("/suspension")
 def get_suspension(suspension: Suspension, caller: ControlCallerDep) -> dict[str, Any]:
     """Whether the tenant is suspended (control credential only)."""
@@ -41,6 +70,23 @@ def put_suspension(body: SuspensionIn, suspension: Suspension, caller: ControlCa
                    ) -> dict[str, Any]:
     """Suspend or resume the vendor endpoint (audited; control credential only)."""
     return suspension.set(body.suspended, actor=caller.actor)
+
+
+@router.get("/audit/key")
+def audit_key(audit: Audit, caller: ControlCallerDep) -> dict[str, str]:
+    """The public key the tenant's audit checkpoints are signed with (``key_id``,
+    ``public_key``: raw Ed25519, base64); 503 ``AUDIT_SIGNING_KEY_MISSING`` without one
+    (control credential only; reads only)."""
+    return audit.public_key()
+
+
+@router.post("/audit/rotation", status_code=201)
+def audit_rotation(body: RotationIn, audit: Audit, caller: ControlCallerDep
+                   ) -> dict[str, Any]:
+    """Record a secret rotation (``secrets.rotated``, by the admin who asked) in the hash
+    chain; answers the appended event (control credential only)."""
+    event = audit.record_rotation(actor=caller.actor, rotation=body.model_dump(mode="json"))
+    return event.to_json()
 
 
 @router.post("/audit/export")

@@ -6,6 +6,7 @@ chain (so a new process sees it), and only the control credential changes it."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -23,6 +24,7 @@ from data_plane.services.access import AccessService
 from data_plane.services.audit import AuditService, CheckpointPolicy
 from data_plane.services.suspension import SuspensionService
 from frostbyte_common import vendor_keys
+from frostbyte_common.audit_checkpoint import key_id_of, public_key_text
 from frostbyte_common.audit_export import verify_export_lines
 
 TENANT = "acme"
@@ -147,3 +149,59 @@ def test_the_signed_audit_export_is_a_control_route(db: TenantDatabase,
         last = json.loads(again.content.splitlines()[-1])
         assert (last["event_type"], last["actor"]) == ("audit.exported",
                                                        "admin:control-plane")
+
+
+def test_the_audit_key_is_a_control_route(db: TenantDatabase, keys: dict[str, str]) -> None:
+    """``GET /control/v1/audit/key``: the key checkpoints are signed with, which the
+    control plane records at provisioning (control credential only)."""
+    signing = Ed25519PrivateKey.generate()
+    control = {"Authorization": keys["control"], "X-Frostbyte-Actor": "control-plane"}
+    with TestClient(_app(db, AuditService(db.audit, signing_key=signing))) as api:
+        answer = api.get("/control/v1/audit/key", headers=control)
+        assert answer.status_code == 200, answer.text
+        public = public_key_text(signing)
+        assert answer.json() == {"key_id": key_id_of(public), "public_key": public}
+        vendor = {"Authorization": keys["vendor"], "X-Frostbyte-Actor": "dana"}
+        refused = api.get("/control/v1/audit/key", headers=vendor)
+        assert refused.json()["error"]["code"] == "INSUFFICIENT_SCOPE"
+    with TestClient(_app(db, AuditService(db.audit, signing_key=None))) as api:
+        missing = api.get("/control/v1/audit/key", headers=control)
+        assert (missing.status_code, missing.json()["error"]["code"]) == (
+            503, "AUDIT_SIGNING_KEY_MISSING")
+
+
+def test_a_secret_rotation_is_an_event_of_the_chain(db: TenantDatabase,
+                                                    keys: dict[str, str]) -> None:
+    """``POST /control/v1/audit/rotation`` appends ``secrets.rotated`` by the admin who
+    rotated: the job id, the names re-issued and key ids, never a value; the chain and the
+    checkpoints signed before it still verify."""
+    signing = Ed25519PrivateKey.generate()
+    audit = AuditService(db.audit, signing_key=signing)
+    control = {"Authorization": keys["control"], "X-Frostbyte-Actor": "alice"}
+    rotation = {"job_id": str(uuid.uuid4()), "reissued": ["db_password", "control_key"],
+                "kept": ["signing_key"], "data_key_id": "k2", "control_key_id": "0a1b2c3d4e5f",
+                "vendor_keys": [{"old_key_id": "aaaaaaaaaaaa", "new_key_id": "bbbbbbbbbbbb"}],
+                "tls_fingerprint": "sha256:" + "ab" * 32}
+    with TestClient(_app(db, audit)) as api:
+        api.put("/control/v1/suspension", json={"suspended": True}, headers=control)
+        before = audit.checkpoint_now()
+        assert before is not None
+        vendor = {"Authorization": keys["vendor"], "X-Frostbyte-Actor": "dana"}
+        refused = api.post("/control/v1/audit/rotation", json=rotation, headers=vendor)
+        assert refused.json()["error"]["code"] == "INSUFFICIENT_SCOPE"
+        # only names and ids: a field that could carry a secret is refused
+        for bad in ({**rotation, "db_password": "hunter2"},
+                    {**rotation, "reissued": ["db_password=hunter2"]}):
+            assert api.post("/control/v1/audit/rotation", json=bad,
+                            headers=control).status_code == 422
+        recorded = api.post("/control/v1/audit/rotation", json=rotation, headers=control)
+        assert recorded.status_code == 201, recorded.text
+        event = recorded.json()
+    assert (event["event_type"], event["actor"]) == ("secrets.rotated", "admin:alice")
+    assert event["payload"] == {**rotation,
+                                "audit_key_id": key_id_of(public_key_text(signing))}
+    [stored] = [e for e in db.audit.events() if e.event_type == "secrets.rotated"]
+    assert stored.seq == event["seq"] and stored.hash == event["hash"]
+    assert audit.checkpoint_now() is not None
+    verdict = audit.verify()
+    assert verdict["ok"] is True and verdict["checkpoints"] == 2, verdict
