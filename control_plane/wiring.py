@@ -29,6 +29,7 @@ from control_plane.adapters.job_queue import HEARTBEAT_INTERVAL_S, TenantJobQueu
 from control_plane.adapters.job_store import JobStore
 from control_plane.adapters.registry import TenantRegistry
 from control_plane.adapters.secret_store import SopsAgeSecretStore
+from control_plane.domain.actors import SYSTEM_ACTOR
 from control_plane.domain.ports import (
     AdminTokenStorePort,
     AuditArchiveStore,
@@ -123,7 +124,8 @@ def build_control_plane(
     """Wire the services over the given ports (no I/O)."""
     control = DataPlaneControlService(providers, secrets, clients)
     runner = JobRunner(registry, job_store, queue, providers,
-                       job_plans(registry, secrets, AuditArchiver(control, archive)))
+                       job_plans(registry, secrets, AuditArchiver(control, archive),
+                                 lambda tenant: control.audit_key(tenant, actor=SYSTEM_ACTOR)))
     return ControlPlane(
         registry=registry,
         admin_tokens=AdminTokenService(admin_token_store),

@@ -6,8 +6,10 @@ An archive is the export exactly as the data plane made it (``POST /control/v1/a
 JSON Lines, manifest first), stored at ``<state_dir>/archive/<slug>/audit-export-<UTC
 timestamp>.jsonl``: written to a temporary file (0600), flushed and fsynced, then renamed in
 place. It is verified offline (:mod:`frostbyte_common.audit_export`, as ``frostbyte audit
-verify-export`` does) before it is written and again from disk after; an export that does not
-verify is not kept and the caller refuses to go on.
+verify-export --public-key`` does) against the tenant's audit public key the control plane
+recorded — not the key the export names — before it is written and again from disk after; an
+export that does not verify (edited, truncated, or signed by another key) is not kept and the
+caller refuses to go on.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from control_plane.adapters.private_files import write_private
 from control_plane.domain.ports import AuditArchive, AuditArchiveFailed
+from frostbyte_common.audit_checkpoint import key_id_of
 from frostbyte_common.audit_export import ExportVerdict, verify_export_file, verify_export_lines
 
 
@@ -26,10 +29,11 @@ def _problems(verdict: ExportVerdict) -> str:
     return "; ".join(str(p) for p in verdict.problems[:3]) or "unknown problem"
 
 
-def _check(verdict: ExportVerdict, data: bytes, slug: str) -> None:
+def _check(verdict: ExportVerdict, data: bytes, slug: str, trusted_public_key: str) -> None:
     if not verdict.ok:
-        raise AuditArchiveFailed(f"the audit export of tenant {slug!r} does not verify: "
-                                 f"{_problems(verdict)}")
+        raise AuditArchiveFailed(
+            f"the audit export of tenant {slug!r} does not verify against the tenant's audit "
+            f"key {key_id_of(trusted_public_key)}: {_problems(verdict)}")
     try:
         tenant = json.loads(data.split(b"\n", 1)[0])["manifest"]["tenant"]
     except (ValueError, KeyError, TypeError):
@@ -38,11 +42,14 @@ def _check(verdict: ExportVerdict, data: bytes, slug: str) -> None:
         raise AuditArchiveFailed(f"the audit export is of tenant {tenant!r}, not {slug!r}")
 
 
-def store_export(archive_dir: Path, slug: str, data: bytes, *,
+def store_export(archive_dir: Path, slug: str, data: bytes, *, trusted_public_key: str,
                  now: datetime | None = None) -> AuditArchive:
-    """Verify ``data`` (an export of ``slug``), write it atomically (0600) under
-    ``archive_dir/slug`` and verify the file written. Raises :class:`AuditArchiveFailed`."""
-    _check(verify_export_lines(data.splitlines(keepends=True)), data, slug)
+    """Verify ``data`` (an export of ``slug``) against ``trusted_public_key``, write it
+    atomically (0600) under ``archive_dir/slug`` and verify the file written. Raises
+    :class:`AuditArchiveFailed`."""
+    _check(verify_export_lines(data.splitlines(keepends=True),
+                               trusted_public_key=trusted_public_key),
+           data, slug, trusted_public_key)
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S.%fZ")
     folder = archive_dir / slug
     path = folder / f"audit-export-{stamp}.jsonl"
@@ -51,11 +58,11 @@ def store_export(archive_dir: Path, slug: str, data: bytes, *,
     except OSError as exc:
         raise AuditArchiveFailed(f"cannot write the audit archive of tenant {slug!r} "
                                  f"under {folder} ({exc.strerror or exc})") from None
-    verdict = verify_export_file(path)
+    verdict = verify_export_file(path, trusted_public_key=trusted_public_key)
     if not verdict.ok:  # what is on disk is not what was verified: do not keep it
         with contextlib.suppress(OSError):
             path.unlink()
-        _check(verdict, data, slug)
+        _check(verdict, data, slug, trusted_public_key)
     return AuditArchive(path=path, head_hash=verdict.head_hash, events=verdict.events)
 
 
@@ -66,5 +73,6 @@ class FileAuditArchive:
     def __init__(self, archive_dir: Path) -> None:
         self._archive_dir = archive_dir
 
-    def store(self, slug: str, data: bytes) -> AuditArchive:
-        return store_export(self._archive_dir, slug, data)
+    def store(self, slug: str, data: bytes, *, trusted_public_key: str) -> AuditArchive:
+        return store_export(self._archive_dir, slug, data,
+                            trusted_public_key=trusted_public_key)

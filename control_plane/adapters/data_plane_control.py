@@ -91,6 +91,17 @@ class DataPlaneControl:
         """The tenant's signed audit export (JSON Lines, manifest first), as raw bytes."""
         return (await self._request("POST", "/audit/export")).content
 
+    async def audit_key(self) -> dict[str, str]:
+        """The key the tenant's audit checkpoints are signed with (``key_id``,
+        ``public_key``)."""
+        body = await self._call("GET", "/audit/key")
+        return {"key_id": str(body.get("key_id", "")),
+                "public_key": str(body.get("public_key", ""))}
+
+    async def record_rotation(self, rotation: dict[str, Any]) -> dict[str, Any]:
+        """Append ``secrets.rotated`` to the tenant's audit chain; the appended event."""
+        return await self._call("POST", "/audit/rotation", json=rotation)
+
     async def consistency(self, *, repair: bool, first: int) -> dict[str, Any]:
         """Check (GET) or repair (POST) the consistency of the tenant's three stores."""
         if repair:

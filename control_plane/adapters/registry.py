@@ -65,6 +65,7 @@ def _tenant_from_row(row: dict[str, Any]) -> Tenant:
         updated_at=row["updated_at"],
         endpoint=row["endpoint"],
         tls_fingerprint=row["tls_fingerprint"],
+        audit_public_key=row["audit_public_key"],
         failed_operation=Operation(row["failed_operation"]) if row["failed_operation"] else None,
         failure_reason=row["failure_reason"],
     )
@@ -107,9 +108,9 @@ class TenantRegistry:
                 await conn.execute(
                     """
                     INSERT INTO tenants (slug, display_name, provider, state, config, endpoint,
-                                         tls_fingerprint, failed_operation, failure_reason,
-                                         port, created_at, updated_at)
-                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                                         tls_fingerprint, audit_public_key, failed_operation,
+                                         failure_reason, port, created_at, updated_at)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                     """,
                     (
                         tenant.slug,
@@ -119,6 +120,7 @@ class TenantRegistry:
                         Jsonb(tenant.config),
                         tenant.endpoint,
                         tenant.tls_fingerprint,
+                        tenant.audit_public_key,
                         tenant.failed_operation.value if tenant.failed_operation else None,
                         tenant.failure_reason,
                         _port_of(tenant.endpoint),
@@ -139,8 +141,8 @@ class TenantRegistry:
             cur = await conn.execute(
                 """
                 UPDATE tenants SET display_name = %s, state = %s, config = %s, endpoint = %s,
-                       tls_fingerprint = %s, failed_operation = %s, failure_reason = %s,
-                       port = %s, updated_at = %s
+                       tls_fingerprint = %s, audit_public_key = %s, failed_operation = %s,
+                       failure_reason = %s, port = %s, updated_at = %s
                 WHERE slug = %s AND state = %s
                 """,
                 (
@@ -149,6 +151,7 @@ class TenantRegistry:
                     Jsonb(tenant.config),
                     tenant.endpoint,
                     tenant.tls_fingerprint,
+                    tenant.audit_public_key,
                     tenant.failed_operation.value if tenant.failed_operation else None,
                     tenant.failure_reason,
                     _port_of(tenant.endpoint),

@@ -12,6 +12,7 @@ from control_plane.domain.lifecycle import Tenant, TenantEvent
 from control_plane.domain.tenant_config import effective_config
 from control_plane.domain.vendor_keys import IssuedVendorKey, VendorKeyRecord
 from control_plane.services.job_history import JOB_OUTPUT_LINES
+from frostbyte_common.audit_checkpoint import key_id_of
 
 Scope = Literal["ingest", "read", "audit"]
 
@@ -38,6 +39,12 @@ class TenantOut(BaseModel):
     tls_fingerprint: str | None = Field(
         None, description="`sha256:<hex>` of the server certificate the endpoint presents, "
         "issued by the control plane's CA (`GET /v1/tls/ca`); null where no TLS is served.")
+    audit_public_key: str | None = Field(
+        None, description="The Ed25519 public key (raw, base64) the tenant's audit "
+        "checkpoints are signed with, recorded at provisioning; an auditor verifies exports "
+        "(`frostbyte audit verify-export --public-key`) and the archived trail against it.")
+    audit_key_id: str | None = Field(
+        None, description="`ed25519:` + the first 16 hex of the key's SHA-256, as in checkpoints.")
     config: dict[str, Any] = Field(description="The full effective tenant config.")
     failed_operation: Literal["provision", "deprovision"] | None = None
     failure_reason: str | None = None
@@ -53,6 +60,8 @@ class TenantOut(BaseModel):
             provider=tenant.provider,
             endpoint=tenant.endpoint,
             tls_fingerprint=tenant.tls_fingerprint,
+            audit_public_key=tenant.audit_public_key,
+            audit_key_id=key_id_of(tenant.audit_public_key) if tenant.audit_public_key else None,
             config=effective_config(tenant).model_dump(mode="json"),
             failed_operation=tenant.failed_operation.value if tenant.failed_operation else None,
             failure_reason=tenant.failure_reason,

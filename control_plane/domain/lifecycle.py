@@ -137,6 +137,9 @@ class Tenant:
     updated_at: datetime
     endpoint: str | None = None
     tls_fingerprint: str | None = None  # of the certificate the endpoint presents
+    # the Ed25519 public key (raw, base64) its audit checkpoints are signed with, recorded at
+    # provisioning and kept for good: the archived audit export is verified against it
+    audit_public_key: str | None = None
     failed_operation: Operation | None = None
     failure_reason: str | None = None
 
@@ -211,16 +214,22 @@ class Tenant:
 
     def mark_provisioned(
         self, endpoint: str, *, actor: str, at: datetime | None = None,
-        tls_fingerprint: str | None = None,
+        tls_fingerprint: str | None = None, audit_key: tuple[str, str] | None = None,
     ) -> TenantEvent:
         """Transition 3: the data plane is deployed and healthy at ``endpoint``, presenting
-        the certificate whose fingerprint is ``tls_fingerprint`` (None: no TLS)."""
+        the certificate whose fingerprint is ``tls_fingerprint`` (None: no TLS) and signing
+        its audit checkpoints with ``audit_key`` (key id, public key; None: not read, the
+        recorded one is kept)."""
         detail = {"endpoint": endpoint}
         if tls_fingerprint is not None:
             detail["tls_fingerprint"] = tls_fingerprint
+        if audit_key is not None:
+            detail["audit_key_id"] = audit_key[0]
         event = self._apply(Action.MARK_PROVISIONED, actor=actor, at=at, detail=detail)
         self.endpoint = endpoint
         self.tls_fingerprint = tls_fingerprint
+        if audit_key is not None:
+            self.audit_public_key = audit_key[1]
         return event
 
     def fail(

@@ -214,6 +214,16 @@ class DataPlaneClient(Protocol):
         """The tenant's signed audit export (JSON Lines, manifest first), as raw bytes."""
         ...
 
+    async def audit_key(self) -> dict[str, str]:
+        """The key the tenant's audit checkpoints are signed with: ``{"key_id",
+        "public_key"}`` (raw Ed25519, base64)."""
+        ...
+
+    async def record_rotation(self, rotation: dict[str, Any]) -> dict[str, Any]:
+        """Append ``secrets.rotated`` (job id, names and key ids re-issued: no secret) to
+        the tenant's audit chain; the appended event."""
+        ...
+
     async def consistency(self, *, repair: bool, first: int) -> dict[str, Any]:
         """The drift between the tenant's three stores (``first`` findings per kind); with
         ``repair``, after fixing what can be fixed (audited by the data plane)."""
@@ -247,9 +257,10 @@ class AuditArchive:
 class AuditArchiveStore(Protocol):
     """Keeps tenants' audit exports after they are gone (SPEC §3). Blocking."""
 
-    def store(self, slug: str, data: bytes) -> AuditArchive:
-        """Verify ``data`` (an export of ``slug``) and keep it; :class:`AuditArchiveFailed`
-        if it does not verify or cannot be kept."""
+    def store(self, slug: str, data: bytes, *, trusted_public_key: str) -> AuditArchive:
+        """Verify ``data`` (an export of ``slug``) against ``trusted_public_key`` (the
+        tenant's audit key the control plane recorded, never one the export carries) and
+        keep it; :class:`AuditArchiveFailed` if it does not verify or cannot be kept."""
         ...
 
 

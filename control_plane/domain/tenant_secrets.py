@@ -19,6 +19,13 @@ CONTROL_KEY = "control_key"
 # keeps the old ones, so objects written before stay readable; shredding the secrets makes
 # every copy of the bucket unreadable
 DATA_KEYS = "object_data_keys"
+# the Ed25519 seed the tenant's audit checkpoints are signed with: an identity, not a
+# credential. Rotation keeps it (a new one would make every earlier checkpoint fail
+# verification); the control plane records its public key at provisioning
+SIGNING_KEY = "signing_key"
+#: what a rotation re-issues: every secret but the audit signing key (the data keyring gets a
+#: new current key and keeps the old ones)
+ROTATED_NAMES = tuple(name for name in SECRET_NAMES if name != SIGNING_KEY)
 
 
 def data_keys_after(previous: Mapping[str, str] | None) -> str:
@@ -41,13 +48,14 @@ def with_data_keys(store: SecretStore, slug: str) -> dict[str, str]:
 
 def generate_tenant_secrets(previous: Mapping[str, str] | None = None) -> dict[str, str]:
     """A fresh set of every credential a tenant has (SPEC §6); the data keys of ``previous``
-    (rotation) are kept behind the new one."""
+    (rotation) are kept behind the new one, and its audit signing key is kept as it is."""
+    kept_signing_key = (previous or {}).get(SIGNING_KEY)
     return {
         DATA_KEYS: data_keys_after(previous),
         "db_password": secrets.token_urlsafe(32),
         "object_store_access_key": "FB" + secrets.token_hex(10).upper(),
         "object_store_secret_key": secrets.token_urlsafe(30),
         "vector_store_api_key": secrets.token_urlsafe(32),
-        "signing_key": secrets.token_hex(32),  # Ed25519 seed
+        SIGNING_KEY: kept_signing_key or secrets.token_hex(32),  # Ed25519 seed
         CONTROL_KEY: generate_key().key,
     }

@@ -1,6 +1,12 @@
 """The deprovision job's first step (SPEC §3): the tenant's signed audit export, fetched
 through its control routes and kept (:class:`~control_plane.domain.ports.AuditArchiveStore`,
-which verifies it offline before and after writing) so the trail outlives the tenant."""
+which verifies it offline before and after writing) so the trail outlives the tenant.
+
+The export is verified against the tenant's audit public key the control plane recorded at
+provisioning (``Tenant.audit_public_key``), never against the key the export names: an
+export signed by another key, or changed after it was signed, is not kept and the job fails
+with the reason. A tenant provisioned before keys were recorded is verified against the key
+its data plane reports now, and the archive's record says so."""
 
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ from control_plane.domain.ports import AuditArchiveFailed, AuditArchiveStore, Da
 from control_plane.domain.tenant_config import effective_config
 from control_plane.providers.base import Provider
 from control_plane.services.data_plane_control import DataPlaneControlService
+from frostbyte_common.audit_checkpoint import key_id_of
 from frostbyte_common.errors import FrostbyteError
 
 log = logging.getLogger(__name__)
@@ -39,10 +46,18 @@ class AuditArchiver:
             await dp.set_suspended(True)
             return await dp.audit_export()
 
+        trusted, source = tenant.audit_public_key, "recorded at provisioning"
         try:
             data = await self._control.call(tenant, SYSTEM_ACTOR, fetch)
+            if trusted is None:
+                log.warning("tenant %s: no audit public key was recorded at provisioning; "
+                            "verifying its export against the key its data plane reports",
+                            tenant.slug)
+                _, trusted = await self._control.audit_key(tenant, actor=SYSTEM_ACTOR)
+                source = "reported by the data plane at deprovisioning (none was recorded)"
         except FrostbyteError as exc:
             raise AuditArchiveFailed(f"cannot fetch the audit export of tenant "
                                      f"{tenant.slug!r}: {exc.message}") from None
-        archived = await asyncio.to_thread(self._archive.store, tenant.slug, data)
-        return archived.to_json()
+        archived = await asyncio.to_thread(self._archive.store, tenant.slug, data,
+                                           trusted_public_key=trusted)
+        return archived.to_json() | {"audit_key_id": key_id_of(trusted), "audit_key": source}

@@ -1,5 +1,6 @@
 """The control plane's own calls to a tenant's data plane, on its control routes
-(``/control/v1``): suspension, quarantine, the audit export, the consistency check.
+(``/control/v1``): suspension, quarantine, the audit key, the record of a secret rotation,
+the audit export, the consistency check.
 
 They go through the provider's control channel (the tenant's endpoint on ``local``, an SSH
 forward on ``hetzner``) with the tenant's **control key**, kept in its SOPS secrets; its hash
@@ -10,6 +11,8 @@ installed, or its data plane was rebuilt) is installed once and the call retried
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
@@ -23,9 +26,10 @@ from control_plane.domain.ports import (
     SecretStore,
 )
 from control_plane.domain.tenant_secrets import CONTROL_KEY
-from control_plane.errors import TenantNotActive
+from control_plane.errors import DataPlaneError, TenantNotActive
 from control_plane.providers.base import Provider
 from control_plane.services.providers import provider_for
+from frostbyte_common.audit_checkpoint import key_id_of as audit_key_id_of
 from frostbyte_common.vendor_keys import CONTROL_SCOPE, generate_key, hash_key, key_id_of
 
 log = logging.getLogger(__name__)
@@ -105,6 +109,31 @@ class DataPlaneControlService:
         """Close (True) or reopen (False) the tenant's vendor endpoint; idempotent, audited
         by the data plane only on a change."""
         await self.call(tenant, actor, lambda dp: dp.set_suspended(suspended))
+
+    async def audit_key(self, tenant: Tenant, *, actor: str) -> tuple[str, str]:
+        """``(key_id, public_key)``: the key the tenant's data plane signs its audit
+        checkpoints with (public key: raw Ed25519, canonical base64). A data plane that
+        answers anything else is a :class:`DataPlaneError`."""
+        answer = await self.call(tenant, actor, lambda dp: dp.audit_key())
+        try:
+            raw = base64.b64decode(answer.get("public_key", ""), validate=True)
+        except (binascii.Error, ValueError):
+            raw = b""
+        if len(raw) != 32:
+            raise DataPlaneError(f"the data plane of tenant {tenant.slug!r} answered no "
+                                 "Ed25519 audit public key")
+        public = base64.b64encode(raw).decode("ascii")
+        key_id = audit_key_id_of(public)
+        if answer.get("key_id") != key_id:
+            raise DataPlaneError(f"the data plane of tenant {tenant.slug!r} names its audit "
+                                 f"key {answer.get('key_id')!r}, but the key is {key_id}")
+        return key_id, public
+
+    async def record_rotation(self, tenant: Tenant, rotation: dict[str, Any], *,
+                              actor: str) -> dict[str, Any]:
+        """Append ``secrets.rotated`` (``rotation``: job id, names and key ids, no secret)
+        to the tenant's audit chain as ``actor``; the appended event."""
+        return await self.call(tenant, actor, lambda dp: dp.record_rotation(rotation))
 
     async def consistency(self, tenant: Tenant, *, repair: bool, first: int,
                           actor: str) -> dict[str, Any]:

@@ -14,6 +14,9 @@ later steps read earlier ones through :attr:`StepContext.results`), raises
 :class:`StepFailed` with a message safe to show, or :class:`Cancelled` when the tenant moved
 on meanwhile.
 
+``activate`` records the key the data plane signs its audit checkpoints with (read on its
+control routes), and refuses a data plane that signs with another key than the one recorded
+before (its earlier checkpoints would no longer verify).
 ``secrets`` makes the tenant's age key and SOPS-encrypted credentials once (SPEC §6);
 ``shred`` destroys them (crypto-shred) only after ``verify`` found every resource gone.
 ``archive_audit`` fetches the tenant's signed audit export from its data plane, verifies it
@@ -41,6 +44,7 @@ from control_plane.domain.tenant_config import effective_config
 from control_plane.domain.tenant_secrets import generate_tenant_secrets
 from control_plane.errors import ConcurrentUpdate
 from control_plane.providers.base import Provider
+from frostbyte_common.audit_checkpoint import key_id_of as audit_key_id_of
 from frostbyte_common.errors import FrostbyteError
 
 log = logging.getLogger(__name__)
@@ -48,6 +52,8 @@ log = logging.getLogger(__name__)
 # fetches, verifies and keeps a tenant's signed audit export; returns what was kept
 # ({"archive": path, "head_hash": ..., "events": n})
 Archiver = Callable[[Tenant, Provider], Awaitable[dict[str, Any]]]
+# reads (key id, public key) of the audit signing key of a tenant's running data plane
+AuditKeyReader = Callable[[Tenant], Awaitable[tuple[str, str]]]
 # key of the DEPROVISION event's detail holding an admin's waiver of the audit archive
 # ({"by": actor, "reason": ...}): a failed archive then no longer stops the job
 AUDIT_ARCHIVE_WAIVER = "audit_archive_waived"
@@ -151,12 +157,32 @@ class Apply:
 
 
 class Activate:
-    """PROVISIONING → ACTIVE at the endpoint ``apply`` reported (transition 3)."""
+    """PROVISIONING → ACTIVE at the endpoint ``apply`` reported (transition 3), with the
+    audit public key of its data plane (when ``audit_keys`` reads it) recorded."""
 
     name = "activate"
 
-    def __init__(self, registry: TenantRegistryPort) -> None:
+    def __init__(self, registry: TenantRegistryPort,
+                 audit_keys: AuditKeyReader | None = None) -> None:
         self._registry = registry
+        self._audit_keys = audit_keys
+
+    async def _audit_key(self, tenant: Tenant, endpoint: str) -> tuple[str, str] | None:
+        if self._audit_keys is None:
+            return None
+        try:
+            key_id, public = await self._audit_keys(dataclasses.replace(tenant,
+                                                                        endpoint=endpoint))
+        except FrostbyteError as exc:
+            raise StepFailed("cannot read the audit signing key of the data plane: "
+                             f"{exc.message}") from None
+        recorded = tenant.audit_public_key
+        if recorded is not None and recorded != public:
+            raise StepFailed(
+                f"the data plane signs its audit checkpoints with {key_id}, not with the "
+                f"tenant's recorded key {audit_key_id_of(recorded)}: the checkpoints signed "
+                "before would no longer verify; restore the tenant's audit signing key")
+        return key_id, public
 
     async def run(self, ctx: StepContext) -> str | None:
         endpoint = ctx.results.get(Apply.name)
@@ -164,8 +190,9 @@ class Activate:
             raise StepFailed("the apply step left no endpoint")
         tenant = ctx.tenant
         fingerprint = await asyncio.to_thread(ctx.provider.tls_fingerprint, tenant)
+        audit_key = await self._audit_key(tenant, endpoint)
         event = tenant.mark_provisioned(endpoint, actor=SYSTEM_ACTOR,
-                                        tls_fingerprint=fingerprint)
+                                        tls_fingerprint=fingerprint, audit_key=audit_key)
         await _save_or_cancel(self._registry, tenant, event, TenantState.PROVISIONING)
         log.info("tenant %s: ACTIVE at %s (certificate %s)", tenant.slug, endpoint,
                  fingerprint or "none")
@@ -304,11 +331,12 @@ class Finish:
 
 
 def job_plans(registry: TenantRegistryPort, secrets: SecretStore,
-              archiver: Archiver | None) -> dict[Operation, tuple[Step, ...]]:
+              archiver: Archiver | None,
+              audit_keys: AuditKeyReader | None = None) -> dict[Operation, tuple[Step, ...]]:
     """The steps of each queued operation, in order."""
     return {
         Operation.PROVISION: (Begin(registry), MakeSecrets(secrets), StopForReapply(),
-                              Apply(), Activate(registry)),
+                              Apply(), Activate(registry, audit_keys)),
         Operation.DEPROVISION: (ArchiveAudit(registry, archiver), Stop(), Destroy(), Verify(),
                                 Shred(secrets), RevokeKeys(registry), Finish(registry)),
     }

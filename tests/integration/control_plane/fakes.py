@@ -15,11 +15,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from control_plane.domain.lifecycle import Tenant
 from control_plane.errors import DataPlaneError, ProvisioningFailed
 from control_plane.providers.base import JobOutput
-from frostbyte_common import audit_export
+from frostbyte_common import audit_checkpoint, audit_export
 from frostbyte_common.tenant_config import TenantConfig
 
 
@@ -54,6 +55,9 @@ class FakeProvider:
         self.suspended: set[str] = set()
         self.quarantined: dict[str, dict[str, dict[str, Any]]] = {}
         self.audit: list[tuple[str, str, str]] = []
+        # the key each fake data plane signs its audit with, and the rotations it recorded
+        self.audit_keys: dict[str, Ed25519PrivateKey] = {}
+        self.rotations: list[tuple[str, dict[str, Any]]] = []
         self.transport = httpx.MockTransport(self._control_route)
         # audit export: "down" answers 503, "tampered" a body that does not verify
         self.export_fails: dict[str, str] = {}
@@ -95,6 +99,16 @@ class FakeProvider:
                                    else "tenant.resumed"))
             (self.suspended.add if wanted else self.suspended.discard)(slug)
             return httpx.Response(200, json={"suspended": wanted, "changed": changed})
+        if path == "/audit/key" and request.method == "GET":
+            public = audit_checkpoint.public_key_text(self.audit_key(slug))
+            return httpx.Response(200, json={"key_id": audit_checkpoint.key_id_of(public),
+                                             "public_key": public})
+        if path == "/audit/rotation" and request.method == "POST":
+            self.audit.append((slug, actor, "secrets.rotated"))
+            self.rotations.append((slug, json.loads(request.content)))
+            return httpx.Response(201, json={"seq": len(self.audit),
+                                             "event_type": "secrets.rotated",
+                                             "payload": json.loads(request.content)})
         if path == "/audit/export" and request.method == "POST":
             how = self.export_fails.get(slug)
             if how == "down":
@@ -116,6 +130,9 @@ class FakeProvider:
             self.audit.append((slug, actor, event))
             return httpx.Response(200, json={"document_id": parts[2], "status": status})
         return error(404, "NOT_FOUND")
+
+    def audit_key(self, slug: str) -> Ed25519PrivateKey:
+        return self.audit_keys.setdefault(slug, Ed25519PrivateKey.generate())
 
     def provision(self, tenant: Tenant, config: TenantConfig) -> str:
         self.calls.append(("provision", tenant.slug))

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from control_plane.adapters.certificate_authority import FileCertificateAuthority
 from control_plane.domain.actors import SYSTEM_ACTOR
@@ -21,7 +22,12 @@ from control_plane.domain.ports import (
     DataPlaneClient,
     QuarantineAction,
 )
-from control_plane.domain.tenant_secrets import CONTROL_KEY, SECRET_NAMES
+from control_plane.domain.tenant_secrets import (
+    CONTROL_KEY,
+    ROTATED_NAMES,
+    SECRET_NAMES,
+    SIGNING_KEY,
+)
 from control_plane.errors import (
     ConcurrentUpdate,
     InvalidConfig,
@@ -31,6 +37,8 @@ from control_plane.errors import (
 )
 from control_plane.services.provisioning_steps import AUDIT_ARCHIVE_WAIVER
 from control_plane.wiring import ControlPlane, build_control_plane
+from frostbyte_common.audit_checkpoint import key_id_of as audit_key_id_of
+from frostbyte_common.audit_checkpoint import public_key_text
 from frostbyte_common.errors import ValidationFailed
 from frostbyte_common.vendor_keys import CONTROL_SCOPE, hash_key, key_id_of
 from tests.unit.control_plane.doubles import (
@@ -53,12 +61,15 @@ def run(coro: Awaitable[Any]) -> Any:
 
 class FakeDataPlanes:
     """The tenants' control routes: they accept only the control key whose hash the provider
-    installed, and record who asked for what."""
+    installed, and record who asked for what. Each signs its audit checkpoints with a key of
+    its own (``audit_keys``, by base URL); ``rotations`` holds the rotations recorded."""
 
-    def __init__(self, provider: RecordingProvider) -> None:
+    def __init__(self, provider: Any) -> None:
         self.installed: dict[str, str] = {}  # key id -> sha256, scope control only
         self.suspended: set[str] = set()
         self.calls: list[tuple[str, str, str]] = []  # (base url, actor, call)
+        self.audit_keys: dict[str, Ed25519PrivateKey] = {}
+        self.rotations: list[tuple[str, str, dict[str, Any]]] = []
         provider_install = provider.install_vendor_key
 
         def install(tenant: Tenant, key_id: str, sha256: str, scopes: Any,
@@ -97,19 +108,36 @@ class FakeDataPlanes:
                 self._check("audit_export")
                 return b"export"
 
+            async def audit_key(self) -> dict[str, str]:
+                self._check("audit_key")
+                public = public_key_text(planes.audit_key(base_url))
+                return {"key_id": audit_key_id_of(public), "public_key": public}
+
+            async def record_rotation(self, rotation: dict[str, Any]) -> dict[str, Any]:
+                self._check("record_rotation")
+                planes.rotations.append((base_url, actor, rotation))
+                key_id = audit_key_id_of(public_key_text(planes.audit_key(base_url)))
+                return {"seq": len(planes.rotations), "event_type": "secrets.rotated",
+                        "payload": {**rotation, "audit_key_id": key_id}}
+
             async def consistency(self, *, repair: bool, first: int) -> dict[str, Any]:
                 self._check(f"consistency repair={repair} first={first}")
                 return {"clean": True, "repair": repair, "kinds": [], "audit_seq": None}
 
         return Client()
 
+    def audit_key(self, base_url: str) -> Ed25519PrivateKey:
+        return self.audit_keys.setdefault(base_url, Ed25519PrivateKey.generate())
+
 
 class Archive:
     def __init__(self) -> None:
         self.kept: dict[str, bytes] = {}
+        self.trusted: dict[str, str] = {}
 
-    def store(self, slug: str, data: bytes) -> AuditArchive:
+    def store(self, slug: str, data: bytes, *, trusted_public_key: str) -> AuditArchive:
         self.kept[slug] = data
+        self.trusted[slug] = trusted_public_key
         return AuditArchive(Path(f"/archive/{slug}.jsonl"), "ab" * 32, 1)
 
 
@@ -263,18 +291,75 @@ def test_rotation_reissues_every_credential_and_records_a_job(plane: Plane) -> N
     job_id, [new] = run(plane.services.rotation.rotate("acme", actor=ADMIN))
     after = plane.secrets.get("acme")
     assert set(after) == set(SECRET_NAMES)
-    assert all(after[name] != before[name] for name in SECRET_NAMES)
+    assert all(after[name] != before[name] for name in ROTATED_NAMES)
+    assert after[SIGNING_KEY] == before[SIGNING_KEY]  # checkpoints signed before stay valid
     assert (new.scopes, new.label) == (("read",), "bi") and new.key_id != old.key_id
     keys = {k.key_id: k for k in run(plane.services.vendor_keys.list_keys("acme"))}
     assert keys[old.key_id].revoked_at is not None and keys[new.key_id].revoked_at is None
     assert plane.store.jobs[job_id].status == "succeeded"
     assert [(s.step, s.status) for s in run(plane.store.steps(job_id))] == [
-        ("secrets", "done"), ("vendor_keys", "done")]
+        ("secrets", "done"), ("vendor_keys", "done"), ("audit", "done")]
     assert run(plane.registry.get("acme")).state is TenantState.ACTIVE  # no state change
     # ... and the rotation's new certificate replaced it in the record
     rotated = run(plane.registry.get("acme"))
     assert rotated.tls_fingerprint not in (None, tenant.tls_fingerprint)
     assert rotated.tls_fingerprint == plane.provider.tls_fingerprint(rotated)
+
+
+def test_the_audit_key_is_recorded_at_provisioning_and_the_archive_trusts_it(
+    plane: Plane,
+) -> None:
+    tenant = run(plane.active())
+    assert tenant.endpoint is not None
+    expected = public_key_text(plane.data_planes.audit_key(tenant.endpoint))
+    assert tenant.audit_public_key == expected
+    activated = plane.registry.event_log[-1]
+    assert activated.detail["audit_key_id"] == audit_key_id_of(expected)
+    # a re-apply finds the same key and keeps it
+    run(plane.services.lifecycle.patch_config("acme", {}, actor=ADMIN))
+    run(plane.run_queued())
+    assert run(plane.registry.get("acme")).audit_public_key == expected
+    # the deprovision verifies the export against the recorded key, not the export's own
+    run(plane.services.lifecycle.deprovision("acme", actor=ADMIN))
+    run(plane.run_queued())
+    assert plane.archive.trusted == {"acme": expected}
+    finished = plane.registry.event_log[-1]
+    assert finished.detail["audit_archive"]["audit_key_id"] == audit_key_id_of(expected)
+    assert finished.detail["audit_archive"]["audit_key"] == "recorded at provisioning"
+    assert run(plane.registry.get("acme")).audit_public_key == expected  # kept for good
+
+
+def test_a_data_plane_signing_with_another_key_fails_the_reapply(plane: Plane) -> None:
+    tenant = run(plane.active())
+    assert tenant.endpoint is not None
+    plane.data_planes.audit_keys[tenant.endpoint] = Ed25519PrivateKey.generate()
+    run(plane.services.lifecycle.patch_config("acme", {}, actor=ADMIN))
+    run(plane.run_queued())
+    failed = run(plane.registry.get("acme"))
+    assert failed.state is TenantState.FAILED
+    assert failed.failure_reason is not None
+    assert "not with the tenant's recorded key" in failed.failure_reason
+    assert failed.audit_public_key == tenant.audit_public_key
+
+
+def test_rotation_is_an_event_in_the_tenants_chain(plane: Plane) -> None:
+    tenant = run(plane.active())
+    old = run(plane.services.vendor_keys.issue("acme", ["read"], "bi", actor=ADMIN))
+    before = plane.secrets.get("acme")
+    job_id, [new] = run(plane.services.rotation.rotate("acme", actor="alice"))
+    [(base_url, actor, rotation)] = plane.data_planes.rotations
+    assert (base_url, actor) == (tenant.endpoint, "alice")
+    assert rotation["job_id"] == job_id
+    assert rotation["reissued"] == list(ROTATED_NAMES) and rotation["kept"] == [SIGNING_KEY]
+    assert rotation["vendor_keys"] == [{"old_key_id": old.key_id, "new_key_id": new.key_id}]
+    after = plane.secrets.get("acme")
+    assert rotation["control_key_id"] == key_id_of(after[CONTROL_KEY])
+    # names and key ids only: no secret value of before or after reaches the chain
+    text = repr(rotation)
+    assert not [v for v in (*before.values(), *after.values(), old.key, new.key)
+                if v in text]
+    [audit_step] = [s for s in run(plane.store.steps(job_id)) if s.step == "audit"]
+    assert audit_step.message is not None and "kept" in audit_step.message
 
 
 def test_rotation_while_a_job_runs_is_refused(plane: Plane) -> None:

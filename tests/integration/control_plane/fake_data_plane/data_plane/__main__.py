@@ -66,6 +66,17 @@ def main() -> int:
     if command == "serve":
         class Ready(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                if self.path == "/control/v1/audit/key":  # the key the provider made
+                    from frostbyte_common.audit_checkpoint import (
+                        key_id_of,
+                        load_signing_key,
+                        public_key_text,
+                    )
+                    key_file = Path(env["FROSTBYTE_DP_AUDIT_SIGNING_KEY_FILE"])
+                    public = public_key_text(load_signing_key(key_file.read_bytes()))
+                    self._json(200, json.dumps({"key_id": key_id_of(public),
+                                                "public_key": public}).encode())
+                    return
                 self.send_response(200 if self.path == "/readyz" else 404)
                 self.end_headers()
 
@@ -73,6 +84,13 @@ def main() -> int:
                 self._json(200, b'{"suspended": true, "changed": true}')
 
             def do_POST(self) -> None:  # /control/v1/audit/export: an empty, valid export
+                if self.path == "/control/v1/audit/rotation":
+                    length = int(self.headers.get("Content-Length") or 0)
+                    rotation = json.loads(self.rfile.read(length))
+                    record("audit-rotation", job_id=rotation["job_id"])
+                    self._json(201, json.dumps({"seq": 1, "event_type": "secrets.rotated",
+                                                "payload": rotation}).encode())
+                    return
                 if self.path != "/control/v1/audit/export":
                     self._json(404, b'{"error": {"code": "NOT_FOUND", "message": "no"}}')
                     return
