@@ -34,6 +34,17 @@ class ControlPlaneSettings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="Seconds a client has to send a request's line and headers; "
+        "past it the connection is closed (clients trickling headers hold no connection).")
+    body_timeout_s: float = Field(
+        30.0, gt=0, description="Seconds a request body (at most 64 KiB) has to arrive "
+        "whole; past it 408 REQUEST_TIMEOUT.")
+    keep_alive_timeout_s: int = Field(
+        5, gt=0, description="Seconds an idle connection is kept open between requests.")
+    max_concurrency: int = Field(
+        100, gt=0, description="Connections and requests the server takes at once; past it "
+        "503.")
     state_dir: Path = Field(
         Path(".local"), description="Where the local provider keeps tenant folders."
     )
@@ -52,6 +63,23 @@ class ControlPlaneSettings(BaseSettings):
         "process", description="How provider `local` runs a tenant: `process` (processes on "
         "this machine, the default) or `podman` (the tenant's container set from images/, as "
         "provider `local-podman` does for the tenants that ask for it).")
+    clamd_signatures: Path | None = Field(
+        None, description="Folder of the ClamAV signatures every local tenant's clamd loads "
+        "in place (freshclam's /var/lib/clamav, or an offline bundle's clamav/). Unset: "
+        "what `python -m data_plane clamd-info` names: /var/lib/clamav when it holds an "
+        "official main and daily database, else the project's test signatures.")
+    clamd_allow_test_signatures: bool = Field(
+        False, description="Let local tenants be ready with only the project's test "
+        "signatures (the test suite, `make demo`): passed to their data planes as "
+        "FROSTBYTE_DP_CLAMD_ALLOW_TEST_SIGNATURES. Off: such a tenant's /readyz is 503.")
+    local_shared_account: bool = Field(
+        False, description="Run every local (`process` engine) tenant as the control "
+        "plane's own Unix user: NO ISOLATION between tenants, for development only. Unset, "
+        "the control plane must run as root: each tenant gets a Unix account of its own.")
+    local_tenant_memory_bytes: int = Field(
+        1536 * 1024 * 1024, ge=0, description="Memory one more local tenant needs (API, "
+        "worker, a parser child, clamd); a new tenant is refused (503 INSUFFICIENT_CAPACITY) "
+        "when /proc/meminfo's MemAvailable is below it.")
     s3_endpoint: str | None = Field(
         None, description="The S3 server (SeaweedFS) on which the local provider gives each "
         "tenant a bucket and a key of its own; `frostbyte local up` starts one and sets it. "
@@ -67,7 +95,8 @@ class ControlPlaneSettings(BaseSettings):
     # -- the hetzner provider: offered only when hetzner_token, hetzner_ssh_key_file and
     # hetzner_control_plane_addresses are all set (see docs/hetzner.md) ---------------------
     hetzner_token: SecretStr | None = Field(
-        None, description="Hetzner Cloud API token; set as the stack's secret hcloud:token.")
+        None, description="Hetzner Cloud API token; given to the Pulumi CLI as HCLOUD_TOKEN in its "
+        "environment, never on a command line nor in stack config.")
     hetzner_ssh_key_file: Path | None = Field(
         None, description="The control plane's deploy key (private; its .pub beside it).")
     hetzner_control_plane_addresses: str | None = Field(

@@ -5,6 +5,12 @@ It needs the Pulumi CLI and the hcloud resource plugin on the control plane's ho
 exists on the build machines, so this adapter is written but never run there (nothing may
 pretend a real ``pulumi up`` ran). Its mapping of Automation API errors is the one place
 those exceptions are translated; everything above it sees :mod:`.stack` errors only.
+
+Secrets reach the CLI by environment only (:attr:`.StackConfig.environment`, e.g.
+``HCLOUD_TOKEN``, and the state's ``PULUMI_CONFIG_PASSPHRASE``): stack config is set with
+``pulumi config set-all`` and every value on its command line, which any local user reads in
+``/proc/<pid>/cmdline``. A ``hcloud:token`` an older control plane kept in a stack's config
+is removed (the hcloud plugin would prefer it over the environment's).
 """
 
 from __future__ import annotations
@@ -29,7 +35,16 @@ from control_plane.providers.hetzner.stack import (
 log = logging.getLogger(__name__)
 
 PROJECT = "frostbyte-tenant"  # as in the root Pulumi.yaml
+LEGACY_TOKEN_KEY = "hcloud:token"  # noqa: S105 (a config key, not a token)
 T = TypeVar("T")
+
+
+class _Environment(dict[str, str]):
+    """The CLI's extra environment; its repr names the variables only (the SDK's workspace
+    repr shows its ``env_vars``, and a repr may end up in a log)."""
+
+    def __repr__(self) -> str:
+        return f"<environment: {', '.join(sorted(self))}>"
 
 
 def load_program() -> Callable[[], None]:
@@ -76,11 +91,11 @@ class AutomationStackRunner:
         self._secrets_provider = secrets_provider
         self._pulumi_home = pulumi_home
 
-    def _options(self) -> Any:
+    def _options(self, environment: Mapping[str, str]) -> Any:
         from pulumi import automation as auto
 
         return auto.LocalWorkspaceOptions(
-            env_vars=self._env,
+            env_vars=_Environment({**self._env, **environment}),
             secrets_provider=self._secrets_provider,
             pulumi_home=str(self._pulumi_home) if self._pulumi_home else None,
             project_settings=auto.ProjectSettings(
@@ -88,23 +103,27 @@ class AutomationStackRunner:
                 backend=auto.ProjectBackend(url=self._backend_url)),
         )
 
-    def _stack(self, stack: str, *, create: bool) -> Any:
+    def _stack(self, stack: str, *, create: bool,
+               environment: Mapping[str, str] | None = None) -> Any:
         from pulumi import automation as auto
 
+        opts = self._options(environment or {})
         if create:
             return auto.create_or_select_stack(stack_name=stack, project_name=PROJECT,
-                                               program=load_program(), opts=self._options())
+                                               program=load_program(), opts=opts)
         return auto.select_stack(stack_name=stack, project_name=PROJECT, program=load_program(),
-                                 opts=self._options())
+                                 opts=opts)
 
     @staticmethod
     def _configure(handle: Any, config: StackConfig) -> None:
+        """Set the plain values (on the CLI's command line: never a secret); drop a token an
+        older control plane kept in the stack's config."""
         from pulumi import automation as auto
 
-        values = {k: auto.ConfigValue(value=v, secret=False) for k, v in config.values.items()}
-        values.update({k: auto.ConfigValue(value=v, secret=True)
-                       for k, v in config.secrets.items()})
-        handle.set_all_config(values)
+        handle.set_all_config({k: auto.ConfigValue(value=v, secret=False)
+                               for k, v in config.values.items()})
+        if LEGACY_TOKEN_KEY in handle.get_all_config():
+            handle.remove_config(LEGACY_TOKEN_KEY)
 
     @staticmethod
     def _with_deadline(handle: Any, stack: str, what: str, timeout_s: float,
@@ -139,7 +158,7 @@ class AutomationStackRunner:
     def up(self, stack: str, config: StackConfig, on_output: OutputSink,
            timeout_s: float) -> dict[str, Any]:
         with _mapped(stack, "up"):
-            handle = self._stack(stack, create=True)
+            handle = self._stack(stack, create=True, environment=config.environment)
             self._configure(handle, config)
             result = self._with_deadline(
                 handle, stack, "up", timeout_s,
@@ -150,7 +169,7 @@ class AutomationStackRunner:
     def refresh(self, stack: str, config: StackConfig, on_output: OutputSink,
                 timeout_s: float) -> None:
         with _mapped(stack, "refresh"):
-            handle = self._stack(stack, create=False)
+            handle = self._stack(stack, create=False, environment=config.environment)
             self._configure(handle, config)
             self._with_deadline(handle, stack, "refresh", timeout_s,
                                 lambda: handle.refresh(on_output=on_output, on_error=on_output,
@@ -159,7 +178,7 @@ class AutomationStackRunner:
     def destroy(self, stack: str, config: StackConfig, on_output: OutputSink,
                 timeout_s: float) -> None:
         with _mapped(stack, "destroy"):
-            handle = self._stack(stack, create=False)
+            handle = self._stack(stack, create=False, environment=config.environment)
             self._configure(handle, config)
             self._with_deadline(handle, stack, "destroy", timeout_s,
                                 lambda: handle.destroy(on_output=on_output, on_error=on_output,

@@ -47,6 +47,7 @@ from control_plane.errors import ProvisioningFailed
 from control_plane.providers.base import JobOutput
 from control_plane.providers.hetzner.ansible import PlaybookFailed, PlaybookRunner, build_inventory
 from control_plane.providers.hetzner.stack import (
+    HCLOUD_TOKEN_ENV,
     OutputSink,
     StackBusy,
     StackConfig,
@@ -282,11 +283,14 @@ class HetznerProvider:
             "frostbyte:networkZone": self._opts.network_zone,
             "frostbyte:volumeSizeGb": str(self._opts.volume_size_gb),
         }
-        return StackConfig(values=values, secrets={"hcloud:token": self._opts.hcloud_token})
+        return StackConfig(values=values, environment=self._stack_environment())
+
+    def _stack_environment(self) -> dict[str, str]:
+        """The hcloud provider's token, by environment (never a command-line argument)."""
+        return {HCLOUD_TOKEN_ENV: self._opts.hcloud_token}
 
     def _stored_config(self, record: TenantRecord) -> StackConfig:
-        return StackConfig(values=dict(record.config),
-                           secrets={"hcloud:token": self._opts.hcloud_token})
+        return StackConfig(values=dict(record.config), environment=self._stack_environment())
 
     def _endpoint(self, slug: str, outputs: Mapping[str, Any]) -> str:
         if self._opts.endpoint_domain:

@@ -15,6 +15,9 @@ from typing import Any, Protocol
 from control_plane.errors import ProvisioningFailed
 
 OutputSink = Callable[[str], None]
+# where the hcloud resource plugin reads its API token from (its ``hcloud:token`` config,
+# which it prefers, is never set: see :class:`StackConfig`)
+HCLOUD_TOKEN_ENV = "HCLOUD_TOKEN"  # noqa: S105 (a variable name, not a token)
 
 
 class StackError(ProvisioningFailed):
@@ -48,11 +51,15 @@ class StackUnavailable(StackError):
 
 @dataclass(frozen=True, slots=True)
 class StackConfig:
-    """Stack config: ``values`` are plain (``frostbyte:*``), ``secrets`` are set with
-    ``secret=True`` (encrypted in the stack state by Pulumi). Keys are fully qualified."""
+    """Stack config: ``values`` are plain (``frostbyte:*``, keys fully qualified).
+
+    ``environment`` holds what the Pulumi CLI and its plugins read from their environment,
+    secrets included (``HCLOUD_TOKEN``: the hcloud provider's token). A secret never goes
+    into stack config: the Automation API sets config with ``pulumi config set-all --secret
+    key=value``, a command line any local user reads in ``/proc/<pid>/cmdline``."""
 
     values: Mapping[str, str]
-    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    environment: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

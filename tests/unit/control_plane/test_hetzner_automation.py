@@ -1,5 +1,5 @@
 """The Automation API adapter against a stand-in for the SDK's ``Stack`` (no Pulumi CLI
-here): config set with ``secret=True`` for secrets, output streamed, outputs returned, the
+here): plain config set, the token by environment only, output streamed, outputs returned, the
 deadline cancelling a stuck update, and SDK errors mapped. The keyword arguments it passes
 are checked against the installed SDK's signatures, so an SDK upgrade that renames one
 fails here rather than in production."""
@@ -41,6 +41,7 @@ class FakeStack:
         self.hang = False
         self.raise_on: dict[str, Exception] = {}
         self.workspace = self
+        self.env_vars: dict[str, str] = {}
 
     def _call(self, name: str, kwargs: dict[str, Any]) -> None:
         accepted = inspect.signature(getattr(auto.Stack, name)).parameters
@@ -55,6 +56,12 @@ class FakeStack:
     def set_all_config(self, config: dict[str, Any], *, path: bool = False
                        ) -> None:
         self.config.update(config)
+
+    def get_all_config(self) -> dict[str, Any]:
+        return dict(self.config)
+
+    def remove_config(self, key: str, *, path: bool = False) -> None:
+        del self.config[key]
 
     def up(self, **kwargs: Any) -> Any:
         self._call("up", kwargs)
@@ -93,6 +100,7 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeStack:
         assert kwargs["project_name"] == "frostbyte-tenant"
         assert callable(kwargs["program"])
         seen.append(kwargs)
+        stack.env_vars = dict(kwargs["opts"].env_vars)
         return stack
 
     monkeypatch.setattr(auto, "create_or_select_stack", open_stack)
@@ -105,15 +113,16 @@ def runner() -> AutomationStackRunner:
 
 
 def config() -> StackConfig:
-    return StackConfig(values={"frostbyte:tenant": "acme"}, secrets={"hcloud:token": TOKEN})
+    return StackConfig(values={"frostbyte:tenant": "acme"}, environment={"HCLOUD_TOKEN": TOKEN})
 
 
 def test_up_sets_config_streams_output_and_returns_outputs(fake: FakeStack) -> None:
     lines: list[str] = []
     outputs = runner().up("tenant-acme", config(), lines.append, timeout_s=30)
     assert outputs == {"public_ipv4": "198.51.100.7"}
-    assert fake.config["hcloud:token"].secret is True
+    assert set(fake.config) == {"frostbyte:tenant"}  # the token is no stack config
     assert fake.config["frostbyte:tenant"].secret is False
+    assert fake.env_vars["HCLOUD_TOKEN"] == TOKEN  # the CLI's environment
     assert lines == ["Updating (tenant-acme):"]
     (name, kwargs), = fake.calls
     assert name == "up" and kwargs["color"] == "never"

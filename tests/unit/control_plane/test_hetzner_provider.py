@@ -180,7 +180,7 @@ def test_provision_update_deprovision(parts: Any) -> None:
     assert endpoint == "https://198.51.100.20"
     assert stacks.calls == [("up", "tenant-acme")]
     cfg = stacks.configs[0]
-    assert cfg.secrets == {"hcloud:token": TOKEN}
+    assert cfg.environment == {"HCLOUD_TOKEN": TOKEN}  # by environment, never config
     assert TOKEN not in repr(cfg) and TOKEN not in str(cfg.values)
     assert cfg.values["frostbyte:tenant"] == "acme"
     assert cfg.values["frostbyte:allowedCidrs"] == '["198.51.100.0/24"]'
