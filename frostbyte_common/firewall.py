@@ -6,8 +6,10 @@ and the host firewall cannot disagree:
 
 * inbound: the vendor port (443) only from the tenant's allow-listed CIDRs (no CIDRs: the
   port stays closed), SSH only from the control plane's address(es), nothing else;
-* outbound: for ``online`` embedding, HTTPS to the embedding API's networks and DNS to the
-  configured resolvers; for ``offline`` tenants nothing at all.
+* outbound: for ``online`` embedding, HTTPS to the embedding API's networks only (the
+  tenant's ``embedding.egress_cidrs``, required, never a default route nor a network wider
+  than :data:`EGRESS_MIN_PREFIX`) and DNS to the configured resolvers; for ``offline``
+  tenants nothing at all.
 
 Pure code: no I/O, no framework. Invalid input raises
 :class:`~frostbyte_common.errors.InvalidConfig` with a message safe to show an admin. It lives
@@ -36,6 +38,9 @@ HTTPS_PORT = 443
 WORLD_V4 = "0.0.0.0/0"
 WORLD_V6 = "::/0"
 WORLD: tuple[str, ...] = (WORLD_V4, WORLD_V6)
+# The widest network an online tenant may send HTTPS to, per IP version: its embedding API's
+# networks, not "anywhere" in a few pieces (0.0.0.0/1 + 128.0.0.0/1).
+EGRESS_MIN_PREFIX = {4: 8, 6: 16}
 
 # Hetzner Cloud allows all outbound traffic while a firewall has no outbound rule; the first
 # outbound rule turns outbound into an allow-list. A tenant with no outbound at all therefore
@@ -96,6 +101,19 @@ def normalize_cidrs(values: Iterable[str], *, what: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def normalize_egress(values: Iterable[str]) -> tuple[str, ...]:
+    """An online tenant's HTTPS destinations (``embedding.egress_cidrs``), canonical; a
+    network wider than :data:`EGRESS_MIN_PREFIX` (a default route above all) is refused."""
+    networks = normalize_cidrs(values, what="embedding.egress_cidrs")
+    for cidr in networks:
+        net = ipaddress.ip_network(cidr)
+        widest = EGRESS_MIN_PREFIX[net.version]
+        if net.prefixlen < widest:
+            raise InvalidConfig(f"embedding.egress_cidrs: {cidr} is wider than a /{widest}; "
+                                "list the embedding API's own networks")
+    return networks
+
+
 def _port(value: int, what: str) -> int:
     if not 1 <= value <= 65535:
         raise InvalidConfig(f"{what} must be a port between 1 and 65535, got {value}")
@@ -108,14 +126,15 @@ def build_policy(
     allowed_cidrs: Sequence[str],
     control_plane_addresses: Sequence[str],
     embedding_mode: EmbeddingMode,
-    egress_cidrs: Sequence[str] = WORLD,
+    egress_cidrs: Sequence[str] = (),
     dns_resolvers: Sequence[str] = (),
     vendor_port: int = VENDOR_PORT,
     ssh_port: int = SSH_PORT,
 ) -> FirewallPolicy:
     """The tenant's policy. ``control_plane_addresses`` must be single hosts (``/32`` or
-    ``/128``): SSH never opens to a network, let alone the world. ``egress_cidrs`` and
-    ``dns_resolvers`` only matter for ``online`` tenants."""
+    ``/128``): SSH never opens to a network, let alone the world. ``egress_cidrs`` (required)
+    and ``dns_resolvers`` only matter for ``online`` tenants: HTTPS goes to those networks and
+    nowhere else."""
     vendor_port = _port(vendor_port, "vendor port")
     ssh_port = _port(ssh_port, "SSH port")
     if vendor_port == ssh_port:
@@ -136,9 +155,10 @@ def build_policy(
         rules.append(Rule("in", "tcp", vendor_port, vendor_sources,
                           "vendor endpoint from the tenant's allow-listed networks"))
     if embedding_mode == "online":
-        egress = normalize_cidrs(egress_cidrs, what="embedding egress")
+        egress = normalize_egress(egress_cidrs)
         if not egress:
-            raise InvalidConfig("an online tenant needs at least one egress network")
+            raise InvalidConfig("an online tenant needs embedding.egress_cidrs: its embedding "
+                                "API's networks, the only place it may send HTTPS to")
         rules.append(Rule("out", "tcp", HTTPS_PORT, egress, "HTTPS to the embedding API"))
         resolvers = normalize_cidrs(dns_resolvers, what="DNS resolver")
         for proto in ("udp", "tcp"):

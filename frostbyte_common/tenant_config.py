@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from frostbyte_common.errors import InvalidConfig
+from frostbyte_common.firewall import normalize_egress
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -91,6 +94,18 @@ class OcrConfig(_Section):
 class EmbeddingConfig(_Section):
     mode: Literal["offline", "online"] = "offline"
     model: str = "all-MiniLM-L6-v2"
+    # online: the embedding API's networks, the only place the tenant's server may send HTTPS
+    # to (hetzner: firewall and host nftables, where an online tenant needs them); never a
+    # default route nor wider than firewall.EGRESS_MIN_PREFIX
+    egress_cidrs: list[str] = Field(default_factory=list)
+
+    @field_validator("egress_cidrs")
+    @classmethod
+    def _egress_networks(cls, value: list[str]) -> list[str]:
+        try:
+            return list(normalize_egress(value))
+        except InvalidConfig as exc:
+            raise ValueError(exc.message) from None
 
 
 class NetworkConfig(_Section):

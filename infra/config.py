@@ -12,7 +12,7 @@ from typing import Any
 
 import pulumi
 
-from frostbyte_common.firewall import WORLD, build_policy
+from frostbyte_common.firewall import build_policy
 from frostbyte_common.network_plan import HETZNER_RESOLVERS
 from infra.tenant_stack import TenantStack, TenantStackArgs, export_outputs
 
@@ -40,7 +40,7 @@ def args_from_config(config: pulumi.Config) -> TenantStackArgs:
         allowed_cidrs=strings("allowedCidrs"),
         control_plane_addresses=strings("controlPlaneAddresses"),
         embedding_mode="online" if mode == "online" else "offline",
-        egress_cidrs=strings("egressCidrs", WORLD),
+        egress_cidrs=strings("egressCidrs"),  # online: required, never the world
         dns_resolvers=strings("dnsResolvers", HETZNER_RESOLVERS),
         vendor_port=config.get_int("vendorPort") or 443,
     )

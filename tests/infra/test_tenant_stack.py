@@ -60,7 +60,7 @@ def stack_args(tenant: str = "acme", *, mode: str = "offline",
                network: str = "10.64.0.0/24") -> TenantStackArgs:
     policy = build_policy(tenant, allowed_cidrs=cidrs, control_plane_addresses=[CP],
                           embedding_mode=mode,  # type: ignore[arg-type]
-                          dns_resolvers=["185.12.64.1"])
+                          egress_cidrs=["104.18.2.0/24"], dns_resolvers=["185.12.64.1"])
     return TenantStackArgs(tenant=tenant, policy=policy, network_cidr=network,
                            ssh_public_key=PUBLIC_KEY)
 
@@ -115,6 +115,8 @@ def test_online_tenant_may_reach_https_and_dns_only() -> None:
         ("tcp", "443"), ("udp", "53"), ("tcp", "53")}
     dns = [r for r in outbound if r["port"] == "53"]
     assert all(r["destinationIps"] == ["185.12.64.1/32"] for r in dns)
+    (https,) = [r for r in outbound if r["port"] == "443"]
+    assert https["destinationIps"] == ["104.18.2.0/24"]  # the embedding API's, not the world
 
 
 # -- networks ----------------------------------------------------------------------------------
@@ -215,6 +217,7 @@ def test_program_reads_stack_config() -> None:
         "frostbyte:allowedCidrs": '["198.51.100.0/24"]',
         "frostbyte:controlPlaneAddresses": f'["{CP}"]',
         "frostbyte:embeddingMode": "online",
+        "frostbyte:egressCidrs": '["104.18.2.0/24"]',
         "frostbyte:serverType": "cpx41",
         "frostbyte:location": "nbg1",
         "frostbyte:image": "debian-12",

@@ -268,7 +268,8 @@ class HetznerProvider:
         a clear message, before anything is created)."""
         build_policy(slug, allowed_cidrs=config.network.allowed_cidrs,
                      control_plane_addresses=self._opts.control_plane_addresses,
-                     embedding_mode=config.embedding.mode)
+                     embedding_mode=config.embedding.mode,
+                     egress_cidrs=config.embedding.egress_cidrs)
         values = {
             "frostbyte:tenant": slug,
             "frostbyte:networkCidr": network_cidr,
@@ -277,6 +278,8 @@ class HetznerProvider:
                 list(self._opts.control_plane_addresses)),
             "frostbyte:allowedCidrs": json.dumps(list(config.network.allowed_cidrs)),
             "frostbyte:embeddingMode": config.embedding.mode,
+            # online: outbound HTTPS to these networks only (offline: no outbound at all)
+            "frostbyte:egressCidrs": json.dumps(list(config.embedding.egress_cidrs)),
             "frostbyte:serverType": config.network.server_type,
             "frostbyte:location": config.network.location,
             "frostbyte:image": self._opts.image,
@@ -362,6 +365,7 @@ class HetznerProvider:
         policy = build_policy(slug, allowed_cidrs=config.network.allowed_cidrs,
                               control_plane_addresses=self._opts.control_plane_addresses,
                               embedding_mode=config.embedding.mode,
+                              egress_cidrs=config.embedding.egress_cidrs,
                               dns_resolvers=HETZNER_RESOLVERS)
         outputs = record.outputs or {}
         return {

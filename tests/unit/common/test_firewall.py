@@ -20,12 +20,13 @@ from frostbyte_common.firewall import (
 )
 
 CP = "203.0.113.10"
+EMBEDDING_API = ("104.18.2.0/24", "2606:4700:10::/48")
 
 
 def _policy(mode: EmbeddingMode = "offline",
             cidrs: tuple[str, ...] = ("198.51.100.0/24",)) -> FirewallPolicy:
     return build_policy("acme", allowed_cidrs=cidrs, control_plane_addresses=[CP],
-                        embedding_mode=mode,
+                        embedding_mode=mode, egress_cidrs=EMBEDDING_API,
                         dns_resolvers=["185.12.64.1", "2a01:4ff:ff00::add:1"])
 
 
@@ -110,7 +111,9 @@ def test_nftables_drops_by_default_and_allows_policy_flows() -> None:
     assert text.count("policy drop;") == 3
     assert "ip saddr { 203.0.113.10/32 } tcp dport 22 accept" in text
     assert "ip saddr { 198.51.100.0/24 } tcp dport 443 accept" in text
-    assert "ip daddr { 0.0.0.0/0 } tcp dport 443 accept" in text
+    assert "ip daddr { 104.18.2.0/24 } tcp dport 443 accept" in text
+    assert "ip6 daddr { 2606:4700:10::/48 } tcp dport 443 accept" in text
+    assert "0.0.0.0/0" not in text and "::/0" not in text  # the embedding API only
     assert "ip6 daddr { 2a01:4ff:ff00::add:1/128 } udp dport 53 accept" in text
     assert ("ct status dnat ip saddr { 198.51.100.0/24 } meta l4proto tcp "
             "ct original proto-dst 443 accept") in text
