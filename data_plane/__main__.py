@@ -10,8 +10,14 @@
     revoke-vendor-key  revoke one
     reindex            rebuild the vector index from PostgreSQL
     clamd-config       print the config of a clamd of the project's own (for the playbooks)
-    clamd-info         print where this host's clamd binary and the shipped signatures are
-                       (JSON; for the local provider, which runs each tenant's clamd)
+    clamd-info         print where this host's clamd binary and the signature folder it
+                       should load are, with that folder's database versions and dates
+                       (JSON; for the local provider, the playbooks and the offline bundle):
+                       FROSTBYTE_DP_CLAMD_SIGNATURES if set, else /var/lib/clamav when it
+                       holds the official main and daily databases, else the project's
+                       test signatures
+    clamd-reload       ask running clamds to reload their signatures (RELOAD), each given
+                       by its socket or its clamd.conf; prints each one's VERSION after
 
 Settings come from ``FROSTBYTE_DP_*`` environment variables (``DataPlaneSettings``).
 """
@@ -116,7 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     for option in ("--socket", "--database", "--temp-dir", "--log-file"):
         clamd.add_argument(option, type=Path, required=True)
     clamd.add_argument("--max-stream-bytes", type=int, required=True)
+    clamd.add_argument("--self-check-s", type=int, default=600,
+                       help="seconds between clamd's checks for a changed signature folder "
+                            "(it reloads then); 0: never")
     sub.add_parser("clamd-info")
+    reload = sub.add_parser("clamd-reload")
+    reload.add_argument("clamds", type=Path, nargs="+", metavar="SOCKET_OR_CONF")
     args = parser.parse_args(argv)
 
     # The clamd commands need no settings (the playbooks and the local provider run them
@@ -127,14 +138,19 @@ def main(argv: list[str] | None = None) -> int:
 
         sys.stdout.write(render_config(socket=args.socket, database=args.database,
                                        temp_dir=args.temp_dir, log_file=args.log_file,
-                                       max_stream_bytes=args.max_stream_bytes))
+                                       max_stream_bytes=args.max_stream_bytes,
+                                       self_check_s=args.self_check_s))
         return 0
     if args.command == "clamd-info":
-        from data_plane.adapters.clamav import SIGNATURES_DIR
         from data_plane.adapters.clamav.daemon import clamd_binary
+        from data_plane.adapters.clamav.databases import describe, signatures_folder
 
-        print(json.dumps({"binary": clamd_binary(), "signatures": str(SIGNATURES_DIR)}))
+        print(json.dumps({"binary": clamd_binary(), **describe(signatures_folder())}))
         return 0
+    if args.command == "clamd-reload":
+        from data_plane.adapters.clamav.daemon import reload_clamds
+
+        return reload_clamds(args.clamds)
     settings = DataPlaneSettings()
     _configure_logging(settings.log_level)
     if args.command == "migrate":

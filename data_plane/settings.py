@@ -81,6 +81,10 @@ class DataPlaneSettings(BaseSettings):
         "(INSTREAM). Unset: files are not malware-scanned and /readyz says so.")
     clamd_timeout_s: float = Field(120.0, gt=0, description="Seconds one scan may take "
                                    "before the file is held as SCAN_PENDING.")
+    clamd_allow_test_signatures: bool = Field(
+        False, description="Let a clamd with only the project's test signatures (EICAR and "
+        "test-file hashes, no official daily database) count as ready: for the test suite "
+        "and `make demo` only. Off: /readyz is 503 until real signatures are loaded.")
 
     @model_validator(mode="after")
     def _one_object_store(self) -> DataPlaneSettings:

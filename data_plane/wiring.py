@@ -30,7 +30,7 @@ from data_plane.services.catalogue import CatalogueService
 from data_plane.services.consistency import ConsistencyService
 from data_plane.services.container import Services
 from data_plane.services.documents import DocumentService
-from data_plane.services.health import HealthService
+from data_plane.services.health import HealthService, Pingable
 from data_plane.services.intake import IntakeService
 from data_plane.services.intake_pending import PendingScanService
 from data_plane.services.intake_quarantine import QuarantineService
@@ -189,6 +189,17 @@ def build_policy(config: TenantConfig) -> PolicyService:
                                      hidden_text=find_hidden)
 
 
+def build_health(settings: DataPlaneSettings, db: Pingable, store: Pingable | None,
+                 scanner: MalwareScanner | None) -> HealthService:
+    """Readiness: the database, the object store, the scanner and the signatures it loaded
+    (clamd tells with ``VERSION``): test signatures alone are not ready unless allowed."""
+    from data_plane.adapters.clamav.scanner import ClamdScanner
+
+    return HealthService(db, scanner, store,
+                         signatures=scanner if isinstance(scanner, ClamdScanner) else None,
+                         allow_test_signatures=settings.clamd_allow_test_signatures)
+
+
 def build_scanner(settings: DataPlaneSettings) -> MalwareScanner | None:
     """The tenant's clamd, or None when none is configured."""
     from data_plane.adapters.clamav.scanner import scanner_from_settings
@@ -241,7 +252,7 @@ def build_services(core: Core, embedder: EmbeddingProvider, indexer: IndexServic
         suspension=SuspensionService(core.db),
         audit=AuditService(core.db.audit, signing_key=signing_key(s),
                            policy=checkpoint_policy(s)),
-        health=HealthService(core.db, intake.scanner, core.store),
+        health=build_health(s, core.db, core.store, intake.scanner),
         consistency=ConsistencyService(db=core.db, jobs=core.db, store=core.store,
                                        indexer=indexer, queue=core.queue,
                                        tenant=s.tenant),

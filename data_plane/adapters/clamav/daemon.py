@@ -2,13 +2,15 @@
 under one state folder (SPEC §8: real ClamAV, started by the project's own scripts).
 
 Used by the test harness and the local provider; production images run clamd from their
-own config with freshclam's databases.
+own config with freshclam's (or the offline bundle's) databases.
 
     python -m data_plane.adapters.clamav.daemon STATE_DIR     # start, print the socket, wait
+    python -m data_plane clamd-reload SOCKET_OR_CONF...         # reload updated signatures
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import signal
 import subprocess
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from data_plane.adapters.clamav import SIGNATURES_DIR
 from data_plane.adapters.clamav.scanner import ClamdScanner
+from data_plane.errors import ScannerUnavailable
 
 CLAMD_CANDIDATES = ("/usr/sbin/clamd", "/usr/bin/clamd")
 
@@ -32,10 +35,12 @@ def clamd_binary() -> str | None:
 
 
 def render_config(*, socket: Path, database: Path, temp_dir: Path, log_file: Path,
-                  max_stream_bytes: int) -> str:
+                  max_stream_bytes: int, self_check_s: int = 600) -> str:
     """A clamd config of the project's own: its socket (owner only), database, temporary
     folder and log, in the foreground; streams up to ``max_stream_bytes`` (a longer INSTREAM
-    is refused, never scanned in part)."""
+    is refused, never scanned in part). Every ``self_check_s`` seconds (0: never) clamd
+    looks for a changed database folder (freshclam's update, a bundle's signatures) and
+    reloads it, scanning with the old one meanwhile."""
     megabytes = max_stream_bytes // (1024 * 1024) + 1
     return "\n".join([
         f"LocalSocket {socket}",
@@ -48,7 +53,7 @@ def render_config(*, socket: Path, database: Path, temp_dir: Path, log_file: Pat
         f"StreamMaxLength {megabytes}M",
         f"MaxScanSize {megabytes}M",
         f"MaxFileSize {megabytes}M",
-        "SelfCheck 0",
+        f"SelfCheck {max(0, self_check_s)}",
         "",
     ])
 
@@ -121,6 +126,40 @@ class ClamdDaemon:
         if not self.log_path.exists():
             return ""
         return self.log_path.read_text(errors="replace")[-2000:]
+
+
+def clamd_socket_of(path: Path) -> Path:
+    """A clamd's socket: ``path`` itself, or the ``LocalSocket`` of the clamd.conf it is."""
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            key, _, value = line.strip().partition(" ")
+            if key == "LocalSocket" and value.strip():
+                return Path(value.strip())
+        raise ValueError(f"{path} names no LocalSocket")
+    return path
+
+
+def reload_clamds(clamds: list[Path], *, wait_s: float = 120.0) -> int:
+    """``RELOAD`` each clamd (by socket or clamd.conf) and print its ``VERSION`` once it
+    changed (clamd loads the new database in the background, scanning with the old one
+    meanwhile), or after ``wait_s`` when it did not; 1 if any could not be reached."""
+    failed = 0
+    for given in clamds:
+        try:
+            scanner = ClamdScanner(clamd_socket_of(given), timeout=30)
+            before = scanner.version()
+            scanner.reload()
+            deadline = time.monotonic() + wait_s
+            now = before
+            while now == before and time.monotonic() < deadline:
+                time.sleep(0.5)
+                with contextlib.suppress(ScannerUnavailable):  # busy while it swaps
+                    now = scanner.version()
+            print(f"{given}: {now}" + (" (unchanged)" if now == before else ""), flush=True)
+        except (ValueError, OSError, ScannerUnavailable) as exc:
+            print(f"{given}: not reloaded: {exc}", file=sys.stderr, flush=True)
+            failed = 1
+    return failed
 
 
 def main(argv: list[str]) -> int:

@@ -54,6 +54,33 @@ class ClamdScanner:
         except (ScannerUnavailable, OSError):
             return False
 
+    def version(self) -> str:
+        """clamd's ``VERSION`` reply (engine, and the daily database's version and date when
+        an official one is loaded); ``ScannerUnavailable`` when clamd does not answer."""
+        try:
+            with self._connect() as sock:
+                sock.sendall(b"zVERSION\0")
+                reply = self._reply(sock)
+        except ScannerUnavailable:
+            raise
+        except OSError as exc:
+            raise ScannerUnavailable(f"clamd did not answer VERSION: {exc}") from exc
+        if not reply:
+            raise ScannerUnavailable("clamd closed the connection without a VERSION reply")
+        return reply
+
+    def reload(self) -> str:
+        """Ask clamd to reload its signature database (``RELOAD``; it keeps scanning with
+        the old one meanwhile); its reply, ``RELOADING``."""
+        try:
+            with self._connect() as sock:
+                sock.sendall(b"zRELOAD\0")
+                return self._reply(sock)
+        except ScannerUnavailable:
+            raise
+        except OSError as exc:
+            raise ScannerUnavailable(f"clamd did not answer RELOAD: {exc}") from exc
+
     def scan(self, path: Path) -> ScanVerdict:
         """Stream the file to clamd; the verdict, or ``ScannerUnavailable``."""
         try:

@@ -1,13 +1,18 @@
-"""Operations: liveness, readiness and Prometheus metrics (no key needed; they answer on a
-suspended tenant too)."""
+"""Operations: liveness and readiness (no key needed) and Prometheus metrics (the control
+credential, as the control plane and its scraper hold it: never open to the vendor
+network); all answer on a suspended tenant too."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from data_plane.api.auth import Caller, require
 from data_plane.api.dependencies import Health, Metrics, Settings
+from frostbyte_common.vendor_keys import CONTROL_SCOPE
 
 router = APIRouter(tags=["operations"])
 
@@ -20,16 +25,21 @@ def healthz(settings: Settings) -> dict[str, str]:
 
 @router.get("/readyz")
 def readyz(settings: Settings, health: Health) -> JSONResponse:
-    """Readiness: database reachable, embedding model loaded, index open."""
-    checks = health.checks() if health is not None else {"model": False, "database": False}
+    """Readiness: database reachable, embedding model loaded, index open, scanner up with
+    an official signature database (``signatures``: its version and age)."""
+    readiness = health.readiness() if health is not None else None
+    checks = readiness.checks if readiness is not None else {"model": False, "database": False}
     ok = all(checks.values())
     configured = health is not None and health.scanner_configured
-    body = {"ready": ok, "checks": checks, "tenant": settings.tenant,
-            "scanner": "clamd" if configured else "not configured"}
+    body: dict[str, object] = {"ready": ok, "checks": checks, "tenant": settings.tenant,
+                               "scanner": "clamd" if configured else "not configured"}
+    if readiness is not None and readiness.signatures is not None:
+        body["signatures"] = readiness.signatures
     return JSONResponse(body, status_code=200 if ok else 503)
 
 
 @router.get("/metrics")
-def metrics(metrics: Metrics) -> Response:
-    """Prometheus metrics."""
+def metrics(metrics: Metrics,
+            caller: Annotated[Caller, Depends(require(CONTROL_SCOPE))]) -> Response:
+    """Prometheus metrics (the control credential: `Authorization: Bearer <control key>`)."""
     return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

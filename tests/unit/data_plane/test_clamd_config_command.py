@@ -14,6 +14,7 @@ import pytest
 from data_plane.__main__ import main
 from data_plane.adapters.clamav import SIGNATURES_DIR
 from data_plane.adapters.clamav.daemon import clamd_binary, render_config
+from data_plane.adapters.clamav.databases import SYSTEM_DATABASES, is_official
 
 
 def test_the_command_prints_the_projects_clamd_config_without_any_settings(
@@ -37,5 +38,10 @@ def test_clamd_info_names_the_binary_and_the_shipped_signatures_without_any_sett
         monkeypatch.delenv(name)
     assert main(["clamd-info"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info == {"binary": clamd_binary(), "signatures": str(SIGNATURES_DIR)}
-    assert (Path(info["signatures"]) / "frostbyte-test.ndb").is_file()
+    assert info["binary"] == clamd_binary()
+    if is_official(SYSTEM_DATABASES):  # freshclam has run on this host
+        assert info["signatures"] == str(SYSTEM_DATABASES) and info["official"] is True
+    else:
+        assert info["signatures"] == str(SIGNATURES_DIR) and info["test_signatures"] is True
+        assert (Path(info["signatures"]) / "frostbyte-test.ndb").is_file()
+        assert info["official"] is False and info["databases"] == {}
