@@ -105,10 +105,13 @@ class FakeProvider:
                                              "public_key": public})
         if path == "/audit/rotation" and request.method == "POST":
             self.audit.append((slug, actor, "secrets.rotated"))
-            self.rotations.append((slug, json.loads(request.content)))
+            rotation = json.loads(request.content)
+            self.rotations.append((slug, rotation))
+            key_id = audit_checkpoint.key_id_of(
+                audit_checkpoint.public_key_text(self.audit_key(slug)))
             return httpx.Response(201, json={"seq": len(self.audit),
                                              "event_type": "secrets.rotated",
-                                             "payload": json.loads(request.content)})
+                                             "payload": {**rotation, "audit_key_id": key_id}})
         if path == "/audit/export" and request.method == "POST":
             how = self.export_fails.get(slug)
             if how == "down":

@@ -3,6 +3,7 @@ provider. Every transition is reachable, every other one is 409, and each is an 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -241,14 +242,21 @@ def test_rotate_secrets_reissues_keys_and_credentials(
     listed = api.get("/v1/tenants/rot/vendor-keys", headers=AUTH).json()["vendor_keys"]
     assert {k["key_id"] for k in listed if k["revoked_at"]} == {k["key_id"] for k in old}
     after = store.get("rot")
-    assert set(after) == set(before) and all(after[n] != before[n] for n in before)
+    assert set(after) == set(before)
+    assert all(after[n] != before[n] for n in before if n != "signing_key")
+    assert after["signing_key"] == before["signing_key"]  # earlier checkpoints stay valid
     assert api.get("/v1/tenants/rot", headers=AUTH).json()["state"] == "SUSPENDED"
     # the data plane restarted on the new secrets before any key moved
     applied = fake.calls.index(("apply_secrets", "rot"))
     assert applied < fake.calls.index(("revoke_vendor_key", "rot"))
     log = api.get(f"/v1/tenants/rot/jobs/{body['job_id']}/log", headers=AUTH).json()
     assert (log["job"]["operation"], log["job"]["status"]) == ("rotate", "succeeded")
-    assert [s["step"] for s in log["steps"]] == ["secrets", "vendor_keys"]
+    assert [s["step"] for s in log["steps"]] == ["secrets", "vendor_keys", "audit"]
+    # the rotation is an event of the tenant's own audit chain, by the admin who asked
+    assert ("rot", "admin:admin", "secrets.rotated") in fake.audit
+    [(_, rotation)] = [r for r in fake.rotations if r[0] == "rot"]
+    assert rotation["job_id"] == body["job_id"] and "signing_key" in rotation["kept"]
+    assert not [v for v in (*before.values(), *after.values()) if v in json.dumps(rotation)]
     assert all(k["key"] not in str(log) for k in body["vendor_keys"])
 
     act(api, "rot", "deprovision")

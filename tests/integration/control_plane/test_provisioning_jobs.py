@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 from control_plane.adapters import processes
 from control_plane.api.app import create_app
 from control_plane.providers.local import port_free
+from frostbyte_common.audit_checkpoint import public_key_text
 from frostbyte_common.audit_export import verify_export_file
 
 from .fakes import FakeProvider
@@ -293,8 +294,13 @@ def test_deprovision_archives_the_signed_audit_export_first(
              if j["operation"] == "deprovision"]
     step = job_log(api, "arch", job["job_id"])["steps"][0]
     assert step["step"] == "archive_audit" and step["status"] == "done"
+    # verified against the audit key recorded at provisioning, not the export's own
+    recorded = api.get("/v1/tenants/arch", headers=AUTH).json()
+    assert recorded["audit_public_key"] == public_key_text(fake.audit_key("arch"))
     assert json.loads(step["message"]) == {"archive": str(archive), "events": 0,
-                                           "head_hash": verdict.head_hash}
+                                           "head_hash": verdict.head_hash,
+                                           "audit_key_id": recorded["audit_key_id"],
+                                           "audit_key": "recorded at provisioning"}
     final = api.get("/v1/tenants/arch/events", headers=AUTH).json()["events"][-1]
     assert final["detail"]["audit_archive"]["archive"] == str(archive)
     assert final["detail"]["audit_archive"]["head_hash"] == verdict.head_hash
