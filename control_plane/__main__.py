@@ -17,10 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, help="override FROSTBYTE_CP_PORT")
     args = parser.parse_args(argv)
 
-    import uvicorn
-
     from control_plane.api.app import create_app
     from control_plane.settings import ControlPlaneSettings
+    from frostbyte_common import serving
 
     settings = ControlPlaneSettings()  # fields come from FROSTBYTE_CP_*
     logging.basicConfig(
@@ -28,11 +27,14 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
-    uvicorn.run(
+    serving.serve(
         create_app(settings),
+        serving.ServerLimits(header_timeout_s=settings.header_timeout_s,
+                     keep_alive_timeout_s=settings.keep_alive_timeout_s,
+                     max_concurrency=settings.max_concurrency),
         host=args.host or settings.host,
         port=args.port or settings.port,
-        log_level=settings.log_level.lower(),
+        log_level=settings.log_level,
         proxy_headers=False,
     )
     return 0

@@ -60,17 +60,19 @@ def _prepare_database(settings: DataPlaneSettings) -> int:
 
 
 def _serve(settings: DataPlaneSettings) -> int:
-    import uvicorn
-
     from data_plane.api.app import create_app
+    from frostbyte_common.serving import ServerLimits, serve
 
+    limits = ServerLimits(header_timeout_s=settings.header_timeout_s,
+                          keep_alive_timeout_s=settings.keep_alive_timeout_s,
+                          max_concurrency=settings.max_concurrency)
     if settings.socket is not None:
         settings.socket.unlink(missing_ok=True)  # left by a killed predecessor
-        uvicorn.run(create_app(settings), uds=str(settings.socket),
-                    log_level=settings.log_level.lower(), access_log=False)
+        serve(create_app(settings), limits, uds=settings.socket,
+              log_level=settings.log_level, access_log=False)
         return 0
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level=settings.log_level.lower(), access_log=False)
+    serve(create_app(settings), limits, host=settings.host, port=settings.port,
+          log_level=settings.log_level, access_log=False)
     return 0
 
 

@@ -43,6 +43,19 @@ class DataPlaneSettings(BaseSettings):
         None, description="A Unix socket the API listens on instead of host:port: the local "
         "provider's process engine puts it in the tenant's folder, behind the tenant's TLS "
         "gateway, so the app has no TCP port at all.")
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="Seconds a client has to send a request's line and headers "
+        "(from its connection, or its first byte after a response); past it the connection "
+        "is closed, so clients trickling headers cannot hold the server's connections.")
+    body_timeout_s: float = Field(
+        30.0, gt=0, description="Seconds a JSON body (at most 64 KiB) has to arrive whole, "
+        "and an upload's next bytes to follow the previous ones; past it 408 "
+        "REQUEST_TIMEOUT.")
+    keep_alive_timeout_s: int = Field(
+        5, gt=0, description="Seconds an idle connection is kept open between requests.")
+    max_concurrency: int = Field(
+        200, gt=0, description="Connections and requests the server takes at once; past it "
+        "503 (the gateway in front limits each client further).")
     tenant_config: TenantConfig = Field(default_factory=TenantConfig)
     embedding_model_path: Path | None = Field(
         None, description="Local folder of a sentence-transformers model; default: the model "

@@ -9,7 +9,9 @@
     │   ├── Forbidden              403
     │   ├── NotFound               404
     │   ├── Conflict               409
+    │   ├── RequestTimeout         408 REQUEST_TIMEOUT: the request body stopped arriving
     │   ├── PayloadTooLarge        413
+    │   │   └── BodyTooLarge       413 BODY_TOO_LARGE: a body over its route's cap
     │   └── TooManyRequests        429 (retry_after seconds)
     └── ServiceError               our side or a dependency failed (5xx)
         └── DependencyUnavailable  503: a store, queue or scanner is down
@@ -78,6 +80,20 @@ class Conflict(ClientError):
 class PayloadTooLarge(ClientError):
     status_code = 413
     default_code = "PAYLOAD_TOO_LARGE"
+
+
+class BodyTooLarge(PayloadTooLarge):
+    """A request body over what its route takes (refused before or while it is read:
+    :mod:`frostbyte_common.request_guard`)."""
+
+    default_code = "BODY_TOO_LARGE"
+
+
+class RequestTimeout(ClientError):
+    """The request body did not arrive in time (a client that stalls or trickles)."""
+
+    status_code = 408
+    default_code = "REQUEST_TIMEOUT"
 
 
 class TooManyRequests(ClientError):

@@ -44,6 +44,7 @@ HTTP_CODES = {
     403: "FORBIDDEN",
     404: "NOT_FOUND",
     405: "METHOD_NOT_ALLOWED",
+    408: "REQUEST_TIMEOUT",
     409: "CONFLICT",
     413: "PAYLOAD_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE",
@@ -87,6 +88,12 @@ def error_response(
 
 async def _frostbyte_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, FrostbyteError)
+    return frostbyte_error_response(request, exc)
+
+
+def frostbyte_error_response(request: Request, exc: FrostbyteError) -> JSONResponse:
+    """The answer to a Frostbyte error: its class's status and code in the envelope (also
+    used by :mod:`frostbyte_common.request_guard`, which answers before the routes)."""
     if exc.status_code >= 500:
         log.error("%s %s failed: %s: %s", request.method, request.url.path, exc.code,
                   exc.message, extra={"request_id": request_id_of(request)})

@@ -1,7 +1,12 @@
 """The control-plane app factory. Nothing is built at import: :func:`create_app` takes the
 settings, and its lifespan opens the composition root (:mod:`control_plane.wiring`: database
 pool, registry migrations, providers, every service), runs the job worker and recovers
-unfinished work."""
+unfinished work.
+
+In front of the routes, the request guard (:mod:`frostbyte_common.request_guard`): every
+path but :data:`OPEN_PATHS` wants an admin token, checked before a body byte is read, and
+no body is over 64 KiB. No CDN-loaded Swagger UI or ReDoc (SPEC §5.8); the OpenAPI document
+is served to any admin token, viewers' included."""
 
 from __future__ import annotations
 
@@ -9,18 +14,24 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Annotated, Any
 
 import httpx
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
+from control_plane.api.auth import admit, require_admin
 from control_plane.api.errors import install_error_handlers
 from control_plane.api.routes import health, tenants, tls
 from control_plane.api.routes_admin import admin
 from control_plane.settings import ControlPlaneSettings
 from control_plane.wiring import ProviderFactory, default_providers, job_worker, open_control_plane
+from frostbyte_common.request_guard import RequestGuard
 from frostbyte_common.version import __version__
 
 log = logging.getLogger(__name__)
+
+#: Served without a token: the probes, and the CA certificate vendors fetch (SPEC §7).
+OPEN_PATHS = ("/healthz", "/readyz", "/v1/tls/ca")
 
 
 def create_app(
@@ -50,11 +61,21 @@ def create_app(
         version=__version__,
         summary="Tenants, their lifecycle and their data planes.",
         lifespan=lifespan,
+        openapi_url=None, docs_url=None, redoc_url=None,
     )
     app.state.settings = settings
+    # before the error handlers: the request-id middleware they install wraps the guard
+    app.add_middleware(RequestGuard, admit=admit, open_paths=OPEN_PATHS,
+                       body_timeout_s=settings.body_timeout_s)
     install_error_handlers(app)
     app.include_router(tenants)
     app.include_router(tls)
     app.include_router(admin)
     app.include_router(health)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi(actor: Annotated[str, Depends(require_admin)]) -> dict[str, Any]:
+        """The OpenAPI document (SPEC §9), for any admin token."""
+        return app.openapi()
+
     return app

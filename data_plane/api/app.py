@@ -1,23 +1,42 @@
 """The tenant endpoint: ``create_app(settings)``; its lifespan asks the composition root
 (:func:`data_plane.wiring.serve_api`) for the services, built once, and the routers
-(:mod:`data_plane.api.routers`) reach them through :mod:`data_plane.api.dependencies`."""
+(:mod:`data_plane.api.routers`) reach them through :mod:`data_plane.api.dependencies`.
+
+In front of the routes, the request guard (:mod:`frostbyte_common.request_guard`): every
+path but liveness and readiness wants a key, checked before a body byte is read, and every
+body has a cap (:data:`BODY_CAPS`). No CDN-loaded Swagger UI or ReDoc (SPEC §5.8); the
+OpenAPI document is served to any valid key."""
 
 from __future__ import annotations
 
 import contextlib
 import shutil
 from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI
 
 from data_plane import wiring
-from data_plane.api.auth import refuse_when_suspended
+from data_plane.api.auth import Caller, admit, authenticated_caller, refuse_when_suspended
 from data_plane.api.errors import install_error_handlers
 from data_plane.api.metrics import ApiMetrics
 from data_plane.api.routers import audit, batches, control, documents, health, quarantine, search
 from data_plane.api.routers.batches import upload_scratch
 from data_plane.settings import DataPlaneSettings
+from frostbyte_common.request_guard import KIB, RequestGuard, route_key
 from frostbyte_common.version import __version__
+
+#: Served without a key (the gateway's and the orchestrator's probes); every other path
+#: wants a valid key before its body is read.
+OPEN_PATHS = ("/healthz", "/readyz")
+#: Body caps of the routes that take other than the default 64 KiB (None: the route
+#: streams its body and bounds it itself, after the key is checked).
+BODY_CAPS: dict[str, int | None] = {
+    route_key("POST", "/v1/batches"): None,  # the tenant's batch limits, while it spools
+    route_key("POST", "/v1/search"): 32 * KIB,  # a query of 8192 characters and its filters
+    # every re-issued vendor key's id (control credential only)
+    route_key("POST", "/control/v1/audit/rotation"): 1024 * KIB,
+}
 
 
 def create_app(settings: DataPlaneSettings) -> FastAPI:
@@ -32,11 +51,21 @@ def create_app(settings: DataPlaneSettings) -> FastAPI:
             yield
 
     app = FastAPI(title=f"Frostbyte data plane — {settings.tenant}", version=__version__,
-                  lifespan=lifespan, dependencies=[Depends(refuse_when_suspended)])
+                  lifespan=lifespan, dependencies=[Depends(refuse_when_suspended)],
+                  openapi_url=None, docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.metrics = ApiMetrics.create()
+    # before the error handlers: the request-id middleware they install wraps the guard
+    app.add_middleware(RequestGuard, admit=admit, open_paths=OPEN_PATHS, caps=BODY_CAPS,
+                       body_timeout_s=settings.body_timeout_s)
     install_error_handlers(app)
     include_routers(app)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(caller: Annotated[Caller, Depends(authenticated_caller)]) -> dict[str, Any]:
+        """The OpenAPI document (SPEC §9), for any valid key."""
+        return app.openapi()
+
     return app
 
 

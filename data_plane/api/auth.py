@@ -8,6 +8,11 @@ admin's name in ``X-Frostbyte-Actor``, recorded in the audit chain as ``admin:<n
 The suspension guard is a dependency of every route of the app: on a suspended tenant each
 ``/v1/...`` call is refused with 403 ``TENANT_SUSPENDED`` before its own authentication runs;
 ``/healthz``, ``/readyz``, ``/metrics`` and ``/control/v1`` still answer.
+
+Both run before a request's body is read: :func:`admit` is the request guard's check
+(:mod:`frostbyte_common.request_guard`, installed by ``create_app``) for every route that
+depends on :func:`authenticated_caller`; the caller it finds is the one the route's
+dependencies then return, so a key is looked up once per request.
 """
 
 from __future__ import annotations
@@ -30,15 +35,29 @@ VENDOR_PREFIX = "/v1/"
 _ACTOR_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
 
 __all__ = ["AuditCaller", "Caller", "ControlCaller", "ControlCallerDep", "IngestCaller",
-           "ReadCaller", "authenticated_caller", "refuse_when_suspended", "require"]
+           "ReadCaller", "admit", "authenticated_caller", "refuse_when_suspended", "require"]
 
 
-def authenticated_caller(access: dependencies.Access,
+def authenticated_caller(request: Request, access: dependencies.Access,
                          authorization: Annotated[str | None, Header()] = None) -> Caller:
-    """The holder of the presented key (any scope)."""
+    """The holder of the presented key (any scope): the one :func:`admit` found, else
+    looked up now."""
+    admitted: Caller | None = getattr(request.state, "caller", None)
+    if admitted is not None:
+        return admitted
     if not authorization or not authorization.lower().startswith("bearer "):
         raise Unauthenticated("send a vendor key as 'Authorization: Bearer <key>'")
     return access.authenticate(authorization[7:].strip())
+
+
+async def admit(request: Request) -> None:
+    """The request guard's check, on the headers alone: the suspension guard, then the
+    key (any scope; each route still checks its own)."""
+    await refuse_when_suspended(request)
+    request.state.suspension_checked = True
+    request.state.caller = await run_in_threadpool(
+        authenticated_caller, request, dependencies.access(request),
+        request.headers.get("authorization"))
 
 
 def require(scope: str) -> Callable[..., Caller]:
@@ -80,7 +99,8 @@ ControlCallerDep = Annotated[ControlCaller, Depends(control_caller)]
 
 async def refuse_when_suspended(request: Request) -> None:
     """App-wide dependency: a suspended tenant refuses every vendor call (``/v1/...``)."""
-    if not request.url.path.startswith(VENDOR_PREFIX):
+    if not request.url.path.startswith(VENDOR_PREFIX) or \
+            getattr(request.state, "suspension_checked", False):
         return
     # Looked up only here: health and control routes answer whatever the services' state.
     if await run_in_threadpool(dependencies.suspension(request).is_suspended):

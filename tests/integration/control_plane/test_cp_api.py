@@ -218,7 +218,8 @@ def test_request_id_is_echoed_and_unknown_routes_use_the_error_shape(client: Tes
     ok = client.get("/healthz", headers={"X-Request-ID": "abc-123"})
     assert ok.headers["X-Request-ID"] == "abc-123"
     assert_error(client.get("/v1/nothing-here", headers=AUTH), 404, "NOT_FOUND")
-    assert client.get("/openapi.json").json()["paths"]["/v1/tenants"]["post"]["summary"]
+    assert client.get("/openapi.json", headers=AUTH).json()["paths"]["/v1/tenants"]["post"][
+        "summary"]
 
 
 def test_restart_resumes_provisioning_and_restarts_unhealthy_data_planes(

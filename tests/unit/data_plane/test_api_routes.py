@@ -123,12 +123,12 @@ def test_a_suspended_tenant_refuses_vendor_calls_before_their_key_check(
 
 
 def test_operations_routes(api: tuple[TestClient, dict[str, str]]) -> None:
-    client, _ = api
+    client, keys = api
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json() == {"ready": True, "checks": {"model": True, "database": True},
                             "tenant": "acme", "scanner": "not configured"}
-    metrics = client.get("/metrics")
+    metrics = client.get("/metrics", headers={"Authorization": keys["control"]})
     assert metrics.status_code == 200 and metrics.headers["X-Request-ID"]
 
 
