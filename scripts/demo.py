@@ -58,9 +58,29 @@ def step(title: str) -> None:
     console.rule(f"[bold]{title}")
 
 
+def test_signatures_warning() -> str | None:
+    """When the tenants' clamd would load the project's test signatures only (none
+    configured, no freshclam database on this machine), the demo lets the tenant be ready
+    with them, as the test suite does, and says so: real malware would pass as clean."""
+    from data_plane.adapters.clamav.databases import describe, signatures_folder
+
+    configured = os.environ.get("FROSTBYTE_CP_CLAMD_SIGNATURES")
+    folder = Path(configured) if configured else signatures_folder({})
+    if describe(folder)["official"]:
+        return None
+    os.environ.setdefault("FROSTBYTE_CP_CLAMD_ALLOW_TEST_SIGNATURES", "true")
+    return (f"ClamAV: only the project's TEST signatures are loaded ({folder}: no official "
+            "main/daily database). EICAR and the ClamAV test files are caught, real malware "
+            "is not. For real signatures run freshclam or install a bundle's (see "
+            "docs/operator-runbook.md, Security).")
+
+
 def start_stack() -> Any:
     step("1. Local stack")
     from control_plane.local_runtime import up
+
+    if warning := test_signatures_warning():
+        console.print(f"[bold yellow]WARNING[/] {warning}")
 
     with console.status("Starting PostgreSQL, the S3 server (SeaweedFS) and the control plane "
                         "(if not running)…"):
@@ -214,6 +234,8 @@ def main() -> int:
                       "`.venv/bin/frostbyte local down`")
         return 1
     console.rule("[bold green]Demo complete")
+    if warning := test_signatures_warning():
+        console.print(f"[bold yellow]WARNING[/] {warning}")
     console.print(f"Try it yourself: export FROSTBYTE_ENDPOINT={endpoint} and a key from\n"
                   f"  .venv/bin/frostbyte keys create {TENANT} --scope ingest --scope read "
                   "--scope audit\n"

@@ -82,3 +82,11 @@ def fresh_database(pg_admin_url: str) -> Iterator[str]:
     name, conninfo = create_database(pg_admin_url)
     yield conninfo
     drop_database(pg_admin_url, name)
+
+
+# Every clamd the tests start loads the project's test signatures only (no ClamAV mirror is
+# reachable from the test machines): let data planes be ready with them, in this process
+# and in the control planes and data planes it starts (tests that check the refusal set
+# the setting off explicitly).
+os.environ.setdefault("FROSTBYTE_DP_CLAMD_ALLOW_TEST_SIGNATURES", "true")
+os.environ.setdefault("FROSTBYTE_CP_CLAMD_ALLOW_TEST_SIGNATURES", "true")

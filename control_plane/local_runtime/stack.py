@@ -27,7 +27,11 @@ READY_TIMEOUT_S = 60.0
 _CP_INHERITED_ENV = ("PATH", "HOME", "LANG", "LANGUAGE", "LC_ALL", "TZ", "TMPDIR",
                      "VIRTUAL_ENV", "SSL_CERT_FILE", "SSL_CERT_DIR", "HF_HOME",
                      "XDG_CACHE_HOME", "TORCH_HOME",
-                     "FROSTBYTE_CP_LOCAL_ENGINE")  # process (default) or podman
+                     "FROSTBYTE_CP_LOCAL_ENGINE",  # process (default) or podman
+                     # the tenants' ClamAV signature folder, and whether the project's
+                     # test signatures alone may do (tests, `make demo`)
+                     "FROSTBYTE_CP_CLAMD_SIGNATURES",
+                     "FROSTBYTE_CP_CLAMD_ALLOW_TEST_SIGNATURES")
 
 
 @dataclass(frozen=True)

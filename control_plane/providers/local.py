@@ -11,14 +11,18 @@ Per tenant ``t`` (``slug`` with ``-`` as ``_`` in database names):
   (0600), with which the data plane signs its audit checkpoints;
 * ``<state_dir>/tenants/<slug>/{objects,qdrant,work,logs,pids}`` and a ``port`` file holding
   its loopback port from the configured range;
-* its own clamd (Debian ``clamav-daemon``) with its own config, socket, temporary folder
-  and a copy of the project's shipped signature database under ``clamd/``, pid in
-  ``pids/clamd.pid``; the data plane scans every received file through its socket
-  (``FROSTBYTE_DP_CLAMD_SOCKET``). One per tenant rather than one for the local stack: the
-  data plane is the same set of processes as a tenant server's (SPEC §4), a tenant's files
-  never pass through a process another tenant uses, and with the shipped database a clamd
-  costs a few MB. clamd is down → the data plane's ``/readyz`` says so (503), files are held
-  as ``SCAN_PENDING`` and never parsed unscanned; :meth:`LocalProvider.start` restarts it.
+* its own clamd (Debian ``clamav-daemon``) with its own config, socket and temporary folder
+  under ``clamd/``, pid in ``pids/clamd.pid``, reading the signature folder in place
+  (``FROSTBYTE_CP_CLAMD_SIGNATURES``; else what ``clamd-info`` names: freshclam's
+  ``/var/lib/clamav`` when it holds an official database, else the project's test
+  signatures, with which the data plane is not ready unless
+  ``FROSTBYTE_CP_CLAMD_ALLOW_TEST_SIGNATURES``); the data plane scans every received file
+  through its socket (``FROSTBYTE_DP_CLAMD_SOCKET``). One per tenant rather than one for
+  the local stack: the data plane is the same set of processes as a tenant server's (SPEC
+  §4), a tenant's files never pass through a process another tenant uses; with an official
+  database a clamd holds about 1 GB of memory (twice that while it reloads), with the test
+  signatures a few MB. clamd is down → the data plane's ``/readyz`` says so (503), files are held as
+  ``SCAN_PENDING`` and never parsed unscanned; :meth:`LocalProvider.start` restarts it.
   The control plane does not import the data plane: the config comes from ``python -m
   data_plane clamd-config``, the binary and the signatures' folder from ``python -m
   data_plane clamd-info`` (run by the data plane's interpreter), readiness from clamd's
@@ -354,18 +358,22 @@ class LocalProvider:
         command_timeout_s: float = 600.0,
         code_paths: Sequence[Path] = (),
         clamd_signatures: Path | None = None,
+        allow_test_signatures: bool = False,
         secrets: SecretStore | None = None,
         buckets: TenantBuckets | None = None,
         authority: CertificateAuthority | None = None,
     ) -> None:
         """``code_paths`` go on the data plane's ``PYTHONPATH`` (empty: the interpreter's
         installed ``data_plane``); ``clamd_signatures`` is the folder whose signatures each
-        tenant's clamd loads (None: the data plane's shipped ones, from ``clamd-info``);
+        tenant's clamd loads in place (None: the folder ``clamd-info`` names);
+        ``allow_test_signatures``: the data planes count as ready with only the project's
+        test signatures (tests, ``make demo``);
         ``authority`` issues the tenants' gateway certificates (None: the CA kept in
         ``<state_dir>/ca``)."""
         self._authority = authority or FileCertificateAuthority(state_dir.resolve() / "ca")
         self._trust = CaTrust(self._authority)
         self._clamd_signatures = clamd_signatures
+        self._allow_test_signatures = allow_test_signatures
         self._secrets = secrets
         self._buckets = buckets
         self._db = TenantDatabases(admin_conninfo)
@@ -389,6 +397,8 @@ class LocalProvider:
             port_range=settings.port_range,
             ready_timeout_s=settings.data_plane_ready_timeout_s,
             stop_grace_s=settings.data_plane_stop_grace_s,
+            clamd_signatures=settings.clamd_signatures,
+            allow_test_signatures=settings.clamd_allow_test_signatures,
             secrets=SopsAgeSecretStore(settings.state_dir / "secrets"),
             buckets=_buckets_from_settings(settings),
         )
@@ -685,12 +695,12 @@ class LocalProvider:
             raise ProvisioningFailed(
                 "clamd is not installed (Debian package clamav-daemon): without a malware "
                 "scanner the data plane would hold every file as SCAN_PENDING")
-        database = paths.clamd / "db"
-        for folder in (paths.clamd, database, paths.clamd / "tmp"):
+        # read in place, not copied: freshclam's update (or a bundle's) reaches every
+        # tenant's clamd by its SelfCheck or a RELOAD, and an official database's few
+        # hundred MB are not copied per tenant
+        database = (self._clamd_signatures or signatures).resolve()
+        for folder in (paths.clamd, paths.clamd / "tmp"):
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for signature in (self._clamd_signatures or signatures).iterdir():
-            if signature.is_file():
-                shutil.copyfile(signature, database / signature.name)
         max_stream = max(600 * 1024 * 1024, config.intake.max_file_bytes + (1 << 20))
         paths.clamd_config.write_text(
             self._tool_output(clamd_config_args(paths, database, max_stream), paths),
@@ -804,6 +814,8 @@ class LocalProvider:
             FROSTBYTE_DP_AUDIT_SIGNING_KEY_FILE=str(paths.audit_key),
             FROSTBYTE_DP_CLAMD_SOCKET=str(paths.clamd_socket),
         )
+        if self._allow_test_signatures:
+            env["FROSTBYTE_DP_CLAMD_ALLOW_TEST_SIGNATURES"] = "true"
         env.update(self._object_store_env(
             slug, self._tenant_secrets(slug) if secrets is None else secrets))
         return env

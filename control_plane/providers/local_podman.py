@@ -143,10 +143,15 @@ class LocalPodmanProvider:
                  compose_file: Path | None = None, containers_conf: Path | None = None,
                  image_version: str = __version__, ready_timeout_s: float = 600.0,
                  engine: Engine | None = None, shm_root: Path = SHM,
-                 python: Path = Path(sys.executable), name: str = "local-podman") -> None:
-        """``python`` runs ``python -m data_plane clamd-info`` (where the data plane's
-        shipped ClamAV signatures are); ``engine`` lets tests stand in for podman."""
+                 python: Path = Path(sys.executable), name: str = "local-podman",
+                 clamd_signatures: Path | None = None,
+                 allow_test_signatures: bool = False) -> None:
+        """``python`` runs ``python -m data_plane clamd-info`` (the signature folder when
+        ``clamd_signatures`` is None); ``allow_test_signatures``: the sets are ready with only
+        the project's test signatures; ``engine`` lets tests stand in for podman."""
         self.name = name
+        self._clamd_signatures = clamd_signatures
+        self._allow_test_signatures = allow_test_signatures
         self._python = python
         self._state_dir = state_dir.resolve()
         self._tenants_dir = self._state_dir / "tenants"
@@ -169,6 +174,8 @@ class LocalPodmanProvider:
         return cls(state_dir=settings.state_dir, port_range=settings.port_range,
                    secrets=SopsAgeSecretStore(settings.state_dir / "secrets"), name=name,
                    python=settings.data_plane_python,
+                   clamd_signatures=settings.clamd_signatures,
+                   allow_test_signatures=settings.clamd_allow_test_signatures,
                    ready_timeout_s=max(settings.data_plane_ready_timeout_s, 600.0))
 
     @staticmethod
@@ -284,8 +291,11 @@ class LocalPodmanProvider:
         return self._locks.of(slug)
 
     def _env(self, slug: str, config: TenantConfig, *, port: int) -> dict[str, str]:
-        return compose_env(slug, secrets_dir=self._secrets_dir(slug), host=self._host,
-                           port=port, version=self._version, config=config)
+        env = compose_env(slug, secrets_dir=self._secrets_dir(slug), host=self._host,
+                          port=port, version=self._version, config=config)
+        if self._allow_test_signatures:  # compose.yaml passes it to the api and worker
+            env["FROSTBYTE_DP_CLAMD_ALLOW_TEST_SIGNATURES"] = "true"
+        return env
 
     def _ready(self, endpoint: str) -> bool:
         try:
@@ -347,10 +357,10 @@ class LocalPodmanProvider:
         return issued
 
     def _seed_signatures(self, slug: str) -> None:
-        """The set's clamd volume gets the data plane's shipped signatures (no freshclam:
-        the set has no route out)."""
+        """The set's clamd volume gets the configured signature folder, else the one
+        ``clamd-info`` names (no freshclam inside: the set has no route out)."""
         volume = f"{project_name(slug)}_clamav-db"
-        signatures = Path(json.loads(subprocess.run(
+        signatures = self._clamd_signatures or Path(json.loads(subprocess.run(
             [str(self._python), "-m", "data_plane", "clamd-info"], capture_output=True,
             text=True, check=True, timeout=120).stdout)["signatures"])
         self._engine.fill_volume(volume, signatures,

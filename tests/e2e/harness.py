@@ -77,6 +77,8 @@ class DataPlaneHarness:
                        FROSTBYTE_DP_S3_SECRET_KEY=self.s3.secret_key)
         if self.clamd:
             env["FROSTBYTE_DP_CLAMD_SOCKET"] = str(self.clamd_dir / "clamd.sock")
+            # its clamd has the project's test signatures only: ready all the same
+            env["FROSTBYTE_DP_CLAMD_ALLOW_TEST_SIGNATURES"] = "true"
         return env
 
     def settings(self) -> DataPlaneSettings:

@@ -99,6 +99,7 @@ def host_vars(host: Host, wheel: Path) -> dict[str, Any]:
         # every address, so that only the host firewall keeps the store from the network
         "dataplane_deploy_postgres_listen": "*",
         "dataplane_deploy_clamd_database_dir": f"{base}/release/current/{SIGNATURES}",
+        "dataplane_deploy_clamd_allow_test_signatures": True,  # the shipped test ones
         # SeaweedFS as an account of its own that is neither root nor the data plane's
         # (the hosts share this machine's accounts: none is made)
         "dataplane_deploy_seaweedfs_manage_user": False,
@@ -146,6 +147,7 @@ def podman_host_vars(host: Host) -> dict[str, Any]:
         "dataplane_deploy_version": __version__,
         "dataplane_deploy_podman_compose": PODMAN_COMPOSE,
         "dataplane_deploy_images_src": str(IMAGES),
+        "dataplane_deploy_clamd_allow_test_signatures": True,  # the role's default ones
         "dataplane_deploy_ready_retries": 300,
         "dataplane_deploy_ready_delay": 1,
         "dataplane_update_base_dir": base,

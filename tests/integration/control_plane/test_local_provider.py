@@ -33,6 +33,7 @@ from control_plane.providers.local import (
     process_markers,
     role_name,
 )
+from data_plane.adapters.clamav.databases import signatures_folder
 from data_plane.adapters.clamav.scanner import ClamdScanner
 from frostbyte_common import tls
 from frostbyte_common.scram import scram_sha256_verifier
@@ -217,7 +218,9 @@ def test_provision_start_keys_stop_deprovision(
     clamd_pid = processes.running_pid(paths.pid_file("clamd"), str(paths.clamd_config))
     assert clamd_pid is not None
     assert ClamdScanner(paths.clamd_socket, timeout=5).ping()
-    assert (paths.clamd / "db" / "frostbyte-test.ndb").is_file()
+    # the signature folder clamd-info names, read in place (not copied per tenant)
+    assert f"DatabaseDirectory {signatures_folder({}).resolve()}" in \
+        paths.clamd_config.read_text()
     assert f"LocalSocket {paths.clamd_socket}" in paths.clamd_config.read_text()
     for folder in (paths.objects, paths.qdrant, paths.logs):
         assert folder.is_dir()
