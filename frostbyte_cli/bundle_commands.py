@@ -1,4 +1,5 @@
-"""``frostbyte bundle verify|trust|status`` — the offline bundle on an air-gapped machine (SPEC §7).
+"""``frostbyte bundle verify|trust|status|load|update|rollback|signatures`` — the offline
+bundle on an air-gapped machine (SPEC §7).
 
 The logic is :mod:`offline_bundle`; these commands parse, call it and render. ``verify`` exits
 0 when the bundle passed all three checks, else with the refusal's own code:
@@ -288,6 +289,31 @@ def update(
     except BundleError as exc:
         _fail(deps, exc, json_out)
     _switched(deps, result, json_out, "updated")
+
+
+@bundle_app.command("signatures")
+def signatures(
+    ctx: typer.Context,
+    folder: Annotated[Path, typer.Argument(
+        help="The newer ClamAV signatures: another bundle's clamav/ folder, or a copy of a "
+             "freshclam'd /var/lib/clamav (main.cvd, daily.cvd/.cld).")],
+    timeout: TimeoutOpt = READY_TIMEOUT_S,
+    home: HomeOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Put newer ClamAV signatures onto the running set without a new release: fill its
+    clamav-db volume, restart its clamd, wait until /readyz is 200 (it shows the daily
+    version and age; it stays 503 with test signatures alone)."""
+    deps = deps_of(ctx)
+    try:
+        seconds = _installer(deps, home, timeout).install_signatures(folder)
+    except BundleError as exc:
+        _fail(deps, exc, json_out)
+    if json_out:
+        print_json({"ok": True, "signatures": str(folder), "seconds": round(seconds, 1)})
+        return
+    deps.out.print(f"[bold green]signatures installed[/] from {folder}, ready in "
+                   f"{seconds:.1f} s", soft_wrap=True)
 
 
 @bundle_app.command("rollback")

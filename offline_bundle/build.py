@@ -23,8 +23,9 @@ from typing import IO
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from frostbyte_common.canonical_json import canonical_bytes
 from offline_bundle.errors import BuildFailed
-from offline_bundle.inputs import ImageInput, Payload, folder_payloads
+from offline_bundle.inputs import ImageInput, Payload, folder_payloads, signature_databases
 from offline_bundle.keys import fingerprint
 from offline_bundle.manifest import (
     MANIFEST_NAME,
@@ -65,6 +66,16 @@ def bundle_name(version: str) -> str:
     return f"frostbyte-bundle-{version}.tar"
 
 
+def signatures_record(inputs: BuildInputs) -> bytes:
+    """``clamav/SIGNATURES.json`` (listed, hashed and so signed in the manifest like every
+    file): the signatures' date and, per official-format database, its version, signature
+    count and build time; ``official`` when both main and daily are there (false: the
+    project's test signatures, for evaluation only)."""
+    databases = signature_databases(inputs.clamav_dir)
+    return canonical_bytes({"date": inputs.signatures_date, "databases": databases,
+                            "official": all(n in databases for n in ("main", "daily"))})
+
+
 def payloads(inputs: BuildInputs, *, version: str, created: datetime) -> list[Payload]:
     """Every member but the manifest and its signature, sorted by name."""
     if not inputs.compose.is_file():
@@ -79,11 +90,13 @@ def payloads(inputs: BuildInputs, *, version: str, created: datetime) -> list[Pa
     items.extend(folder_payloads(inputs.model_dir, f"models/{inputs.model_name}"))
     items.extend(folder_payloads(inputs.clamav_dir, "clamav"))
     items.append(Payload("clamav/SIGNATURES_DATE", data=f"{inputs.signatures_date}\n".encode()))
+    items.append(Payload("clamav/SIGNATURES.json", data=signatures_record(inputs)))
     names = [p.arcname for p in items]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise BuildFailed(f"two inputs would both be packed as {', '.join(dupes)}",
-                          hint="rename one of them (a signature file named SIGNATURES_DATE?)")
+                          hint="rename one of them (a signature file named SIGNATURES_DATE "
+                               "or SIGNATURES.json?)")
     return sorted(items, key=lambda p: p.arcname)
 
 

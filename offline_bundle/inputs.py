@@ -163,8 +163,10 @@ def default_model_dir() -> Path:
 
 
 def default_clamav_dir() -> Path:
-    """The signature folder the data plane ships, as ``python -m data_plane clamd-info``
-    reports it (a subprocess: the bundle code imports no data-plane module)."""
+    """The freshest signature folder of the build host, as ``python -m data_plane
+    clamd-info`` names it (a subprocess: the bundle code imports no data-plane module):
+    ``$FROSTBYTE_DP_CLAMD_SIGNATURES``, else freshclam's /var/lib/clamav when it holds the
+    official main and daily databases, else the project's test signatures."""
     try:
         done = subprocess.run([sys.executable, "-m", "data_plane", "clamd-info"],
                               capture_output=True, text=True, check=True, timeout=120)
@@ -195,6 +197,30 @@ def signatures_date(folder: Path) -> str:
         raise BuildFailed(f"no signature files in {folder}",
                           hint="pass --clamav-dir with the folder of the ClamAV databases")
     return max(moments).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def signature_databases(folder: Path) -> dict[str, dict[str, int | str]]:
+    """The official-format databases in ``folder`` (``main``, ``daily``, ``bytecode``...)
+    with the version, signature count and build time (UTC) of each, from its header
+    ``ClamAV-VDB:<time>:<version>:<signatures>:<level>:<md5>:<dsig>:<builder>:<stime>``;
+    the newest version of a name wins (a .cld beside an older .cvd)."""
+    found: dict[str, dict[str, int | str]] = {}
+    for path in sorted(p for p in folder.iterdir()
+                       if p.is_file() and p.suffix in (".cvd", ".cld", ".cud")):
+        with path.open("rb") as handle:
+            fields = handle.read(512).decode("ascii", "replace").rstrip(" \0").split(":")
+        try:
+            if fields[0] != "ClamAV-VDB":
+                continue
+            version, count, stime = int(fields[2]), int(fields[3]), int(fields[8])
+        except (IndexError, ValueError):
+            continue
+        if path.stem in found and int(found[path.stem]["version"]) >= version:
+            continue
+        found[path.stem] = {"file": path.name, "version": version, "signatures": count,
+                            "published": datetime.fromtimestamp(stime, UTC).strftime(
+                                "%Y-%m-%dT%H:%M:%SZ")}
+    return found
 
 
 def folder_payloads(folder: Path, prefix: str) -> list[Payload]:

@@ -49,6 +49,27 @@ SECRET_FILES = ("db_password", "object_store_access_key", "object_store_secret_k
                 "object_data_keys", "signing_key", "tls_cert", "tls_key")
 
 
+#: what a bundle's clamav/ holds besides the signatures: records of them, not for clamd
+SIGNATURE_RECORDS = frozenset({"SIGNATURES_DATE", "SIGNATURES.json"})
+
+
+def describe_signatures(folder: Path) -> str:
+    """``of <date>`` and the daily database's version, from a bundle's records (a copied
+    freshclam folder has none: its files' headers then speak at /readyz)."""
+    record = folder / "SIGNATURES.json"
+    date_file = folder / "SIGNATURES_DATE"
+    try:
+        data = json.loads(record.read_text(encoding="utf-8"))
+        daily = data.get("databases", {}).get("daily")
+        text = f"of {data['date']}" + (f", daily {daily['version']}" if daily else "")
+        return text + ("" if data.get("official") else " (TEST SIGNATURES ONLY)")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    if date_file.is_file():
+        return f"of {date_file.read_text(encoding='utf-8').strip()}"
+    return "(no date recorded)"
+
+
 def new_signing_key() -> str:
     """The Ed25519 seed (hex) that signs the audit's checkpoints."""
     return secrets.token_hex(32)
@@ -404,24 +425,47 @@ class Installer:
                 "FROSTBYTE_VERSION": tag}
 
     def seed_signatures(self, settings: Settings, release: Path, tag: str) -> None:
-        folder = release / "clamav"
+        self._fill_signatures(settings, release / "clamav", tag,
+                              hint="get a complete bundle from the vendor")
+
+    def _fill_signatures(self, settings: Settings, folder: Path, tag: str, *,
+                         hint: str) -> None:
+        """Replace the set's clamav-db volume with the signature files of ``folder`` (the
+        bundle's records of them left out)."""
         staging = Path(tempfile.mkdtemp(prefix="fb-clamav-"))
         try:
             count = 0
             for path in folder.iterdir():
-                if path.is_file() and path.name != "SIGNATURES_DATE":
+                if path.is_file() and path.name not in SIGNATURE_RECORDS:
                     shutil.copyfile(path, staging / path.name)
                     count += 1
             if count == 0:
-                raise InstallFailed(f"the release has no ClamAV signatures in {folder}",
-                                    hint="get a complete bundle from the vendor")
+                raise InstallFailed(f"no ClamAV signatures in {folder}", hint=hint)
             self.engine.fill_volume(f"{settings.project}_clamav-db", staging,
                                     f"localhost/frostbyte/clamd:{tag}")
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        date = (folder / "SIGNATURES_DATE").read_text(encoding="utf-8").strip() if (
-            folder / "SIGNATURES_DATE").is_file() else "unknown date"
-        self.say(f"ClamAV signatures of {date} in volume {settings.project}_clamav-db")
+        self.say(f"ClamAV signatures {describe_signatures(folder)} in volume "
+                 f"{settings.project}_clamav-db")
+
+    def install_signatures(self, folder: Path) -> float:
+        """Put a newer signature folder (another bundle's ``clamav/``, or a copy of a
+        freshclam'd /var/lib/clamav) onto the installed set: fill its clamav-db volume,
+        restart its clamd so that it loads them now, wait until ready; seconds it took."""
+        started = time.monotonic()
+        settings, _, manifest = self._installed()
+        if not folder.is_dir():
+            raise InstallFailed(f"{folder} is not a folder",
+                                hint="give the folder holding main.cvd and daily.cvd/.cld")
+        self._fill_signatures(settings, folder, release_tag(manifest),
+                              hint="give the folder holding main.cvd and daily.cvd/.cld")
+        clamd = self.engine.container(settings.project, "clamd")
+        if clamd is None:
+            raise WrongState(f"the set {settings.project} has no clamd container",
+                             hint="start it with `frostbyte bundle update` or `load`")
+        self.engine.run("restart", clamd, what="restarting clamd")
+        self.wait_ready(settings)
+        return time.monotonic() - started
 
     def start(self, settings: Settings, release: Path, tag: str) -> float:
         """Start the release's set and wait for it to be ready; seconds it took."""
