@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import ipaddress
 import json
 import logging
 import os
@@ -62,6 +63,24 @@ SECRET_FILES = ("db_password", "object_store_access_key", "object_store_secret_k
 _DP_PYTHON = "/opt/frostbyte/bin/python"
 _DP_ENTRYPOINT = "/usr/local/lib/frostbyte/entrypoint.py"
 _DB_USER = "frostbyte"  # the set's PostgreSQL role of the data plane (images/files/postgres)
+
+
+#: The gateway's control listener in the set (images/files/gateway/nginx.conf).
+CONTROL_PORT = 8080
+
+
+def control_url(published: str, slug: str) -> str:
+    """The base URL of the set's control listener from ``podman port``'s answer (one
+    ``address:port`` a line); only a loopback address is used."""
+    for line in published.split():
+        host, _, port = line.strip().rpartition(":")
+        host = host.strip("[]")
+        with contextlib.suppress(ValueError):
+            if port.isdigit() and ipaddress.ip_address(host).is_loopback:
+                return f"http://{listen_address(host, int(port))}"
+    raise DataPlaneError(f"the container set of {slug!r} publishes no control listener on "
+                         f"the host's loopback (podman port: {published.strip()!r}); start "
+                         "it again")
 
 
 def project_name(slug: str) -> str:
@@ -240,10 +259,18 @@ class LocalPodmanProvider:
 
     @contextlib.contextmanager
     def control_channel(self, tenant: Tenant) -> Iterator[str]:
-        """The tenant's endpoint, through its gateway (as a vendor reaches it)."""
+        """The set's control listener: its gateway's port 8080, which compose publishes on
+        the host's loopback alone (``FROSTBYTE_CONTROL_PUBLISH``) and which passes
+        ``/control/`` and ``/metrics`` only; the vendor listener answers 404 for them."""
         if not tenant.endpoint:
             raise DataPlaneError(f"tenant {tenant.slug!r} has no data plane endpoint")
-        yield tenant.endpoint
+        gateway = self._engine.container(project_name(tenant.slug), "gateway")
+        if gateway is None:
+            raise DataPlaneError(f"tenant {tenant.slug!r} has no running container set")
+        published = self._engine.run("port", gateway, f"{CONTROL_PORT}/tcp",
+                                     what="reading the control listener's address",
+                                     check=False)
+        yield control_url(published.stdout, tenant.slug)
 
     def deprovision(self, tenant: Tenant) -> None:
         """Remove the set with its volumes, its secret files and its folder."""

@@ -282,6 +282,11 @@ def test_the_control_listener_passes_control_routes_alone(image_set: ImageSet) -
     # nothing a vendor uses is served there
     for path in ("/healthz", "/v1/documents", "/docs"):
         assert httpx.get(f"{control}{path}", timeout=10).status_code == 404, path
+    # the metrics are served there (the api wants the control key), never to vendors
+    assert httpx.get(f"{control}/metrics", timeout=10).status_code == 401
+    with image_set.client() as vendor:
+        for path in ("/control/v1/suspension", "/metrics"):
+            assert vendor.get(path).status_code == 404, path
 
 
 def test_the_tenant_config_and_audit_key_reach_the_data_plane(image_set: ImageSet) -> None:
