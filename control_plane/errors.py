@@ -27,6 +27,8 @@
         ├── LocalRuntimeError           500 LOCAL_RUNTIME_ERROR (``frostbyte local up/down``)
         └── SecretStoreError            500 SECRET_STORE_ERROR (sops/age failed)
 
+        ├── InsufficientCapacity        503 INSUFFICIENT_CAPACITY (this machine cannot host
+        │                                   one more local tenant: connections, memory)
 Messages never carry secrets (passwords, tokens, keys). The HTTP mapping lives in exactly one
 place: :mod:`control_plane.api.errors`.
 """
@@ -52,6 +54,7 @@ __all__ = [
     "InsufficientRole",
     "InvalidConfig",
     "InvalidSlug",
+    "InsufficientCapacity",
     "InvalidTransition",
     "JobNotFound",
     "LastAdminToken",
@@ -126,6 +129,14 @@ class DataPlaneError(ProvisioningFailed):
 
 class LocalRuntimeError(ServiceError):
     default_code = "LOCAL_RUNTIME_ERROR"
+
+class InsufficientCapacity(ServiceError):
+    """The machine cannot host one more local tenant (PostgreSQL connection slots, memory);
+    the message says which and what to do. Raised before the tenant is recorded."""
+
+    status_code = 503
+    default_code = "INSUFFICIENT_CAPACITY"
+
 
 
 class SecretStoreError(ServiceError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -20,6 +21,38 @@ import pytest
 from tests.seaweedfs_fixture import s3_tenant, seaweed_admin, seaweed_server  # noqa: F401
 
 TEST_PG_PORT = 54331
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """As root, local tenants' accounts must reach their state folder under ``tmp_path``;
+    pytest's own base (``/tmp/pytest-of-root``) is made 0700 again by every pytest session
+    that starts (sessions run side by side here), so the base is a folder of this session's
+    own, removed at its end, unless ``--basetemp`` names one."""
+    if os.geteuid() == 0 and config.option.basetemp is None:
+        config.option.basetemp = tempfile.mkdtemp(prefix="fb-pytest-")
+        config.stash[_OWN_BASETEMP] = Path(config.option.basetemp)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if (own := config.stash.get(_OWN_BASETEMP, None)) is not None:
+        shutil.rmtree(own, ignore_errors=True)
+
+
+_OWN_BASETEMP = pytest.StashKey[Path]()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tenant_accounts_reach_python() -> None:
+    """As root, local tenants run under accounts of their own (control_plane.providers.local),
+    which must run this interpreter: where it lives in a private home (pyenv under /root,
+    0700), its folders are made traversable (o+x: nothing becomes listable). Left so after
+    the session: test sessions run side by side on one machine."""
+    if os.geteuid() != 0:
+        return
+    for folder in Path(os.path.realpath(sys.executable)).parents:
+        mode = folder.stat().st_mode & 0o7777
+        if not mode & 0o001:
+            folder.chmod(mode | 0o001)
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,10 @@ asked in ``X-Frostbyte-Actor``, so the data plane's audit chain records ``admin:
 Vendor keys cannot call these routes; this client is the only caller. Its base URL is the
 provider's control channel (``Provider.control_channel``), not necessarily the tenant's
 endpoint: on Hetzner the vendor port is closed to the control plane, and the channel is an
-SSH forward to the data plane's loopback port.
+SSH forward to the data plane's loopback port; a local (process engine) tenant's channel is
+its API's Unix socket, named by an ``http+unix://<percent-encoded path>`` base URL
+(:func:`unix_socket_url`, the convention of requests-unixsocket and docker-py), so control
+calls never pass through the vendor-facing gateway.
 
 Failures map to the control plane's errors: a data plane that cannot be reached or answers
 5xx → :class:`~control_plane.errors.DataPlaneError` (502); an unknown quarantined document →
@@ -18,12 +21,27 @@ from __future__ import annotations
 
 import ssl
 import uuid
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 
 from control_plane.domain.ports import ControlKeyRefused, QuarantineAction
 from control_plane.errors import DataPlaneError, DocumentNotFound
+
+UNIX_SCHEME = "http+unix"
+
+
+def unix_socket_url(socket: Path) -> str:
+    """The base URL of an HTTP server on the Unix socket ``socket``."""
+    return f"{UNIX_SCHEME}://{quote(str(socket), safe='')}"
+
+
+def unix_socket_of(base_url: str) -> Path | None:
+    """The socket a :func:`unix_socket_url` names; None for an ordinary URL."""
+    parts = urlsplit(base_url)
+    return Path(unquote(parts.netloc)) if parts.scheme == UNIX_SCHEME else None
 
 
 class DataPlaneControl:
@@ -37,9 +55,13 @@ class DataPlaneControl:
         """``verify``: what an HTTPS endpoint's certificate must chain to (the control
         plane's CA for a local tenant's gateway)."""
         self._endpoint = endpoint.rstrip("/")
+        self._base = self._endpoint
         self._verify = verify
         self._headers = {"Authorization": f"Bearer {control_key}", "X-Frostbyte-Actor": actor}
         self._transport = transport
+        self._socket = unix_socket_of(self._endpoint)
+        if self._socket is not None:  # plain HTTP on the API's own socket
+            self._base = "http://data-plane"
         self._timeout_s = timeout_s
 
     async def _call(self, method: str, path: str, *, json: Any = None,
@@ -50,9 +72,12 @@ class DataPlaneControl:
 
     async def _request(self, method: str, path: str, *, json: Any = None,
                        params: dict[str, Any] | None = None) -> httpx.Response:
-        url = f"{self._endpoint}/control/v1{path}"
+        url = f"{self._base}/control/v1{path}"
         try:
-            async with httpx.AsyncClient(transport=self._transport, verify=self._verify,
+            transport = self._transport
+            if transport is None and self._socket is not None:
+                transport = httpx.AsyncHTTPTransport(uds=str(self._socket))
+            async with httpx.AsyncClient(transport=transport, verify=self._verify,
                                          timeout=self._timeout_s) as client:
                 response = await client.request(method, url, headers=self._headers,
                                                 json=json, params=params)

@@ -2,7 +2,9 @@
 
 Used by the local provider (tenant data planes) and by ``local_runtime`` (the control plane).
 A pid file is trusted only when ``/proc/<pid>/cmdline`` still contains the expected marker
-(``data_plane``, ``control_plane``), so a recycled pid is never signalled.
+(``data_plane``, ``control_plane``), so a recycled pid is never signalled. A process may be
+started as another Unix account (``as_user``: a local tenant's own); its pid file and log are
+still written by us, in folders only we can write.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -72,8 +75,10 @@ def spawn_detached(
     cwd: Path,
     log_file: Path,
     pid_file: Path,
+    as_user: tuple[int, int] | None = None,
 ) -> int:
-    """Start ``argv`` in its own session, output appended to ``log_file``; record its pid."""
+    """Start ``argv`` in its own session, output appended to ``log_file``; record its pid.
+    ``as_user``: the (uid, gid) it runs as, with no supplementary group (root only)."""
     log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     pid_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     with log_file.open("ab") as log:
@@ -86,12 +91,40 @@ def spawn_detached(
             stderr=subprocess.STDOUT,
             start_new_session=True,
             close_fds=True,
+            **user_kwargs(as_user),
         )
     _cmdline(proc.pid)  # returns once the new program's command line is visible
     tmp = pid_file.with_suffix(".tmp")
     tmp.write_text(f"{proc.pid}\n", encoding="ascii")
     tmp.replace(pid_file)
     return proc.pid
+
+
+def user_kwargs(as_user: tuple[int, int] | None) -> dict[str, Any]:
+    """``subprocess`` arguments that run a child as ``(uid, gid)`` with no other group."""
+    if as_user is None:
+        return {}
+    uid, gid = as_user
+    return {"user": uid, "group": gid, "extra_groups": []}
+
+
+def stop_owned_by(uid: int, *, grace_s: float = 10.0) -> list[int]:
+    """Stop every process running as ``uid`` — for a local tenant's own account only, at
+    deprovisioning, so that no child of its data plane (a parser) outlives it."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            owner = entry.stat().st_uid
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if owner == uid and cmdline:
+            pid = int(entry.name)
+            _stop(pid, cmdline.split(b"\0")[0].decode(errors="replace"), grace_s)
+            found.append(pid)
+    return found
 
 
 def stop_pid_file(pid_file: Path, marker: str, *, grace_s: float = 10.0) -> int | None:
@@ -179,9 +212,11 @@ def wait_until_ready(
 
 
 def tail(path: Path, *, max_bytes: int = 4000) -> str:
-    """The end of a log file (for error messages), or '' if it does not exist."""
+    """The end of a log file (for error messages), or '' if it does not exist. A symbolic
+    link is not followed: a tenant's account could point its own log at a root-only file."""
     try:
-        with path.open("rb") as fh:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as fh:
             fh.seek(0, os.SEEK_END)
             size = fh.tell()
             fh.seek(max(0, size - max_bytes))

@@ -1,6 +1,7 @@
 """The control plane's one place where errors become HTTP responses: the shared envelope and
 request ids (:mod:`frostbyte_common.http_errors`); each error's status is its class's (the
-tree is drawn in :mod:`control_plane.errors`)."""
+tree is drawn in :mod:`control_plane.errors`; e.g. ``InsufficientCapacity`` is a 503 whose
+message, which says what the machine lacks, reaches the caller)."""
 
 from __future__ import annotations
 

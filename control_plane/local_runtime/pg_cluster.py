@@ -4,16 +4,24 @@ Used by ``frostbyte local up`` (the dev stack) and by the test suite (a throwawa
 PostgreSQL refuses to run as root, so when we are root every server command runs as the
 ``postgres`` OS user (``runuser -u postgres --``) and the cluster's folders belong to it.
 
-Authentication: the ``postgres`` superuser is trusted on the socket (a dev cluster; the socket
-folder is the boundary); every other role — tenant roles — must log in with its SCRAM
-password, so tenant isolation also holds inside the dev cluster.
+Authentication: ``scram-sha-256`` for every role, the ``postgres`` superuser included: no
+``trust`` line, so a local tenant's account (which can reach the socket: folder 0711, socket
+0777, SPEC §4) gets nothing without a password. The superuser's password is generated at
+``initdb`` and kept in ``<root>/superuser.password`` (0600, our user only);
+:meth:`PgCluster.conninfo` carries it (a secret: never logged). A cluster made before this
+(``local all postgres trust``) is given a password and a new ``pg_hba.conf`` at its next
+:meth:`PgCluster.start`. CONNECT on the cluster's own databases (``postgres``, ``template1``,
+those :meth:`PgCluster.create_database` makes) is revoked from PUBLIC: a tenant role reaches
+only the database granted to it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pwd
+import secrets
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -30,10 +38,13 @@ _SOCKET_NAME_LEN = len("/.s.PGSQL.65535.lock")
 MAX_SOCKET_DIR_LEN = 100 - _SOCKET_NAME_LEN
 
 _HBA = """\
-# Written by frostbyte: socket only, no TCP at all (listen_addresses = '').
-local   all   postgres                 trust
+# Written by frostbyte: socket only, no TCP at all (listen_addresses = ''); a password
+# (SCRAM) for every role, the superuser included.
 local   all   all                      scram-sha-256
 """
+_TRUST_LINE = "trust"
+# the socket is reachable by every local account (tenants' included): SCRAM is the boundary
+_SOCKET_PERMISSIONS = "0777"
 
 
 def _short_hash(text: str) -> str:
@@ -61,6 +72,15 @@ def _chown_to_postgres(*paths: Path) -> None:
     entry = pwd.getpwnam(SUPERUSER)
     for path in paths:
         os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+def _write_as_postgres(path: Path, text: str) -> None:
+    """Replace a file of the data folder, keeping it the postgres user's."""
+    tmp = path.with_name(f".{path.name}.new")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.chmod(0o600)
+    _chown_to_postgres(tmp)
+    tmp.replace(path)
 
 
 @dataclass
@@ -113,10 +133,32 @@ class PgCluster:
     def describe(self) -> str:
         return f"project cluster at {self.socket_dir} port {self.port}"
 
+    @property
+    def password_file(self) -> Path:
+        """The superuser's password (0600, our user only)."""
+        return self.root / "superuser.password"
+
+    def superuser_password(self) -> str:
+        """The superuser's password: made once, then read back."""
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o711)
+        with contextlib.suppress(FileExistsError):
+            fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="ascii") as out:
+                out.write(secrets.token_urlsafe(32) + "\n")
+        password = self.password_file.read_text(encoding="ascii").strip()
+        if not password:
+            raise LocalRuntimeError(f"{self.password_file} is empty; the cluster's superuser "
+                                    "password is lost (ALTER ROLE postgres PASSWORD as the "
+                                    "postgres OS user, then write it there)")
+        return password
+
     def conninfo(self, dbname: str = "postgres", user: str = SUPERUSER) -> str:
-        return make_conninfo(
-            "", host=str(self.socket_dir), port=str(self.port), user=user, dbname=dbname
-        )
+        """Conninfo on the socket; the superuser's carries its password (a secret)."""
+        params = {"host": str(self.socket_dir), "port": str(self.port), "user": user,
+                  "dbname": dbname}
+        if user == SUPERUSER:
+            params["password"] = self.superuser_password()
+        return make_conninfo("", **params)
 
     # -- commands --------------------------------------------------------------------------
     def _run(
@@ -139,29 +181,90 @@ class PgCluster:
 
     def init(self) -> None:
         """Create the cluster if it does not exist (idempotent)."""
-        for folder in (self.root, self.root / "log", self.socket_dir):
-            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            _chown_to_postgres(folder)
+        self._make_folders()
         if self.initialised():
             return
-        self._checked(
-            [str(self.pg_bin / "initdb"), "-D", str(self.data_dir), "-U", SUPERUSER,
-             "--auth-local=trust", "--auth-host=reject", "--encoding=UTF8", "--locale=C",
-             "--no-instructions"],
-            "initdb",
-        )
+        # the password reaches initdb in a file only the postgres user reads, removed at
+        # once (never on a command line)
+        pwfile = self.root / ".initdb.password"
+        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as out:
+            out.write(self.superuser_password() + "\n")
+        _chown_to_postgres(pwfile)
+        try:
+            self._checked(
+                [str(self.pg_bin / "initdb"), "-D", str(self.data_dir), "-U", SUPERUSER,
+                 "--auth-local=scram-sha-256", "--auth-host=reject", f"--pwfile={pwfile}",
+                 "--encoding=UTF8", "--locale=C", "--no-instructions"],
+                "initdb",
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
         lines = {
             "listen_addresses": "''",
             "port": str(self.port),
             "unix_socket_directories": f"'{self.socket_dir}'",
-            "unix_socket_permissions": "0770",
+            "unix_socket_permissions": _SOCKET_PERMISSIONS,
             "password_encryption": "'scram-sha-256'",
+            "max_connections": "300",  # each local tenant's pools take 26 (domain.capacity)
             **self.settings,
         }
         conf = "\n# frostbyte\n" + "".join(f"{k} = {v}\n" for k, v in lines.items())
         with (self.data_dir / "postgresql.conf").open("a", encoding="utf-8") as fh:
             fh.write(conf)
         (self.data_dir / "pg_hba.conf").write_text(_HBA, encoding="utf-8")
+
+    def _make_folders(self) -> None:
+        """The cluster's folder and socket folder traversable (0711: a tenant's account
+        reaches the socket, lists nothing), the log folder the postgres user's only."""
+        for folder, mode in ((self.root, 0o711), (self.root / "log", 0o700),
+                             (self.socket_dir, 0o711)):
+            folder.mkdir(parents=True, exist_ok=True, mode=mode)
+            folder.chmod(mode)
+            _chown_to_postgres(folder)
+
+    def _trusts_anyone(self) -> bool:
+        """True for a cluster made before every role needed a password."""
+        try:
+            hba = (self.data_dir / "pg_hba.conf").read_text(encoding="utf-8")
+        except OSError:
+            return False
+        return any(line.split()[-1:] == [_TRUST_LINE] for line in hba.splitlines()
+                   if line.strip() and not line.lstrip().startswith("#"))
+
+    def _require_passwords(self) -> None:
+        """Migrate a cluster that trusts its superuser: give it a password (sent as a SCRAM
+        verifier), rewrite ``pg_hba.conf`` with no trust line, open the socket to local
+        accounts (SCRAM guards it), restart. Runs on a started server."""
+        import psycopg
+        from psycopg import sql
+
+        password = self.superuser_password()
+        trusted = make_conninfo("", host=str(self.socket_dir), port=str(self.port),
+                                user=SUPERUSER, dbname="postgres")
+        with psycopg.connect(trusted, autocommit=True, connect_timeout=10) as conn:
+            conn.execute("SET password_encryption = 'scram-sha-256'")
+            conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                sql.Identifier(SUPERUSER), sql.Literal(password)))
+        self.stop()
+        hba = self.data_dir / "pg_hba.conf"
+        _write_as_postgres(hba, _HBA)
+        with (self.data_dir / "postgresql.conf").open("a", encoding="utf-8") as fh:
+            fh.write(f"\n# frostbyte: every role logs in with a password\n"
+                     f"unix_socket_permissions = {_SOCKET_PERMISSIONS}\n")
+        self._start_server()
+
+    def _revoke_public_connect(self) -> None:
+        """Nobody but the superuser connects to the cluster's own databases."""
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.conninfo(), autocommit=True, connect_timeout=10) as conn:
+            for (name,) in conn.execute(
+                    "SELECT datname FROM pg_database WHERE datname IN ('postgres', 'template1')"
+            ).fetchall():
+                conn.execute(sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC")
+                             .format(sql.Identifier(name)))
 
     def is_running(self) -> bool:
         if not self.initialised():
@@ -170,12 +273,17 @@ class PgCluster:
                          ).returncode == 0
 
     def start(self) -> None:
-        """Start the server and wait until it accepts connections (idempotent)."""
-        if self.is_running():
-            return
+        """Start the server and wait until it accepts connections (idempotent); a cluster
+        that still trusts its superuser is moved to passwords first."""
+        if not self.is_running():
+            self._start_server()
+        if self._trusts_anyone():
+            self._require_passwords()
+        self._revoke_public_connect()
+
+    def _start_server(self) -> None:
         # The socket folder may live in /tmp, which can be cleaned between runs.
-        self.socket_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        _chown_to_postgres(self.socket_dir)
+        self._make_folders()
         self._checked(
             [str(self.pg_bin / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(self.data_dir),
              "-l", str(self.log_file)],
@@ -211,6 +319,8 @@ class PgCluster:
         from psycopg import sql
 
         with psycopg.connect(self.conninfo(), autocommit=True, connect_timeout=10) as conn:
-            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-                return
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                                (name,)).fetchone():
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            conn.execute(sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC")
+                         .format(sql.Identifier(name)))

@@ -71,6 +71,7 @@ def _read_stack(state_dir: Path) -> dict[str, object]:
 def _write_stack(state_dir: Path, data: dict[str, object]) -> None:
     tmp = _stack_file(state_dir).with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.chmod(0o600)
     tmp.replace(_stack_file(state_dir))
 
 
@@ -129,7 +130,9 @@ def up(project_root: Path, *, database_url: str | None = None, port: int = 8000
     """Start what is not running — the project cluster (unless ``database_url``), then the
     control plane — and return how to reach it. Idempotent."""
     state_dir = state_dir_for(project_root)
-    state_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
+    # traversable by local tenants' accounts (their folders are below), listable by nobody
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o711)
+    state_dir.chmod(0o711)
     for sub in ("logs", "pids", "tenants"):
         (state_dir / sub).mkdir(exist_ok=True, mode=0o700)
     stack = _read_stack(state_dir)

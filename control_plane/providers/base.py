@@ -81,9 +81,12 @@ class Provider(Protocol):
 
     def control_channel(self, tenant: Tenant) -> AbstractContextManager[str]:
         """A base URL (scheme, no path) on which the control plane reaches the tenant's
-        control routes (``/control/v1``), valid inside the ``with`` block only. ``local``:
-        the tenant's endpoint. ``hetzner``: an SSH forward to the server's loopback (the
-        vendor port is closed to the control plane), ended when the block exits. Entering
+        control routes (``/control/v1``), valid inside the ``with`` block only. ``local``
+        (process engine): ``http+unix://<percent-encoded socket path>``, the data plane
+        API's own Unix socket, never the vendor-facing gateway (see
+        :func:`control_plane.adapters.data_plane_control.unix_socket_url`). ``hetzner``: an
+        SSH forward to the server's loopback (the vendor port is closed to the control
+        plane), ended when the block exits. Entering
         and leaving block; a channel that cannot be opened raises
         :class:`~control_plane.errors.DataPlaneError` (502)."""
         ...
@@ -103,4 +106,15 @@ class Provider(Protocol):
         from ``since`` to ``until`` (open-ended when None), at most its last ``limit``
         lines. One job per tenant is open at a time, so a job's window holds its output.
         A provider that records no such output returns an empty :class:`JobOutput`."""
+        ...
+
+
+@runtime_checkable
+class CapacityCheck(Protocol):
+    """A provider that hosts tenants on a machine of its own with a fixed size (``local``)
+    and can tell, before a tenant is recorded, whether one more fits."""
+
+    def check_capacity(self, slug: str) -> None:
+        """Raise :class:`~control_plane.errors.InsufficientCapacity` (503, with the reason)
+        when this machine cannot host one more tenant; return when it can."""
         ...

@@ -7,8 +7,6 @@ vendors). The image set runs the same server in its ``gateway`` image.
 from __future__ import annotations
 
 import ipaddress
-import os
-import pwd
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,11 +68,11 @@ def listen_address(host: str, port: int) -> str:
 
 
 def render_config(files: GatewayFiles, *, slug: str, host: str, port: int, socket: Path,
-                  error_log: Path) -> str:
-    """The nginx config of one tenant's gateway."""
-    # as root, nginx would hand its workers to `nobody`, who cannot enter the tenant's
-    # folder to reach the socket: they keep the user that runs the tenant's processes
-    user = pwd.getpwuid(os.geteuid()).pw_name if os.geteuid() == 0 else None
+                  error_log: Path, user: str | None) -> str:
+    """The nginx config of one tenant's gateway. ``user``: whom its worker processes run
+    as (the tenant's own account: they reach the API's socket, nothing of another tenant),
+    None to leave nginx's user alone (we are not root). The master, started by root, reads
+    the root-only key and certificate and binds the port; it never runs tenant input."""
     return _TEMPLATES.get_template("gateway-nginx.conf.j2").render(
         slug=slug, user=user, pid_file=files.nginx_pid, error_log=error_log,
         temp=files.temp, socket=socket, listen=listen_address(host, port),

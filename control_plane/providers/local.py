@@ -7,10 +7,11 @@ Per tenant ``t`` (``slug`` with ``-`` as ``_`` in database names):
   ``migrate`` and owns every table — the service role reads and writes rows but can only
   INSERT and SELECT the audit schema (SPEC §5.6); plus an operator role ``fbops_<t>`` (member
   of ``fb_<t>``) used only by one-shot admin commands such as ``add-vendor-key``;
+* a Unix account ``fbt-<slug>`` (see *Isolation* below);
 * an Ed25519 audit signing key, generated once into ``<state_dir>/tenants/<slug>/audit-key.pem``
-  (0600), with which the data plane signs its audit checkpoints;
-* ``<state_dir>/tenants/<slug>/{objects,qdrant,work,logs,pids}`` and a ``port`` file holding
-  its loopback port from the configured range;
+  (0440, root and the tenant's group), with which the data plane signs its audit checkpoints;
+* ``<state_dir>/tenants/<slug>/{objects,qdrant,work,run,logs,pids}`` and a ``port`` file
+  holding its loopback port from the configured range;
 * its own clamd (Debian ``clamav-daemon``) with its own config, socket and temporary folder
   under ``clamd/``, pid in ``pids/clamd.pid``, reading the signature folder in place
   (``FROSTBYTE_CP_CLAMD_SIGNATURES``; else what ``clamd-info`` names: freshclam's
@@ -54,6 +55,56 @@ password each time. A password travels only in the child's environment
 never written to disk or logged. The child
 environment is built from an allowlist, so the control plane's own credentials never leak
 into a data plane.
+
+Isolation (SPEC §4, the ``process`` engine). The control plane runs as root; each tenant's
+processes run as a Unix account of its own, ``fbt-<slug>`` (:mod:`control_plane.adapters.
+unix_accounts`: a system account with its own group and no other, no login shell, its home
+the tenant's ``work/``), made at provisioning and removed (``userdel``) at deprovisioning,
+after every process running as it is stopped; ``verify_deprovisioned`` reports
+``unix_account``. What runs as it: the API (``serve``), the worker and its parser children,
+clamd, the one-shot ``migrate``/``add-vendor-key``/``revoke-vendor-key``, and the gateway's
+nginx worker processes (``user fbt-<slug>;``). The gateway's nginx master stays root, as in
+the Ansible role: it reads the root-only key and certificate and binds the port, and never
+handles a request; a worker reaches the API's socket as the tenant. The ``clamd-info`` and
+``clamd-config`` tools, which read nothing of a tenant's, run as root.
+
+Files. ``<state_dir>`` and ``tenants/`` are 0711 (traversable, never listable); above them
+every folder gets o+x where it lacks it (logged). The tenant's folder is root's, group the
+tenant's, 0710: its account enters it, nobody else does, and it cannot rename or replace
+what root writes there, so root never writes, reads or chowns through a path the tenant
+controls (a tenant that swapped a folder for a link to ``/etc`` gains nothing):
+
+* the account's own, 0700: ``objects/``, ``qdrant/``, ``work/`` (home, cwd, TMPDIR),
+  ``run/`` (the API's and clamd's sockets, clamd's log; in ``/tmp/frostbyte-<hash>/`` when
+  the path would be too long for a socket), ``clamd/tmp/``, ``gateway/tmp/``; a folder made
+  before accounts existed is handed over with its contents (walked by file descriptor,
+  never following a link);
+* root's, the account may read: ``clamd/`` (0710) with ``clamd.conf``, ``gateway/`` (0710)
+  with ``nginx.conf`` and the certificate, ``port``, ``audit-key.pem`` (root:tenant 0440);
+* root's only: ``logs/`` and ``pids/`` (0700; a process writes its log through the
+  descriptor root opened, and cannot forge a pid file for the control plane to signal),
+  the gateway's ``server.key`` (0600).
+
+The state folder's other contents (``secrets/`` with the control plane's and the tenants'
+age keys, ``ca/`` with the CA key, ``admin_token``, ``s3_admin``, ``stack.json``, ``pg/``
+with the superuser's password) stay root-only. The data plane's interpreter and code must be
+reachable by the account (checked before the first start: a Python under ``/root`` is not).
+The project's PostgreSQL cluster (:mod:`control_plane.local_runtime.pg_cluster`) asks every
+role for its SCRAM password, the superuser included; its socket is open to local accounts
+(0777 in a 0711 folder), so the password is the boundary. Each tenant's roles are NOSUPERUSER
+NOCREATEDB NOCREATEROLE, members of nothing but ``fb_<t>`` (the ops role); CONNECT on every
+tenant database and on the cluster's own databases is revoked from PUBLIC.
+
+The control plane reaches a tenant's ``/control/`` routes on the API's Unix socket
+(:meth:`LocalProvider.control_channel`), never through the gateway, which answers 404 for
+``/control/`` and ``/metrics`` on the vendor listener.
+
+Without root no account can be made: provisioning is refused with what to do, unless
+``FROSTBYTE_CP_LOCAL_SHARED_ACCOUNT=true`` — every tenant then runs as the control plane's
+user with no isolation between tenants (development only). Before a tenant is recorded,
+:meth:`LocalProvider.check_capacity` refuses one the machine cannot host (503
+``INSUFFICIENT_CAPACITY``: PostgreSQL connection slots for its pools, ``MemAvailable``
+against ``FROSTBYTE_CP_LOCAL_TENANT_MEMORY_BYTES``; :mod:`control_plane.domain.capacity`).
 """
 
 from __future__ import annotations
@@ -64,6 +115,7 @@ import hashlib
 import json
 import logging
 import os
+import pwd
 import secrets
 import shutil
 import socket
@@ -82,14 +134,17 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from control_plane.adapters import processes
+from control_plane.adapters import processes, unix_accounts
 from control_plane.adapters.certificate_authority import FileCertificateAuthority
+from control_plane.adapters.data_plane_control import unix_socket_url
 from control_plane.adapters.private_files import write_private
 from control_plane.adapters.secret_store import SopsAgeSecretStore
+from control_plane.adapters.unix_accounts import TenantAccount
+from control_plane.domain.capacity import HostMeasures, TenantNeeds, shortfalls
 from control_plane.domain.lifecycle import Tenant
 from control_plane.domain.ports import CertificateAuthority, SecretStore, TenantBuckets
 from control_plane.domain.tenant_secrets import DATA_KEYS, with_data_keys
-from control_plane.errors import DataPlaneError, ProvisioningFailed
+from control_plane.errors import DataPlaneError, InsufficientCapacity, ProvisioningFailed
 from control_plane.providers.base import JobOutput
 from control_plane.providers.gateway import (
     GatewayFiles,
@@ -203,6 +258,39 @@ def _exists(conn: psycopg.Connection[tuple[object, ...]], query: str, name: str)
     return conn.execute(query.encode(), (name,)).fetchone() is not None
 
 
+def own_folder(folder: Path, uid: int, gid: int, mode: int) -> None:
+    """Give ``folder`` (a real folder, never a symbolic link: it is opened without following
+    one) to ``uid``/``gid`` with ``mode``."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        os.fchown(fd, uid, gid)
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+
+
+def own_file(path: Path, uid: int, gid: int, mode: int) -> None:
+    """Give the file ``path`` (never through a symbolic link) to ``uid``/``gid``."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        os.fchown(fd, uid, gid)
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+
+
+def hand_over(folder: Path, account: TenantAccount) -> None:
+    """Make ``folder`` the account's (0700). One that is not yet its (made before tenants
+    had accounts) is handed over with everything in it, walked by file descriptor without
+    following a link, so nothing outside the folder changes owner."""
+    if folder.lstat().st_uid != account.uid:
+        for _, dirs, files, dir_fd in os.fwalk(folder, follow_symlinks=False):
+            for name in (*dirs, *files):
+                os.chown(name, account.uid, account.gid, dir_fd=dir_fd,
+                         follow_symlinks=False)
+    own_folder(folder, account.uid, account.gid, 0o700)
+
+
 @dataclass(frozen=True, slots=True)
 class TenantPaths:
     root: Path
@@ -248,25 +336,31 @@ class TenantPaths:
         return GatewayFiles(self.root / "gateway")
 
     @property
-    def api_socket(self) -> Path:
-        """The data plane API's Unix socket: in the tenant's folder, unless that path is too
-        long for a Unix socket (108 bytes): then in a 0700 folder of the temporary folder
-        named after it (the API must not be reachable but through the gateway)."""
-        beside = self.root / "api.sock"
-        if len(str(beside).encode()) <= 100:
+    def run(self) -> Path:
+        """The folder of the tenant's sockets (API, clamd) and clamd's own log, the one its
+        processes create files in: ``run/`` in the tenant's folder, unless a socket's path
+        there would be too long for a Unix socket (108 bytes): then a 0700 folder of the
+        temporary folder named after the tenant's folder. Owned by the tenant's account."""
+        beside = self.root / "run"
+        if len(str(beside / "clamd.sock").encode()) <= 100:
             return beside
         digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:16]
-        return Path(tempfile.gettempdir()) / f"frostbyte-{digest}" / "api.sock"
+        return Path(tempfile.gettempdir()) / f"frostbyte-{digest}"
+
+    @property
+    def api_socket(self) -> Path:
+        """The data plane API's Unix socket (reached by the gateway's workers and, for the
+        control routes, by the control plane; never by another tenant)."""
+        return self.run / "api.sock"
 
     @property
     def clamd_socket(self) -> Path:
-        """In the tenant's folder, unless that path is too long for a Unix socket (108
-        bytes): then a name derived from it in the temporary folder."""
-        beside = self.clamd / "clamd.sock"
-        if len(str(beside).encode()) <= 100:
-            return beside
-        digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:16]
-        return Path(tempfile.gettempdir()) / f"frostbyte-clamd-{digest}.sock"
+        return self.run / "clamd.sock"
+
+    @property
+    def clamd_log(self) -> Path:
+        """clamd's own log: clamd opens it as the tenant's account."""
+        return self.run / "clamd.log"
 
     def pid_file(self, name: str) -> Path:
         return self.pids / f"{name}.pid"
@@ -274,11 +368,31 @@ class TenantPaths:
     def log_file(self, name: str) -> Path:
         return self.logs / f"{name}.log"
 
-    def make(self) -> None:
-        for folder in (self.root, self.objects, self.qdrant, self.work, self.logs, self.pids,
-                       self.api_socket.parent):
-            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.gateway.make()
+    def make(self, account: TenantAccount | None = None) -> None:
+        """Make the tenant's folders. With ``account`` (isolation, see the module
+        docstring): the tenant's folder root-owned, group the account's, 0710; what the
+        data plane writes (objects, qdrant, work, run, clamd's tmp) owned by the account,
+        0700 (a folder made before isolation is handed over with everything in it); logs,
+        pids and the gateway's key root-only."""
+        if account is None:
+            for folder in (self.root, self.objects, self.qdrant, self.work, self.logs,
+                           self.pids, self.run, self.clamd, self.clamd / "tmp"):
+                folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.gateway.make()
+            return
+        me = os.geteuid()
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        own_folder(self.root, me, account.gid, 0o710)
+        for folder in (self.logs, self.pids):
+            folder.mkdir(exist_ok=True, mode=0o700)
+            own_folder(folder, me, os.getegid(), 0o700)
+        for folder in (self.gateway.root, self.clamd):  # root's files, the account enters
+            folder.mkdir(exist_ok=True, mode=0o700)
+            own_folder(folder, me, account.gid, 0o710)
+        for folder in (self.objects, self.qdrant, self.work, self.run, self.clamd / "tmp",
+                       self.gateway.temp):
+            folder.mkdir(exist_ok=True, mode=0o700)
+            hand_over(folder, account)
 
 
 PROCESSES = ("api", "worker")
@@ -301,7 +415,7 @@ def clamd_config_args(paths: TenantPaths, database: Path, max_stream_bytes: int)
     socket, database, temporary folder and log; streams as long as the tenant's largest
     file."""
     return ["clamd-config", f"--socket={paths.clamd_socket}", f"--database={database}",
-            f"--temp-dir={paths.clamd / 'tmp'}", f"--log-file={paths.log_file(CLAMD)}",
+            f"--temp-dir={paths.clamd / 'tmp'}", f"--log-file={paths.clamd_log}",
             f"--max-stream-bytes={max_stream_bytes}"]
 
 
@@ -362,10 +476,15 @@ class LocalProvider:
         secrets: SecretStore | None = None,
         buckets: TenantBuckets | None = None,
         authority: CertificateAuthority | None = None,
+        shared_account: bool = False,
+        tenant_memory_bytes: int = TenantNeeds().memory_bytes,
     ) -> None:
-        """``code_paths`` go on the data plane's ``PYTHONPATH`` (empty: the interpreter's
-        installed ``data_plane``); ``clamd_signatures`` is the folder whose signatures each
-        tenant's clamd loads in place (None: the folder ``clamd-info`` names);
+        """``shared_account``: run every tenant as our own user (no isolation, for
+        development; see the module docstring); ``tenant_memory_bytes``: what the capacity
+        check expects one more tenant to take. ``code_paths`` go on the data plane's
+        ``PYTHONPATH`` (empty: the interpreter's installed ``data_plane``);
+        ``clamd_signatures`` is the folder whose signatures each tenant's clamd loads in
+        place (None: the folder ``clamd-info`` names);
         ``allow_test_signatures``: the data planes count as ready with only the project's
         test signatures (tests, ``make demo``);
         ``authority`` issues the tenants' gateway certificates (None: the CA kept in
@@ -387,6 +506,8 @@ class LocalProvider:
         self._code_paths = [p.resolve() for p in code_paths]
         self._locks = TenantLocks()
         self._port_lock = threading.Lock()
+        self._shared_account = shared_account
+        self._needs = TenantNeeds(memory_bytes=tenant_memory_bytes)
 
     @classmethod
     def from_settings(cls, settings: ControlPlaneSettings) -> LocalProvider:
@@ -401,6 +522,8 @@ class LocalProvider:
             allow_test_signatures=settings.clamd_allow_test_signatures,
             secrets=SopsAgeSecretStore(settings.state_dir / "secrets"),
             buckets=_buckets_from_settings(settings),
+            shared_account=settings.local_shared_account,
+            tenant_memory_bytes=settings.local_tenant_memory_bytes,
         )
 
     # -- Provider port ---------------------------------------------------------------------
@@ -466,16 +589,45 @@ class LocalProvider:
 
     @contextlib.contextmanager
     def control_channel(self, tenant: Tenant) -> Iterator[str]:
-        """The tenant's own endpoint: a local data plane is reachable on its loopback port."""
+        """The data plane API's own Unix socket (``http+unix://``), which only the tenant's
+        account and root reach: control calls never pass through the vendor-facing
+        gateway, which answers 404 for ``/control/``."""
         if not tenant.endpoint:
             raise DataPlaneError(f"tenant {tenant.slug!r} has no data plane endpoint")
-        yield tenant.endpoint
+        yield unix_socket_url(self.paths(tenant.slug).api_socket)
+
+    def check_capacity(self, slug: str) -> None:
+        """Refuse (:class:`InsufficientCapacity`, 503) one more tenant this machine cannot
+        host: PostgreSQL connection slots left for its pools, MemAvailable for its
+        processes (:mod:`control_plane.domain.capacity` does the arithmetic)."""
+        try:
+            with self._db.admin() as conn:
+                row = conn.execute(
+                    b"SELECT current_setting('max_connections')::int, "
+                    b"current_setting('superuser_reserved_connections')::int").fetchone()
+        except psycopg.Error as exc:
+            raise InsufficientCapacity(
+                f"the tenants' PostgreSQL cannot be reached: {type(exc).__name__}") from None
+        assert row is not None
+        max_connections, reserved = (int(v) for v in row)  # type: ignore[call-overload]
+        existing = sum(1 for folder in self._tenants_dir.glob("*/port")
+                       if folder.parent.name != slug) if self._tenants_dir.is_dir() else 0
+        host = HostMeasures(max_connections=max_connections, reserved_connections=reserved,
+                            existing_tenants=existing,
+                            memory_available_bytes=memory_available())
+        reasons = shortfalls(host, self._needs)
+        if reasons:
+            raise InsufficientCapacity(
+                f"this machine cannot host tenant {slug!r}: " + "; ".join(reasons))
 
     def deprovision(self, tenant: Tenant) -> None:
         """Stop the processes, drop the database and roles, delete the tenant's folder."""
         with self._lock(tenant.slug):
             paths = self.paths(tenant.slug)
             self._stop_processes(paths)
+            account = None if self._shared_account else unix_accounts.lookup(tenant.slug)
+            if account is not None:  # a parser child or a stray the pid files do not name
+                processes.stop_owned_by(account.uid, grace_s=self._stop_grace_s)
             with _database_step(f"could not drop the database of {tenant.slug!r}"):
                 self._db.drop(tenant.slug)
             if self._buckets is not None:
@@ -483,10 +635,11 @@ class LocalProvider:
                     self._buckets.remove_tenant(
                         bucket_name(tenant.slug),
                         self._tenant_secrets(tenant.slug).get("object_store_access_key", ""))
-            paths.clamd_socket.unlink(missing_ok=True)  # it may live outside the folder
-            if paths.api_socket.parent != paths.root:
-                shutil.rmtree(paths.api_socket.parent, ignore_errors=True)
+            if paths.run.parent != paths.root:  # it may live in the temporary folder
+                shutil.rmtree(paths.run, ignore_errors=True)
             shutil.rmtree(paths.root, ignore_errors=True)
+            if account is not None:
+                unix_accounts.remove(tenant.slug)
 
     def revoke_vendor_key(self, tenant: Tenant, key_id: str) -> None:
         """Run ``python -m data_plane revoke-vendor-key`` as the tenant's ops role (works while
@@ -520,6 +673,10 @@ class LocalProvider:
                 conn, "SELECT 1 FROM pg_roles WHERE rolname ~ ('^fb[a-z]*_' || %s || '$')",
                 slug.replace("-", "_"))
         port = urlsplit(tenant.endpoint).port if tenant.endpoint else None
+        try:
+            account_gone = unix_accounts.lookup(slug) is None
+        except ProvisioningFailed:  # an account of that name, not the tenant's
+            account_gone = False
         buckets = {} if self._buckets is None else {
             "bucket": not self._buckets.bucket_exists(bucket_name(slug)),
             "object_store_key": bucket_name(slug) not in self._buckets.identity_names(),
@@ -538,6 +695,7 @@ class LocalProvider:
             "vector_store": not paths.qdrant.exists(),
             "audit_signing_key": not paths.audit_key.exists(),
             "tenant_dir": not paths.root.exists(),
+            "unix_account": account_gone,
             **buckets,
         }
 
@@ -563,7 +721,8 @@ class LocalProvider:
         slug = tenant.slug
         with self._lock(slug):
             paths = self.paths(slug)
-            paths.make()
+            account = self._ensure_account(slug, paths)
+            paths.make(account)
             with _database_step(f"could not prepare the database of {slug!r}"):
                 self._db.ensure(slug)
             port = read_port(paths.port_file)
@@ -577,6 +736,8 @@ class LocalProvider:
                 secrets = self._start_secrets(slug)  # decrypted once for this start
                 self._ensure_bucket(slug, secrets)
                 write_new_signing_key(paths.audit_key)
+                if account is not None:  # the account reads it, cannot replace it
+                    own_file(paths.audit_key, os.geteuid(), account.gid, 0o440)
                 password = secrets.get("db_password") or _new_password()
                 owner_password = _new_password()
                 with _database_step(f"could not set the database password of {slug!r}"):
@@ -598,6 +759,7 @@ class LocalProvider:
                         cwd=paths.work,
                         log_file=paths.log_file(name),
                         pid_file=paths.pid_file(name),
+                        as_user=self._as_user(slug),
                     ): MARKER
                     for name in PROCESSES
                 }
@@ -617,6 +779,74 @@ class LocalProvider:
                 # nothing half-started stays behind: clamd and whatever else began
                 self._stop_processes(paths)
                 raise
+
+    def _ensure_account(self, slug: str, paths: TenantPaths) -> TenantAccount | None:
+        """The tenant's Unix account, made now if missing (None: shared-account mode).
+        Refused when we are not root, unless the shared account was asked for."""
+        if self._shared_account:
+            return None
+        if os.geteuid() != 0:
+            raise ProvisioningFailed(
+                f"the control plane runs as {_user_name(os.geteuid())!r}, not root: it cannot "
+                "make a Unix account per tenant, so local tenants would not be isolated from "
+                "each other. Run the control plane as root, or set "
+                "FROSTBYTE_CP_LOCAL_SHARED_ACCOUNT=true (no isolation, for development)")
+        self._open_ancestors()
+        account = unix_accounts.ensure(slug, paths.work)
+        self._check_reachable(account)
+        return account
+
+    def _open_ancestors(self) -> None:
+        """The state and tenants folders 0711 (traversable, never listable: their other
+        contents stay root-only), every folder above them at least traversable."""
+        state = self._tenants_dir.parent
+        self._tenants_dir.mkdir(parents=True, exist_ok=True, mode=0o711)
+        for folder in (state, self._tenants_dir):
+            os.chmod(folder, 0o711)  # noqa: PTH101, S103 - traversable, not listable
+        for folder in state.parents:
+            mode = folder.stat().st_mode
+            if not mode & 0o001:
+                log.warning("making %s traversable by tenant accounts (o+x)", folder)
+                os.chmod(folder, (mode & 0o7777) | 0o001)  # noqa: PTH101
+
+    def _check_reachable(self, account: TenantAccount) -> None:
+        """The account can run the data plane's interpreter and read its code paths."""
+        probe = ("import os, sys; sys.exit(0 if all(os.access(p, os.R_OK | os.X_OK) "
+                 "for p in sys.argv[1:]) else 3)")
+        try:
+            result = subprocess.run(
+                [str(self._python), "-c", probe, *(str(p) for p in self._code_paths)],
+                env=self._base_env() | {"HOME": "/"}, cwd="/", stdin=subprocess.DEVNULL,
+                capture_output=True, timeout=60, check=False,
+                **processes.user_kwargs((account.uid, account.gid)))
+        except OSError as exc:
+            result = None
+            why = str(exc)
+        if result is None or result.returncode != 0:
+            why = why if result is None else result.stderr.decode(errors="replace")[-300:]
+            raise ProvisioningFailed(
+                f"the tenant's Unix account {account.name!r} cannot run {self._python} or "
+                f"read the data plane's code ({why.strip() or 'permission denied'}): "
+                "every folder above them must be traversable by other users (o+x; a "
+                "Python under /root is not), or set FROSTBYTE_CP_DATA_PLANE_PYTHON to one "
+                "that is")
+
+    def _as_user(self, slug: str) -> tuple[int, int] | None:
+        """The (uid, gid) the tenant's processes run as; None: as we do."""
+        if self._shared_account:
+            return None
+        account = unix_accounts.lookup(slug)
+        if account is None:
+            raise ProvisioningFailed(f"tenant {slug!r} has no Unix account; start it to "
+                                     "make one")
+        return account.uid, account.gid
+
+    def _gateway_user(self, slug: str) -> str | None:
+        """Whom nginx's workers run as: the tenant's account (its master stays root to read
+        the root-only key); in shared-account mode, as root, our own user."""
+        if not self._shared_account:
+            return unix_accounts.account_name(slug)
+        return _user_name(os.geteuid()) if os.geteuid() == 0 else None
 
     def _tenant_secrets(self, slug: str) -> dict[str, str]:
         """The tenant's SOPS secrets, decrypted in memory ({} for a tenant without any)."""
@@ -709,14 +939,14 @@ class LocalProvider:
         pid = processes.spawn_detached(
             [binary, f"--config-file={paths.clamd_config}"], env=self._clamd_env(),
             cwd=paths.clamd, log_file=paths.log_file(f"{CLAMD}-stdout"),
-            pid_file=paths.pid_file(CLAMD))
+            pid_file=paths.pid_file(CLAMD), as_user=self._as_user(paths.root.name))
         deadline = time.monotonic() + self._ready_timeout_s
         while not clamd_ping(paths.clamd_socket):
             if not processes.is_running(pid, marker) or time.monotonic() > deadline:
                 processes.stop_pid_file(paths.pid_file(CLAMD), marker, grace_s=1)
                 raise ProvisioningFailed(
                     f"clamd of {paths.root.name!r} did not start. End of "
-                    f"{paths.log_file(CLAMD)}:\n{processes.tail(paths.log_file(CLAMD))}")
+                    f"{paths.clamd_log}:\n{processes.tail(paths.clamd_log)}")
             time.sleep(0.1)
         log.info("tenant %s: clamd ready on %s (pid %d)", paths.root.name,
                  paths.clamd_socket, pid)
@@ -747,7 +977,7 @@ class LocalProvider:
         error_log = paths.log_file(GATEWAY)
         files.config.write_text(render_config(
             files, slug=slug, host=self._host, port=port, socket=paths.api_socket,
-            error_log=error_log), encoding="utf-8")
+            error_log=error_log, user=self._gateway_user(slug)), encoding="utf-8")
         return processes.spawn_detached(
             nginx_argv(nginx_binary(), files, error_log), env=self._clamd_env(),
             cwd=files.root, log_file=paths.log_file(f"{GATEWAY}-stdout"),
@@ -814,6 +1044,8 @@ class LocalProvider:
             FROSTBYTE_DP_AUDIT_SIGNING_KEY_FILE=str(paths.audit_key),
             FROSTBYTE_DP_CLAMD_SOCKET=str(paths.clamd_socket),
         )
+        if not self._shared_account:  # nothing of ours: its home and scratch are its own
+            env.update(HOME=str(paths.work), TMPDIR=str(paths.work))
         if self._allow_test_signatures:
             env["FROSTBYTE_DP_CLAMD_ALLOW_TEST_SIGNATURES"] = "true"
         env.update(self._object_store_env(
@@ -841,6 +1073,7 @@ class LocalProvider:
                     stderr=subprocess.STDOUT,
                     timeout=self._command_timeout_s,
                     check=False,
+                    **processes.user_kwargs(self._as_user(paths.root.name)),
                 )
             except subprocess.TimeoutExpired:
                 raise error(
@@ -887,6 +1120,22 @@ def _buckets_from_settings(settings: ControlPlaneSettings) -> TenantBuckets | No
                          "FROSTBYTE_CP_S3_ADMIN_ACCESS_KEY and FROSTBYTE_CP_S3_ADMIN_SECRET_KEY")
     return SeaweedAdmin(settings.s3_endpoint, settings.s3_master, AdminCredentials(
         settings.s3_admin_access_key, settings.s3_admin_secret_key.get_secret_value()))
+
+
+def memory_available() -> int:
+    """``MemAvailable`` of ``/proc/meminfo`` in bytes."""
+    with open("/proc/meminfo", encoding="ascii") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    raise InsufficientCapacity("/proc/meminfo has no MemAvailable line")
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
 
 
 def read_port(path: Path) -> int | None:

@@ -2,10 +2,12 @@
 (``/control/v1``): suspension, quarantine, the audit key, the record of a secret rotation,
 the audit export, the consistency check.
 
-They go through the provider's control channel (the tenant's endpoint on ``local``, an SSH
-forward on ``hetzner``) with the tenant's **control key**, kept in its SOPS secrets; its hash
-is installed in the data plane by the provider. A key the data plane refuses (never
-installed, or its data plane was rebuilt) is installed once and the call retried.
+They go through the provider's control channel (the data plane API's Unix socket on
+``local``'s process engine; the gateway's loopback control listener on ``local-podman``; an
+SSH forward on ``hetzner``: never a vendor-facing listener) with the tenant's **control
+key**, kept in its SOPS secrets; its hash is installed in the data plane by the provider. A
+key the data plane refuses (never installed, or its data plane was rebuilt) is installed
+once and the call retried.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from control_plane.domain.lifecycle import Tenant, TenantEvent, TenantState
 from control_plane.domain.ports import TenantRegistryPort
 from control_plane.domain.tenant_config import effective_config, validate_overrides
 from control_plane.errors import InvalidConfig, InvalidTransition, ProviderNotAvailable
-from control_plane.providers.base import Provider
+from control_plane.providers.base import CapacityCheck, Provider
 from control_plane.services.data_plane_control import DataPlaneControlService
 from control_plane.services.providers import provider_for
 from control_plane.services.provisioning import JobRunner
@@ -68,6 +68,9 @@ class TenantLifecycleService:
             )
         overrides = dict(config or {})
         validate_overrides(overrides)
+        chosen = self._providers[provider]
+        if isinstance(chosen, CapacityCheck):  # 503 now, not a FAILED tenant later
+            await asyncio.to_thread(chosen.check_capacity, slug)
         tenant, event = Tenant.request(slug, display_name, provider, overrides, actor=actor)
         await self._registry.create(tenant, event)
         log.info("tenant %s requested by %s (provider %s)", slug, actor, provider)

@@ -232,7 +232,7 @@ def test_provision_start_keys_stop_deprovision(
     assert all("FROSTBYTE_DP_CLAMD_SOCKET" in c["env"] for c in recorded)
     [migrate_call] = [c for c in recorded if c["kind"] == "migrate"]
     assert migrate_call["user"] == migration_role_name(t.slug)
-    assert paths.audit_key.stat().st_mode & 0o777 == 0o600
+    assert paths.audit_key.stat().st_mode & 0o777 == 0o440  # its account reads, cannot replace
     for call in recorded:  # nothing of the control plane's credentials leaks through
         assert all(not k.startswith(("FROSTBYTE_CP", "DATABASE_URL", "PG")) for k in call["env"])
     # the password is nowhere on disk
@@ -370,7 +370,7 @@ def test_revoke_and_verified_deprovision(
     assert provider.verify_deprovisioned(t) == {
         "processes": True, "gateway": True, "scanner": True, "endpoint": True,
         "database": True, "roles": True, "object_root": True, "vector_store": True,
-        "audit_signing_key": True, "tenant_dir": True}
+        "audit_signing_key": True, "tenant_dir": True, "unix_account": True}
     with psycopg.connect(pg_admin_url) as conn:
         assert conn.execute("SELECT count(*) FROM pg_roles WHERE rolname LIKE %s",
                             (f"%{slug_prefix}_v",)).fetchone() == (0,)

@@ -50,8 +50,10 @@ def test_child_env_is_an_allowlist(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     env = provider.child_env("acme", TenantConfig(), 9000, "dbname=fb_acme password=p")
     assert "secret" not in env.values()
     assert env["FROSTBYTE_DP_TENANT"] == "acme"
-    # the API listens on a socket in the tenant's folder, behind its TLS gateway: no port
-    assert env["FROSTBYTE_DP_SOCKET"] == str(tmp_path.resolve() / "tenants/acme/api.sock")
+    # the API listens on a socket in the tenant's run folder, behind its TLS gateway: no port
+    assert env["FROSTBYTE_DP_SOCKET"] == str(tmp_path.resolve() / "tenants/acme/run/api.sock")
+    # its home and scratch are its own folder's, nothing of the control plane's user
+    assert env["HOME"] == env["TMPDIR"] == str(tmp_path.resolve() / "tenants/acme/work")
     assert "FROSTBYTE_DP_PORT" not in env and "FROSTBYTE_DP_HOST" not in env
     assert env["FROSTBYTE_DP_OBJECT_STORE_ROOT"] == str(tmp_path.resolve() / "tenants/acme/objects")
     assert env["FROSTBYTE_DP_QDRANT_PATH"] == str(tmp_path.resolve() / "tenants/acme/qdrant")
