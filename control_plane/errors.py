@@ -7,6 +7,9 @@
     │   │   ├── InvalidConfig           422 INVALID_CONFIG (shared: frostbyte_common.errors)
     │   │   └── ProviderNotAvailable    422 PROVIDER_NOT_AVAILABLE
     │   ├── Unauthenticated             401 UNAUTHENTICATED
+    │   ├── RequestTimeout              408 REQUEST_TIMEOUT (shared: the body stopped arriving)
+    │   ├── PayloadTooLarge
+    │   │   └── BodyTooLarge            413 BODY_TOO_LARGE (shared: a body over 64 KiB)
     │   ├── NotFound
     │   │   ├── TenantNotFound          404 TENANT_NOT_FOUND
     │   │   ├── VendorKeyNotFound       404 VENDOR_KEY_NOT_FOUND

@@ -16,7 +16,9 @@
     │   ├── Conflict
     │   │   └── ModelMismatch          EMBEDDING_MODEL_MISMATCH: vectors of another model
     │   ├── PayloadTooLarge
-    │   │   └── BatchTooLarge          BATCH_TOO_LARGE
+    │   │   ├── BatchTooLarge          BATCH_TOO_LARGE
+    │   │   └── BodyTooLarge           BODY_TOO_LARGE: a body over its route's cap (shared)
+    │   ├── RequestTimeout             REQUEST_TIMEOUT (408): the body stopped arriving (shared)
     │   └── TooManyRequests
     │       └── TooManyBatches         TOO_MANY_BATCHES (retry_after seconds)
     └── ServiceError
