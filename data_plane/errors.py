@@ -2,6 +2,7 @@
 
     FrostbyteError
     ├── ClientError
+    │   ├── IdempotencyKeyInvalid  INVALID_IDEMPOTENCY_KEY (400): empty, > 255 or unprintable
     │   ├── ValidationFailed
     │   │   ├── IntakeRejected         INVALID_MANIFEST, DUPLICATE_NAME (batch-level)
     │   │   └── AuditRangeInvalid      AUDIT_RANGE_INVALID: a proof between impossible sizes
@@ -14,7 +15,9 @@
     │   │   ├── DocumentNotFound       DOCUMENT_NOT_FOUND
     │   │   └── AuditEventNotFound     AUDIT_EVENT_NOT_FOUND
     │   ├── Conflict
-    │   │   └── ModelMismatch          EMBEDDING_MODEL_MISMATCH: vectors of another model
+    │   │   ├── ModelMismatch          EMBEDDING_MODEL_MISMATCH: vectors of another model
+    │   │   ├── DocumentHeld           DOCUMENT_HELD: erasing a QUARANTINED/SCAN_PENDING file
+    │   │   └── IdempotencyKeyReused   IDEMPOTENCY_KEY_REUSED: the key names another manifest
     │   ├── PayloadTooLarge
     │   │   ├── BatchTooLarge          BATCH_TOO_LARGE
     │   │   └── BodyTooLarge           BODY_TOO_LARGE: a body over its route's cap (shared)
@@ -41,6 +44,7 @@ in ``data_plane/api/errors.py`` only.
 from __future__ import annotations
 
 from frostbyte_common.errors import (
+    ClientError,
     Conflict,
     DependencyUnavailable,
     Forbidden,
@@ -60,8 +64,11 @@ __all__ = [
     "BatchTooLarge",
     "DatabaseSetupFailed",
     "DatabaseUnavailable",
+    "DocumentHeld",
     "DocumentNotFound",
     "EmbeddingUnavailable",
+    "IdempotencyKeyInvalid",
+    "IdempotencyKeyReused",
     "IndexUnavailable",
     "InsufficientScope",
     "IntakeRejected",
@@ -157,6 +164,26 @@ class ModelMismatch(Conflict):
     """Vectors of one embedding model would be mixed with another model's collection."""
 
     default_code = "EMBEDDING_MODEL_MISMATCH"
+
+
+class DocumentHeld(Conflict):
+    """A vendor key asked to erase a document the intake holds apart (QUARANTINED, or
+    PROCESSING with SCAN_PENDING): only an admin releases or purges it (SPEC §9)."""
+
+    default_code = "DOCUMENT_HELD"
+
+
+class IdempotencyKeyInvalid(ClientError):
+    """The ``Idempotency-Key`` header is empty, longer than 255 characters or holds
+    characters outside visible ASCII: refused before the body is read."""
+
+    default_code = "INVALID_IDEMPOTENCY_KEY"
+
+
+class IdempotencyKeyReused(Conflict):
+    """The vendor key sent this ``Idempotency-Key`` (still live) with another manifest."""
+
+    default_code = "IDEMPOTENCY_KEY_REUSED"
 
 
 class BatchTooLarge(PayloadTooLarge):

@@ -94,6 +94,9 @@ class DataPlaneSettings(BaseSettings):
         "(INSTREAM). Unset: files are not malware-scanned and /readyz says so.")
     clamd_timeout_s: float = Field(120.0, gt=0, description="Seconds one scan may take "
                                    "before the file is held as SCAN_PENDING.")
+    idempotency_key_ttl_s: float = Field(
+        86400.0, gt=0, description="Seconds an Idempotency-Key of POST /v1/batches names its "
+        "batch (a replay returns its receipt); after that the value may name a new batch.")
     clamd_allow_test_signatures: bool = Field(
         False, description="Let a clamd with only the project's test signatures (EICAR and "
         "test-file hashes, no official daily database) count as ready: for the test suite "

@@ -167,7 +167,8 @@ def build_intake(core: Core) -> IntakeService:
 
     s = core.settings
     return IntakeService(core.db, core.store, core.queue, s.tenant_config.intake,
-                         scanner=build_scanner(s), sniff=sniff_file)
+                         scanner=build_scanner(s), sniff=sniff_file,
+                         idempotency_ttl_s=s.idempotency_key_ttl_s)
 
 
 def build_sandbox_processor(config: TenantConfig) -> ParseAndScan:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -213,18 +214,21 @@ def build_manifest(paths: Sequence[Path], client_ref: str) -> tuple[dict[str, An
     """The ``manifest`` part of ``POST /v1/batches`` and the files it describes, in order.
 
     Names are the files' base names; two files with one name are refused here already
-    (the server would answer ``DUPLICATE_NAME``)."""
+    (the server would answer ``DUPLICATE_NAME``). A name that is not UTF-8 cannot be sent
+    as it is: its undecodable bytes go escaped (``bad\\xff.txt``), which the server
+    rejects with ``UNSAFE_NAME`` like any name it cannot store."""
     if not paths:
         raise CliError("no files to submit", code="NO_FILES")
     entries: list[FileEntry] = []
     seen: dict[str, Path] = {}
     for path in paths:
-        if path.name in seen:
-            raise CliError(f"two files are named {path.name!r}: {seen[path.name]} and {path}",
+        name = os.fsencode(path.name).decode("utf-8", "backslashreplace")
+        if name in seen:
+            raise CliError(f"two files are named {name!r}: {seen[name]} and {path}",
                            code="DUPLICATE_NAME")
-        seen[path.name] = path
+        seen[name] = path
         sha, size = file_digest(path)
-        entries.append(FileEntry(path=path, name=path.name, sha256=sha, size=size))
+        entries.append(FileEntry(path=path, name=name, sha256=sha, size=size))
     return {"client_ref": client_ref, "files": [e.manifest_entry() for e in entries]}, entries
 
 

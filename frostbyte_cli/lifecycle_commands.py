@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from frostbyte_cli import render
 from frostbyte_cli.client import CliError, ControlPlaneClient, Tenant
@@ -307,8 +308,9 @@ def quarantine_list(ctx: typer.Context, slug: str, limit: LimitOpt = 50, offset:
     for column in ("document id", "name", "reason", "signature / detail", "received"):
         table.add_column(column)
     for d in documents:
-        table.add_row(d["document_id"], d.get("name") or "—", d.get("reason") or "—",
-                      d.get("malware_signature") or d.get("detail") or "—",
+        # names and details come from vendors: text, never markup
+        table.add_row(d["document_id"], Text(d.get("name") or "—"), d.get("reason") or "—",
+                      Text(d.get("malware_signature") or d.get("detail") or "—"),
                       str(d.get("created_at") or "—"))
     deps.out.print(table)
 

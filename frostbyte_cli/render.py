@@ -1,4 +1,7 @@
-"""Rich renderings shared by the CLI and the demo: tables, hits, proofs, progress."""
+"""Rich renderings shared by the CLI and the demo: tables, hits, proofs, progress.
+
+What comes from vendors (names, headings, text, a query) goes in as ``Text``, never as a
+string Rich would read as markup: ``[/bold]`` in a name would raise, ``a[b]c`` lose ``[b]``."""
 
 from __future__ import annotations
 
@@ -93,7 +96,7 @@ def receipt_table(documents: Sequence[BatchDocument] | Sequence[Mapping[str, Any
     table.add_column("document id", overflow="fold")
     for d in documents:
         reason = d.get("reason")
-        table.add_row(str(d["name"]), styled_status(str(d["status"]), reason),
+        table.add_row(Text(str(d["name"])), styled_status(str(d["status"]), reason),
                       reason_text(reason), str(d.get("document_id") or "—"))
     return table
 
@@ -126,7 +129,8 @@ def search_result(result: SearchResult, query: str, *, snippets: bool = True
                   ) -> RenderableType:
     """The hits (document, heading path, page/sheet, score, snippet) and the proof panel."""
     hits = result["hits"]
-    table = Table(title=f"Search: {query!r} — {len(hits)} hit(s)", show_lines=snippets)
+    table = Table(title=Text(f"Search: {query!r} — {len(hits)} hit(s)"),
+                  show_lines=snippets)
     table.add_column("#", justify="right")
     table.add_column("document")
     table.add_column("heading path")
@@ -135,10 +139,12 @@ def search_result(result: SearchResult, query: str, *, snippets: bool = True
     if snippets:
         table.add_column("text", ratio=1)
     for rank, hit in enumerate(hits, start=1):
-        row = [str(rank), hit["document_name"], " › ".join(hit["heading_path"]) or "—",
-               location(hit), f"{hit['score']:.3f}"]
+        row: list[str | Text] = [
+            str(rank), Text(hit["document_name"]),
+            Text(" › ".join(hit["heading_path"]) or "—"), location(hit),
+            f"{hit['score']:.3f}"]
         if snippets:
-            row.append(snippet(hit["text"]))
+            row.append(Text(snippet(hit["text"])))
         table.add_row(*row)
     return Group(table, proof_panel(result))
 

@@ -1,5 +1,5 @@
-"""Intake's rows beyond the batch insert, in SQL: files held for a scan, and quarantine
-(``TenantDatabase`` runs these inside its transactions).
+"""Intake's rows beyond the batch insert, in SQL: Idempotency-Keys, files held for a scan,
+and quarantine (``TenantDatabase`` runs these inside its transactions).
 
 Each state change appends its audit event in the same transaction. Every update is
 conditional on the state it leaves, so a retried job or a second admin call changes nothing
@@ -11,16 +11,57 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from psycopg.types.json import Jsonb
+
 from data_plane.adapters.audit_store import AuditStore, Conn
 from data_plane.domain.events import resolved_event_type
+from data_plane.domain.idempotency import IdempotentBatch
 from data_plane.domain.intake import DocStatus, Reason
 from data_plane.domain.object_keys import pending_key, quarantine_key
 from data_plane.domain.records import NewEvent
+from data_plane.errors import IdempotencyKeyReused
 
 Row = dict[str, Any]
 
-__all__ = ["pending_documents", "pending_key", "purge", "quarantine_key", "quarantined",
-           "release", "resolve_pending"]
+__all__ = ["claim_idempotency_key", "idempotent_batch", "keep_receipt", "pending_documents",
+           "pending_key", "purge", "quarantine_key", "quarantined", "release",
+           "resolve_pending"]
+
+
+def idempotent_batch(conn: Conn, key_id: str, idempotency_key: str) -> IdempotentBatch | None:
+    """The live batch the vendor key sent under the Idempotency-Key."""
+    row = conn.execute(
+        "SELECT batch_id, manifest_sha256, receipt FROM idempotency_keys WHERE key_id = %s"
+        " AND idempotency_key = %s AND expires_at > now()",
+        (key_id, idempotency_key)).fetchone()
+    return (IdempotentBatch(row["batch_id"], row["manifest_sha256"], row["receipt"])
+            if row else None)
+
+
+def keep_receipt(conn: Conn, key_id: str, idempotency_key: str, batch_id: uuid.UUID,
+                 receipt: dict[str, Any]) -> None:
+    """The receipt a replay answers, on the key's row while it names ``batch_id``."""
+    conn.execute("UPDATE idempotency_keys SET receipt = %s WHERE key_id = %s"
+                 " AND idempotency_key = %s AND batch_id = %s",
+                 (Jsonb(receipt), key_id, idempotency_key, batch_id))
+
+
+def claim_idempotency_key(conn: Conn, key_id: str, idempotency_key: str, *,
+                          batch_id: uuid.UUID, manifest_sha256: str | None,
+                          ttl_s: float) -> None:
+    """Let the key name ``batch_id`` for ``ttl_s`` seconds, taking over an expired claim.
+    A live claim (a request under the same key recorded meanwhile: the insert waits for its
+    transaction) is ``IdempotencyKeyReused``; the caller's transaction then rolls back."""
+    claimed = conn.execute(
+        "INSERT INTO idempotency_keys (key_id, idempotency_key, manifest_sha256, batch_id,"
+        " expires_at) VALUES (%s, %s, %s, %s, now() + make_interval(secs => %s))"
+        " ON CONFLICT (key_id, idempotency_key) DO UPDATE SET"
+        " manifest_sha256 = EXCLUDED.manifest_sha256, batch_id = EXCLUDED.batch_id,"
+        " created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at"
+        " WHERE idempotency_keys.expires_at <= now()",
+        (key_id, idempotency_key, manifest_sha256, batch_id, float(ttl_s))).rowcount
+    if not claimed:
+        raise IdempotencyKeyReused("this Idempotency-Key names a batch sent meanwhile")
 
 
 def pending_documents(conn: Conn, limit: int = 100) -> list[Row]:

@@ -30,6 +30,7 @@ from data_plane.domain.events import (
     intake_event,
     saved_events,
 )
+from data_plane.domain.idempotency import DEFAULT_TTL_S, IdempotentBatch
 from data_plane.domain.intake import DocStatus, Reason
 from data_plane.domain.policy.outcome import PolicyOutcome
 from data_plane.domain.ports import ModelInfo
@@ -326,9 +327,14 @@ class TenantDatabase:
 
     # -- batches and intake ---------------------------------------------------------------
 
-    def batch_by_idempotency_key(self, key: str) -> uuid.UUID | None:
-        row = self._one("SELECT batch_id FROM batches WHERE idempotency_key = %s", (key,))
-        return row["batch_id"] if row else None
+    def idempotent_batch(self, key_id: str, idempotency_key: str) -> IdempotentBatch | None:
+        with self._connection() as conn:
+            return intake_records.idempotent_batch(conn, key_id, idempotency_key)
+
+    def keep_receipt(self, key_id: str, idempotency_key: str, batch_id: uuid.UUID,
+                     receipt: dict[str, Any]) -> None:
+        with self.transaction() as conn:
+            intake_records.keep_receipt(conn, key_id, idempotency_key, batch_id, receipt)
 
     def stored_document_by_sha(self, sha256: str) -> uuid.UUID | None:
         """The live stored document with these bytes (for DUPLICATE)."""
@@ -340,12 +346,19 @@ class TenantDatabase:
 
     def record_batch(self, *, batch_id: uuid.UUID, client_ref: str,
                      idempotency_key: str | None, key_id: str,
-                     documents: Sequence[NewDocument]) -> None:
-        """Insert the batch and all its document rows with their audit events, atomically."""
+                     documents: Sequence[NewDocument], manifest_sha256: str | None = None,
+                     idempotency_ttl_s: float = DEFAULT_TTL_S) -> None:
+        """Insert the batch and all its document rows with their audit events, atomically;
+        claim its Idempotency-Key (``IdempotencyKeyReused`` while a live one names another
+        batch: nothing is written)."""
         with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO batches (batch_id, client_ref, idempotency_key, key_id)"
                 " VALUES (%s,%s,%s,%s)", (batch_id, client_ref, idempotency_key, key_id))
+            if idempotency_key is not None:
+                intake_records.claim_idempotency_key(
+                    conn, key_id, idempotency_key, batch_id=batch_id,
+                    manifest_sha256=manifest_sha256, ttl_s=idempotency_ttl_s)
             actor = f"vendor_key:{key_id}"
             events = [NewEvent(actor, "batch.received", "batch", str(batch_id),
                                {"client_ref": client_ref, "files": len(documents)})]

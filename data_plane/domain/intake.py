@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from enum import StrEnum
 from typing import Any
 
@@ -56,6 +57,15 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # C0/C1 controls, DEL, and the bidi controls that make "exe.pdf" display as "fdp.exe".
 _UNSAFE_CHARS = re.compile(
     r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+# Invisible characters, so that two names that look identical are never both stored: every
+# format character (Unicode category Cf: soft hyphen U+00AD, zero-width space, non-joiner
+# and joiner U+200B-U+200D, word joiner U+2060, invisible operators U+2061-U+2064, BOM
+# U+FEFF, the bidi controls, tags...), the line and paragraph separators, and the blank
+# letters and marks that render as nothing (combining grapheme joiner, Hangul fillers,
+# Khmer inherent vowels, Mongolian variation selectors).
+_INVISIBLE_CATEGORIES = frozenset({"Cf", "Zl", "Zp"})
+_INVISIBLE_CHARS = frozenset(
+    "\u034f\u115f\u1160\u17b4\u17b5\u180b\u180c\u180d\u180f\u3164\uffa0")
 # Multipart clients percent-encode these in a part's filename (WHATWG forms, httpx).
 _FORM_ENCODED = re.compile(r'[\x00-\x1a\x1c-\x1f"]')
 MAX_NAME_LENGTH = 255
@@ -120,14 +130,20 @@ def _has_nul(value: Any) -> bool:
 
 
 def unsafe_name(name: str) -> bool:
-    """True for names that cannot be stored safely: separators, '..', control/bidi chars."""
+    """True for names that cannot be stored safely: separators, '..', control and bidi
+    characters, invisible characters (``UNSAFE_NAME``; the receipt shows it escaped)."""
     return (
         "/" in name
         or "\\" in name
         or name in {".", ".."}
         or _UNSAFE_CHARS.search(name) is not None
+        or any(_invisible(c) for c in name)
         or len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_LENGTH
     )
+
+
+def _invisible(char: str) -> bool:
+    return char in _INVISIBLE_CHARS or unicodedata.category(char) in _INVISIBLE_CATEGORIES
 
 
 def form_encoded_name(name: str) -> str:

@@ -15,6 +15,7 @@ from typing import Any, BinaryIO, Protocol
 
 from data_plane.domain.canonical import CanonicalDocument
 from data_plane.domain.chunking import Chunk
+from data_plane.domain.idempotency import DEFAULT_TTL_S, IdempotentBatch
 from data_plane.domain.intake import DocStatus, Reason
 from data_plane.domain.intake_content import Sniffed
 from data_plane.domain.policy.outcome import PolicyOutcome
@@ -230,7 +231,13 @@ class UnitOfWork(Protocol):
 
 
 class Batches(Protocol):
-    def batch_by_idempotency_key(self, key: str) -> uuid.UUID | None: ...
+    def idempotent_batch(self, key_id: str, idempotency_key: str) -> IdempotentBatch | None:
+        """The batch the vendor key ``key_id`` sent under ``idempotency_key``, while that
+        key lives (None once it expired, or when another vendor key used the value)."""
+
+    def keep_receipt(self, key_id: str, idempotency_key: str, batch_id: uuid.UUID,
+                     receipt: dict[str, Any]) -> None:
+        """Keep the receipt first answered for the batch its key names, for replays."""
 
     def get_batch(self, batch_id: uuid.UUID) -> BatchRecord | None: ...
 
@@ -242,9 +249,13 @@ class Batches(Protocol):
 
     def record_batch(self, *, batch_id: uuid.UUID, client_ref: str,
                      idempotency_key: str | None, key_id: str,
-                     documents: Sequence[NewDocument]) -> None:
+                     documents: Sequence[NewDocument], manifest_sha256: str | None = None,
+                     idempotency_ttl_s: float = DEFAULT_TTL_S) -> None:
         """Record the batch and every verdict with their audit events, atomically
-        (``batch.received`` first)."""
+        (``batch.received`` first). With ``idempotency_key``, the key of ``key_id`` names
+        the batch, bound to ``manifest_sha256``, for ``idempotency_ttl_s`` seconds (an
+        expired one is taken over); while it names another batch: ``IdempotencyKeyReused``
+        and nothing is written."""
 
 
 class Documents(Protocol):

@@ -9,13 +9,22 @@ PostgreSQL meanwhile (see ``services/pipeline.py``).
 Inside the lock the vectors and objects go first, then the rows and the audit event commit
 together. If anything fails the rows stay and the vendor can send the DELETE again: a
 failure can leave a document that is partly erased, never one that is partly restored.
+
+A document the intake holds apart (QUARANTINED, or SCAN_PENDING), or an e-mail with such an
+attachment, is refused (``DocumentHeld``, 409) before anything is removed: its bytes are an
+admin's to release or purge (``services/intake_quarantine.py``).
 """
 
 from __future__ import annotations
 
 import uuid
 
-from data_plane.domain.erasure import DocumentDeleted, deleted_payload, object_keys
+from data_plane.domain.erasure import (
+    DocumentDeleted,
+    check_erasable,
+    deleted_payload,
+    object_keys,
+)
 from data_plane.domain.object_keys import pending_key, quarantine_key
 from data_plane.domain.ports import ObjectStore, Transaction, UnitOfWork
 from data_plane.domain.records import DocumentRecord, NewEvent
@@ -36,16 +45,18 @@ class DocumentService:
         its objects (a content-addressed raw file only when no other document names it)
         and its row; append ``document.deleted``. An e-mail's attachments (its child
         documents, and theirs) go with it, each with its own event; erasing an attachment
-        leaves its e-mail. Raises ``DocumentNotFound``."""
+        leaves its e-mail. Raises ``DocumentNotFound``, or ``DocumentHeld`` when it or an
+        attachment is QUARANTINED or SCAN_PENDING (nothing is removed then)."""
         with self._db.atomic() as tx:
             row = tx.lock_document(document_id)
             if row is None:
                 raise DocumentNotFound(f"no document {document_id}")
             children = tx.child_documents(document_id)
-            for child_id in children:  # deepest first
-                child = tx.lock_document(child_id)
-                if child is not None:
-                    self._erase(tx, child, actor=actor)
+            locked = [child for child_id in children  # deepest first
+                      if (child := tx.lock_document(child_id)) is not None]
+            check_erasable(document_id, [row, *locked])
+            for child in locked:
+                self._erase(tx, child, actor=actor)
             seq, removed = self._erase(tx, row, actor=actor)
         return DocumentDeleted(document_id=str(document_id), sha256=row.sha256,
                                removed=removed, audit_seq=seq,

@@ -3,6 +3,10 @@
 The API streams each file part to a scratch file while hashing it (``ReceivedFile``); this
 service judges every file, stores the accepted ones content-addressed, records the batch
 atomically, and only then queues the accepted documents.
+
+An ``Idempotency-Key`` (``domain/idempotency.py``) is checked before the body is read, and
+looked up as soon as the manifest is: a replay returns the first receipt without a file
+being read, another manifest under a live key is refused (409).
 """
 
 from __future__ import annotations
@@ -20,6 +24,12 @@ from typing import Protocol
 
 from pydantic import BaseModel, ValidationError
 
+from data_plane.domain.idempotency import (
+    DEFAULT_TTL_S,
+    checked_key,
+    is_replay,
+    manifest_sha256,
+)
 from data_plane.domain.intake import (
     DocStatus,
     Manifest,
@@ -49,6 +59,7 @@ from data_plane.domain.ports import (
 from data_plane.domain.records import DocumentRecord, NewDocument
 from data_plane.errors import (
     BatchTooLarge,
+    IdempotencyKeyReused,
     IntakeRejected,
     ScannerUnavailable,
     TooManyBatches,
@@ -101,6 +112,15 @@ class Receipt(BaseModel):
     documents: list[ReceiptDocument]
 
 
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """What ``POST /v1/batches`` answers: the receipt, and whether it is the receipt of a
+    batch sent earlier under the same Idempotency-Key (a replay) rather than a new one."""
+
+    receipt: Receipt
+    replayed: bool = False
+
+
 def parse_manifest(raw: str | bytes) -> Manifest:
     """Validate the manifest part; a bad one fails the whole batch with INVALID_MANIFEST."""
     try:
@@ -128,8 +148,9 @@ class IntakeService:
 
     def __init__(self, db: IntakeStore, store: ObjectStore, queue: JobQueue,
                  limits: IntakeConfig, scanner: MalwareScanner | None = None, *,
-                 sniff: ContentSniffer) -> None:
+                 sniff: ContentSniffer, idempotency_ttl_s: float = DEFAULT_TTL_S) -> None:
         self._db = db
+        self._idempotency_ttl_s = idempotency_ttl_s
         self._sniff = sniff
         self._scanner = scanner
         self._slots_lock = threading.Lock()
@@ -168,26 +189,48 @@ class IntakeService:
             raise BatchTooLarge(
                 f"batch declares {declared} bytes; the limit is {self._limits.max_batch_bytes}")
 
-    def existing_receipt(self, idempotency_key: str | None) -> Receipt | None:
-        """The receipt of a batch already sent with this Idempotency-Key, if any. Its
-        documents still ACCEPTED are queued again: the first sender may have died between
-        recording the batch and queueing its jobs, and the client re-sends exactly then
-        (queueing a document that already waits is a no-op)."""
-        if not idempotency_key:
+    @staticmethod
+    def idempotency_key(header: str | None) -> str | None:
+        """The ``Idempotency-Key`` header as a key (None without one);
+        ``IdempotencyKeyInvalid`` (400) when it is empty, too long or unprintable."""
+        return checked_key(header)
+
+    def replay(self, manifest: Manifest, *, key_id: str,
+               idempotency_key: str | None) -> Receipt | None:
+        """The receipt of the batch this vendor key sent with this manifest under this
+        Idempotency-Key, while the key lives; None when it names none; and
+        ``IdempotencyKeyReused`` (409) when it names one sent with another manifest.
+
+        A replay queues the batch's documents still ACCEPTED again: the first sender may
+        have died between recording the batch and queueing its jobs, and the client re-sends
+        exactly then (queueing a document that already waits is a no-op)."""
+        if idempotency_key is None:
             return None
-        batch_id = self._db.batch_by_idempotency_key(idempotency_key)
-        batch = self._db.get_batch(batch_id) if batch_id else None
-        if batch_id is None or batch is None:
+        recorded = self._db.idempotent_batch(key_id, idempotency_key)
+        if recorded is None or not is_replay(recorded, manifest_sha256(manifest)):
             return None
-        documents = self._db.batch_documents(batch_id)
+        batch = self._db.get_batch(recorded.batch_id)
+        if batch is None:
+            return None
+        documents = self._db.batch_documents(recorded.batch_id)
         for row in documents:
             if row.status is DocStatus.ACCEPTED:
                 self._queue.enqueue_process(str(row.document_id))
-        return _receipt(batch_id, batch.received_at, documents)
+        if recorded.receipt is not None:
+            return Receipt.model_validate(recorded.receipt)
+        # Not kept (the first sender died right after recording the batch): the batch's
+        # receipt as it stands now.
+        return _receipt(recorded.batch_id, batch.received_at, documents)
 
     def receive(self, manifest: Manifest, files: Sequence[ReceivedFile], *, key_id: str,
-                idempotency_key: str | None) -> Receipt:
-        """Judge each file in SPEC order, store accepted bytes, record, then queue."""
+                idempotency_key: str | None) -> Submitted:
+        """Judge each file in SPEC order, store accepted bytes, record, then queue.
+
+        With an Idempotency-Key (checked by ``idempotency_key``; a replay found by
+        ``replay`` before the files were read), the key names the new batch and keeps its
+        receipt, which a replay answers again; when a request
+        under the same key was recorded meanwhile, this one is its replay (same manifest)
+        or ``IdempotencyKeyReused``, and what it held under its own ids is removed."""
         self.check_batch_limits(manifest)
         batch_id = uuid.uuid4()
         by_name = {f.name: f for f in files}
@@ -213,15 +256,33 @@ class IntakeService:
                     status=DocStatus.REJECTED, reason=Reason.NOT_IN_MANIFEST, stored=False,
                     duplicate_of=None, raw_key=None))
 
-        self._db.record_batch(batch_id=batch_id, client_ref=manifest.client_ref,
-                              idempotency_key=idempotency_key, key_id=key_id, documents=rows)
+        try:
+            self._db.record_batch(
+                batch_id=batch_id, client_ref=manifest.client_ref,
+                idempotency_key=idempotency_key, key_id=key_id, documents=rows,
+                manifest_sha256=manifest_sha256(manifest) if idempotency_key else None,
+                idempotency_ttl_s=self._idempotency_ttl_s)
+        except IdempotencyKeyReused:
+            # Held and quarantined bytes are kept under this batch's own document ids:
+            # nothing else names them. (Content-addressed raw files may be another batch's.)
+            for row in rows:
+                if row.raw_key is not None and row.raw_key in (
+                        pending_key(row.document_id), quarantine_key(row.document_id)):
+                    self._store.delete(row.raw_key)
+            replayed = self.replay(manifest, key_id=key_id, idempotency_key=idempotency_key)
+            if replayed is None:
+                raise
+            return Submitted(replayed, replayed=True)
         # The receipt is the intake verdict, read before any job can move a document on.
         receipt = self.receipt(batch_id)
         assert receipt is not None
+        if idempotency_key is not None:  # what a replay answers
+            self._db.keep_receipt(key_id, idempotency_key, batch_id,
+                                  receipt.model_dump(mode="json"))
         for row in rows:
             if row.status is DocStatus.ACCEPTED:
                 self._queue.enqueue_process(str(row.document_id))
-        return receipt
+        return Submitted(receipt)
 
     def admit_attachments(self, *, parent_id: uuid.UUID, ordinal: int,
                           files: Sequence[AttachedFile]) -> list[NewDocument] | None:

@@ -1,4 +1,9 @@
-"""Batch status and the vendor's acceptance report (JSON, CSV, HTML)."""
+"""Batch status and the vendor's acceptance report (JSON, CSV, HTML).
+
+The CSV opens in a spreadsheet, and names (and details quoting them) come from vendors: a
+text cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is
+prefixed with a single quote (OWASP, CSV injection), so it shows as text, never runs as a
+formula."""
 
 from __future__ import annotations
 
@@ -22,6 +27,8 @@ REPORT_COLUMNS = ("name", "document_id", "status", "reason", "detail", "sha256",
                   "parser", "parser_version", "parse_status", "pages", "chunks", "doc_type",
                   "sensitivity", "safety", "safety_detail", "explanation", "what_to_do",
                   "parent_document_id")
+#: What a spreadsheet reads as the start of a formula (OWASP's CSV-injection list).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class ReportStore(Batches, AuditLog, Protocol):
@@ -87,14 +94,23 @@ class ReportService:
                                 extrasaction="ignore")
         writer.writeheader()
         for row in self.report(batch_id)["documents"]:
-            writer.writerow(row | {"parse_attempts": " | ".join(
+            row = row | {"parse_attempts": " | ".join(
                 f"{a['parser'] or 'parse'}: {a['reason']}: {a['message']}"
-                for a in row["parse_attempts"])})
+                for a in row["parse_attempts"])}
+            writer.writerow({k: csv_cell(v) for k, v in row.items()})
         return buf.getvalue()
 
     def report_html(self, batch_id: uuid.UUID) -> str:
         """A standalone, printable page (see ``intake_report_html``)."""
         return render_report_html(self.report(batch_id))
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet shows as written: text that would start a formula gets a
+    leading single quote; every other value (numbers included) is left as it is."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def _status(docs: list[DocumentRecord]) -> BatchStatus:

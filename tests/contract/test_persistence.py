@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from data_plane.adapters.postgres import TenantDatabase
 from data_plane.domain.canonical import CanonicalDocument, Element, ElementType, ParseStatus
 from data_plane.domain.chunking import Chunk, ChunkingOptions, chunk_document
+from data_plane.domain.idempotency import IdempotentBatch
 from data_plane.domain.intake import DocStatus, Reason
 from data_plane.domain.policy.outcome import PolicyOutcome
 from data_plane.domain.ports import (
@@ -40,6 +41,7 @@ from data_plane.domain.ports import (
     VendorKeys,
 )
 from data_plane.domain.records import EventFilter, NewDocument, NewEvent
+from data_plane.errors import IdempotencyKeyReused
 from data_plane.services.policy import PolicyService
 from frostbyte_common.audit_chain import GENESIS_HASH, AuditEvent, verify_chain
 from frostbyte_common.audit_checkpoint import sign_checkpoint
@@ -101,10 +103,11 @@ def new_doc(name: str = "a.txt", *, ordinal: int = 0, status: DocStatus = DocSta
         parent_document_id=parent, **extra)
 
 
-def record(db: Store, *docs: NewDocument, key: str | None = None) -> uuid.UUID:
+def record(db: Store, *docs: NewDocument, key: str | None = None, key_id: str = "k1",
+           manifest: str | None = None, ttl_s: float = 3600.0) -> uuid.UUID:
     batch_id = uuid.uuid4()
-    db.record_batch(batch_id=batch_id, client_ref="ref", idempotency_key=key, key_id="k1",
-                    documents=docs)
+    db.record_batch(batch_id=batch_id, client_ref="ref", idempotency_key=key, key_id=key_id,
+                    documents=docs, manifest_sha256=manifest, idempotency_ttl_s=ttl_s)
     return batch_id
 
 
@@ -164,7 +167,7 @@ def test_a_batch_is_recorded_with_one_event_per_verdict(db: Store) -> None:
 
     batch = db.get_batch(batch_id)
     assert batch is not None and (batch.client_ref, batch.key_id) == ("ref", "k1")
-    assert db.batch_by_idempotency_key("idem-1") == batch_id
+    assert db.idempotent_batch("k1", "idem-1") == IdempotentBatch(batch_id, None)
     docs = db.batch_documents(batch_id)
     assert [(d.name, d.status, d.reason) for d in docs] == [
         ("a.txt", DocStatus.ACCEPTED, None),
@@ -191,7 +194,7 @@ def test_a_batch_is_recorded_with_one_event_per_verdict(db: Store) -> None:
 def test_missing_things_are_none(db: Store) -> None:
     nobody = uuid.uuid4()
     assert db.get_batch(nobody) is None and db.get_document(nobody) is None
-    assert db.batch_by_idempotency_key("never") is None
+    assert db.idempotent_batch("k1", "never") is None
     assert db.batch_documents(nobody) == [] and db.document_chunks(nobody) == []
     assert db.stored_document_by_sha("0" * 64) is None
     assert db.vendor_key("nope") is None and db.recorded_index_model() is None
@@ -206,14 +209,40 @@ def test_missing_things_are_none(db: Store) -> None:
     assert events(db) == []
 
 
-def test_a_repeated_idempotency_key_is_refused_and_writes_nothing(db: Store) -> None:
-    first = record(db, new_doc("a.txt"), key="same")
+def test_a_live_idempotency_key_is_refused_and_writes_nothing(db: Store) -> None:
+    first = record(db, new_doc("a.txt"), key="same", manifest="m1")
     before = head(db)
-    with pytest.raises(Exception):  # noqa: B017 - each adapter raises its own unique violation
-        record(db, new_doc("b.txt"), key="same")
-    assert db.batch_by_idempotency_key("same") == first
+    with pytest.raises(IdempotencyKeyReused):
+        record(db, new_doc("b.txt"), key="same", manifest="m1")
+    assert db.idempotent_batch("k1", "same") == IdempotentBatch(first, "m1")
     assert head(db) == before
     assert [d.name for d in db.list_documents(limit=10, offset=0)] == ["a.txt"]
+    assert len(db.list_batches(limit=10, offset=0)) == 1
+
+
+def test_an_idempotency_key_is_scoped_by_the_vendor_key(db: Store) -> None:
+    mine = record(db, new_doc("a.txt"), key="same", key_id="k1", manifest="m1")
+    theirs = record(db, new_doc("b.txt"), key="same", key_id="k2", manifest="m2")
+    assert db.idempotent_batch("k1", "same") == IdempotentBatch(mine, "m1")
+    assert db.idempotent_batch("k2", "same") == IdempotentBatch(theirs, "m2")
+    assert db.idempotent_batch("k3", "same") is None
+
+
+def test_the_receipt_a_key_replays_is_kept_on_its_own_batch_only(db: Store) -> None:
+    batch_id = record(db, new_doc("a.txt"), key="kept", manifest="m1")
+    db.keep_receipt("k1", "kept", uuid.uuid4(), {"batch_id": "another"})  # not its batch
+    assert db.idempotent_batch("k1", "kept") == IdempotentBatch(batch_id, "m1")
+    receipt = {"batch_id": str(batch_id), "documents": [{"name": "a.txt"}]}
+    db.keep_receipt("k1", "kept", batch_id, receipt)
+    assert db.idempotent_batch("k1", "kept") == IdempotentBatch(batch_id, "m1", receipt)
+
+
+def test_an_expired_idempotency_key_names_nothing_and_may_be_used_again(db: Store) -> None:
+    old = record(db, new_doc("a.txt"), key="again", manifest="m1", ttl_s=0.0)
+    assert db.idempotent_batch("k1", "again") is None
+    new = record(db, new_doc("b.txt"), key="again", manifest="m2")
+    assert db.idempotent_batch("k1", "again") == IdempotentBatch(new, "m2")
+    assert {b.batch_id for b in db.list_batches(limit=10, offset=0)} == {old, new}
 
 
 def test_batches_and_documents_list_newest_first(db: Store) -> None:

@@ -36,6 +36,7 @@ from data_plane.domain.events import (
     saved_events,
     stored_verdict,
 )
+from data_plane.domain.idempotency import DEFAULT_TTL_S, IdempotentBatch
 from data_plane.domain.intake import DocStatus, Reason
 from data_plane.domain.policy.outcome import PolicyOutcome
 from data_plane.domain.ports import ModelInfo
@@ -53,6 +54,7 @@ from data_plane.domain.records import (
     StoredChunk,
     VendorKeyRecord,
 )
+from data_plane.errors import IdempotencyKeyReused
 from frostbyte_common.audit_chain import GENESIS_HASH, AuditEvent, next_event
 from frostbyte_common.audit_checkpoint import Checkpoint
 from frostbyte_common.canonical_json import sha256_hex
@@ -62,7 +64,7 @@ RESUMED = "tenant.resumed"
 
 
 class UniqueViolation(Exception):
-    """A second batch with the same id or Idempotency-Key (PostgreSQL raises its own)."""
+    """A second batch with the same id (PostgreSQL raises its own)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,11 +91,15 @@ class _State:
     index_model: IndexModelRecord | None = None
     events: list[AuditEvent] = field(default_factory=list)
     checkpoints: dict[int, Checkpoint] = field(default_factory=dict)
+    #: (vendor key id, Idempotency-Key) → the batch it names, and until when
+    idempotency: dict[tuple[str, str], tuple[IdempotentBatch, datetime]] = field(
+        default_factory=dict)
 
     def copy(self) -> _State:
         return _State(dict(self.batches), dict(self.documents), dict(self.chunks),
                       dict(self.elements), dict(self.pii_findings), dict(self.vendor_keys),
-                      self.index_model, list(self.events), dict(self.checkpoints))
+                      self.index_model, list(self.events), dict(self.checkpoints),
+                      dict(self.idempotency))
 
 
 class InMemoryTransaction:
@@ -341,19 +347,35 @@ class InMemoryTenantDatabase:
             malware_signature=d.malware_signature, parent_document_id=d.parent_document_id)
         return intake_event(batch_id, d, actor)
 
-    def batch_by_idempotency_key(self, key: str) -> uuid.UUID | None:
+    def idempotent_batch(self, key_id: str, idempotency_key: str) -> IdempotentBatch | None:
         with self._tx():
-            return next((b.batch_id for b in self._state.batches.values()
-                         if b.idempotency_key == key), None)
+            claim = self._state.idempotency.get((key_id, idempotency_key))
+            return claim[0] if claim is not None and claim[1] > self._now else None
+
+    def keep_receipt(self, key_id: str, idempotency_key: str, batch_id: uuid.UUID,
+                     receipt: dict[str, Any]) -> None:
+        with self._tx():
+            claim = self._state.idempotency.get((key_id, idempotency_key))
+            if claim is not None and claim[0].batch_id == batch_id:
+                self._state.idempotency[(key_id, idempotency_key)] = (
+                    dataclasses.replace(claim[0], receipt=receipt), claim[1])
 
     def record_batch(self, *, batch_id: uuid.UUID, client_ref: str,
                      idempotency_key: str | None, key_id: str,
-                     documents: Sequence[NewDocument]) -> None:
+                     documents: Sequence[NewDocument], manifest_sha256: str | None = None,
+                     idempotency_ttl_s: float = DEFAULT_TTL_S) -> None:
         with self._tx():
-            if batch_id in self._state.batches or (idempotency_key is not None and any(
-                    b.idempotency_key == idempotency_key
-                    for b in self._state.batches.values())):
-                raise UniqueViolation(f"batch {batch_id} / {idempotency_key!r} exists")
+            if batch_id in self._state.batches:
+                raise UniqueViolation(f"batch {batch_id} exists")
+            if idempotency_key is not None:
+                claim = (key_id, idempotency_key)
+                live = self._state.idempotency.get(claim)
+                if live is not None and live[1] > self._now:
+                    raise IdempotencyKeyReused("this Idempotency-Key names a batch sent "
+                                               "meanwhile")
+                self._state.idempotency[claim] = (
+                    IdempotentBatch(batch_id, manifest_sha256),
+                    self._now + timedelta(seconds=idempotency_ttl_s))
             self._state.batches[batch_id] = BatchRecord(
                 batch_id=batch_id, client_ref=client_ref, idempotency_key=idempotency_key,
                 key_id=key_id, received_at=self._now)

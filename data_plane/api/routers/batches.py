@@ -1,4 +1,11 @@
-"""Intake: submit a batch, list batches, a batch's status and its acceptance report."""
+"""Intake: submit a batch, list batches, a batch's status and its acceptance report.
+
+``Idempotency-Key`` (``domain/idempotency.py``): checked before the body is read (400
+``INVALID_IDEMPOTENCY_KEY``), looked up once the manifest part is in, before any file: a
+replay answers the first receipt with ``Idempotent-Replayed: true`` (the rest of the body
+is read and dropped, so the client gets the answer), another manifest is 409
+``IDEMPOTENCY_KEY_REUSED``.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +22,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from data_plane.api.auth import IngestCaller, ReadCaller
 from data_plane.api.dependencies import Catalogue, Intake, Metrics, Reports, Settings
 from data_plane.api.multipart import MAX_MANIFEST_BYTES, read_batch
+from data_plane.domain.idempotency import REPLAYED_HEADER
 from data_plane.domain.intake import Manifest
 from data_plane.errors import BatchTooLarge
 from data_plane.services.intake import Receipt, ReceivedFile, parse_manifest
@@ -22,15 +30,23 @@ from data_plane.services.intake import Receipt, ReceivedFile, parse_manifest
 router = APIRouter(prefix="/v1/batches", tags=["intake"])
 
 
+class _Replayed(Exception):
+    """Not an error: the manifest is one already sent under the Idempotency-Key, and reading
+    the body stops with its receipt."""
+
+    def __init__(self, receipt: Receipt) -> None:
+        super().__init__("replay")
+        self.receipt = receipt
+
+
 @router.post("", status_code=202, response_model=Receipt)
 async def submit_batch(
-    request: Request, caller: IngestCaller, intake: Intake, settings: Settings,
-    metrics: Metrics, idempotency_key: Annotated[str | None, Header()] = None,
+    request: Request, response: Response, caller: IngestCaller, intake: Intake,
+    settings: Settings, metrics: Metrics,
+    idempotency_key: Annotated[str | None, Header()] = None,
 ) -> Receipt:
     """Submit a batch: a `manifest` JSON part, then one `files` part per file."""
-    existing = await run_in_threadpool(intake.existing_receipt, idempotency_key)
-    if existing is not None:
-        return existing
+    key = intake.idempotency_key(idempotency_key)
     limits = settings.tenant_config.intake
     declared = request.headers.get("content-length", "")
     body_limit = limits.max_batch_bytes + MAX_MANIFEST_BYTES
@@ -40,9 +56,12 @@ async def submit_batch(
     manifests: list[Manifest] = []
 
     def on_manifest(raw: bytes) -> None:
-        # Validated as soon as it arrives: a bad or too large batch is refused before any
-        # file is read.
+        # Validated as soon as it arrives: a replay, a reused key, a bad or too large batch
+        # is answered before any file is read.
         manifest = parse_manifest(raw)
+        replayed = intake.replay(manifest, key_id=caller.key_id, idempotency_key=key)
+        if replayed is not None:
+            raise _Replayed(replayed)
         intake.check_batch_limits(manifest)
         manifests.append(manifest)
 
@@ -50,21 +69,33 @@ async def submit_batch(
     uploads.mkdir(parents=True, exist_ok=True)
     with intake.batch_slot():
         scratch = Path(tempfile.mkdtemp(prefix="batch-", dir=uploads))
+        stream = request.stream()
         try:
             batch = await read_batch(
-                request.stream(), request.headers.get("content-type"), scratch,
+                stream, request.headers.get("content-type"), scratch,
                 max_file_bytes=limits.max_file_bytes, max_batch_bytes=body_limit,
                 max_files=limits.max_batch_files, on_manifest=on_manifest)
             received = [ReceivedFile(name=f.name, path=f.path, size=f.size, sha256=f.sha256)
                         for f in batch.files]
-            receipt = await run_in_threadpool(
+            submitted = await run_in_threadpool(
                 intake.receive, manifests[0], received, key_id=caller.key_id,
-                idempotency_key=idempotency_key)
+                idempotency_key=key)
+        except _Replayed as replay:
+            drained = 0
+            async for chunk in stream:  # the files again: dropped unread
+                drained += len(chunk)
+                if drained > body_limit:
+                    break
+            response.headers[REPLAYED_HEADER] = "true"
+            return replay.receipt
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-    for d in receipt.documents:
+    if submitted.replayed:
+        response.headers[REPLAYED_HEADER] = "true"
+        return submitted.receipt
+    for d in submitted.receipt.documents:
         metrics.intake_documents.labels(d.status, d.reason or "").inc()
-    return receipt
+    return submitted.receipt
 
 
 @router.get("")

@@ -24,6 +24,17 @@ SHA = "a" * 64
         ("tab\there.pdf", True),
         ("c1\x85.pdf", True),
         ("invoice\u202efdp.exe", True),  # displays as "invoiceexe.pdf"
+        # invisible characters: two names that look identical must not both be stored
+        ("in\u200bvoice.pdf", True),  # zero-width space
+        ("in\u200cvoice.pdf", True),  # zero-width non-joiner
+        ("in\u200dvoice.pdf", True),  # zero-width joiner
+        ("in\u2060voice.pdf", True),  # word joiner
+        ("in\u00advoice.pdf", True),  # soft hyphen
+        ("\ufeffinvoice.pdf", True),  # zero-width no-break space (BOM)
+        ("invoice\u2066.pdf", True),  # left-to-right isolate
+        ("invoice\u180e.pdf", True),  # Mongolian vowel separator (was zero-width)
+        ("invoice\u2063.pdf", True),  # invisible separator
+        ("Ｒｅｐｏｒｔ.pdf", False),  # fullwidth letters are visible
         ("x" * 300 + ".pdf", True),
         ("é" * 127 + ".pdf", True),  # 258 bytes in UTF-8
     ],
@@ -35,6 +46,8 @@ def test_unsafe_names(name: str, unsafe: bool) -> None:
 def test_escaped_names_are_printable_and_storable() -> None:
     assert escape_name("a\x00b.pdf") == "a\\x00b.pdf"
     assert escape_name("invoice\u202efdp.exe") == "invoice\\u202efdp.exe"
+    assert escape_name("in\u200bvoice.pdf") == "in\\u200bvoice.pdf"
+    assert escape_name("in\u00advoice.pdf") == "in\\xadvoice.pdf"
 
 
 @pytest.mark.parametrize("name", ["a\x00b.pdf", 'quo"te\r\n.pdf', "plain.pdf", "esc\x1b.pdf"])

@@ -16,15 +16,16 @@ import pytest
 
 from data_plane.adapters.intake_sniff import sniff_file
 from data_plane.adapters.objectstore_fs import FilesystemObjectStore
-from data_plane.domain.intake import DocStatus, Reason
+from data_plane.domain.intake import DocStatus, Manifest, Reason
 from data_plane.domain.intake_scan import ScanVerdict
 from data_plane.domain.object_keys import pending_key, quarantine_key, raw_key
-from data_plane.errors import BatchTooLarge, ScannerUnavailable
+from data_plane.errors import BatchTooLarge, IdempotencyKeyReused, ScannerUnavailable
 from data_plane.services.intake import (
     AttachedFile,
     IntakeService,
     Receipt,
     ReceivedFile,
+    Submitted,
     parse_manifest,
 )
 from frostbyte_common.audit_chain import verify_chain
@@ -67,14 +68,21 @@ class Intake:
                             sha256=hashlib.sha256(data).hexdigest())
 
     def send(self, files: dict[str, bytes], *, declared: dict[str, bytes] | None = None,
-             key: str | None = None) -> Receipt:
+             key: str | None = None, key_id: str = "k1") -> Receipt:
         """A batch whose manifest names ``declared`` (default: the files themselves)."""
-        named = files if declared is None else declared
-        manifest = parse_manifest(json.dumps({"client_ref": "ref-1", "files": [
-            {"name": n, "sha256": hashlib.sha256(d).hexdigest(), "size": len(d)}
-            for n, d in named.items()]}))
-        return self.service.receive(manifest, [self.file(n, d) for n, d in files.items()],
-                                    key_id="k1", idempotency_key=key)
+        return self.submit(files, declared=declared, key=key, key_id=key_id).receipt
+
+    def submit(self, files: dict[str, bytes], *, declared: dict[str, bytes] | None = None,
+               key: str | None = None, key_id: str = "k1") -> Submitted:
+        return self.service.receive(manifest_of(files if declared is None else declared),
+                                    [self.file(n, d) for n, d in files.items()],
+                                    key_id=key_id, idempotency_key=key)
+
+
+def manifest_of(named: dict[str, bytes]) -> Manifest:
+    return parse_manifest(json.dumps({"client_ref": "ref-1", "files": [
+        {"name": n, "sha256": hashlib.sha256(d).hexdigest(), "size": len(d)}
+        for n, d in named.items()]}))
 
 
 @pytest.fixture
@@ -148,10 +156,73 @@ def test_the_same_bytes_twice_are_a_duplicate_of_the_first(intake: Intake) -> No
 
 def test_a_resubmitted_batch_gets_its_first_receipt(intake: Intake) -> None:
     receipt = intake.send({"a.txt": TEXT}, key="idem-1")
-    assert intake.service.existing_receipt("idem-1") == receipt
-    assert intake.service.existing_receipt("other") is None
-    assert intake.service.existing_receipt(None) is None
+    manifest = manifest_of({"a.txt": TEXT})
+    replay = intake.service.replay
+    assert replay(manifest, key_id="k1", idempotency_key="idem-1") == receipt
+    assert replay(manifest, key_id="k1", idempotency_key="other") is None
+    assert replay(manifest, key_id="k1", idempotency_key=None) is None
     assert len(intake.db.list_batches(limit=10, offset=0)) == 1
+
+
+def test_a_replay_answers_the_receipt_first_answered(intake: Intake) -> None:
+    receipt = intake.send({"a.txt": TEXT}, key="idem-1")
+    (doc,) = receipt.documents
+    assert doc.document_id is not None
+    intake.db.mark_failed(uuid.UUID(doc.document_id), Reason.PARSE_FAILED, "moved on",
+                          None, {})
+    moved = intake.db.get_document(uuid.UUID(doc.document_id))
+    assert moved is not None and moved.status is DocStatus.FAILED
+    again = intake.service.replay(manifest_of({"a.txt": TEXT}), key_id="k1",
+                                  idempotency_key="idem-1")
+    assert again == receipt and again.documents[0].status == "ACCEPTED"
+
+
+def test_an_idempotency_key_is_the_vendor_keys_own(intake: Intake) -> None:
+    mine = intake.send({"a.txt": TEXT}, key="idem-1", key_id="k1")
+    theirs = intake.submit({"b.txt": b"Another vendor key's file.\n"}, key="idem-1",
+                           key_id="k2")
+    assert not theirs.replayed and theirs.receipt.batch_id != mine.batch_id
+    assert verdicts(theirs.receipt) == [("b.txt", "ACCEPTED", None)]
+
+
+def test_an_idempotency_key_is_bound_to_its_manifest(intake: Intake) -> None:
+    intake.send({"a.txt": TEXT}, key="idem-1")
+    other = manifest_of({"b.txt": b"Other files.\n"})
+    with pytest.raises(IdempotencyKeyReused) as refused:
+        intake.service.replay(other, key_id="k1", idempotency_key="idem-1")
+    assert refused.value.status_code == 409
+    assert len(intake.db.list_batches(limit=10, offset=0)) == 1
+
+
+def test_a_request_that_loses_the_race_for_its_key_is_a_replay_or_refused(
+        intake: Intake) -> None:
+    """Two requests under one key, both past the replay check while neither was recorded:
+    the second to record gets the first one's receipt (same manifest), or 409 (another),
+    and what it held under its own document ids is removed."""
+    first = intake.send({"a.txt": TEXT}, key="race")
+    again = intake.submit({"a.txt": TEXT}, key="race")
+    assert again.replayed and again.receipt == first
+    intake.scanner.down = True  # the loser's file is held under its own id...
+    with pytest.raises(IdempotencyKeyReused):
+        intake.submit({"held.txt": b"Held while the scanner is down.\n"}, key="race")
+    assert not [p for p in (intake.folder.parent / "objects").rglob("*")
+                if p.is_file() and "pending" in p.parts]
+    assert len(intake.db.list_batches(limit=10, offset=0)) == 1
+
+
+def test_an_expired_idempotency_key_names_a_new_batch(tmp_path: Path) -> None:
+    db = InMemoryTenantDatabase()
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    service = IntakeService(db, FilesystemObjectStore(tmp_path / "objects"), RecordingQueue(),
+                            IntakeConfig(), sniff=sniff_file, idempotency_ttl_s=1e-6)
+    intake = Intake(service, db, FilesystemObjectStore(tmp_path / "objects"),
+                    RecordingQueue(), ScriptedScanner(), folder)
+    first = intake.send({"a.txt": TEXT}, key="idem-1")
+    assert service.replay(manifest_of({"a.txt": TEXT}), key_id="k1",
+                          idempotency_key="idem-1") is None
+    second = intake.submit({"b.txt": b"A new batch.\n"}, key="idem-1")
+    assert not second.replayed and second.receipt.batch_id != first.batch_id
 
 
 def test_a_resent_batch_queues_what_a_dying_api_recorded_but_never_queued(
@@ -166,7 +237,8 @@ def test_a_resent_batch_queues_what_a_dying_api_recorded_but_never_queued(
     with pytest.raises(SystemExit):
         intake.send({"a.txt": TEXT}, key="idem-2")
     del intake.queue.enqueue_process  # the restarted API queues normally
-    again = intake.service.existing_receipt("idem-2")
+    again = intake.service.replay(manifest_of({"a.txt": TEXT}), key_id="k1",
+                                  idempotency_key="idem-2")
     assert again is not None and [d.status for d in again.documents] == ["ACCEPTED"]
     assert intake.queue.process_jobs == [again.documents[0].document_id]
 
