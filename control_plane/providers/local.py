@@ -76,7 +76,8 @@ controls (a tenant that swapped a folder for a link to ``/etc`` gains nothing):
 
 * the account's own, 0700: ``objects/``, ``qdrant/``, ``work/`` (home, cwd, TMPDIR),
   ``run/`` (the API's and clamd's sockets, clamd's log; in ``/tmp/frostbyte-<hash>/`` when
-  the path would be too long for a socket), ``clamd/tmp/``, ``gateway/tmp/``; a folder made
+  the path would be too long for a socket), ``clamd/tmp/``, and the folders nginx's master
+  makes for its workers in ``gateway/tmp/`` (root's, 0710, emptied at each start); a folder made
   before accounts existed is handed over with its contents (walked by file descriptor,
   never following a link);
 * root's, the account may read: ``clamd/`` (0710) with ``clamd.conf``, ``gateway/`` (0710)
@@ -386,11 +387,13 @@ class TenantPaths:
         for folder in (self.logs, self.pids):
             folder.mkdir(exist_ok=True, mode=0o700)
             own_folder(folder, me, os.getegid(), 0o700)
-        for folder in (self.gateway.root, self.clamd):  # root's files, the account enters
+        # root's files, the account enters; nginx's master (root) makes its temporary
+        # folders in gateway/tmp and gives them to the workers: that folder must not be the
+        # tenant's, or a link planted there would have root chown what it points at
+        for folder in (self.gateway.root, self.clamd, self.gateway.temp):
             folder.mkdir(exist_ok=True, mode=0o700)
             own_folder(folder, me, account.gid, 0o710)
-        for folder in (self.objects, self.qdrant, self.work, self.run, self.clamd / "tmp",
-                       self.gateway.temp):
+        for folder in (self.objects, self.qdrant, self.work, self.run, self.clamd / "tmp"):
             folder.mkdir(exist_ok=True, mode=0o700)
             hand_over(folder, account)
 
@@ -974,6 +977,12 @@ class LocalProvider:
         """Start the tenant's nginx: HTTPS on its loopback port, to the API's socket."""
         files = paths.gateway
         self._ensure_certificate(paths, slug)
+        # nginx's master makes (and, as root, chowns) its temporary folders anew: what a
+        # worker left there is not walked into (rmtree follows no link)
+        shutil.rmtree(files.temp, ignore_errors=True)
+        files.temp.mkdir(mode=0o700)
+        if (as_user := self._as_user(slug)) is not None:
+            own_folder(files.temp, os.geteuid(), as_user[1], 0o710)
         error_log = paths.log_file(GATEWAY)
         files.config.write_text(render_config(
             files, slug=slug, host=self._host, port=port, socket=paths.api_socket,

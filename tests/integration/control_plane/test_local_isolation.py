@@ -139,6 +139,10 @@ def test_a_tenant_reaches_nothing_of_another_tenant_nor_of_the_control_plane(
             assert (folder.stat().st_uid, folder.stat().st_mode & 0o777) == (account.uid, 0o700)
         assert pa.root.stat().st_gid == account.gid and pa.root.stat().st_mode & 0o777 == 0o710
         assert pa.audit_key.stat().st_gid == account.gid
+        # nginx's temporary folders: root's parent, the workers' own children
+        assert (pa.gateway.temp.stat().st_uid, pa.gateway.temp.stat().st_mode & 0o777) == (
+            0, 0o710)
+        assert (pa.gateway.temp / "body").stat().st_uid == account.uid
         assert pa.audit_key.stat().st_mode & 0o777 == 0o440
 
         env = _environ(worker)  # A's worker's own environment
