@@ -28,6 +28,10 @@ _CP_INHERITED_ENV = ("PATH", "HOME", "LANG", "LANGUAGE", "LC_ALL", "TZ", "TMPDIR
                      "VIRTUAL_ENV", "SSL_CERT_FILE", "SSL_CERT_DIR", "HF_HOME",
                      "XDG_CACHE_HOME", "TORCH_HOME",
                      "FROSTBYTE_CP_LOCAL_ENGINE",  # process (default) or podman
+                     # no Unix account per tenant (not root; development only), and what
+                     # the capacity check expects a tenant to take
+                     "FROSTBYTE_CP_LOCAL_SHARED_ACCOUNT",
+                     "FROSTBYTE_CP_LOCAL_TENANT_MEMORY_BYTES",
                      # the tenants' ClamAV signature folder, and whether the project's
                      # test signatures alone may do (tests, `make demo`)
                      "FROSTBYTE_CP_CLAMD_SIGNATURES",
