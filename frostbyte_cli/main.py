@@ -330,7 +330,9 @@ def batch_submit(
         help="Wait until every document is finished (INDEXED, rejected, ...).")] = True,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for processing.")] = 1800.0,
     idempotency_key: Annotated[str | None, typer.Option(
-        help="Resubmitting with the same key returns the first receipt.")] = None,
+        help="Resubmitting the same files with the same key returns the first receipt "
+        "(1-255 visible ASCII characters, e.g. a UUID; other files under a key still in "
+        "use are refused; a key lives 24 h by default).")] = None,
     json_out: JsonOpt = False,
     endpoint: EndpointOpt = None,
     key: KeyOpt = None,
