@@ -16,6 +16,8 @@ from data_plane.domain.records import EventFilter
 from data_plane.services.audit import AuditService
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
+# A text filter PostgreSQL cannot hold (NUL) is the caller's error: 422, not a failed query.
+_NO_NUL = r"^[^\x00]*$"
 
 
 @router.get("/verify")
@@ -28,9 +30,11 @@ def verify(audit: Audit, caller: AuditCaller) -> dict[str, Any]:
 def events(
     audit: Audit,
     caller: AuditCaller,
-    document_id: str | None = None, batch_id: str | None = None,
-    event_type: Annotated[str | None, Query(alias="type")] = None,
-    actor: str | None = None, since: datetime | None = None, until: datetime | None = None,
+    document_id: Annotated[str | None, Query(pattern=_NO_NUL)] = None,
+    batch_id: Annotated[str | None, Query(pattern=_NO_NUL)] = None,
+    event_type: Annotated[str | None, Query(alias="type", pattern=_NO_NUL)] = None,
+    actor: Annotated[str | None, Query(pattern=_NO_NUL)] = None,
+    since: datetime | None = None, until: datetime | None = None,
     after_seq: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
