@@ -48,7 +48,8 @@ def provider(tmp_path: Path) -> Iterator[LocalPodmanProvider]:
     start = next(p for p in range(18600, 18700, 5) if all(
         port_free("127.0.0.1", q) for q in range(p, p + 5)))
     yield LocalPodmanProvider(state_dir=tmp_path / "state", port_range=range(start, start + 5),
-                              secrets=InMemorySecrets(), ready_timeout_s=900)
+                              secrets=InMemorySecrets(), ready_timeout_s=900,
+                              allow_test_signatures=True)  # the set gets the test ones
 
 
 def _tenant(slug: str) -> Tenant:

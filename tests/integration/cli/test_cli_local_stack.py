@@ -37,7 +37,9 @@ def _free_port() -> int:
 def test_cli_drives_a_local_stack(fresh_database: str, tmp_path: Path) -> None:
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path),
            "FROSTBYTE_STATE_DIR": str(tmp_path / "state"), "DATABASE_URL": fresh_database,
-           "COLUMNS": "200"}
+           "COLUMNS": "200",
+           # the tenant's clamd has the project's test signatures only (tests/conftest.py)
+           "FROSTBYTE_CP_CLAMD_ALLOW_TEST_SIGNATURES": "true"}
 
     def cli(*args: str, check: bool = True, extra: dict[str, str] | None = None
             ) -> subprocess.CompletedProcess[str]:
