@@ -36,8 +36,9 @@ def fake_export(slug: str, *, tampered: bool = False) -> bytes:
 
 class FakeProvider:
     """Tenants whose slug starts with ``fail`` fail to provision; ``nokey`` tenants refuse
-    vendor keys. Provisioning, stopping and deprovisioning print a line of tool output each
-    (``<slug>: <what> #<n>``, n counting every call), timed by this machine's clock."""
+    vendor keys (not the control plane's own control key). Provisioning, stopping and
+    deprovisioning print a line of tool output each (``<slug>: <what> #<n>``, n counting every
+    call), timed by this machine's clock."""
 
     name = "local"
 
@@ -188,7 +189,7 @@ class FakeProvider:
         self, tenant: Tenant, key_id: str, sha256: str, scopes: Sequence[str], label: str | None
     ) -> None:
         self.calls.append(("install_vendor_key", tenant.slug))
-        if tenant.slug.startswith("nokey"):
+        if tenant.slug.startswith("nokey") and tuple(scopes) != ("control",):
             raise DataPlaneError("the fake data plane refused the key")
         self.keys[key_id] = (tenant.slug, sha256, tuple(scopes), label)
 

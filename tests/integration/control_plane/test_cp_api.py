@@ -227,7 +227,8 @@ def test_restart_resumes_provisioning_and_restarts_unhealthy_data_planes(
 ) -> None:
     first = FakeProvider()
     settings = settings_for(fresh_database, tmp_path)
-    with TestClient(create_app(settings, providers=lambda _s: {"local": first})) as c1:
+    with TestClient(create_app(settings, providers=lambda _s: {"local": first},
+                                data_plane_transport=first.transport)) as c1:
         c1.post("/v1/tenants", json={"slug": "up", "display_name": "U"}, headers=AUTH)
         wait_for_state(c1, "up", "ACTIVE")
         # the control plane stops while "half" is provisioning (its job is cancelled)
@@ -237,14 +238,16 @@ def test_restart_resumes_provisioning_and_restarts_unhealthy_data_planes(
         wait_for_state(c1, "half", "PROVISIONING")
 
     second = FakeProvider()
-    with TestClient(create_app(settings, providers=lambda _s: {"local": second})) as c2:
+    with TestClient(create_app(settings, providers=lambda _s: {"local": second},
+                                data_plane_transport=second.transport)) as c2:
         wait_for_state(c2, "half", "ACTIVE")
         wait_for_state(c2, "up", "ACTIVE")
         events = c2.get("/v1/tenants/half/events", headers=AUTH).json()["events"]
         assert [e["to_state"] for e in events] == ["REQUESTED", "PROVISIONING", "ACTIVE"]
 
     third = FakeProvider()  # knows no healthy data plane: ACTIVE tenants get started again
-    with TestClient(create_app(settings, providers=lambda _s: {"local": third})) as c3:
+    with TestClient(create_app(settings, providers=lambda _s: {"local": third},
+                                data_plane_transport=third.transport)) as c3:
         deadline = time.monotonic() + 5
         while len([c for c in third.calls if c[0] == "start"]) < 2 and (
                 time.monotonic() < deadline):
