@@ -7,6 +7,7 @@ client is still served."""
 from __future__ import annotations
 
 import contextlib
+import json
 import select
 import socket
 import time
@@ -198,3 +199,16 @@ def test_an_upload_still_streams_through_once_its_key_is_checked(
             % (50 * MIB))
     answer, _ = _stream(plane.port, head, _json_forever(), limit=0)
     assert answer.startswith(b"HTTP/1.1 401"), answer[:300]
+
+
+def test_an_upload_refused_mid_stream_still_reads_its_413(plane: _Plane) -> None:
+    """The manifest alone is over the batch limit: the 413 comes while 20 MB of file bytes
+    are still to be sent, and the client reads it (the server stops reading that body)."""
+    huge = {"client_ref": "too-big", "files": [
+        {"name": "huge.bin", "sha256": "0" * 64, "size": 6 * 1024**3}]}
+    with plane.client() as client:
+        response = client.post("/v1/batches", data={"manifest": json.dumps(huge)},
+                               files=[("files", ("huge.bin", b"\0" * (20 * MIB)))])
+    assert response.status_code == 413, response.text
+    assert response.json()["error"]["code"] == "BATCH_TOO_LARGE"
+    assert httpx.get(f"{plane.url}/healthz", timeout=10).status_code == 200
