@@ -1,7 +1,8 @@
 """The TLS gateways' nginx configs, run by a real nginx (issue 16, findings 2 and 10): the
 image's (images/files/gateway/nginx.conf) and the roles' process engine's
 (playbooks/roles/dataplane_deploy/templates/gateway-nginx.conf.j2) bound slow clients
-(header, body, send and keep-alive timeouts, connections per client) and their vendor
+(header, body, send and keep-alive timeouts, connections per client; the local provider's
+too) and their vendor
 listeners answer 404 for ``/control/`` and ``/metrics`` without reaching the data plane;
 the image's control listener passes both and nothing a vendor uses."""
 
@@ -21,10 +22,11 @@ import httpx
 import jinja2
 import pytest
 
+from control_plane.providers.gateway import GatewayFiles, render_config
+
 ROOT = Path(__file__).resolve().parents[3]
 IMAGE_GATEWAY = ROOT / "images" / "files" / "gateway"
 ROLE_TEMPLATE = ROOT / "playbooks/roles/dataplane_deploy/templates/gateway-nginx.conf.j2"
-LOCAL_TEMPLATE = ROOT / "control_plane/providers/templates/gateway-nginx.conf.j2"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 TIMEOUTS = ("client_header_timeout 10s;", "client_body_timeout 30s;", "send_timeout 60s;",
             "keepalive_timeout 30s;", "limit_conn per_client 64;")
@@ -167,7 +169,19 @@ def test_the_roles_gateway_hides_control_and_metrics_from_vendors(
         stop(proc)
 
 
-def test_the_local_gateway_bounds_slow_clients() -> None:
-    config = LOCAL_TEMPLATE.read_text(encoding="utf-8")
+def test_the_local_gateway_bounds_slow_clients(tmp_path: Path) -> None:
+    files = GatewayFiles(tmp_path / "gateway")
+    files.make()
+    cert, key = certificate(tmp_path)
+    shutil.copy(cert, files.certificate)
+    shutil.copy(key, files.key)
+    config = render_config(files, slug="acme", host="127.0.0.1", port=free_port(),
+                           socket=tmp_path / "api.sock", error_log=tmp_path / "error.log",
+                           user=None)
     for directive in TIMEOUTS:
         assert directive in config, directive
+    files.config.write_text(config, encoding="utf-8")
+    checked = subprocess.run([NGINX, "-t", "-e", str(tmp_path / "error.log"), "-p",
+                              str(files.root), "-c", str(files.config)],
+                             capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
