@@ -2,9 +2,9 @@
 image's (images/files/gateway/nginx.conf) and the roles' process engine's
 (playbooks/roles/dataplane_deploy/templates/gateway-nginx.conf.j2) bound slow clients
 (header, body, send and keep-alive timeouts, connections per client; the local provider's
-too) and their vendor
-listeners answer 404 for ``/control/`` and ``/metrics`` without reaching the data plane;
-the image's control listener passes both and nothing a vendor uses."""
+too) and their vendor listeners answer 404 for ``/control/`` and ``/metrics`` without
+reaching the data plane; the image's control listener passes both and nothing a vendor
+uses."""
 
 from __future__ import annotations
 
