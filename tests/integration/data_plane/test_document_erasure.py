@@ -21,10 +21,11 @@ from data_plane.adapters.objectstore_fs import FilesystemObjectStore
 from data_plane.adapters.postgres import TenantDatabase
 from data_plane.adapters.qdrant_index import QdrantVectorIndex
 from data_plane.domain.canonical import CanonicalDocument, Element, ElementType, ParseStatus
+from data_plane.domain.intake import DocStatus
 from data_plane.domain.object_keys import canonical_key, raw_key
 from data_plane.domain.ports import ParseRequest
 from data_plane.domain.retrieval import SearchRequest
-from data_plane.errors import DocumentNotFound
+from data_plane.errors import DocumentHeld, DocumentNotFound
 from data_plane.services.documents import DocumentService
 from data_plane.services.pipeline import IndexService, PipelineService
 from data_plane.services.search import SearchService
@@ -324,8 +325,9 @@ class HookedStore(FilesystemObjectStore):
             self.after_put(key)
 
 
-def test_a_release_racing_the_erasure_leaves_no_orphan_file(plane: Plane,
-                                                            tmp_path: Path) -> None:
+def test_a_release_racing_a_purge_leaves_no_orphan_file(plane: Plane, tmp_path: Path) -> None:
+    """A quarantined document is an admin's alone (a vendor's erasure is refused with
+    DOCUMENT_HELD): one admin purges it while another's release copies its bytes."""
     from data_plane.domain.object_keys import quarantine_key
     from data_plane.services.intake_quarantine import QuarantineService
 
@@ -341,10 +343,14 @@ def test_a_release_racing_the_erasure_leaves_no_orphan_file(plane: Plane,
             " 'text/plain', '{}', 'QUARANTINED', false, %s)",
             (doc_id, plane.batch_id, hashlib.sha256(data).hexdigest(), len(data),
              quarantine_key(doc_id)))
+    with pytest.raises(DocumentHeld):
+        plane.documents.delete(doc_id, actor="vendor_key:k1")
     store = HookedStore(tmp_path / "objects")  # the same folder as plane.store
-    store.after_put = lambda key: plane.documents.delete(doc_id, actor="eraser")
+    purger = QuarantineService(plane.db, plane.store, ListQueue(), tmp_path / "work")
+    store.after_put = lambda key: purger.purge(doc_id, actor="admin:other")
     service = QuarantineService(plane.db, store, ListQueue(), tmp_path / "work")
     with pytest.raises(DocumentNotFound):
         service.release(doc_id, actor="admin")
     assert list(plane.store.list()) == [], "the copied bytes were left behind"
-    assert plane.db.get_document(doc_id) is None
+    row = plane.db.get_document(doc_id)
+    assert row is not None and row.status is DocStatus.PURGED
