@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from data_plane.api.auth import IngestCaller, ReadCaller
 from data_plane.api.dependencies import Catalogue, Intake, Metrics, Reports, Settings
 from data_plane.api.multipart import MAX_MANIFEST_BYTES, read_batch
+from data_plane.api.routers import MAX_OFFSET
 from data_plane.domain.idempotency import REPLAYED_HEADER
 from data_plane.domain.intake import Manifest
 from data_plane.errors import BatchTooLarge
@@ -101,7 +102,7 @@ async def submit_batch(
 @router.get("")
 def list_batches(caller: ReadCaller, catalogue: Catalogue,
                  limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                 offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+                 offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0) -> dict[str, Any]:
     """List batches, newest first (paged)."""
     return {"batches": catalogue.batches(limit=limit, offset=offset),
             "limit": limit, "offset": offset}

@@ -15,6 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from data_plane.api.auth import IngestCaller, ReadCaller
 from data_plane.api.dependencies import Catalogue, Documents
+from data_plane.api.routers import MAX_OFFSET
 from data_plane.domain.erasure import DocumentDeleted
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
@@ -23,7 +24,7 @@ router = APIRouter(prefix="/v1/documents", tags=["documents"])
 @router.get("")
 def list_documents(caller: ReadCaller, catalogue: Catalogue,
                    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                   offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+                   offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0) -> dict[str, Any]:
     """List stored documents, newest first (paged)."""
     return {"documents": catalogue.documents(limit=limit, offset=offset),
             "limit": limit, "offset": offset}

@@ -18,6 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from data_plane.api.auth import AuditCaller, ControlCallerDep
 from data_plane.api.dependencies import Quarantine
+from data_plane.api.routers import MAX_OFFSET
 from data_plane.api.routers.control import CONTROL_PREFIX
 
 #: The vendor's read-only view (``audit`` scope).
@@ -29,7 +30,7 @@ control_router = APIRouter(prefix=f"{CONTROL_PREFIX}/quarantine", tags=["control
 @router.get("")
 def list_quarantine(quarantine: Quarantine, caller: AuditCaller,
                     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                    offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+                    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0) -> dict[str, Any]:
     """Quarantined documents, newest first (paged). Release and purge are admin-only."""
     return {"documents": quarantine.list(limit=limit, offset=offset),
             "limit": limit, "offset": offset}
@@ -39,7 +40,8 @@ def list_quarantine(quarantine: Quarantine, caller: AuditCaller,
 @control_router.get("", name="list_quarantine")
 def list_quarantine_for_admin(quarantine: Quarantine, caller: ControlCallerDep,
                               limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                              offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+                              offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+                              ) -> dict[str, Any]:
     """Quarantined documents, newest first (paged)."""
     return {"documents": quarantine.list(limit=limit, offset=offset),
             "limit": limit, "offset": offset}
