@@ -11,7 +11,9 @@ over.
 from __future__ import annotations
 
 import hashlib
+import os
 import pwd
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,7 +83,18 @@ def remove(slug: str) -> None:
          f"could not remove the Unix account of tenant {slug!r}")
 
 
+def _tool(name: str) -> str:
+    """``useradd``/``userdel`` (Debian package ``passwd``), also where PATH lacks sbin."""
+    search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+    found = shutil.which(name, path=search)
+    if found is None:
+        raise ProvisioningFailed(f"`{name}` is not installed (Debian package passwd): it "
+                                 "makes and removes the local tenants' Unix accounts")
+    return found
+
+
 def _run(argv: list[str], what: str) -> None:
+    argv = [_tool(argv[0]), *argv[1:]]
     try:
         result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as exc:
