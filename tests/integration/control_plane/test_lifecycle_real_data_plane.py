@@ -26,7 +26,7 @@ from minio import Minio
 from minio.error import S3Error
 from typer.testing import CliRunner
 
-from control_plane.adapters import processes
+from control_plane.adapters import processes, unix_accounts
 from control_plane.adapters.seaweedfs import SeaweedServer
 from control_plane.adapters.secret_store import SopsAgeSecretStore
 from control_plane.api.app import create_app
@@ -125,6 +125,10 @@ def test_lifecycle_against_the_real_data_plane(
             paths = TenantPaths(tenant_dir)
             for name, marker in process_markers(paths).items():
                 processes.stop_pid_file(paths.pid_file(name), marker, grace_s=5)
+        for s in (slug, other):  # nor their Unix accounts
+            if (account := unix_accounts.lookup(s)) is not None:
+                processes.stop_owned_by(account.uid, grace_s=5)
+                unix_accounts.remove(s)
 
 
 def _lifecycle(settings: ControlPlaneSettings, slug: str, other: str, fresh_database: str,

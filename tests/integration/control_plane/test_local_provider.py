@@ -20,7 +20,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from control_plane.adapters import processes
+from control_plane.adapters import processes, unix_accounts
 from control_plane.domain.lifecycle import Tenant, TenantState
 from control_plane.errors import ProvisioningFailed
 from control_plane.providers.local import (
@@ -155,11 +155,15 @@ def provider(pg_admin_url: str, tmp_path: Path) -> Iterator[LocalProvider]:
         stop_grace_s=3,
         code_paths=[FAKE_CODE],
     )
-    # a failed test must not leave a tenant's processes (gateway, clamd, ...) behind
+    # a failed test must not leave a tenant's processes (gateway, clamd, ...) behind, nor
+    # its Unix account
     for tenant_dir in (tmp_path / "state" / "tenants").glob("*/"):
         paths = TenantPaths(tenant_dir)
         for name, marker in process_markers(paths).items():
             processes.stop_pid_file(paths.pid_file(name), marker, grace_s=3)
+        if (account := unix_accounts.lookup(tenant_dir.name)) is not None:
+            processes.stop_owned_by(account.uid, grace_s=3)
+            unix_accounts.remove(tenant_dir.name)
 
 
 def provider_ca(provider: LocalProvider) -> str:
