@@ -191,7 +191,8 @@ async def revoke_vendor_key(slug: str, key_id: str, service: VendorKeys, actor: 
 async def list_quarantine(
     slug: str, service: Quarantine, actor: Actor,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    # the data plane's bound (PostgreSQL's OFFSET is a bigint): its 422 would be our 502
+    offset: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
 ) -> QuarantineList:
     """The tenant's quarantined documents, newest first (ACTIVE or SUSPENDED tenants)."""
     return QuarantineList.model_validate(
