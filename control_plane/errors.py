@@ -27,11 +27,11 @@
     └── ServiceError
         ├── ProvisioningFailed          500 PROVISIONING_FAILED (a provider step failed)
         │   └── DataPlaneError          502 DATA_PLANE_ERROR (a data-plane command failed)
+        ├── InsufficientCapacity        503 INSUFFICIENT_CAPACITY (this machine cannot host
+        │                                   one more local tenant: connections, memory)
         ├── LocalRuntimeError           500 LOCAL_RUNTIME_ERROR (``frostbyte local up/down``)
         └── SecretStoreError            500 SECRET_STORE_ERROR (sops/age failed)
 
-        ├── InsufficientCapacity        503 INSUFFICIENT_CAPACITY (this machine cannot host
-        │                                   one more local tenant: connections, memory)
 Messages never carry secrets (passwords, tokens, keys). The HTTP mapping lives in exactly one
 place: :mod:`control_plane.api.errors`.
 """
@@ -54,10 +54,10 @@ __all__ = [
     "ConcurrentUpdate",
     "DataPlaneError",
     "DocumentNotFound",
+    "InsufficientCapacity",
     "InsufficientRole",
     "InvalidConfig",
     "InvalidSlug",
-    "InsufficientCapacity",
     "InvalidTransition",
     "JobNotFound",
     "LastAdminToken",
@@ -130,9 +130,6 @@ class DataPlaneError(ProvisioningFailed):
     default_code = "DATA_PLANE_ERROR"
 
 
-class LocalRuntimeError(ServiceError):
-    default_code = "LOCAL_RUNTIME_ERROR"
-
 class InsufficientCapacity(ServiceError):
     """The machine cannot host one more local tenant (PostgreSQL connection slots, memory);
     the message says which and what to do. Raised before the tenant is recorded."""
@@ -140,6 +137,9 @@ class InsufficientCapacity(ServiceError):
     status_code = 503
     default_code = "INSUFFICIENT_CAPACITY"
 
+
+class LocalRuntimeError(ServiceError):
+    default_code = "LOCAL_RUNTIME_ERROR"
 
 
 class SecretStoreError(ServiceError):

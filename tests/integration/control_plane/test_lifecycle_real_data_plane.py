@@ -3,7 +3,12 @@ the real data plane (and its own real clamd): create → ACTIVE → malware quar
 or purged only by an admin → suspend (every vendor call 403 TENANT_SUSPENDED) → resume
 (accepted, documents kept) → config patch (takes effect) → rotate → revoke → deprovision
 (database, roles, folders, clamd gone, key refused); every transition an event with its
-actor, and no plaintext secret left in files, logs, records or process arguments."""
+actor, and no plaintext secret left in files, logs, records or process arguments.
+
+The audit key along the way (issue 16, finding 6): the control plane records the key the
+data plane signs its checkpoints with; ``rotate-secrets`` keeps it, so the checkpoints signed
+before still verify, and the rotation is an event of the tenant's own chain; the export
+archived at deprovisioning verifies against the recorded key, and not against another."""
 
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from uuid import uuid4
 import httpx
 import psycopg
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from minio import Minio
 from minio.error import S3Error
@@ -38,6 +44,7 @@ from data_plane.errors import ObjectTampered
 from frostbyte_cli.main import Deps
 from frostbyte_cli.main import app as cli_app
 from frostbyte_common import tls
+from frostbyte_common.audit_checkpoint import key_id_of, public_key_text
 from frostbyte_common.audit_export import verify_export_file
 from frostbyte_common.data_keys import DataKeyring, UnknownDataKey
 from tests.intake_hostile_files import EICAR
@@ -141,6 +148,8 @@ def _lifecycle(settings: ControlPlaneSettings, slug: str, other: str, fresh_data
         tenant = wait_for_state(api, slug, "ACTIVE", timeout=300)
         peer = wait_for_state(api, other, "ACTIVE", timeout=300)
         endpoint = tenant["endpoint"]
+        recorded = tenant["audit_public_key"]  # the key its checkpoints are signed with
+        assert recorded and tenant["audit_key_id"] == key_id_of(recorded)
         # HTTPS through the tenant's gateway, with the certificate the control plane's CA
         # issued for it: the CA is public, the fingerprint is in the tenant record
         ca = api.get("/v1/tls/ca")
@@ -236,12 +245,34 @@ def _lifecycle(settings: ControlPlaneSettings, slug: str, other: str, fresh_data
         assert [(d["status"], d.get("reason")) for d in second.json()["documents"]] == [
             ("REJECTED", "MIME_NOT_ALLOWED")]
 
+        # a checkpoint signed before the rotation (an inclusion proof needs one)
+        proof = _vendor_get(endpoint, key, "/v1/audit/proof/1")
+        assert proof.status_code == 200, proof.text
+        before = proof.json()["checkpoint"]
+        assert before["public_key"] == recorded
+
         # rotation: every credential re-issued; old key refused, new works, documents intact
         rotated = api.post(f"/v1/tenants/{slug}/rotate-secrets", headers=AUTH)
         assert rotated.status_code == 202, rotated.text
-        [new] = rotated.json()["vendor_keys"]
+        job_id, [new] = rotated.json()["job_id"], rotated.json()["vendor_keys"]
         assert _vendor_get(endpoint, key).status_code == 401
         key = new["key"]
+        # ... but not the audit key: the checkpoint signed before still verifies, and the
+        # rotation is an event of the tenant's chain (the job, by the admin, no secret)
+        verified = _vendor_get(endpoint, key, "/v1/audit/verify").json()
+        assert verified["ok"] is True and verified["checkpoints"] >= 1, verified
+        again = _vendor_get(endpoint, key, f"/v1/audit/consistency?from={before['tree_size']}"
+                            f"&to={verified['events']}")
+        assert again.status_code == 200 and again.json()["from_checkpoint"] == before
+        assert api.get(f"/v1/tenants/{slug}", headers=AUTH).json()["audit_public_key"] == (
+            recorded)
+        [rotation] = _vendor_get(endpoint, key, "/v1/audit/events?type=secrets.rotated"
+                                 ).json()["events"]
+        assert (rotation["actor"], rotation["payload"]["job_id"]) == ("admin:admin", job_id)
+        assert rotation["payload"]["audit_key_id"] == key_id_of(recorded)
+        assert "db_password" in rotation["payload"]["reissued"]
+        assert new["key_id"] in {k["new_key_id"] for k in rotation["payload"]["vendor_keys"]}
+        assert key not in json.dumps(rotation)
         plaintexts += [*SopsAgeSecretStore(tmp_path / "state" / "secrets").get(slug).values(),
                        key]
         running = _ps_args()  # both data planes up: no secret in any process's arguments
@@ -326,13 +357,19 @@ def _lifecycle(settings: ControlPlaneSettings, slug: str, other: str, fresh_data
         archive = Path(archived["archive"])
         assert archive.parent == tmp_path / "state" / "archive" / slug
         assert archive.name.startswith("audit-export-") and archive.stat().st_mode & 0o777 == 0o600
-        verdict = verify_export_file(archive)
+        assert (archived["audit_key_id"], archived["audit_key"]) == (
+            key_id_of(recorded), "recorded at provisioning")
+        verdict = verify_export_file(archive, trusted_public_key=recorded)
         assert verdict.ok, verdict.problems
+        refused_export = verify_export_file(
+            archive, trusted_public_key=public_key_text(Ed25519PrivateKey.generate()))
+        assert not refused_export.ok and "signed by another key" in str(refused_export.problems)
         assert verdict.head_hash == archived["head_hash"] and verdict.events == archived["events"]
         assert verdict.checkpoint_size == verdict.events > 5
         trail = [json.loads(line) for line in archive.read_text().splitlines()[1:]]
         types = {e["event_type"] for e in trail}
-        assert {"tenant.suspended", "tenant.resumed", "batch.received"} <= types, types
+        assert {"tenant.suspended", "tenant.resumed", "batch.received",
+                "secrets.rotated"} <= types, types
         cli = CliRunner().invoke(cli_app, ["audit", "verify-export", str(archive)],
                                  obj=Deps(width=200))
         assert cli.exit_code == 0, cli.output
