@@ -97,6 +97,9 @@ class DataPlaneSettings(BaseSettings):
     idempotency_key_ttl_s: float = Field(
         86400.0, gt=0, description="Seconds an Idempotency-Key of POST /v1/batches names its "
         "batch (a replay returns its receipt); after that the value may name a new batch.")
+    web_session_ttl_s: float = Field(
+        8 * 3600.0, gt=0, description="Seconds a vendor's session on the web page lasts after "
+        "she signs in with her key; then she signs in again.")
     clamd_allow_test_signatures: bool = Field(
         False, description="Let a clamd with only the project's test signatures (EICAR and "
         "test-file hashes, no official daily database) count as ready: for the test suite "

@@ -22,6 +22,7 @@ from pydantic import SecretStr
 
 from data_plane.adapters import jobs
 from data_plane.adapters.postgres import TenantDatabase
+from data_plane.adapters.web_sessions import PgWebSessions
 from data_plane.domain.intake_scan import MalwareScanner
 from data_plane.domain.ports import EmbeddingProvider, ModelInfo, ObjectStore, VectorIndex
 from data_plane.services.access import AccessService
@@ -40,6 +41,7 @@ from data_plane.services.processing import ParseAndScan
 from data_plane.services.reports import ReportService
 from data_plane.services.search import SearchService
 from data_plane.services.suspension import SuspensionService
+from data_plane.services.web_sessions import WebSessionService
 from data_plane.settings import DataPlaneSettings
 from frostbyte_common.audit_checkpoint import load_signing_key
 from frostbyte_common.offline import silence_egress
@@ -240,8 +242,9 @@ def build_services(core: Core, embedder: EmbeddingProvider, indexer: IndexServic
     reports = ReportService(core.db, embedding_model={
         "model": model.name, "version": model.version, "dimension": model.dimension})
     intake = build_intake(core)
+    access = AccessService(core.db)
     return Services(
-        access=AccessService(core.db),
+        access=access,
         intake=intake,
         catalogue=CatalogueService(core.db, core.store, reports),
         reports=reports,
@@ -257,6 +260,8 @@ def build_services(core: Core, embedder: EmbeddingProvider, indexer: IndexServic
         consistency=ConsistencyService(db=core.db, jobs=core.db, store=core.store,
                                        indexer=indexer, queue=core.queue,
                                        tenant=s.tenant),
+        web_sessions=WebSessionService(access, PgWebSessions(core.db),
+                                       ttl_s=s.web_session_ttl_s),
     )
 
 

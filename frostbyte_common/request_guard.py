@@ -17,6 +17,14 @@ and reads as much as the client sends. :class:`RequestGuard` sits in front of th
   enforces the tenant's limits while it spools) gets the body as it arrives, each chunk due
   within ``body_timeout_s`` of the previous one.
 
+**Browser sessions** (the vendor page, the admin console): a plane's ``admit`` may accept a
+session cookie instead of ``Authorization``; it then calls :func:`admitted_by_cookie` with the
+session's CSRF token, and the guard wants that token on every state-changing request
+(anything but GET, HEAD, OPTIONS): in the ``X-CSRF-Token`` header, or — for a form post of
+the page itself — in the body's ``csrf_token`` field (the body is within its cap, read here
+anyway). Without it: 403 ``CSRF_TOKEN_INVALID``, before the route runs. A bearer request
+carries no ambient credential and needs no token.
+
 Errors are the plane's own (:mod:`frostbyte_common.errors`), answered through
 :func:`frostbyte_common.http_errors.frostbyte_error_response`, the one mapping to HTTP.
 The guard must sit inside the request-id middleware (installed after it), so its answers
@@ -26,12 +34,14 @@ carry the request id.
 from __future__ import annotations
 
 import asyncio
+import hmac
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from frostbyte_common.errors import BodyTooLarge, FrostbyteError, RequestTimeout
+from frostbyte_common.errors import BodyTooLarge, Forbidden, FrostbyteError, RequestTimeout
 from frostbyte_common.http_errors import frostbyte_error_response
 
 KIB = 1024
@@ -41,6 +51,33 @@ DEFAULT_BODY_BYTES = 64 * KIB
 
 #: Checks a request's headers (no body) and raises a :class:`FrostbyteError` to refuse it.
 Admit = Callable[[Request], Awaitable[None]]
+
+#: Where a cookie-authenticated request's CSRF token comes: a header (scripts) or a form
+#: field (the page's own forms).
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_CSRF_STATE = "csrf_expected"
+
+
+class CsrfRefused(Forbidden):
+    """A state-changing request made with a session cookie lacks the session's token."""
+
+    default_code = "CSRF_TOKEN_INVALID"
+
+
+def admitted_by_cookie(request: Request, csrf_token: str) -> None:
+    """For a plane's ``admit``: the credential was a session cookie, whose CSRF token every
+    state-changing request must then carry (checked by the guard)."""
+    setattr(request.state, _CSRF_STATE, csrf_token)
+
+
+def cookie_credential(request: Request, cookie: str) -> str | None:
+    """The session cookie ``cookie`` when it is the request's credential: present, and no
+    ``Authorization`` header (a bearer credential wins, and needs no CSRF token)."""
+    if "authorization" in request.headers:
+        return None
+    return request.cookies.get(cookie) or None
 
 
 def route_key(method: str, path: str) -> str:
@@ -76,13 +113,19 @@ class RequestGuard:
         try:
             if path not in self._open:
                 await self._admit(request)
-            if not announced:
-                await self.app(scope, receive, send)
-                return
-            if cap is None:
-                await self.app(scope, self._paced(receive), send)
+            expected = _csrf_expected(request)
+            if expected is not None and request.headers.get(CSRF_HEADER) is not None:
+                _check_csrf(expected, request.headers.get(CSRF_HEADER))
+                expected = None
+            if not announced or cap is None:
+                if expected is not None:  # a change without a token in its headers
+                    _check_csrf(expected, None)
+                app_receive = receive if not announced else self._paced(receive)
+                await self.app(scope, app_receive, send)
                 return
             body = await self._bounded(request, receive, cap)
+            if expected is not None:
+                _check_csrf(expected, _form_field(request, body, CSRF_FIELD))
         except FrostbyteError as exc:
             response = frostbyte_error_response(request, exc)
             if announced:  # the rest of the body is not wanted: never read it
@@ -125,6 +168,31 @@ class RequestGuard:
                                      ) from None
 
         return paced
+
+
+def _csrf_expected(request: Request) -> str | None:
+    """The token a cookie-authenticated, state-changing request must carry; else None."""
+    if request.method.upper() in SAFE_METHODS:
+        return None
+    expected: str | None = getattr(request.state, _CSRF_STATE, None)
+    return expected
+
+
+def _check_csrf(expected: str, presented: str | None) -> None:
+    if presented is None or not hmac.compare_digest(
+            expected.encode("utf-8"), presented.encode("utf-8", "replace")):
+        raise CsrfRefused("a change made with the session cookie needs the session's CSRF "
+                          f"token (the {CSRF_HEADER} header, or the form's {CSRF_FIELD} "
+                          "field): reload the page")
+
+
+def _form_field(request: Request, body: bytes, field: str) -> str | None:
+    """``field`` of an ``application/x-www-form-urlencoded`` body; None otherwise."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        return None
+    values = parse_qs(body.decode("utf-8", "replace")).get(field)
+    return values[0] if values else None
 
 
 def _announces_body(request: Request) -> bool:

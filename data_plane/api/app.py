@@ -22,13 +22,15 @@ from data_plane.api.errors import install_error_handlers
 from data_plane.api.metrics import ApiMetrics
 from data_plane.api.routers import audit, batches, control, documents, health, quarantine, search
 from data_plane.api.routers.batches import upload_scratch
+from data_plane.api.web import routes as web
 from data_plane.settings import DataPlaneSettings
 from frostbyte_common.request_guard import KIB, RequestGuard, route_key
 from frostbyte_common.version import __version__
 
-#: Served without a key (the gateway's and the orchestrator's probes); every other path
-#: wants a valid key before its body is read.
-OPEN_PATHS = ("/healthz", "/readyz")
+#: Served without a key (the gateway's and the orchestrator's probes; the vendor page, its
+#: sign-in form and its assets); every other path wants a valid key (or the page's session
+#: cookie) before its body is read.
+OPEN_PATHS = ("/healthz", "/readyz", *web.OPEN_PATHS)
 #: Body caps of the routes that take other than the default 64 KiB (None: the route
 #: streams its body and bounds it itself, after the key is checked).
 BODY_CAPS: dict[str, int | None] = {
@@ -73,5 +75,5 @@ def include_routers(app: FastAPI) -> None:
     """Every route of the tenant API."""
     for router in (batches.router, documents.router, search.router, health.router,
                    audit.router, quarantine.router, control.router,
-                   quarantine.control_router):
+                   quarantine.control_router, web.router):
         app.include_router(router)

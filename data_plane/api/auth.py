@@ -9,6 +9,12 @@ The suspension guard is a dependency of every route of the app: on a suspended t
 ``/v1/...`` call is refused with 403 ``TENANT_SUSPENDED`` before its own authentication runs;
 ``/healthz``, ``/readyz``, ``/metrics`` and ``/control/v1`` still answer.
 
+The vendor web page (:mod:`data_plane.api.web`) signs in with a key and then holds a session
+cookie (:data:`SESSION_COOKIE`): :func:`admit` takes it as the credential when no
+``Authorization`` header is sent — the same scopes as the key it was opened with — and
+tells the request guard the session's CSRF token, which every change made with the cookie
+must carry (:func:`frostbyte_common.request_guard.admitted_by_cookie`).
+
 Both run before a request's body is read: :func:`admit` is the request guard's check
 (:mod:`frostbyte_common.request_guard`, installed by ``create_app``) for every route that
 depends on :func:`authenticated_caller`; the caller it finds is the one the route's
@@ -29,13 +35,18 @@ from data_plane.api import dependencies
 from data_plane.errors import InsufficientScope, TenantSuspended
 from data_plane.services.access import Caller
 from frostbyte_common.errors import Unauthenticated, ValidationFailed
+from frostbyte_common.request_guard import admitted_by_cookie, cookie_credential
 from frostbyte_common.vendor_keys import CONTROL_SCOPE
+from frostbyte_common.web_session import VENDOR_COOKIE
 
 VENDOR_PREFIX = "/v1/"
+#: The vendor page's session cookie (HttpOnly, Secure, SameSite=Strict, Path=/).
+SESSION_COOKIE = VENDOR_COOKIE
 _ACTOR_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
 
-__all__ = ["AuditCaller", "Caller", "ControlCaller", "ControlCallerDep", "IngestCaller",
-           "ReadCaller", "admit", "authenticated_caller", "refuse_when_suspended", "require"]
+__all__ = ["SESSION_COOKIE", "AuditCaller", "Caller", "ControlCaller", "ControlCallerDep",
+           "IngestCaller", "ReadCaller", "admit", "authenticated_caller",
+           "refuse_when_suspended", "require"]
 
 
 def authenticated_caller(request: Request, access: dependencies.Access,
@@ -52,9 +63,15 @@ def authenticated_caller(request: Request, access: dependencies.Access,
 
 async def admit(request: Request) -> None:
     """The request guard's check, on the headers alone: the suspension guard, then the
-    key (any scope; each route still checks its own)."""
+    key or the page's session (any scope; each route still checks its own)."""
     await refuse_when_suspended(request)
     request.state.suspension_checked = True
+    session_id = cookie_credential(request, SESSION_COOKIE)
+    if session_id is not None:
+        sessions = dependencies.web_sessions(request)
+        request.state.caller = await run_in_threadpool(sessions.caller, session_id)
+        admitted_by_cookie(request, sessions.csrf_token(session_id))
+        return
     request.state.caller = await run_in_threadpool(
         authenticated_caller, request, dependencies.access(request),
         request.headers.get("authorization"))

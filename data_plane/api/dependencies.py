@@ -22,6 +22,7 @@ from data_plane.services.intake_quarantine import QuarantineService
 from data_plane.services.reports import ReportService
 from data_plane.services.search import SearchService
 from data_plane.services.suspension import SuspensionService
+from data_plane.services.web_sessions import WebSessionService
 from data_plane.settings import DataPlaneSettings
 
 
@@ -80,6 +81,10 @@ def consistency(request: Request) -> ConsistencyService:
     return services(request).consistency
 
 
+def web_sessions(request: Request) -> WebSessionService:
+    return services(request).web_sessions
+
+
 def health(request: Request) -> HealthService | None:
     """None until the lifespan has built the services (readiness says so)."""
     built: Services | None = getattr(request.app.state, "services", None)
@@ -99,3 +104,4 @@ Suspension = Annotated[SuspensionService, Depends(suspension)]
 Audit = Annotated[AuditService, Depends(audit)]
 Health = Annotated[HealthService | None, Depends(health)]
 Consistency = Annotated[ConsistencyService, Depends(consistency)]
+WebSessions = Annotated[WebSessionService, Depends(web_sessions)]

@@ -17,6 +17,7 @@ from data_plane.services.intake_quarantine import QuarantineService
 from data_plane.services.reports import ReportService
 from data_plane.services.search import SearchService
 from data_plane.services.suspension import SuspensionService
+from data_plane.services.web_sessions import WebSessionService
 
 
 @dataclass(frozen=True)
@@ -32,3 +33,4 @@ class Services:
     audit: AuditService
     health: HealthService
     consistency: ConsistencyService
+    web_sessions: WebSessionService

@@ -1,0 +1,315 @@
+"""The vendor web page (SPEC §5.8, issue 17) in a real headless Chromium: sign-in and
+sign-out, the session cookie's flags, CSRF, the session's end (expiry, revoked key), the
+sections each scope shows, keyboard use and labels, both window widths.
+
+A real data-plane app (``create_app``) with its request guard, served by uvicorn on
+loopback; its sessions, keys and batches in a real PostgreSQL database. The parsing and
+search stack is not built (no model is loaded): the long flow is in
+``tests/e2e/test_vendor_page_e2e.py``."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from pydantic import SecretStr
+
+from data_plane.adapters.objectstore_fs import FilesystemObjectStore
+from data_plane.adapters.postgres import TenantDatabase
+from data_plane.adapters.web_sessions import PgWebSessions
+from data_plane.api.app import create_app
+from data_plane.services.access import AccessService
+from data_plane.services.catalogue import CatalogueService
+from data_plane.services.health import HealthService
+from data_plane.services.intake_quarantine import QuarantineService
+from data_plane.services.reports import ReportService
+from data_plane.services.suspension import SuspensionService
+from data_plane.services.web_sessions import WebSessionService
+from data_plane.settings import DataPlaneSettings
+from frostbyte_common import vendor_keys
+from frostbyte_common.web_session import VENDOR_COOKIE
+from frostbyte_common.web_session import session_digest as session_sha256
+from tests.conftest import create_database, drop_database
+from tests.e2e.harness import free_port
+from tests.vendor_page_support import (
+    ACTIVE_JS,
+    FOCUSABLE_JS,
+    UNLABELLED_CONTROLS_JS,
+    chromium,
+    screenshot,
+)
+
+SCOPES = {"full": ["ingest", "read", "audit"], "reader": ["read"], "ingester": ["ingest"],
+          "auditor": ["audit"]}
+
+
+@dataclass
+class Plane:
+    url: str
+    db: TenantDatabase
+    access: AccessService
+    keys: dict[str, str]
+    key_ids: dict[str, str]
+
+    def issue(self, name: str, scopes: list[str]) -> str:
+        key = vendor_keys.generate_key()
+        self.access.install(key.key_id, key.sha256, scopes, name)
+        self.keys[name], self.key_ids[name] = key.key, key.key_id
+        return key.key
+
+
+@pytest.fixture(scope="module")
+def plane(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
+    name, conninfo = create_database(pg_admin_url)
+    work = tmp_path_factory.mktemp("vendor-page")
+    db = TenantDatabase(conninfo, "acme")
+    db.open()
+    db.migrate()
+    settings = DataPlaneSettings(tenant="acme", database_url=SecretStr(conninfo),
+                                 object_store_root=work / "objects", work_dir=work / "work")
+    app = create_app(settings)
+    access = AccessService(db)
+    store = FilesystemObjectStore(work / "objects")
+    reports = ReportService(db, embedding_model={"model": "none", "version": "0",
+                                                  "dimension": 0})
+    app.state.services = SimpleNamespace(
+        access=access, suspension=SuspensionService(db, ttl_s=0.0),
+        health=HealthService(db, None), reports=reports,
+        catalogue=CatalogueService(db, store, reports),
+        quarantine=QuarantineService(db, store, None, work / "quarantine"),  # type: ignore[arg-type]
+        web_sessions=WebSessionService(access, PgWebSessions(db), ttl_s=3600))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off",
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    served = Plane(url=url, db=db, access=access, keys={}, key_ids={})
+    for who, scopes in SCOPES.items():
+        served.issue(who, scopes)
+    try:
+        yield served
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        db.close()
+        drop_database(pg_admin_url, name)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def page(browser: Any, plane: Plane) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    tab = context.new_page()
+    off_origin: list[str] = []
+    tab.on("request", lambda r: None if r.url.startswith(plane.url) else off_origin.append(r.url))
+    tab.set_default_timeout(10_000)
+    yield tab
+    context.close()
+    assert off_origin == [], f"the page asked for something off its origin: {off_origin}"
+
+
+def sign_in(page: Any, plane: Plane, who: str) -> None:
+    page.goto(plane.url + "/")
+    page.get_by_label("Vendor key").fill(plane.keys[who])
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Documents for acme").wait_for()
+
+
+def session_cookie(page: Any) -> dict[str, Any]:
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    assert VENDOR_COOKIE in cookies, cookies
+    return cookies[VENDOR_COOKIE]
+
+
+def in_page_fetch(page: Any, method: str, path: str, *, token: bool, form: str | None = None,
+                  json_body: str | None = None) -> dict[str, Any]:
+    """A request made by script in the page (so with the cookie): its status and code."""
+    return page.evaluate(
+        """async ([method, path, token, form, json]) => {
+             const headers = {};
+             if (token) headers['X-CSRF-Token'] =
+                 document.querySelector('meta[name="csrf-token"]').content;
+             let body;
+             if (form !== null) { headers['Content-Type'] = 'application/x-www-form-urlencoded';
+                                  body = form; }
+             if (json !== null) { headers['Content-Type'] = 'application/json'; body = json; }
+             const r = await fetch(path, {method, headers, body, redirect: 'manual'});
+             let code = null;
+             try { code = (await r.json()).error.code; } catch (e) {}
+             return {status: r.status, code};
+           }""", [method, path, token, form, json_body])
+
+
+def test_sign_in_opens_a_session_in_a_strict_http_only_cookie_and_sign_out_ends_it(
+        page: Any, plane: Plane) -> None:
+    page.goto(plane.url + "/")
+    assert page.get_by_role("heading", name="Sign in").is_visible()
+    screenshot(page, "vendor-sign-in")
+    sign_in(page, plane, "full")
+    cookie = session_cookie(page)
+    assert (cookie["httpOnly"], cookie["secure"], cookie["sameSite"], cookie["path"]) == \
+        (True, True, "Strict", "/")
+    # the page's script cannot read it, and the database holds only its hash
+    assert VENDOR_COOKIE not in page.evaluate("document.cookie")
+    with plane.db.transaction() as conn:
+        stored = conn.execute("SELECT session_sha256, key_id, scopes FROM web_sessions"
+                              " WHERE session_sha256 = %s",
+                              (session_sha256(cookie["value"]),)).fetchone()
+        leaked = conn.execute("SELECT count(*) AS n FROM web_sessions WHERE session_sha256 = %s",
+                              (cookie["value"],)).fetchone()
+    assert stored is not None and stored["key_id"] == plane.key_ids["full"]
+    assert sorted(stored["scopes"]) == ["audit", "ingest", "read"] and leaked["n"] == 0
+    # the cookie is a credential for the API itself: the report route too (a GET)
+    assert httpx.get(f"{plane.url}/v1/batches", cookies={VENDOR_COOKIE: cookie["value"]}
+                     ).status_code == 200
+
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("heading", name="Sign in").wait_for()
+    assert VENDOR_COOKIE not in {c["name"] for c in page.context.cookies()}
+    # the old cookie, replayed, no longer opens anything
+    replayed = httpx.get(f"{plane.url}/v1/batches",
+                         cookies={VENDOR_COOKIE: cookie["value"]})
+    assert replayed.status_code == 401, replayed.text
+
+
+def test_a_wrong_key_is_refused_on_the_form(page: Any, plane: Plane) -> None:
+    page.goto(plane.url + "/")
+    page.get_by_label("Vendor key").fill("fbk_nope_" + "x" * 40)
+    with page.expect_response(lambda r: r.url.endswith("/session")) as answer:
+        page.get_by_role("button", name="Sign in").click()
+    assert answer.value.status == 401
+    assert "not a valid vendor key" in page.get_by_role("alert").inner_text()
+    assert page.context.cookies() == []
+
+
+def test_a_change_made_with_the_cookie_needs_the_csrf_token(page: Any, plane: Plane) -> None:
+    sign_in(page, plane, "full")
+    search = '{"query": "x"}'
+    assert in_page_fetch(page, "POST", "/v1/search", token=False, json_body=search) == \
+        {"status": 403, "code": "CSRF_TOKEN_INVALID"}
+    assert in_page_fetch(page, "DELETE", f"/v1/documents/{uuid.uuid4()}", token=False) == \
+        {"status": 403, "code": "CSRF_TOKEN_INVALID"}
+    assert in_page_fetch(page, "POST", "/session/end", token=False, form="csrf_token=forged"
+                         ) == {"status": 403, "code": "CSRF_TOKEN_INVALID"}
+    # a batch upload (a streamed body) is refused on its headers
+    assert in_page_fetch(page, "POST", "/v1/batches", token=False, form="x=1") == \
+        {"status": 403, "code": "CSRF_TOKEN_INVALID"}
+    # still signed in: none of them got through; reading needs no token
+    assert in_page_fetch(page, "GET", "/v1/batches", token=False)["status"] == 200
+    # with the token the sign-out form's post goes through (and ends the session)
+    ended = in_page_fetch(page, "POST", "/session/end", token=True, form="")
+    assert ended["status"] in (0, 303), ended  # an opaque redirect answer
+    assert in_page_fetch(page, "GET", "/v1/batches", token=False)["status"] == 401
+
+
+def test_a_bearer_request_needs_no_csrf_token(plane: Plane) -> None:
+    answer = httpx.delete(f"{plane.url}/v1/documents/{uuid.uuid4()}",
+                          headers={"Authorization": f"Bearer {plane.keys['reader']}"})
+    # judged on its scope, as before: no CSRF check for a request without the cookie
+    assert answer.status_code == 403 and answer.json()["error"]["code"] == "INSUFFICIENT_SCOPE"
+
+
+def test_a_revoked_key_ends_its_sessions(page: Any, plane: Plane) -> None:
+    plane.issue("leaving", ["read"])
+    sign_in(page, plane, "leaving")
+    assert plane.access.revoke(plane.key_ids["leaving"])
+    page.reload()
+    assert page.get_by_role("heading", name="Sign in").is_visible()
+    assert "session has ended" in page.get_by_role("alert").inner_text()
+
+
+def test_an_expired_session_signs_the_vendor_out(page: Any, plane: Plane) -> None:
+    sign_in(page, plane, "reader")
+    cookie = session_cookie(page)
+    with plane.db.transaction() as conn:
+        conn.execute("UPDATE web_sessions SET expires_at = now() - interval '1 second'"
+                     " WHERE session_sha256 = %s", (session_sha256(cookie["value"]),))
+    assert httpx.get(f"{plane.url}/v1/batches", cookies={VENDOR_COOKIE: cookie["value"]}
+                     ).status_code == 401
+    page.reload()
+    assert page.get_by_role("heading", name="Sign in").is_visible()
+
+
+@pytest.mark.parametrize(("who", "shown", "hidden"), [
+    ("full", ["upload", "batches", "search", "documents", "quarantine"], []),
+    ("reader", ["batches", "search", "documents"], ["upload", "quarantine", "erase-form"]),
+    ("ingester", ["upload", "documents", "erase-form"],
+     ["batches", "search", "quarantine", "document-table"]),
+    ("auditor", ["quarantine"], ["upload", "batches", "search", "documents"]),
+])
+def test_the_scopes_decide_what_is_shown(page: Any, plane: Plane, who: str,
+                                         shown: list[str], hidden: list[str]) -> None:
+    sign_in(page, plane, who)
+    for section in shown:
+        assert page.locator(f"#{section}").is_visible(), section
+    for section in hidden:
+        assert page.locator(f"#{section}").count() == 0, section
+    page.wait_for_load_state("networkidle")
+    assert "failed" not in page.locator("#status").inner_text()
+    if who == "reader":  # and the API decides again: no upload without ingest
+        assert in_page_fetch(page, "POST", "/v1/batches", token=True, form="x=1") == \
+            {"status": 403, "code": "INSUFFICIENT_SCOPE"}
+
+
+def test_every_control_has_a_visible_label_and_the_keyboard_reaches_it(
+        page: Any, plane: Plane) -> None:
+    page.goto(plane.url + "/")
+    assert page.evaluate(UNLABELLED_CONTROLS_JS) == []
+    # signing in with the keyboard alone: the key field has the focus
+    page.keyboard.type(plane.keys["full"])
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", name="Documents for acme").wait_for()
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate(UNLABELLED_CONTROLS_JS) == []
+    wanted = page.evaluate(FOCUSABLE_JS)
+    reached = []
+    for _ in range(len(wanted) + 5):
+        page.keyboard.press("Tab")
+        reached.append(page.evaluate(ACTIVE_JS))
+    for control in wanted:
+        assert control in reached, (control, reached)
+    screenshot(page, "vendor-page")
+    # and out again: Tab to "Sign out", Enter
+    page.locator("#sign-out").focus()
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", name="Sign in").wait_for()
+
+
+def test_the_page_fits_a_narrow_window(browser: Any, plane: Plane) -> None:
+    context = browser.new_context(viewport={"width": 375, "height": 800})
+    try:
+        tab = context.new_page()
+        sign_in(tab, plane, "full")
+        tab.wait_for_load_state("networkidle")
+        overflow = tab.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{overflow} px wider than the window"
+        screenshot(tab, "vendor-page-narrow")
+    finally:
+        context.close()
+
+
+def test_the_page_is_open_but_everything_else_still_wants_a_credential(plane: Plane) -> None:
+    assert httpx.get(plane.url + "/").status_code == 200
+    assert httpx.get(plane.url + "/static/app.js").status_code == 200
+    for path in ("/v1/batches", "/static/other.js", "/anything"):
+        assert httpx.get(plane.url + path).status_code == 401, path
+    # a session cookie that was never issued is no credential
+    assert httpx.get(plane.url + "/v1/batches", cookies={VENDOR_COOKIE: "made-up"}
+                     ).status_code == 401
