@@ -91,6 +91,13 @@ class ControlPlaneSettings(BaseSettings):
         None, description="The S3 server's admin identity: it creates tenants' buckets and keys.")
     s3_admin_secret_key: SecretStr | None = None
     log_level: str = "INFO"
+    console_session_ttl_s: int = Field(
+        8 * 3600, ge=60, le=7 * 24 * 3600, description="Seconds an admin console session "
+        "lasts after sign-in; then the admin signs in again.")
+    console_secure_cookie: bool | None = Field(
+        None, description="Mark the console's session cookie `Secure`. Unset: when the "
+        "request came over HTTPS (the local control plane is plain HTTP on loopback, where "
+        "browsers would drop a Secure cookie); set it true behind a TLS proxy.")
 
     # -- the hetzner provider: offered only when hetzner_token, hetzner_ssh_key_file and
     # hetzner_control_plane_addresses are all set (see docs/hetzner.md) ---------------------

@@ -24,12 +24,14 @@ from psycopg_pool import AsyncConnectionPool
 from control_plane.adapters.admin_tokens import AdminTokenStore
 from control_plane.adapters.audit_archive import FileAuditArchive
 from control_plane.adapters.certificate_authority import FileCertificateAuthority
+from control_plane.adapters.console_sessions import ConsoleSessionStore
 from control_plane.adapters.data_plane_control import DataPlaneControl
 from control_plane.adapters.job_queue import HEARTBEAT_INTERVAL_S, TenantJobQueue, install_schema
 from control_plane.adapters.job_store import JobStore
 from control_plane.adapters.registry import TenantRegistry
 from control_plane.adapters.secret_store import SopsAgeSecretStore
 from control_plane.domain.actors import SYSTEM_ACTOR
+from control_plane.domain.console_sessions import ConsoleSessionStorePort
 from control_plane.domain.ports import (
     AdminTokenStorePort,
     AuditArchiveStore,
@@ -46,6 +48,7 @@ from control_plane.providers.local import LocalProvider
 from control_plane.providers.local_podman import LocalPodmanProvider
 from control_plane.services.admin_tokens import AdminTokenService
 from control_plane.services.audit_archive import AuditArchiver
+from control_plane.services.console_sessions import ConsoleSessionService
 from control_plane.services.data_plane_control import DataPlaneControlService
 from control_plane.services.job_history import JobHistoryService
 from control_plane.services.lifecycle import TenantLifecycleService
@@ -113,6 +116,8 @@ class ControlPlane:
     recovery: RecoveryService
     control: DataPlaneControlService
     certificates: CertificateAuthority
+    #: the admin console's sessions (absent where no session store is wired: unit tests)
+    console_sessions: ConsoleSessionService | None = None
 
 
 def build_control_plane(
@@ -120,15 +125,17 @@ def build_control_plane(
     job_store: JobStorePort, queue: JobQueue, providers: Mapping[str, Provider],
     secrets: SecretStore, clients: DataPlaneClientFactory, archive: AuditArchiveStore,
     certificates: CertificateAuthority,
+    session_store: ConsoleSessionStorePort | None = None, session_ttl_s: int = 8 * 3600,
 ) -> ControlPlane:
     """Wire the services over the given ports (no I/O)."""
+    admin_tokens = AdminTokenService(admin_token_store)
     control = DataPlaneControlService(providers, secrets, clients)
     runner = JobRunner(registry, job_store, queue, providers,
                        job_plans(registry, secrets, AuditArchiver(control, archive),
                                  lambda tenant: control.audit_key(tenant, actor=SYSTEM_ACTOR)))
     return ControlPlane(
         registry=registry,
-        admin_tokens=AdminTokenService(admin_token_store),
+        admin_tokens=admin_tokens,
         lifecycle=TenantLifecycleService(registry, providers, runner, control),
         vendor_keys=VendorKeyService(registry, providers),
         rotation=SecretRotationService(registry, providers, job_store, secrets, control),
@@ -138,6 +145,8 @@ def build_control_plane(
         recovery=RecoveryService(registry, providers, job_store, runner, control),
         control=control,
         certificates=certificates,
+        console_sessions=None if session_store is None else ConsoleSessionService(
+            session_store, admin_tokens, ttl_s=session_ttl_s),
     )
 
 
@@ -172,7 +181,9 @@ async def open_control_plane(
             job_store=JobStore(pool), queue=queue, providers=providers(settings),
             secrets=SopsAgeSecretStore(settings.state_dir / "secrets"),
             clients=http_data_plane_clients(data_plane_transport, authority=authority),
-            archive=FileAuditArchive(settings.state_dir / "archive"), certificates=authority)
+            archive=FileAuditArchive(settings.state_dir / "archive"), certificates=authority,
+            session_store=ConsoleSessionStore(pool),
+            session_ttl_s=settings.console_session_ttl_s)
         queue.register(services.runner.run)
         yield OpenControlPlane(services, queue)
     finally:

@@ -1,16 +1,13 @@
-"""Browser sessions for both planes' web pages (SPEC §5.8): the cookie, and the CSRF check.
+"""Browser sessions for both planes' web pages (SPEC §5.8): ids, their digests and CSRF tokens.
 
 A page signs in with a credential (an admin token, a vendor key) and gets a session: a
-random id sent back as a cookie ``HttpOnly; SameSite=Strict; Path=/`` (``Secure`` when the
-page is served over HTTPS), of which the server keeps only the SHA-256 (:func:`session_digest`)
-with who signed in and until when. Each plane's ``admit`` (the request guard's check,
-:mod:`frostbyte_common.request_guard`) then takes either credential:
-
-* ``Authorization: Bearer ...`` — unchanged; a bearer request is never checked for CSRF
-  (a browser never adds that header on its own);
-* else the session cookie (:func:`session_id_of`) — and on a request that changes anything
-  (any method but GET, HEAD, OPTIONS) the page's CSRF token in ``X-CSRF-Token``
-  (:func:`require_csrf`): 403 ``CSRF_TOKEN_INVALID`` without it.
+random id (:func:`new_session_id`) sent back as a cookie ``HttpOnly; SameSite=Strict;
+Path=/`` (``Secure`` when the page is served over HTTPS), of which the server keeps only the
+SHA-256 (:func:`session_digest`) with who signed in and until when. Each plane's ``admit``
+then takes the cookie as a credential and tells the request guard the session's CSRF token
+(:func:`frostbyte_common.request_guard.cookie_credential` and
+:func:`~frostbyte_common.request_guard.admitted_by_cookie`), which every state-changing
+request must carry (403 ``CSRF_TOKEN_INVALID``).
 
 The CSRF token is derived from the session id (:func:`csrf_token`, an HMAC keyed by it), so
 the server stores nothing more and a script of another site, which can neither read the
@@ -26,24 +23,10 @@ import hashlib
 import hmac
 import secrets
 
-from starlette.requests import Request
-from starlette.responses import Response
-
-from frostbyte_common.errors import Forbidden
-
 #: The control plane's admin console session.
 CONSOLE_COOKIE = "frostbyte_console"
 #: A tenant data plane's vendor page session.
 VENDOR_COOKIE = "frostbyte_vendor"
-CSRF_HEADER = "X-CSRF-Token"
-#: Methods that change nothing: no CSRF token asked.
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-class CsrfTokenInvalid(Forbidden):
-    """A cookie-authenticated request that changes something without the page's CSRF token."""
-
-    default_code = "CSRF_TOKEN_INVALID"
 
 
 def new_session_id() -> str:
@@ -57,43 +40,11 @@ def session_digest(session_id: str) -> str:
 
 
 def csrf_token(session_id: str) -> str:
-    """The session's CSRF token, put in its pages and sent back in :data:`CSRF_HEADER`."""
+    """The session's CSRF token, put in its pages and sent back with every change."""
     return hmac.new(session_id.encode("utf-8"), b"frostbyte csrf v1", hashlib.sha256).hexdigest()
 
 
-def session_id_of(request: Request, cookie: str) -> str | None:
-    """The session id a request presents: the cookie's value, unless the request carries an
-    ``Authorization`` header (a bearer request is judged by its header alone)."""
-    if "authorization" in request.headers:
-        return None
-    value = request.cookies.get(cookie)
-    return value or None
-
-
-def require_csrf(request: Request, session_id: str) -> None:
-    """Refuse (403 ``CSRF_TOKEN_INVALID``) a state-changing request that lacks the CSRF token
-    of the session it is authenticated by."""
-    if request.method.upper() in SAFE_METHODS:
-        return
-    presented = request.headers.get(CSRF_HEADER, "")
-    if not hmac.compare_digest(presented.encode("utf-8"), csrf_token(session_id).encode()):
-        raise CsrfTokenInvalid(f"a change made with the session cookie needs the page's "
-                               f"{CSRF_HEADER} header; reload the page")
-
-
-def is_https(request: Request) -> bool:
-    """Whether the request reached the app over HTTPS (as uvicorn reports it, proxy headers
-    included when the server trusts them)."""
-    return request.url.scheme == "https"
-
-
-def set_session_cookie(response: Response, cookie: str, session_id: str, *, max_age_s: int,
-                       secure: bool) -> None:
-    """``Set-Cookie``: ``HttpOnly; SameSite=Strict; Path=/``, ``Secure`` if asked."""
-    response.set_cookie(cookie, session_id, max_age=max_age_s, path="/", secure=secure,
-                        httponly=True, samesite="strict")
-
-
-def clear_session_cookie(response: Response, cookie: str, *, secure: bool) -> None:
-    """Tell the browser to drop the cookie (sign-out, or a session that is no more)."""
-    response.delete_cookie(cookie, path="/", secure=secure, httponly=True, samesite="strict")
+def csrf_matches(session_id: str, presented: str | None) -> bool:
+    """Whether ``presented`` is the session's CSRF token (constant-time)."""
+    return presented is not None and hmac.compare_digest(
+        presented.encode("utf-8", "replace"), csrf_token(session_id).encode("ascii"))

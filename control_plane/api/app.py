@@ -23,6 +23,7 @@ from control_plane.api.auth import admit, require_admin
 from control_plane.api.errors import install_error_handlers
 from control_plane.api.routes import health, tenants, tls
 from control_plane.api.routes_admin import admin
+from control_plane.api.web import console, open_paths, static_app
 from control_plane.settings import ControlPlaneSettings
 from control_plane.wiring import ProviderFactory, default_providers, job_worker, open_control_plane
 from frostbyte_common.request_guard import RequestGuard
@@ -30,8 +31,10 @@ from frostbyte_common.version import __version__
 
 log = logging.getLogger(__name__)
 
-#: Served without a token: the probes, and the CA certificate vendors fetch (SPEC §7).
-OPEN_PATHS = ("/healthz", "/readyz", "/v1/tls/ca")
+#: Served without a token: the probes, the CA certificate vendors fetch (SPEC §7), and the
+#: admin console's pages, sign-in, sign-out and static files (SPEC §5.8; the pages check
+#: the session themselves, and what they do goes through the guarded API).
+OPEN_PATHS = ("/healthz", "/readyz", "/v1/tls/ca", *open_paths())
 
 
 def create_app(
@@ -72,6 +75,8 @@ def create_app(
     app.include_router(tls)
     app.include_router(admin)
     app.include_router(health)
+    app.include_router(console)
+    app.mount("/console/static", static_app(), name="console-static")
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi(actor: Annotated[str, Depends(require_admin)]) -> dict[str, Any]:

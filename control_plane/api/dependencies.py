@@ -10,16 +10,25 @@ from fastapi import Depends, Request
 
 from control_plane.domain.ports import CertificateAuthority, TenantRegistryPort
 from control_plane.services.admin_tokens import AdminTokenService
+from control_plane.services.console_sessions import ConsoleSessionService
 from control_plane.services.data_plane_control import DataPlaneControlService
 from control_plane.services.job_history import JobHistoryService
 from control_plane.services.lifecycle import TenantLifecycleService
 from control_plane.services.quarantine import QuarantineService
 from control_plane.services.rotation import SecretRotationService
 from control_plane.services.vendor_keys import VendorKeyService
+from frostbyte_common.errors import DependencyUnavailable
 
 
 def admin_tokens(request: Request) -> AdminTokenService:
     service: AdminTokenService = request.app.state.services.admin_tokens
+    return service
+
+
+def console_sessions(request: Request) -> ConsoleSessionService:
+    service: ConsoleSessionService | None = request.app.state.services.console_sessions
+    if service is None:
+        raise DependencyUnavailable("this control plane has no console session store")
     return service
 
 
