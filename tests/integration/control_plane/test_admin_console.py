@@ -294,8 +294,11 @@ def confirm(page: Page, expected: str) -> None:
 
 
 @pytest.mark.slow
-def test_an_admin_creates_a_tenant_watches_it_provision_issues_a_key_and_suspends_it(
+def test_an_admin_runs_a_tenants_whole_life_from_the_console(
         page: Page, served: Served) -> None:
+    """Create (watched ACTIVE in the live job log), a vendor key shown once, suspend
+    (cancelled, then confirmed) and resume, the chain verified, a quarantined document
+    purged, secrets rotated (the new key shown once), deprovisioned to the end."""
     sign_in(page, served, ADMIN_TOKEN)
     page.get_by_label("Slug").fill("globex")
     page.get_by_label("Display name").fill("Globex <b>Corp</b>")
@@ -363,3 +366,25 @@ def test_an_admin_creates_a_tenant_watches_it_provision_issues_a_key_and_suspend
         assert time.monotonic() < deadline, "the purge never reached the data plane"
         time.sleep(0.1)
     assert ("globex", "admin:admin", "document.purged") in served.provider.audit
+
+    # rotation: the re-issued vendor key is shown once; the old one is refused
+    page.get_by_role("button", name="Rotate secrets").click()
+    confirm(page, "the new ones are shown once")
+    rotated = page.locator("#secret-values input")
+    rotated.wait_for()
+    new_key = rotated.input_value()
+    assert new_key != key and len(new_key) > 30
+    page.get_by_role("button", name="I have stored it").click()
+    page.get_by_role("heading", name="Tenant globex").wait_for()
+    digests = {v[1] for v in served.provider.keys.values() if v[0] == "globex"}
+    assert hashlib.sha256(new_key.encode()).hexdigest() in digests
+    assert hashlib.sha256(key.encode()).hexdigest() not in digests
+
+    # deprovisioning, watched in the live job log to its end
+    page.get_by_role("button", name="Deprovision").click()
+    confirm(page, "This cannot be undone")
+    page.locator("#tenant-state").filter(has_text="DEPROVISIONED").wait_for(timeout=60_000)
+    page.locator('#tenant[data-state="DEPROVISIONED"]').wait_for()  # drawn again for it
+    page.locator("#job-summary").filter(has_text="deprovision job").wait_for()
+    assert "succeeded" in page.locator("#job-summary").inner_text()
+    assert page.locator("main .actions button").count() == 0

@@ -199,7 +199,7 @@
     const slug = encodeURIComponent(tenant.dataset.slug);
     const transitional = tenant.dataset.transitional.split(" ");
     const startState = tenant.dataset.state;
-    let polling = transitional.includes(startState);
+    const polling = transitional.includes(startState);
     async function poll() {
       try {
         const t = await api("GET", "/v1/tenants/" + slug);
@@ -222,9 +222,10 @@
           });
           document.getElementById("job-output").textContent = log.output.join("\n");
         }
-        if (!transitional.includes(t.state)) {
+        if (t.state !== startState) {
+          // a new state: the page is drawn again for it (its actions, keys, events)
           document.getElementById("job-live").textContent = "The tenant is " + t.state + ".";
-          if (t.state !== startState) { setTimeout(function () { location.reload(); }, 1500); }
+          setTimeout(function () { location.reload(); }, 1000);
           return;
         }
         document.getElementById("job-live").textContent = "Live: the tenant is " + t.state + "…";
