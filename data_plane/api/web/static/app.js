@@ -288,7 +288,12 @@
       try {
         const batch = await api("GET", `/v1/batches/${encodeURIComponent(batchId)}`);
         putBatch(batch);
-        if (FINAL.has(batch.status)) { polling.delete(batchId); say(`Batch ${batch.client_ref}: ${batch.status}.`); return; }
+        if (FINAL.has(batch.status)) {
+          polling.delete(batchId);
+          say(`Batch ${batch.client_ref}: ${batch.status}.`);
+          loadDocuments();
+          return;
+        }
       } catch (err) {
         if (err.status === 401) return;
       }
