@@ -11,7 +11,7 @@
   function showProblem(text) {
     problem.textContent = text;
     problem.hidden = false;
-    problem.focus && problem.setAttribute("tabindex", "-1");
+    problem.focus();  // the keyboard user lands on what went wrong
   }
   function clearProblem() { problem.hidden = true; problem.textContent = ""; }
 
