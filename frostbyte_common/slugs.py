@@ -10,6 +10,8 @@ from frostbyte_common.errors import InvalidSlug
 
 SLUG_MAX_LENGTH = 30
 _SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
+#: The rule as a regular expression (what OpenAPI documents as the slug's pattern).
+SLUG_PATTERN = _SLUG_RE.pattern
 
 
 def validate_slug(slug: str) -> str:

@@ -5,8 +5,10 @@ unfinished work.
 
 In front of the routes, the request guard (:mod:`frostbyte_common.request_guard`): every
 path but :data:`OPEN_PATHS` wants an admin token, checked before a body byte is read, and
-no body is over 64 KiB. No CDN-loaded Swagger UI or ReDoc (SPEC §5.8); the OpenAPI document
-is served to any admin token, viewers' included."""
+no body is over 64 KiB. The OpenAPI document (:mod:`frostbyte_common.openapi`: the error
+envelope, the ``AdminToken`` bearer scheme, operation ids) is served to any admin token,
+viewers' included, or the console's session; ``/docs`` is Swagger UI from the app's own
+files (no CDN, SPEC §5.8)."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from control_plane.api.routes_admin import admin
 from control_plane.api.web import console, open_paths, static_app
 from control_plane.settings import ControlPlaneSettings
 from control_plane.wiring import ProviderFactory, default_providers, job_worker, open_control_plane
+from frostbyte_common.openapi import DOCS_PATHS, install_docs, install_openapi, operation_id
 from frostbyte_common.request_guard import RequestGuard
 from frostbyte_common.version import __version__
 
@@ -34,7 +37,7 @@ log = logging.getLogger(__name__)
 #: Served without a token: the probes, the CA certificate vendors fetch (SPEC §7), and the
 #: admin console's pages, sign-in, sign-out and static files (SPEC §5.8; the pages check
 #: the session themselves, and what they do goes through the guarded API).
-OPEN_PATHS = ("/healthz", "/readyz", "/v1/tls/ca", *open_paths())
+OPEN_PATHS = ("/healthz", "/readyz", "/v1/tls/ca", *open_paths(), *DOCS_PATHS)
 
 
 def create_app(
@@ -65,6 +68,7 @@ def create_app(
         summary="Tenants, their lifecycle and their data planes.",
         lifespan=lifespan,
         openapi_url=None, docs_url=None, redoc_url=None,
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     # before the error handlers: the request-id middleware they install wraps the guard
@@ -75,6 +79,8 @@ def create_app(
     app.include_router(tls)
     app.include_router(admin)
     app.include_router(health)
+    install_openapi(app, scheme="AdminToken")
+    install_docs(app, credential="admin token", scheme="AdminToken")
     app.include_router(console)
     app.mount("/console/static", static_app(), name="console-static")
 

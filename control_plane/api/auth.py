@@ -13,7 +13,10 @@ open ones; :func:`require_admin` then returns the actor it found."""
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated
+
+from fastapi import Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from control_plane.api.dependencies import admin_tokens, console_sessions
 from control_plane.errors import InsufficientRole
@@ -24,7 +27,13 @@ from frostbyte_common.web_session import CONSOLE_COOKIE, csrf_token
 __all__ = ["admit", "require_admin", "token_sha256"]
 
 
-async def require_admin(request: Request) -> str:
+#: The OpenAPI security scheme (Swagger's Authorize); :func:`require_admin` reads the header.
+ADMIN_TOKEN = HTTPBearer(scheme_name="AdminToken", auto_error=False, description=(
+    "An admin token, as `Authorization: Bearer <token>`; a viewer token may only read (GET)."))
+
+
+async def require_admin(request: Request, _: Annotated[HTTPAuthorizationCredentials | None,
+                                                       Security(ADMIN_TOKEN)] = None) -> str:
     """FastAPI dependency: the request's actor (the token's name) once the token (or the
     console session) is verified and its role allows the method."""
     admitted: str | None = getattr(request.state, "admin", None)

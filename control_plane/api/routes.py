@@ -42,15 +42,28 @@ from control_plane.api.schemas import (
     VendorKeyOut,
 )
 from frostbyte_common.errors import DependencyUnavailable
+from frostbyte_common.openapi import error_responses
 
 Actor = Annotated[str, Depends(require_admin)]
+
+_NO_TENANT = "TENANT_NOT_FOUND: no such tenant."
+#: The errors of a route on one tenant; with a state check (409), and through its data plane
+#: (502: the data plane answered badly).
+_TENANT = error_responses(503, e404=_NO_TENANT)
+_CONFLICT = error_responses(
+    503, e404=_NO_TENANT, e409="INVALID_TRANSITION (or TENANT_NOT_ACTIVE): the tenant's state "
+                               "does not allow it")
+_DATA_PLANE = error_responses(
+    502, 503, e404=_NO_TENANT, e409="TENANT_NOT_ACTIVE: the tenant is not ACTIVE or SUSPENDED")
 
 tenants = APIRouter(prefix="/v1/tenants", tags=["tenants"])
 tls = APIRouter(prefix="/v1/tls", tags=["tls"])
 health = APIRouter(tags=["health"])
 
 
-@tenants.post("", status_code=202, response_model=TenantOut)
+@tenants.post("", status_code=202, response_model=TenantOut, responses=error_responses(
+    503, e409="TENANT_EXISTS: the slug is taken (deprovisioned tenants' slugs too).",
+    e422="VALIDATION_FAILED, INVALID_SLUG, INVALID_CONFIG or PROVIDER_NOT_AVAILABLE."))
 async def create_tenant(body: TenantCreate, service: Lifecycle, actor: Actor) -> TenantOut:
     """Create a tenant (REQUESTED) and start provisioning its data plane in the background."""
     tenant = await service.create(
@@ -59,25 +72,27 @@ async def create_tenant(body: TenantCreate, service: Lifecycle, actor: Actor) ->
     return TenantOut.of(tenant)
 
 
-@tenants.get("", response_model=TenantList)
+@tenants.get("", response_model=TenantList, responses=error_responses(503))
 async def list_tenants(service: Lifecycle, actor: Actor) -> TenantList:
     """List every tenant, deprovisioned ones included (their slugs stay taken)."""
     return TenantList(tenants=[TenantOut.of(t) for t in await service.list_tenants()])
 
 
-@tenants.get("/{slug}", response_model=TenantOut)
+@tenants.get("/{slug}", response_model=TenantOut, responses=_TENANT)
 async def get_tenant(slug: str, service: Lifecycle, actor: Actor) -> TenantOut:
     """One tenant with its state, endpoint and effective config."""
     return TenantOut.of(await service.get(slug))
 
 
-@tenants.get("/{slug}/events", response_model=EventList)
+@tenants.get("/{slug}/events", name="list_tenant_events", response_model=EventList,
+             responses=_TENANT)
 async def tenant_events(slug: str, service: Lifecycle, actor: Actor) -> EventList:
     """The tenant's lifecycle history: every transition, with who triggered it."""
     return EventList(events=[EventOut.of(e) for e in await service.events(slug)])
 
 
-@tenants.get("/{slug}/events/verify", response_model=ChainVerdictOut)
+@tenants.get("/{slug}/events/verify", name="verify_tenant_events",
+             response_model=ChainVerdictOut, responses=_TENANT)
 async def verify_tenant_events(slug: str, service: Lifecycle, actor: Actor) -> ChainVerdictOut:
     """Recompute the tenant's lifecycle hash chain: ``ok`` false with the first bad
     sequence number and the problem if a row was edited, removed, inserted or reordered."""
@@ -86,23 +101,21 @@ async def verify_tenant_events(slug: str, service: Lifecycle, actor: Actor) -> C
                            first_bad_seq=verdict.first_bad_seq, problem=verdict.problem)
 
 
-@tenants.get("/{slug}/jobs", response_model=JobList)
+@tenants.get("/{slug}/jobs", name="list_tenant_jobs", response_model=JobList, responses=_TENANT)
 async def tenant_jobs(slug: str, service: Jobs, actor: Actor) -> JobList:
     """The tenant's provisioning and deprovisioning jobs, oldest first."""
     return JobList(jobs=[JobOut.of(j) for j in await service.jobs(slug)])
 
 
-@tenants.get("/{slug}/jobs/{job_id}/log", response_model=JobLog)
+@tenants.get("/{slug}/jobs/{job_id}/log", name="get_job_log",
+             response_model=JobLog, responses=error_responses(
+    503, e404="TENANT_NOT_FOUND or JOB_NOT_FOUND."))
 async def tenant_job_log(slug: str, job_id: str, service: Jobs, actor: Actor) -> JobLog:
     """One job, its steps as they ran (a step done before a crash is not run again) and the
     tail of its provider's output."""
     job, steps, output = await service.job_log(slug, job_id)
     return JobLog(job=JobOut.of(job), steps=[StepOut.of(s) for s in steps],
                   output=list(output.lines), output_lines=output.total)
-
-
-_CONFLICT: dict[int | str, dict[str, Any]] = {
-    409: {"description": "INVALID_TRANSITION: the tenant's state does not allow it"}}
 
 
 @tenants.post("/{slug}/suspend", status_code=202, response_model=TenantOut, responses=_CONFLICT)
@@ -156,7 +169,8 @@ async def patch_tenant_config(
     return TenantOut.of(await service.patch_config(slug, patch, actor=actor))
 
 
-@tenants.post("/{slug}/vendor-keys", status_code=201, response_model=VendorKeyIssued)
+@tenants.post("/{slug}/vendor-keys", status_code=201, response_model=VendorKeyIssued,
+              responses=_DATA_PLANE)
 async def issue_vendor_key(
     slug: str, body: VendorKeyCreate, service: VendorKeys, actor: Actor
 ) -> VendorKeyIssued:
@@ -165,14 +179,14 @@ async def issue_vendor_key(
     return VendorKeyIssued.of(issued)
 
 
-@tenants.get("/{slug}/vendor-keys", response_model=VendorKeyList)
+@tenants.get("/{slug}/vendor-keys", response_model=VendorKeyList, responses=_TENANT)
 async def list_vendor_keys(slug: str, service: VendorKeys, actor: Actor) -> VendorKeyList:
     """The tenant's vendor keys: ids, scopes and labels — never the keys."""
     return VendorKeyList(vendor_keys=[VendorKeyOut.of(k) for k in await service.list_keys(slug)])
 
 
 @tenants.post("/{slug}/rotate-secrets", status_code=202, response_model=RotationOut,
-              responses=_CONFLICT)
+              responses={**_CONFLICT, **error_responses(502)})
 async def rotate_secrets(slug: str, service: Rotation, actor: Actor) -> RotationOut:
     """Re-issue every credential (ACTIVE or SUSPENDED; no state change). The new vendor keys
     are in this answer only; the old ones are refused from now on."""
@@ -180,14 +194,16 @@ async def rotate_secrets(slug: str, service: Rotation, actor: Actor) -> Rotation
     return RotationOut(job_id=job_id, vendor_keys=[VendorKeyIssued.of(k) for k in issued])
 
 
-@tenants.delete("/{slug}/vendor-keys/{key_id}", response_model=VendorKeyOut)
+@tenants.delete("/{slug}/vendor-keys/{key_id}", response_model=VendorKeyOut,
+                responses={**_DATA_PLANE, **error_responses(
+                    e404="TENANT_NOT_FOUND or VENDOR_KEY_NOT_FOUND.")})
 async def revoke_vendor_key(slug: str, key_id: str, service: VendorKeys, actor: Actor
                             ) -> VendorKeyOut:
     """Revoke a vendor key: the data plane refuses it from now on. Idempotent."""
     return VendorKeyOut.of(await service.revoke(slug, key_id, actor=actor))
 
 
-@tenants.get("/{slug}/quarantine", response_model=QuarantineList)
+@tenants.get("/{slug}/quarantine", response_model=QuarantineList, responses=_DATA_PLANE)
 async def list_quarantine(
     slug: str, service: Quarantine, actor: Actor,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -200,8 +216,9 @@ async def list_quarantine(
 
 
 @tenants.post("/{slug}/quarantine/{document_id}/{action}", response_model=QuarantineActionOut,
-              responses={404: {"description": "DOCUMENT_NOT_FOUND: no such quarantined "
-                                              "document"}, **_CONFLICT})
+              responses={**_DATA_PLANE, **error_responses(
+                  e404="TENANT_NOT_FOUND, or DOCUMENT_NOT_FOUND: no such quarantined "
+                       "document.")})
 async def quarantine_action(
     slug: str, document_id: uuid.UUID, action: Literal["release", "purge"],
     service: Quarantine, actor: Actor,
@@ -213,7 +230,7 @@ async def quarantine_action(
         await service.act(slug, document_id, action, actor=actor))
 
 
-@tenants.get("/{slug}/consistency", response_model=ConsistencyOut, responses=_CONFLICT)
+@tenants.get("/{slug}/consistency", response_model=ConsistencyOut, responses=_DATA_PLANE)
 async def check_consistency(
     slug: str, registry: Registry, control: Control, actor: Actor,
     first: Annotated[int, Query(ge=0, le=1000)] = 20,
@@ -226,7 +243,7 @@ async def check_consistency(
 
 
 @tenants.post("/{slug}/consistency/repair", response_model=ConsistencyOut,
-              responses=_CONFLICT)
+              responses=_DATA_PLANE)
 async def repair_consistency(
     slug: str, registry: Registry, control: Control, actor: Actor,
     first: Annotated[int, Query(ge=0, le=1000)] = 20,
@@ -239,8 +256,8 @@ async def repair_consistency(
         await registry.get(slug), repair=True, first=first, actor=actor))
 
 
-@tls.get("/ca", response_class=Response, responses={200: {
-    "content": {"application/x-pem-file": {}},
+@tls.get("/ca", name="get_ca_certificate", response_class=Response, responses={200: {
+    "content": {"application/x-pem-file": {"schema": {"type": "string"}}},
     "description": "The CA certificate (PEM) that issues every tenant endpoint's "
                    "certificate."}})
 async def ca_certificate(certificates: Certificates) -> Response:

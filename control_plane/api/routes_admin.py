@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from control_plane.api.auth import require_admin
 from control_plane.api.dependencies import AdminTokens as Tokens
 from control_plane.domain.admin_tokens import AdminToken
+from frostbyte_common.openapi import error_responses
 
 Actor = Annotated[str, Depends(require_admin)]
 
@@ -18,18 +19,23 @@ admin = APIRouter(prefix="/v1/admin", tags=["admin"])
 
 
 class AdminTokenCreate(BaseModel):
+    """An admin token to create."""
+
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=100, description="Who or what holds it.")
-    role: Literal["admin", "viewer"] = "viewer"
+    role: Literal["admin", "viewer"] = Field("viewer", description="admin, or viewer (may "
+                                                                    "only read).")
 
 
 class AdminTokenOut(BaseModel):
-    token_id: str
-    name: str
-    role: str
-    created_by: str
-    created_at: datetime
-    revoked_at: datetime | None
+    """An admin token, without the token."""
+
+    token_id: str = Field(description="The token's id.")
+    name: str = Field(description="Who or what holds it (the actor in the audit trail).")
+    role: str = Field(description="admin or viewer.")
+    created_by: str = Field(description="Who created it.")
+    created_at: datetime = Field(description="When (UTC).")
+    revoked_at: datetime | None = Field(description="When it was revoked; null while valid.")
 
     @classmethod
     def of(cls, token: AdminToken) -> AdminTokenOut:
@@ -37,14 +43,19 @@ class AdminTokenOut(BaseModel):
 
 
 class AdminTokenIssued(AdminTokenOut):
+    """An admin token just created: the token is in this answer only."""
+
     token: str = Field(description="The token. Shown once; only its hash is stored.")
 
 
 class AdminTokenList(BaseModel):
-    tokens: list[AdminTokenOut]
+    """Every admin token."""
+
+    tokens: list[AdminTokenOut] = Field(description="The tokens, revoked ones included.")
 
 
-@admin.post("/tokens", status_code=201, response_model=AdminTokenIssued)
+@admin.post("/tokens", status_code=201, name="create_admin_token", response_model=AdminTokenIssued,
+            responses=error_responses(503))
 async def create_token(body: AdminTokenCreate, tokens: Tokens, actor: Actor) -> AdminTokenIssued:
     """Create an admin or viewer token (viewers may only GET). The token is in this answer
     only."""
@@ -52,13 +63,17 @@ async def create_token(body: AdminTokenCreate, tokens: Tokens, actor: Actor) -> 
     return AdminTokenIssued(**AdminTokenOut.of(issued.record).model_dump(), token=issued.token)
 
 
-@admin.get("/tokens", response_model=AdminTokenList)
+@admin.get("/tokens", name="list_admin_tokens", response_model=AdminTokenList,
+           responses=error_responses(503))
 async def list_tokens(tokens: Tokens, actor: Actor) -> AdminTokenList:
     """Every admin token, revoked ones included — never the tokens."""
     return AdminTokenList(tokens=[AdminTokenOut.of(t) for t in await tokens.list_tokens()])
 
 
-@admin.delete("/tokens/{token_id}", response_model=AdminTokenOut)
+@admin.delete("/tokens/{token_id}", name="revoke_admin_token", response_model=AdminTokenOut,
+              responses=error_responses(
+                  503, e404="ADMIN_TOKEN_NOT_FOUND: no such token.",
+                  e409="LAST_ADMIN_TOKEN: the last admin token cannot be revoked."))
 async def revoke_token(token_id: str, tokens: Tokens, actor: Actor) -> AdminTokenOut:
     """Revoke a token at once (409 LAST_ADMIN_TOKEN for the last admin token)."""
     return AdminTokenOut.of(await tokens.revoke(token_id, actor=actor))

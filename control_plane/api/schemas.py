@@ -8,11 +8,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from control_plane.domain.jobs import JobRecord, StepRecord
-from control_plane.domain.lifecycle import Tenant, TenantEvent
+from control_plane.domain.lifecycle import Tenant, TenantEvent, TenantState
 from control_plane.domain.tenant_config import effective_config
 from control_plane.domain.vendor_keys import IssuedVendorKey, VendorKeyRecord
 from control_plane.services.job_history import JOB_OUTPUT_LINES
 from frostbyte_common.audit_checkpoint import key_id_of
+from frostbyte_common.slugs import SLUG_MAX_LENGTH, SLUG_PATTERN
 
 Scope = Literal["ingest", "read", "audit"]
 
@@ -22,19 +23,28 @@ class _Body(BaseModel):
 
 
 class TenantCreate(_Body):
-    slug: str = Field(description="DNS label, at most 30 lowercase characters; never reused.")
-    display_name: str = Field(min_length=1, max_length=200)
-    provider: Literal["local", "hetzner"] = "local"
+    """A tenant to create."""
+
+    # the rule is checked in code (422 INVALID_SLUG), and described here for clients
+    slug: str = Field(description="DNS label, at most 30 lowercase characters; never reused.",
+                      json_schema_extra={"pattern": SLUG_PATTERN,
+                                         "maxLength": SLUG_MAX_LENGTH})
+    display_name: str = Field(min_length=1, max_length=200, description="A name for people.")
+    provider: Literal["local", "hetzner"] = Field(
+        "local", description="Where its data plane runs: this host (local) or a Hetzner "
+                             "server.")
     config: dict[str, Any] | None = Field(
         None, description="Overrides of the tenant config; omitted keys take the defaults."
     )
 
 
 class TenantOut(BaseModel):
-    slug: str
-    display_name: str
-    state: str
-    provider: str
+    """A tenant: its state, endpoint and effective config."""
+
+    slug: str = Field(description="The tenant's slug (its id).")
+    display_name: str = Field(description="Its name for people.")
+    state: TenantState = Field(description="Its lifecycle state.")
+    provider: str = Field(description="local or hetzner.")
     endpoint: str | None = Field(description="Base URL of the data plane (ACTIVE, SUSPENDED).")
     tls_fingerprint: str | None = Field(
         None, description="`sha256:<hex>` of the server certificate the endpoint presents, "
@@ -46,17 +56,18 @@ class TenantOut(BaseModel):
     audit_key_id: str | None = Field(
         None, description="`ed25519:` + the first 16 hex of the key's SHA-256, as in checkpoints.")
     config: dict[str, Any] = Field(description="The full effective tenant config.")
-    failed_operation: Literal["provision", "deprovision"] | None = None
-    failure_reason: str | None = None
-    created_at: datetime
-    updated_at: datetime
+    failed_operation: Literal["provision", "deprovision"] | None = Field(
+        None, description="In FAILED: the operation that failed (retry resumes it).")
+    failure_reason: str | None = Field(None, description="In FAILED: why.")
+    created_at: datetime = Field(description="When it was created (UTC).")
+    updated_at: datetime = Field(description="When it last changed (UTC).")
 
     @classmethod
     def of(cls, tenant: Tenant) -> TenantOut:
         return cls(
             slug=tenant.slug,
             display_name=tenant.display_name,
-            state=tenant.state.value,
+            state=tenant.state,
             provider=tenant.provider,
             endpoint=tenant.endpoint,
             tls_fingerprint=tenant.tls_fingerprint,
@@ -71,10 +82,14 @@ class TenantOut(BaseModel):
 
 
 class TenantList(BaseModel):
-    tenants: list[TenantOut]
+    """Every tenant."""
+
+    tenants: list[TenantOut] = Field(description="The tenants, deprovisioned ones included.")
 
 
 class DeprovisionRequest(_Body):
+    """Optional: a waiver of the audit archive."""
+
     waive_audit_archive: str | None = Field(
         None, min_length=10, max_length=500,
         description="Why the tenant may be destroyed although its audit trail cannot be "
@@ -83,15 +98,20 @@ class DeprovisionRequest(_Body):
 
 
 class VendorKeyCreate(_Body):
-    scopes: list[Scope] = Field(min_length=1)
-    label: str | None = Field(None, max_length=200)
+    """A vendor key to issue."""
+
+    scopes: list[Scope] = Field(min_length=1, description="What the key may do: ingest "
+                                "(submit, erase), read (batches, documents, search), audit.")
+    label: str | None = Field(None, max_length=200, description="Who or what holds it.")
 
 
 class VendorKeyIssued(BaseModel):
-    key_id: str
+    """A vendor key just issued: the key is in this answer only."""
+
+    key_id: str = Field(description="The key's id (not secret).")
     key: str = Field(description="The vendor key. Shown once; only its hash is stored.")
-    scopes: list[str]
-    label: str | None = None
+    scopes: list[str] = Field(description="Its scopes.")
+    label: str | None = Field(None, description="Its label.")
 
     @classmethod
     def of(cls, issued: IssuedVendorKey) -> VendorKeyIssued:
@@ -100,17 +120,21 @@ class VendorKeyIssued(BaseModel):
 
 
 class RotationOut(BaseModel):
-    job_id: str
+    """A secret rotation: its job and the re-issued vendor keys."""
+
+    job_id: str = Field(description="The rotation job.")
     vendor_keys: list[VendorKeyIssued] = Field(
         description="The new vendor keys, shown once; the old ones are refused.")
 
 
 class VendorKeyOut(BaseModel):
-    key_id: str
-    scopes: list[str]
-    label: str | None
-    created_at: datetime | None
-    revoked_at: datetime | None
+    """A vendor key, without the key."""
+
+    key_id: str = Field(description="The key's id.")
+    scopes: list[str] = Field(description="Its scopes.")
+    label: str | None = Field(description="Its label.")
+    created_at: datetime | None = Field(description="When it was issued (UTC).")
+    revoked_at: datetime | None = Field(description="When it was revoked; null while valid.")
 
     @classmethod
     def of(cls, record: VendorKeyRecord) -> VendorKeyOut:
@@ -119,17 +143,21 @@ class VendorKeyOut(BaseModel):
 
 
 class VendorKeyList(BaseModel):
-    vendor_keys: list[VendorKeyOut]
+    """A tenant's vendor keys."""
+
+    vendor_keys: list[VendorKeyOut] = Field(description="The keys, revoked ones included.")
 
 
 class EventOut(BaseModel):
-    transition: int
-    action: str
-    from_state: str | None
-    to_state: str
-    actor: str
-    at: datetime
-    detail: dict[str, Any]
+    """One lifecycle event of a tenant (a link of its hash chain)."""
+
+    transition: int = Field(description="Its sequence number.")
+    action: str = Field(description="What was done (create, suspend, …).")
+    from_state: str | None = Field(description="The state before.")
+    to_state: str = Field(description="The state after.")
+    actor: str = Field(description="Who did it.")
+    at: datetime = Field(description="When (UTC).")
+    detail: dict[str, Any] = Field(description="What else is recorded.")
 
     @classmethod
     def of(cls, event: TenantEvent) -> EventOut:
@@ -145,26 +173,34 @@ class EventOut(BaseModel):
 
 
 class EventList(BaseModel):
-    events: list[EventOut]
+    """A tenant's lifecycle events, oldest first."""
+
+    events: list[EventOut] = Field(description="The events.")
 
 
 class ChainVerdictOut(BaseModel):
-    ok: bool
+    """The tenant's lifecycle chain, recomputed."""
+
+    ok: bool = Field(description="Whether the chain verifies.")
     events: int = Field(description="Events that verified before the first problem.")
-    head_hash: str
-    first_bad_seq: int | None = None
-    problem: str | None = None
+    head_hash: str = Field(description="The chain's head hash.")
+    first_bad_seq: int | None = Field(None, description="The first bad event, if any.")
+    problem: str | None = Field(None, description="What is wrong, if anything.")
 
 
 class JobOut(BaseModel):
-    job_id: str
-    operation: Literal["provision", "deprovision", "rotate"]
-    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
-    actor: str
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    error: str | None
+    """A provisioning, deprovisioning or rotation job."""
+
+    job_id: str = Field(description="The job's id.")
+    operation: Literal["provision", "deprovision", "rotate"] = Field(description="What it "
+                                                                               "does.")
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"] = Field(
+        description="Where it is.")
+    actor: str = Field(description="Who started it.")
+    created_at: datetime = Field(description="When it was queued (UTC).")
+    started_at: datetime | None = Field(description="When it started.")
+    finished_at: datetime | None = Field(description="When it ended.")
+    error: str | None = Field(description="Why it failed, if it did.")
 
     @classmethod
     def of(cls, job: JobRecord) -> JobOut:
@@ -172,17 +208,21 @@ class JobOut(BaseModel):
 
 
 class JobList(BaseModel):
-    jobs: list[JobOut]
+    """A tenant's jobs, oldest first."""
+
+    jobs: list[JobOut] = Field(description="The jobs.")
 
 
 class StepOut(BaseModel):
-    step: str
-    status: Literal["running", "done", "failed", "skipped"]
+    """One step of a job."""
+
+    step: str = Field(description="The step's name.")
+    status: Literal["running", "done", "failed", "skipped"] = Field(description="Its status.")
     attempts: int = Field(description="How many times the step was started (a crash or a "
                                       "resumed job starts it again).")
-    started_at: datetime
-    finished_at: datetime | None
-    message: str | None
+    started_at: datetime = Field(description="When it (last) started (UTC).")
+    finished_at: datetime | None = Field(description="When it ended.")
+    message: str | None = Field(description="What it said.")
 
     @classmethod
     def of(cls, step: StepRecord) -> StepOut:
@@ -190,8 +230,10 @@ class StepOut(BaseModel):
 
 
 class JobLog(BaseModel):
-    job: JobOut
-    steps: list[StepOut]
+    """A job, its steps and its provider's output."""
+
+    job: JobOut = Field(description="The job.")
+    steps: list[StepOut] = Field(description="Its steps as they ran.")
     output: list[str] = Field(
         description="The provider's tool output (hetzner: Pulumi and Ansible, each line "
         "'<UTC time> [<source>] <text>') written for the tenant while the job was open, "
@@ -203,28 +245,36 @@ class JobLog(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
+    """The process answers (and, for readiness, its registry)."""
+
+    status: str = Field(description="ok (liveness) or ready (readiness).")
 
 
 class QuarantineList(BaseModel):
+    """A page of a tenant's quarantined documents."""
+
     documents: list[dict[str, Any]] = Field(
         description="Quarantined documents, newest first: document_id, batch_id, name, "
         "sha256, size, mime_type, status, reason, detail, malware_signature, created_at.")
-    limit: int
-    offset: int
+    limit: int = Field(description="The page size asked for.")
+    offset: int = Field(description="How many items were skipped.")
 
 
 class QuarantineActionOut(BaseModel):
-    document_id: str
+    """A released or purged document."""
+
+    document_id: str = Field(description="The document.")
     status: str = Field(description="ACCEPTED (released into the pipeline) or PURGED.")
 
 
 class DriftKindOut(BaseModel):
+    """The drift of one kind."""
+
     kind: str = Field(description="objects_without_rows, rows_without_objects, "
                       "chunks_missing_from_index, points_extra_in_index or documents_stuck.")
-    found: int
-    repaired: int
-    remaining: int
+    found: int = Field(description="Findings.")
+    repaired: int = Field(description="Of them, repaired.")
+    remaining: int = Field(description="Of them, left.")
     first: list[dict[str, Any]] = Field(
         description="The first findings: subject (an object key, a document id or a point "
         "id), detail, repair (reproject, delete_point, enqueue, reprocess, or null: reported "
@@ -232,9 +282,11 @@ class DriftKindOut(BaseModel):
 
 
 class ConsistencyOut(BaseModel):
+    """The drift between the tenant's stores."""
+
     clean: bool = Field(description="No drift left after the run.")
     repair: bool = Field(description="Whether repairs were made.")
-    kinds: list[DriftKindOut]
+    kinds: list[DriftKindOut] = Field(description="Every kind of drift, also when clean.")
     audit_seq: int | None = Field(
         description="Sequence of the tenant's consistency.repaired event; null when nothing "
         "was repaired.")

@@ -4,8 +4,10 @@
 
 In front of the routes, the request guard (:mod:`frostbyte_common.request_guard`): every
 path but liveness and readiness wants a key, checked before a body byte is read, and every
-body has a cap (:data:`BODY_CAPS`). No CDN-loaded Swagger UI or ReDoc (SPEC §5.8); the
-OpenAPI document is served to any valid key."""
+body has a cap (:data:`BODY_CAPS`). The OpenAPI document (:mod:`frostbyte_common.openapi`:
+the error envelope, the ``VendorKey`` bearer scheme, operation ids; the internal
+``/control/v1`` routes and ``/metrics`` left out) is served to any valid key (or the page's
+session); ``/docs`` is Swagger UI from the app's own files (no CDN, SPEC §5.8)."""
 
 from __future__ import annotations
 
@@ -22,15 +24,20 @@ from data_plane.api.errors import install_error_handlers
 from data_plane.api.metrics import ApiMetrics
 from data_plane.api.routers import audit, batches, control, documents, health, quarantine, search
 from data_plane.api.routers.batches import upload_scratch
+from data_plane.api.routers.control import CONTROL_PREFIX
+from data_plane.api.schemas import describe_manifest
 from data_plane.api.web import routes as web
 from data_plane.settings import DataPlaneSettings
+from frostbyte_common.openapi import DOCS_PATHS, install_docs, install_openapi, operation_id
 from frostbyte_common.request_guard import KIB, RequestGuard, route_key
 from frostbyte_common.version import __version__
 
 #: Served without a key (the gateway's and the orchestrator's probes; the vendor page, its
 #: sign-in form and its assets); every other path wants a valid key (or the page's session
 #: cookie) before its body is read.
-OPEN_PATHS = ("/healthz", "/readyz", *web.OPEN_PATHS)
+OPEN_PATHS = ("/healthz", "/readyz", *web.OPEN_PATHS, *DOCS_PATHS)
+#: Left out of the vendor's OpenAPI document: the control credential's routes.
+INTERNAL_PATHS = (CONTROL_PREFIX + "/", "/metrics")
 #: Body caps of the routes that take other than the default 64 KiB (None: the route
 #: streams its body and bounds it itself, after the key is checked).
 BODY_CAPS: dict[str, int | None] = {
@@ -54,7 +61,8 @@ def create_app(settings: DataPlaneSettings) -> FastAPI:
 
     app = FastAPI(title=f"Frostbyte data plane — {settings.tenant}", version=__version__,
                   lifespan=lifespan, dependencies=[Depends(refuse_when_suspended)],
-                  openapi_url=None, docs_url=None, redoc_url=None)
+                  openapi_url=None, docs_url=None, redoc_url=None,
+                  generate_unique_id_function=operation_id)
     app.state.settings = settings
     app.state.metrics = ApiMetrics.create()
     # before the error handlers: the request-id middleware they install wraps the guard
@@ -62,6 +70,8 @@ def create_app(settings: DataPlaneSettings) -> FastAPI:
                        body_timeout_s=settings.body_timeout_s)
     install_error_handlers(app)
     include_routers(app)
+    install_openapi(app, scheme="VendorKey", extend=describe_manifest, internal=INTERNAL_PATHS)
+    install_docs(app, credential="vendor key", scheme="VendorKey")
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi(caller: Annotated[Caller, Depends(authenticated_caller)]) -> dict[str, Any]:

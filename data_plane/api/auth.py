@@ -28,8 +28,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Security
 from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from data_plane.api import dependencies
 from data_plane.errors import InsufficientScope, TenantSuspended
@@ -49,8 +50,21 @@ __all__ = ["SESSION_COOKIE", "AuditCaller", "Caller", "ControlCaller", "ControlC
            "refuse_when_suspended", "require"]
 
 
+#: The OpenAPI security scheme (Swagger's Authorize): the header itself is read by
+#: :func:`authenticated_caller` and :func:`admit`.
+VENDOR_KEY = HTTPBearer(scheme_name="VendorKey", auto_error=False, description=(
+    "A vendor key, as `Authorization: Bearer <key>`; its scopes (ingest, read, audit) "
+    "decide which routes answer."))
+
+
+def _authorization(request: Request, _: Annotated[HTTPAuthorizationCredentials | None,
+                                                  Security(VENDOR_KEY)] = None) -> str | None:
+    return request.headers.get("authorization")
+
+
 def authenticated_caller(request: Request, access: dependencies.Access,
-                         authorization: Annotated[str | None, Header()] = None) -> Caller:
+                         authorization: Annotated[str | None, Depends(_authorization)] = None
+                         ) -> Caller:
     """The holder of the presented key (any scope): the one :func:`admit` found, else
     looked up now."""
     admitted: Caller | None = getattr(request.state, "caller", None)

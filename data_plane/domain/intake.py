@@ -72,13 +72,19 @@ MAX_NAME_LENGTH = 255
 
 
 class ManifestFile(BaseModel):
+    """One file the manifest announces."""
+
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=4096)
-    sha256: str
-    size: int = Field(ge=0)
-    declared_type: str | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    name: str = Field(min_length=1, max_length=4096,
+                      description="The file's name: its `files` part's filename.")
+    sha256: str = Field(description="SHA-256 of the file's bytes (hex, 64 characters).",
+                        json_schema_extra={"pattern": "^[0-9a-fA-F]{64}$"})
+    size: int = Field(ge=0, description="The file's size in bytes.")
+    declared_type: str | None = Field(None, description="Its MIME type, if the vendor "
+                                                        "knows it.")
+    metadata: dict[str, Any] = Field(default_factory=dict, description=(
+        "The vendor's own fields, kept with the document (search can filter on them)."))
 
     @field_validator("sha256")
     @classmethod
@@ -94,8 +100,9 @@ class Manifest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    client_ref: str = Field(min_length=1, max_length=256)
-    files: list[ManifestFile] = Field(min_length=1)
+    client_ref: str = Field(min_length=1, max_length=256,
+                            description="The vendor's own reference for the batch.")
+    files: list[ManifestFile] = Field(min_length=1, description="Every file of the batch.")
 
     @model_validator(mode="after")
     def _no_nul(self) -> Manifest:

@@ -50,57 +50,75 @@ def envelope(text: str, *, chunk_id: str, document_name: str,
 
 
 class SearchFilters(BaseModel):
+    """Restrict the search; every filter given must hold."""
+
     model_config = ConfigDict(extra="forbid")
 
-    document_ids: list[str] | None = None
+    document_ids: list[str] | None = Field(None, description="Only these documents.")
     #: Only the attachments of these e-mails (their child documents).
-    parent_document_ids: list[str] | None = None
-    batch_ids: list[str] | None = None
-    doc_types: list[str] | None = None
-    sensitivity: list[str] | None = None
-    formats: list[str] | None = None
-    metadata: dict[str, str] | None = None
+    parent_document_ids: list[str] | None = Field(
+        None, description="Only the attachments of these e-mails.")
+    batch_ids: list[str] | None = Field(None, description="Only documents of these batches.")
+    doc_types: list[str] | None = Field(None, description="Only these classified types.")
+    sensitivity: list[str] | None = Field(None, description="Only these sensitivities.")
+    formats: list[str] | None = Field(None, description="Only these formats (pdf, docx…).")
+    metadata: dict[str, str] | None = Field(None, description="Only documents whose manifest "
+                                                              "metadata has these values.")
 
 
 class SearchRequest(BaseModel):
+    """A semantic search."""
+
     model_config = ConfigDict(extra="forbid")
 
-    query: str = Field(min_length=1, max_length=8192)
-    top_k: int = Field(5, ge=1, le=100)
-    filters: SearchFilters | None = None
+    query: str = Field(min_length=1, max_length=8192, description="What to look for.")
+    top_k: int = Field(5, ge=1, le=100, description="How many hits at most.")
+    filters: SearchFilters | None = Field(None, description="Restrict the search.")
 
 
 class Hit(BaseModel):
-    chunk_id: str
-    document_id: str
-    document_name: str
-    text: str
-    text_enveloped: str
-    heading_path: list[str]
-    page: int | None = None
-    sheet: str | None = None
-    score: float
-    content_sha256: str
+    """One chunk found, with its citation."""
+
+    chunk_id: str = Field(description="The chunk's id.")
+    document_id: str = Field(description="The document it is from.")
+    document_name: str = Field(description="That document's name.")
+    text: str = Field(description="The redacted plain chunk text.")
+    text_enveloped: str = Field(description="The text inside a delimited envelope, to hand "
+                                            "to a model as data, not instructions.")
+    heading_path: list[str] = Field(description="The headings above the chunk.")
+    page: int | None = Field(None, description="1-based page of a PDF or image, or slide; "
+                                               "absent otherwise.")
+    sheet: str | None = Field(None, description="A spreadsheet's sheet name.")
+    score: float = Field(description="Similarity to the query (higher is closer).")
+    content_sha256: str = Field(description="SHA-256 of `text`'s UTF-8 bytes.")
 
 
 class IndexIdentity(BaseModel):
-    model: str
-    version: str
-    dimension: int
+    """The index searched: its embedding model."""
+
+    model: str = Field(description="The embedding model's name.")
+    version: str = Field(description="Its version.")
+    dimension: int = Field(description="The vectors' dimension.")
 
 
 class Proof(BaseModel):
-    query_sha256: str
-    index: IndexIdentity
-    chunk_hashes: list[str]
-    audit_seq: int
-    audit_hash: str
+    """The retrieval proof: what was asked, of which index, what came back, where the
+    search sits in the audit chain."""
+
+    query_sha256: str = Field(description="SHA-256 of the query's UTF-8 bytes as sent.")
+    index: IndexIdentity = Field(description="The index searched.")
+    chunk_hashes: list[str] = Field(description="The hits' `content_sha256`, in order.")
+    audit_seq: int = Field(description="The search's event in the audit chain.")
+    audit_hash: str = Field(description="That event's hash.")
 
 
 class SearchResponse(BaseModel):
-    hits: list[Hit]
-    proof: Proof
-    boundary: str | None = None  # the delimiter of this response's envelopes
+    """The hits, best first, and the retrieval proof."""
+
+    hits: list[Hit] = Field(description="The hits, best first.")
+    proof: Proof = Field(description="The retrieval proof.")
+    boundary: str | None = Field(None, description="The delimiter of this response's "
+                                                   "envelopes (`text_enveloped`).")
 
 
 def make_hit(row: ChunkText, score: float, *, boundary: str | None = None) -> Hit:

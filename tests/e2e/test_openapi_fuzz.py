@@ -11,13 +11,15 @@ with valid credentials, and no request may get a server error (5xx).
   /v1/tenants`` or lifecycle action must not start real tenants (processes, databases,
   buckets) by the dozen; everything above the provider is the production code.
 
-Each document is read from the app object (``app.openapi()``), so it does not depend on who
-may read ``/openapi.json``. Every operation is fuzzed, none is left out. Until issue 17 makes
-the documents describe them, the test adds what the apps check in code: the multipart body of
-``POST /v1/batches`` (the route reads its stream itself), the manifest's sha256 form and the
-tenant slug rule. Path ids that the fuzzer makes well-formed are pointed at a batch, a
-document and a tenant that exist, so handlers get past their 404. Examples are bounded and
-derandomized (the same cases on every run); ``deadline=None``: the first search loads the model.
+Each document is read from the app object, so it does not depend on who may read
+``/openapi.json``: the control plane's as published (``app.openapi()``), the data plane's with
+the internal routes the vendor's document leaves out (``/control/v1/*``, ``/metrics``:
+:func:`frostbyte_common.openapi.full_document`). Every operation is fuzzed, none is left out;
+the documents themselves describe the multipart body of ``POST /v1/batches``, the manifest's
+sha256 form and the tenant slug rule (issue 17). Path ids that the fuzzer makes well-formed are
+pointed at a batch, a document and a tenant that exist, so handlers get past their 404.
+Examples are bounded and derandomized (the same cases on every run); ``deadline=None``: the
+first search loads the model.
 """
 
 from __future__ import annotations
@@ -53,37 +55,25 @@ FUZZ = settings(max_examples=15, deadline=None, derandomize=True, database=None,
 ADMIN_TOKEN = "fuzz-admin-token"  # the test control plane's bootstrap token
 TENANT = "fuzzed"  # the control plane's one tenant: valid fuzzed slugs are replaced by it
 CONTROL_PREFIX = "/control/v1"  # and /metrics: the control credential's routes
-SHA256_PATTERN = "^[0-9a-fA-F]{64}$"
 SLUG_PATTERN = "^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$"
 #: The status codes each fuzzed operation answered ("data plane GET /v1/documents": {200, 422}).
 ANSWERS: dict[str, set[int]] = {}
 
 
 def data_plane_openapi() -> dict[str, Any]:
-    """The data plane's OpenAPI document, as its app (any tenant's) describes itself."""
+    """The data plane's OpenAPI document, as its app (any tenant's) describes itself, with
+    its internal routes."""
     from data_plane.api.app import create_app
+    from data_plane.api.schemas import describe_manifest
     from data_plane.settings import DataPlaneSettings
+    from frostbyte_common.openapi import full_document
 
-    document = create_app(DataPlaneSettings(
+    app = create_app(DataPlaneSettings(
         tenant="fuzz", database_url=SecretStr("dbname=unused"),
-        object_store_root=Path("/nonexistent"))).openapi()
-    batches = document["paths"]["/v1/batches"]["post"]
-    if "requestBody" not in batches:
-        # The route reads its multipart body itself, so FastAPI cannot describe it (issue 17
-        # will): until then the fuzzer gets the shape the route reads, a `manifest` part (the
-        # Manifest model, as JSON) and then `files` parts, so intake itself is fuzzed.
-        from data_plane.domain.intake import Manifest
-
-        manifest = Manifest.model_json_schema(ref_template="#/components/schemas/{model}")
-        # what ManifestFile's validator checks, so that valid cases make receipts
-        manifest["$defs"]["ManifestFile"]["properties"]["sha256"]["pattern"] = SHA256_PATTERN
-        document["components"]["schemas"].update(manifest.pop("$defs", {}))
-        document["components"]["schemas"]["Manifest"] = manifest
-        batches["requestBody"] = {"required": True, "content": {"multipart/form-data": {
-            "schema": {"type": "object", "required": ["manifest", "files"], "properties": {
-                "manifest": {"$ref": "#/components/schemas/Manifest"},
-                "files": {"type": "array", "items": {"type": "string", "format": "binary"}}}},
-            "encoding": {"manifest": {"contentType": "application/json"}}}}}
+        object_store_root=Path("/nonexistent")))
+    document = full_document(app, scheme="VendorKey", extend=describe_manifest)
+    assert "requestBody" in document["paths"]["/v1/batches"]["post"]
+    assert "/control/v1/suspension" in document["paths"] and "/metrics" in document["paths"]
     return document
 
 
@@ -94,11 +84,9 @@ def control_plane_openapi() -> dict[str, Any]:
 
     document = create_app(
         ControlPlaneSettings(database_url=SecretStr("dbname=unused"))).openapi()
-    # The slug rule (frostbyte_common.slugs) is checked in code, not described (issue 17): with
-    # it, valid cases create tenants instead of nearly always failing the rule.
+    # the slug rule (frostbyte_common.slugs) is described: valid cases create tenants
     slug = document["components"]["schemas"]["TenantCreate"]["properties"]["slug"]
-    slug.setdefault("pattern", SLUG_PATTERN)
-    slug.setdefault("maxLength", 30)
+    assert slug["pattern"] == SLUG_PATTERN and slug["maxLength"] == 30
     return document
 
 

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
+from data_plane.api import schemas
 from data_plane.api.auth import IngestCaller, ReadCaller
 from data_plane.api.dependencies import Catalogue, Intake, Metrics, Reports, Settings
 from data_plane.api.multipart import MAX_MANIFEST_BYTES, read_batch
@@ -27,6 +28,21 @@ from data_plane.domain.idempotency import REPLAYED_HEADER
 from data_plane.domain.intake import Manifest
 from data_plane.errors import BatchTooLarge
 from data_plane.services.intake import Receipt, ReceivedFile, parse_manifest
+from frostbyte_common.openapi import error_responses
+
+#: The body the route reads itself (so FastAPI does not parse it), as OpenAPI describes it:
+#: the ``Manifest`` schema is added to the document's components by ``create_app``.
+BATCH_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
+    "multipart/form-data": {
+        "schema": {
+            "type": "object", "required": ["manifest", "files"],
+            "properties": {
+                "manifest": {"$ref": "#/components/schemas/Manifest",
+                             "description": "First part: the manifest, as JSON."},
+                "files": {"type": "array", "description": "Then one part per file, whose "
+                          "filename is its manifest `name`.",
+                          "items": {"type": "string", "format": "binary"}}}},
+        "encoding": {"manifest": {"contentType": "application/json"}}}}}}
 
 router = APIRouter(prefix="/v1/batches", tags=["intake"])
 
@@ -40,13 +56,24 @@ class _Replayed(Exception):
         self.receipt = receipt
 
 
-@router.post("", status_code=202, response_model=Receipt)
+@router.post("", status_code=202, response_model=schemas.Receipt, openapi_extra=BATCH_BODY,
+             responses=error_responses(
+                 400, 413, 503,
+                 e409="IDEMPOTENCY_KEY_REUSED: this Idempotency-Key came with another "
+                      "manifest.",
+                 e422="INVALID_MANIFEST, DUPLICATE_NAME or VALIDATION_FAILED.",
+                 e429="TOO_MANY_BATCHES: too many batches in flight; try again after "
+                      "`Retry-After` seconds."))
 async def submit_batch(
     request: Request, response: Response, caller: IngestCaller, intake: Intake,
     settings: Settings, metrics: Metrics,
-    idempotency_key: Annotated[str | None, Header()] = None,
+    idempotency_key: Annotated[str | None, Header(
+        description="Any token up to 8 KiB: the same key with the same manifest answers the "
+                    "first receipt again (`Idempotent-Replayed: true`).")] = None,
 ) -> Receipt:
-    """Submit a batch: a `manifest` JSON part, then one `files` part per file."""
+    """Submit a batch: a `manifest` JSON part, then one `files` part per file (its filename
+    is the manifest `name`). Each file gets a verdict in the receipt (202); processing
+    goes on in the background (`GET /v1/batches/{batch_id}`)."""
     key = intake.idempotency_key(idempotency_key)
     limits = settings.tenant_config.intake
     declared = request.headers.get("content-length", "")
@@ -99,31 +126,39 @@ async def submit_batch(
     return submitted.receipt
 
 
-@router.get("")
+@router.get("", response_model=schemas.BatchList, responses=error_responses(503))
 def list_batches(caller: ReadCaller, catalogue: Catalogue,
-                 limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                 offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0) -> dict[str, Any]:
+                 limit: Annotated[int, Query(ge=1, le=500, description="Page size.")] = 50,
+                 offset: Annotated[int, Query(ge=0, le=MAX_OFFSET,
+                                              description="Items to skip.")] = 0,
+                 ) -> dict[str, Any]:
     """List batches, newest first (paged)."""
     return {"batches": catalogue.batches(limit=limit, offset=offset),
             "limit": limit, "offset": offset}
 
 
-@router.get("/{batch_id}")
+@router.get("/{batch_id}", response_model=schemas.Batch, responses=error_responses(
+    503, e404="BATCH_NOT_FOUND: no such batch."))
 def get_batch(batch_id: uuid.UUID, caller: ReadCaller, reports: Reports) -> dict[str, Any]:
     """One batch: status and each document's outcome."""
     return reports.batch(batch_id)
 
 
-@router.get("/{batch_id}/report", response_model=None)
+@router.get("/{batch_id}/report", response_model=None, responses={
+    200: {"model": schemas.Report, "description": "The report as JSON (`format=json`), HTML "
+          "or CSV.", "content": {"text/html": {"schema": {"type": "string"}},
+                                 "text/csv": {"schema": {"type": "string"}}}},
+    **error_responses(503, e404="BATCH_NOT_FOUND: no such batch.")})
 def get_report(batch_id: uuid.UUID, caller: ReadCaller, reports: Reports,
-               format: Literal["json", "html", "csv"] = "json",
-               ) -> Response | dict[str, Any]:
+               format: Annotated[Literal["json", "html", "csv"], Query(
+                   description="json (default), html (a printable page) or csv.")] = "json",
+               ) -> Response | schemas.Report:
     """The acceptance report of a batch as JSON, HTML or CSV."""
     if format == "html":
         return HTMLResponse(reports.report_html(batch_id))
     if format == "csv":
         return PlainTextResponse(reports.report_csv(batch_id), media_type="text/csv")
-    return reports.report(batch_id)
+    return schemas.Report.model_validate(reports.report(batch_id))
 
 
 def upload_scratch(work_dir: Path) -> Path:

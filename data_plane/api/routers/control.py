@@ -26,6 +26,8 @@ from data_plane.api.routers.audit import export_response
 
 CONTROL_PREFIX = "/control/v1"
 
+#: Internal: left out of the vendor's OpenAPI document (``create_app``), which the control
+#: plane's own client does not need; ``frostbyte_common.openapi.full_document`` has them.
 router = APIRouter(prefix=CONTROL_PREFIX, tags=["control"])
 
 
@@ -59,20 +61,20 @@ class RotationIn(BaseModel):
         None = None
 
 
-@router.get("/suspension")
+@router.get("/suspension", name="control_get_suspension")
 def get_suspension(suspension: Suspension, caller: ControlCallerDep) -> dict[str, Any]:
     """Whether the tenant is suspended (control credential only)."""
     return {"suspended": suspension.is_suspended()}
 
 
-@router.put("/suspension")
+@router.put("/suspension", name="control_put_suspension")
 def put_suspension(body: SuspensionIn, suspension: Suspension, caller: ControlCallerDep
                    ) -> dict[str, Any]:
     """Suspend or resume the vendor endpoint (audited; control credential only)."""
     return suspension.set(body.suspended, actor=caller.actor)
 
 
-@router.get("/audit/key")
+@router.get("/audit/key", name="control_audit_key")
 def audit_key(audit: Audit, caller: ControlCallerDep) -> dict[str, str]:
     """The public key the tenant's audit checkpoints are signed with (``key_id``,
     ``public_key``: raw Ed25519, base64); 503 ``AUDIT_SIGNING_KEY_MISSING`` without one
@@ -80,7 +82,7 @@ def audit_key(audit: Audit, caller: ControlCallerDep) -> dict[str, str]:
     return audit.public_key()
 
 
-@router.post("/audit/rotation", status_code=201)
+@router.post("/audit/rotation", status_code=201, name="control_audit_rotation")
 def audit_rotation(body: RotationIn, audit: Audit, caller: ControlCallerDep
                    ) -> dict[str, Any]:
     """Record a secret rotation (``secrets.rotated``, by the admin who asked) in the hash
@@ -89,7 +91,7 @@ def audit_rotation(body: RotationIn, audit: Audit, caller: ControlCallerDep
     return event.to_json()
 
 
-@router.post("/audit/export")
+@router.post("/audit/export", name="control_audit_export")
 def audit_export(audit: Audit, caller: ControlCallerDep) -> StreamingResponse:
     """The tenant's signed audit export, as ``POST /v1/audit/export`` makes it (JSON
     Lines: manifest, then every event up to a checkpoint signed now), for the control
@@ -97,7 +99,7 @@ def audit_export(audit: Audit, caller: ControlCallerDep) -> StreamingResponse:
     return export_response(audit, actor=caller.actor)
 
 
-@router.get("/consistency")
+@router.get("/consistency", name="control_check_consistency")
 def check_consistency(consistency: Consistency, caller: ControlCallerDep,
                       first: Annotated[int, Query(ge=0, le=1000)] = 20) -> dict[str, Any]:
     """The drift between PostgreSQL, the object store and the index, per kind: counts and
@@ -105,7 +107,7 @@ def check_consistency(consistency: Consistency, caller: ControlCallerDep,
     return consistency.check().to_json(first=first)
 
 
-@router.post("/consistency/repair")
+@router.post("/consistency/repair", name="control_repair_consistency")
 def repair_consistency(consistency: Consistency, caller: ControlCallerDep,
                        first: Annotated[int, Query(ge=0, le=1000)] = 20) -> dict[str, Any]:
     """Check, then fix what can be fixed from PostgreSQL (re-project or prune the index,

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from data_plane.api import schemas
 from data_plane.api.auth import Caller, require
 from data_plane.api.dependencies import Health, Metrics, Settings
 from frostbyte_common.vendor_keys import CONTROL_SCOPE
@@ -17,13 +18,15 @@ from frostbyte_common.vendor_keys import CONTROL_SCOPE
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=schemas.Liveness)
 def healthz(settings: Settings) -> dict[str, str]:
     """Liveness: the process answers."""
     return {"status": "ok", "tenant": settings.tenant}
 
 
-@router.get("/readyz")
+@router.get("/readyz", response_class=JSONResponse, responses={
+    200: {"model": schemas.Readiness, "description": "Ready."},
+    503: {"model": schemas.Readiness, "description": "Not ready: `checks` says what is not."}})
 def readyz(settings: Settings, health: Health) -> JSONResponse:
     """Readiness: database reachable, embedding model loaded, index open, scanner up with
     an official signature database (``signatures``: its version and age)."""
@@ -38,7 +41,7 @@ def readyz(settings: Settings, health: Health) -> JSONResponse:
     return JSONResponse(body, status_code=200 if ok else 503)
 
 
-@router.get("/metrics")
+@router.get("/metrics")  # the control credential's: internal (not in the vendor's document)
 def metrics(metrics: Metrics,
             caller: Annotated[Caller, Depends(require(CONTROL_SCOPE))]) -> Response:
     """Prometheus metrics (the control credential: `Authorization: Bearer <control key>`)."""

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from control_plane.api.app import create_app
 from control_plane.settings import ControlPlaneSettings
+from tests.openapi_support import assert_docs_served_locally
 
 from .fakes import FakeProvider
 
@@ -118,8 +119,10 @@ def test_a_body_over_64_kib_is_refused_with_413(client: TestClient) -> None:
     assert created.status_code == 202, created.text
 
 
-def test_openapi_wants_a_token_and_no_cdn_docs_are_served(client: TestClient) -> None:
-    for path in ("/openapi.json", "/docs", "/redoc", "/metrics"):
+def test_openapi_wants_a_token_and_docs_are_served_without_a_cdn(client: TestClient) -> None:
+    # /docs: Swagger UI from the app's own files, open (the document it loads is not)
+    assert_docs_served_locally(client)
+    for path in ("/openapi.json", "/redoc", "/metrics"):
         refused = client.get(path)
         assert refused.status_code == 401, (path, refused.text)
         assert refused.json()["error"]["code"] == "UNAUTHENTICATED"
@@ -128,7 +131,7 @@ def test_openapi_wants_a_token_and_no_cdn_docs_are_served(client: TestClient) ->
     document = client.get("/openapi.json", headers={"Authorization": f"Bearer {viewer}"})
     assert document.status_code == 200
     assert "/v1/tenants" in document.json()["paths"]
-    for path in ("/docs", "/redoc", "/metrics"):
+    for path in ("/redoc", "/metrics"):
         assert client.get(path, headers=AUTH).status_code == 404, path
     # the probes and the CA certificate stay open
     assert client.get("/healthz").status_code == 200

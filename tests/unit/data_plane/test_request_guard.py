@@ -23,6 +23,7 @@ from data_plane.services.suspension import SuspensionService
 from data_plane.settings import DataPlaneSettings
 from frostbyte_common import vendor_keys
 from tests.doubles.persistence import InMemoryTenantDatabase
+from tests.openapi_support import assert_docs_served_locally
 
 MIB = 1 << 20
 
@@ -190,9 +191,11 @@ def test_metrics_docs_and_openapi_are_not_open_to_the_vendor_network(
         refused = client.get(path)
         assert refused.status_code == 401, (path, refused.text)
         assert refused.json()["error"]["code"] == "UNAUTHENTICATED"
-    # Swagger UI and ReDoc load their scripts from a CDN (SPEC §5.8 forbids it): not
-    # served, not even to a key; a caller without one learns nothing of what exists
-    for path in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+    # /docs is Swagger UI from the app's own files (SPEC §5.8: no CDN), open (it reveals
+    # nothing: the page fetches /openapi.json with a credential); ReDoc is not served, and
+    # a caller without a key learns nothing of what else exists
+    assert_docs_served_locally(client)
+    for path in ("/redoc", "/docs/oauth2-redirect"):
         assert client.get(path).status_code == 401, path
         assert client.get(path, headers={"Authorization": keys["reader"]}).status_code == 404
     # metrics: the control credential only (what the control plane and its scraper hold)
@@ -206,3 +209,4 @@ def test_metrics_docs_and_openapi_are_not_open_to_the_vendor_network(
     assert "/v1/search" in document.json()["paths"]
     # liveness and readiness stay open (the gateway's and the orchestrator's probes)
     assert client.get("/healthz").status_code == 200
+
