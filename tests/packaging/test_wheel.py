@@ -101,7 +101,11 @@ def test_the_wheel_carries_every_package_with_its_data(wheel: Path) -> None:
     for path in ("infra/__main__.py", "infra/config.py", "playbooks/site.yml",
                  "playbooks/ansible.cfg", "playbooks/roles/dataplane_deploy/tasks/main.yml",
                  "playbooks/roles/dataplane_deploy/files/envexec.py",
-                 "data_plane/adapters/clamav/signatures/frostbyte-test.ndb"):
+                 "data_plane/adapters/clamav/signatures/frostbyte-test.ndb",
+                 # the web pages: create_app lists their static folders at start-up
+                 "data_plane/api/web/templates/page.html", "data_plane/api/web/static/app.js",
+                 "control_plane/api/web/templates/tenants.html",
+                 "control_plane/api/web/static/console.js"):
         assert path in names, path
     assert not [n for n in names if n.startswith(("tests/", "bench/", "scripts/"))]
     assert not [n for n in names if "__pycache__" in n]
