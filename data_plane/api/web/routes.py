@@ -49,6 +49,12 @@ _SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
 }
 
+#: ``Sec-Fetch-Site`` values of a sign-in this origin's own page sent (or a typed URL):
+#: a browser's cross-site form post is refused, so another site cannot sign a vendor's
+#: browser in under a key of its choosing (a browser too old to send the header is let
+#: through; every later change needs the session's CSRF token anyway).
+_OWN_FETCH_SITES = frozenset({"same-origin", "none"})
+
 _templates = Environment(loader=FileSystemLoader(HERE / "templates"),
                          autoescape=select_autoescape(default=True), auto_reload=False)
 
@@ -103,6 +109,10 @@ async def page(request: Request) -> HTMLResponse:
 @router.post(SIGN_IN, response_model=None)
 async def sign_in(request: Request) -> Response:
     """The sign-in form: a vendor key in, a session cookie out (303 to the page)."""
+    if request.headers.get("sec-fetch-site", "same-origin") not in _OWN_FETCH_SITES:
+        # another site's form signing the browser in with a key of its choosing
+        return _sign_in_page(request, status_code=403,
+                             error="Sign in from this page itself.")
     form = parse_qs((await request.body()).decode("utf-8", "replace"))
     key = (form.get("key") or [""])[0].strip()
     if not key:

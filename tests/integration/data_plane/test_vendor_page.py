@@ -199,6 +199,15 @@ def test_a_wrong_key_is_refused_on_the_form(page: Any, plane: Plane) -> None:
     assert page.context.cookies() == []
 
 
+def test_another_sites_form_cannot_sign_the_browser_in(plane: Plane) -> None:
+    answer = httpx.post(f"{plane.url}/session", data={"key": plane.keys["full"]},
+                        headers={"Sec-Fetch-Site": "cross-site"})
+    assert answer.status_code == 403 and "set-cookie" not in answer.headers
+    same = httpx.post(f"{plane.url}/session", data={"key": plane.keys["full"]},
+                      headers={"Sec-Fetch-Site": "same-origin"})
+    assert same.status_code == 303 and VENDOR_COOKIE in same.cookies
+
+
 def test_a_change_made_with_the_cookie_needs_the_csrf_token(page: Any, plane: Plane) -> None:
     sign_in(page, plane, "full")
     search = '{"query": "x"}'
