@@ -220,8 +220,38 @@ _SCRIPT = """(function () {
   var input = document.getElementById("docs-credential");
   var error = document.getElementById("docs-error");
 
+  // Swagger UI 4 (the files swagger-ui-bundle ships) reads OpenAPI 3.0; FastAPI writes 3.1.
+  // For display only, 3.1's spellings become 3.0's: a union with null is `nullable`, `const`
+  // a one-value enum. /openapi.json itself stays as it is.
+  function as30(node) {
+    if (Array.isArray(node)) { return node.map(as30); }
+    if (node === null || typeof node !== "object") { return node; }
+    var out = {};
+    Object.keys(node).forEach(function (key) { out[key] = as30(node[key]); });
+    ["anyOf", "oneOf"].forEach(function (key) {
+      if (!Array.isArray(out[key])) { return; }
+      var kept = out[key].filter(function (s) { return !(s && s.type === "null"); });
+      if (kept.length === out[key].length) { return; }
+      delete out[key];
+      out.nullable = true;
+      if (kept.length === 1 && kept[0].$ref) { out.allOf = kept; }
+      else if (kept.length === 1) { Object.assign(out, kept[0], {nullable: true}); }
+      else { out[key] = kept; }
+    });
+    if (Array.isArray(out.type)) {
+      var types = out.type.filter(function (t) { return t !== "null"; });
+      if (types.length < out.type.length) { out.nullable = true; }
+      out.type = types[0];
+    }
+    if ("const" in out) { out["enum"] = [out["const"]]; delete out["const"]; }
+    if (Array.isArray(out.examples)) { delete out.examples; }
+    return out;
+  }
+
   function show(spec, credential) {
     form.hidden = true;
+    spec = as30(spec);
+    spec.openapi = "3.0.3";
     var ui = SwaggerUIBundle({
       spec: spec, dom_id: "#swagger-ui", deepLinking: true, persistAuthorization: true,
       presets: [SwaggerUIBundle.presets.apis], layout: "BaseLayout"
