@@ -203,7 +203,8 @@ async def revoke_vendor_key(slug: str, key_id: str, service: VendorKeys, actor: 
     return VendorKeyOut.of(await service.revoke(slug, key_id, actor=actor))
 
 
-@tenants.get("/{slug}/quarantine", response_model=QuarantineList, responses=_DATA_PLANE)
+@tenants.get("/{slug}/quarantine", response_model=QuarantineList, responses=_DATA_PLANE,
+             response_model_exclude_unset=True)
 async def list_quarantine(
     slug: str, service: Quarantine, actor: Actor,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,

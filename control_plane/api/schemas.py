@@ -250,12 +250,31 @@ class Health(BaseModel):
     status: str = Field(description="ok (liveness) or ready (readiness).")
 
 
+class QuarantinedDocument(BaseModel):
+    """A document the tenant's intake holds apart, as its data plane lists it (a field the
+    data plane adds is passed on)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    document_id: str = Field(description="The document's id.")
+    name: str = Field(description="The file's name.")
+    status: str = Field(description="QUARANTINED (or PURGED).")
+    reason: str | None = Field(None, description="Why it is held: MALWARE_DETECTED, "
+                                                 "INJECTION_SUSPECTED or HIDDEN_TEXT.")
+    batch_id: str | None = Field(None, description="The batch it came in.")
+    sha256: str | None = Field(None, description="SHA-256 of its bytes.")
+    size: int | None = Field(None, description="Its size in bytes.")
+    mime_type: str | None = Field(None, description="The detected MIME type.")
+    detail: str | None = Field(None, description="The checks' detail.")
+    malware_signature: str | None = Field(None, description="The scanner's signature name.")
+    created_at: datetime | None = Field(None, description="When it was received (UTC).")
+
+
 class QuarantineList(BaseModel):
     """A page of a tenant's quarantined documents."""
 
-    documents: list[dict[str, Any]] = Field(
-        description="Quarantined documents, newest first: document_id, batch_id, name, "
-        "sha256, size, mime_type, status, reason, detail, malware_signature, created_at.")
+    documents: list[QuarantinedDocument] = Field(
+        description="Quarantined documents, newest first.")
     limit: int = Field(description="The page size asked for.")
     offset: int = Field(description="How many items were skipped.")
 
