@@ -7,8 +7,9 @@ the tenant API itself (``/v1/...``) with the session cookie and the CSRF token: 
 adds no second API. Sign-in exchanges the key for a session (:mod:`data_plane.services.
 web_sessions`) held in an ``HttpOnly; Secure; SameSite=Strict`` cookie; the key itself is
 never stored in the browser. The page, the sign-in form and the two assets are the request
-guard's open paths (:data:`OPEN_PATHS`); sign-out, like every other change made with the
-cookie, passes the guard's session and CSRF checks. Which sections show is decided by the
+guard's open paths (:data:`OPEN_PATHS`), and so is sign-out, which checks a live session's
+CSRF token itself; every other change made with the cookie passes the guard's session and
+CSRF checks. Which sections show is decided by the
 session's scopes; the API decides again on every call."""
 
 from __future__ import annotations
@@ -26,8 +27,14 @@ from data_plane.api import dependencies
 from data_plane.api.auth import SESSION_COOKIE
 from data_plane.errors import TenantSuspended
 from frostbyte_common.errors import NotFound, Unauthenticated
-from frostbyte_common.request_guard import CSRF_FIELD, CSRF_HEADER, cookie_credential
+from frostbyte_common.request_guard import (
+    CSRF_FIELD,
+    CSRF_HEADER,
+    CsrfRefused,
+    cookie_credential,
+)
 from frostbyte_common.version import __version__
+from frostbyte_common.web_session import csrf_matches
 
 HERE = Path(__file__).parent
 #: The page's assets, by URL path: nothing else is served from the folder.
@@ -36,8 +43,9 @@ ASSETS = {"/static/app.js": ("app.js", "text/javascript"),
 SIGN_IN = "/session"
 SIGN_OUT = "/session/end"
 #: Served without a credential: the page (it shows the sign-in form until a session
-#: exists), the sign-in form's target, and the assets.
-OPEN_PATHS = ("/", SIGN_IN, *ASSETS)
+#: exists), the sign-in form's target, sign-out (it checks a live session's CSRF token
+#: itself) and the assets.
+OPEN_PATHS = ("/", SIGN_IN, SIGN_OUT, *ASSETS)
 #: Only this origin's own files, no inline script or style, never framed.
 _SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -134,11 +142,23 @@ async def sign_in(request: Request) -> Response:
 
 @router.post(SIGN_OUT, response_model=None)
 async def sign_out(request: Request) -> Response:
-    """Sign-out (the guard has checked the session and its CSRF token): the session is
-    deleted, the cookie cleared."""
+    """Sign-out: the session is deleted, the cookie cleared, back to the sign-in form. Open
+    to the guard so that a page left open past its session's end still signs out cleanly;
+    a live session's sign-out needs its CSRF token (the form's hidden field)."""
     session_id = cookie_credential(request, SESSION_COOKIE)
     if session_id is not None:
-        await run_in_threadpool(dependencies.web_sessions(request).sign_out, session_id)
+        sessions = dependencies.web_sessions(request)
+        try:
+            await run_in_threadpool(sessions.caller, session_id)
+        except Unauthenticated:
+            pass  # ended already: only the cookie is left to clear
+        else:
+            form = parse_qs((await request.body()).decode("utf-8", "replace"))
+            fields = form.get(CSRF_FIELD, [])
+            presented = request.headers.get(CSRF_HEADER) or (fields[0] if fields else None)
+            if not csrf_matches(session_id, presented):
+                raise CsrfRefused("signing out needs the page's CSRF token: reload the page")
+            await run_in_threadpool(sessions.sign_out, session_id)
     response = RedirectResponse("/", status_code=303, headers={"Cache-Control": "no-store"})
     _clear_session_cookie(response)
     return response

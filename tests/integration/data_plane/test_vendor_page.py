@@ -336,6 +336,17 @@ def test_an_expired_session_signs_the_vendor_out(page: Any, plane: Plane) -> Non
     assert page.get_by_role("heading", name="Sign in").is_visible()
 
 
+def test_signing_out_of_a_page_whose_session_has_ended_is_clean(page: Any,
+                                                                  plane: Plane) -> None:
+    sign_in(page, plane, "reader")
+    with plane.db.transaction() as conn:
+        conn.execute("DELETE FROM web_sessions WHERE session_sha256 = %s",
+                     (session_sha256(session_cookie(page)["value"]),))
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("heading", name="Sign in").wait_for()
+    assert page.context.cookies() == []
+
+
 @pytest.mark.parametrize(("who", "shown", "hidden"), [
     ("full", ["upload", "batches", "search", "documents", "quarantine"], []),
     ("reader", ["batches", "search", "documents"], ["upload", "quarantine", "erase-form"]),
