@@ -6,33 +6,51 @@ the benchmark.
     ├── ConnectionFailed     the server could not be reached (after retries, for GETs)
     └── WaitTimedOut         a wait_for_* ran out of time
 
-Only GETs are retried, and only on connection errors, by the shared
-:class:`~frostbyte_common.retry.RetryPolicy` (4 attempts, capped exponential backoff with
-jitter; the backoff and the sleep are injectable). Pass
+Retries, by the shared :class:`~frostbyte_common.retry.RetryPolicy` (tenacity; by default
+5 attempts, capped exponential backoff with jitter; the backoff and the sleep are
+injectable): every request is retried on 429 and 503 — the server refused it before acting —
+after exactly the ``Retry-After`` it sent (a wish longer than ``max_retry_after``, 120 s by
+default, gives up at once); an idempotent request (a GET, or a batch sent with an
+``Idempotency-Key``, which replays instead of duplicating) also on connection errors and on
+408, 500, 502 and 504. When the retries run out, the last answer is the error. Pass
 ``transport=httpx.MockTransport(...)`` to test without a server.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import ssl
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal, NotRequired, TypedDict, cast, overload
 
 import httpx
 
-from frostbyte_common.retry import RetriesExhausted
+from frostbyte_common.retry import (
+    TRANSIENT_TRANSPORT_ERRORS,
+    RetriesExhausted,
+    RetryableStatus,
+    parse_retry_after,
+)
 from frostbyte_common.retry import RetryPolicy as RetryPolicy  # how clients retry, re-exported
 from frostbyte_common.version import __version__
 
 BATCH_DONE = frozenset({"COMPLETED", "COMPLETED_WITH_ERRORS"})
 DOC_TERMINAL = frozenset({"INDEXED", "REJECTED", "QUARANTINED", "FAILED", "PURGED"})
 _HASH_BLOCK = 1 << 20
+#: Answers that say "not done, try again" for any request (the server acted on nothing).
+REFUSED_FOR_NOW = frozenset({429, 503})
+#: Answers worth another try of an idempotent request.
+RETRYABLE_IDEMPOTENT = frozenset({408, 429, 500, 502, 503, 504})
+#: The CLI's policy: a few tries, and never a wait longer than two minutes.
+DEFAULT_RETRY = RetryPolicy(attempts=5, max_retry_after=120.0)
+#: Told before each retry: what failed, the try that failed (1-based), seconds to wait.
+RetryNotice = Callable[[str, int, float], None]
 
 
 # -- errors ---------------------------------------------------------------------------------
@@ -176,12 +194,18 @@ def document_ok(doc: Mapping[str, Any], *, final: bool = True) -> bool:
     return not final and status in ("ACCEPTED", "PROCESSING")
 
 
+#: The exit code of a batch some of whose documents did not make it (see
+#: :mod:`frostbyte_cli.exit_codes`).
+PARTIAL_BATCH_EXIT = 6
+
+
 def batch_exit_code(documents: Iterable[Mapping[str, Any]], *, final: bool = True) -> int:
-    """0 when every document is INDEXED or the only rejections are duplicates, else 1.
+    """0 when every document is INDEXED or the only rejections are duplicates, else
+    :data:`PARTIAL_BATCH_EXIT` (6).
 
     ``final=False`` judges a receipt taken without waiting: documents still on their way
     (ACCEPTED, PROCESSING) count as fine."""
-    return 0 if all(document_ok(d, final=final) for d in documents) else 1
+    return 0 if all(document_ok(d, final=final) for d in documents) else PARTIAL_BATCH_EXIT
 
 
 # -- the manifest ----------------------------------------------------------------------------
@@ -257,6 +281,11 @@ class _CountingReader:
     def seek(self, offset: int, whence: int = 0) -> int:
         return self._fh.seek(offset, whence)
 
+    def rewind(self) -> None:
+        """Back to the start for another try of the request, counting afresh."""
+        self._fh.seek(0)
+        self._high = 0
+
     def tell(self) -> int:
         return self._fh.tell()
 
@@ -267,15 +296,27 @@ class _CountingReader:
 # -- transport with retries -----------------------------------------------------------------
 
 
+class _Answer(RetryableStatus):
+    """A retryable answer, kept so that the last one becomes the error when the retries run
+    out."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(response.status_code, str(response.request.url),
+                         retry_after=parse_retry_after(response.headers.get("Retry-After")))
+        self.response = response
+
+
 class _Api:
-    """One base URL and bearer token; maps failures onto :class:`CliError`."""
+    """One base URL and bearer token; retries (see the module's docstring) and maps failures
+    onto :class:`CliError`."""
 
     def __init__(self, base_url: str, token: str, *, transport: httpx.BaseTransport | None,
                  timeout: float, retry: RetryPolicy,
-                 verify: ssl.SSLContext | bool = True) -> None:
+                 verify: ssl.SSLContext | bool = True,
+                 on_retry: RetryNotice | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        self._retry_get = retry
-        self._once = replace(retry, attempts=1)
+        self._retry = retry
+        self._on_retry = on_retry
         self._http = httpx.Client(
             base_url=self.base_url, transport=transport,
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json",
@@ -286,13 +327,44 @@ class _Api:
     def close(self) -> None:
         self._http.close()
 
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        policy = self._retry_get if method == "GET" else self._once
+    def request(self, method: str, path: str, *, idempotent: bool | None = None,
+                before_attempt: Callable[[], None] | None = None,
+                **kwargs: Any) -> httpx.Response:
+        """``method path``, retried per the policy; ``idempotent`` defaults to "a GET";
+        ``before_attempt`` runs before every try (to rewind a body's files)."""
+        safe = method == "GET" if idempotent is None else idempotent
+        statuses = RETRYABLE_IDEMPOTENT if safe else REFUSED_FOR_NOW
+        retry_on: tuple[type[Exception], ...] = (
+            (*TRANSIENT_TRANSPORT_ERRORS, _Answer) if safe else (_Answer,))
+
+        def attempt() -> httpx.Response:
+            if before_attempt is not None:
+                before_attempt()
+            response = self._http.request(method, path, **kwargs)
+            if response.status_code in statuses:
+                response.read()
+                raise _Answer(response)
+            return response
+
+        def notice(error: Exception, tried: int, wait: float) -> None:
+            if self._on_retry is not None:
+                what = (_describe(error.response) if isinstance(error, _Answer)
+                        else error.__class__.__name__)
+                self._on_retry(f"{method} {path}: {what}", tried, wait)
+
         try:
-            response = policy.call(lambda: self._http.request(method, path, **kwargs),
-                                   retry_on=(httpx.TransportError,))
+            response = self._retry.call(attempt, retry_on=retry_on, on_retry=notice)
+        except _Answer as refused:  # not retried (max_retry_after) or not retryable
+            raise error_from_response(refused.response) from None
         except RetriesExhausted as gave_up:
             exc = gave_up.last_error
+            if isinstance(exc, _Answer):
+                raise error_from_response(exc.response) from None
+            raise ConnectionFailed(
+                f"cannot reach {self.base_url}: {exc.__class__.__name__}"
+                f"{': ' + str(exc) if str(exc) else ''}", code="CONNECTION_FAILED",
+            ) from exc
+        except httpx.TransportError as exc:
             raise ConnectionFailed(
                 f"cannot reach {self.base_url}: {exc.__class__.__name__}"
                 f"{': ' + str(exc) if str(exc) else ''}", code="CONNECTION_FAILED",
@@ -300,6 +372,19 @@ class _Api:
         if response.status_code >= 400:
             raise error_from_response(response)
         return response
+
+    @contextlib.contextmanager
+    def stream(self, method: str, path: str) -> Iterator[httpx.Response]:
+        """A streamed answer (a download), not retried; an error answer raises."""
+        try:
+            with self._http.stream(method, path) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise error_from_response(response)
+                yield response
+        except httpx.TransportError as exc:
+            raise ConnectionFailed(f"cannot reach {self.base_url}: {exc.__class__.__name__}",
+                                   code="CONNECTION_FAILED") from exc
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.request(method, path, **kwargs)
@@ -309,6 +394,12 @@ class _Api:
             raise ApiError(f"{method} {path} answered with a body that is not JSON",
                            code="BAD_RESPONSE", status_code=response.status_code,
                            request_id=response.headers.get("x-request-id")) from exc
+
+
+def _describe(response: httpx.Response) -> str:
+    error = error_from_response(response)
+    after = response.headers.get("Retry-After")
+    return f"{response.status_code} {error.code}" + (f" (Retry-After {after})" if after else "")
 
 
 class _Waiter:
@@ -326,10 +417,11 @@ class ControlPlaneClient:
     def __init__(self, base_url: str, admin_token: str, *,
                  transport: httpx.BaseTransport | None = None, timeout: float = 30.0,
                  retry: RetryPolicy | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        retry = retry or RetryPolicy()
+                 clock: Callable[[], float] = time.monotonic,
+                 on_retry: RetryNotice | None = None) -> None:
+        retry = retry or DEFAULT_RETRY
         self._api = _Api(base_url, admin_token, transport=transport, timeout=timeout,
-                         retry=retry)
+                         retry=retry, on_retry=on_retry)
         self._wait = _Waiter(retry.sleep, clock)
 
     @property
@@ -493,12 +585,14 @@ class TenantClient:
                  transport: httpx.BaseTransport | None = None, timeout: float = 300.0,
                  retry: RetryPolicy | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 verify: ssl.SSLContext | bool = True) -> None:
+                 verify: ssl.SSLContext | bool = True,
+                 on_retry: RetryNotice | None = None) -> None:
         """``verify``: what the endpoint's certificate must chain to (the control plane's
-        CA for a Frostbyte endpoint; see :func:`frostbyte_cli.targets.tenant_trust`)."""
-        retry = retry or RetryPolicy()
+        CA for a Frostbyte endpoint; see :func:`frostbyte_cli.targets.tenant_trust`);
+        ``on_retry``: told before each retry (the CLI prints it)."""
+        retry = retry or DEFAULT_RETRY
         self._api = _Api(endpoint, key, transport=transport, timeout=timeout, retry=retry,
-                         verify=verify)
+                         verify=verify, on_retry=on_retry)
         self._wait = _Waiter(retry.sleep, clock)
 
     @property
@@ -539,6 +633,18 @@ class TenantClient:
         """``POST /v1/batches``: hash every file (streamed), then stream the multipart body:
         the ``manifest`` part first, then one ``files`` part per file. Returns the receipt."""
         manifest, entries = build_manifest(paths, client_ref)
+        receipt, _ = self.submit_prepared(manifest, entries, idempotency_key,
+                                          on_upload_progress)
+        return receipt
+
+    def submit_prepared(self, manifest: Mapping[str, Any], entries: Sequence[FileEntry],
+                        idempotency_key: str | None = None,
+                        on_upload_progress: UploadProgress | None = None
+                        ) -> tuple[Batch, bool]:
+        """``POST /v1/batches`` of a manifest built already and its files, in its order:
+        the receipt, and whether it is a replay (``Idempotent-Replayed: true``: the batch
+        was received before under this key). With a key the request is retried like a GET
+        (the files are read again from the start)."""
         total = sum(e.size for e in entries)
         sent = 0
 
@@ -550,22 +656,38 @@ class TenantClient:
 
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         handles: list[IO[bytes]] = []
+        readers: list[_CountingReader] = []
+
+        def rewind() -> None:
+            nonlocal sent
+            sent = 0
+            for reader in readers:
+                reader.rewind()
+
         try:
             files: list[tuple[str, tuple[str, Any, str]]] = []
             for entry in entries:
                 fh: IO[bytes] = entry.path.open("rb")
                 handles.append(fh)
-                files.append(("files", (entry.name, _CountingReader(fh, advance),
-                                        "application/octet-stream")))
-            body = self._api.json(
+                readers.append(_CountingReader(fh, advance))
+                files.append(("files", (entry.name, readers[-1], "application/octet-stream")))
+            response = self._api.request(
                 "POST", "/v1/batches", headers=headers, files=files,
-                data={"manifest": json.dumps(manifest, ensure_ascii=False)})
+                data={"manifest": json.dumps(manifest, ensure_ascii=False)},
+                idempotent=bool(idempotency_key), before_attempt=rewind)
         finally:
             for fh in handles:
                 fh.close()
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise ApiError("POST /v1/batches answered with a body that is not JSON",
+                           code="BAD_RESPONSE", status_code=response.status_code,
+                           request_id=response.headers.get("x-request-id")) from exc
         if on_upload_progress is not None:
             on_upload_progress(total, total)
-        return cast(Batch, body)
+        replayed = response.headers.get("Idempotent-Replayed", "").lower() == "true"
+        return cast(Batch, body), replayed
 
     def get_batch(self, batch_id: str) -> Batch:
         """``GET /v1/batches/{batch_id}``: the batch status and each document's."""
@@ -620,3 +742,46 @@ class TenantClient:
     def audit_verify(self) -> AuditVerdict:
         """``GET /v1/audit/verify``: recompute the tenant's audit hash chain."""
         return cast(AuditVerdict, self._api.json("GET", "/v1/audit/verify"))
+
+    def list_batches(self, *, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        """``GET /v1/batches``: batches, newest first (``batches``, ``limit``, ``offset``)."""
+        return cast(dict[str, Any], self._api.json(
+            "GET", "/v1/batches", params={"limit": limit, "offset": offset}))
+
+    def list_documents(self, *, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        """``GET /v1/documents``: stored documents, newest first (``documents``, ...)."""
+        return cast(dict[str, Any], self._api.json(
+            "GET", "/v1/documents", params={"limit": limit, "offset": offset}))
+
+    def get_document(self, document_id: str) -> dict[str, Any]:
+        """``GET /v1/documents/{document_id}``: the canonical document JSON."""
+        return cast(dict[str, Any], self._api.json("GET", f"/v1/documents/{document_id}"))
+
+    def list_quarantine(self, *, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        """``GET /v1/quarantine`` (``audit`` scope): documents held apart, read-only."""
+        return cast(dict[str, Any], self._api.json(
+            "GET", "/v1/quarantine", params={"limit": limit, "offset": offset}))
+
+    def audit_events(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """``GET /v1/audit/events``: events in chain order (filters and paging in
+        ``params``; page on with ``after_seq`` = the answer's ``next_after_seq``)."""
+        return cast(dict[str, Any], self._api.json("GET", "/v1/audit/events",
+                                                   params=dict(params)))
+
+    def audit_proof(self, seq: int) -> dict[str, Any]:
+        """``GET /v1/audit/proof/{seq}``: the inclusion proof of event ``seq``."""
+        return cast(dict[str, Any], self._api.json("GET", f"/v1/audit/proof/{seq}"))
+
+    def audit_export(self, out: IO[bytes]) -> int:
+        """``POST /v1/audit/export``: the signed JSON Lines export, streamed into ``out``;
+        the number of bytes written."""
+        written = 0
+        try:
+            with self._api.stream("POST", "/v1/audit/export") as response:
+                for chunk in response.iter_bytes():
+                    out.write(chunk)
+                    written += len(chunk)
+        except httpx.TransportError as exc:
+            raise ConnectionFailed(f"the export from {self.endpoint} broke off: "
+                                   f"{exc.__class__.__name__}", code="CONNECTION_FAILED") from exc
+        return written

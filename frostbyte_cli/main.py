@@ -5,8 +5,9 @@ without them they use the local stack (``http://127.0.0.1:8000`` and the admin t
 ``<project root>/.local`` or ``$FROSTBYTE_STATE_DIR``; see :mod:`frostbyte_cli.targets`).
 Vendor commands read ``FROSTBYTE_ENDPOINT`` and ``FROSTBYTE_KEY``.
 
-Exit codes: 0 success; 1 a failure (an API error, or a batch whose documents did not all end
-INDEXED — duplicates excepted); 2 a usage error.
+Exit codes and the JSON form of errors (``--json``): :mod:`frostbyte_cli.exit_codes`, also
+in ``frostbyte --help``. Shell completion: ``frostbyte --install-completion`` (bash, zsh,
+fish, PowerShell), or ``--show-completion`` to print the script.
 
 Tests inject an HTTP transport (and a fake local runtime) through ``Deps``:
 ``CliRunner().invoke(app, args, obj=Deps(transport=httpx.MockTransport(handler)))``.
@@ -17,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,6 +26,8 @@ import typer
 
 from frostbyte_cli import (
     admin_commands,
+    audit_commands,
+    batch_commands,
     bundle_commands,
     doctor_command,
     document_commands,
@@ -33,18 +35,13 @@ from frostbyte_cli import (
     render,
     tls_commands,
 )
-from frostbyte_cli.client import (
-    DOC_TERMINAL,
-    Batch,
-    CliError,
-    Tenant,
-    TenantClient,
-    batch_exit_code,
-)
+from frostbyte_cli.client import CliError, Tenant
+from frostbyte_cli.exit_codes import EXIT_CODE_HELP
 from frostbyte_cli.shared import (
     AdminTokenOpt,
     Deps,
     EndpointOpt,
+    JsonErrorsGroup,
     JsonOpt,
     KeyOpt,
     UrlOpt,
@@ -63,29 +60,24 @@ class Scope(StrEnum):
     audit = "audit"
 
 
-class ReportFormat(StrEnum):
-    json = "json"
-    html = "html"
-    csv = "csv"
-
-
 # -- the app ---------------------------------------------------------------------------------
 
-app = typer.Typer(name="frostbyte", no_args_is_help=True, add_completion=False,
+# Shell completion is Typer's (--install-completion / --show-completion on the root).
+app = typer.Typer(name="frostbyte", cls=JsonErrorsGroup, no_args_is_help=True,
+                  add_completion=True, epilog=EXIT_CODE_HELP,
                   help="Frostbyte: tenants, vendor keys, batches, search and the local stack.")
 local_app = typer.Typer(no_args_is_help=True, help="Start and stop the local stack.")
 tenants_app = typer.Typer(no_args_is_help=True, help="Create and inspect tenants (admin).")
 keys_app = typer.Typer(no_args_is_help=True, help="Issue vendor keys (admin).")
-batch_app = typer.Typer(no_args_is_help=True,
-                        help="Submit batches and read their status and reports (vendor).")
-audit_app = typer.Typer(no_args_is_help=True, help="The tenant's audit chain (vendor).")
+audit_app = audit_commands.audit_app
 app.add_typer(local_app, name="local")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
-app.add_typer(batch_app, name="batch")
+app.add_typer(batch_commands.batch_app, name="batch")
 app.add_typer(audit_app, name="audit")
 app.add_typer(admin_commands.admin_app, name="admin")
 app.add_typer(document_commands.documents_app, name="documents")
+app.add_typer(document_commands.quarantine_app, name="quarantine")
 app.add_typer(bundle_commands.bundle_app, name="bundle")
 app.add_typer(tls_commands.tls_app, name="tls")
 # `tenants suspend|resume|retry|cancel|deprovision|config|keys|rotate|watch|quarantine`
@@ -283,137 +275,6 @@ def keys_create(
     if endpoint:
         out.print(f"Use it with:\n  export FROSTBYTE_ENDPOINT={endpoint}\n"
                   "  export FROSTBYTE_KEY=<the key above>", markup=False, highlight=False)
-
-
-# -- batches ---------------------------------------------------------------------------------
-
-
-def _expand(paths: list[Path]) -> list[Path]:
-    """Files as given; a directory contributes its regular, non-hidden files (not
-    recursively), sorted by name."""
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            files.extend(sorted(p for p in path.iterdir()
-                                if p.is_file() and not p.name.startswith(".")))
-        else:
-            files.append(path)
-    if not files:
-        raise CliError("no files found in " + ", ".join(str(p) for p in paths),
-                       code="NO_FILES")
-    return files
-
-
-def _follow_batch(deps: Deps, client: TenantClient, batch_id: str, total: int,
-                  timeout: float) -> Batch:
-    with render.count_progress(deps.err) as progress:
-        task = progress.add_task("Processing", total=total)
-
-        def show(batch: Batch) -> None:
-            done = sum(1 for d in batch["documents"] if d["status"] in DOC_TERMINAL)
-            indexed = sum(1 for d in batch["documents"] if d["status"] == "INDEXED")
-            progress.update(task, completed=done,
-                            description=f"Processing ({indexed} indexed)")
-
-        return client.wait_for_batch(batch_id, timeout, show, poll_interval=deps.poll_interval)
-
-
-@batch_app.command("submit")
-@reports_errors
-def batch_submit(
-    ctx: typer.Context,
-    paths: Annotated[list[Path], typer.Argument(
-        exists=True, readable=True, help="Files, or directories whose files are sent.")],
-    client_ref: Annotated[str | None, typer.Option(
-        help="Your reference for the batch (default: frostbyte-cli-<UTC time>).")] = None,
-    wait: Annotated[bool, typer.Option(
-        help="Wait until every document is finished (INDEXED, rejected, ...).")] = True,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for processing.")] = 1800.0,
-    idempotency_key: Annotated[str | None, typer.Option(
-        help="Resubmitting the same files with the same key returns the first receipt "
-        "(1-255 visible ASCII characters, e.g. a UUID; other files under a key still in "
-        "use are refused; a key lives 24 h by default).")] = None,
-    json_out: JsonOpt = False,
-    endpoint: EndpointOpt = None,
-    key: KeyOpt = None,
-) -> None:
-    """Submit files as one batch, follow upload and processing, print the receipt.
-
-    Exits 0 when every document is INDEXED or the only rejections are duplicates
-    (already ingested), 1 otherwise. With --no-wait, documents still ACCEPTED or
-    PROCESSING count as fine."""
-    deps = deps_of(ctx)
-    files = _expand(paths)
-    ref = client_ref or f"frostbyte-cli-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
-    with deps.tenant(endpoint, key) as client:
-        with render.upload_progress(deps.err) as progress:
-            task = progress.add_task(f"Uploading {len(files)} file(s)", total=None)
-
-            def sent(done: int, total: int) -> None:
-                progress.update(task, completed=done, total=total)
-
-            batch = client.submit_batch(files, ref, idempotency_key, sent)
-        if not json_out:
-            deps.out.print(f"Batch [bold]{batch['batch_id']}[/] received "
-                           f"({len(batch['documents'])} document(s)).")
-        if wait and any(d["status"] not in DOC_TERMINAL for d in batch["documents"]):
-            batch = _follow_batch(deps, client, batch["batch_id"], len(batch["documents"]),
-                                  timeout)
-    code = batch_exit_code(batch["documents"], final=wait)
-    if json_out:
-        print_json(batch)
-    else:
-        deps.out.print(render.receipt_table(batch["documents"],
-                                            title=f"Batch {batch['batch_id']}"))
-        deps.out.print(render.outcome_line(batch["documents"]) if wait else
-                       f"Not waiting; follow with `frostbyte batch status {batch['batch_id']}`.")
-    raise typer.Exit(code)
-
-
-@batch_app.command("status")
-@reports_errors
-def batch_status(ctx: typer.Context, batch_id: str, json_out: JsonOpt = False,
-                 endpoint: EndpointOpt = None, key: KeyOpt = None) -> None:
-    """Show a batch's status and each document's."""
-    deps = deps_of(ctx)
-    with deps.tenant(endpoint, key) as client:
-        batch = client.get_batch(batch_id)
-    if json_out:
-        print_json(batch)
-        return
-    deps.out.print(render.receipt_table(batch["documents"],
-                                        title=f"Batch {batch_id}: {batch.get('status')}"))
-    deps.out.print(render.outcome_line(batch["documents"]))
-
-
-@batch_app.command("report")
-@reports_errors
-def batch_report(
-    ctx: typer.Context,
-    batch_id: str,
-    fmt: Annotated[ReportFormat, typer.Option("--format", help="json, html or csv.")] =
-    ReportFormat.json,
-    output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="Write to this file instead of stdout.")] = None,
-    endpoint: EndpointOpt = None,
-    key: KeyOpt = None,
-) -> None:
-    """Fetch a batch's acceptance report as JSON, HTML or CSV.
-
-    It holds counts, each document's outcome and reason, parser, pages and chunks, the
-    embedding model and the audit-chain head."""
-    deps = deps_of(ctx)
-    with deps.tenant(endpoint, key) as client:
-        if fmt is ReportFormat.json:
-            text = json.dumps(client.report(batch_id, "json"), indent=2, sort_keys=True,
-                              default=str, ensure_ascii=False) + "\n"
-        else:
-            text = client.report(batch_id, "html" if fmt is ReportFormat.html else "csv")
-    if output is None:
-        typer.echo(text, nl=not text.endswith("\n"))
-    else:
-        output.write_text(text, encoding="utf-8")
-        deps.err.print(f"Report written to {output}")
 
 
 # -- search and audit ------------------------------------------------------------------------

@@ -47,18 +47,18 @@ def reason_text(reason: str | None) -> str:
     return reason or ""
 
 
-def upload_progress(console: Any) -> Progress:
-    """Bytes sent of a batch upload."""
+def upload_progress(console: Any, *, disable: bool = False) -> Progress:
+    """Bytes done of a known total: a batch upload, the hashing before it."""
     return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                     DownloadColumn(), TransferSpeedColumn(), TimeElapsedColumn(),
-                    console=console, transient=True)
+                    console=console, transient=True, disable=disable)
 
 
-def count_progress(console: Any) -> Progress:
+def count_progress(console: Any, *, disable: bool = False) -> Progress:
     """Items done of a known total (documents finished, ...)."""
     return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                     MofNCompleteColumn(), TimeElapsedColumn(), console=console,
-                    transient=True)
+                    transient=True, disable=disable)
 
 
 def tenants_table(tenants: Iterable[Tenant]) -> Table:

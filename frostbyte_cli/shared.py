@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,19 @@ import httpx
 import typer
 from rich.console import Console
 
+# Typer vendors Click (typer._click): its contexts and exceptions are those, not click's.
+from typer._click.core import Context as ClickContext
+from typer._click.exceptions import ClickException, UsageError
+from typer.core import TyperGroup
+
 from frostbyte_cli.client import CliError, ControlPlaneClient, RetryPolicy, TenantClient
+from frostbyte_cli.exit_codes import (
+    ExitCode,
+    envelope_line,
+    envelope_of,
+    error_envelope,
+    exit_code_for,
+)
 from frostbyte_cli.targets import control_plane_target, project_root, tenant_target, tenant_trust
 
 # -- dependencies (injectable for tests) -----------------------------------------------------
@@ -43,6 +56,8 @@ class Deps:
     cwd: Path | None = None
     width: int | None = None
     local_runtime: LocalRuntime | None = None
+    #: No progress bars and no retry notices on stderr (``--json``: stderr is for the error).
+    quiet: bool = False
     _console: Console | None = field(default=None, repr=False)
     _err: Console | None = field(default=None, repr=False)
 
@@ -61,15 +76,22 @@ class Deps:
     def root(self) -> Path:
         return project_root(self.cwd)
 
+    def retry_notice(self, what: str, tried: int, wait: float) -> None:
+        """Before a retry: what failed and how long the CLI waits (stderr)."""
+        if not self.quiet:
+            self.err.print(f"[yellow]retry[/] {what}; try {tried + 1} in {wait:.1f} s",
+                           highlight=False)
+
     def control_plane(self, url: str | None, admin_token: str | None) -> ControlPlaneClient:
         target = control_plane_target(url, admin_token, root=self.root())
         return ControlPlaneClient(target.url, target.admin_token, transport=self.transport,
-                                  retry=self.retry)
+                                  retry=self.retry, on_retry=self.retry_notice)
 
     def tenant(self, endpoint: str | None, key: str | None) -> TenantClient:
         target = tenant_target(endpoint, key)
         return TenantClient(target.endpoint, target.key, transport=self.transport,
-                            retry=self.retry, verify=tenant_trust(self.root()))
+                            retry=self.retry, verify=tenant_trust(self.root()),
+                            on_retry=self.retry_notice)
 
     def runtime(self) -> LocalRuntime:
         if self.local_runtime is not None:
@@ -82,7 +104,7 @@ class Deps:
         return local_runtime
 
 
-def deps_of(ctx: typer.Context) -> Deps:
+def deps_of(ctx: ClickContext) -> Deps:
     """The command's :class:`Deps` (the root callback puts them on the context)."""
     return ctx.obj if isinstance(ctx.obj, Deps) else Deps()
 
@@ -90,26 +112,76 @@ def deps_of(ctx: typer.Context) -> Deps:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _json_requested(ctx: ClickContext | None, kwargs: dict[str, Any]) -> bool:
+    if kwargs.get("json_out"):
+        return True
+    return bool(ctx is not None and ctx.params.get("json_out"))
+
+
+def report_error(err: Console, error: CliError, *, as_json: bool) -> int:
+    """Print ``error`` (a red line, or the JSON envelope under ``--json``) on stderr; its
+    exit code (:mod:`frostbyte_cli.exit_codes`)."""
+    code = exit_code_for(error)
+    if as_json:
+        typer.echo(envelope_line(envelope_of(error)), err=True)
+    else:
+        err.print("[bold red]error[/] ", end="", highlight=False)
+        err.print(str(error), markup=False, highlight=False, soft_wrap=True)
+    return int(code)
+
+
 def reports_errors(func: F) -> F:
     """Turn a ``CliError`` (or a Frostbyte error from the local runtime) into a red line on
-    stderr and exit code 1, instead of a traceback."""
+    stderr — or, with ``--json``, the JSON error envelope on stderr — and the exit code of
+    its kind (:mod:`frostbyte_cli.exit_codes`), instead of a traceback."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from frostbyte_common.errors import FrostbyteError
 
+        ctx = kwargs.get("ctx")
+        ctx = ctx if isinstance(ctx, ClickContext) else None
+        if ctx is not None and isinstance(ctx.obj, Deps) and _json_requested(ctx, kwargs):
+            ctx.obj.quiet = True
         try:
             return func(*args, **kwargs)
         except CliError as exc:
-            message = str(exc)
+            error = exc
         except FrostbyteError as exc:
-            message = f"{exc.code}: {exc.message}"
-        ctx = next((a for a in (*args, *kwargs.values()) if isinstance(a, typer.Context)), None)
+            error = CliError(exc.message, code=exc.code)
         err = deps_of(ctx).err if ctx is not None else Console(stderr=True)
-        err.print(f"[bold red]error[/] {message}", markup=True, highlight=False)
-        raise typer.Exit(1)
+        raise typer.Exit(report_error(err, error, as_json=_json_requested(ctx, kwargs)))
 
     return wrapper  # type: ignore[return-value]
+
+
+class JsonErrorsGroup(TyperGroup):
+    """The root command: with ``--json`` on the command line, what Click itself refuses (an
+    unknown option, a missing argument, a path that does not exist: exit 2) is reported as
+    the JSON error envelope on stderr too, code ``USAGE``."""
+
+    def main(self, args: Any = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             windows_expand_args: bool = True, **extra: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        if not standalone_mode or "--json" not in argv:
+            return super().main(args=args, prog_name=prog_name, complete_var=complete_var,
+                                standalone_mode=standalone_mode,
+                                windows_expand_args=windows_expand_args, **extra)
+        try:
+            rv = super().main(args=argv, prog_name=prog_name, complete_var=complete_var,
+                              standalone_mode=False, windows_expand_args=windows_expand_args,
+                              **extra)
+        except ClickException as exc:
+            code = "USAGE" if isinstance(exc, UsageError) else "ERROR"
+            typer.echo(envelope_line(error_envelope(code, exc.format_message(),
+                                                    exit_code=exc.exit_code)), err=True)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            typer.echo(envelope_line(error_envelope("ABORTED", "aborted",
+                                                    exit_code=ExitCode.FAILED)), err=True)
+            sys.exit(int(ExitCode.FAILED))
+        sys.exit(rv if isinstance(rv, int) else 0)
 
 
 def print_json(value: Any) -> None:
@@ -131,4 +203,7 @@ EndpointOpt = Annotated[str | None, typer.Option(
 KeyOpt = Annotated[str | None, typer.Option(
     "--key", envvar="FROSTBYTE_KEY", show_envvar=True, show_default=False,
     help="A vendor key of that tenant.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+JsonOpt = Annotated[bool, typer.Option(
+    "--json", help="Print JSON for scripts; an error is then one JSON line on stderr.")]
+LimitOpt = Annotated[int, typer.Option(min=1, max=500, help="Items per page (1-500).")]
+OffsetOpt = Annotated[int, typer.Option(min=0, help="Items to skip (paging).")]

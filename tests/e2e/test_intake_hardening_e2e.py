@@ -249,7 +249,7 @@ def test_the_cli_reports_hostile_names_instead_of_crashing(plane: DataPlaneHarne
          "--idempotency-key", f"cli-{uuid.uuid4()}"],
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert "Traceback" not in out.stderr, out.stderr[-3000:]
-    assert out.returncode == 1, out.stdout + out.stderr  # two UNSAFE_NAME rejections
+    assert out.returncode == 6, out.stdout + out.stderr  # partial batch: two UNSAFE_NAME
     assert out.stdout.count("UNSAFE_NAME") == 2, out.stdout
     assert "in\\u200bvoice.txt" in out.stdout and "a[b]c.txt" in out.stdout
     assert "=HYPERLINK(1).txt" in out.stdout

@@ -75,7 +75,7 @@ def test_cli_drives_a_local_stack(fresh_database: str, tmp_path: Path) -> None:
         stranger.write_text(tls.new_authority("not ours").cert_pem)
         refused = cli("batch", "submit", *files, check=False,
                       extra={**vendor, "FROSTBYTE_CA_CERT": str(stranger)})
-        assert refused.returncode == 1 and "CERTIFICATE_VERIFY_FAILED" in refused.stderr, \
+        assert refused.returncode == 7 and "CERTIFICATE_VERIFY_FAILED" in refused.stderr, \
             refused.stderr[-2000:]
 
         first = json.loads(cli("batch", "submit", *files, "--json", extra=vendor).stdout)

@@ -65,7 +65,7 @@ def test_lifecycle_commands(api: TestClient, fake: FakeProvider) -> None:
     code, out = run(api, "tenants", "suspend", "cli-a", "--json")
     assert (code, json.loads(out)["state"]) == (0, "SUSPENDED")
     code, out = run(api, "tenants", "suspend", "cli-a")
-    assert code == 1 and "INVALID_TRANSITION" in out
+    assert code == 5 and "INVALID_TRANSITION" in out  # conflict (409)
     code, out = run(api, "tenants", "resume", "cli-a")
     assert code == 0 and "ACTIVE" in out
 
@@ -75,7 +75,7 @@ def test_lifecycle_commands(api: TestClient, fake: FakeProvider) -> None:
     assert json.loads(out)["intake"]["mime_allowlist"] == ["text/plain"]
     assert fake.configs["cli-a"].intake.mime_allowlist == ["text/plain"]
     code, out = run(api, "tenants", "config", "cli-a", "--patch", "[1]")
-    assert code == 1 and "JSON object" in out
+    assert code == 2 and "JSON object" in out  # usage
 
     key = api.post("/v1/tenants/cli-a/vendor-keys", json={"scopes": ["read"], "label": "dana"},
                    headers=AUTH).json()
@@ -164,7 +164,7 @@ def test_quarantine_commands(api: TestClient, fake: FakeProvider) -> None:
     code, out = run(api, "tenants", "quarantine", "purge", "cli-q", bad, "--yes", "--json")
     assert (code, json.loads(out)) == (0, {"document_id": bad, "status": "PURGED"})
     code, out = run(api, "tenants", "quarantine", "purge", "cli-q", bad, "--yes")
-    assert code == 1 and "DOCUMENT_NOT_FOUND" in out
+    assert code == 4 and "DOCUMENT_NOT_FOUND" in out  # not found (404)
     assert [e for _, _, e in fake.audit] == ["document.released", "document.purged"]
 
 

@@ -59,6 +59,17 @@ class FakeApis:
     known_hashes: set[str] = field(default_factory=set)
     search_hits: int = 2
     last_receipt: dict[str, Any] = field(default_factory=dict)
+    #: receipts by batch id (b-1, b-2, ... in the order received)
+    batches: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Idempotency-Key -> (the manifest part as sent, the batch it names)
+    idempotency: dict[str, tuple[dict[str, Any], str]] = field(default_factory=dict)
+    #: answers given to the next POSTs of a batch instead of taking it (429, 503, ...)
+    refusals: list[httpx.Response] = field(default_factory=list)
+    #: GET of a batch marks its ACCEPTED documents INDEXED (when no batch_polls are left)
+    index_on_poll: bool = False
+    #: what GET /v1/audit/proof/{seq} answers (see tests)
+    proofs: dict[int, dict[str, Any]] = field(default_factory=dict)
+    export_body: bytes = b'{"manifest": true}\n{"seq": 1}\n'
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
@@ -119,11 +130,22 @@ class FakeApis:
     def _tenant(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
         if request.method == "POST" and path == "/v1/batches":
+            if self.refusals:
+                request.read()
+                return self.refusals.pop(0)
             parts = multipart_parts(request)
             assert parts[0].name == "manifest", "the manifest part must come first"
             manifest = json.loads(parts[0].content)
+            key = request.headers.get("idempotency-key")
+            if key is not None and key in self.idempotency:
+                first, batch_id = self.idempotency[key]
+                if first != manifest:
+                    return error(409, "IDEMPOTENCY_KEY_REUSED", "another manifest")
+                return httpx.Response(202, json=self.batches[batch_id],
+                                      headers={"Idempotent-Replayed": "true"})
             self.manifests.append(manifest)
             self.uploads.extend(parts[1:])
+            batch_id = f"b-{len(self.batches) + 1}"
             docs = []
             for i, part in enumerate(parts[1:]):
                 sha = hashlib.sha256(part.content).hexdigest()
@@ -136,20 +158,38 @@ class FakeApis:
                     status, reason = "ACCEPTED", None
                 docs.append({"name": part.filename, "document_id": f"doc-{i}", "sha256": sha,
                              "declared_sha256": declared, "status": status, "reason": reason})
-            self.last_receipt = {"batch_id": "b-1", "received_at": "now", "documents": docs}
+            self.last_receipt = {"batch_id": batch_id, "received_at": "now", "documents": docs}
+            self.batches[batch_id] = self.last_receipt
+            if key is not None:
+                self.idempotency[key] = (manifest, batch_id)
             return httpx.Response(202, json=self.last_receipt)
+        if request.method == "GET" and path == "/v1/batches":
+            return httpx.Response(200, json={
+                "batches": [self._batch_body(b) for b in reversed(self.batches.values())],
+                "limit": int(request.url.params.get("limit", 50)),
+                "offset": int(request.url.params.get("offset", 0))})
+        if (request.method == "GET" and path.startswith("/v1/batches/")
+                and path.count("/") == 3 and path != "/v1/batches/b-1"):
+            batch = self.batches.get(path.rsplit("/", 1)[1])
+            if batch is None:
+                return error(404, "BATCH_NOT_FOUND", path)
+            if self.index_on_poll:
+                for d in batch["documents"]:
+                    if d["status"] == "ACCEPTED":
+                        d["status"] = "INDEXED"
+            return httpx.Response(200, json=self._batch_body(batch))
         if request.method == "GET" and path == "/v1/batches/b-1":
-            docs = [dict(d) for d in self.last_receipt["documents"]]
+            receipt = self.batches.get("b-1", self.last_receipt)
+            docs = [dict(d) for d in receipt["documents"]]
             if self.batch_polls:
                 for d, (status, reason) in zip(docs, self.batch_polls.pop(0), strict=True):
                     d["status"], d["reason"] = status, reason
-            done = all(d["status"] in ("INDEXED", "REJECTED", "FAILED", "QUARANTINED")
-                       for d in docs)
-            bad = any(d["status"] != "INDEXED" and d["reason"] != "DUPLICATE" for d in docs)
-            status = ("COMPLETED_WITH_ERRORS" if bad else "COMPLETED") if done else "PROCESSING"
-            self.last_receipt["documents"] = docs
-            return httpx.Response(200, json={"batch_id": "b-1", "status": status,
-                                             "documents": docs})
+            elif self.index_on_poll:
+                for d in docs:
+                    if d["status"] == "ACCEPTED":
+                        d["status"] = "INDEXED"
+            receipt["documents"] = docs
+            return httpx.Response(200, json=self._batch_body(receipt))
         if request.method == "GET" and path == "/v1/batches/b-1/report":
             fmt = request.url.params.get("format", "json")
             if fmt == "csv":
@@ -176,4 +216,47 @@ class FakeApis:
                           "audit_seq": 42, "audit_hash": "ab" * 32}})
         if request.method == "GET" and path == "/v1/audit/verify":
             return httpx.Response(200, json={"ok": True, "events": 42, "head_hash": "ab" * 32})
+        if request.method == "GET" and path in ("/v1/documents", "/v1/quarantine"):
+            status = "QUARANTINED" if path == "/v1/quarantine" else "INDEXED"
+            return httpx.Response(200, json={"documents": [
+                {"document_id": "0b5e5b2c-0000-4000-8000-000000000001", "batch_id": "b-1",
+                 "name": "[bold]report[/].pdf", "status": status,
+                 "reason": "MALWARE_DETECTED" if status == "QUARANTINED" else None,
+                 "malware_signature": "Eicar-Test-Signature", "parser": "docling",
+                 "page_count": 3, "chunk_count": 7, "created_at": "2026-12-01T00:00:00Z"}],
+                "limit": int(request.url.params.get("limit", 50)),
+                "offset": int(request.url.params.get("offset", 0))})
+        if request.method == "GET" and path.startswith("/v1/documents/"):
+            document_id = path.rsplit("/", 1)[1]
+            if document_id != "0b5e5b2c-0000-4000-8000-000000000001":
+                return error(404, "DOCUMENT_NOT_FOUND", f"no parsed document {document_id}")
+            return httpx.Response(200, json={"document_id": document_id,
+                                             "elements": [{"type": "heading", "text": "A"}]})
+        if request.method == "GET" and path == "/v1/audit/events":
+            after = int(request.url.params.get("after_seq", 0))
+            limit = int(request.url.params.get("limit", 100))
+            seqs = [s for s in range(1, 6) if s > after][:limit]
+            events = [{"seq": s, "event_type": "batch.received", "actor": "vendor_key:k1",
+                       "occurred_at": "2026-12-01T00:00:00Z",
+                       "subject": {"kind": "batch", "id": "b-1"}} for s in seqs]
+            nxt = seqs[-1] if len(seqs) == limit and seqs[-1] < 5 else None
+            return httpx.Response(200, json={"events": events, "next_after_seq": nxt})
+        if request.method == "GET" and path.startswith("/v1/audit/proof/"):
+            seq = int(path.rsplit("/", 1)[1])
+            if seq not in self.proofs:
+                return error(404, "AUDIT_EVENT_NOT_FOUND", f"no audit event with seq {seq}")
+            return httpx.Response(200, json=self.proofs[seq])
+        if request.method == "POST" and path == "/v1/audit/export":
+            return httpx.Response(200, content=self.export_body,
+                                  headers={"content-type": "application/x-ndjson"})
         return error(404, "NOT_FOUND", path)
+
+    @staticmethod
+    def _batch_body(receipt: dict[str, Any]) -> dict[str, Any]:
+        docs = receipt["documents"]
+        done = all(d["status"] in ("INDEXED", "REJECTED", "FAILED", "QUARANTINED")
+                   for d in docs)
+        bad = any(d["status"] != "INDEXED" and d["reason"] != "DUPLICATE" for d in docs)
+        status = ("COMPLETED_WITH_ERRORS" if bad else "COMPLETED") if done else "PROCESSING"
+        return {"batch_id": receipt["batch_id"], "status": status, "documents": docs,
+                "client_ref": "ref", "received_at": "now"}

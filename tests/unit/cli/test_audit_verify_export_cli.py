@@ -76,7 +76,7 @@ def test_a_key_other_than_the_trusted_one_fails(tmp_path: Path) -> None:
 
 def test_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     code, out = _run(str(tmp_path / "nope.jsonl"))
-    assert code == 1 and "no such file" in out
+    assert code == 2 and "no such file" in out  # usage: exit 2
 
 
 def _verify_online(verdict: dict[str, object]) -> tuple[int, str]:

@@ -191,12 +191,12 @@ def test_report_formats() -> None:
     ([("INDEXED", None), ("INDEXED", None)], True, 0),
     ([("INDEXED", None), ("REJECTED", "DUPLICATE")], True, 0),
     ([("REJECTED", "DUPLICATE")], True, 0),
-    ([("INDEXED", None), ("REJECTED", "CHECKSUM_MISMATCH")], True, 1),
-    ([("QUARANTINED", "MALWARE_DETECTED")], True, 1),
-    ([("FAILED", "PARSE_FAILED")], True, 1),
-    ([("PROCESSING", None)], True, 1),
+    ([("INDEXED", None), ("REJECTED", "CHECKSUM_MISMATCH")], True, 6),
+    ([("QUARANTINED", "MALWARE_DETECTED")], True, 6),
+    ([("FAILED", "PARSE_FAILED")], True, 6),
+    ([("PROCESSING", None)], True, 6),
     ([("PROCESSING", "SCAN_PENDING"), ("ACCEPTED", None)], False, 0),
-    ([("ACCEPTED", None), ("REJECTED", "MIME_NOT_ALLOWED")], False, 1),
+    ([("ACCEPTED", None), ("REJECTED", "MIME_NOT_ALLOWED")], False, 6),
 ])
 def test_exit_code_rule_duplicates_only_is_success(
         docs: list[tuple[str, str | None]], final: bool, code: int) -> None:

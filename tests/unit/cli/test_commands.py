@@ -52,13 +52,13 @@ def test_tenants_create_waits_until_active(fake: FakeApis) -> None:
 def test_tenants_create_existing_is_an_error_with_the_code(fake: FakeApis) -> None:
     fake.tenants["acme"] = {"display_name": "A", "state": "ACTIVE", "states": []}
     result = invoke(fake, ["tenants", "create", "acme"], CP_ENV)
-    assert result.exit_code == 1
+    assert result.exit_code == 5  # conflict (409)
     assert "TENANT_EXISTS" in result.stderr and "req-123" in result.stderr
 
 
 def test_flags_override_environment(fake: FakeApis) -> None:
     result = invoke(fake, ["tenants", "list", "--admin-token", "wrong"], CP_ENV)
-    assert result.exit_code == 1
+    assert result.exit_code == 3  # auth (401)
     assert "UNAUTHENTICATED" in result.stderr
 
 
@@ -76,7 +76,7 @@ def test_admin_token_falls_back_to_the_local_state(fake: FakeApis, tmp_path: Pat
 
 def test_missing_admin_token_says_what_to_do(fake: FakeApis, tmp_path: Path) -> None:
     result = invoke(fake, ["tenants", "list"], cwd=tmp_path)
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # usage: a setting is missing
     assert "NO_ADMIN_TOKEN" in result.stderr and "frostbyte local up" in result.stderr
 
 
@@ -98,7 +98,7 @@ def test_keys_create_prints_the_key_once_with_a_warning(fake: FakeApis) -> None:
 
 def test_keys_create_needs_a_scope(fake: FakeApis) -> None:
     result = invoke(fake, ["keys", "create", "acme"], CP_ENV)
-    assert result.exit_code == 1 and "--scope" in result.stderr
+    assert result.exit_code == 2 and "--scope" in result.stderr
 
 
 def test_batch_submit_all_indexed_exits_0(fake: FakeApis, tmp_path: Path) -> None:
@@ -121,18 +121,19 @@ def test_batch_submit_duplicates_only_exits_0(fake: FakeApis, tmp_path: Path) ->
     assert "already ingested" in result.stdout
 
 
-def test_batch_submit_with_a_real_rejection_exits_1(fake: FakeApis, tmp_path: Path) -> None:
+def test_batch_submit_with_a_real_rejection_exits_6(fake: FakeApis, tmp_path: Path) -> None:
     fake.batch_polls = [[("INDEXED", None), ("FAILED", "PARSE_FAILED")]]
     result = invoke(fake, ["batch", "submit", str(samples(tmp_path)), "--json"], TENANT_ENV)
-    assert result.exit_code == 1
+    assert result.exit_code == 6  # partial batch
     body = json.loads(result.stdout)
-    assert body["status"] == "COMPLETED_WITH_ERRORS"
+    assert body["batches"][0]["status"] == "COMPLETED_WITH_ERRORS"
     assert body["documents"][1]["reason"] == "PARSE_FAILED"
+    assert body["exit_code"] == 6 and result.stderr == ""
 
 
 def test_batch_submit_without_endpoint_explains(fake: FakeApis, tmp_path: Path) -> None:
     result = invoke(fake, ["batch", "submit", str(samples(tmp_path))])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # usage: FROSTBYTE_ENDPOINT and FROSTBYTE_KEY unset
     assert "FROSTBYTE_ENDPOINT" in result.stderr and "FROSTBYTE_KEY" in result.stderr
 
 
