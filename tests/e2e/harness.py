@@ -53,6 +53,8 @@ class DataPlaneHarness:
     s3: S3Tenant | None = None
     #: The tenant's data keys: every object is encrypted with them, as in production.
     data_keys: str = field(default_factory=lambda: DataKeyring.generate().serialize())
+    #: Start the worker too (False: intake only; accepted documents stay ACCEPTED).
+    worker: bool = True
 
     @property
     def env(self) -> dict[str, str]:
@@ -147,7 +149,8 @@ class DataPlaneHarness:
         if self.clamd:
             self.start_clamd()
         self.start("serve")
-        self.start("worker")
+        if self.worker:
+            self.start("worker")
         self.wait_ready()
 
     def wait_ready(self, timeout: float = 180) -> None:
