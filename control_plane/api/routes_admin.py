@@ -22,7 +22,9 @@ class AdminTokenCreate(BaseModel):
     """An admin token to create."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=100, description="Who or what holds it.")
+    # printable: the name is the actor of audit records (and PostgreSQL refuses NUL)
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$",
+                      description="Who or what holds it (no control characters).")
     role: Literal["admin", "viewer"] = Field("viewer", description="admin, or viewer (may "
                                                                     "only read).")
 

@@ -85,3 +85,18 @@ def test_bootstrap_token_is_created_once_and_printed_once(
         assert "Bootstrap admin token" not in capsys.readouterr().err  # not again
         assert api.get("/v1/tenants", headers=bearer(token)).status_code == 200
         assert len(api.get("/v1/admin/tokens", headers=bearer(token)).json()["tokens"]) == 1
+
+
+def test_a_token_name_postgresql_cannot_store_is_the_callers_error(fresh_database: str,
+                                                                    tmp_path: Path) -> None:
+    """A name with NUL or another control character (found by schemathesis) is 422
+    VALIDATION_FAILED, not a 500 from PostgreSQL; the name is the actor of audit records."""
+    provider = FakeProvider()
+    app = create_app(settings_for(fresh_database, tmp_path),
+                     providers=lambda _settings: {"local": provider})
+    with TestClient(app) as api:
+        for name in ("ops\x00bot", "ops\x1bbot", "ops\nbot"):
+            refused = api.post("/v1/admin/tokens", json={"name": name}, headers=AUTH)
+            assert_error(refused, 422, "VALIDATION_FAILED")
+        made = api.post("/v1/admin/tokens", json={"name": "ops bot ü"}, headers=AUTH)
+        assert made.status_code == 201, made.text
