@@ -82,8 +82,9 @@
     return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
   }
 
-  // A manifest name cannot hold "/": a file in a sub-folder is named by its path below
-  // the chosen folder with "__" between the parts (the path itself goes in its metadata).
+  // As the CLI names them: a file's manifest name is its base name (a name cannot hold
+  // "/"); its path below the chosen folder goes in its metadata when it is in a
+  // sub-folder. Hidden files and folders (a name starting with ".") are left out.
   function entriesOf(fileList) {
     const entries = [];
     for (const file of fileList) {
@@ -91,26 +92,27 @@
       const parts = rel.split("/");
       const below = parts.length > 1 ? parts.slice(1) : parts;
       if (below.some((p) => p.startsWith("."))) continue;
-      entries.push({ file, name: below.join("__"), path: below.join("/"), size: file.size });
+      entries.push({ file, name: file.name, path: below.join("/"), size: file.size });
     }
     return entries;
   }
 
+  // Batches within the tenant's limits, never two files of one name in a batch (the server
+  // would refuse it with DUPLICATE_NAME): each file goes to the first batch it fits.
   function splitBatches(entries, maxFiles, maxBytes) {
     const batches = [];
-    let current = [];
-    let size = 0;
     for (const entry of entries) {
-      if (current.length && (current.length >= maxFiles || size + entry.size > maxBytes)) {
-        batches.push(current);
-        current = [];
-        size = 0;
+      let batch = batches.find((b) => b.entries.length < maxFiles &&
+                                      b.bytes + entry.size <= maxBytes && !b.names.has(entry.name));
+      if (!batch) {
+        batch = { entries: [], bytes: 0, names: new Set() };
+        batches.push(batch);
       }
-      current.push(entry);
-      size += entry.size;
+      batch.entries.push(entry);
+      batch.bytes += entry.size;
+      batch.names.add(entry.name);
     }
-    if (current.length) batches.push(current);
-    return batches;
+    return batches.map((b) => b.entries);
   }
 
   function send(form, onProgress, idempotencyKey) {
@@ -161,9 +163,9 @@
       };
       for (const entry of entries) {
         entry.progress = el("progress", null, { max: "1", value: "0",
-                                                 "aria-label": `Progress of ${entry.name}` });
+                                                 "aria-label": `Progress of ${entry.path}` });
         entry.outcome = el("span", "waiting");
-        tbody.appendChild(row([entry.name, bytes(entry.size), entry.progress, entry.outcome]));
+        tbody.appendChild(row([entry.path, bytes(entry.size), entry.progress, entry.outcome]));
       }
       try {
         const sendable = [];
@@ -174,7 +176,7 @@
             continue;
           }
           entry.outcome.textContent = "hashing";
-          say(`Hashing ${entry.name}…`);
+          say(`Hashing ${entry.path}…`);
           entry.sha256 = await sha256Hex(entry.file);
           hashed += entry.size;
           entry.progress.value = 0.5;
