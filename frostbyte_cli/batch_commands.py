@@ -82,7 +82,8 @@ def batch_submit(
         help="Files, or folders whose files (sub-folders included) are sent.")],
     client_ref: Annotated[str | None, typer.Option(
         help="Your reference for the batch, ' (i/n)' added when there are several "
-        "(default: frostbyte-cli-<digest of the files>, the same on a re-run).")] = None,
+        "(default: frostbyte-cli-<digest of the batch's files>, the same on a re-run).")
+    ] = None,
     wait: Annotated[bool, typer.Option(
         help="Wait until every document is finished (INDEXED, rejected, ...).")] = True,
     timeout: Annotated[float, typer.Option(
@@ -115,7 +116,7 @@ def batch_submit(
         task = progress.add_task(f"Hashing {len(files)} file(s)",
                                  total=sum(f.size for f in files))
         entries = digest_files(files, lambda n: progress.advance(task, n))
-    refs = client_refs(client_ref, content_digest(files, entries), len(plan))
+    refs = client_refs(client_ref, [content_digest(batch, entries) for batch in plan])
     manifests = [manifest_for(batch, entries, ref) for batch, ref in zip(plan, refs, strict=True)]
     keys = (given_keys(idempotency_key, len(plan)) if idempotency_key is not None
             else [idempotency_key_for(m) for m in manifests])

@@ -139,18 +139,21 @@ def digest_files(files: Sequence[SourceFile],
 
 
 def content_digest(files: Sequence[SourceFile], entries: dict[Path, FileEntry]) -> str:
-    """sha256 over every file's path in its folder, sha256 and size: what the default
+    """sha256 over every file's path in its folder, sha256 and size: what a batch's default
     ``client_ref`` is named after, so that a re-run builds the same manifests."""
     listing = [[f.relpath, entries[f.path].sha256, entries[f.path].size] for f in files]
     return hashlib.sha256(json.dumps(listing, ensure_ascii=True).encode()).hexdigest()
 
 
-def client_refs(base: str | None, digest: str, count: int) -> list[str]:
-    """One ``client_ref`` per batch: ``base`` (default ``frostbyte-cli-<content digest>``),
-    with `` (i/n)`` when there are several batches."""
-    root = base if base is not None else f"frostbyte-cli-{digest[:16]}"
-    refs = [root if count == 1 else f"{root} ({i}/{count})" for i in range(1, count + 1)]
-    if not root or any(len(r) > MAX_CLIENT_REF for r in refs):
+def client_refs(base: str | None, digests: Sequence[str]) -> list[str]:
+    """One ``client_ref`` per batch: by default ``frostbyte-cli-<digest of its files>`` (a
+    batch whose files did not change keeps its manifest, hence its key, when files are
+    added after it); ``base`` as given, with `` (i/n)`` when there are several batches."""
+    count = len(digests)
+    if base is None:
+        return [f"frostbyte-cli-{d[:16]}" for d in digests]
+    refs = [base if count == 1 else f"{base} ({i}/{count})" for i in range(1, count + 1)]
+    if not base or any(len(r) > MAX_CLIENT_REF for r in refs):
         raise CliError(f"--client-ref must be 1 to {MAX_CLIENT_REF - 12} characters",
                        code="BAD_OPTION")
     return refs

@@ -80,7 +80,10 @@ def test_cli_drives_a_local_stack(fresh_database: str, tmp_path: Path) -> None:
 
         first = json.loads(cli("batch", "submit", *files, "--json", extra=vendor).stdout)
         assert [d["status"] for d in first["documents"]] == ["INDEXED", "INDEXED"]
-        again = cli("batch", "submit", *files, "--json", extra=vendor)  # exit 0: duplicates
+        # another client_ref is another manifest: a new batch, whose files are duplicates
+        # (the same command again would replay the first batch instead); exit 0
+        again = cli("batch", "submit", *files, "--json", "--client-ref", "second send",
+                    extra=vendor)
         assert {(d["status"], d["reason"]) for d in json.loads(again.stdout)["documents"]} == {
             ("REJECTED", "DUPLICATE")}
 

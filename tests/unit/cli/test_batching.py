@@ -126,23 +126,27 @@ def test_a_rerun_builds_the_same_refs_and_keys(tmp_path: Path) -> None:
         files = collect_files([root])
         entries = digest_files(files)
         batches = plan_batches(files, max_files=3)
-        refs = client_refs(None, content_digest(files, entries), len(batches))
+        refs = client_refs(None, [content_digest(b, entries) for b in batches])
         return [idempotency_key_for(manifest_for(b, entries, r))
                 for b, r in zip(batches, refs, strict=True)]
 
     first = build()
     assert first == build() and len(set(first)) == 3
+    (root / "d2" / "f9.txt").write_bytes(b"added last")  # sorted after every other file
+    grown = build()
+    assert grown[:2] == first[:2] and grown[2] != first[2]  # only the last batch changed
     (root / "d0" / "f0.txt").write_bytes(b"changed")
     assert build()[0] != first[0]
 
 
 def test_client_refs_number_several_batches() -> None:
-    assert client_refs("Nov invoices", "ab" * 32, 1) == ["Nov invoices"]
-    assert client_refs("Nov invoices", "ab" * 32, 2) == ["Nov invoices (1/2)",
-                                                         "Nov invoices (2/2)"]
-    assert client_refs(None, "ab" * 32, 1) == ["frostbyte-cli-" + "ab" * 8]
+    digests = ["ab" * 32, "cd" * 32]
+    assert client_refs("Nov invoices", digests[:1]) == ["Nov invoices"]
+    assert client_refs("Nov invoices", digests) == ["Nov invoices (1/2)", "Nov invoices (2/2)"]
+    assert client_refs(None, digests) == ["frostbyte-cli-" + "ab" * 8,
+                                          "frostbyte-cli-" + "cd" * 8]
     with pytest.raises(CliError):
-        client_refs("x" * 256, "ab" * 32, 2)
+        client_refs("x" * 256, digests)
 
 
 def test_a_given_key_gets_a_suffix_per_batch_and_must_stay_valid() -> None:
