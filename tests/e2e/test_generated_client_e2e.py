@@ -2,7 +2,7 @@
 (openapi-python-client, unedited) submits ``samples/`` files as a batch, follows its status to
 the end, reads the acceptance report and searches with citations — against a real tenant
 (API and worker processes, PostgreSQL, SeaweedFS, the embedding model) as
-:class:`DataPlaneHarness` serves it."""
+:class:`DataPlaneHarness` serves it; and ``/docs`` on that endpoint in a real browser."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from tests.seaweedfs_fixture import S3Tenant
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+CHROMIUM = Path("/usr/bin/chromium")
 FILES = ("incident-response-runbook.md", "parking-permit-faq.txt")
 
 
@@ -84,3 +86,52 @@ def test_a_generated_client_submits_follows_reports_and_searches(
                    client=client)
     assert isinstance(missing, models.ErrorEnvelope)
     assert missing.error.code == "BATCH_NOT_FOUND"
+
+
+def test_docs_authorize_then_try_a_route_in_a_browser(plane: DataPlaneHarness) -> None:
+    """``/docs`` on the tenant endpoint in headless Chromium: the vendor key typed into the
+    page loads the document, Swagger's Authorize takes the key again, "Try it out" lists the
+    batches (200); signed in to the vendor page, the session alone opens it. No request
+    leaves the endpoint's origin."""
+    from playwright.sync_api import expect, sync_playwright
+
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed")
+    outside: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+            page.on("request", lambda r: outside.append(r.url)
+                    if not r.url.startswith((plane.url, "data:")) else None)
+            page.goto(f"{plane.url}/docs")
+            page.get_by_label("Vendor key").fill(plane.key)
+            page.get_by_role("button", name="Show the API").click()
+            expect(page.locator("h2.title")).to_contain_text("Frostbyte data plane")
+            page.locator("button.btn.authorize").first.click()
+            modal = page.locator(".modal-ux")
+            modal.get_by_role("button", name="Logout").click()
+            modal.locator("input").fill(plane.key)
+            modal.get_by_role("button", name="Authorize", exact=True).click()
+            modal.get_by_role("button", name="Close").click()
+            operation = page.locator("#operations-intake-list_batches")
+            operation.locator(".opblock-summary").click()
+            operation.get_by_role("button", name="Try it out").click()
+            operation.get_by_role("button", name="Execute").click()
+            answer = operation.locator(".live-responses-table .response")
+            expect(answer.locator(".response-col_status")).to_contain_text("200")
+            expect(answer.locator(".response-col_description")).to_contain_text('"batches"')
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SHOTS / "api-docs-data-plane.png"))
+
+            signed_in = browser.new_context().new_page()
+            signed_in.goto(f"{plane.url}/")
+            signed_in.get_by_label("Vendor key").fill(plane.key)
+            signed_in.get_by_role("button", name="Sign in").click()
+            signed_in.get_by_role("heading", name="Documents for genclient").wait_for()
+            signed_in.goto(f"{plane.url}/docs")
+            expect(signed_in.locator("h2.title")).to_contain_text("Frostbyte data plane")
+            expect(signed_in.get_by_label("Vendor key")).to_be_hidden()
+        finally:
+            browser.close()
+    assert not outside, f"requests outside the origin (a CDN?): {outside}"
