@@ -24,10 +24,7 @@ first search loads the model.
 
 from __future__ import annotations
 
-import hashlib
 import re
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -36,13 +33,12 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, settings
 from pydantic import SecretStr
 from schemathesis.checks import not_a_server_error
 
 from tests.conftest import create_database, drop_database
-from tests.e2e.harness import DataPlaneHarness, free_port, submit, wait_batch
+from tests.e2e.harness import DataPlaneHarness, submit, wait_batch
 from tests.seaweedfs_fixture import S3Tenant
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -139,37 +135,19 @@ def is_uuid(value: str) -> bool:
 @pytest.fixture(scope="module")
 def control_plane(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory
                   ) -> Iterator[str]:
-    from control_plane.api.app import create_app
-    from control_plane.settings import ControlPlaneSettings
-    from tests.integration.control_plane.fakes import FakeProvider
+    from tests.served_control_plane import fake_provider_control_plane
 
     name, database_url = create_database(pg_admin_url, prefix="fbfuzzcp")
-    provider = FakeProvider()
-    app = create_app(
-        ControlPlaneSettings(
-            database_url=database_url, state_dir=tmp_path_factory.mktemp("cp"),
-            admin_token_sha256=hashlib.sha256(ADMIN_TOKEN.encode()).hexdigest()),
-        providers=lambda _settings: {"local": provider},
-        data_plane_transport=provider.transport)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, name="fuzzed-control-plane", daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "control plane did not start"
-        time.sleep(0.1)
-    assert httpx.get(f"{url}/readyz", timeout=10).status_code == 200
-    created = httpx.post(f"{url}/v1/tenants", json={"slug": TENANT, "display_name": "Fuzz"},
-                         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30)
-    assert created.status_code == 202, created.text
     try:
-        yield url
+        with fake_provider_control_plane(database_url, tmp_path_factory.mktemp("cp"),
+                                         ADMIN_TOKEN, name="fuzzed-control-plane") as cp:
+            assert httpx.get(f"{cp.url}/readyz", timeout=10).status_code == 200
+            created = httpx.post(f"{cp.url}/v1/tenants",
+                                 json={"slug": TENANT, "display_name": "Fuzz"},
+                                 headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30)
+            assert created.status_code == 202, created.text
+            yield cp.url
     finally:
-        server.should_exit = True
-        thread.join(timeout=30)
         drop_database(pg_admin_url, name)
 
 

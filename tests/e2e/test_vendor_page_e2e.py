@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import ROOT, DataPlaneHarness
-from tests.vendor_page_support import (
+from tests.browser_support import (
     SCREENSHOTS,
     UNLABELLED_CONTROLS_JS,
     chromium,
     screenshot,
 )
+from tests.e2e.harness import ROOT, DataPlaneHarness
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,29 +15,21 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-import uvicorn
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
-from control_plane.api.app import create_app
-from control_plane.settings import ControlPlaneSettings
 from frostbyte_common.web_session import CONSOLE_COOKIE
+from tests.browser_support import CHROMIUM, chromium, same_origin_page
 from tests.conftest import create_database, drop_database
+from tests.served_control_plane import fake_provider_control_plane
 
 from .fakes import FakeProvider
 
-CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
     pytest.skip("Debian's chromium is not installed", allow_module_level=True)
 
 ADMIN_TOKEN = "console-admin-token"
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -68,57 +58,30 @@ class Served:
 @pytest.fixture(scope="module")
 def served(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     name, database_url = create_database(pg_admin_url, prefix="fbconsole")
-    provider = FakeProvider()
-    app = create_app(
-        ControlPlaneSettings(
-            database_url=database_url, state_dir=tmp_path_factory.mktemp("cp"),
-            admin_token_sha256=hashlib.sha256(ADMIN_TOKEN.encode()).hexdigest()),
-        providers=lambda _settings: {"local": provider},
-        data_plane_transport=provider.transport)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, name="console-control-plane", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "control plane did not start"
-        time.sleep(0.1)
-    plane = Served(f"http://127.0.0.1:{port}", database_url, provider)
-    created = plane.api("POST", "/v1/tenants", json={"slug": "acme", "display_name": "Acme"})
-    assert created.status_code == 202, created.text
-    plane.wait_state("acme", "ACTIVE")
     try:
-        yield plane
+        with fake_provider_control_plane(database_url, tmp_path_factory.mktemp("cp"),
+                                         ADMIN_TOKEN, name="console-control-plane") as cp:
+            plane = Served(cp.url, database_url, cp.provider)
+            created = plane.api("POST", "/v1/tenants",
+                                json={"slug": "acme", "display_name": "Acme"})
+            assert created.status_code == 202, created.text
+            plane.wait_state("acme", "ACTIVE")
+            yield plane
     finally:
-        server.should_exit = True
-        thread.join(timeout=30)
         drop_database(pg_admin_url, name)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    failed: list[str] = []
     # no request may leave the control plane's origin (no CDN, no font)
-    page.on("request", lambda r: failed.append(r.url)
-            if not r.url.startswith(("http://127.0.0.1", "data:")) else None)
-    try:
-        yield page
-    finally:
-        context.close()
-    assert not failed, f"requests outside the origin: {failed}"
+    with same_origin_page(browser, "http://127.0.0.1") as tab:
+        yield tab
 
 
 def shot(page: Page, name: str) -> None:

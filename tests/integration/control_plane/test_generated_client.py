@@ -6,43 +6,25 @@ integration tests)."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
-from control_plane.api.app import create_app
-from tests.e2e.harness import free_port
 from tests.openapi_support import call, generate_client, module
+from tests.served_control_plane import fake_provider_control_plane
 
-from .fakes import FakeProvider
-from .test_cp_api import AUTH, TOKEN, settings_for
+from .test_cp_api import AUTH, TOKEN
 
 
 @pytest.fixture
 def url(fresh_database: str, tmp_path: Path) -> Iterator[str]:
     """The control plane on loopback (uvicorn in a thread)."""
-    provider = FakeProvider()
-    app = create_app(settings_for(fresh_database, tmp_path / "state"),
-                     providers=lambda _settings: {"local": provider},
-                     data_plane_transport=provider.transport)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(),
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, name="generated-client-cp", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "control plane did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{server.config.port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with fake_provider_control_plane(fresh_database, tmp_path / "state", TOKEN,
+                                     name="generated-client-cp") as cp:
+        yield cp.url
 
 
 def test_a_generated_client_creates_a_tenant_and_issues_a_vendor_key(

@@ -7,25 +7,17 @@ tests/artifacts/screenshots/."""
 
 from __future__ import annotations
 
-import hashlib
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from control_plane.api.app import create_app
-from control_plane.settings import ControlPlaneSettings
+from tests.browser_support import CHROMIUM, chromium, same_origin_page
 from tests.conftest import create_database, drop_database
-from tests.e2e.harness import free_port
+from tests.served_control_plane import fake_provider_control_plane
 
-from .fakes import FakeProvider
-
-CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
     pytest.skip("Debian's chromium is not installed", allow_module_level=True)
 
@@ -36,55 +28,29 @@ SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 @pytest.fixture(scope="module")
 def url(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     name, database_url = create_database(pg_admin_url, prefix="fbdocs")
-    provider = FakeProvider()
-    app = create_app(
-        ControlPlaneSettings(
-            database_url=database_url, state_dir=tmp_path_factory.mktemp("cp"),
-            admin_token_sha256=hashlib.sha256(ADMIN_TOKEN.encode()).hexdigest()),
-        providers=lambda _settings: {"local": provider},
-        data_plane_transport=provider.transport)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(),
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, name="docs-control-plane", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "control plane did not start"
-        time.sleep(0.1)
-    served = f"http://127.0.0.1:{server.config.port}"
-    created = httpx.post(f"{served}/v1/tenants", json={"slug": "docsco", "display_name": "D"},
-                         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30)
-    assert created.status_code == 202, created.text
     try:
-        yield served
+        with fake_provider_control_plane(database_url, tmp_path_factory.mktemp("cp"),
+                                         ADMIN_TOKEN, name="docs-control-plane") as cp:
+            created = httpx.post(f"{cp.url}/v1/tenants",
+                                 json={"slug": "docsco", "display_name": "D"},
+                                 headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30)
+            assert created.status_code == 202, created.text
+            yield cp.url
     finally:
-        server.should_exit = True
-        thread.join(timeout=30)
         drop_database(pg_admin_url, name)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    outside: list[str] = []
-    page.on("request", lambda r: outside.append(r.url)
-            if not r.url.startswith(("http://127.0.0.1", "data:")) else None)
-    try:
-        yield page
-    finally:
-        context.close()
-    assert not outside, f"requests outside the origin (a CDN?): {outside}"
+    # no request may leave the control plane's origin (no CDN, no font)
+    with same_origin_page(browser, "http://127.0.0.1") as tab:
+        yield tab
 
 
 def test_authorize_in_swagger_then_try_a_route(page: Page, url: str) -> None:

@@ -43,15 +43,16 @@ from frostbyte_common import vendor_keys
 from frostbyte_common.tenant_config import TenantConfig
 from frostbyte_common.web_session import VENDOR_COOKIE
 from frostbyte_common.web_session import session_digest as session_sha256
-from tests.conftest import create_database, drop_database
-from tests.e2e.harness import free_port
-from tests.vendor_page_support import (
+from tests.browser_support import (
     ACTIVE_JS,
     FOCUSABLE_JS,
     UNLABELLED_CONTROLS_JS,
     chromium,
+    same_origin_page,
     screenshot,
 )
+from tests.conftest import create_database, drop_database
+from tests.e2e.harness import free_port
 
 SCOPES = {"full": ["ingest", "read", "audit"], "reader": ["read"], "ingester": ["ingest"],
           "auditor": ["audit"]}
@@ -125,14 +126,9 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any, plane: Plane) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    tab = context.new_page()
-    off_origin: list[str] = []
-    tab.on("request", lambda r: None if r.url.startswith(plane.url) else off_origin.append(r.url))
-    tab.set_default_timeout(10_000)
-    yield tab
-    context.close()
-    assert off_origin == [], f"the page asked for something off its origin: {off_origin}"
+    with same_origin_page(browser, plane.url) as tab:
+        tab.set_default_timeout(10_000)
+        yield tab
 
 
 def sign_in(page: Any, plane: Plane, who: str) -> None:

@@ -1,12 +1,14 @@
-"""What the vendor page's browser tests share: Debian's Chromium driven by Playwright (never
-a downloaded browser), where screenshots go, and the page checks a user would notice
-(every control labelled and visible, reachable with Tab, no request off the origin)."""
+"""What the browser tests (vendor page, admin console, /docs) share: Debian's Chromium driven
+by Playwright (never a downloaded browser), where screenshots go, and the page checks a user
+would notice (every control labelled and visible, reachable with Tab, no request off the
+origin)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,7 +52,7 @@ ACTIVE_JS = """
 
 
 @contextmanager
-def chromium() -> Iterator[object]:
+def chromium() -> Iterator[Any]:
     """A headless Debian Chromium (skipped where the machine has none)."""
     if not CHROMIUM.exists():
         pytest.skip("no /usr/bin/chromium")
@@ -71,3 +73,20 @@ def screenshot(page: object, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
     return path
+
+
+@contextmanager
+def same_origin_page(browser: Any, *origins: str, width: int = 1280,
+                     height: int = 900) -> Iterator[Any]:
+    """A page in a context of its own; the test fails if the page asked for anything but
+    ``origins`` (and ``data:`` URLs): no CDN, no external font."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    tab = context.new_page()
+    off_origin: list[str] = []
+    tab.on("request", lambda r: None if r.url.startswith((*origins, "data:"))
+           else off_origin.append(r.url))
+    try:
+        yield tab
+    finally:
+        context.close()
+    assert off_origin == [], f"the page asked for something off its origin: {off_origin}"
