@@ -157,7 +157,8 @@ def test_the_provider_provisions_serves_stops_and_deprovisions_a_host(
     status, body = https_get(lab, lab.control, f"{endpoint}/readyz", ca)
     assert status == 200, body
     assert json.loads(body)["checks"] == {"model": True, "database": True,
-                                          "object_store": True, "scanner": True}
+                                          "object_store": True, "scanner": True,
+                                          "signatures": True}
     plain, body = https_get(lab, lab.control, f"http://{host.address}:{VENDOR_PORT}/readyz",
                             None)
     assert plain == 400, body  # nginx's refusal of plain HTTP on its TLS port

@@ -418,8 +418,10 @@ def test_each_set_is_ready_through_its_gateway_with_a_verified_certificate(
         assert status == 200, body
         ready = json.loads(body)
         assert ready["tenant"] == host.name and ready["scanner"] == "clamd"
+        # signatures: the hosts run the shipped test signatures, allowed and flagged so
         assert ready["checks"] == {"model": True, "database": True, "object_store": True,
-                                   "scanner": True}
+                                   "scanner": True, "signatures": True}
+        assert ready["signatures"]["test_only"] is True and ready["signatures"]["warning"]
         # the certificate is the one the CA issued for this host: no other CA is trusted
         untrusted, message = https_get(lab, lab.control, f"https://{host.address}/healthz",
                                        Path("/etc/ssl/certs/ca-certificates.crt"))
