@@ -84,6 +84,10 @@ def test_prepare_database_makes_a_service_role_that_cannot_rewrite_the_audit_tra
 def test_prepare_database_refuses_a_url_without_a_password(
         pg_admin_url: str, names: tuple[str, str]) -> None:
     role, database = names
-    done = prepare(pg_admin_url, conninfo(pg_admin_url, user=role, dbname=database))
+    # the admin URL carries the superuser's password now (scram for every role): drop it
+    without = {k: v for k, v in conninfo_to_dict(conninfo(pg_admin_url, user=role,
+                                                          dbname=database)).items()
+               if k != "password" and v is not None}
+    done = prepare(pg_admin_url, make_conninfo("", **without))
     assert done.returncode != 0
     assert "user, password and database" in done.stderr
