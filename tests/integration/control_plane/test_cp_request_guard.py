@@ -6,16 +6,16 @@ requests are driven at the ASGI level, to see whether the app ever asked for a b
 from __future__ import annotations
 
 import hashlib
-import json
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from control_plane.api.app import create_app
 from control_plane.settings import ControlPlaneSettings
+from tests.asgi_exchange import Exchange
 from tests.openapi_support import assert_docs_served_locally
 
 from .fakes import FakeProvider
@@ -37,35 +37,9 @@ def client(fresh_database: str, tmp_path: Path) -> Iterator[TestClient]:
         yield test_client
 
 
-class Exchange:
-    """One request straight to the app: its answer, and how often it asked for body bytes
-    (an endless body: 64 KiB of a JSON string each time)."""
-
-    def __init__(self) -> None:
-        self.receives = 0
-        self.status = 0
-        self.headers: dict[str, str] = {}
-        self.body = b""
-
-    async def receive(self) -> dict[str, Any]:
-        self.receives += 1
-        chunk = b'{"slug": "' if self.receives == 1 else b"a" * 65536
-        return {"type": "http.request", "body": chunk, "more_body": True}
-
-    async def send(self, message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            self.status = message["status"]
-            self.headers = {k.decode().lower(): v.decode() for k, v in message["headers"]}
-        elif message["type"] == "http.response.body":
-            self.body += message.get("body", b"")
-
-    @property
-    def code(self) -> str:
-        return str(json.loads(self.body)["error"]["code"])
-
-
 def call(client: TestClient, method: str, path: str, headers: dict[str, str]) -> Exchange:
-    exchange = Exchange()
+    # an endless body: 64 KiB of a JSON string each time it is asked for
+    exchange = Exchange(itertools.chain([b'{"slug": "'], itertools.repeat(b"a" * 65536)))
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
              "method": method, "scheme": "http", "path": path, "raw_path": path.encode(),
              "root_path": "", "query_string": b"", "client": ("127.0.0.1", 5000),
