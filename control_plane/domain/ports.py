@@ -264,6 +264,38 @@ class AuditArchiveStore(Protocol):
         ...
 
 
+class ControlPlaneMetrics(Protocol):
+    """What the control plane's services report for Prometheus (the adapter,
+    :mod:`control_plane.adapters.metrics`, keeps the figures; ``GET /metrics`` serves
+    them). Cheap and non-blocking: call from anywhere, never raises."""
+
+    def observe_health(self, slug: str, ready: bool) -> None:
+        """One health poll of a tenant's data plane: ``frostbyte_cp_tenant_ready{tenant}``
+        is set and ``frostbyte_cp_health_checks_total{tenant,result}`` counted."""
+        ...
+
+    def observe_job(self, operation: str, outcome: str, seconds: float) -> None:
+        """A tenant job ended (``outcome``: succeeded, failed, cancelled) after ``seconds``."""
+        ...
+
+    def provider_error(self, provider: str, operation: str) -> None:
+        """A provider's ``operation`` (its method: provision, start, stop, ...) raised."""
+        ...
+
+
+class MetricsExporter(ControlPlaneMetrics, Protocol):
+    """The metrics' own side: counts the registry's tenants at a scrape and renders the
+    figures in Prometheus' text format (``content_type``)."""
+
+    content_type: str
+
+    def set_tenant_states(self, tenants: Sequence[Tenant]) -> None:
+        ...
+
+    def exposition(self) -> bytes:
+        ...
+
+
 class AdminTokenStorePort(Protocol):
     """Admin tokens: a name, a role and the token's SHA-256 — never the token."""
 
