@@ -28,6 +28,7 @@ from control_plane.adapters.console_sessions import ConsoleSessionStore
 from control_plane.adapters.data_plane_control import DataPlaneControl
 from control_plane.adapters.job_queue import HEARTBEAT_INTERVAL_S, TenantJobQueue, install_schema
 from control_plane.adapters.job_store import JobStore
+from control_plane.adapters.metrics import PrometheusControlPlaneMetrics, metered
 from control_plane.adapters.registry import TenantRegistry
 from control_plane.adapters.secret_store import SopsAgeSecretStore
 from control_plane.domain.actors import SYSTEM_ACTOR
@@ -40,6 +41,7 @@ from control_plane.domain.ports import (
     DataPlaneClientFactory,
     JobQueue,
     JobStorePort,
+    MetricsExporter,
     SecretStore,
     TenantRegistryPort,
 )
@@ -52,6 +54,7 @@ from control_plane.services.console_sessions import ConsoleSessionService
 from control_plane.services.data_plane_control import DataPlaneControlService
 from control_plane.services.job_history import JobHistoryService
 from control_plane.services.lifecycle import TenantLifecycleService
+from control_plane.services.metrics import MetricsService
 from control_plane.services.provisioning import JobRunner
 from control_plane.services.provisioning_steps import job_plans
 from control_plane.services.quarantine import QuarantineService
@@ -116,6 +119,8 @@ class ControlPlane:
     recovery: RecoveryService
     control: DataPlaneControlService
     certificates: CertificateAuthority
+    #: ``GET /metrics``; its ``exporter`` is the :class:`ControlPlaneMetrics` services report to
+    metrics: MetricsService
     #: the admin console's sessions (absent where no session store is wired: unit tests)
     console_sessions: ConsoleSessionService | None = None
 
@@ -126,13 +131,17 @@ def build_control_plane(
     secrets: SecretStore, clients: DataPlaneClientFactory, archive: AuditArchiveStore,
     certificates: CertificateAuthority,
     session_store: ConsoleSessionStorePort | None = None, session_ttl_s: int = 8 * 3600,
+    metrics: MetricsExporter | None = None,
 ) -> ControlPlane:
-    """Wire the services over the given ports (no I/O)."""
+    """Wire the services over the given ports (no I/O); ``metrics`` defaults to a fresh
+    Prometheus registry."""
+    metrics = PrometheusControlPlaneMetrics() if metrics is None else metrics
     admin_tokens = AdminTokenService(admin_token_store)
     control = DataPlaneControlService(providers, secrets, clients)
     runner = JobRunner(registry, job_store, queue, providers,
                        job_plans(registry, secrets, AuditArchiver(control, archive),
-                                 lambda tenant: control.audit_key(tenant, actor=SYSTEM_ACTOR)))
+                                 lambda tenant: control.audit_key(tenant, actor=SYSTEM_ACTOR)),
+                       metrics=metrics)
     return ControlPlane(
         registry=registry,
         admin_tokens=admin_tokens,
@@ -145,6 +154,7 @@ def build_control_plane(
         recovery=RecoveryService(registry, providers, job_store, runner, control),
         control=control,
         certificates=certificates,
+        metrics=MetricsService(registry, metrics),
         console_sessions=None if session_store is None else ConsoleSessionService(
             session_store, admin_tokens, ttl_s=session_ttl_s),
     )
@@ -176,9 +186,11 @@ async def open_control_plane(
         await asyncio.to_thread(install_schema, conninfo)
         queue = TenantJobQueue(conninfo)
         authority = FileCertificateAuthority(settings.state_dir.resolve() / "ca")
+        metrics = PrometheusControlPlaneMetrics()
         services = build_control_plane(
             registry=registry, admin_token_store=AdminTokenStore(pool),
-            job_store=JobStore(pool), queue=queue, providers=providers(settings),
+            job_store=JobStore(pool), queue=queue,
+            providers=metered(providers(settings), metrics), metrics=metrics,
             secrets=SopsAgeSecretStore(settings.state_dir / "secrets"),
             clients=http_data_plane_clients(data_plane_transport, authority=authority),
             archive=FileAuditArchive(settings.state_dir / "archive"), certificates=authority,

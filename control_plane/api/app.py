@@ -23,6 +23,7 @@ from fastapi import Depends, FastAPI
 
 from control_plane.api.auth import admit, require_admin
 from control_plane.api.errors import install_error_handlers
+from control_plane.api.metrics import metrics
 from control_plane.api.routes import health, tenants, tls
 from control_plane.api.routes_admin import admin
 from control_plane.api.web import console, open_paths, static_app
@@ -79,6 +80,7 @@ def create_app(
     app.include_router(tls)
     app.include_router(admin)
     app.include_router(health)
+    app.include_router(metrics)
     install_openapi(app, scheme="AdminToken")
     install_docs(app, credential="admin token", scheme="AdminToken")
     app.include_router(console)

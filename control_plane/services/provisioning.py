@@ -17,12 +17,18 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from types import MappingProxyType
 
 from control_plane.domain.actors import SYSTEM_ACTOR
 from control_plane.domain.jobs import JobRecord
 from control_plane.domain.lifecycle import Operation, Tenant, TenantState
-from control_plane.domain.ports import JobQueue, JobStorePort, TenantRegistryPort
+from control_plane.domain.ports import (
+    ControlPlaneMetrics,
+    JobQueue,
+    JobStorePort,
+    TenantRegistryPort,
+)
 from control_plane.errors import ConcurrentUpdate
 from control_plane.providers.base import Provider
 from control_plane.services.provisioning_steps import Cancelled, Step, StepContext, StepFailed
@@ -40,8 +46,10 @@ class JobRunner:
 
     def __init__(self, registry: TenantRegistryPort, store: JobStorePort, queue: JobQueue,
                  providers: Mapping[str, Provider],
-                 plans: Mapping[Operation, Sequence[Step]]) -> None:
+                 plans: Mapping[Operation, Sequence[Step]], *,
+                 metrics: ControlPlaneMetrics | None = None) -> None:
         self._registry = registry
+        self._metrics = metrics
         self._store = store
         self._queue = queue
         self._providers = dict(providers)
@@ -78,6 +86,7 @@ class JobRunner:
                 job.operation not in QUEUED_OPERATIONS:
             return
         await self._store.set_status(job_id, "running")
+        began = job.started_at or datetime.now(UTC)  # a resumed job counts from its start
         tenant = await self._registry.get(job.slug)
         provider = self._providers.get(tenant.provider)
         try:
@@ -89,11 +98,19 @@ class JobRunner:
             if job.operation == Operation.PROVISION.value and provider is not None:
                 await self._rollback(job, provider)
             await self._store.set_status(job_id, "cancelled")
+            self._ended(job, "cancelled", began)
             return
         except StepFailed as exc:
             await self._fail(job, exc.message)
+            self._ended(job, "failed", began)
             return
         await self._store.set_status(job_id, "succeeded")
+        self._ended(job, "succeeded", began)
+
+    def _ended(self, job: JobRecord, outcome: str, began: datetime) -> None:
+        if self._metrics is not None:
+            seconds = (datetime.now(UTC) - began).total_seconds()
+            self._metrics.observe_job(job.operation, outcome, seconds)
 
     async def _one(self, job_id: str) -> JobRecord | None:
         for job in await self._store.open_jobs():
