@@ -91,6 +91,18 @@ class ControlPlaneSettings(BaseSettings):
         None, description="The S3 server's admin identity: it creates tenants' buckets and keys.")
     s3_admin_secret_key: SecretStr | None = None
     log_level: str = "INFO"
+    health_poll_interval_s: float = Field(
+        30.0, ge=0, description="Seconds between two health polls of every ACTIVE tenant's "
+        "data plane (its readiness, recorded and exported); a local tenant found not ready "
+        "is restarted, with backoff. 0: no polling.")
+    drift_check_interval_s: float = Field(
+        6 * 3600.0, ge=0, description="Seconds between two drift checks (a preview of "
+        "`pulumi refresh`) of every hetzner tenant's stack; drift is an `infra.drift` "
+        "event. 0: no drift checks.")
+    backup_check_interval_s: float = Field(
+        300.0, ge=0, description="Seconds between two passes of the backup scheduler, which "
+        "backs up every tenant whose config's `backup.interval_hours` has passed since its "
+        "last backup and prunes scheduled backups beyond `backup.keep`. 0: no scheduler.")
     console_session_ttl_s: int = Field(
         8 * 3600, ge=60, le=7 * 24 * 3600, description="Seconds an admin console session "
         "lasts after sign-in; then the admin signs in again.")

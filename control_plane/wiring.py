@@ -33,6 +33,7 @@ from control_plane.adapters.registry import TenantRegistry
 from control_plane.adapters.secret_store import SopsAgeSecretStore
 from control_plane.domain.actors import SYSTEM_ACTOR
 from control_plane.domain.console_sessions import ConsoleSessionStorePort
+from control_plane.domain.health import TenantObservations
 from control_plane.domain.ports import (
     AdminTokenStorePort,
     AuditArchiveStore,
@@ -52,6 +53,7 @@ from control_plane.services.admin_tokens import AdminTokenService
 from control_plane.services.audit_archive import AuditArchiver
 from control_plane.services.console_sessions import ConsoleSessionService
 from control_plane.services.data_plane_control import DataPlaneControlService
+from control_plane.services.health_polling import HealthPollingService
 from control_plane.services.job_history import JobHistoryService
 from control_plane.services.lifecycle import TenantLifecycleService
 from control_plane.services.metrics import MetricsService
@@ -123,6 +125,9 @@ class ControlPlane:
     metrics: MetricsService
     #: the admin console's sessions (absent where no session store is wired: unit tests)
     console_sessions: ConsoleSessionService | None = None
+    #: health polling, repair and drift checks (absent where no registry keeps what it
+    #: sees: unit tests)
+    health: HealthPollingService | None = None
 
 
 def build_control_plane(
@@ -132,6 +137,8 @@ def build_control_plane(
     certificates: CertificateAuthority,
     session_store: ConsoleSessionStorePort | None = None, session_ttl_s: int = 8 * 3600,
     metrics: MetricsExporter | None = None,
+    observations: TenantObservations | None = None, health_interval_s: float = 0.0,
+    drift_interval_s: float = 0.0,
 ) -> ControlPlane:
     """Wire the services over the given ports (no I/O); ``metrics`` defaults to a fresh
     Prometheus registry."""
@@ -157,6 +164,9 @@ def build_control_plane(
         metrics=MetricsService(registry, metrics),
         console_sessions=None if session_store is None else ConsoleSessionService(
             session_store, admin_tokens, ttl_s=session_ttl_s),
+        health=None if observations is None else HealthPollingService(
+            registry, observations, providers, job_store, metrics,
+            interval_s=health_interval_s, drift_interval_s=drift_interval_s),
     )
 
 
@@ -195,7 +205,9 @@ async def open_control_plane(
             clients=http_data_plane_clients(data_plane_transport, authority=authority),
             archive=FileAuditArchive(settings.state_dir / "archive"), certificates=authority,
             session_store=ConsoleSessionStore(pool),
-            session_ttl_s=settings.console_session_ttl_s)
+            session_ttl_s=settings.console_session_ttl_s, observations=registry,
+            health_interval_s=settings.health_poll_interval_s,
+            drift_interval_s=settings.drift_check_interval_s)
         queue.register(services.runner.run)
         yield OpenControlPlane(services, queue)
     finally:
@@ -229,3 +241,15 @@ async def job_worker(plane: OpenControlPlane) -> AsyncIterator[None]:
         await asyncio.gather(recovering, worker, return_exceptions=True)
         await plane.queue.close()
     await recovery.shutdown()
+
+
+@asynccontextmanager
+async def health_polling(plane: OpenControlPlane) -> AsyncIterator[None]:
+    """Poll the tenants' data planes, restart the local ones that are down and check the
+    hetzner ones for drift while the block runs (:mod:`control_plane.services.
+    health_polling`; intervals from the settings, 0 for none)."""
+    if plane.services.health is None:
+        yield
+        return
+    async with plane.services.health.running():
+        yield

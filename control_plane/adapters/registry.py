@@ -15,6 +15,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from control_plane.adapters.tenant_audit import append_tenant_event, verify_tenant_chain
+from control_plane.domain.health import TenantHealth
 from control_plane.domain.lifecycle import (
     Action,
     Operation,
@@ -65,10 +66,20 @@ def _tenant_from_row(row: dict[str, Any]) -> Tenant:
         updated_at=row["updated_at"],
         endpoint=row["endpoint"],
         tls_fingerprint=row["tls_fingerprint"],
+        health=_health_from_row(row),
         audit_public_key=row["audit_public_key"],
         failed_operation=Operation(row["failed_operation"]) if row["failed_operation"] else None,
         failure_reason=row["failure_reason"],
     )
+
+
+def _health_from_row(row: dict[str, Any]) -> TenantHealth | None:
+    """The last health poll (migration 011's columns); None before the first."""
+    if row.get("last_health_at") is None:
+        return None
+    return TenantHealth(checked_at=row["last_health_at"], ready=bool(row["last_health_ok"]),
+                        detail=row["last_health_detail"] or "",
+                        consecutive_failures=row["consecutive_failures"])
 
 
 def _event_from_row(row: dict[str, Any]) -> TenantEvent:
@@ -196,6 +207,29 @@ class TenantRegistry:
                 "SELECT port FROM tenants WHERE port IS NOT NULL AND state <> 'DEPROVISIONED'"
             )
             return {row[0] for row in await cur.fetchall()}
+
+    async def observe(self, slug: str, event: TenantEvent | None, *,
+                      expected_state: TenantState, health: TenantHealth | None = None) -> None:
+        """Append an event that moves no state (a health notice, a drift found) and keep
+        the tenant's last health poll (``health``), in one transaction, if the tenant is
+        still in ``expected_state``; :class:`ConcurrentUpdate` otherwise. Touches the health
+        columns only: a job saving the tenant meanwhile loses nothing."""
+        async with self._pool.connection() as conn, conn.transaction():
+            if health is None:
+                cur = await conn.execute(
+                    "SELECT 1 FROM tenants WHERE slug = %s AND state = %s FOR UPDATE",
+                    (slug, expected_state.value))
+            else:
+                cur = await conn.execute(
+                    "UPDATE tenants SET last_health_at = %s, last_health_ok = %s,"
+                    " last_health_detail = %s, consecutive_failures = %s"
+                    " WHERE slug = %s AND state = %s",
+                    (health.checked_at, health.ready, health.detail,
+                     health.consecutive_failures, slug, expected_state.value))
+            if cur.rowcount != 1:
+                raise ConcurrentUpdate(f"tenant {slug!r} is no longer {expected_state.value}")
+            if event is not None:
+                await append_tenant_event(conn, event)
 
     async def events(self, slug: str) -> list[TenantEvent]:
         """The tenant's lifecycle history in order."""

@@ -36,6 +36,11 @@ EVENT_TYPES: dict[Action, str] = {
     Action.RESUME: "tenant.resumed",
     Action.DEPROVISION: "tenant.deprovisioning",
     Action.MARK_DEPROVISIONED: "tenant.deprovisioned",
+    Action.HEALTH_FAILED: "health.failed",
+    Action.HEALTH_RECOVERED: "health.recovered",
+    Action.HEALTH_REPAIRED: "health.repaired",
+    Action.HEALTH_REPAIR_FAILED: "health.repair_failed",
+    Action.INFRA_DRIFT: "infra.drift",
 }
 
 

@@ -28,7 +28,13 @@ from control_plane.api.routes import health, tenants, tls
 from control_plane.api.routes_admin import admin
 from control_plane.api.web import console, open_paths, static_app
 from control_plane.settings import ControlPlaneSettings
-from control_plane.wiring import ProviderFactory, default_providers, job_worker, open_control_plane
+from control_plane.wiring import (
+    ProviderFactory,
+    default_providers,
+    health_polling,
+    job_worker,
+    open_control_plane,
+)
 from frostbyte_common.openapi import DOCS_PATHS, install_docs, install_openapi, operation_id
 from frostbyte_common.request_guard import RequestGuard
 from frostbyte_common.version import __version__
@@ -59,7 +65,7 @@ def create_app(
                 print(f"Bootstrap admin token (shown once, store it now): {first_token}",
                       file=sys.stderr, flush=True)
             app.state.services = plane.services
-            async with job_worker(plane):
+            async with job_worker(plane), health_polling(plane):
                 log.info("control plane ready")
                 yield
 

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from control_plane.domain.health import TenantHealth
 from control_plane.domain.jobs import JobRecord, StepRecord
 from control_plane.domain.lifecycle import Tenant, TenantEvent, TenantState
 from control_plane.domain.tenant_config import effective_config
@@ -38,6 +39,23 @@ class TenantCreate(_Body):
     )
 
 
+class HealthOut(BaseModel):
+    """The last health poll of a tenant's data plane (``FROSTBYTE_CP_HEALTH_POLL_INTERVAL_S``)."""
+
+    checked_at: datetime = Field(description="When it was polled (UTC).")
+    ready: bool = Field(description="Whether its readiness check passed.")
+    detail: str = Field(description="Why not (a process gone, `/readyz` answering 503 …), "
+                        "or `ready`.")
+    consecutive_failures: int = Field(description="Polls in a row that found it not ready.")
+
+    @classmethod
+    def of(cls, health: TenantHealth | None) -> HealthOut | None:
+        if health is None:
+            return None
+        return cls(checked_at=health.checked_at, ready=health.ready, detail=health.detail,
+                   consecutive_failures=health.consecutive_failures)
+
+
 class TenantOut(BaseModel):
     """A tenant: its state, endpoint and effective config."""
 
@@ -59,6 +77,9 @@ class TenantOut(BaseModel):
     failed_operation: Literal["provision", "deprovision"] | None = Field(
         None, description="In FAILED: the operation that failed (retry resumes it).")
     failure_reason: str | None = Field(None, description="In FAILED: why.")
+    health: HealthOut | None = Field(
+        None, description="Its data plane's last health poll; null before the first (only "
+        "ACTIVE tenants are polled).")
     created_at: datetime = Field(description="When it was created (UTC).")
     updated_at: datetime = Field(description="When it last changed (UTC).")
 
@@ -76,6 +97,7 @@ class TenantOut(BaseModel):
             config=effective_config(tenant).model_dump(mode="json"),
             failed_operation=tenant.failed_operation.value if tenant.failed_operation else None,
             failure_reason=tenant.failure_reason,
+            health=HealthOut.of(tenant.health),
             created_at=tenant.created_at,
             updated_at=tenant.updated_at,
         )

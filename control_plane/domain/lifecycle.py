@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from control_plane.domain.health import TenantHealth
 from control_plane.errors import InvalidTransition
 from frostbyte_common.slugs import validate_slug
 
@@ -51,6 +52,18 @@ class Action(StrEnum):
     RESUME = "resume"
     DEPROVISION = "deprovision"
     MARK_DEPROVISIONED = "mark_deprovisioned"
+    # events that move no state (transition 0, see Tenant.observe): what the health poller
+    # and the drift check noticed (control_plane.domain.health)
+    HEALTH_FAILED = "health_failed"
+    HEALTH_RECOVERED = "health_recovered"
+    HEALTH_REPAIRED = "health_repaired"
+    HEALTH_REPAIR_FAILED = "health_repair_failed"
+    INFRA_DRIFT = "infra_drift"
+
+
+#: the actions :meth:`Tenant.observe` records; no row of :data:`TRANSITIONS` has them
+OBSERVATIONS = frozenset({Action.HEALTH_FAILED, Action.HEALTH_RECOVERED, Action.HEALTH_REPAIRED,
+                          Action.HEALTH_REPAIR_FAILED, Action.INFRA_DRIFT})
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +150,7 @@ class Tenant:
     updated_at: datetime
     endpoint: str | None = None
     tls_fingerprint: str | None = None  # of the certificate the endpoint presents
+    health: TenantHealth | None = None  # its data plane's last health poll (None: not polled)
     # the Ed25519 public key (raw, base64) its audit checkpoints are signed with, recorded at
     # provisioning and kept for good: the archived audit export is verified against it
     audit_public_key: str | None = None
@@ -275,6 +289,17 @@ class Tenant:
         self.endpoint = None
         self.tls_fingerprint = None
         return event
+
+    def observe(self, action: Action, detail: dict[str, Any], *, actor: str,
+                at: datetime | None = None) -> TenantEvent:
+        """An event of the tenant's chain that moves no state (transition 0, from and to its
+        current state): one of :data:`OBSERVATIONS` — a health poll's notice, a restart by
+        the poller, a drift found in its infrastructure."""
+        if action not in OBSERVATIONS:
+            raise InvalidTransition(f"{action.value} is a transition, not an observation")
+        return TenantEvent(slug=self.slug, transition=0, action=action, from_state=self.state,
+                           to_state=self.state, actor=actor, at=at or _now(),
+                           detail=dict(detail))
 
     # -- helpers ----------------------------------------------------------------------------
     def _check_running(self, action: Action, operation: Operation) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from control_plane.domain.health import DriftedResource, HealthReport
 from control_plane.domain.lifecycle import Tenant
 from frostbyte_common.tenant_config import TenantConfig
 
@@ -117,4 +118,36 @@ class CapacityCheck(Protocol):
     def check_capacity(self, slug: str) -> None:
         """Raise :class:`~control_plane.errors.InsufficientCapacity` (503, with the reason)
         when this machine cannot host one more tenant; return when it can."""
+        ...
+
+
+@runtime_checkable
+class HealthProbe(Protocol):
+    """A provider that says why a data plane is not ready and restarts it on a machine of
+    its own (``local``, ``local-podman``): the health poller
+    (:mod:`control_plane.services.health_polling`) repairs only these providers' tenants;
+    the others' are polled with :meth:`Provider.is_healthy` and reported, not restarted."""
+
+    def probe_health(self, tenant: Tenant) -> HealthReport:
+        """One readiness check, not a wait: ready, or what is wrong (a process gone, the
+        socket missing, ``/readyz`` failing), safe to show an admin."""
+        ...
+
+    def repair(self, tenant: Tenant, config: TenantConfig) -> str:
+        """Restart the data plane of a provisioned tenant through the provider's start path,
+        under the tenant's lock, and wait until it is ready; returns the endpoint. Never
+        creates one: :class:`~control_plane.errors.ProvisioningFailed` when the tenant's
+        resources are gone (deprovisioned meanwhile)."""
+        ...
+
+
+@runtime_checkable
+class DriftCheck(Protocol):
+    """A provider whose tenants' infrastructure is a Pulumi stack (``hetzner``): it can tell
+    what differs between the cloud and the stack's record, without changing either."""
+
+    def check_drift(self, tenant: Tenant) -> list[DriftedResource]:
+        """A preview of ``pulumi refresh`` of the tenant's stack: the resources whose real
+        state differs from the record (empty: none). Raises
+        :class:`~control_plane.errors.ProvisioningFailed` when the stack cannot be read."""
         ...

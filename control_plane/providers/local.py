@@ -131,6 +131,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
@@ -142,6 +143,7 @@ from control_plane.adapters.private_files import write_private
 from control_plane.adapters.secret_store import SopsAgeSecretStore
 from control_plane.adapters.unix_accounts import TenantAccount
 from control_plane.domain.capacity import HostMeasures, TenantNeeds, shortfalls
+from control_plane.domain.health import HealthReport
 from control_plane.domain.lifecycle import Tenant
 from control_plane.domain.ports import CertificateAuthority, SecretStore, TenantBuckets
 from control_plane.domain.tenant_secrets import DATA_KEYS, with_data_keys
@@ -709,6 +711,40 @@ class LocalProvider:
         window; the processes' own output is in ``logs/`` and failures are in the step's
         message."""
         return JobOutput()
+
+    # -- health polling (providers.base.HealthProbe) ---------------------------------------
+    def probe_health(self, tenant: Tenant) -> HealthReport:
+        """One check of what :meth:`start` keeps running (the check it skips a start on):
+        ready, else the first thing found wrong — a process gone, the API's socket missing,
+        or what ``/readyz`` answered."""
+        paths = self.paths(tenant.slug)
+        port = read_port(paths.port_file)
+        if port is None:
+            return HealthReport(False, "no port recorded: the data plane was never started")
+        endpoint = self._endpoint(port)
+        if self._healthy(paths, endpoint):
+            return HealthReport(True, "ready")
+        for name, marker in process_markers(paths).items():
+            if processes.running_pid(paths.pid_file(name), marker) is None:
+                return HealthReport(False, f"its {name} process is not running")
+        if not paths.api_socket.exists():
+            return HealthReport(False, "the API's socket is missing")
+        try:
+            answer = httpx.get(f"{endpoint}/readyz", timeout=5, verify=self._trust.context())
+        except httpx.HTTPError as exc:
+            return HealthReport(False, f"/readyz did not answer ({type(exc).__name__})")
+        return HealthReport(False, f"/readyz answered {answer.status_code}")
+
+    def repair(self, tenant: Tenant, config: TenantConfig) -> str:
+        """Restart a provisioned tenant's processes through :meth:`start` (under the
+        tenant's lock: the missing ones and whatever depends on them, each checked as a
+        start checks it); refused for a tenant whose folder or port is gone, so a repair
+        racing a deprovisioning never makes a tenant again."""
+        paths = self.paths(tenant.slug)
+        if not paths.root.is_dir() or read_port(paths.port_file) is None:
+            raise ProvisioningFailed(
+                f"tenant {tenant.slug!r} has no local data plane to restart (deprovisioned?)")
+        return self._ensure_running(tenant, config)
 
     # -- internals -------------------------------------------------------------------------
     def paths(self, slug: str) -> TenantPaths:

@@ -35,6 +35,7 @@ import httpx
 
 from control_plane.adapters.certificate_authority import FileCertificateAuthority
 from control_plane.adapters.secret_store import SopsAgeSecretStore
+from control_plane.domain.health import HealthReport
 from control_plane.domain.lifecycle import Tenant
 from control_plane.domain.ports import CertificateAuthority, SecretStore
 from control_plane.domain.tenant_secrets import generate_tenant_secrets
@@ -300,6 +301,36 @@ class LocalPodmanProvider:
                    limit: int) -> JobOutput:
         """Nothing: podman-compose's output is in the step's message when it fails."""
         return JobOutput()
+
+    # -- health polling (providers.base.HealthProbe) ---------------------------------------
+    def probe_health(self, tenant: Tenant) -> HealthReport:
+        """One ``/readyz`` through the set's gateway: ready, or what it answered (or that
+        the set's api container is gone)."""
+        port = read_port(self.paths(tenant.slug).port_file)
+        if port is None:
+            return HealthReport(False, "no port recorded: the container set was never started")
+        why = ""
+        try:
+            with httpx.Client(verify=self._trust.context(), timeout=5,
+                              trust_env=False) as client:
+                status = client.get(f"{self._endpoint(port)}/readyz").status_code
+        except httpx.HTTPError as exc:
+            status, why = None, f"/readyz did not answer ({type(exc).__name__})"
+        if status == 200:
+            return HealthReport(True, "ready")
+        if self._engine.container(project_name(tenant.slug), "api") is None:
+            return HealthReport(False, "its api container is not running")
+        return HealthReport(False, why if status is None else f"/readyz answered {status}")
+
+    def repair(self, tenant: Tenant, config: TenantConfig) -> str:
+        """Bring the container set up again through :meth:`start` (compose starts what
+        stopped), under the tenant's lock; refused for a tenant whose folder or port is gone
+        (deprovisioned meanwhile: a repair never makes a tenant)."""
+        paths = self.paths(tenant.slug)
+        if not paths.root.is_dir() or read_port(paths.port_file) is None:
+            raise ProvisioningFailed(
+                f"tenant {tenant.slug!r} has no container set to restart (deprovisioned?)")
+        return self._ensure_running(tenant, config)
 
     # -- internals -------------------------------------------------------------------------
     def paths(self, slug: str) -> TenantPaths:
