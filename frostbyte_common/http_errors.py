@@ -13,12 +13,9 @@ The HTTP status of a Frostbyte error is its class's ``status_code`` (see
 from __future__ import annotations
 
 import logging
-import re
-import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -29,13 +26,12 @@ from frostbyte_common.errors import (
     TooManyRequests,
     Unauthenticated,
 )
+from frostbyte_common.request_context import REQUEST_ID_HEADER, RequestContext, request_id_from
 
 log = logging.getLogger(__name__)
 
-REQUEST_ID_HEADER = "X-Request-ID"
 #: Seconds a client is told to wait when a store the call needs is down (503).
 DEPENDENCY_RETRY_AFTER_S = 5
-_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 #: Codes of the errors Starlette and FastAPI raise themselves (unknown route, wrong method...).
 HTTP_CODES = {
@@ -57,24 +53,9 @@ def request_id_of(request: Request) -> str:
     """The request's id (made now if the middleware has not run, e.g. in a 500 handler)."""
     rid = getattr(request.state, "request_id", None)
     if rid is None:
-        rid = _new_request_id(request)
+        rid = request_id_from(request.headers.get(REQUEST_ID_HEADER))
         request.state.request_id = rid
     return str(rid)
-
-
-def _new_request_id(request: Request) -> str:
-    incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    return incoming if _SAFE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
-
-
-async def request_id_middleware(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    """Give every request an id (the caller's ``X-Request-ID`` if safe) and echo it back."""
-    request.state.request_id = _new_request_id(request)
-    response = await call_next(request)
-    response.headers[REQUEST_ID_HEADER] = request.state.request_id
-    return response
 
 
 def error_response(
@@ -132,7 +113,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI, *, internal_message: str) -> None:
-    """Register the request-id middleware and every exception → response mapping.
+    """Register the request-id middleware (:mod:`frostbyte_common.request_context`, which
+    also writes each request's access line) and every exception → response mapping.
 
     ``internal_message`` is what a caller reads on a 500 (never the exception's text, which
     may hold a secret or a document's words): where to look, or whom to ask.
@@ -143,7 +125,7 @@ def install_error_handlers(app: FastAPI, *, internal_message: str) -> None:
                       exc_info=exc, extra={"request_id": request_id_of(request)})
         return error_response(request, 500, "INTERNAL", internal_message)
 
-    app.middleware("http")(request_id_middleware)
+    app.add_middleware(RequestContext)
     app.add_exception_handler(FrostbyteError, _frostbyte_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

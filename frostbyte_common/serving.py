@@ -101,9 +101,15 @@ def protocol(header_timeout_s: float, base: type[asyncio.Protocol] = AutoHTTPPro
 def serve(app: Any, limits: ServerLimits, *, host: str | None = None, port: int | None = None,
           uds: Path | None = None, log_level: str = "info", **options: Any) -> None:
     """Run ``app`` with uvicorn on ``host:port`` or the Unix socket ``uds``, within
-    ``limits``; ``options`` go to uvicorn as they are."""
+    ``limits``; ``options`` go to uvicorn as they are.
+
+    Logging is the process's (:func:`frostbyte_common.logs.configure`): uvicorn installs no
+    handler of its own (``log_config=None``), its error log goes through ours as JSON, and
+    its access log is off — each request's access line, with its id and duration, is
+    :mod:`frostbyte_common.request_context`'s."""
     where: dict[str, Any] = {"uds": str(uds)} if uds is not None else {"host": host,
                                                                        "port": port}
+    options = {"log_config": None, **options, "access_log": False}
     uvicorn.run(app, **where, log_level=log_level.lower(),
                 http=protocol(limits.header_timeout_s),
                 timeout_keep_alive=limits.keep_alive_timeout_s,

@@ -1,0 +1,361 @@
+"""Logs of every Frostbyte process: one JSON object per line, on standard error.
+
+:func:`configure` sets up the standard library's logging and structlog once per process, so
+that every record — ours, the libraries', uvicorn's, ``warnings``, an uncaught exception in
+any thread — is written as one line::
+
+    {"time": "2026-12-02T10:00:00.123Z", "level": "info", "logger": "data_plane.services.pipeline",
+     "event": "document parsed", "tenant": "acme", "batch_id": "…", "document_id": "…"}
+
+* ``time`` — ISO-8601 in UTC, milliseconds; ``level`` — debug, info, warning, error, critical;
+  ``logger`` — the logger's name; ``event`` — the message, formatted;
+* context fields, from context variables (:func:`bind`): ``tenant`` (bound at a process's
+  start), ``request_id`` (per HTTP request, :mod:`frostbyte_common.request_context`),
+  ``batch_id`` / ``document_id`` (while a worker processes a job); fields a call passes in
+  ``extra=`` are kept as they are;
+* ``exception`` — the traceback of a record logged with ``exc_info``, as one string (its
+  newlines escaped, so a traceback never breaks a line).
+
+Nothing secret is written: fields whose name says secret (password, token, authorization,
+api key...) are replaced by ``"[redacted]"``, and a password inside a connection URL or a
+libpq conninfo, or a bearer token, is masked wherever it appears in a line (defence in
+depth: the code does not log them in the first place).
+
+A process writes its lines with one ``write()`` each to its standard error, which the
+process that started it points at a log file or a pipe (the local provider's
+:mod:`frostbyte_common.log_relay`, which also wraps whatever else a process writes there).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+import threading
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, TextIO
+
+import structlog
+
+#: The context fields a line carries when they are known.
+CONTEXT_FIELDS = ("tenant", "request_id", "batch_id", "document_id")
+REDACTED = "[redacted]"
+
+#: Field names whose values are never written.
+_SECRET_KEY = re.compile(
+    r"(pass(word|wd|phrase)?|secret|token|authorization|api[_-]?key|cookie|credential|"
+    r"private[_-]?key|conninfo|database_url)", re.IGNORECASE)
+#: ``scheme://user:password@`` in a URL, ``password=...`` in a libpq conninfo or a query, and
+#: ``Bearer <token>``: masked inside any string written.
+_SECRET_IN_TEXT = (
+    (re.compile(r"(?P<keep>[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+(?=@)"), r"\g<keep>***"),
+    (re.compile(r"(?P<keep>\b(password|passwd|secret|api_key|token)\s*=\s*)('[^']*'|[^\s&'\"]+)",
+                re.IGNORECASE), r"\g<keep>***"),
+    (re.compile(r"(?P<keep>\bBearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE), r"\g<keep>***"),
+)
+#: Attributes of every LogRecord: not copied into a line as ``extra`` fields.
+_RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {
+    "message", "asctime", "color_message", "taskName"}
+#: Characters json.dumps(ensure_ascii=False) leaves raw that some readers take for line
+#: breaks (str.splitlines does): escaped, so a line is a line for every reader.
+_LINE_BREAKS = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"}
+
+
+@dataclass(frozen=True, slots=True)
+class LogSetup:
+    """What a process configured, handed to the processes it spawns (the parser child)."""
+
+    level: str = "INFO"
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+
+_current: LogSetup | None = None
+
+
+def _utc_time(_logger: Any, _name: str, event: MutableMapping[str, Any]
+              ) -> MutableMapping[str, Any]:
+    record = event.get("_record")
+    created = record.created if isinstance(record, logging.LogRecord) else None
+    when = datetime.fromtimestamp(created, UTC) if created is not None else datetime.now(UTC)
+    event["time"] = when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return event
+
+
+def _record_extras(_logger: Any, _name: str, event: MutableMapping[str, Any]
+                   ) -> MutableMapping[str, Any]:
+    """Fields a stdlib call passed in ``extra=`` (``request_id``, ``document_id``...)."""
+    record = event.get("_record")
+    if isinstance(record, logging.LogRecord):
+        for key, value in vars(record).items():
+            if key not in _RECORD_ATTRIBUTES and not key.startswith("_"):
+                event.setdefault(key, value)
+    return event
+
+
+def mask_text(text: str) -> str:
+    """``text`` with any password in a URL or conninfo and any bearer token masked."""
+    for pattern, replacement in _SECRET_IN_TEXT:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key in list(event):
+        value = event[key]
+        if _SECRET_KEY.search(key):
+            event[key] = REDACTED
+        elif isinstance(value, str):
+            event[key] = mask_text(value)
+    return event
+
+
+def _order(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> dict[str, Any]:
+    """The fixed fields first, so that a line reads the same way every time."""
+    first = {k: event.pop(k) for k in ("time", "level", "logger", "event") if k in event}
+    return {**first, **event}
+
+
+def render(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> str:
+    """One line of JSON (UTF-8 text kept as it is; control characters and anything a
+    reader could take for a line break escaped); values JSON lacks are written as text."""
+    text = json.dumps(event, ensure_ascii=False, default=str, separators=(",", ":"))
+    for raw, escaped in _LINE_BREAKS.items():
+        text = text.replace(raw, escaped)
+    return text
+
+
+def _stdlib_level(_logger: Any, name: str, event: MutableMapping[str, Any]
+                  ) -> MutableMapping[str, Any]:
+    record = event.get("_record")
+    if isinstance(record, logging.LogRecord):
+        event["level"] = record.levelname.lower()
+        event["logger"] = record.name
+    else:
+        event.setdefault("level", "warning" if name == "warn" else name)
+    return event
+
+
+def formatter() -> logging.Formatter:
+    """The formatter of every handler: a record becomes one JSON line."""
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        _stdlib_level,
+        _record_extras,
+    ]
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            _utc_time,
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            _redact,
+            _order,
+            render,
+        ],
+    )
+
+
+class JsonLinesHandler(logging.Handler):
+    """Writes each record as one line with a single ``write()`` to a file descriptor, so
+    that lines of processes sharing it (a worker and its parser child) never interleave."""
+
+    def __init__(self, fd: int = 2) -> None:
+        super().__init__()
+        self.fd = fd
+        self.setFormatter(formatter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            data = (self.format(record) + "\n").encode("utf-8", "backslashreplace")
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self.fd, view):]
+        except Exception:
+            self.handleError(record)
+
+
+def configure(level: str = "INFO", *, stream: TextIO | None = None, **context: Any) -> None:
+    """Make every record of this process one JSON line on standard error (or ``stream``),
+    at ``level`` and above, with ``context`` (e.g. ``tenant=``) on every line."""
+    global _current
+    handler: logging.Handler
+    if stream is None:
+        handler = JsonLinesHandler()
+    else:
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(formatter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    # libraries that configure their own handlers write through ours instead
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "procrastinate"):
+        named = logging.getLogger(name)
+        named.handlers.clear()
+        named.propagate = True
+    # httpx writes every request's URL, query string included, at INFO: a caller logs what
+    # it calls itself, and keeps what a URL may carry out of the log
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+    logging.captureWarnings(True)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    structlog.contextvars.clear_contextvars()
+    bind(**context)
+    sys.excepthook = _uncaught
+    threading.excepthook = _uncaught_in_thread
+    _current = LogSetup(level=level.upper(), context=dict(context))
+
+
+def current() -> LogSetup | None:
+    """What :func:`configure` set in this process (None: not configured)."""
+    return _current
+
+
+def bind(**fields: Any) -> None:
+    """Put ``fields`` on every line this context writes from now on (None values unset)."""
+    present = {k: v for k, v in fields.items() if v is not None}
+    structlog.contextvars.bind_contextvars(**present)
+    absent = [k for k, v in fields.items() if v is None]
+    if absent:
+        structlog.contextvars.unbind_contextvars(*absent)
+
+
+@contextmanager
+def bound(**fields: Any) -> Iterator[None]:
+    """``fields`` on every line written inside the block (and whatever :func:`bind` adds
+    inside it); the context bound before comes back after it."""
+    before = structlog.contextvars.get_contextvars()
+    bind(**fields)
+    try:
+        yield
+    finally:
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(**before)
+
+
+def context() -> dict[str, Any]:
+    """The context fields bound now."""
+    return dict(structlog.contextvars.get_contextvars())
+
+
+def _uncaught(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    if issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, exc, tb)
+        return
+    logging.getLogger("uncaught").critical("uncaught exception", exc_info=(kind, exc, tb))
+
+
+def _uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit or args.exc_value is None:
+        return
+    logging.getLogger("uncaught").critical(
+        "uncaught exception in thread %s", args.thread.name if args.thread else "?",
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+
+
+# -- the relay: what a process writes that is not a log line yet ---------------------------
+#: nginx's error-log prefix (``2026/12/02 10:00:00 [warn] 12#12: *3 ...``) and clamd's
+#: (``Wed Dec  2 10:00:00 2026 -> ...``, ``ERROR: ...``).
+_NGINX_LINE = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[(?P<level>[a-z]+)\] (?P<event>.*)$")
+_CLAMD_TIME = re.compile(r"^\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4} -> ")
+_LEVEL_PREFIX = re.compile(r"^(LibClamAV )?(?P<level>ERROR|Error|WARNING|Warning|WARN):\s*")
+_NGINX_LEVELS = {"debug": "debug", "info": "info", "notice": "info", "warn": "warning",
+                 "error": "error", "crit": "critical", "alert": "critical",
+                 "emerg": "critical"}
+_REQUIRED = ("time", "level", "event")
+
+
+def wrap_line(raw: bytes, *, logger: str, level: str = "info",
+              context: Mapping[str, Any] | None = None) -> str:
+    """One line a process wrote, as a log line: a JSON object that already is one (it has
+    time, level and event) is kept as it is; anything else — a library's plain text, nginx's
+    error log, clamd's log, a traceback printed before logging was configured — becomes
+    ``{"time", "level", "logger", "event", ...context}``, its level taken from the line where
+    it says (nginx's ``[warn]``, clamd's ``ERROR:``), else ``level``."""
+    text = raw.decode("utf-8", "replace").rstrip("\r\n")
+    if text.startswith("{"):
+        try:
+            found = json.loads(text)
+        except ValueError:
+            found = None
+        if isinstance(found, dict) and all(k in found for k in _REQUIRED):
+            return render(None, "", found) if any(c in text for c in _LINE_BREAKS) else text
+    event: dict[str, Any] = {"level": level}
+    if (nginx := _NGINX_LINE.match(text)) is not None:
+        event["level"] = _NGINX_LEVELS.get(nginx["level"], level)
+        text = nginx["event"]
+    else:
+        text = _CLAMD_TIME.sub("", text, count=1)
+        if (prefix := _LEVEL_PREFIX.match(text)) is not None:
+            event["level"] = "error" if prefix["level"].upper() == "ERROR" else "warning"
+    line = {"time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": event["level"], "logger": logger, "event": mask_text(text),
+            **(context or {})}
+    return render(None, "", line)
+
+
+def relay(source: Any, fd: int, *, logger: str, level: str = "info",
+          context: Mapping[str, Any] | None = None) -> None:
+    """Copy ``source`` (a binary stream) to the file descriptor ``fd`` line by line, each
+    line made a log line by :func:`wrap_line`, until ``source`` ends (every process that
+    held its other end has exited)."""
+    for raw in source:
+        if not raw.strip():
+            continue
+        data = (wrap_line(raw, logger=logger, level=level, context=context) + "\n"
+                ).encode("utf-8")
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+
+
+def relay_argv(python: str, *, logger: str, level: str = "info",
+               context: Mapping[str, str] | None = None) -> list[str]:
+    """The command of a relay process: reads its standard input, writes its standard output."""
+    argv = [python, "-m", "frostbyte_common.logs", "relay", "--logger", logger,
+            "--level", level]
+    for key, value in (context or {}).items():
+        argv += ["--field", f"{key}={value}"]
+    return argv
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m frostbyte_common.logs relay --logger NAME [--level L] [--field K=V]``."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(prog="python -m frostbyte_common.logs")
+    sub = parser.add_subparsers(dest="command", required=True)
+    cmd = sub.add_parser("relay", help="make every line of standard input a JSON log line")
+    cmd.add_argument("--logger", required=True)
+    cmd.add_argument("--level", default="info")
+    cmd.add_argument("--field", action="append", default=[], metavar="KEY=VALUE")
+    args = parser.parse_args(argv)
+    # the relay outlives a stop of its process's group: it ends when its input does
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    fields = dict(f.split("=", 1) for f in args.field if "=" in f)
+    relay(sys.stdin.buffer, sys.stdout.fileno(), logger=args.logger, level=args.level,
+          context=fields)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
