@@ -80,6 +80,15 @@ class ControlPlaneSettings(BaseSettings):
         1536 * 1024 * 1024, ge=0, description="Memory one more local tenant needs (API, "
         "worker, a parser child, clamd); a new tenant is refused (503 INSUFFICIENT_CAPACITY) "
         "when /proc/meminfo's MemAvailable is below it.")
+    local_idle_stop_s: float = Field(
+        300.0, ge=0, description="Seconds a local tenant may be idle before its data plane "
+        "drops its heavy parts: the worker, light until its first document, re-executes "
+        "itself without the pipeline; the API stops its query-embedding child (passed as "
+        "FROSTBYTE_DP_IDLE_STOP_S). The API, clamd and the gateway keep running, so /readyz "
+        "stays green. 0: loaded at start and kept.")
+    job_concurrency: int = Field(
+        4, gt=0, description="Tenant jobs (provision, start, deprovision, ...) the control "
+        "plane runs at once; jobs of one tenant never overlap.")
     s3_endpoint: str | None = Field(
         None, description="The S3 server (SeaweedFS) on which the local provider gives each "
         "tenant a bucket and a key of its own; `frostbyte local up` starts one and sets it. "

@@ -194,7 +194,7 @@ async def open_control_plane(
         registry = TenantRegistry(pool)
         await registry.migrate()
         await asyncio.to_thread(install_schema, conninfo)
-        queue = TenantJobQueue(conninfo)
+        queue = TenantJobQueue(conninfo, concurrency=settings.job_concurrency)
         authority = FileCertificateAuthority(settings.state_dir.resolve() / "ca")
         metrics = PrometheusControlPlaneMetrics()
         services = build_control_plane(

@@ -10,8 +10,10 @@ done are skipped.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 import procrastinate
 import psycopg
@@ -40,10 +42,13 @@ def install_schema(conninfo: str) -> bool:
 class TenantJobQueue:
     """Defers and runs tenant jobs (open with :meth:`open`, then :meth:`run_worker`)."""
 
-    def __init__(self, conninfo: str) -> None:
+    def __init__(self, conninfo: str, *, concurrency: int = 4) -> None:
+        """``concurrency``: jobs run at once (of different tenants: a tenant's lock keeps
+        its own jobs apart)."""
         self.app = procrastinate.App(
             connector=procrastinate.PsycopgConnector(conninfo=conninfo))
         self._registered = False
+        self._concurrency = concurrency
 
     def register(self, run: Callable[[str], Awaitable[None]]) -> None:
         """Bind the task to ``run(job_id)``."""
@@ -69,8 +74,13 @@ class TenantJobQueue:
             log.debug("tenant job %s already waiting", job_id)
 
     async def run_worker(self) -> None:
+        # a job's provider calls run in asyncio's default executor, whose threads
+        # (min(32, CPUs + 4)) would otherwise cap how many jobs really run at once
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(
+            max_workers=self._concurrency + 8, thread_name_prefix="cp-worker"))
         await self.app.run_worker_async(
-            queues=[QUEUE], concurrency=4, install_signal_handlers=False, wait=True,
+            queues=[QUEUE], concurrency=self._concurrency, install_signal_handlers=False,
+            wait=True,
             update_heartbeat_interval=HEARTBEAT_INTERVAL_S,
             stalled_worker_timeout=STALE_HEARTBEAT_S, shutdown_graceful_timeout=5)
 

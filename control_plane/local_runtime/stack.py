@@ -32,6 +32,9 @@ _CP_INHERITED_ENV = ("PATH", "HOME", "LANG", "LANGUAGE", "LC_ALL", "TZ", "TMPDIR
                      # the capacity check expects a tenant to take
                      "FROSTBYTE_CP_LOCAL_SHARED_ACCOUNT",
                      "FROSTBYTE_CP_LOCAL_TENANT_MEMORY_BYTES",
+                     # when idle tenants drop their heavy parts, how many tenant jobs
+                     # run at once (issue 18, density; bench/tenants.py sets them)
+                     "FROSTBYTE_CP_LOCAL_IDLE_STOP_S", "FROSTBYTE_CP_JOB_CONCURRENCY",
                      # the tenants' ClamAV signature folder, and whether the project's
                      # test signatures alone may do (tests, `make demo`)
                      "FROSTBYTE_CP_CLAMD_SIGNATURES",

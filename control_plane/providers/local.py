@@ -142,7 +142,13 @@ from control_plane.adapters.data_plane_control import unix_socket_url
 from control_plane.adapters.private_files import write_private
 from control_plane.adapters.secret_store import SopsAgeSecretStore
 from control_plane.adapters.unix_accounts import TenantAccount
-from control_plane.domain.capacity import HostMeasures, TenantNeeds, shortfalls
+from control_plane.domain.capacity import (
+    POOL_BUDGET,
+    HostMeasures,
+    PoolBudget,
+    TenantNeeds,
+    shortfalls,
+)
 from control_plane.domain.health import HealthReport
 from control_plane.domain.lifecycle import Tenant
 from control_plane.domain.ports import CertificateAuthority, SecretStore, TenantBuckets
@@ -415,6 +421,18 @@ def process_markers(paths: TenantPaths) -> dict[str, str]:
             | {CLAMD: str(paths.clamd_config)})
 
 
+def process_env(name: str, idle_stop_s: float,
+                budget: PoolBudget = POOL_BUDGET) -> dict[str, str]:
+    """What one long-lived data-plane process gets beside the tenant's environment: its
+    share of the tenant's connection budget (:class:`~control_plane.domain.capacity.
+    PoolBudget`, which the capacity check counts) and the idle time after which it drops
+    its heavy parts."""
+    db, queue = budget.pools(name)
+    return {"FROSTBYTE_DP_DB_POOL_MAX_SIZE": str(db),
+            "FROSTBYTE_DP_QUEUE_POOL_MAX_SIZE": str(queue),
+            "FROSTBYTE_DP_IDLE_STOP_S": str(idle_stop_s)}
+
+
 def clamd_config_args(paths: TenantPaths, database: Path, max_stream_bytes: int) -> list[str]:
     """``python -m data_plane clamd-config`` arguments for the tenant clamd's config: its own
     socket, database, temporary folder and log; streams as long as the tenant's largest
@@ -483,11 +501,14 @@ class LocalProvider:
         authority: CertificateAuthority | None = None,
         shared_account: bool = False,
         tenant_memory_bytes: int = TenantNeeds().memory_bytes,
+        idle_stop_s: float = 0.0,
     ) -> None:
         """``shared_account``: run every tenant as our own user (no isolation, for
         development; see the module docstring); ``tenant_memory_bytes``: what the capacity
-        check expects one more tenant to take. ``code_paths`` go on the data plane's
-        ``PYTHONPATH`` (empty: the interpreter's installed ``data_plane``);
+        check expects one more tenant to take; ``idle_stop_s``: the data plane's
+        ``FROSTBYTE_DP_IDLE_STOP_S`` (0: heavy parts loaded at start and kept).
+        ``code_paths`` go on the data plane's ``PYTHONPATH`` (empty: the interpreter's
+        installed ``data_plane``);
         ``clamd_signatures`` is the folder whose signatures each tenant's clamd loads in
         place (None: the folder ``clamd-info`` names);
         ``allow_test_signatures``: the data planes count as ready with only the project's
@@ -513,6 +534,7 @@ class LocalProvider:
         self._port_lock = threading.Lock()
         self._shared_account = shared_account
         self._needs = TenantNeeds(memory_bytes=tenant_memory_bytes)
+        self._idle_stop_s = idle_stop_s
 
     @classmethod
     def from_settings(cls, settings: ControlPlaneSettings) -> LocalProvider:
@@ -529,6 +551,7 @@ class LocalProvider:
             buckets=_buckets_from_settings(settings),
             shared_account=settings.local_shared_account,
             tenant_memory_bytes=settings.local_tenant_memory_bytes,
+            idle_stop_s=settings.local_idle_stop_s,
         )
 
     # -- Provider port ---------------------------------------------------------------------
@@ -794,7 +817,7 @@ class LocalProvider:
                 pids = {
                     processes.spawn_detached(
                         [str(self._python), "-m", "data_plane", _COMMANDS[name]],
-                        env=env,
+                        env=env | process_env(name, self._idle_stop_s),
                         cwd=paths.work,
                         log_file=paths.log_file(name),
                         pid_file=paths.pid_file(name),

@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from control_plane.api.app import create_app
+from control_plane.domain.capacity import CONNECTIONS_PER_TENANT
 from control_plane.errors import InsufficientCapacity
 from control_plane.providers.local import LocalProvider, memory_available
 
@@ -57,7 +58,7 @@ def test_connection_slots_taken_by_existing_tenants_refuse_one_more(
     with psycopg.connect(pg_admin_url) as conn:
         row = conn.execute("SELECT current_setting('max_connections')::int").fetchone()
     assert row is not None
-    fits = (row[0] - 3 - 10) // 26
+    fits = (row[0] - 3 - 10) // CONNECTIONS_PER_TENANT
     local = provider(pg_admin_url, tmp_path / "state")
     tenants = tmp_path / "state" / "tenants"
     for n in range(fits - 1):

@@ -12,10 +12,13 @@ from control_plane.adapters.unix_accounts import account_name
 from control_plane.domain.capacity import (
     CONNECTIONS_PER_TENANT,
     HostMeasures,
+    PoolBudget,
     TenantNeeds,
     free_connections,
     shortfalls,
+    tenants_that_fit,
 )
+from control_plane.providers.local import process_env
 
 GIB = 1024 ** 3
 
@@ -25,16 +28,38 @@ def host(max_connections: int = 300, existing: int = 0, memory: int = 8 * GIB) -
                         existing_tenants=existing, memory_available_bytes=memory)
 
 
-def test_a_tenant_takes_both_processes_pools_and_room_for_one_shot_commands() -> None:
-    assert CONNECTIONS_PER_TENANT == 2 * (8 + 4) + 2
+def test_a_tenant_takes_both_processes_budgets_their_listeners_and_one_shot_commands(
+) -> None:
+    # API: database 4 + queue 2; worker: 2 + 2; a LISTEN each; migrate/add-vendor-key 2
+    assert CONNECTIONS_PER_TENANT == PoolBudget().per_tenant == (4 + 2) + (2 + 2) + 2 + 2
+
+
+def test_twenty_tenants_fit_the_project_cluster() -> None:
+    # issue 18: 20 local tenants on the project's cluster (max_connections 300, 3 reserved)
+    assert tenants_that_fit(300, 3, TenantNeeds()) == 20
+    assert tenants_that_fit(100, 3, TenantNeeds()) == 6  # PostgreSQL's default
+    assert tenants_that_fit(10, 3, TenantNeeds()) == 0
+
+
+def test_each_process_is_told_its_share_of_the_budget() -> None:
+    budget = PoolBudget(api_db=5, api_queue=3, worker_db=2, worker_queue=1)
+    assert process_env("api", 300.0, budget) == {
+        "FROSTBYTE_DP_DB_POOL_MAX_SIZE": "5", "FROSTBYTE_DP_QUEUE_POOL_MAX_SIZE": "3",
+        "FROSTBYTE_DP_IDLE_STOP_S": "300.0"}
+    assert process_env("worker", 0.0, budget)["FROSTBYTE_DP_DB_POOL_MAX_SIZE"] == "2"
+    assert budget.per_tenant == 5 + 3 + 2 + 1 + 2 + 2
+    with pytest.raises(ValueError, match="no pool budget"):
+        budget.pools("clamd")
+    with pytest.raises(ValueError, match="at least one"):
+        PoolBudget(worker_queue=0)
 
 
 @pytest.mark.parametrize(("max_connections", "existing", "free", "fits"), [
     (300, 0, 287, True),
-    (300, 10, 27, True),   # 300 - 3 reserved - 10 control plane - 10 x 26
-    (300, 11, 1, False),
-    (100, 3, 9, False),    # PostgreSQL's default max_connections: three tenants
-    (100, 2, 35, True),
+    (300, 19, 21, True),   # 300 - 3 reserved - 10 control plane - 19 x 14
+    (300, 20, 7, False),
+    (100, 6, 3, False),    # PostgreSQL's default max_connections: six tenants
+    (100, 5, 17, True),
 ])
 def test_connection_slots(max_connections: int, existing: int, free: int, fits: bool) -> None:
     measures = host(max_connections, existing)
@@ -43,7 +68,7 @@ def test_connection_slots(max_connections: int, existing: int, free: int, fits: 
 
 
 def test_a_full_cluster_is_refused_with_what_to_do() -> None:
-    [reason] = shortfalls(host(100, 4), TenantNeeds())
+    [reason] = shortfalls(host(100, 7), TenantNeeds())
     assert "0 connection slots left" in reason and "max_connections 100" in reason
     assert "raise max_connections or deprovision a tenant" in reason
 
@@ -54,7 +79,7 @@ def test_too_little_memory_is_refused_with_the_numbers() -> None:
 
 
 def test_both_shortfalls_are_reported() -> None:
-    assert len(shortfalls(host(30, 0, memory=0), TenantNeeds())) == 2
+    assert len(shortfalls(host(20, 0, memory=0), TenantNeeds())) == 2
 
 
 @pytest.mark.parametrize(("slug", "expected"), [
