@@ -60,6 +60,9 @@ def _prepare_database(settings: DataPlaneSettings) -> int:
 
 
 def _serve(settings: DataPlaneSettings) -> int:
+    from data_plane import wiring
+
+    wiring.use_metrics_dir(settings)  # before the app makes its metrics
     from data_plane.api.app import create_app
     from frostbyte_common.serving import ServerLimits, serve
 
@@ -79,6 +82,7 @@ def _serve(settings: DataPlaneSettings) -> int:
 def _worker(settings: DataPlaneSettings) -> int:
     from data_plane import wiring
 
+    wiring.use_metrics_dir(settings)  # where the API's /metrics reads the worker's
     wiring.run_worker(settings)
     return 0
 

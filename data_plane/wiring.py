@@ -12,7 +12,7 @@ import logging
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import SecretStr
 
 from data_plane.adapters import jobs
+from data_plane.adapters.metrics import (
+    PrometheusMetrics,
+    metrics_dir,
+    queue_reader,
+    use_multiprocess_dir,
+)
 from data_plane.adapters.postgres import TenantDatabase
 from data_plane.adapters.web_sessions import PgWebSessions
 from data_plane.domain.intake_scan import MalwareScanner
@@ -125,20 +131,36 @@ class Core:
     store: ObjectStore
     queue_app: procrastinate.App
     queue: jobs.ProcrastinateJobQueue
+    #: what the process's services report to (``/metrics``)
+    metrics: PrometheusMetrics = field(default_factory=PrometheusMetrics)
 
 
-def build_core(settings: DataPlaneSettings) -> Core:
+def use_metrics_dir(settings: DataPlaneSettings) -> None:
+    """Make this process (``serve``, ``worker``) keep its metrics where the tenant's other
+    processes do, so the API's ``/metrics`` shows them all; before any metric is made."""
+    use_multiprocess_dir(metrics_dir(settings.work_dir))
+
+
+def build_metrics() -> PrometheusMetrics:
+    return PrometheusMetrics()
+
+
+def build_core(settings: DataPlaneSettings, metrics: PrometheusMetrics | None = None) -> Core:
     silence_egress()
     conninfo = settings.database_url.get_secret_value()
     db = TenantDatabase(conninfo, settings.tenant)
     store = build_object_store(settings)
     queue_app = jobs.build_app(conninfo)
-    return Core(settings, db, store, queue_app, jobs.ProcrastinateJobQueue(queue_app))
+    metrics = metrics or PrometheusMetrics()
+    db.audit.on_append = metrics.audit_appended
+    return Core(settings, db, store, queue_app, jobs.ProcrastinateJobQueue(queue_app),
+                metrics)
 
 
 def build_indexer(core: Core, embedder: EmbeddingProvider) -> IndexService:
     return IndexService(db=core.db, index=build_index(core.settings), embedder=embedder,
-                        collection=collection_name(core.settings.tenant))
+                        collection=collection_name(core.settings.tenant),
+                        metrics=core.metrics)
 
 
 def build_pipeline(core: Core, embedder: EmbeddingProvider) -> PipelineService:
@@ -153,12 +175,13 @@ def build_pipeline(core: Core, embedder: EmbeddingProvider) -> PipelineService:
                                             memory_mb=s.parse_memory_mb,
                                             max_docs_per_child=s.parse_max_docs_per_child))
     parser.prestart()  # the parser libraries load while the worker connects to its queue
+    parser.events = core.metrics  # its children's kills and replacements
     return PipelineService(
         db=core.db, store=core.store, parser=parser, embedder=embedder,
         count_tokens=count_tokens, chunking=s.tenant_config.chunking, queue=core.queue,
         tenant=s.tenant, work_dir=Path(s.work_dir) / "pipeline",
         ocr_languages=tuple(s.tenant_config.ocr.languages),
-        intake=build_intake(core),
+        intake=build_intake(core), metrics=core.metrics,
     )
 
 
@@ -170,7 +193,7 @@ def build_intake(core: Core) -> IntakeService:
     s = core.settings
     return IntakeService(core.db, core.store, core.queue, s.tenant_config.intake,
                          scanner=build_scanner(s), sniff=sniff_file,
-                         idempotency_ttl_s=s.idempotency_key_ttl_s)
+                         idempotency_ttl_s=s.idempotency_key_ttl_s, metrics=core.metrics)
 
 
 def build_sandbox_processor(config: TenantConfig) -> ParseAndScan:
@@ -266,12 +289,16 @@ def build_services(core: Core, embedder: EmbeddingProvider, indexer: IndexServic
 
 
 @contextlib.asynccontextmanager
-async def serve_api(settings: DataPlaneSettings) -> AsyncIterator[Services]:
+async def serve_api(settings: DataPlaneSettings,
+                    metrics: PrometheusMetrics | None = None) -> AsyncIterator[Services]:
     """The API process's graph, for its lifespan: the database and the job queue open, the
     embedding model loaded and the index open (before it declares itself ready), every
     service built once; in the background, signed audit checkpoints and — when this
-    process owns a local index — the index queue's worker. All closed on the way out."""
-    core = build_core(settings)
+    process owns a local index — the index queue's worker. All closed on the way out.
+    ``metrics``: the app's (its middleware counts the requests); the queue's depth is read
+    for them at each scrape."""
+    core = build_core(settings, metrics)
+    core.metrics.watch_queue(queue_reader(core.db), (jobs.PROCESS_QUEUE, jobs.INDEX_QUEUE))
     core.db.open()
     async with contextlib.AsyncExitStack() as stack:
         stack.callback(core.db.close)

@@ -130,6 +130,9 @@ class AuditStore:
         self.tenant = tenant
         self._connect = connect
         self._lock_key = _lock_key(tenant)
+        #: told each appended event's type (the metrics; a transaction rolled back after
+        #: the append is counted all the same)
+        self.on_append: Callable[[Sequence[str]], None] | None = None
 
     @contextmanager
     def transaction(self) -> Iterator[Conn]:
@@ -188,6 +191,8 @@ class AuditStore:
                     cur = conn.execute(statement, params)
             rows = sorted(cur.fetchall(), key=lambda r: r["seq"])
             if len(rows) == len(new):
+                if self.on_append is not None:
+                    self.on_append([e.event_type for e in new])
                 return [AuditEvent(self.tenant, r["seq"], now, e.actor, e.event_type,
                                    e.subject_kind, e.subject_id, e.payload, r["prev_hash"],
                                    r["hash"], event_id)

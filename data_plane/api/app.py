@@ -21,7 +21,7 @@ from fastapi import Depends, FastAPI
 from data_plane import wiring
 from data_plane.api.auth import Caller, admit, authenticated_caller, refuse_when_suspended
 from data_plane.api.errors import install_error_handlers
-from data_plane.api.metrics import ApiMetrics
+from data_plane.api.metrics import RequestMetrics
 from data_plane.api.routers import audit, batches, control, documents, health, quarantine, search
 from data_plane.api.routers.batches import upload_scratch
 from data_plane.api.routers.control import CONTROL_PREFIX
@@ -55,7 +55,7 @@ def create_app(settings: DataPlaneSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # uploads a killed API was reading: their clients got no receipt and send again
         shutil.rmtree(upload_scratch(settings.work_dir), ignore_errors=True)
-        async with wiring.serve_api(settings) as services:
+        async with wiring.serve_api(settings, metrics) as services:
             app.state.services = services
             yield
 
@@ -64,11 +64,13 @@ def create_app(settings: DataPlaneSettings) -> FastAPI:
                   openapi_url=None, docs_url=None, redoc_url=None,
                   generate_unique_id_function=operation_id)
     app.state.settings = settings
-    app.state.metrics = ApiMetrics.create()
+    app.state.metrics = metrics = wiring.build_metrics()
     # before the error handlers: the request-id middleware they install wraps the guard
     app.add_middleware(RequestGuard, admit=admit, open_paths=OPEN_PATHS, caps=BODY_CAPS,
                        body_timeout_s=settings.body_timeout_s)
     install_error_handlers(app)
+    # outermost: every request counted, the ones the guard refuses included
+    app.add_middleware(RequestMetrics, metrics=metrics, routes=app.router.routes)
     include_routers(app)
     install_openapi(app, scheme="VendorKey", extend=describe_manifest, internal=INTERNAL_PATHS)
     install_docs(app, credential="vendor key", scheme="VendorKey")

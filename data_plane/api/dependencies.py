@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from data_plane.api.metrics import ApiMetrics
+from data_plane.domain.ports import MetricsExporter
 from data_plane.services.access import AccessService
 from data_plane.services.audit import AuditService
 from data_plane.services.catalogue import CatalogueService
@@ -36,9 +36,9 @@ def settings(request: Request) -> DataPlaneSettings:
     return given
 
 
-def metrics(request: Request) -> ApiMetrics:
-    registry: ApiMetrics = request.app.state.metrics
-    return registry
+def metrics(request: Request) -> MetricsExporter:
+    exporter: MetricsExporter = request.app.state.metrics
+    return exporter
 
 
 def access(request: Request) -> AccessService:
@@ -92,7 +92,7 @@ def health(request: Request) -> HealthService | None:
 
 
 Settings = Annotated[DataPlaneSettings, Depends(settings)]
-Metrics = Annotated[ApiMetrics, Depends(metrics)]
+Metrics = Annotated[MetricsExporter, Depends(metrics)]
 Access = Annotated[AccessService, Depends(access)]
 Intake = Annotated[IntakeService, Depends(intake)]
 Catalogue = Annotated[CatalogueService, Depends(catalogue)]

@@ -435,3 +435,57 @@ class AuditTrail(Protocol):
     def checkpoint(self, tree_size: int) -> Checkpoint | None: ...
 
     def checkpoints(self) -> list[Checkpoint]: ...
+
+
+class PipelineMetrics(Protocol):
+    """What the services report for Prometheus (the adapter,
+    :mod:`data_plane.adapters.metrics`, keeps the figures, shared between the API and the
+    worker; ``GET /metrics`` serves them). Cheap, never raises."""
+
+    def stage_seconds(self, stage: str, seconds: float) -> None:
+        """Time one document spent in a stage: scan, parse, policy, chunk, embed, commit,
+        index."""
+        ...
+
+    def document_final(self, status: str, reason: str | None) -> None:
+        """A document reached a final status (INDEXED, REJECTED, QUARANTINED, FAILED), with
+        its reason."""
+        ...
+
+    def chunks_embedded(self, chunks: int, seconds: float) -> None:
+        """``chunks`` embedded in ``seconds`` (chunks per second is their rate's ratio)."""
+        ...
+
+    def intake_document(self, status: str, reason: str | None) -> None:
+        """One file of a batch judged at intake (its first status)."""
+        ...
+
+
+class NoMetrics:
+    """:class:`PipelineMetrics` that keeps nothing (a service built without metrics)."""
+
+    def stage_seconds(self, stage: str, seconds: float) -> None:
+        pass
+
+    def document_final(self, status: str, reason: str | None) -> None:
+        pass
+
+    def chunks_embedded(self, chunks: int, seconds: float) -> None:
+        pass
+
+    def intake_document(self, status: str, reason: str | None) -> None:
+        pass
+
+
+class MetricsExporter(PipelineMetrics, Protocol):
+    """The metrics' own side, for the API: requests, and the scrape."""
+
+    content_type: str
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """One HTTP request, by its route's template (``/v1/batches/{batch_id}``)."""
+        ...
+
+    def exposition(self) -> bytes:
+        """Every figure of every process of the tenant, in Prometheus' text format."""
+        ...

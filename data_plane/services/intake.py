@@ -15,8 +15,9 @@ import contextlib
 import dataclasses
 import logging
 import threading
+import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -54,7 +55,9 @@ from data_plane.domain.ports import (
     ContentSniffer,
     Documents,
     JobQueue,
+    NoMetrics,
     ObjectStore,
+    PipelineMetrics,
 )
 from data_plane.domain.records import DocumentRecord, NewDocument
 from data_plane.errors import (
@@ -71,6 +74,8 @@ log = logging.getLogger(__name__)
 #: What a 429 TOO_MANY_BATCHES asks the client to wait before trying again.
 RETRY_AFTER_SECONDS = 10
 
+#: an intake verdict that is also the document's end (it never enters the pipeline)
+_FINAL_AT_INTAKE = frozenset({DocStatus.REJECTED, DocStatus.QUARANTINED})
 # Verdicts reached before the scan: such a file is not scanned (its bytes are unknown or
 # not the ones the manifest describes).
 _BEFORE_SCAN = frozenset({Reason.UNSAFE_NAME, Reason.MISSING_FILE, Reason.EMPTY_FILE,
@@ -148,8 +153,10 @@ class IntakeService:
 
     def __init__(self, db: IntakeStore, store: ObjectStore, queue: JobQueue,
                  limits: IntakeConfig, scanner: MalwareScanner | None = None, *,
-                 sniff: ContentSniffer, idempotency_ttl_s: float = DEFAULT_TTL_S) -> None:
+                 sniff: ContentSniffer, idempotency_ttl_s: float = DEFAULT_TTL_S,
+                 metrics: PipelineMetrics | None = None) -> None:
         self._db = db
+        self._metrics: PipelineMetrics = metrics or NoMetrics()
         self._idempotency_ttl_s = idempotency_ttl_s
         self._sniff = sniff
         self._scanner = scanner
@@ -282,7 +289,16 @@ class IntakeService:
         for row in rows:
             if row.status is DocStatus.ACCEPTED:
                 self._queue.enqueue_process(str(row.document_id))
+        self._count(rows)
         return Submitted(receipt)
+
+    def _count(self, rows: Iterable[NewDocument]) -> None:
+        """Each new document's intake verdict; a refusal at intake is its final status."""
+        for row in rows:
+            reason = row.reason.value if row.reason else None
+            self._metrics.intake_document(row.status.value, reason)
+            if row.status in _FINAL_AT_INTAKE:
+                self._metrics.document_final(row.status.value, reason)
 
     def admit_attachments(self, *, parent_id: uuid.UUID, ordinal: int,
                           files: Sequence[AttachedFile]) -> list[NewDocument] | None:
@@ -314,6 +330,7 @@ class IntakeService:
         for row in inserted:
             if row.status is DocStatus.ACCEPTED:
                 self._queue.enqueue_process(str(row.document_id))
+        self._count(inserted)
         return rows
 
     def _judge(self, ordinal: int, entry: ManifestFile, received: ReceivedFile | None,
@@ -342,6 +359,7 @@ class IntakeService:
 
         # Every file that passed name, size and checksum is scanned, whatever its type;
         # MALWARE_DETECTED wins over every other reason.
+        started = time.perf_counter()
         try:
             verdict = self._scanner.scan(received.path) if self._scanner else ScanVerdict()
         except ScannerUnavailable as exc:
@@ -352,6 +370,8 @@ class IntakeService:
                              status=DocStatus.PROCESSING, reason=Reason.SCAN_PENDING,
                              detail=detail, raw_key=pending_key(document_id),
                              held_reason=reason)
+        if self._scanner is not None:
+            self._metrics.stage_seconds("scan", time.perf_counter() - started)
         if verdict.infected:
             self._store.put_file(quarantine_key(document_id), received.path, move=True)
             return self._row(document_id, ordinal, entry, received, mime=mime,

@@ -37,9 +37,11 @@ from data_plane.domain.ports import (
     IndexModel,
     IndexPoint,
     JobQueue,
+    NoMetrics,
     ObjectStore,
     Parser,
     ParseRequest,
+    PipelineMetrics,
     PipelineRecords,
     VectorIndex,
 )
@@ -134,8 +136,10 @@ class PipelineService:
                  chunking: ChunkingConfig, queue: JobQueue, tenant: str,
                  work_dir: Path, ocr_languages: tuple[str, ...] = ("eng",),
                  policy: PolicyService | None = None,
-                 intake: IntakeService | None = None) -> None:
+                 intake: IntakeService | None = None,
+                 metrics: PipelineMetrics | None = None) -> None:
         self._db = db
+        self._metrics: PipelineMetrics = metrics or NoMetrics()
         self._intake = intake
         self._store = store
         if callable(getattr(parser, "process", None)):
@@ -157,8 +161,9 @@ class PipelineService:
         runner calls this); a document that left the pipeline meanwhile is left alone."""
         log.error("document failed on every attempt", exc_info=exc,
                   extra={"document_id": document_id})
-        self._db.mark_failed(uuid.UUID(document_id), Reason.PARSE_FAILED,
-                             give_up_detail(exc), None, {})
+        if self._db.mark_failed(uuid.UUID(document_id), Reason.PARSE_FAILED,
+                                give_up_detail(exc), None, {}):
+            self._metrics.document_final(DocStatus.FAILED.value, Reason.PARSE_FAILED.value)
 
     def process(self, document_id: str,
                 timings: StageTimings | None = None) -> ProcessOutcome:
@@ -166,6 +171,13 @@ class PipelineService:
         (with its attachments through intake) → the policy's verdict → chunk → embed →
         save → queue the index job. Returns where the document ended."""
         timings = timings or StageTimings()
+        try:
+            return self._process(document_id, timings)
+        finally:
+            for stage, seconds in timings.seconds.items():
+                self._metrics.stage_seconds(stage, seconds)
+
+    def _process(self, document_id: str, timings: StageTimings) -> ProcessOutcome:
         doc_uuid = uuid.UUID(document_id)
         row = self._db.get_document(doc_uuid)
         skipped = nothing_to_do(row)
@@ -244,6 +256,7 @@ class PipelineService:
                 doc: CanonicalDocument, timings: StageTimings) -> ProcessOutcome:
         if not self._db.mark_failed(doc_uuid, reason, detail, doc, timings.rounded()):
             return ProcessOutcome.DELETED
+        self._metrics.document_final(DocStatus.FAILED.value, reason.value)
         return ProcessOutcome.FAILED
 
     def _policy_verdict(self, row: DocumentRecord, result: ProcessedDocument,
@@ -262,6 +275,7 @@ class PipelineService:
         if not self._db.refuse(row.document_id, refusal.status, refusal.reason,
                                refusal.detail, timings.rounded()):
             return ProcessOutcome.DELETED
+        self._metrics.document_final(refusal.status.value, refusal.reason.value)
         return ProcessOutcome(refusal.status.value)
 
     def _chunk(self, doc: CanonicalDocument, timings: StageTimings) -> list[Chunk]:
@@ -276,6 +290,7 @@ class PipelineService:
         started = time.perf_counter()
         vectors = self._embedder.embed_documents([embedding_text(c) for c in chunks])
         timings.add("embed", started)
+        self._metrics.chunks_embedded(len(chunks), time.perf_counter() - started)
         return vectors
 
     def _save(self, doc_uuid: uuid.UUID, doc: CanonicalDocument, chunks: list[Chunk],
@@ -382,8 +397,10 @@ class IndexService:
     folder; the collection can be rebuilt from PostgreSQL at any time."""
 
     def __init__(self, *, db: IndexStore, index: VectorIndex,
-                 embedder: EmbeddingProvider, collection: str) -> None:
+                 embedder: EmbeddingProvider, collection: str,
+                 metrics: PipelineMetrics | None = None) -> None:
         self._db = db
+        self._metrics: PipelineMetrics = metrics or NoMetrics()
         self._index = index
         self._embedder = embedder
         self._collection = collection
@@ -421,8 +438,11 @@ class IndexService:
         with self._lock:
             self._index.delete_document(document_id)
             self._index.upsert(model, points)
-        superseded = self._db.mark_indexed(doc_uuid, len(points),
-                                           time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        superseded = self._db.mark_indexed(doc_uuid, len(points), seconds)
+        if superseded is not None:
+            self._metrics.stage_seconds("index", seconds)
+            self._metrics.document_final(DocStatus.INDEXED.value, None)
         if superseded is None:
             # Erased between the read above and now: its erasure may have deleted the
             # points before they were written, so delete them again.

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import Any, Protocol
 
 import psutil
 
@@ -81,7 +81,30 @@ class IsolationLimits:
 
 
 class _ChildFailed(Exception):
-    """The child could not give an answer (timeout, memory, death, startup)."""
+    """The child could not give an answer (timeout, memory, death, startup): ``reason``."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class ChildEvents(Protocol):
+    """Who hears of the children's ends and replacements (the metrics)."""
+
+    def parser_child_killed(self, reason: str) -> None:
+        """A child was killed or found dead: timeout, memory, died, startup."""
+
+    def parser_child_restarted(self, reason: str) -> None:
+        """Another child was started in place of one: worn_out (it served its documents),
+        memory_high (it grew too big), replaced (it was killed or died)."""
+
+
+class _Unheard:
+    def parser_child_killed(self, reason: str) -> None:
+        pass
+
+    def parser_child_restarted(self, reason: str) -> None:
+        pass
 
 
 def _watch_parent(parent_pid: int) -> None:
@@ -151,7 +174,7 @@ class _Child:
         self.start_seconds = time.perf_counter() - started
         if kind != "ready":
             self.kill()
-            raise _ChildFailed(f"the parser process failed to start: {payload}")
+            raise _ChildFailed(f"the parser process failed to start: {payload}", "startup")
 
     @property
     def pid(self) -> int:
@@ -211,19 +234,19 @@ class _Child:
                     raise _ChildFailed(
                         f"memory: the parser used {rss // MiB} MiB while {doing}, above the "
                         f"ceiling of {self.limits.memory_mb} MiB; the parser process was "
-                        "stopped")
+                        "stopped", "memory")
                 next_sample = now + max(self.limits.poll_s, 0.2)
             if now >= deadline:
                 self.kill()
                 raise _ChildFailed(
                     f"timeout: {doing} took longer than {timeout_s:g} s; the parser "
-                    "process was stopped")
+                    "process was stopped", "timeout")
         self.process.join(timeout=5)
         code = self.process.exitcode
         how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
         self.kill()
         raise _ChildFailed(f"the parser process died while {doing} ({how}); a crash in "
-                           "the parser or the kernel's out-of-memory killer")
+                           "the parser or the kernel's out-of-memory killer", "died")
 
     def stop(self) -> None:
         """Ask the child to exit; kill it if it does not."""
@@ -257,8 +280,10 @@ class IsolatedParser:
 
     def __init__(self, inner_factory: Callable[[], Inner],
                  limits: IsolationLimits | None = None,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow,
+                 events: ChildEvents | None = None) -> None:
         self._factory = inner_factory
+        self.events: ChildEvents = events or _Unheard()
         self.limits = limits or IsolationLimits()
         self._clock = clock
         self._ctx = multiprocessing.get_context("spawn")
@@ -294,6 +319,7 @@ class IsolatedParser:
                 result = ProcessedDocument(self._failed(request, f"{PARSE_FAILED}: {payload}"))
         except _ChildFailed as exc:
             child = None  # killed already
+            self.events.parser_child_killed(exc.reason)
             result = ProcessedDocument(self._failed(request, f"{PARSE_FAILED}: {exc}"))
             log.warning("parse failed in isolation", extra={
                 "document_id": request.document_id, "reason": str(exc)})
@@ -341,6 +367,8 @@ class IsolatedParser:
                     break
                 self._ready.wait()  # a replacement is warming up: cheaper than another
         child = _Child(self._ctx, self._factory, self.limits)
+        if self.children_started:  # none idle: the last one was killed, died or retired
+            self.events.parser_child_restarted("replaced")
         self.children_started += 1
         self.last_start_seconds = child.start_seconds
         return child
@@ -354,7 +382,7 @@ class IsolatedParser:
         if self._closed or high_memory or overdue:
             child.stop()
             if not self._closed and not child.retiring:
-                self._start_spare()
+                self._start_spare("memory_high" if high_memory else "worn_out")
             return
         start_spare = False
         with self._lock:
@@ -366,13 +394,14 @@ class IsolatedParser:
             if keep:
                 self._idle.append(child)
         if start_spare:
-            self._start_spare()
+            self._start_spare("worn_out")
         if not keep:
             child.stop()
 
-    def _start_spare(self) -> None:
+    def _start_spare(self, reason: str | None = None) -> None:
         """Start (and warm up) the retired child's replacement in the background, so that
-        its imports overlap the caller's next stages (chunking, embedding)."""
+        its imports overlap the caller's next stages (chunking, embedding); ``reason``: why
+        it replaces one (None: the first)."""
         with self._lock:
             self._starting += 1
 
@@ -382,10 +411,14 @@ class IsolatedParser:
                 child = _Child(self._ctx, self._factory, self.limits)
             except Exception as exc:  # the next parse starts one itself and reports why
                 log.warning("spare parser process failed to start: %s", exc)
+                if isinstance(exc, _ChildFailed):
+                    self.events.parser_child_killed(exc.reason)
             retired: list[_Child] = []
             with self._ready:
                 self._starting -= 1
                 if child is not None:
+                    if reason is not None:
+                        self.events.parser_child_restarted(reason)
                     self.children_started += 1
                     self.last_start_seconds = child.start_seconds
                     if self._closed:

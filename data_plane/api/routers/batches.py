@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from data_plane.api import schemas
 from data_plane.api.auth import IngestCaller, ReadCaller
-from data_plane.api.dependencies import Catalogue, Intake, Metrics, Reports, Settings
+from data_plane.api.dependencies import Catalogue, Intake, Reports, Settings
 from data_plane.api.multipart import MAX_MANIFEST_BYTES, read_batch
 from data_plane.api.routers import MAX_OFFSET
 from data_plane.domain.idempotency import REPLAYED_HEADER
@@ -66,7 +66,7 @@ class _Replayed(Exception):
                       "`Retry-After` seconds."))
 async def submit_batch(
     request: Request, response: Response, caller: IngestCaller, intake: Intake,
-    settings: Settings, metrics: Metrics,
+    settings: Settings,
     idempotency_key: Annotated[str | None, Header(
         description="Any token up to 8 KiB: the same key with the same manifest answers the "
                     "first receipt again (`Idempotent-Replayed: true`).")] = None,
@@ -121,8 +121,6 @@ async def submit_batch(
     if submitted.replayed:
         response.headers[REPLAYED_HEADER] = "true"
         return submitted.receipt
-    for d in submitted.receipt.documents:
-        metrics.intake_documents.labels(d.status, d.reason or "").inc()
     return submitted.receipt
 
 

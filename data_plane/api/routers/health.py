@@ -8,7 +8,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from data_plane.api import schemas
 from data_plane.api.auth import Caller, require
@@ -45,4 +44,4 @@ def readyz(settings: Settings, health: Health) -> JSONResponse:
 def metrics(metrics: Metrics,
             caller: Annotated[Caller, Depends(require(CONTROL_SCOPE))]) -> Response:
     """Prometheus metrics (the control credential: `Authorization: Bearer <control key>`)."""
-    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(metrics.exposition(), media_type=metrics.content_type)

@@ -105,8 +105,10 @@ def test_openapi_wants_a_token_and_docs_are_served_without_a_cdn(client: TestCli
     document = client.get("/openapi.json", headers={"Authorization": f"Bearer {viewer}"})
     assert document.status_code == 200
     assert "/v1/tenants" in document.json()["paths"]
-    for path in ("/redoc", "/metrics"):
-        assert client.get(path, headers=AUTH).status_code == 404, path
+    assert client.get("/redoc", headers=AUTH).status_code == 404
+    # /metrics: Prometheus scrapes with a token (a viewer's will do)
+    scraped = client.get("/metrics", headers={"Authorization": f"Bearer {viewer}"})
+    assert scraped.status_code == 200 and "frostbyte_cp_tenants{" in scraped.text
     # the probes and the CA certificate stay open
     assert client.get("/healthz").status_code == 200
     assert client.get("/v1/tls/ca").status_code == 200

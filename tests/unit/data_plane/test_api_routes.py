@@ -143,7 +143,8 @@ def test_the_api_clears_the_uploads_a_killed_api_left(tmp_path: Path,
     (stale / "part-0").write_bytes(b"half an upload")
 
     @contextlib.asynccontextmanager
-    async def no_services(_settings: DataPlaneSettings) -> AsyncIterator[SimpleNamespace]:
+    async def no_services(_settings: DataPlaneSettings,
+                          _metrics: object = None) -> AsyncIterator[SimpleNamespace]:
         assert not stale.exists()  # cleared before the services (and routes) start
         yield SimpleNamespace()
 
