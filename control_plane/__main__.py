@@ -5,7 +5,6 @@ composition root (:mod:`control_plane.wiring`) and runs the job worker beside th
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 
@@ -19,14 +18,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from control_plane.api.app import create_app
     from control_plane.settings import ControlPlaneSettings
-    from frostbyte_common import serving
+    from frostbyte_common import logs, serving
 
+    # one JSON object per line on stderr (frostbyte_common.logs), set up before the settings
+    # so that a setting that does not validate is a JSON line too
+    logs.configure()
     settings = ControlPlaneSettings()  # fields come from FROSTBYTE_CP_*
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    logs.configure(settings.log_level)
     serving.serve(
         create_app(settings),
         serving.ServerLimits(header_timeout_s=settings.header_timeout_s,

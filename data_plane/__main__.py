@@ -31,14 +31,18 @@ import sys
 from pathlib import Path
 
 from data_plane.settings import DataPlaneSettings
+from frostbyte_common import logs
+
+log = logging.getLogger("data_plane")
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level,
-        format='{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s",'
-               '"message":"%(message)s"}',
-    )
+def _settings() -> DataPlaneSettings:
+    """The settings, with logging set up first: a setting that does not validate is a JSON
+    line too (the uncaught exception's), and then every line names the tenant."""
+    logs.configure()
+    settings = DataPlaneSettings()
+    logs.configure(settings.log_level, tenant=settings.tenant)
+    return settings
 
 
 def _migrate(settings: DataPlaneSettings) -> int:
@@ -52,8 +56,8 @@ def _prepare_database(settings: DataPlaneSettings) -> int:
     from data_plane import wiring
 
     if settings.admin_database_url is None:
-        print("prepare-database needs FROSTBYTE_DP_ADMIN_DATABASE_URL (a superuser's conninfo)",
-              file=sys.stderr)
+        log.error("prepare-database needs FROSTBYTE_DP_ADMIN_DATABASE_URL (a superuser's "
+                  "conninfo)")
         return 2
     print(json.dumps(wiring.prepare_database(settings, settings.admin_database_url)))
     return 0
@@ -71,11 +75,10 @@ def _serve(settings: DataPlaneSettings) -> int:
                           max_concurrency=settings.max_concurrency)
     if settings.socket is not None:
         settings.socket.unlink(missing_ok=True)  # left by a killed predecessor
-        serve(create_app(settings), limits, uds=settings.socket,
-              log_level=settings.log_level, access_log=False)
+        serve(create_app(settings), limits, uds=settings.socket, log_level=settings.log_level)
         return 0
     serve(create_app(settings), limits, host=settings.host, port=settings.port,
-          log_level=settings.log_level, access_log=False)
+          log_level=settings.log_level)
     return 0
 
 
@@ -99,7 +102,7 @@ def _vendor_key(settings: DataPlaneSettings, args: argparse.Namespace) -> int:
             keys.install(args.key_id, args.sha256, [s for s in args.scopes.split(",") if s],
                          args.label)
         except ValidationFailed as exc:
-            print(exc.message, file=sys.stderr)
+            log.error("vendor key not installed: %s", exc.message)
             return 2
         print(json.dumps({"installed": args.key_id}))
         return 0
@@ -125,8 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     rev = sub.add_parser("revoke-vendor-key")
     rev.add_argument("--key-id", required=True)
     clamd = sub.add_parser("clamd-config")
-    for option in ("--socket", "--database", "--temp-dir", "--log-file"):
+    for option in ("--socket", "--database", "--temp-dir"):
         clamd.add_argument(option, type=Path, required=True)
+    clamd.add_argument("--log-file", type=Path,
+                       help="clamd's own log file; without it clamd writes its log to "
+                            "standard output, for whoever started it to keep")
     clamd.add_argument("--max-stream-bytes", type=int, required=True)
     clamd.add_argument("--self-check-s", type=int, default=600,
                        help="seconds between clamd's checks for a changed signature folder "
@@ -157,8 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         from data_plane.adapters.clamav.daemon import reload_clamds
 
         return reload_clamds(args.clamds)
-    settings = DataPlaneSettings()
-    _configure_logging(settings.log_level)
+    settings = _settings()
     if args.command == "migrate":
         return _migrate(settings)
     if args.command == "prepare-database":

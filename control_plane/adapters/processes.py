@@ -76,23 +76,36 @@ def spawn_detached(
     log_file: Path,
     pid_file: Path,
     as_user: tuple[int, int] | None = None,
+    relay: Sequence[str] | None = None,
 ) -> int:
     """Start ``argv`` in its own session, output appended to ``log_file``; record its pid.
-    ``as_user``: the (uid, gid) it runs as, with no supplementary group (root only)."""
+    ``as_user``: the (uid, gid) it runs as, with no supplementary group (root only).
+    ``relay``: a command (:func:`frostbyte_common.logs.relay_argv`) the output passes through
+    on its way to ``log_file``, in a session of its own, as we run: it makes every line a
+    JSON log line and ends when the last process holding the pipe (``argv`` and whatever
+    it started) has exited."""
     log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     pid_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     with log_file.open("ab") as log:
-        proc = subprocess.Popen(
-            list(argv),
-            env=dict(env),
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-            **user_kwargs(as_user),
-        )
+        relay_proc = None if relay is None else subprocess.Popen(
+            list(relay), stdin=subprocess.PIPE, stdout=log, stderr=log,
+            start_new_session=True, close_fds=True)
+        output: Any = log if relay_proc is None else relay_proc.stdin
+        try:
+            proc = subprocess.Popen(
+                list(argv),
+                env=dict(env),
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+                **user_kwargs(as_user),
+            )
+        finally:
+            if relay_proc is not None and relay_proc.stdin is not None:
+                relay_proc.stdin.close()  # the child holds the pipe now; EOF when it ends
     _cmdline(proc.pid)  # returns once the new program's command line is visible
     tmp = pid_file.with_suffix(".tmp")
     tmp.write_text(f"{proc.pid}\n", encoding="ascii")

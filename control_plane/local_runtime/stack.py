@@ -18,6 +18,7 @@ from control_plane.api.auth import token_sha256
 from control_plane.errors import LocalRuntimeError
 from control_plane.local_runtime.pg_cluster import PgCluster
 from control_plane.providers.local import TenantPaths, port_free, process_markers
+from frostbyte_common import logs
 
 PG_PORT = 54329  # never 5432: that is the system cluster's
 CONTROL_DB = "frostbyte_control"
@@ -199,6 +200,9 @@ def up(project_root: Path, *, database_url: str | None = None, port: int = 8000
         pid = processes.spawn_detached(
             [sys.executable, "-m", "control_plane", "serve"],
             env=env, cwd=state_dir, log_file=log_file, pid_file=pid_file,
+            # its JSON lines as they are; anything else it writes (a crash before its
+            # logging is set up) made one
+            relay=logs.relay_argv(sys.executable, logger="control_plane", level="error"),
         )
         why = processes.wait_until_ready(
             f"{url}/readyz", timeout_s=READY_TIMEOUT_S, pids={pid: CP_MARKER}

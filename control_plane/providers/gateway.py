@@ -68,18 +68,23 @@ def listen_address(host: str, port: int) -> str:
 
 
 def render_config(files: GatewayFiles, *, slug: str, host: str, port: int, socket: Path,
-                  error_log: Path, user: str | None) -> str:
+                  error_log: Path | str, user: str | None) -> str:
     """The nginx config of one tenant's gateway. ``user``: whom its worker processes run
     as (the tenant's own account: they reach the API's socket, nothing of another tenant),
     None to leave nginx's user alone (we are not root). The master, started by root, reads
-    the root-only key and certificate and binds the port; it never runs tenant input."""
+    the root-only key and certificate and binds the port; it never runs tenant input.
+    ``error_log``: a file, or ``stderr``; the access log (JSON lines) goes to the same place
+    (``access.log`` beside a file)."""
+    access_log = "/dev/stderr" if str(error_log) == "stderr" \
+        else Path(error_log).with_name("access.log")
     return _TEMPLATES.get_template("gateway-nginx.conf.j2").render(
         slug=slug, user=user, pid_file=files.nginx_pid, error_log=error_log,
+        access_log=access_log,
         temp=files.temp, socket=socket, listen=listen_address(host, port),
         certificate=files.certificate, key=files.key)
 
 
-def nginx_argv(binary: str, files: GatewayFiles, error_log: Path) -> list[str]:
+def nginx_argv(binary: str, files: GatewayFiles, error_log: Path | str) -> list[str]:
     """Run in the foreground (the caller detaches and records the pid); ``-e`` keeps nginx
     off the system's log before it has read the config."""
     return [binary, "-e", str(error_log), "-p", str(files.root), "-c", str(files.config),

@@ -122,6 +122,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -129,6 +130,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import urlsplit
 
 import httpx
@@ -163,7 +165,7 @@ from control_plane.providers.gateway import (
     render_config,
 )
 from control_plane.settings import ControlPlaneSettings
-from frostbyte_common import pg_admin, tls
+from frostbyte_common import logs, pg_admin, tls
 from frostbyte_common.audit_checkpoint import write_new_signing_key
 from frostbyte_common.offline import OFFLINE_ENV
 from frostbyte_common.tenant_config import TenantConfig
@@ -346,7 +348,7 @@ class TenantPaths:
 
     @property
     def run(self) -> Path:
-        """The folder of the tenant's sockets (API, clamd) and clamd's own log, the one its
+        """The folder of the tenant's sockets (API, clamd), the one its
         processes create files in: ``run/`` in the tenant's folder, unless a socket's path
         there would be too long for a Unix socket (108 bytes): then a 0700 folder of the
         temporary folder named after the tenant's folder. Owned by the tenant's account."""
@@ -365,11 +367,6 @@ class TenantPaths:
     @property
     def clamd_socket(self) -> Path:
         return self.run / "clamd.sock"
-
-    @property
-    def clamd_log(self) -> Path:
-        """clamd's own log: clamd opens it as the tenant's account."""
-        return self.run / "clamd.log"
 
     def pid_file(self, name: str) -> Path:
         return self.pids / f"{name}.pid"
@@ -435,11 +432,20 @@ def process_env(name: str, idle_stop_s: float,
 
 def clamd_config_args(paths: TenantPaths, database: Path, max_stream_bytes: int) -> list[str]:
     """``python -m data_plane clamd-config`` arguments for the tenant clamd's config: its own
-    socket, database, temporary folder and log; streams as long as the tenant's largest
-    file."""
+    socket, database and temporary folder; streams as long as the tenant's largest file.
+    No log file: clamd writes its log to standard output, which the provider passes through
+    a log relay into ``logs/clamd.log`` (JSON lines, as every process of a tenant)."""
     return ["clamd-config", f"--socket={paths.clamd_socket}", f"--database={database}",
-            f"--temp-dir={paths.clamd / 'tmp'}", f"--log-file={paths.clamd_log}",
-            f"--max-stream-bytes={max_stream_bytes}"]
+            f"--temp-dir={paths.clamd / 'tmp'}", f"--max-stream-bytes={max_stream_bytes}"]
+
+
+def log_relay(slug: str, logger: str, level: str = "info") -> list[str]:
+    """The relay a tenant process's output passes through into its file in ``logs/``
+    (:func:`frostbyte_common.logs.relay`): the data plane's own JSON lines as they are,
+    anything else (clamd's and nginx's logs, a crash before logging started) made one,
+    with the tenant's slug. It runs as the control plane, which alone writes ``logs/``."""
+    return logs.relay_argv(sys.executable, logger=logger, level=level,
+                           context={"tenant": slug})
 
 
 def clamd_ping(socket_path: Path, timeout_s: float = 5.0) -> bool:
@@ -822,6 +828,7 @@ class LocalProvider:
                         log_file=paths.log_file(name),
                         pid_file=paths.pid_file(name),
                         as_user=self._as_user(slug),
+                        relay=log_relay(slug, f"data_plane.{name}", level="error"),
                     ): MARKER
                     for name in PROCESSES
                 }
@@ -1000,15 +1007,16 @@ class LocalProvider:
         paths.clamd_socket.unlink(missing_ok=True)
         pid = processes.spawn_detached(
             [binary, f"--config-file={paths.clamd_config}"], env=self._clamd_env(),
-            cwd=paths.clamd, log_file=paths.log_file(f"{CLAMD}-stdout"),
-            pid_file=paths.pid_file(CLAMD), as_user=self._as_user(paths.root.name))
+            cwd=paths.clamd, log_file=paths.log_file(CLAMD),
+            pid_file=paths.pid_file(CLAMD), as_user=self._as_user(paths.root.name),
+            relay=log_relay(paths.root.name, CLAMD))
         deadline = time.monotonic() + self._ready_timeout_s
         while not clamd_ping(paths.clamd_socket):
             if not processes.is_running(pid, marker) or time.monotonic() > deadline:
                 processes.stop_pid_file(paths.pid_file(CLAMD), marker, grace_s=1)
                 raise ProvisioningFailed(
                     f"clamd of {paths.root.name!r} did not start. End of "
-                    f"{paths.clamd_log}:\n{processes.tail(paths.clamd_log)}")
+                    f"{paths.log_file(CLAMD)}:\n{processes.tail(paths.log_file(CLAMD))}")
             time.sleep(0.1)
         log.info("tenant %s: clamd ready on %s (pid %d)", paths.root.name,
                  paths.clamd_socket, pid)
@@ -1042,14 +1050,15 @@ class LocalProvider:
         files.temp.mkdir(mode=0o700)
         if (as_user := self._as_user(slug)) is not None:
             own_folder(files.temp, os.geteuid(), as_user[1], 0o710)
-        error_log = paths.log_file(GATEWAY)
+        # nginx's error log and its access log (JSON, escape=json) go to its standard
+        # error, through the relay into logs/gateway.log
         files.config.write_text(render_config(
             files, slug=slug, host=self._host, port=port, socket=paths.api_socket,
-            error_log=error_log, user=self._gateway_user(slug)), encoding="utf-8")
+            error_log="stderr", user=self._gateway_user(slug)), encoding="utf-8")
         return processes.spawn_detached(
-            nginx_argv(nginx_binary(), files, error_log), env=self._clamd_env(),
-            cwd=files.root, log_file=paths.log_file(f"{GATEWAY}-stdout"),
-            pid_file=paths.pid_file(GATEWAY))
+            nginx_argv(nginx_binary(), files, "stderr"), env=self._clamd_env(),
+            cwd=files.root, log_file=paths.log_file(GATEWAY),
+            pid_file=paths.pid_file(GATEWAY), relay=log_relay(slug, "nginx"))
 
     def _clamd_info(self, paths: TenantPaths) -> tuple[str | None, Path]:
         """This host's clamd binary (None: not installed) and the data plane's shipped
@@ -1131,27 +1140,38 @@ class LocalProvider:
     ) -> None:
         log_file = paths.log_file(log_name)
         with log_file.open("ab") as out:
+            # its log lines (JSON) and its result line (stdout), each kept as a JSON line
             try:
                 result = subprocess.run(
                     [str(self._python), "-m", "data_plane", *argv],
                     env=dict(env),
                     cwd=paths.work,
                     stdin=subprocess.DEVNULL,
-                    stdout=out,
+                    stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT,
                     timeout=self._command_timeout_s,
                     check=False,
                     **processes.user_kwargs(self._as_user(paths.root.name)),
                 )
-            except subprocess.TimeoutExpired:
+            except subprocess.TimeoutExpired as exc:
+                _keep_output(out, exc.output, argv[0], paths.root.name)
                 raise error(
                     f"`data_plane {argv[0]}` for {paths.root.name!r} timed out"
                 ) from None
+            _keep_output(out, result.stdout, argv[0], paths.root.name)
         if result.returncode != 0:
             raise error(
                 f"`data_plane {argv[0]}` for {paths.root.name!r} exited {result.returncode}. "
                 f"End of {log_file}:\n{processes.tail(log_file, max_bytes=2000)}"
             )
+
+
+def _keep_output(out: BinaryIO, output: bytes | None, command: str, slug: str) -> None:
+    """A one-shot command's output appended to its log, every line a JSON log line."""
+    for line in (output or b"").splitlines():
+        if line.strip():
+            out.write(logs.wrap_line(line, logger=f"data_plane.{command}",
+                                     context={"tenant": slug}).encode("utf-8") + b"\n")
 
 
 @contextlib.contextmanager

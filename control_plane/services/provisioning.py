@@ -32,6 +32,7 @@ from control_plane.domain.ports import (
 from control_plane.errors import ConcurrentUpdate
 from control_plane.providers.base import Provider
 from control_plane.services.provisioning_steps import Cancelled, Step, StepContext, StepFailed
+from frostbyte_common import logs
 from frostbyte_common.errors import FrostbyteError
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ class JobRunner:
         if job is None or job.status not in ("queued", "running") or \
                 job.operation not in QUEUED_OPERATIONS:
             return
+        logs.bind(tenant=job.slug, job_id=job_id)  # on this job's lines (its own task)
         await self._store.set_status(job_id, "running")
         began = job.started_at or datetime.now(UTC)  # a resumed job counts from its start
         tenant = await self._registry.get(job.slug)

@@ -61,6 +61,7 @@ from data_plane.domain.records import (
 from data_plane.services.intake import AttachedFile, IntakeService, ReceivedFile
 from data_plane.services.policy import PolicyService
 from data_plane.services.processing import ParseAndScan
+from frostbyte_common import logs
 from frostbyte_common.tenant_config import ChunkingConfig
 
 log = logging.getLogger(__name__)
@@ -171,15 +172,21 @@ class PipelineService:
         (with its attachments through intake) → the policy's verdict → chunk → embed →
         save → queue the index job. Returns where the document ended."""
         timings = timings or StageTimings()
-        try:
-            return self._process(document_id, timings)
-        finally:
-            for stage, seconds in timings.seconds.items():
-                self._metrics.stage_seconds(stage, seconds)
+        with logs.bound(document_id=document_id):  # and its batch, once its row is read
+            try:
+                outcome = self._process(document_id, timings)
+            finally:
+                for stage, seconds in timings.seconds.items():
+                    self._metrics.stage_seconds(stage, seconds)
+            log.info("document processed: %s", outcome.value,
+                     extra={"outcome": outcome.value, "stage_seconds": timings.rounded()})
+            return outcome
 
     def _process(self, document_id: str, timings: StageTimings) -> ProcessOutcome:
         doc_uuid = uuid.UUID(document_id)
         row = self._db.get_document(doc_uuid)
+        if row is not None:
+            logs.bind(batch_id=str(row.batch_id))
         skipped = nothing_to_do(row)
         if skipped is not None:
             if skipped in (ProcessOutcome.EMBEDDED, ProcessOutcome.INDEXED):

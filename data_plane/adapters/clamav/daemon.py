@@ -34,21 +34,21 @@ def clamd_binary() -> str | None:
     return next((c for c in CLAMD_CANDIDATES if Path(c).exists()), None)
 
 
-def render_config(*, socket: Path, database: Path, temp_dir: Path, log_file: Path,
+def render_config(*, socket: Path, database: Path, temp_dir: Path, log_file: Path | None,
                   max_stream_bytes: int, self_check_s: int = 600) -> str:
     """A clamd config of the project's own: its socket (owner only), database, temporary
     folder and log, in the foreground; streams up to ``max_stream_bytes`` (a longer INSTREAM
     is refused, never scanned in part). Every ``self_check_s`` seconds (0: never) clamd
     looks for a changed database folder (freshclam's update, a bundle's signatures) and
-    reloads it, scanning with the old one meanwhile."""
+    reloads it, scanning with the old one meanwhile. ``log_file`` None: clamd writes its
+    log to standard output (no time stamps: whoever keeps it stamps each line)."""
     megabytes = max_stream_bytes // (1024 * 1024) + 1
     return "\n".join([
         f"LocalSocket {socket}",
         "LocalSocketMode 600",
         f"DatabaseDirectory {database}",
         f"TemporaryDirectory {temp_dir}",
-        f"LogFile {log_file}",
-        "LogTime yes",
+        *([f"LogFile {log_file}", "LogTime yes"] if log_file is not None else []),
         "Foreground yes",
         f"StreamMaxLength {megabytes}M",
         f"MaxScanSize {megabytes}M",

@@ -59,6 +59,7 @@ from data_plane.domain.canonical import (
 )
 from data_plane.domain.ports import Parser, ParseRequest
 from data_plane.domain.processing import DocumentProcessor, ProcessedDocument
+from frostbyte_common import logs
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +127,12 @@ def _answer(inner: Inner, request: ParseRequest) -> ProcessedDocument:
     return ProcessedDocument(document=inner.parse(request))  # type: ignore[union-attr]
 
 
-def _child_main(conn: Connection, inner_factory: Callable[[], Inner], parent_pid: int) -> None:
-    """Child process loop: build the parser, then answer requests until told to stop."""
+def _child_main(conn: Connection, inner_factory: Callable[[], Inner], parent_pid: int,
+                log_setup: logs.LogSetup | None = None) -> None:
+    """Child process loop: build the parser, then answer requests until told to stop. Its
+    log lines are JSON as its parent's (``log_setup``), each with the document it parses."""
+    if log_setup is not None:
+        logs.configure(log_setup.level, **log_setup.context)
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
     try:
         inner = inner_factory()
@@ -147,7 +152,9 @@ def _child_main(conn: Connection, inner_factory: Callable[[], Inner], parent_pid
         if request is None:
             return
         try:
-            conn.send(("ok", _answer(inner, request)))  # pickled: no re-validation
+            with logs.bound(document_id=getattr(request, "document_id", None)):
+                answer = _answer(inner, request)
+            conn.send(("ok", answer))  # pickled: no re-validation
         except BaseException as exc:  # MemoryError, RecursionError: still an answer
             conn.send(("error", f"{type(exc).__name__}: {' '.join(str(exc).split())[:500]}"))
 
@@ -160,7 +167,7 @@ class _Child:
         parent_conn, child_conn = ctx.Pipe(duplex=True)
         self.conn: Connection = parent_conn
         self.process: BaseProcess = ctx.Process(
-            target=_child_main, args=(child_conn, inner_factory, os.getpid()),
+            target=_child_main, args=(child_conn, inner_factory, os.getpid(), logs.current()),
             name="frostbyte-parse", daemon=True)
         self.process.start()
         child_conn.close()
