@@ -5,6 +5,8 @@
     │   ├── ValidationFailed            422
     │   │   ├── InvalidSlug             422 INVALID_SLUG (shared: frostbyte_common.errors)
     │   │   ├── InvalidConfig           422 INVALID_CONFIG (shared: frostbyte_common.errors)
+    │   │   ├── InvalidVersion          422 INVALID_VERSION (not a release version, or the one
+    │   │   │                               the tenant runs)
     │   │   └── ProviderNotAvailable    422 PROVIDER_NOT_AVAILABLE
     │   ├── Unauthenticated             401 UNAUTHENTICATED
     │   ├── RequestTimeout              408 REQUEST_TIMEOUT (shared: the body stopped arriving)
@@ -15,6 +17,8 @@
     │   │   ├── VendorKeyNotFound       404 VENDOR_KEY_NOT_FOUND
     │   │   ├── JobNotFound             404 JOB_NOT_FOUND
     │   │   ├── DocumentNotFound        404 DOCUMENT_NOT_FOUND (no such quarantined document)
+    │   │   ├── ReleaseNotFound         404 RELEASE_NOT_FOUND (no data-plane release of that
+    │   │   │                               version here)
     │   │   └── AdminTokenNotFound      404 ADMIN_TOKEN_NOT_FOUND
     │   ├── Forbidden
     │   │   └── InsufficientRole        403 INSUFFICIENT_ROLE (a viewer token changing things)
@@ -23,10 +27,15 @@
     │       ├── InvalidTransition       409 INVALID_TRANSITION
     │       ├── TenantNotActive         409 TENANT_NOT_ACTIVE
     │       ├── ConcurrentUpdate        409 CONCURRENT_UPDATE
+    │       ├── SchemaAhead             409 SCHEMA_AHEAD (an update to a release older than
+    │       │                               the tenant's database schema)
+    │       ├── ReleaseExists           409 RELEASE_EXISTS (a release of that version is built)
     │       └── LastAdminToken          409 LAST_ADMIN_TOKEN
     └── ServiceError
         ├── ProvisioningFailed          500 PROVISIONING_FAILED (a provider step failed)
-        │   └── DataPlaneError          502 DATA_PLANE_ERROR (a data-plane command failed)
+        │   ├── DataPlaneError          502 DATA_PLANE_ERROR (a data-plane command failed)
+        │   └── UpdateRolledBack        500 UPDATE_ROLLED_BACK (an update failed; the provider
+        │                                   put the previous release back, healthy)
         ├── InsufficientCapacity        503 INSUFFICIENT_CAPACITY (this machine cannot host
         │                                   one more local tenant: connections, memory)
         ├── LocalRuntimeError           500 LOCAL_RUNTIME_ERROR (``frostbyte local up/down``)
@@ -59,16 +68,21 @@ __all__ = [
     "InvalidConfig",
     "InvalidSlug",
     "InvalidTransition",
+    "InvalidVersion",
     "JobNotFound",
     "LastAdminToken",
     "LocalRuntimeError",
     "ProviderNotAvailable",
     "ProvisioningFailed",
+    "ReleaseExists",
+    "ReleaseNotFound",
+    "SchemaAhead",
     "SecretStoreError",
     "TenantExists",
     "TenantNotActive",
     "TenantNotFound",
     "Unauthenticated",
+    "UpdateRolledBack",
     "VendorKeyNotFound",
 ]
 
@@ -150,3 +164,31 @@ class DocumentNotFound(NotFound):
     """The tenant's data plane holds no quarantined document with that id."""
 
     default_code = "DOCUMENT_NOT_FOUND"
+
+
+class InvalidVersion(ValidationFailed):
+    default_code = "INVALID_VERSION"
+
+
+class ReleaseNotFound(NotFound):
+    default_code = "RELEASE_NOT_FOUND"
+
+
+class ReleaseExists(Conflict):
+    default_code = "RELEASE_EXISTS"
+
+
+class SchemaAhead(Conflict):
+    default_code = "SCHEMA_AHEAD"
+
+
+class UpdateRolledBack(ProvisioningFailed):
+    """An update's new release did not come up (healthy, reporting its version); the
+    provider put the previous one back and it is healthy. ``reason`` says what failed."""
+
+    default_code = "UPDATE_ROLLED_BACK"
+
+    def __init__(self, reason: str, *, endpoint: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.endpoint = endpoint

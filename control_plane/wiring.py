@@ -46,6 +46,7 @@ from control_plane.domain.ports import (
     SecretStore,
     TenantRegistryPort,
 )
+from control_plane.domain.releases import UPDATE_OPERATION
 from control_plane.providers.base import Provider
 from control_plane.providers.local import LocalProvider
 from control_plane.providers.local_podman import LocalPodmanProvider
@@ -62,6 +63,7 @@ from control_plane.services.provisioning_steps import job_plans
 from control_plane.services.quarantine import QuarantineService
 from control_plane.services.recovery import RecoveryService
 from control_plane.services.rotation import SecretRotationService
+from control_plane.services.updates import UpdateService, update_steps
 from control_plane.services.vendor_keys import VendorKeyService
 from control_plane.settings import ControlPlaneSettings
 from frostbyte_common.tls import client_context
@@ -115,6 +117,8 @@ class ControlPlane:
     lifecycle: TenantLifecycleService
     vendor_keys: VendorKeyService
     rotation: SecretRotationService
+    #: data-plane updates (issue 18): ``POST /v1/tenants/{slug}/update``
+    updates: UpdateService
     quarantine: QuarantineService
     jobs: JobHistoryService
     runner: JobRunner
@@ -145,16 +149,17 @@ def build_control_plane(
     metrics = PrometheusControlPlaneMetrics() if metrics is None else metrics
     admin_tokens = AdminTokenService(admin_token_store)
     control = DataPlaneControlService(providers, secrets, clients)
-    runner = JobRunner(registry, job_store, queue, providers,
-                       job_plans(registry, secrets, AuditArchiver(control, archive),
-                                 lambda tenant: control.audit_key(tenant, actor=SYSTEM_ACTOR)),
-                       metrics=metrics)
+    plans = {**job_plans(registry, secrets, AuditArchiver(control, archive),
+                         lambda tenant: control.audit_key(tenant, actor=SYSTEM_ACTOR)),
+             UPDATE_OPERATION: update_steps(registry)}
+    runner = JobRunner(registry, job_store, queue, providers, plans, metrics=metrics)
     return ControlPlane(
         registry=registry,
         admin_tokens=admin_tokens,
         lifecycle=TenantLifecycleService(registry, providers, runner, control),
         vendor_keys=VendorKeyService(registry, providers),
         rotation=SecretRotationService(registry, providers, job_store, secrets, control),
+        updates=UpdateService(registry, providers, runner),
         quarantine=QuarantineService(registry, control),
         jobs=JobHistoryService(registry, job_store, providers),
         runner=runner,

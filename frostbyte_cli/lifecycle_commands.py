@@ -9,6 +9,7 @@ import json
 from typing import Annotated, Any
 
 import typer
+from packaging.version import Version
 from rich.table import Table
 from rich.text import Text
 
@@ -85,6 +86,33 @@ def tenants_retry(ctx: typer.Context, slug: str, wait: WaitOpt = True,
                   url: UrlOpt = None, admin_token: AdminTokenOpt = None) -> None:
     """FAILED → resume the operation that failed (provisioning or teardown)."""
     _action(ctx, slug, "retry", wait, timeout, json_out, url, admin_token)
+
+
+@lifecycle_app.command("update")
+@reports_errors
+def tenants_update(
+    ctx: typer.Context, slug: str,
+    version: Annotated[str, typer.Option(
+        "--version", help="The data-plane release to move to (`frostbyte releases list`).")],
+    wait: WaitOpt = True, timeout: TimeoutOpt = 600.0, json_out: JsonOpt = False,
+    url: UrlOpt = None, admin_token: AdminTokenOpt = None,
+) -> None:
+    """ACTIVE → the data plane on release VERSION, healthy and reporting it; rolled back by
+    itself to the release it ran when it is not (then the command fails with the reason)."""
+    deps = deps_of(ctx)
+    with deps.control_plane(url, admin_token) as cp:
+        tenant = cp.tenant_action(slug, "update", {"version": version})
+        if wait:
+            tenant = _settle(deps, cp, tenant, timeout)
+    if json_out:
+        print_json(tenant)
+    else:
+        deps.out.print(render.tenant_panel(tenant))
+    running = tenant.get("version")
+    if wait and (running is None or Version(str(running)) != Version(version)):
+        raise CliError(f"tenant {slug} runs version {running}, not {version}: the update "
+                       "failed and was rolled back (the tenant's events say why)",
+                       code="UPDATE_ROLLED_BACK")
 
 
 @lifecycle_app.command("cancel")

@@ -32,6 +32,7 @@ from frostbyte_cli import (
     doctor_command,
     document_commands,
     lifecycle_commands,
+    release_commands,
     render,
     tls_commands,
 )
@@ -80,6 +81,7 @@ app.add_typer(document_commands.documents_app, name="documents")
 app.add_typer(document_commands.quarantine_app, name="quarantine")
 app.add_typer(bundle_commands.bundle_app, name="bundle")
 app.add_typer(tls_commands.tls_app, name="tls")
+app.add_typer(release_commands.releases_app, name="releases")
 # `tenants suspend|resume|retry|cancel|deprovision|config|keys|rotate|watch|quarantine`
 # (issue 7): merged into the group, after create, list and show
 tenants_app.add_typer(lifecycle_commands.lifecycle_app)

@@ -75,8 +75,8 @@ def tenant_panel(tenant: Tenant) -> Table:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
-    for key in ("slug", "display_name", "state", "provider", "endpoint", "tls_fingerprint",
-                "failed_operation",
+    for key in ("slug", "display_name", "state", "provider", "version", "endpoint",
+                "tls_fingerprint", "failed_operation",
                 "failure_reason", "created_at", "updated_at"):
         value = tenant.get(key)
         if value is None:

@@ -70,6 +70,7 @@ def _tenant_from_row(row: dict[str, Any]) -> Tenant:
         audit_public_key=row["audit_public_key"],
         failed_operation=Operation(row["failed_operation"]) if row["failed_operation"] else None,
         failure_reason=row["failure_reason"],
+        version=row.get("version"),
     )
 
 
@@ -120,8 +121,9 @@ class TenantRegistry:
                     """
                     INSERT INTO tenants (slug, display_name, provider, state, config, endpoint,
                                          tls_fingerprint, audit_public_key, failed_operation,
-                                         failure_reason, port, created_at, updated_at)
-                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                                         failure_reason, port, created_at, updated_at,
+                                         version)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                     """,
                     (
                         tenant.slug,
@@ -137,6 +139,7 @@ class TenantRegistry:
                         _port_of(tenant.endpoint),
                         tenant.created_at,
                         tenant.updated_at,
+                        tenant.version,
                     ),
                 )
             except errors.UniqueViolation:
@@ -153,7 +156,7 @@ class TenantRegistry:
                 """
                 UPDATE tenants SET display_name = %s, state = %s, config = %s, endpoint = %s,
                        tls_fingerprint = %s, audit_public_key = %s, failed_operation = %s,
-                       failure_reason = %s, port = %s, updated_at = %s
+                       failure_reason = %s, port = %s, updated_at = %s, version = %s
                 WHERE slug = %s AND state = %s
                 """,
                 (
@@ -167,6 +170,7 @@ class TenantRegistry:
                     tenant.failure_reason,
                     _port_of(tenant.endpoint),
                     tenant.updated_at,
+                    tenant.version,
                     tenant.slug,
                     expected_state.value,
                 ),

@@ -32,6 +32,8 @@ EVENT_TYPES: dict[Action, str] = {
     Action.CANCEL: "tenant.cancelled",
     Action.RETRY: "tenant.retried",
     Action.REAPPLY_CONFIG: "tenant.config_updated",
+    Action.UPDATE: "tenant.update_started",
+    Action.ROLL_BACK_UPDATE: "tenant.update_rolled_back",
     Action.SUSPEND: "tenant.suspended",
     Action.RESUME: "tenant.resumed",
     Action.DEPROVISION: "tenant.deprovisioning",

@@ -16,6 +16,7 @@ from control_plane.services.job_history import JobHistoryService
 from control_plane.services.lifecycle import TenantLifecycleService
 from control_plane.services.quarantine import QuarantineService
 from control_plane.services.rotation import SecretRotationService
+from control_plane.services.updates import UpdateService
 from control_plane.services.vendor_keys import VendorKeyService
 from frostbyte_common.errors import DependencyUnavailable
 
@@ -44,6 +45,11 @@ def vendor_keys(request: Request) -> VendorKeyService:
 
 def rotation(request: Request) -> SecretRotationService:
     service: SecretRotationService = request.app.state.services.rotation
+    return service
+
+
+def updates(request: Request) -> UpdateService:
+    service: UpdateService = request.app.state.services.updates
     return service
 
 
@@ -76,6 +82,7 @@ AdminTokens = Annotated[AdminTokenService, Depends(admin_tokens)]
 Lifecycle = Annotated[TenantLifecycleService, Depends(lifecycle)]
 VendorKeys = Annotated[VendorKeyService, Depends(vendor_keys)]
 Rotation = Annotated[SecretRotationService, Depends(rotation)]
+Updates = Annotated[UpdateService, Depends(updates)]
 Quarantine = Annotated[QuarantineService, Depends(quarantine)]
 Jobs = Annotated[JobHistoryService, Depends(jobs)]
 Registry = Annotated[TenantRegistryPort, Depends(registry)]

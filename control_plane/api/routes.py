@@ -17,6 +17,7 @@ from control_plane.api.dependencies import (
     Quarantine,
     Registry,
     Rotation,
+    Updates,
     VendorKeys,
 )
 from control_plane.api.schemas import (
@@ -36,6 +37,7 @@ from control_plane.api.schemas import (
     TenantCreate,
     TenantList,
     TenantOut,
+    UpdateRequest,
     VendorKeyCreate,
     VendorKeyIssued,
     VendorKeyList,
@@ -167,6 +169,22 @@ async def patch_tenant_config(
     """Merge-patch the tenant's config. ACTIVE: re-applied to the running data plane
     (→ PROVISIONING → ACTIVE). FAILED: stored, applied by the next retry. Else 409."""
     return TenantOut.of(await service.patch_config(slug, patch, actor=actor))
+
+
+@tenants.post("/{slug}/update", status_code=202, response_model=TenantOut,
+              responses={**_CONFLICT, **error_responses(
+                  e404="TENANT_NOT_FOUND or RELEASE_NOT_FOUND: no release of that version.",
+                  e409="INVALID_TRANSITION (not ACTIVE), CONCURRENT_UPDATE (a job is running) "
+                       "or SCHEMA_AHEAD (the release is older than the tenant's database).",
+                  e422="VALIDATION_FAILED, INVALID_VERSION (not PEP 440, or the version it "
+                       "runs) or PROVIDER_NOT_AVAILABLE (its provider cannot update).")})
+async def update_tenant(slug: str, body: UpdateRequest, service: Updates,
+                        actor: Actor) -> TenantOut:
+    """ACTIVE → PROVISIONING → ACTIVE on data-plane release ``version``: stopped, started on
+    the new release (its migrations first), healthy and reporting the version — else rolled
+    back by itself to the release it ran, ACTIVE with an ``update failed, rolled back``
+    event (FAILED only if the rollback fails too). Checked before anything moves."""
+    return TenantOut.of(await service.update(slug, body.version, actor=actor))
 
 
 @tenants.post("/{slug}/vendor-keys", status_code=201, response_model=VendorKeyIssued,

@@ -77,6 +77,9 @@ class TenantOut(BaseModel):
     failed_operation: Literal["provision", "deprovision"] | None = Field(
         None, description="In FAILED: the operation that failed (retry resumes it).")
     failure_reason: str | None = Field(None, description="In FAILED: why.")
+    version: str | None = Field(
+        None, description="The data-plane release it runs (PEP 440), recorded at its first "
+        "provisioning and changed by an update; null before.")
     health: HealthOut | None = Field(
         None, description="Its data plane's last health poll; null before the first (only "
         "ACTIVE tenants are polled).")
@@ -97,6 +100,7 @@ class TenantOut(BaseModel):
             config=effective_config(tenant).model_dump(mode="json"),
             failed_operation=tenant.failed_operation.value if tenant.failed_operation else None,
             failure_reason=tenant.failure_reason,
+            version=tenant.version,
             health=HealthOut.of(tenant.health),
             created_at=tenant.created_at,
             updated_at=tenant.updated_at,
@@ -117,6 +121,14 @@ class DeprovisionRequest(_Body):
         description="Why the tenant may be destroyed although its audit trail cannot be "
         "archived (its data plane is gone or broken). Without it, a failed archive stops the "
         "deprovisioning before anything is destroyed. Recorded in the tenant's events.")
+
+
+class UpdateRequest(_Body):
+    """The data-plane release to move the tenant to."""
+
+    version: str = Field(min_length=1, max_length=64, description="A release version "
+                         "(PEP 440) this control plane's provider can run: `frostbyte releases "
+                         "list`.")
 
 
 class VendorKeyCreate(_Body):
@@ -214,8 +226,8 @@ class JobOut(BaseModel):
     """A provisioning, deprovisioning or rotation job."""
 
     job_id: str = Field(description="The job's id.")
-    operation: Literal["provision", "deprovision", "rotate"] = Field(description="What it "
-                                                                               "does.")
+    operation: Literal["provision", "deprovision", "rotate", "update"] = Field(
+        description="What it does.")
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"] = Field(
         description="Where it is.")
     actor: str = Field(description="Who started it.")

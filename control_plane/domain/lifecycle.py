@@ -48,6 +48,8 @@ class Action(StrEnum):
     CANCEL = "cancel"
     RETRY = "retry"
     REAPPLY_CONFIG = "reapply_config"
+    UPDATE = "update"  # transition 6 for a version change
+    ROLL_BACK_UPDATE = "roll_back_update"  # transition 3 on the previous version
     SUSPEND = "suspend"
     RESUME = "resume"
     DEPROVISION = "deprovision"
@@ -87,6 +89,8 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(4, Action.CANCEL, S.PROVISIONING, S.FAILED),
     Transition(5, Action.RETRY, S.FAILED, S.PROVISIONING, when_failed=Operation.PROVISION),
     Transition(6, Action.REAPPLY_CONFIG, S.ACTIVE, S.PROVISIONING),
+    Transition(6, Action.UPDATE, S.ACTIVE, S.PROVISIONING),
+    Transition(3, Action.ROLL_BACK_UPDATE, S.PROVISIONING, S.ACTIVE),
     Transition(7, Action.SUSPEND, S.ACTIVE, S.SUSPENDED),
     Transition(8, Action.RESUME, S.SUSPENDED, S.ACTIVE),
     Transition(9, Action.DEPROVISION, S.ACTIVE, S.DEPROVISIONING),
@@ -156,6 +160,9 @@ class Tenant:
     audit_public_key: str | None = None
     failed_operation: Operation | None = None
     failure_reason: str | None = None
+    # the data-plane release it runs (control_plane.domain.releases); None until its first
+    # provisioning records one
+    version: str | None = None
 
     # -- creation ----------------------------------------------------------------------------
     @classmethod
@@ -270,6 +277,35 @@ class Tenant:
     def reapply_config(self, *, actor: str, at: datetime | None = None) -> TenantEvent:
         """Transition 6: a config or version change is re-applied to an ACTIVE tenant."""
         return self._apply(Action.REAPPLY_CONFIG, actor=actor, at=at)
+
+    def begin_update(self, from_version: str, to_version: str, *, actor: str,
+                     at: datetime | None = None) -> TenantEvent:
+        """Transition 6 for a version change: the update job moves the data plane from
+        ``from_version`` to ``to_version``; the tenant keeps recording ``from_version``
+        until the new one is up."""
+        return self._apply(Action.UPDATE, actor=actor, at=at,
+                           detail={"from_version": from_version, "to_version": to_version})
+
+    def finish_update(self, endpoint: str, from_version: str, to_version: str, *,
+                      actor: str, at: datetime | None = None) -> TenantEvent:
+        """Transition 3 after an update: the data plane runs ``to_version`` at ``endpoint``."""
+        event = self._apply(Action.MARK_PROVISIONED, actor=actor, at=at, detail={
+            "endpoint": endpoint, "version": to_version,
+            "update": {"from_version": from_version, "to_version": to_version}})
+        self.endpoint = endpoint
+        self.version = to_version
+        return event
+
+    def roll_back_update(self, endpoint: str, from_version: str, to_version: str,
+                         reason: str, *, actor: str, at: datetime | None = None) -> TenantEvent:
+        """Transition 3 on the previous release: ``to_version`` failed (``reason``), the data
+        plane runs ``from_version`` again at ``endpoint``."""
+        event = self._apply(Action.ROLL_BACK_UPDATE, actor=actor, at=at, detail={
+            "outcome": "update failed, rolled back", "reason": reason, "endpoint": endpoint,
+            "version": from_version, "from_version": from_version, "to_version": to_version})
+        self.endpoint = endpoint
+        self.version = from_version
+        return event
 
     def suspend(self, *, actor: str, at: datetime | None = None) -> TenantEvent:
         """Transition 7: vendor endpoint closed, data kept."""

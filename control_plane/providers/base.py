@@ -122,6 +122,31 @@ class CapacityCheck(Protocol):
 
 
 @runtime_checkable
+class ReleaseUpdates(Protocol):
+    """A provider that can move a tenant's data plane to another release (issue 18:
+    ``POST /v1/tenants/{slug}/update``) and back by itself when the new one fails."""
+
+    def default_version(self) -> str:
+        """The release a tenant provisioned without a recorded version runs."""
+        ...
+
+    def check_release(self, tenant: Tenant, version: str) -> None:
+        """Refuse before anything moves: :class:`~control_plane.errors.ReleaseNotFound`
+        (404) for a release this provider cannot run, :class:`~control_plane.errors.
+        SchemaAhead` (409) for one older than the tenant's database schema."""
+        ...
+
+    def update(self, tenant: Tenant, config: TenantConfig, version: str) -> str:
+        """Stop the tenant's data plane, start it on release ``version`` (its migrations
+        first), wait until it is ready and reports ``version``; return the endpoint. When it
+        does not, put the release it ran (``tenant.version``) back, start that, and raise
+        :class:`~control_plane.errors.UpdateRolledBack` (with the reason) once it is
+        healthy again; any other :class:`~control_plane.errors.ProvisioningFailed` means
+        the rollback failed too. Idempotent: run again, it converges on ``version``."""
+        ...
+
+
+@runtime_checkable
 class HealthProbe(Protocol):
     """A provider that says why a data plane is not ready and restarts it on a machine of
     its own (``local``, ``local-podman``): the health poller

@@ -142,6 +142,7 @@ from control_plane.adapters import processes, unix_accounts
 from control_plane.adapters.certificate_authority import FileCertificateAuthority
 from control_plane.adapters.data_plane_control import unix_socket_url
 from control_plane.adapters.private_files import write_private
+from control_plane.adapters.releases import LocalReleases, reported_version
 from control_plane.adapters.secret_store import SopsAgeSecretStore
 from control_plane.adapters.unix_accounts import TenantAccount
 from control_plane.domain.capacity import (
@@ -154,8 +155,14 @@ from control_plane.domain.capacity import (
 from control_plane.domain.health import HealthReport
 from control_plane.domain.lifecycle import Tenant
 from control_plane.domain.ports import CertificateAuthority, SecretStore, TenantBuckets
+from control_plane.domain.releases import UpdatePlan, check_schema, plan_update
 from control_plane.domain.tenant_secrets import DATA_KEYS, with_data_keys
-from control_plane.errors import DataPlaneError, InsufficientCapacity, ProvisioningFailed
+from control_plane.errors import (
+    DataPlaneError,
+    InsufficientCapacity,
+    ProvisioningFailed,
+    UpdateRolledBack,
+)
 from control_plane.providers.base import JobOutput
 from control_plane.providers.gateway import (
     GatewayFiles,
@@ -540,6 +547,8 @@ class LocalProvider:
         self._port_lock = threading.Lock()
         self._shared_account = shared_account
         self._needs = TenantNeeds(memory_bytes=tenant_memory_bytes)
+        # the data-plane releases a tenant can run (issue 18): <state_dir>/releases/<version>
+        self._releases = LocalReleases(state_dir.resolve() / "releases", python=python)
         self._idle_stop_s = idle_stop_s
 
     @classmethod
@@ -563,10 +572,12 @@ class LocalProvider:
     # -- Provider port ---------------------------------------------------------------------
     def provision(self, tenant: Tenant, config: TenantConfig) -> str:
         """Create the tenant's database, folders and port; migrate; start; wait for ready."""
+        self._pin_release(tenant)
         return self._ensure_running(tenant, config)
 
     def start(self, tenant: Tenant, config: TenantConfig) -> str:
         """Start the tenant's processes unless they are running and healthy."""
+        self._pin_release(tenant)
         return self._ensure_running(tenant, config)
 
     def tls_fingerprint(self, tenant: Tenant) -> str | None:
@@ -774,6 +785,96 @@ class LocalProvider:
             raise ProvisioningFailed(
                 f"tenant {tenant.slug!r} has no local data plane to restart (deprovisioned?)")
         return self._ensure_running(tenant, config)
+
+    # -- releases and updates (issue 18; the ReleaseUpdates port) ---------------------------
+    # A tenant's release is pinned in ``<tenant>/release`` (its version; absent: the default,
+    # the interpreter's installed package); every data-plane process of the tenant starts
+    # with that release's folder first on its PYTHONPATH. ``<tenant>/migrations.json`` keeps
+    # the name of every migration script its database has had, for the schema check.
+
+    def default_version(self) -> str:
+        return self._releases.default_version()
+
+    def releases(self) -> LocalReleases:
+        return self._releases
+
+    def check_release(self, tenant: Tenant, version: str) -> None:
+        """The release exists here and knows every migration the tenant's database had."""
+        self._releases.get(version)  # ReleaseNotFound (404)
+        plan = plan_update(tenant.slug, tenant.version or self.default_version(), version)
+        check_schema(plan, self._applied_migrations(tenant, plan),
+                     self._releases.migrations(plan.to_version))
+
+    def update(self, tenant: Tenant, config: TenantConfig, version: str) -> str:
+        """Stop, start on release ``version`` (migrate first), wait for ready and for
+        ``/healthz`` to report ``version``; else roll back to ``tenant.version`` (see the
+        port)."""
+        plan = plan_update(tenant.slug, tenant.version or self.default_version(), version)
+        self._releases.get(plan.to_version)
+        try:
+            endpoint = self._run_release(tenant, config, plan.to_version)
+        except ProvisioningFailed as exc:
+            reason = exc.message
+            log.warning("tenant %s: update to %s failed (%s); rolling back to %s",
+                        tenant.slug, plan.to_version, reason.splitlines()[0],
+                        plan.from_version)
+            self._record_migrations(tenant, plan)  # the new release may have migrated
+            try:
+                endpoint = self._run_release(tenant, config, plan.from_version)
+            except ProvisioningFailed as again:
+                raise ProvisioningFailed(
+                    f"update to {plan.to_version} failed ({reason}); the rollback to "
+                    f"{plan.from_version} failed too: {again.message}") from again
+            raise UpdateRolledBack(reason, endpoint=endpoint) from exc
+        self._record_migrations(tenant, plan)
+        return endpoint
+
+    def _run_release(self, tenant: Tenant, config: TenantConfig, version: str) -> str:
+        """(Re)start the tenant on ``version``; its endpoint once ready and reporting it."""
+        with self._lock(tenant.slug):
+            self._write_pin(tenant.slug, version)
+            self._stop_processes(self.paths(tenant.slug))
+        endpoint = self._ensure_running(tenant, config)
+        running = reported_version(endpoint, verify=self._trust.context())
+        if running != version:
+            raise ProvisioningFailed(f"the data plane reports version {running}, not {version}")
+        return endpoint
+
+    def _pin_release(self, tenant: Tenant) -> None:
+        """Pin the release the tenant record names (a start after a crash mid-update runs
+        the recorded one); a tenant without a version keeps what it has."""
+        if tenant.version is not None:
+            self._releases.get(tenant.version)  # ReleaseNotFound: refuse, don't guess
+            self._write_pin(tenant.slug, tenant.version)
+
+    def _write_pin(self, slug: str, version: str) -> None:
+        pin = self.paths(slug).root / "release"
+        if self._releases.get(version).path is None:
+            pin.unlink(missing_ok=True)
+        elif pin.parent.is_dir():
+            pin.write_text(f"{version}\n", encoding="ascii")
+
+    def _release_folder(self, slug: str) -> Path | None:
+        """The folder of the release the tenant is pinned to (None: the default)."""
+        try:
+            version = (self.paths(slug).root / "release").read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            return None
+        return self._releases.get(version).path
+
+    def _applied_migrations(self, tenant: Tenant, plan: UpdatePlan) -> set[str]:
+        record = self.paths(tenant.slug).root / "migrations.json"
+        try:
+            recorded = set(json.loads(record.read_text(encoding="utf-8")))
+        except (FileNotFoundError, ValueError):
+            recorded = set()
+        return recorded | set(self._releases.migrations(plan.from_version))
+
+    def _record_migrations(self, tenant: Tenant, plan: UpdatePlan) -> None:
+        applied = self._applied_migrations(tenant, plan) | set(
+            self._releases.migrations(plan.to_version))
+        (self.paths(tenant.slug).root / "migrations.json").write_text(
+            json.dumps(sorted(applied)) + "\n", encoding="utf-8")
 
     # -- internals -------------------------------------------------------------------------
     def paths(self, slug: str) -> TenantPaths:
@@ -1085,13 +1186,17 @@ class LocalProvider:
                 f"{result.stderr.strip()[-2000:]}")
         return result.stdout
 
-    def _base_env(self) -> dict[str, str]:
+    def _base_env(self, slug: str | None = None) -> dict[str, str]:
         """What every ``python -m data_plane`` child gets: an allowlist of this process's
-        environment, the offline switches and the data plane's code paths (if any)."""
+        environment, the offline switches and the data plane's code paths (if any); for a
+        tenant (``slug``) pinned to a built release, that release's folder first."""
         env = {k: v for k, v in os.environ.items() if k in _INHERITED_ENV or k.startswith("LC_")}
         env.update(OFFLINE_ENV)
-        if self._code_paths:
-            env["PYTHONPATH"] = os.pathsep.join(str(p) for p in self._code_paths)
+        paths = [*self._code_paths]
+        if slug is not None and (release := self._release_folder(slug)) is not None:
+            paths.insert(0, release)
+        if paths:
+            env["PYTHONPATH"] = os.pathsep.join(str(p) for p in paths)
         return env
 
     @staticmethod
@@ -1108,7 +1213,7 @@ class LocalProvider:
     ) -> dict[str, str]:
         """The data plane's whole environment: an allowlist of ours plus FROSTBYTE_DP_*.
         ``secrets``: the tenant's, when the caller has them decrypted already."""
-        env = self._base_env()
+        env = self._base_env(slug)
         paths = self.paths(slug)
         env.update(
             PYTHONUNBUFFERED="1",

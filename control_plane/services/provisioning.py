@@ -29,6 +29,7 @@ from control_plane.domain.ports import (
     JobStorePort,
     TenantRegistryPort,
 )
+from control_plane.domain.releases import UPDATE_OPERATION
 from control_plane.errors import ConcurrentUpdate
 from control_plane.providers.base import Provider
 from control_plane.services.provisioning_steps import Cancelled, Step, StepContext, StepFailed
@@ -38,7 +39,11 @@ from frostbyte_common.errors import FrostbyteError
 log = logging.getLogger(__name__)
 
 # the operations whose jobs run on the queue (others, e.g. ``rotate``, run in their request)
-QUEUED_OPERATIONS = frozenset({Operation.PROVISION.value, Operation.DEPROVISION.value})
+QUEUED_OPERATIONS = frozenset({Operation.PROVISION.value, Operation.DEPROVISION.value,
+                               UPDATE_OPERATION})
+# the operations that run while the tenant is PROVISIONING and end it ACTIVE; a failed one
+# fails the tenant's provisioning (retry re-provisions it on its recorded release)
+_TO_ACTIVE = frozenset({Operation.PROVISION.value, UPDATE_OPERATION})
 
 
 class JobRunner:
@@ -47,7 +52,7 @@ class JobRunner:
 
     def __init__(self, registry: TenantRegistryPort, store: JobStorePort, queue: JobQueue,
                  providers: Mapping[str, Provider],
-                 plans: Mapping[Operation, Sequence[Step]], *,
+                 plans: Mapping[str, Sequence[Step]], *,
                  metrics: ControlPlaneMetrics | None = None) -> None:
         self._registry = registry
         self._metrics = metrics
@@ -64,6 +69,21 @@ class JobRunner:
         job, _ = await self._store.open_or_create(tenant.slug, operation.value, actor)
         await self._queue.defer(job.job_id, tenant.slug)
         return job
+
+    async def reserve(self, slug: str, operation: str, actor: str) -> JobRecord:
+        """A new job for ``operation`` (e.g. an update), recorded but not yet on the queue
+        (:meth:`defer` it once the tenant's transition is saved; a crash in between leaves
+        an open job that recovery defers, and that ends ``cancelled`` if the tenant never
+        moved). :class:`ConcurrentUpdate` (409) while another job of the tenant is open."""
+        job, created = await self._store.open_or_create(slug, operation, actor)
+        if not created:
+            raise ConcurrentUpdate(f"tenant {slug!r} has a {job.operation} job running "
+                                   f"({job.job_id}); try again when it ends")
+        return job
+
+    async def defer(self, job: JobRecord) -> None:
+        """Put a job made by :meth:`reserve` on the queue."""
+        await self._queue.defer(job.job_id, job.slug)
 
     async def cancel_open_job(self, slug: str) -> JobRecord | None:
         job = await self._store.open_job(slug)
@@ -94,10 +114,10 @@ class JobRunner:
         try:
             if provider is None:
                 raise StepFailed(f"provider {tenant.provider!r} is not configured")
-            await self._run_steps(job, self._plans[Operation(job.operation)], provider)
+            await self._run_steps(job, self._plans[job.operation], provider)
         except Cancelled:
             log.info("tenant %s: job %s stopped (cancelled)", job.slug, job_id)
-            if job.operation == Operation.PROVISION.value and provider is not None:
+            if job.operation in _TO_ACTIVE and provider is not None:
                 await self._rollback(job, provider)
             await self._store.set_status(job_id, "cancelled")
             self._ended(job, "cancelled", began)
@@ -166,7 +186,7 @@ class JobRunner:
         if await self._store.status(job.job_id) == "cancelled":
             return False
         tenant = await self._registry.get(job.slug)
-        end = (TenantState.ACTIVE if job.operation == Operation.PROVISION.value
+        end = (TenantState.ACTIVE if job.operation in _TO_ACTIVE
                else TenantState.DEPROVISIONED)
         return tenant.state is end
 
@@ -175,7 +195,7 @@ class JobRunner:
         if await self._store.status(job.job_id) == "cancelled":
             raise Cancelled
         tenant = await self._registry.get(job.slug)
-        running = (TenantState.PROVISIONING if job.operation == Operation.PROVISION.value
+        running = (TenantState.PROVISIONING if job.operation in _TO_ACTIVE
                    else TenantState.DEPROVISIONING)
         allowed = {running, TenantState.REQUESTED} if first else {running}
         if tenant.state not in allowed:
@@ -191,7 +211,8 @@ class JobRunner:
     async def _fail(self, job: JobRecord, reason: str) -> None:
         await self._store.set_status(job.job_id, "failed", reason)
         tenant = await self._registry.get(job.slug)
-        operation = Operation(job.operation)
+        operation = (Operation.PROVISION if job.operation == UPDATE_OPERATION
+                     else Operation(job.operation))
         expected = tenant.state
         if expected not in (TenantState.PROVISIONING, TenantState.DEPROVISIONING):
             return

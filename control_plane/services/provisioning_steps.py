@@ -43,9 +43,10 @@ from control_plane.domain.ports import SecretStore, TenantRegistryPort
 from control_plane.domain.tenant_config import effective_config
 from control_plane.domain.tenant_secrets import generate_tenant_secrets
 from control_plane.errors import ConcurrentUpdate
-from control_plane.providers.base import Provider
+from control_plane.providers.base import Provider, ReleaseUpdates
 from frostbyte_common.audit_checkpoint import key_id_of as audit_key_id_of
 from frostbyte_common.errors import FrostbyteError
+from frostbyte_common.version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,14 @@ AuditKeyReader = Callable[[Tenant], Awaitable[tuple[str, str]]]
 # key of the DEPROVISION event's detail holding an admin's waiver of the audit archive
 # ({"by": actor, "reason": ...}): a failed archive then no longer stops the job
 AUDIT_ARCHIVE_WAIVER = "audit_archive_waived"
+
+
+def default_version(provider: Provider) -> str:
+    """The release a provider deploys to a tenant that records none: its own default, else
+    this control plane's version (what the hetzner playbooks deploy)."""
+    if isinstance(provider, ReleaseUpdates):
+        return provider.default_version()
+    return __version__
 
 
 class Cancelled(Exception):
@@ -191,8 +200,11 @@ class Activate:
         tenant = ctx.tenant
         fingerprint = await asyncio.to_thread(ctx.provider.tls_fingerprint, tenant)
         audit_key = await self._audit_key(tenant, endpoint)
+        if tenant.version is None:  # the release a first provisioning deployed
+            tenant.version = default_version(ctx.provider)
         event = tenant.mark_provisioned(endpoint, actor=SYSTEM_ACTOR,
                                         tls_fingerprint=fingerprint, audit_key=audit_key)
+        event = dataclasses.replace(event, detail={**event.detail, "version": tenant.version})
         await _save_or_cancel(self._registry, tenant, event, TenantState.PROVISIONING)
         log.info("tenant %s: ACTIVE at %s (certificate %s)", tenant.slug, endpoint,
                  fingerprint or "none")
@@ -332,7 +344,7 @@ class Finish:
 
 def job_plans(registry: TenantRegistryPort, secrets: SecretStore,
               archiver: Archiver | None,
-              audit_keys: AuditKeyReader | None = None) -> dict[Operation, tuple[Step, ...]]:
+              audit_keys: AuditKeyReader | None = None) -> dict[str, tuple[Step, ...]]:
     """The steps of each queued operation, in order."""
     return {
         Operation.PROVISION: (Begin(registry), MakeSecrets(secrets), StopForReapply(),

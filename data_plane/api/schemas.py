@@ -331,6 +331,7 @@ class Liveness(BaseModel):
 
     status: Literal["ok"] = Field(description="Always ok.")
     tenant: str = Field(description="The tenant this data plane serves.")
+    version: str = Field(description="The data-plane release this process runs (PEP 440).")
 
 
 class Readiness(_Open):

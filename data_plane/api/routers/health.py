@@ -13,14 +13,16 @@ from data_plane.api import schemas
 from data_plane.api.auth import Caller, require
 from data_plane.api.dependencies import Health, Metrics, Settings
 from frostbyte_common.vendor_keys import CONTROL_SCOPE
+from frostbyte_common.version import __version__
 
 router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz", response_model=schemas.Liveness)
 def healthz(settings: Settings) -> dict[str, str]:
-    """Liveness: the process answers."""
-    return {"status": "ok", "tenant": settings.tenant}
+    """Liveness: the process answers, with the release it runs (the control plane checks it
+    after an update)."""
+    return {"status": "ok", "tenant": settings.tenant, "version": __version__}
 
 
 @router.get("/readyz", response_class=JSONResponse, responses={

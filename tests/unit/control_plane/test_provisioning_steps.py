@@ -40,6 +40,7 @@ from control_plane.services.provisioning_steps import (
     Verify,
     job_plans,
 )
+from frostbyte_common.version import __version__
 from tests.unit.control_plane.doubles import (
     InMemoryJobStore,
     InMemoryRegistry,
@@ -193,10 +194,12 @@ def test_activate_makes_the_tenant_active_at_the_applied_endpoint(world: World) 
     ctx = run(world.context(results={"apply": endpoint}))
     assert run(Activate(world.registry).run(ctx)) == f"ACTIVE at {endpoint}"
     tenant = run(world.registry.get("acme"))
-    assert (tenant.state, tenant.endpoint) == (TenantState.ACTIVE, endpoint)
+    # a first provisioning records the release it deployed (the provider's default)
+    assert (tenant.state, tenant.endpoint, tenant.version) == (
+        TenantState.ACTIVE, endpoint, __version__)
     event = world.registry.event_log[-1]
     assert (event.action.value, event.actor, event.detail) == (
-        "mark_provisioned", SYSTEM_ACTOR, {"endpoint": endpoint})
+        "mark_provisioned", SYSTEM_ACTOR, {"endpoint": endpoint, "version": __version__})
 
 
 def test_activate_without_an_endpoint_fails_the_step(world: World) -> None:

@@ -26,6 +26,7 @@ from data_plane.services.reports import ReportService
 from data_plane.services.suspension import SuspensionService
 from data_plane.settings import DataPlaneSettings
 from frostbyte_common import vendor_keys
+from frostbyte_common.version import __version__
 from tests.doubles.persistence import InMemoryTenantDatabase
 
 KEYS = {"reader": ["read"], "ingester": ["ingest", "read", "audit"], "control": ["control"]}
@@ -118,7 +119,8 @@ def test_a_suspended_tenant_refuses_vendor_calls_before_their_key_check(
     assert _error(client.get("/v1/batches")) == (403, "TENANT_SUSPENDED")
     assert _error(client.get("/v1/documents", headers={"Authorization": keys["reader"]})) == (
         403, "TENANT_SUSPENDED")
-    assert client.get("/healthz").json() == {"status": "ok", "tenant": "acme"}
+    assert client.get("/healthz").json() == {"status": "ok", "tenant": "acme",
+                                             "version": __version__}
     assert client.get("/control/v1/suspension", headers=control).json() == {"suspended": True}
 
 
