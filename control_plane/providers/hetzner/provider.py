@@ -36,14 +36,16 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from control_plane.adapters.releases import reported_version
 from control_plane.domain.lifecycle import Tenant
 from control_plane.domain.ports import CertificateAuthority, SecretStore
+from control_plane.domain.releases import image_tag, plan_update
 from control_plane.domain.tenant_secrets import with_data_keys
-from control_plane.errors import ProvisioningFailed
+from control_plane.errors import ProvisioningFailed, ReleaseNotFound, UpdateRolledBack
 from control_plane.providers.base import JobOutput
 from control_plane.providers.hetzner.ansible import PlaybookFailed, PlaybookRunner, build_inventory
 from control_plane.providers.hetzner.stack import (
@@ -69,6 +71,8 @@ log = logging.getLogger("control_plane.providers.hetzner")
 T = TypeVar("T")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # a job-log line: its UTC time (µs; whole seconds in logs written before) and its source
+# the message of a failed Ansible task, as its output line shows it
+_ANSIBLE_MSG = re.compile(r'"msg": "((?:[^"\\]|\\.)*)"')
 _STAMPED = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?Z) \[")
 
 
@@ -124,6 +128,11 @@ class HetznerOptions:
     inventory_vars: Mapping[str, Any] = field(default_factory=dict)
     timeouts: Timeouts = field(default_factory=Timeouts)
     playbook_timeout_s: float = 1800.0
+    # the release artifacts an update installs (issue 18): per version, the container
+    # images in ``images/<tag>/`` (``images.json`` and the archives, as ``make images``
+    # writes them) or, for the process engine, ``wheels/frostbyte-<version>-*.whl``. None:
+    # ``dist/`` beside the installed playbooks (the dataplane_update role's own default)
+    releases_dir: Path | None = None
     busy_retries: int = 3
     busy_backoff_s: float = 10.0
 
@@ -201,8 +210,12 @@ class HetznerProvider:
                  playbooks: PlaybookRunner, secrets: SecretStore, state_dir: Path,
                  sleep: Callable[[float], None] = time.sleep,
                  tunnels: SshTunnels | None = None,
-                 authority: CertificateAuthority | None = None) -> None:
+                 authority: CertificateAuthority | None = None,
+                 read_version: Callable[[Tenant], str] | None = None) -> None:
+        """``read_version``: the version a tenant's running data plane reports (default:
+        its ``/healthz`` through the control channel)."""
         self._opts = options
+        self._read_version = read_version or self._version_over_channel
         self._authority = authority
         self._tunnels = tunnels or SshTunnels()
         self._stacks = stacks
@@ -537,6 +550,103 @@ class HetznerProvider:
             self._stacks.remove(stack)
             self._known_hosts(slug).unlink(missing_ok=True)
             self._records.delete(slug)
+
+    # -- releases and updates (issue 18; the ReleaseUpdates port) ---------------------------
+    def default_version(self) -> str:
+        """What ``site.yml`` deploys to a new tenant: this control plane's version."""
+        return __version__
+
+    def _releases_dir(self) -> Path:
+        if self._opts.releases_dir is not None:
+            return self._opts.releases_dir
+        from control_plane.providers.hetzner.ansible import installed_playbooks
+
+        return installed_playbooks().parent / "dist"
+
+    def _release_vars(self, version: str) -> dict[str, Any]:
+        """``update.yml``'s variables for ``version``; ReleaseNotFound when its artifacts
+        are not here."""
+        root = self._releases_dir()
+        if self._opts.container_engine == "process":
+            wheels = sorted((root / "wheels").glob(f"frostbyte-{version}-*.whl"))
+            if not wheels:
+                raise ReleaseNotFound(f"no wheel of release {version} in {root / 'wheels'}")
+            return {"dataplane_update_version": version,
+                    "dataplane_update_release_src": str(wheels[-1])}
+        images = root / "images" / image_tag(version)
+        if not (images / "images.json").is_file():
+            raise ReleaseNotFound(f"no images of release {version} in {images} "
+                                  "(`make images` writes them)")
+        return {"dataplane_update_version": image_tag(version),
+                "dataplane_update_images_src": str(images)}
+
+    def check_release(self, tenant: Tenant, version: str) -> None:
+        """The release's artifacts are here. The schema is not checked here (the images'
+        migrations are not readable from this machine): a downgrade is logged as a warning,
+        and the runbook says to back the tenant up before one."""
+        plan = plan_update(tenant.slug, tenant.version or self.default_version(), version)
+        self._release_vars(plan.to_version)
+        if plan.downgrade:
+            log.warning("tenant %s: update to the older release %s; a rollback across a "
+                        "schema migration needs a backup", tenant.slug, plan.to_version)
+
+    def update(self, tenant: Tenant, config: TenantConfig, version: str) -> str:
+        """``update.yml`` (the dataplane_update role): new release beside the running one,
+        restarted, ready — or, in its rescue, the previous one put back and restarted; then
+        the version the data plane reports is checked. See the port for the outcomes."""
+        slug = tenant.slug
+        plan = plan_update(slug, tenant.version or self.default_version(), version)
+        variables = self._release_vars(plan.to_version)
+        with self._lock(slug):
+            record, endpoint = self._provisioned(slug)
+            try:
+                self._playbook(slug, record, "update.yml", variables)
+            except PlaybookFailed as exc:
+                # the role rolls back by itself; healthy on the old version = rolled back
+                reason = self._failure_reason(tenant, exc)
+                self._check_rolled_back(tenant, plan.from_version, reason)
+                raise UpdateRolledBack(reason, endpoint=endpoint) from exc
+        running = self._read_version(tenant)
+        if running == plan.to_version:
+            return endpoint
+        reason = f"the data plane reports version {running}, not {plan.to_version}"
+        with self._lock(slug):  # the role was content: put the previous release back
+            try:
+                self._playbook(slug, record, "update.yml",
+                               self._release_vars(plan.from_version))
+            except PlaybookFailed as exc:
+                raise ProvisioningFailed(f"update to {plan.to_version} failed ({reason}); "
+                                         f"the rollback failed too: {exc.message}") from exc
+        self._check_rolled_back(tenant, plan.from_version, reason)
+        raise UpdateRolledBack(reason, endpoint=endpoint)
+
+    def _failure_reason(self, tenant: Tenant, exc: PlaybookFailed) -> str:
+        """The role's own report ("Version V did not become ready; rolled back to W.") when
+        the job log has it, else the playbook's failure."""
+        lines = self.job_output(tenant, datetime.now(UTC) - timedelta(hours=1), None,
+                                200).lines
+        for line in reversed(lines):
+            if "did not become ready" in line:
+                said = _ANSIBLE_MSG.search(line)
+                return json.loads(f'"{said.group(1)}"') if said else \
+                    line.split("] ", 1)[-1].strip()
+        return exc.message
+
+    def _check_rolled_back(self, tenant: Tenant, previous: str, reason: str) -> None:
+        """The data plane is healthy and reports ``previous``; else the rollback failed."""
+        healthy = self.is_healthy(tenant)
+        try:
+            running = self._read_version(tenant) if healthy else None
+        except ProvisioningFailed:
+            running = None
+        if running != previous:
+            raise ProvisioningFailed(
+                f"update failed ({reason}) and the rollback to {previous} did not come back "
+                f"{'healthy' if not healthy else f'on {previous} (it reports {running})'}")
+
+    def _version_over_channel(self, tenant: Tenant) -> str:
+        with self.control_channel(tenant) as url:
+            return reported_version(url)
 
     def job_output(self, tenant: Tenant, since: datetime, until: datetime | None,
                    limit: int) -> JobOutput:
