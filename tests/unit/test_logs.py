@@ -175,7 +175,8 @@ def test_the_relay_keeps_a_log_line_and_wraps_anything_else() -> None:
      "ERROR: Can't open/parse the config file"),
     (b"LibClamAV Warning: cli_scanxz: decompress file size exceeds limits", "warning",
      "LibClamAV Warning: cli_scanxz: decompress file size exceeds limits"),
-    (b"connect to postgresql://u:pw@h/db failed", "info", "connect to postgresql://u:***@h/db failed"),
+    (b"connect to postgresql://u:pw@h/db failed", "info",
+     "connect to postgresql://u:***@h/db failed"),
 ])
 def test_the_relay_reads_nginx_and_clamd_levels(raw: bytes, level: str, event: str) -> None:
     line = json.loads(wrap_line(raw, logger="nginx"))

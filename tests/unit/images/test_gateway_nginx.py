@@ -121,7 +121,7 @@ def test_the_image_gateway_hides_control_and_metrics_from_vendors(
               .replace(f"include {tmp_path}/resolver.conf;", "")
               .replace("/etc/frostbyte/proxy.conf", str(IMAGE_GATEWAY / "proxy.conf"))
               .replace("http://api:8080", f"http://127.0.0.1:{upstream.port}")
-              .replace("access_log /dev/stdout;", "access_log off;"))
+              .replace("access_log /dev/stdout frostbyte_json;", "access_log off;"))
     proc = run_nginx(config, tmp_path, [vendor, control])
     try:
         with httpx.Client(base_url=f"https://127.0.0.1:{vendor}", verify=False,
