@@ -18,6 +18,7 @@ from procrastinate import exceptions as pexc
 from procrastinate.jobs import Job
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
 
+from frostbyte_common import logs
 from frostbyte_common.errors import DependencyUnavailable
 
 log = logging.getLogger(__name__)
@@ -131,7 +132,8 @@ def register_tasks(app: procrastinate.App, *, process: Callable[[str], object] |
                  pass_context=True)(process_document)
     if index is not None:
         def index_document(document_id: str) -> None:
-            index(document_id)
+            with logs.bound(document_id=document_id):  # the indexer's lines name it
+                index(document_id)
 
         app.task(name=INDEX_TASK, queue=INDEX_QUEUE, retry=retry)(index_document)
 
