@@ -5,7 +5,8 @@
     │   ├── IdempotencyKeyInvalid  INVALID_IDEMPOTENCY_KEY (400): empty, > 255 or unprintable
     │   ├── ValidationFailed
     │   │   ├── IntakeRejected         INVALID_MANIFEST, DUPLICATE_NAME (batch-level)
-    │   │   └── AuditRangeInvalid      AUDIT_RANGE_INVALID: a proof between impossible sizes
+    │   │   ├── AuditRangeInvalid      AUDIT_RANGE_INVALID: a proof between impossible sizes
+    │   │   └── UnknownEmbeddingModel  EMBEDDING_MODEL_UNKNOWN: a model no registry entry names
     │   ├── Forbidden
     │   │   ├── InsufficientScope      INSUFFICIENT_SCOPE: the key lacks ingest/read/audit
     │   │   └── TenantSuspended        TENANT_SUSPENDED
@@ -16,6 +17,7 @@
     │   │   └── AuditEventNotFound     AUDIT_EVENT_NOT_FOUND
     │   ├── Conflict
     │   │   ├── ModelMismatch          EMBEDDING_MODEL_MISMATCH: vectors of another model
+    │   │   ├── ReembedInProgress      REEMBED_IN_PROGRESS: a re-embedding is already running
     │   │   ├── DocumentHeld           DOCUMENT_HELD: erasing a QUARANTINED/SCAN_PENDING file
     │   │   └── IdempotencyKeyReused   IDEMPOTENCY_KEY_REUSED: the key names another manifest
     │   ├── PayloadTooLarge
@@ -76,9 +78,11 @@ __all__ = [
     "ObjectNotFound",
     "ObjectStoreUnavailable",
     "ObjectTampered",
+    "ReembedInProgress",
     "ScannerUnavailable",
     "TenantSuspended",
     "TooManyBatches",
+    "UnknownEmbeddingModel",
 ]
 
 
@@ -164,6 +168,18 @@ class ModelMismatch(Conflict):
     """Vectors of one embedding model would be mixed with another model's collection."""
 
     default_code = "EMBEDDING_MODEL_MISMATCH"
+
+
+class ReembedInProgress(Conflict):
+    """A re-embedding of the tenant's chunks is running: one at a time."""
+
+    default_code = "REEMBED_IN_PROGRESS"
+
+
+class UnknownEmbeddingModel(ValidationFailed):
+    """A model name that no entry of the registry (``domain.embedding_models``) has."""
+
+    default_code = "EMBEDDING_MODEL_UNKNOWN"
 
 
 class DocumentHeld(Conflict):

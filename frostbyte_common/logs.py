@@ -28,7 +28,6 @@ process that started it points at a log file or a pipe (the local provider's
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -43,6 +42,10 @@ from typing import Any, TextIO
 
 import structlog
 
+from frostbyte_common.log_relay import json_line, mask_text
+from frostbyte_common.log_relay import relay_argv as relay_argv  # the provider's, re-exported
+from frostbyte_common.log_relay import wrap_line as wrap_line
+
 #: The context fields a line carries when they are known.
 CONTEXT_FIELDS = ("tenant", "request_id", "batch_id", "document_id")
 REDACTED = "[redacted]"
@@ -51,21 +54,9 @@ REDACTED = "[redacted]"
 _SECRET_KEY = re.compile(
     r"(pass(word|wd|phrase)?|secret|token|authorization|api[_-]?key|cookie|credential|"
     r"private[_-]?key|conninfo|database_url)", re.IGNORECASE)
-#: ``scheme://user:password@`` in a URL, ``password=...`` in a libpq conninfo or a query, and
-#: ``Bearer <token>``: masked inside any string written.
-_SECRET_IN_TEXT = (
-    (re.compile(r"(?P<keep>[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+(?=@)"), r"\g<keep>***"),
-    (re.compile(r"(?P<keep>\b(password|passwd|secret|api_key|token)\s*=\s*)('[^']*'|[^\s&'\"]+)",
-                re.IGNORECASE), r"\g<keep>***"),
-    (re.compile(r"(?P<keep>\bBearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE), r"\g<keep>***"),
-)
 #: Attributes of every LogRecord: not copied into a line as ``extra`` fields.
 _RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {
     "message", "asctime", "color_message", "taskName"}
-#: Characters json.dumps(ensure_ascii=False) leaves raw that some readers take for line
-#: breaks (str.splitlines does): escaped, so a line is a line for every reader.
-_LINE_BREAKS = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"}
-
 
 @dataclass(frozen=True, slots=True)
 class LogSetup:
@@ -98,13 +89,6 @@ def _record_extras(_logger: Any, _name: str, event: MutableMapping[str, Any]
     return event
 
 
-def mask_text(text: str) -> str:
-    """``text`` with any password in a URL or conninfo and any bearer token masked."""
-    for pattern, replacement in _SECRET_IN_TEXT:
-        text = pattern.sub(replacement, text)
-    return text
-
-
 def _redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in list(event):
         value = event[key]
@@ -122,12 +106,8 @@ def _order(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> dict[st
 
 
 def render(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> str:
-    """One line of JSON (UTF-8 text kept as it is; control characters and anything a
-    reader could take for a line break escaped); values JSON lacks are written as text."""
-    text = json.dumps(event, ensure_ascii=False, default=str, separators=(",", ":"))
-    for raw, escaped in _LINE_BREAKS.items():
-        text = text.replace(raw, escaped)
-    return text
+    """The last processor: the line (:func:`frostbyte_common.log_relay.json_line`)."""
+    return json_line(event)
 
 
 def _stdlib_level(_logger: Any, name: str, event: MutableMapping[str, Any]
@@ -269,93 +249,3 @@ def _uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
         "uncaught exception in thread %s", args.thread.name if args.thread else "?",
         exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
 
-
-# -- the relay: what a process writes that is not a log line yet ---------------------------
-#: nginx's error-log prefix (``2026/12/02 10:00:00 [warn] 12#12: *3 ...``) and clamd's
-#: (``Wed Dec  2 10:00:00 2026 -> ...``, ``ERROR: ...``).
-_NGINX_LINE = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[(?P<level>[a-z]+)\] (?P<event>.*)$")
-_CLAMD_TIME = re.compile(r"^\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4} -> ")
-_LEVEL_PREFIX = re.compile(r"^(LibClamAV )?(?P<level>ERROR|Error|WARNING|Warning|WARN):\s*")
-_NGINX_LEVELS = {"debug": "debug", "info": "info", "notice": "info", "warn": "warning",
-                 "error": "error", "crit": "critical", "alert": "critical",
-                 "emerg": "critical"}
-_REQUIRED = ("time", "level", "event")
-
-
-def wrap_line(raw: bytes, *, logger: str, level: str = "info",
-              context: Mapping[str, Any] | None = None) -> str:
-    """One line a process wrote, as a log line: a JSON object that already is one (it has
-    time, level and event) is kept as it is; anything else — a library's plain text, nginx's
-    error log, clamd's log, a traceback printed before logging was configured — becomes
-    ``{"time", "level", "logger", "event", ...context}``, its level taken from the line where
-    it says (nginx's ``[warn]``, clamd's ``ERROR:``), else ``level``."""
-    text = raw.decode("utf-8", "replace").rstrip("\r\n")
-    if text.startswith("{"):
-        try:
-            found = json.loads(text)
-        except ValueError:
-            found = None
-        if isinstance(found, dict) and all(k in found for k in _REQUIRED):
-            return render(None, "", found) if any(c in text for c in _LINE_BREAKS) else text
-    event: dict[str, Any] = {"level": level}
-    if (nginx := _NGINX_LINE.match(text)) is not None:
-        event["level"] = _NGINX_LEVELS.get(nginx["level"], level)
-        text = nginx["event"]
-    else:
-        text = _CLAMD_TIME.sub("", text, count=1)
-        if (prefix := _LEVEL_PREFIX.match(text)) is not None:
-            event["level"] = "error" if prefix["level"].upper() == "ERROR" else "warning"
-    line = {"time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "level": event["level"], "logger": logger, "event": mask_text(text),
-            **(context or {})}
-    return render(None, "", line)
-
-
-def relay(source: Any, fd: int, *, logger: str, level: str = "info",
-          context: Mapping[str, Any] | None = None) -> None:
-    """Copy ``source`` (a binary stream) to the file descriptor ``fd`` line by line, each
-    line made a log line by :func:`wrap_line`, until ``source`` ends (every process that
-    held its other end has exited)."""
-    for raw in source:
-        if not raw.strip():
-            continue
-        data = (wrap_line(raw, logger=logger, level=level, context=context) + "\n"
-                ).encode("utf-8")
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-
-
-def relay_argv(python: str, *, logger: str, level: str = "info",
-               context: Mapping[str, str] | None = None) -> list[str]:
-    """The command of a relay process: reads its standard input, writes its standard output."""
-    argv = [python, "-m", "frostbyte_common.logs", "relay", "--logger", logger,
-            "--level", level]
-    for key, value in (context or {}).items():
-        argv += ["--field", f"{key}={value}"]
-    return argv
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m frostbyte_common.logs relay --logger NAME [--level L] [--field K=V]``."""
-    import argparse
-    import signal
-
-    parser = argparse.ArgumentParser(prog="python -m frostbyte_common.logs")
-    sub = parser.add_subparsers(dest="command", required=True)
-    cmd = sub.add_parser("relay", help="make every line of standard input a JSON log line")
-    cmd.add_argument("--logger", required=True)
-    cmd.add_argument("--level", default="info")
-    cmd.add_argument("--field", action="append", default=[], metavar="KEY=VALUE")
-    args = parser.parse_args(argv)
-    # the relay outlives a stop of its process's group: it ends when its input does
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    fields = dict(f.split("=", 1) for f in args.field if "=" in f)
-    relay(sys.stdin.buffer, sys.stdout.fileno(), logger=args.logger, level=args.level,
-          context=fields)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

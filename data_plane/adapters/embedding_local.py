@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from data_plane.domain.embedding_models import EmbeddingModelSpec
 from data_plane.domain.ports import ModelInfo
 from data_plane.errors import EmbeddingUnavailable
 from frostbyte_common.offline import silence_egress
@@ -96,7 +97,12 @@ class LocalEmbeddingProvider:
         num_threads: int | None = None,
         document_prefix: str = "",
         query_prefix: str = "",
+        spec: EmbeddingModelSpec | None = None,
     ) -> None:
+        """``spec``: the registered model this folder holds (``domain.embedding_models``):
+        its name and version are what the collection records, its dimension is checked
+        when it loads, and its prefixes are used (the prefix arguments are then ignored).
+        Without one, a folder is named by itself and versioned by its configuration."""
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         if precision not in ("auto", "fp32", "bf16"):
@@ -109,8 +115,9 @@ class LocalEmbeddingProvider:
         self._precision: Precision = resolve_precision(
             precision, has_native_bf16=precision == "auto" and native_bf16())
         self._num_threads = num_threads
-        self._document_prefix = document_prefix
-        self._query_prefix = query_prefix
+        self._spec = spec
+        self._document_prefix = spec.document_prefix if spec else document_prefix
+        self._query_prefix = spec.query_prefix if spec else query_prefix
         self._load_lock = threading.Lock()
         self._encode_lock = threading.Lock()
         self._st: SentenceTransformer | None = None
@@ -173,6 +180,7 @@ class LocalEmbeddingProvider:
             raise EmbeddingUnavailable(
                 "sentence-transformers/torch are not installed (the data-plane extra)"
             ) from exc
+        spec = self._spec
         if self._model_path is None:
             path = default_model_path()
             name = DEFAULT_MODEL_NAME
@@ -181,6 +189,10 @@ class LocalEmbeddingProvider:
             path = self._model_path
             name = path.name
             version = ""
+        if spec is not None:
+            name = spec.name
+            version = spec.version or (
+                importlib.metadata.version(spec.package) if spec.package else "")
         if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
             raise EmbeddingUnavailable(f"no sentence-transformers model in folder {path}")
         if not version:
@@ -199,4 +211,8 @@ class LocalEmbeddingProvider:
         dimension = st.get_embedding_dimension()
         if not dimension:
             raise EmbeddingUnavailable(f"the model in {path} does not state its dimension")
+        if spec is not None and dimension != spec.dimension:
+            raise EmbeddingUnavailable(
+                f"the model in {path} makes {dimension}-d vectors, but {spec.name} is "
+                f"registered as {spec.dimension}-d: the folder holds another model")
         return st, ModelInfo(name=name, version=version, dimension=int(dimension))

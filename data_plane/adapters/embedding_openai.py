@@ -68,7 +68,10 @@ class OpenAICompatibleEmbeddingProvider:
         max_retry_after: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
         rand: Callable[[], float] = random.random,
+        api_model: str | None = None,
     ) -> None:
+        """``api_model``: the model the API is asked for, when it calls it otherwise than
+        the name the collection records (``model.name``)."""
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         if max_retries < 0:
@@ -76,6 +79,7 @@ class OpenAICompatibleEmbeddingProvider:
         if requests_per_second is not None and requests_per_second <= 0:
             raise ValueError("requests_per_second must be positive")
         self._model = model
+        self._api_model = api_model or model.name
         self._url = base_url.rstrip("/") + "/embeddings"
         self._retry = RetryPolicy(
             attempts=max_retries + 1,
@@ -129,7 +133,7 @@ class OpenAICompatibleEmbeddingProvider:
     # -- one request, with retries ---------------------------------------------------------
 
     def _embed_batch(self, batch: list[str]) -> list[list[float]]:
-        body = {"model": self._model.name, "input": batch}
+        body = {"model": self._api_model, "input": batch}
 
         def attempt() -> httpx.Response:
             self._wait_for_rate_slot()

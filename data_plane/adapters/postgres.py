@@ -19,11 +19,12 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from data_plane.adapters import intake_records, policy_store
+from data_plane.adapters import embedding_collections, intake_records, policy_store
 from data_plane.adapters.audit_store import AuditStore
 from data_plane.domain.canonical import CanonicalDocument
 from data_plane.domain.chunking import Chunk
 from data_plane.domain.consistency import requeueable, requeued_event
+from data_plane.domain.embedding_models import ReembedRecord
 from data_plane.domain.events import (
     failed_event,
     indexed_event,
@@ -662,3 +663,55 @@ class TenantDatabase:
                 " VALUES (%s,%s,%s,%s) ON CONFLICT (singleton) DO NOTHING",
                 (collection, model.name, model.version, model.dimension))
 
+
+    # -- re-embedding (EmbeddingCollections; SQL in embedding_collections) -----------------
+
+    def start_reembed(self, reembed_id: uuid.UUID, collection: str, model: ModelInfo, *,
+                      actor: str) -> ReembedRecord:
+        with self._connection() as conn:
+            return embedding_collections.start(conn, reembed_id, collection, model, actor)
+
+    def reembed(self, reembed_id: uuid.UUID | None = None) -> ReembedRecord | None:
+        with self.transaction() as conn:
+            return embedding_collections.get(conn, reembed_id)
+
+    def chunks_to_reembed(self, collection: str, limit: int) -> list[StoredChunk]:
+        with self.transaction() as conn:
+            return embedding_collections.chunks_to_reembed(conn, collection, limit)
+
+    def chunks_with_vectors(self, collection: str, document_ids: Sequence[uuid.UUID]
+                            ) -> list[StoredChunk]:
+        with self.transaction() as conn:
+            return embedding_collections.chunks_with_vectors(conn, collection, document_ids)
+
+    def save_collection_vectors(self, reembed_id: uuid.UUID, collection: str, model: str,
+                                vectors: Sequence[tuple[str, Sequence[float]]]) -> int:
+        with self.transaction() as conn:
+            return embedding_collections.save_vectors(conn, reembed_id, collection, model,
+                                                      vectors)
+
+    def count_reembed_total(self, reembed_id: uuid.UUID) -> int:
+        with self.transaction() as conn:
+            return embedding_collections.count_total(conn, reembed_id)
+
+    def visible_chunk_ids(self) -> set[str]:
+        with self.transaction() as conn:
+            return embedding_collections.visible_chunk_ids(conn)
+
+    def interrupted_reembeds(self) -> list[ReembedRecord]:
+        with self.transaction() as conn:
+            return embedding_collections.interrupted(conn)
+
+    def switch_collection(self, reembed_id: uuid.UUID, collection: str,
+                          model: ModelInfo) -> None:
+        with self.transaction() as conn:
+            embedding_collections.switch(conn, self.audit, reembed_id, collection, model)
+
+    def fail_reembed(self, reembed_id: uuid.UUID, error: str) -> None:
+        with self.transaction() as conn:
+            embedding_collections.fail(conn, reembed_id, error)
+
+    def replace_chunk_vectors(self, document_id: uuid.UUID, model: str,
+                              vectors: Sequence[tuple[str, Sequence[float]]]) -> None:
+        with self.transaction() as conn:
+            embedding_collections.replace_vectors(conn, document_id, model, vectors)

@@ -29,6 +29,7 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -395,6 +396,12 @@ class QdrantEdgeVectorIndex:
                         shard.close()
             finally:
                 self._release_folder_lock()
+
+    def drop(self) -> None:
+        """Close the index and delete its folder (shard, model file, lock) whole."""
+        with self._lock:
+            self.close()
+            shutil.rmtree(self._folder, ignore_errors=True)
 
 
 def _take_folder_lock(folder: Path) -> int:

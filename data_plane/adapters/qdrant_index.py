@@ -322,6 +322,12 @@ class QdrantVectorIndex:
         with self._lock:
             self._client.close()
 
+    def drop(self) -> None:
+        """Delete the collection with every point, then release the client."""
+        with self._calling("drop"):
+            self._client.delete_collection(self._collection)
+        self.close()
+
 
 def _document_filter(document_id: str) -> models.Filter:
     return models.Filter(

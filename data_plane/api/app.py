@@ -22,7 +22,16 @@ from data_plane import wiring
 from data_plane.api.auth import Caller, admit, authenticated_caller, refuse_when_suspended
 from data_plane.api.errors import install_error_handlers
 from data_plane.api.metrics import RequestMetrics
-from data_plane.api.routers import audit, batches, control, documents, health, quarantine, search
+from data_plane.api.routers import (
+    audit,
+    batches,
+    control,
+    documents,
+    health,
+    quarantine,
+    reembed,
+    search,
+)
 from data_plane.api.routers.batches import upload_scratch
 from data_plane.api.routers.control import CONTROL_PREFIX
 from data_plane.api.schemas import describe_manifest
@@ -87,5 +96,5 @@ def include_routers(app: FastAPI) -> None:
     """Every route of the tenant API."""
     for router in (batches.router, documents.router, search.router, health.router,
                    audit.router, quarantine.router, control.router,
-                   quarantine.control_router, web.router):
+                   quarantine.control_router, reembed.router, web.router):
         app.include_router(router)

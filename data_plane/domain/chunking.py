@@ -27,6 +27,7 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from data_plane.domain.canonical import (
     CanonicalDocument,
@@ -82,8 +83,17 @@ class _Piece:
     splittable: bool  # a part of a split element: may carry overlap from its predecessor
 
 
-def embedding_text(chunk: Chunk) -> str:
-    """The text to embed: the heading path ("A > B") as context, a blank line, the text."""
+class _Embeddable(Protocol):
+    @property
+    def heading_path(self) -> tuple[str, ...]: ...
+
+    @property
+    def text(self) -> str: ...
+
+
+def embedding_text(chunk: _Embeddable) -> str:
+    """The text to embed: the heading path ("A > B") as context, a blank line, the text
+    (of a chunk being made, or of a stored one being re-embedded)."""
     if not chunk.heading_path:
         return chunk.text
     return " > ".join(chunk.heading_path) + "\n\n" + chunk.text

@@ -15,6 +15,7 @@ from typing import Any, BinaryIO, Protocol
 
 from data_plane.domain.canonical import CanonicalDocument
 from data_plane.domain.chunking import Chunk
+from data_plane.domain.embedding_models import ReembedRecord
 from data_plane.domain.idempotency import DEFAULT_TTL_S, IdempotentBatch
 from data_plane.domain.intake import DocStatus, Reason
 from data_plane.domain.intake_content import Sniffed
@@ -133,6 +134,10 @@ class VectorIndex(Protocol):
         """Delete these points; returns how many were there."""
 
     def close(self) -> None: ...
+
+    def drop(self) -> None:
+        """Close the collection and delete it with every point (a collection left behind
+        by a re-embedding); dropping one that does not exist is not an error."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,6 +362,58 @@ class IndexModel(Protocol):
 
     def record_index_model(self, collection: str, model: ModelInfo) -> None:
         """Record the collection's model once; the first record stays."""
+
+
+class EmbeddingCollections(Protocol):
+    """Re-embedding (issue 18): the vectors of a collection being built, kept apart from
+    the active ones in ``chunks.embedding`` until one transaction flips the active
+    collection and moves them in."""
+
+    def start_reembed(self, reembed_id: uuid.UUID, collection: str, model: ModelInfo, *,
+                      actor: str) -> ReembedRecord:
+        """Record a running re-embedding into ``collection``; ``ReembedInProgress`` when
+        one is running already."""
+
+    def reembed(self, reembed_id: uuid.UUID | None = None) -> ReembedRecord | None:
+        """The re-embedding with this id, or the latest one (None: there is none)."""
+
+    def chunks_to_reembed(self, collection: str, limit: int) -> list[StoredChunk]:
+        """Chunks of documents search may show that have no vector for ``collection`` yet,
+        at most ``limit``, in a stable order."""
+
+    def chunks_with_vectors(self, collection: str, document_ids: Sequence[uuid.UUID]
+                            ) -> list[StoredChunk]:
+        """The chunks of these documents with their vectors of ``collection`` (those
+        that have one)."""
+
+    def save_collection_vectors(self, reembed_id: uuid.UUID, collection: str, model: str,
+                                vectors: Sequence[tuple[str, Sequence[float]]]) -> int:
+        """Keep these ``(chunk_id, vector)`` for ``collection`` (a chunk erased meanwhile is
+        skipped) and count them as done; how many were kept."""
+
+    def count_reembed_total(self, reembed_id: uuid.UUID) -> int:
+        """Record how many chunks it has in all (done, and still to do); that number."""
+
+    def visible_chunk_ids(self) -> set[str]:
+        """The ids of every chunk search may show (what a collection must hold)."""
+
+    def interrupted_reembeds(self) -> list[ReembedRecord]:
+        """End FAILED (forgetting their vectors) the re-embeddings still RUNNING when a
+        data plane starts (the process that ran them stopped); those."""
+
+    def switch_collection(self, reembed_id: uuid.UUID, collection: str,
+                          model: ModelInfo) -> None:
+        """In one transaction: ``chunks.embedding`` takes the collection's vectors, the
+        active collection becomes ``collection`` (``vector_index``), the re-embedding ends
+        SWITCHED, ``embedding.switched`` is appended to the audit chain."""
+
+    def fail_reembed(self, reembed_id: uuid.UUID, error: str) -> None:
+        """End it FAILED and forget its vectors (the active collection is untouched)."""
+
+    def replace_chunk_vectors(self, document_id: uuid.UUID, model: str,
+                              vectors: Sequence[tuple[str, Sequence[float]]]) -> None:
+        """Replace the vectors of the document's chunks with ``model``'s (a document
+        embedded with the model of the collection that was active before a switch)."""
 
 
 class ConsistencyRecords(Protocol):

@@ -14,6 +14,7 @@ from data_plane.services.documents import DocumentService
 from data_plane.services.health import HealthService
 from data_plane.services.intake import IntakeService
 from data_plane.services.intake_quarantine import QuarantineService
+from data_plane.services.reembed import ReembedService
 from data_plane.services.reports import ReportService
 from data_plane.services.search import SearchService
 from data_plane.services.suspension import SuspensionService
@@ -34,3 +35,5 @@ class Services:
     health: HealthService
     consistency: ConsistencyService
     web_sessions: WebSessionService
+    #: re-embedding into another model (the process that owns the index)
+    reembed: ReembedService | None = None

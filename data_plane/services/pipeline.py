@@ -13,13 +13,14 @@ chunks are replaced in one transaction, and Qdrant point ids derive from chunk i
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -37,6 +38,7 @@ from data_plane.domain.ports import (
     IndexModel,
     IndexPoint,
     JobQueue,
+    ModelInfo,
     NoMetrics,
     ObjectStore,
     Parser,
@@ -100,6 +102,9 @@ class PipelineStore(Documents, PipelineRecords, Protocol):
 
 class IndexStore(Documents, Chunks, IndexModel, Protocol):
     """What the indexer needs of the system of record."""
+
+    def replace_chunk_vectors(self, document_id: uuid.UUID, model: str,
+                              vectors: Sequence[tuple[str, Sequence[float]]]) -> None: ...
 
 
 def nothing_to_do(row: DocumentRecord | None) -> ProcessOutcome | None:
@@ -397,26 +402,54 @@ def _with_lineage(doc: CanonicalDocument, chunks: list[Chunk], model: str) -> Ca
     return doc.model_copy(update={"lineage": (*doc.lineage, step)})
 
 
+@dataclass(frozen=True, slots=True)
+class ActiveCollection:
+    """The collection search and the indexer use, with the embedder of its model: swapped
+    whole by a re-embedding's switch, so a reader holding one never mixes two models."""
+
+    name: str
+    index: VectorIndex
+    embedder: EmbeddingProvider
+
+    @property
+    def model(self) -> ModelInfo:
+        return self.embedder.model
+
+
+#: Opens a collection by name for a model (name) with that model's embedder.
+CollectionOpener = Callable[[str, str], ActiveCollection]
+
+
 class IndexService:
     """Projects committed chunks into the vector index and marks documents INDEXED.
 
     In the embedded default this runs in the one process that owns the local Qdrant
-    folder; the collection can be rebuilt from PostgreSQL at any time."""
+    folder; the collection can be rebuilt from PostgreSQL at any time. A re-embedding
+    (:mod:`data_plane.services.reembed`) builds another collection and :meth:`switch_to`
+    makes it the active one; a chunk still carrying the previous model's vector is
+    embedded again with the active model before it is projected. ``opener`` lets a
+    process that is not the one switching (a worker indexing into a Qdrant server) follow
+    the active collection PostgreSQL records."""
 
     def __init__(self, *, db: IndexStore, index: VectorIndex,
                  embedder: EmbeddingProvider, collection: str,
+                 opener: CollectionOpener | None = None,
                  metrics: PipelineMetrics | None = None) -> None:
         self._db = db
         self._metrics: PipelineMetrics = metrics or NoMetrics()
-        self._index = index
-        self._embedder = embedder
-        self._collection = collection
+        self._active = ActiveCollection(collection, index, embedder)
+        self._opener = opener
         self._lock = threading.Lock()
         self._ready = False
 
     @property
+    def active(self) -> ActiveCollection:
+        """The collection in use now (read it once and use that one throughout)."""
+        return self._active
+
+    @property
     def vector_index(self) -> VectorIndex:
-        return self._index
+        return self._active.index
 
     @property
     def lock(self) -> threading.Lock:
@@ -426,27 +459,45 @@ class IndexService:
     def ensure(self) -> None:
         if self._ready:
             return
-        model = self._embedder.model
+        active = self._active
+        model = active.model
         with self._lock:
-            self._index.ensure(model)
-            self._db.record_index_model(self._collection, model)
+            active.index.ensure(model)
+            self._db.record_index_model(active.name, model)
             self._ready = True
+
+    def switch_to(self, new: ActiveCollection) -> ActiveCollection:
+        """Make ``new`` the active collection (call with :attr:`lock` held, after
+        PostgreSQL records it); the previous one, for the caller to drop."""
+        old, self._active = self._active, new
+        return old
+
+    def follow_recorded(self) -> None:
+        """Switch to the collection PostgreSQL names as active, when another process
+        switched it (a no-op without an opener, or when it is the active one)."""
+        if self._opener is None:
+            return
+        recorded = self._db.recorded_index_model()
+        if recorded is None or recorded.collection == self._active.name:
+            return
+        new = self._opener(recorded.collection, recorded.model)
+        with self._lock:
+            old = self.switch_to(new)
+        log.info("following the switch to collection %s (%s)", new.name, new.model.name)
+        old.index.close()
 
     def index(self, document_id: str) -> int:
         """Upsert the document's points; mark it INDEXED; drop superseded versions."""
         self.ensure()
+        self.follow_recorded()
         doc_uuid = uuid.UUID(document_id)
         row = self._db.get_document(doc_uuid)
         if row is None or row.status is not DocStatus.PROCESSING or row.stage != STAGE_EMBEDDED:
             return 0
-        points = _points(self._db.document_chunks(doc_uuid), row)
-        model = self._embedder.model
         started = time.perf_counter()
-        with self._lock:
-            self._index.delete_document(document_id)
-            self._index.upsert(model, points)
+        written, points = self._project(doc_uuid, row, replace=True)
         seconds = time.perf_counter() - started
-        superseded = self._db.mark_indexed(doc_uuid, len(points), seconds)
+        superseded = self._db.mark_indexed(doc_uuid, points, seconds)
         if superseded is not None:
             self._metrics.stage_seconds("index", seconds)
             self._metrics.document_final(DocStatus.INDEXED.value, None)
@@ -454,12 +505,45 @@ class IndexService:
             # Erased between the read above and now: its erasure may have deleted the
             # points before they were written, so delete them again.
             with self._lock:
-                self._index.delete_document(document_id)
+                self._active.index.delete_document(document_id)
             return 0
         with self._lock:
             for old in superseded:
-                self._index.delete_document(str(old))
-        return len(points)
+                self._active.index.delete_document(str(old))
+        while True:  # a switch between the upsert and now: project it there as well
+            with self._lock:
+                if self._active is written:
+                    return points
+            written, points = self._project(doc_uuid, row, replace=True)
+
+    def _project(self, doc_uuid: uuid.UUID, row: DocumentRecord | None, *,
+                 replace: bool = False) -> tuple[ActiveCollection, int]:
+        """Upsert the document's points into the active collection (its chunks embedded
+        again first when they carry another model's vectors); the collection written."""
+        while True:
+            active = self._active
+            chunks = self._current_vectors(doc_uuid, active)
+            points = index_points(chunks, row)
+            with self._lock:
+                if self._active is not active:
+                    continue  # switched while embedding: do it for the new one
+                if replace:
+                    active.index.delete_document(str(doc_uuid))
+                active.index.upsert(active.model, points)
+            return active, len(points)
+
+    def _current_vectors(self, doc_uuid: uuid.UUID,
+                         active: ActiveCollection) -> list[StoredChunk]:
+        chunks = self._db.document_chunks(doc_uuid)
+        stale = [c for c in chunks if c.embedding_model != active.model.name]
+        if not stale:
+            return chunks
+        vectors = active.embedder.embed_documents([embedding_text(c) for c in stale])
+        fresh = {c.chunk_id: v for c, v in zip(stale, vectors, strict=True)}
+        self._db.replace_chunk_vectors(doc_uuid, active.model.name, list(fresh.items()))
+        return [dataclasses.replace(c, embedding_model=active.model.name,
+                                    embedding=tuple(fresh[c.chunk_id]))
+                if c.chunk_id in fresh else c for c in chunks]
 
     def restore_if_lost(self) -> int:
         """Rebuild an empty index while PostgreSQL has indexed documents (a new index folder
@@ -467,7 +551,7 @@ class IndexService:
         the points written (0 when nothing was lost)."""
         self.ensure()
         with self._lock:
-            empty = self._index.count() == 0
+            empty = self._active.index.count() == 0
         if not empty or next(iter(self._db.all_indexed_documents()), None) is None:
             return 0
         points = self.rebuild()
@@ -483,17 +567,12 @@ class IndexService:
         point ids derive from chunk ids); returns how many points were written."""
         self.ensure()
         total = 0
-        model = self._embedder.model
         for doc_uuid in document_ids:
-            points = _points(self._db.document_chunks(doc_uuid),
-                             self._db.get_document(doc_uuid))
-            with self._lock:
-                self._index.upsert(model, points)
-            total += len(points)
+            total += self._project(doc_uuid, self._db.get_document(doc_uuid))[1]
         return total
 
 
-def _points(chunks: list[StoredChunk],
+def index_points(chunks: list[StoredChunk],
             document: DocumentRecord | None = None) -> list[IndexPoint]:
     """Pure: stored chunks → index points (payload carries ids and the document's class
     for filters, never text)."""

@@ -11,6 +11,7 @@ import csv
 import io
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -36,7 +37,10 @@ class ReportStore(Batches, AuditLog, Protocol):
 
 
 class ReportService:
-    def __init__(self, db: ReportStore, *, embedding_model: dict[str, Any]) -> None:
+    def __init__(self, db: ReportStore, *,
+                 embedding_model: dict[str, Any] | Callable[[], dict[str, Any]]) -> None:
+        """``embedding_model``: the index's model, or what reads it at each report (a
+        re-embedding switches it)."""
         self._db = db
         self._embedding_model = embedding_model
 
@@ -81,7 +85,8 @@ class ReportService:
                                           if d.safety_verdict)),
             },
             "seconds_by_stage": _stage_totals(docs),
-            "embedding_model": self._embedding_model,
+            "embedding_model": (self._embedding_model() if callable(self._embedding_model)
+                                else self._embedding_model),
             "audit": {"head_seq": seq, "head_hash": head,
                       "latest_checkpoint": checkpoint.to_json() if checkpoint else None},
             "documents": rows,

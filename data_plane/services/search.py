@@ -64,13 +64,20 @@ class SearchService:
 
     def search(self, request: SearchRequest, *, actor: str) -> SearchResponse:
         self._indexer.ensure()
-        model = self._embedder.model
-        vector = self._embedder.embed_query(request.query)
-        # Ask for extra candidates: a nominated chunk of a superseded or deleted document
-        # is dropped when read back from PostgreSQL.
-        with self._indexer.lock:
-            candidates = self._index.search(model, vector, request.top_k * 2,
-                                            index_filter(request))
+        while True:
+            # One collection throughout, with its own model: a re-embedding's switch
+            # between the query's embedding and the search means doing both again there.
+            active = self._indexer.active
+            model = active.model
+            vector = active.embedder.embed_query(request.query)
+            # Ask for extra candidates: a nominated chunk of a superseded or deleted
+            # document is dropped when read back from PostgreSQL.
+            with self._indexer.lock:
+                if self._indexer.active is not active:
+                    continue
+                candidates = active.index.search(model, vector, request.top_k * 2,
+                                                 index_filter(request))
+            break
         rows = self._db.chunks_by_ids([str(c.payload["chunk_id"]) for c in candidates])
         found = [(row, cand.score) for cand in candidates
                  if (row := rows.get(str(cand.payload["chunk_id"]))) is not None]

@@ -20,7 +20,7 @@ from fastapi import FastAPI
 
 from frostbyte_common import logs
 from frostbyte_common.http_errors import install_error_handlers
-from frostbyte_common.logs import wrap_line
+from frostbyte_common.log_relay import relay_argv, wrap_line
 from frostbyte_common.request_context import REQUEST_ID_HEADER
 
 
@@ -186,7 +186,7 @@ def test_the_relay_reads_nginx_and_clamd_levels(raw: bytes, level: str, event: s
 def test_the_relay_process_turns_its_input_into_lines() -> None:
     given = b'plain "text"\n\n{"time":"t","level":"info","event":"kept"}\nlast without newline'
     done = subprocess.run(
-        logs.relay_argv(sys.executable, logger="clamd", context={"tenant": "acme"}),
+        relay_argv(sys.executable, logger="clamd", context={"tenant": "acme"}),
         input=given, capture_output=True, timeout=60, check=True)
     out = [json.loads(x) for x in done.stdout.decode().splitlines()]
     assert [o["event"] for o in out] == ['plain "text"', "kept", "last without newline"]
@@ -252,3 +252,14 @@ def test_a_failed_request_logs_its_traceback_and_a_500_access_line(
     assert access["status"] == 500 and access["request_id"] == rid
     failure = next(r for r in records if "exception" in r)
     assert "RuntimeError: route bug" in failure["exception"] and failure["request_id"] == rid
+
+
+def test_the_relay_loads_no_logging_library() -> None:
+    """A relay runs beside every process of every tenant: an interpreter and the standard
+    library, not structlog (which would double its memory)."""
+    code = ("import sys, frostbyte_common.log_relay; "
+            "sys.exit(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "{'structlog', 'pydantic', 'httpx', 'fastapi'}) or 0)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
