@@ -13,11 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from control_plane.domain.lifecycle import TenantState
-from control_plane.domain.ports import JobStorePort, SecretStore, TenantRegistryPort
+from control_plane.domain.ports import (
+    ControlPlaneMetrics,
+    JobStorePort,
+    SecretStore,
+    TenantRegistryPort,
+)
 from control_plane.domain.tenant_config import effective_config
 from control_plane.domain.tenant_secrets import (
     CONTROL_KEY,
@@ -44,8 +50,10 @@ ROTATE = "rotate"  # the job's operation
 class SecretRotationService:
     def __init__(self, registry: TenantRegistryPort, providers: Mapping[str, Provider],
                  store: JobStorePort, secrets: SecretStore,
-                 control: DataPlaneControlService) -> None:
+                 control: DataPlaneControlService, *,
+                 metrics: ControlPlaneMetrics | None = None) -> None:
         self._registry = registry
+        self._metrics = metrics
         self._providers = dict(providers)
         self._store = store
         self._secrets = secrets
@@ -65,6 +73,7 @@ class SecretRotationService:
                                    f"({job.job_id}); try again when it ends")
         issued: list[IssuedVendorKey] = []
         reissued: list[dict[str, str]] = []  # old and new vendor key ids
+        started = time.monotonic()
         try:
             provider = provider_for(self._providers, tenant)
             await self._store.set_status(job.job_id, "running")
@@ -114,10 +123,16 @@ class SecretRotationService:
                                        self._audit_message(tenant.audit_public_key, event))
         except FrostbyteError as exc:
             await self._store.set_status(job.job_id, "failed", exc.message)
+            self._ended("failed", started)
             raise
         await self._store.set_status(job.job_id, "succeeded")
+        self._ended("succeeded", started)
         log.info("tenant %s: secrets rotated by %s (%d vendor keys)", slug, actor, len(issued))
         return job.job_id, issued
+
+    def _ended(self, outcome: str, started: float) -> None:
+        if self._metrics is not None:
+            self._metrics.observe_job(ROTATE, outcome, time.monotonic() - started)
 
     @staticmethod
     def _audit_message(recorded: str | None, event: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from control_plane.services.provisioning import JobRunner
 from control_plane.services.provisioning_steps import Apply, StepContext
 from tests.unit.control_plane.doubles import RecordingProvider
 from tests.unit.control_plane.test_provisioning_steps import World
+from tests.unit.control_plane.test_services import Plane
 
 ADMIN = "root"
 
@@ -133,3 +135,22 @@ def test_a_job_reports_its_operation_outcome_and_duration() -> None:
         assert seen[key] == 1
     assert seen[("frostbyte_cp_job_failures_total",
                  frozenset({("operation", "provision")}))] == 1
+
+
+def test_the_wired_services_report_provisioning_and_rotation_jobs(tmp_path: Path) -> None:
+    plane = Plane(tmp_path)
+
+    async def scenario() -> None:
+        await plane.active("acme")
+        await plane.services.rotation.rotate("acme", actor=ADMIN)
+        scraped = await plane.services.metrics.scrape()
+        seen.update({(s.name, frozenset(s.labels.items())): s.value
+                     for family in text_string_to_metric_families(scraped.decode())
+                     for s in family.samples})
+
+    seen: dict[tuple[str, frozenset[Any]], float] = {}
+    asyncio.run(scenario())
+    for operation in ("provision", "rotate"):
+        assert seen[("frostbyte_cp_job_duration_seconds_count", frozenset(
+            {("operation", operation), ("outcome", "succeeded")}))] == 1, operation
+    assert seen[("frostbyte_cp_tenants", frozenset({("state", "ACTIVE")}))] == 1
