@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from control_plane.domain.health import DriftedResource
 from control_plane.providers.hetzner.stack import (
     OutputSink,
     StackBusy,
@@ -78,6 +79,31 @@ def _mapped(stack: str, what: str) -> Iterator[None]:
     except FileNotFoundError:
         raise StackUnavailable("the Pulumi CLI is not installed on the control plane's host"
                                ) from None
+
+
+#: what a refresh step does to the record of a resource that drifted (the engine reports a
+#: refresh's result op on the resource's outputs event: same, update or delete)
+DRIFT_OPS = frozenset({"update", "delete", "replace"})
+
+
+def drifted_resource(event: Any) -> DriftedResource | None:
+    """The resource an engine event of a refresh preview reports drifted, or None: its URN,
+    type, op and the names of the properties that differ (the engine's ``diffs``, else the
+    outputs whose values differ — compared here, never kept). The stack and its providers
+    (``pulumi:`` types) are not cloud resources."""
+    step = getattr(event, "res_outputs_event", None)
+    if step is None:
+        return None
+    meta = step.metadata
+    op = str(getattr(meta.op, "value", meta.op))
+    kind = str(meta.type)
+    if op not in DRIFT_OPS or kind.startswith("pulumi:"):
+        return None
+    names = {str(name) for name in (meta.diffs or ())}
+    if not names and meta.old is not None and meta.new is not None:
+        old, new = dict(meta.old.outputs or {}), dict(meta.new.outputs or {})
+        names = {key for key in old.keys() | new.keys() if old.get(key) != new.get(key)}
+    return DriftedResource(urn=str(meta.urn), kind=kind, op=op, properties=tuple(sorted(names)))
 
 
 class AutomationStackRunner:
@@ -174,6 +200,26 @@ class AutomationStackRunner:
             self._with_deadline(handle, stack, "refresh", timeout_s,
                                 lambda: handle.refresh(on_output=on_output, on_error=on_output,
                                                        color="never"))
+
+    def drift(self, stack: str, config: StackConfig, on_output: OutputSink,
+              timeout_s: float) -> list[DriftedResource]:
+        """``preview_refresh``: what a refresh would change in the stack's record, read from
+        the engine's events (nothing is written)."""
+        found: dict[str, DriftedResource] = {}
+
+        def on_event(event: Any) -> None:
+            resource = drifted_resource(event)
+            if resource is not None:
+                found[resource.urn] = resource
+
+        with _mapped(stack, "refresh preview"):
+            handle = self._stack(stack, create=False, environment=config.environment)
+            self._configure(handle, config)
+            self._with_deadline(
+                handle, stack, "refresh preview", timeout_s,
+                lambda: handle.preview_refresh(on_output=on_output, on_error=on_output,
+                                               on_event=on_event, color="never"))
+        return sorted(found.values(), key=lambda r: r.urn)
 
     def destroy(self, stack: str, config: StackConfig, on_output: OutputSink,
                 timeout_s: float) -> None:

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from control_plane.adapters.releases import reported_version
+from control_plane.domain.health import DriftedResource
 from control_plane.domain.lifecycle import Tenant
 from control_plane.domain.ports import CertificateAuthority, SecretStore
 from control_plane.domain.releases import image_tag, plan_update
@@ -550,6 +551,22 @@ class HetznerProvider:
             self._stacks.remove(stack)
             self._known_hosts(slug).unlink(missing_ok=True)
             self._records.delete(slug)
+
+    # -- drift checks (providers.base.DriftCheck) -------------------------------------------
+    def check_drift(self, tenant: Tenant) -> list[DriftedResource]:
+        """A preview of ``pulumi refresh`` of the tenant's stack, with the config it was last
+        applied with: the resources that differ at Hetzner. The state is not written (an
+        admin decides: re-apply the config, or fix the resource); the output goes to the job
+        log as ``[drift]``. Under the tenant's lock, so never beside an ``up`` of ours."""
+        slug = tenant.slug
+        with self._lock(slug):
+            record = self._records.load(slug)
+            if record is None or record.outputs is None:
+                raise ProvisioningFailed(f"tenant {slug!r} has no stack to check for drift")
+            stored = self._stored_config(record)
+            return self._retrying("refresh preview", lambda: self._stacks.drift(
+                self.stack_name(slug), stored, self._sink(slug, "drift"),
+                self._opts.timeouts.refresh_s))
 
     # -- releases and updates (issue 18; the ReleaseUpdates port) ---------------------------
     def default_version(self) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from control_plane.domain.health import DriftedResource
 from control_plane.errors import ProvisioningFailed
 
 OutputSink = Callable[[str], None]
@@ -88,6 +89,12 @@ class StackRunner(Protocol):
     def destroy(self, stack: str, config: StackConfig, on_output: OutputSink,
                 timeout_s: float) -> None:
         """Destroy every resource of the stack (raises :class:`StackNotFound` if none)."""
+        ...
+
+    def drift(self, stack: str, config: StackConfig, on_output: OutputSink,
+              timeout_s: float) -> list[DriftedResource]:
+        """A preview of ``refresh`` (the state is not written): the cloud resources whose
+        real state differs from the stack's record, by URN (raises :class:`StackNotFound`)."""
         ...
 
     def outputs(self, stack: str) -> dict[str, Any]:
