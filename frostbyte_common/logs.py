@@ -230,6 +230,13 @@ def bound(**fields: Any) -> Iterator[None]:
         structlog.contextvars.bind_contextvars(**before)
 
 
+def request_id_header() -> dict[str, str]:
+    """``{"X-Request-ID": id}`` of the request being served (empty outside one): a call one
+    plane makes to the other for it carries it on, so both planes' lines share the id."""
+    rid = structlog.contextvars.get_contextvars().get("request_id")
+    return {"X-Request-ID": str(rid)} if rid else {}
+
+
 def context() -> dict[str, Any]:
     """The context fields bound now."""
     return dict(structlog.contextvars.get_contextvars())

@@ -29,6 +29,7 @@ import httpx
 
 from control_plane.domain.ports import ControlKeyRefused, QuarantineAction
 from control_plane.errors import DataPlaneError, DocumentNotFound
+from frostbyte_common import logs
 
 UNIX_SCHEME = "http+unix"
 
@@ -79,7 +80,8 @@ class DataPlaneControl:
                 transport = httpx.AsyncHTTPTransport(uds=str(self._socket))
             async with httpx.AsyncClient(transport=transport, verify=self._verify,
                                          timeout=self._timeout_s) as client:
-                response = await client.request(method, url, headers=self._headers,
+                response = await client.request(method, url,
+                                                headers=self._headers | logs.request_id_header(),
                                                 json=json, params=params)
         except httpx.HTTPError as exc:
             raise DataPlaneError(f"the data plane at {self._endpoint} cannot be reached "

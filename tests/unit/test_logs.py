@@ -263,3 +263,25 @@ def test_the_relay_loads_no_logging_library() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_call_to_a_data_plane_carries_the_request_id_it_serves() -> None:
+    """An admin's request id reaches the data plane's lines of the control call it made."""
+    from control_plane.adapters.data_plane_control import DataPlaneControl
+
+    sent: list[str | None] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers.get(REQUEST_ID_HEADER))
+        return httpx.Response(200, json={"suspended": False})
+
+    control = DataPlaneControl("http://dp.test", "ck", actor="admin:ops",
+                               transport=httpx.MockTransport(answer))
+
+    async def calls() -> None:
+        await control.suspended()  # outside a request: no id
+        with logs.bound(request_id="admin-req-7"):
+            await control.suspended()
+
+    asyncio.run(calls())
+    assert sent == [None, "admin-req-7"]
