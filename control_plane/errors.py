@@ -7,7 +7,9 @@
     │   │   ├── InvalidConfig           422 INVALID_CONFIG (shared: frostbyte_common.errors)
     │   │   ├── InvalidVersion          422 INVALID_VERSION (not a release version, or the one
     │   │   │                               the tenant runs)
-    │   │   └── ProviderNotAvailable    422 PROVIDER_NOT_AVAILABLE
+    │   │   ├── ProviderNotAvailable    422 PROVIDER_NOT_AVAILABLE
+    │   │   └── BackupInvalid           422 BACKUP_INVALID (an archive that does not decrypt
+    │   │                                   or does not match its manifest)
     │   ├── Unauthenticated             401 UNAUTHENTICATED
     │   ├── RequestTimeout              408 REQUEST_TIMEOUT (shared: the body stopped arriving)
     │   ├── PayloadTooLarge
@@ -19,7 +21,8 @@
     │   │   ├── DocumentNotFound        404 DOCUMENT_NOT_FOUND (no such quarantined document)
     │   │   ├── ReleaseNotFound         404 RELEASE_NOT_FOUND (no data-plane release of that
     │   │   │                               version here)
-    │   │   └── AdminTokenNotFound      404 ADMIN_TOKEN_NOT_FOUND
+    │   │   ├── AdminTokenNotFound      404 ADMIN_TOKEN_NOT_FOUND
+    │   │   └── BackupNotFound          404 BACKUP_NOT_FOUND
     │   ├── Forbidden
     │   │   └── InsufficientRole        403 INSUFFICIENT_ROLE (a viewer token changing things)
     │   └── Conflict
@@ -30,7 +33,9 @@
     │       ├── SchemaAhead             409 SCHEMA_AHEAD (an update to a release older than
     │       │                               the tenant's database schema)
     │       ├── ReleaseExists           409 RELEASE_EXISTS (a release of that version is built)
-    │       └── LastAdminToken          409 LAST_ADMIN_TOKEN
+    │       ├── LastAdminToken          409 LAST_ADMIN_TOKEN
+    │       └── BackupNotSupported      409 BACKUP_NOT_SUPPORTED (the tenant's provider
+    │                                       cannot back up or restore)
     └── ServiceError
         ├── ProvisioningFailed          500 PROVISIONING_FAILED (a provider step failed)
         │   ├── DataPlaneError          502 DATA_PLANE_ERROR (a data-plane command failed)
@@ -60,6 +65,9 @@ from frostbyte_common.errors import (
 
 __all__ = [
     "AdminTokenNotFound",
+    "BackupInvalid",
+    "BackupNotFound",
+    "BackupNotSupported",
     "ConcurrentUpdate",
     "DataPlaneError",
     "DocumentNotFound",
@@ -192,3 +200,21 @@ class UpdateRolledBack(ProvisioningFailed):
         super().__init__(reason)
         self.reason = reason
         self.endpoint = endpoint
+
+
+class BackupNotFound(NotFound):
+    default_code = "BACKUP_NOT_FOUND"
+
+
+class BackupInvalid(ValidationFailed):
+    """The archive cannot be trusted: it does not decrypt with any backup key this control
+    plane holds, or a member is missing, unexpected or not what the manifest says."""
+
+    default_code = "BACKUP_INVALID"
+
+
+class BackupNotSupported(Conflict):
+    """The tenant's provider cannot back up or restore (yet): only the local provider's
+    process engine can."""
+
+    default_code = "BACKUP_NOT_SUPPORTED"

@@ -23,6 +23,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from control_plane.adapters.admin_tokens import AdminTokenStore
 from control_plane.adapters.audit_archive import FileAuditArchive
+from control_plane.adapters.backup_archive import BackupFiles
+from control_plane.adapters.backup_local import LocalTenantData
+from control_plane.adapters.backup_store import BackupStore
 from control_plane.adapters.certificate_authority import FileCertificateAuthority
 from control_plane.adapters.console_sessions import ConsoleSessionStore
 from control_plane.adapters.data_plane_control import DataPlaneControl
@@ -32,8 +35,10 @@ from control_plane.adapters.metrics import PrometheusControlPlaneMetrics, metere
 from control_plane.adapters.registry import TenantRegistry
 from control_plane.adapters.secret_store import SopsAgeSecretStore
 from control_plane.domain.actors import SYSTEM_ACTOR
+from control_plane.domain.backups import BackupFilesPort, BackupStorePort, TenantDataPort
 from control_plane.domain.console_sessions import ConsoleSessionStorePort
 from control_plane.domain.health import TenantObservations
+from control_plane.domain.lifecycle import Tenant
 from control_plane.domain.ports import (
     AdminTokenStorePort,
     AuditArchiveStore,
@@ -48,10 +53,11 @@ from control_plane.domain.ports import (
 )
 from control_plane.domain.releases import UPDATE_OPERATION
 from control_plane.providers.base import Provider
-from control_plane.providers.local import LocalProvider
+from control_plane.providers.local import LocalProvider, buckets_from_settings
 from control_plane.providers.local_podman import LocalPodmanProvider
 from control_plane.services.admin_tokens import AdminTokenService
 from control_plane.services.audit_archive import AuditArchiver
+from control_plane.services.backups import BackupService, DataPorts, run_scheduler
 from control_plane.services.console_sessions import ConsoleSessionService
 from control_plane.services.data_plane_control import DataPlaneControlService
 from control_plane.services.health_polling import HealthPollingService
@@ -89,6 +95,24 @@ def default_providers(settings: ControlPlaneSettings) -> Mapping[str, Provider]:
             settings, SopsAgeSecretStore(settings.state_dir / "secrets"),
             FileCertificateAuthority(settings.state_dir.resolve() / "ca"))
     return offered
+
+
+def local_tenant_data(settings: ControlPlaneSettings) -> DataPorts:
+    """Which tenants' data can be backed up and restored: the ``local`` provider's with the
+    process engine (podman and hetzner tenants: none yet, ``BACKUP_NOT_SUPPORTED``)."""
+    port: TenantDataPort | None = None
+
+    def data_of(tenant: Tenant) -> TenantDataPort | None:
+        nonlocal port
+        if tenant.provider != "local" or settings.local_engine == "podman":
+            return None
+        if port is None:  # made at first use: its S3 admin needs the stack's settings
+            port = LocalTenantData(
+                admin_conninfo=settings.effective_admin_database_url.get_secret_value(),
+                state_dir=settings.state_dir, buckets=buckets_from_settings(settings))
+        return port
+
+    return data_of
 
 
 def http_data_plane_clients(
@@ -129,6 +153,8 @@ class ControlPlane:
     metrics: MetricsService
     #: the admin console's sessions (absent where no session store is wired: unit tests)
     console_sessions: ConsoleSessionService | None = None
+    #: backups and restores (issue 18; absent where no backup store is wired: unit tests)
+    backups: BackupService | None = None
     #: health polling, repair and drift checks (absent where no registry keeps what it
     #: sees: unit tests)
     health: HealthPollingService | None = None
@@ -143,20 +169,30 @@ def build_control_plane(
     metrics: MetricsExporter | None = None,
     observations: TenantObservations | None = None, health_interval_s: float = 0.0,
     drift_interval_s: float = 0.0,
+    backup_store: BackupStorePort | None = None, backup_files: BackupFilesPort | None = None,
+    backup_data: DataPorts | None = None,
 ) -> ControlPlane:
     """Wire the services over the given ports (no I/O); ``metrics`` defaults to a fresh
     Prometheus registry."""
     metrics = PrometheusControlPlaneMetrics() if metrics is None else metrics
     admin_tokens = AdminTokenService(admin_token_store)
     control = DataPlaneControlService(providers, secrets, clients)
-    plans = {**job_plans(registry, secrets, AuditArchiver(control, archive),
-                         lambda tenant: control.audit_key(tenant, actor=SYSTEM_ACTOR)),
+    backups = None if backup_store is None or backup_files is None else BackupService(
+        registry, backup_store, backup_files, backup_data or (lambda tenant: None), secrets,
+        control, lambda slug, name, provider, config, actor: lifecycle.create(
+            slug, name, provider, config, actor=actor))
+    plans = {**job_plans(registry, secrets,
+                         AuditArchiver(control, archive,
+                                       None if backups is None else backups.audit_chain_of),
+                         lambda tenant: control.audit_key(tenant, actor=SYSTEM_ACTOR),
+                         backups),
              UPDATE_OPERATION: update_steps(registry)}
     runner = JobRunner(registry, job_store, queue, providers, plans, metrics=metrics)
+    lifecycle = TenantLifecycleService(registry, providers, runner, control)
     return ControlPlane(
         registry=registry,
         admin_tokens=admin_tokens,
-        lifecycle=TenantLifecycleService(registry, providers, runner, control),
+        lifecycle=lifecycle,
         vendor_keys=VendorKeyService(registry, providers),
         rotation=SecretRotationService(registry, providers, job_store, secrets, control,
                                        metrics=metrics),
@@ -170,6 +206,7 @@ def build_control_plane(
         metrics=MetricsService(registry, metrics),
         console_sessions=None if session_store is None else ConsoleSessionService(
             session_store, admin_tokens, ttl_s=session_ttl_s),
+        backups=backups,
         health=None if observations is None else HealthPollingService(
             registry, observations, providers, job_store, metrics,
             interval_s=health_interval_s, drift_interval_s=drift_interval_s),
@@ -213,7 +250,9 @@ async def open_control_plane(
             session_store=ConsoleSessionStore(pool),
             session_ttl_s=settings.console_session_ttl_s, observations=registry,
             health_interval_s=settings.health_poll_interval_s,
-            drift_interval_s=settings.drift_check_interval_s)
+            drift_interval_s=settings.drift_check_interval_s,
+            backup_store=BackupStore(pool), backup_files=BackupFiles(settings.state_dir),
+            backup_data=local_tenant_data(settings))
         queue.register(services.runner.run)
         yield OpenControlPlane(services, queue)
     finally:
@@ -247,6 +286,23 @@ async def job_worker(plane: OpenControlPlane) -> AsyncIterator[None]:
         await asyncio.gather(recovering, worker, return_exceptions=True)
         await plane.queue.close()
     await recovery.shutdown()
+
+
+@asynccontextmanager
+async def backup_scheduling(plane: OpenControlPlane, interval_s: float) -> AsyncIterator[None]:
+    """Run the scheduled backups (:func:`control_plane.services.backups.run_scheduler`)
+    every ``interval_s`` seconds while the block runs (0 or no backup service: none)."""
+    backups = plane.services.backups
+    if backups is None or interval_s <= 0:
+        yield
+        return
+    task = asyncio.create_task(run_scheduler(backups, interval_s=interval_s),
+                               name="backup-scheduler")
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 @asynccontextmanager

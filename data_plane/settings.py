@@ -16,6 +16,10 @@ class DataPlaneSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FROSTBYTE_DP_", extra="ignore")
 
     tenant: str = Field(description="The tenant slug this data plane serves.")
+    audit_chain: str | None = Field(
+        None, description="The audit chain this data plane appends to: by default the "
+        "tenant's slug; for a tenant restored from a backup, the chain of the tenant it was "
+        "restored from, which it continues (every event's hash covers the chain's name).")
     database_url: SecretStr = Field(description="libpq conninfo of the tenant's own database.")
     object_store_root: Path | None = Field(
         None, description="Root folder of the filesystem object store: a test double, used "

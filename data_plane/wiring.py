@@ -240,7 +240,7 @@ def build_metrics() -> PrometheusMetrics:
 def build_core(settings: DataPlaneSettings, metrics: PrometheusMetrics | None = None) -> Core:
     silence_egress()
     conninfo = settings.database_url.get_secret_value()
-    db = TenantDatabase(conninfo, settings.tenant)
+    db = TenantDatabase(conninfo, settings.audit_chain or settings.tenant)
     store = build_object_store(settings)
     queue_app = jobs.build_app(conninfo)
     metrics = metrics or PrometheusMetrics()
@@ -548,7 +548,8 @@ def reindex(settings: DataPlaneSettings) -> int:
 @contextlib.contextmanager
 def _database(settings: DataPlaneSettings) -> Iterator[TenantDatabase]:
     """A one-connection tenant database for a host command."""
-    db = TenantDatabase(settings.database_url.get_secret_value(), settings.tenant, max_size=1)
+    db = TenantDatabase(settings.database_url.get_secret_value(),
+                        settings.audit_chain or settings.tenant, max_size=1)
     db.open()
     try:
         yield db

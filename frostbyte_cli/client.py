@@ -505,6 +505,25 @@ class ControlPlaneClient:
         return cast(Tenant, self._api.json("POST", f"/v1/tenants/{slug}/{action}",
                                            json=dict(body) if body is not None else None))
 
+    def backup(self, slug: str) -> dict[str, Any]:
+        """``POST /v1/tenants/{slug}/backups``: one backup now (answers when written)."""
+        return cast(dict[str, Any], self._api.json("POST", f"/v1/tenants/{slug}/backups"))
+
+    def backups(self, slug: str) -> list[dict[str, Any]]:
+        """``GET /v1/tenants/{slug}/backups``, newest first."""
+        body = cast(dict[str, Any], self._api.json("GET", f"/v1/tenants/{slug}/backups"))
+        return list(body["backups"])
+
+    def delete_backups(self, slug: str, backup_id: str | None = None) -> dict[str, Any]:
+        """``DELETE /v1/tenants/{slug}/backups[/{backup_id}]``: one backup, or all of them
+        and the tenant's backup key (purge)."""
+        path = f"/v1/tenants/{slug}/backups" + (f"/{backup_id}" if backup_id else "")
+        return cast(dict[str, Any], self._api.json("DELETE", path))
+
+    def restore(self, body: Mapping[str, Any]) -> Tenant:
+        """``POST /v1/tenants/restore``: a new tenant from a backup."""
+        return cast(Tenant, self._api.json("POST", "/v1/tenants/restore", json=dict(body)))
+
     def patch_config(self, slug: str, patch: dict[str, Any]) -> Tenant:
         """``PATCH /v1/tenants/{slug}/config`` with a JSON Merge Patch (RFC 7396)."""
         return cast(Tenant, self._api.json(

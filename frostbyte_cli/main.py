@@ -27,6 +27,7 @@ import typer
 from frostbyte_cli import (
     admin_commands,
     audit_commands,
+    backup_commands,
     batch_commands,
     bundle_commands,
     doctor_command,
@@ -85,6 +86,8 @@ app.add_typer(release_commands.releases_app, name="releases")
 # `tenants suspend|resume|retry|cancel|deprovision|config|keys|rotate|watch|quarantine`
 # (issue 7): merged into the group, after create, list and show
 tenants_app.add_typer(lifecycle_commands.lifecycle_app)
+# `tenants backup|backups|restore` (issue 18)
+tenants_app.add_typer(backup_commands.backup_app)
 # `doctor <tenant>`: the consistency of the tenant's three stores (issue 14)
 app.command("doctor")(doctor_command.doctor)
 

@@ -114,6 +114,15 @@ class NetworkConfig(_Section):
     location: str = "fsn1"
 
 
+class BackupConfig(_Section):
+    """Scheduled backups (issue 18), run by the control plane: none by default."""
+
+    # a backup every this many hours (null: no scheduled backups)
+    interval_hours: int | None = Field(None, ge=1, le=24 * 366)
+    # how many scheduled backups are kept (the oldest beyond go); manual ones are kept
+    keep: int = Field(7, ge=1, le=1000)
+
+
 class TenantConfig(_Section):
     """A tenant's whole configuration; every key has a default."""
 
@@ -125,6 +134,7 @@ class TenantConfig(_Section):
     ocr: OcrConfig = Field(default_factory=OcrConfig)
     embedding: EmbeddingConfig = Field(default_factory=EmbeddingConfig)
     network: NetworkConfig = Field(default_factory=NetworkConfig)
+    backup: BackupConfig = Field(default_factory=BackupConfig)
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

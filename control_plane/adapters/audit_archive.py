@@ -29,7 +29,8 @@ def _problems(verdict: ExportVerdict) -> str:
     return "; ".join(str(p) for p in verdict.problems[:3]) or "unknown problem"
 
 
-def _check(verdict: ExportVerdict, data: bytes, slug: str, trusted_public_key: str) -> None:
+def _check(verdict: ExportVerdict, data: bytes, slug: str, trusted_public_key: str,
+           chain: str | None = None) -> None:
     if not verdict.ok:
         raise AuditArchiveFailed(
             f"the audit export of tenant {slug!r} does not verify against the tenant's audit "
@@ -38,18 +39,19 @@ def _check(verdict: ExportVerdict, data: bytes, slug: str, trusted_public_key: s
         tenant = json.loads(data.split(b"\n", 1)[0])["manifest"]["tenant"]
     except (ValueError, KeyError, TypeError):
         tenant = None
-    if tenant != slug:
-        raise AuditArchiveFailed(f"the audit export is of tenant {tenant!r}, not {slug!r}")
+    if tenant != (chain or slug):
+        raise AuditArchiveFailed(f"the audit export is of tenant {tenant!r}, not "
+                                 f"{chain or slug!r}")
 
 
 def store_export(archive_dir: Path, slug: str, data: bytes, *, trusted_public_key: str,
-                 now: datetime | None = None) -> AuditArchive:
-    """Verify ``data`` (an export of ``slug``) against ``trusted_public_key``, write it
-    atomically (0600) under ``archive_dir/slug`` and verify the file written. Raises
-    :class:`AuditArchiveFailed`."""
+                 now: datetime | None = None, audit_chain: str | None = None) -> AuditArchive:
+    """Verify ``data`` (an export of ``slug``, or of ``audit_chain`` for a restored tenant)
+    against ``trusted_public_key``, write it atomically (0600) under ``archive_dir/slug``
+    and verify the file written. Raises :class:`AuditArchiveFailed`."""
     _check(verify_export_lines(data.splitlines(keepends=True),
                                trusted_public_key=trusted_public_key),
-           data, slug, trusted_public_key)
+           data, slug, trusted_public_key, audit_chain)
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S.%fZ")
     folder = archive_dir / slug
     path = folder / f"audit-export-{stamp}.jsonl"
@@ -62,7 +64,7 @@ def store_export(archive_dir: Path, slug: str, data: bytes, *, trusted_public_ke
     if not verdict.ok:  # what is on disk is not what was verified: do not keep it
         with contextlib.suppress(OSError):
             path.unlink()
-        _check(verdict, data, slug, trusted_public_key)
+        _check(verdict, data, slug, trusted_public_key, audit_chain)
     return AuditArchive(path=path, head_hash=verdict.head_hash, events=verdict.events)
 
 
@@ -73,6 +75,7 @@ class FileAuditArchive:
     def __init__(self, archive_dir: Path) -> None:
         self._archive_dir = archive_dir
 
-    def store(self, slug: str, data: bytes, *, trusted_public_key: str) -> AuditArchive:
+    def store(self, slug: str, data: bytes, *, trusted_public_key: str,
+              audit_chain: str | None = None) -> AuditArchive:
         return store_export(self._archive_dir, slug, data,
-                            trusted_public_key=trusted_public_key)
+                            trusted_public_key=trusted_public_key, audit_chain=audit_chain)

@@ -129,6 +129,19 @@ class DataPlaneControl:
         """Append ``secrets.rotated`` to the tenant's audit chain; the appended event."""
         return await self._call("POST", "/audit/rotation", json=rotation)
 
+    async def record_restored(self, restore: dict[str, Any]) -> dict[str, Any]:
+        """Append ``tenant.restored`` to the audit chain the data plane continues."""
+        return await self._call("POST", "/audit/restored", json=restore)
+
+    async def start_reembed(self, model: str) -> dict[str, Any]:
+        """Start re-embedding the tenant into ``model``; its record and the active
+        collection."""
+        return await self._call("POST", "/reembed", json={"model": model})
+
+    async def reembed_status(self) -> dict[str, Any]:
+        """The latest re-embedding and the collection search uses now."""
+        return await self._call("GET", "/reembed")
+
     async def consistency(self, *, repair: bool, first: int) -> dict[str, Any]:
         """Check (GET) or repair (POST) the consistency of the tenant's three stores."""
         if repair:

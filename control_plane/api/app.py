@@ -26,10 +26,12 @@ from control_plane.api.errors import install_error_handlers
 from control_plane.api.metrics import metrics
 from control_plane.api.routes import health, tenants, tls
 from control_plane.api.routes_admin import admin
+from control_plane.api.routes_backups import backups
 from control_plane.api.web import console, open_paths, static_app
 from control_plane.settings import ControlPlaneSettings
 from control_plane.wiring import (
     ProviderFactory,
+    backup_scheduling,
     default_providers,
     health_polling,
     job_worker,
@@ -65,7 +67,8 @@ def create_app(
                 print(f"Bootstrap admin token (shown once, store it now): {first_token}",
                       file=sys.stderr, flush=True)
             app.state.services = plane.services
-            async with job_worker(plane), health_polling(plane):
+            async with job_worker(plane), health_polling(plane), \
+                    backup_scheduling(plane, settings.backup_check_interval_s):
                 log.info("control plane ready")
                 yield
 
@@ -82,6 +85,7 @@ def create_app(
     app.add_middleware(RequestGuard, admit=admit, open_paths=OPEN_PATHS,
                        body_timeout_s=settings.body_timeout_s)
     install_error_handlers(app)
+    app.include_router(backups)  # before ``tenants``: /v1/tenants/restore is no slug
     app.include_router(tenants)
     app.include_router(tls)
     app.include_router(admin)

@@ -343,3 +343,48 @@ class ConsistencyOut(BaseModel):
     audit_seq: int | None = Field(
         description="Sequence of the tenant's consistency.repaired event; null when nothing "
         "was repaired.")
+
+
+class BackupOut(BaseModel):
+    """One backup of a tenant: an encrypted archive on the control plane's host."""
+
+    backup_id: str = Field(description="32 hex digits.")
+    slug: str = Field(description="The tenant backed up.")
+    created_at: datetime = Field(description="When it was made (UTC).")
+    path: str = Field(description="The archive on the control plane's host "
+                      "(`<state>/backups/<slug>/<id>.tar.age`, root-only).")
+    size: int = Field(description="The archive's size in bytes.")
+    sha256: str = Field(description="The archive's SHA-256 (hex).")
+    trigger: Literal["manual", "scheduled"] = Field(description="Who made it.")
+    actor: str = Field(description="The admin (or control-plane) who made it.")
+    manifest: dict[str, Any] = Field(
+        description="What it holds: source_slug, audit_chain, audit_events, audit_head_hash, "
+        "objects, database_dump_bytes, members, versions.")
+
+
+class BackupList(BaseModel):
+    backups: list[BackupOut]
+
+
+class BackupPurged(BaseModel):
+    """Every backup of the tenant deleted, then its backup key destroyed."""
+
+    slug: str
+    deleted: list[str] = Field(description="The ids of the backups deleted.")
+    backup_key_destroyed: bool = Field(description="The tenant's backup key is gone: no copy "
+                                       "of its archives opens here any more.")
+
+
+class RestoreRequest(_Body):
+    """A new tenant from a backup: name the backup (its id) or its archive file."""
+
+    slug: str = Field(description="The new tenant's slug (never one taken before).",
+                      json_schema_extra={"pattern": SLUG_PATTERN,
+                                         "maxLength": SLUG_MAX_LENGTH})
+    backup_id: str | None = Field(None, pattern=r"^[0-9a-f]{32}$",
+                                  description="A backup this control plane lists.")
+    archive: str | None = Field(
+        None, max_length=4096,
+        description="Or an absolute path of an archive file on the control plane's host.")
+    display_name: str | None = Field(None, min_length=1, max_length=200,
+                                     description="Default: the source's, `(restored)`.")

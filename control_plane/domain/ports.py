@@ -224,6 +224,12 @@ class DataPlaneClient(Protocol):
         the tenant's audit chain; the appended event."""
         ...
 
+    async def record_restored(self, restore: dict[str, Any]) -> dict[str, Any]:
+        """Append ``tenant.restored`` (source tenant, backup id, archive sha256, the tenant
+        restored into: no secret) to the audit chain the data plane continues; the
+        appended event."""
+        ...
+
     async def consistency(self, *, repair: bool, first: int) -> dict[str, Any]:
         """The drift between the tenant's three stores (``first`` findings per kind); with
         ``repair``, after fixing what can be fixed (audited by the data plane)."""
@@ -257,10 +263,13 @@ class AuditArchive:
 class AuditArchiveStore(Protocol):
     """Keeps tenants' audit exports after they are gone (SPEC §3). Blocking."""
 
-    def store(self, slug: str, data: bytes, *, trusted_public_key: str) -> AuditArchive:
-        """Verify ``data`` (an export of ``slug``) against ``trusted_public_key`` (the
-        tenant's audit key the control plane recorded, never one the export carries) and
-        keep it; :class:`AuditArchiveFailed` if it does not verify or cannot be kept."""
+    def store(self, slug: str, data: bytes, *, trusted_public_key: str,
+              audit_chain: str | None = None) -> AuditArchive:
+        """Verify ``data`` (an export of ``slug``'s chain: ``audit_chain`` for a tenant
+        restored from a backup, which continues its source's chain; else ``slug``) against
+        ``trusted_public_key`` (the tenant's audit key the control plane recorded, never one
+        the export carries) and keep it; :class:`AuditArchiveFailed` if it does not verify
+        or cannot be kept."""
         ...
 
 

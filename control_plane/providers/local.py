@@ -342,6 +342,12 @@ class TenantPaths:
         return self.root / "audit-key.pem"
 
     @property
+    def audit_chain_file(self) -> Path:
+        """Written by a restore from a backup (root's, 0600): the name of the audit chain the
+        tenant's data plane continues (the source tenant's); absent, its own slug."""
+        return self.root / "audit-chain"
+
+    @property
     def clamd(self) -> Path:
         return self.root / "clamd"
 
@@ -563,7 +569,7 @@ class LocalProvider:
             clamd_signatures=settings.clamd_signatures,
             allow_test_signatures=settings.clamd_allow_test_signatures,
             secrets=SopsAgeSecretStore(settings.state_dir / "secrets"),
-            buckets=_buckets_from_settings(settings),
+            buckets=buckets_from_settings(settings),
             shared_account=settings.local_shared_account,
             tenant_memory_bytes=settings.local_tenant_memory_bytes,
             idle_stop_s=settings.local_idle_stop_s,
@@ -1226,6 +1232,9 @@ class LocalProvider:
             FROSTBYTE_DP_AUDIT_SIGNING_KEY_FILE=str(paths.audit_key),
             FROSTBYTE_DP_CLAMD_SOCKET=str(paths.clamd_socket),
         )
+        if paths.audit_chain_file.exists():  # a tenant restored from a backup
+            env["FROSTBYTE_DP_AUDIT_CHAIN"] = paths.audit_chain_file.read_text(
+                encoding="ascii").strip()
         if not self._shared_account:  # nothing of ours: its home and scratch are its own
             env.update(HOME=str(paths.work), TMPDIR=str(paths.work))
         if self._allow_test_signatures:
@@ -1301,7 +1310,7 @@ def _object_store_step(what: str) -> Iterator[None]:
         raise ProvisioningFailed(f"{what}: {type(exc).__name__}: {exc}") from exc
 
 
-def _buckets_from_settings(settings: ControlPlaneSettings) -> TenantBuckets | None:
+def buckets_from_settings(settings: ControlPlaneSettings) -> TenantBuckets | None:
     """The stack's S3 server when one is configured (``frostbyte local up`` starts one)."""
     if settings.s3_endpoint is None:
         return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from control_plane.domain.actors import SYSTEM_ACTOR
@@ -29,9 +30,13 @@ log = logging.getLogger(__name__)
 class AuditArchiver:
     """Fetches, verifies and keeps a tenant's audit export; the job's ``Archiver``."""
 
-    def __init__(self, control: DataPlaneControlService, archive: AuditArchiveStore) -> None:
+    def __init__(self, control: DataPlaneControlService, archive: AuditArchiveStore,
+                 chains: Callable[[str], Awaitable[str | None]] | None = None) -> None:
+        """``chains``: the audit chain a tenant restored from a backup continues (None:
+        its own), whose name its export carries."""
         self._control = control
         self._archive = archive
+        self._chains = chains
 
     async def __call__(self, tenant: Tenant, provider: Provider) -> dict[str, Any]:
         """The data plane was stopped when deprovisioning began; it is started again
@@ -58,6 +63,7 @@ class AuditArchiver:
         except FrostbyteError as exc:
             raise AuditArchiveFailed(f"cannot fetch the audit export of tenant "
                                      f"{tenant.slug!r}: {exc.message}") from None
+        chain = None if self._chains is None else await self._chains(tenant.slug)
         archived = await asyncio.to_thread(self._archive.store, tenant.slug, data,
-                                           trusted_public_key=trusted)
+                                           trusted_public_key=trusted, audit_chain=chain)
         return archived.to_json() | {"audit_key_id": key_id_of(trusted), "audit_key": source}

@@ -68,6 +68,16 @@ def default_version(provider: Provider) -> str:
     return __version__
 
 
+class RestoreHooks(Protocol):
+    """A tenant made from a backup (:mod:`control_plane.services.backups`): its data is
+    loaded in the ``secrets`` step, before the first start, and finished (index re-projected,
+    ``tenant.restored`` appended) in ``activate``. Both answer None for any other tenant."""
+
+    async def load_pending(self, tenant: Tenant, provider: Provider) -> str | None: ...
+
+    async def finish_pending(self, tenant: Tenant) -> str | None: ...
+
+
 class Cancelled(Exception):
     """The job was cancelled or its tenant moved on: stop at this step boundary."""
 
@@ -131,15 +141,20 @@ class MakeSecrets:
 
     name = "secrets"
 
-    def __init__(self, secrets: SecretStore) -> None:
+    def __init__(self, secrets: SecretStore, restores: RestoreHooks | None = None) -> None:
         self._secrets = secrets
+        self._restores = restores
 
     async def run(self, ctx: StepContext) -> str | None:
         slug = ctx.tenant.slug
         if await asyncio.to_thread(self._secrets.exists, slug):
-            return "kept (already made)"
-        await asyncio.to_thread(self._secrets.put, slug, generate_tenant_secrets())
-        return "tenant age key and SOPS-encrypted credentials made"
+            made = "kept (already made)"
+        else:
+            await asyncio.to_thread(self._secrets.put, slug, generate_tenant_secrets())
+            made = "tenant age key and SOPS-encrypted credentials made"
+        loaded = None if self._restores is None else \
+            await self._restores.load_pending(ctx.tenant, ctx.provider)
+        return made if loaded is None else f"{made}; {loaded}"
 
 
 class StopForReapply:
@@ -172,9 +187,11 @@ class Activate:
     name = "activate"
 
     def __init__(self, registry: TenantRegistryPort,
-                 audit_keys: AuditKeyReader | None = None) -> None:
+                 audit_keys: AuditKeyReader | None = None,
+                 restores: RestoreHooks | None = None) -> None:
         self._registry = registry
         self._audit_keys = audit_keys
+        self._restores = restores
 
     async def _audit_key(self, tenant: Tenant, endpoint: str) -> tuple[str, str] | None:
         if self._audit_keys is None:
@@ -200,6 +217,11 @@ class Activate:
         tenant = ctx.tenant
         fingerprint = await asyncio.to_thread(ctx.provider.tls_fingerprint, tenant)
         audit_key = await self._audit_key(tenant, endpoint)
+        if self._restores is not None:  # a tenant made from a backup: finished before ACTIVE
+            finished = await self._restores.finish_pending(
+                dataclasses.replace(tenant, endpoint=endpoint))
+            if finished is not None:
+                log.info("tenant %s: restore finished: %s", tenant.slug, finished)
         if tenant.version is None:  # the release a first provisioning deployed
             tenant.version = default_version(ctx.provider)
         event = tenant.mark_provisioned(endpoint, actor=SYSTEM_ACTOR,
@@ -344,11 +366,13 @@ class Finish:
 
 def job_plans(registry: TenantRegistryPort, secrets: SecretStore,
               archiver: Archiver | None,
-              audit_keys: AuditKeyReader | None = None) -> dict[str, tuple[Step, ...]]:
-    """The steps of each queued operation, in order."""
+              audit_keys: AuditKeyReader | None = None,
+              restores: RestoreHooks | None = None) -> dict[str, tuple[Step, ...]]:
+    """The steps of each queued operation, in order (``restores``: how a tenant made from a
+    backup gets its data, in the provisioning's ``secrets`` and ``activate`` steps)."""
     return {
-        Operation.PROVISION: (Begin(registry), MakeSecrets(secrets), StopForReapply(),
-                              Apply(), Activate(registry, audit_keys)),
+        Operation.PROVISION: (Begin(registry), MakeSecrets(secrets, restores),
+                              StopForReapply(), Apply(), Activate(registry, audit_keys, restores)),
         Operation.DEPROVISION: (ArchiveAudit(registry, archiver), Stop(), Destroy(), Verify(),
                                 Shred(secrets), RevokeKeys(registry), Finish(registry)),
     }

@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 #: the event a secret rotation of the control plane leaves in the tenant's chain (SPEC §5.6
 #: "key rotated"): its job id and what was re-issued, never a secret
 SECRETS_ROTATED = "secrets.rotated"
+#: the event a restore from a backup leaves at the end of the chain it continues (issue 18):
+#: the source tenant, the backup and its archive's sha256, the tenant restored into
+TENANT_RESTORED = "tenant.restored"
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +137,16 @@ class AuditService:
         if self._key is not None:
             payload["audit_key_id"] = key_id_of(public_key_text(self._key))
         return self._store.record(NewEvent(actor, SECRETS_ROTATED, "tenant", self.tenant,
+                                           payload))
+
+    def record_restored(self, *, actor: str, restore: dict[str, Any]) -> AuditEvent:
+        """Append ``tenant.restored``: this data plane was brought up from a backup of the
+        chain's tenant (the source, the backup id, its archive's sha256, the tenant it now
+        serves), with the audit key it carried on, so the chain shows where it forked."""
+        payload = dict(restore)
+        if self._key is not None:
+            payload["audit_key_id"] = key_id_of(public_key_text(self._key))
+        return self._store.record(NewEvent(actor, TENANT_RESTORED, "tenant", self.tenant,
                                            payload))
 
     # -- verification ------------------------------------------------------------------------

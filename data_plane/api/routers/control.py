@@ -61,6 +61,24 @@ class RotationIn(BaseModel):
         None = None
 
 
+_Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
+
+
+class RestoredIn(BaseModel):
+    """Where a restored data plane came from: ids and hashes, never a secret."""
+
+    model_config = ConfigDict(extra="forbid")
+    source_tenant: _Slug
+    restored_as: _Slug
+    backup_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+    archive_sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    backup_created_at: str = Field(max_length=64)
+    source_head_hash: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    source_events: int = Field(ge=0)
+    #: the source's vendor and control keys the restore revoked (the new tenant's are new)
+    revoked_key_ids: list[_KeyId] = Field(default_factory=list, max_length=10_000)
+
+
 @router.get("/suspension", name="control_get_suspension")
 def get_suspension(suspension: Suspension, caller: ControlCallerDep) -> dict[str, Any]:
     """Whether the tenant is suspended (control credential only)."""
@@ -88,6 +106,16 @@ def audit_rotation(body: RotationIn, audit: Audit, caller: ControlCallerDep
     """Record a secret rotation (``secrets.rotated``, by the admin who asked) in the hash
     chain; answers the appended event (control credential only)."""
     event = audit.record_rotation(actor=caller.actor, rotation=body.model_dump(mode="json"))
+    return event.to_json()
+
+
+@router.post("/audit/restored", status_code=201, name="control_audit_restored")
+def audit_restored(body: RestoredIn, audit: Audit, caller: ControlCallerDep
+                   ) -> dict[str, Any]:
+    """Record that this data plane was restored from a backup (``tenant.restored``, by the
+    admin who asked) at the end of the chain it continues; answers the appended event
+    (control credential only)."""
+    event = audit.record_restored(actor=caller.actor, restore=body.model_dump(mode="json"))
     return event.to_json()
 
 

@@ -84,6 +84,9 @@ class Server:
                 return server.audit().record_rotation(actor=f"admin:{actor}",
                                                       rotation=rotation).to_json()
 
+            async def record_restored(self, restore: dict[str, Any]) -> dict[str, Any]:
+                raise AssertionError("not used")
+
             async def consistency(self, *, repair: bool, first: int) -> dict[str, Any]:
                 raise AssertionError("not used")
 
@@ -94,7 +97,8 @@ class Archive:
     def __init__(self) -> None:
         self.trusted: dict[str, str] = {}
 
-    def store(self, slug: str, data: bytes, *, trusted_public_key: str) -> AuditArchive:
+    def store(self, slug: str, data: bytes, *, trusted_public_key: str,
+              audit_chain: str | None = None) -> AuditArchive:
         self.trusted[slug] = trusted_public_key
         return AuditArchive(Path(f"/archive/{slug}.jsonl"), "ab" * 32, 1)
 

@@ -120,6 +120,10 @@ class FakeDataPlanes:
                 return {"seq": len(planes.rotations), "event_type": "secrets.rotated",
                         "payload": {**rotation, "audit_key_id": key_id}}
 
+            async def record_restored(self, restore: dict[str, Any]) -> dict[str, Any]:
+                self._check("record_restored")
+                return {"event_type": "tenant.restored", "payload": restore}
+
             async def consistency(self, *, repair: bool, first: int) -> dict[str, Any]:
                 self._check(f"consistency repair={repair} first={first}")
                 return {"clean": True, "repair": repair, "kinds": [], "audit_seq": None}
@@ -135,7 +139,8 @@ class Archive:
         self.kept: dict[str, bytes] = {}
         self.trusted: dict[str, str] = {}
 
-    def store(self, slug: str, data: bytes, *, trusted_public_key: str) -> AuditArchive:
+    def store(self, slug: str, data: bytes, *, trusted_public_key: str,
+              audit_chain: str | None = None) -> AuditArchive:
         self.kept[slug] = data
         self.trusted[slug] = trusted_public_key
         return AuditArchive(Path(f"/archive/{slug}.jsonl"), "ab" * 32, 1)
