@@ -114,6 +114,7 @@ class Tenant(TypedDict):
     display_name: NotRequired[str]
     failed_operation: NotRequired[str | None]
     failure_reason: NotRequired[str | None]
+    health: NotRequired[dict[str, Any] | None]  # the last health poll
     created_at: NotRequired[str]
     updated_at: NotRequired[str]
 

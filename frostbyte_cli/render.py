@@ -82,7 +82,18 @@ def tenant_panel(tenant: Tenant) -> Table:
         if value is None:
             continue
         table.add_row(key, styled_status(str(value)) if key == "state" else str(value))
+    if health := tenant.get("health"):
+        table.add_row("health", health_text(health))
     return table
+
+
+def health_text(health: Mapping[str, Any]) -> Text:
+    """The last health poll: ``ready`` or what was wrong and for how many polls, and when."""
+    if health.get("ready"):
+        return Text(f"ready (polled {health.get('checked_at')})", style="green")
+    polls = health.get("consecutive_failures") or 1
+    return Text(f"not ready: {health.get('detail')} ({polls} poll{'s' if polls != 1 else ''}, "
+                f"last {health.get('checked_at')})", style="red")
 
 
 def receipt_table(documents: Sequence[BatchDocument] | Sequence[Mapping[str, Any]],

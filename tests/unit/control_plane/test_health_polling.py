@@ -326,3 +326,25 @@ def test_the_loops_run_on_their_interval_and_stop_with_the_block() -> None:
 
     asyncio.run(asyncio.wait_for(run(), 10))
     assert setup.poller.rounds >= 3 and setup.poller.drift_rounds == 0
+
+
+def test_the_cli_shows_the_last_poll() -> None:
+    from rich.console import Console
+
+    from frostbyte_cli.client import Tenant as TenantJson
+    from frostbyte_cli.render import tenant_panel
+
+    def shown(health: dict[str, Any] | None) -> str:
+        console = Console(record=True, width=200)
+        body: TenantJson = {"slug": "acme", "state": "ACTIVE", "provider": "local",
+                            "endpoint": None, "health": health}
+        console.print(tenant_panel(body))
+        return console.export_text()
+
+    assert "health" not in shown(None)
+    assert "ready (polled 2026-12-02T10:00:00Z)" in shown(
+        {"checked_at": "2026-12-02T10:00:00Z", "ready": True, "detail": "ready",
+         "consecutive_failures": 0})
+    assert "not ready: its api process is not running (2 polls, last 2026-12-02T10:01:00Z)" \
+        in shown({"checked_at": "2026-12-02T10:01:00Z", "ready": False,
+                  "detail": "its api process is not running", "consecutive_failures": 2})
