@@ -185,6 +185,10 @@ def configure(level: str = "INFO", *, stream: TextIO | None = None, **context: A
     for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     logging.captureWarnings(True)
+    if stream is None and not os.isatty(2):
+        # progress bars are for a terminal: in a log, each redraw is another line
+        os.environ.setdefault("TQDM_DISABLE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -202,7 +202,7 @@ def up(project_root: Path, *, database_url: str | None = None, port: int = 8000
             env=env, cwd=state_dir, log_file=log_file, pid_file=pid_file,
             # its JSON lines as they are; anything else it writes (a crash before its
             # logging is set up) made one
-            relay=logs.relay_argv(sys.executable, logger="control_plane", level="error"),
+            relay=logs.relay_argv(sys.executable, logger="control_plane", level="warning"),
         )
         why = processes.wait_until_ready(
             f"{url}/readyz", timeout_s=READY_TIMEOUT_S, pids={pid: CP_MARKER}

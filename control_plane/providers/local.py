@@ -935,7 +935,7 @@ class LocalProvider:
                         log_file=paths.log_file(name),
                         pid_file=paths.pid_file(name),
                         as_user=self._as_user(slug),
-                        relay=log_relay(slug, f"data_plane.{name}", level="error"),
+                        relay=log_relay(slug, f"data_plane.{name}", level="warning"),
                     ): MARKER
                     for name in PROCESSES
                 }
