@@ -352,7 +352,8 @@ def build_pending_scans(core: Core) -> PendingScanService | None:
     if scanner is None:
         return None
     return PendingScanService(db=core.db, store=core.store, queue=core.queue,
-                              scanner=scanner, work_dir=Path(s.work_dir) / "rescan")
+                              scanner=scanner, work_dir=Path(s.work_dir) / "rescan",
+                              metrics=core.metrics)
 
 
 def signing_key(settings: DataPlaneSettings) -> Ed25519PrivateKey | None:

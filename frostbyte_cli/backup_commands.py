@@ -136,8 +136,7 @@ def tenants_restore(
     if _BACKUP_ID.fullmatch(archive):
         body["backup_id"] = archive
     else:
-        path = Path(archive).expanduser()  # relative: to where the command runs
-        body["archive"] = str(((deps.cwd or Path.cwd()) / path).resolve())
+        body["archive"] = str(Path(archive).expanduser().resolve())
     with deps.control_plane(url, admin_token) as cp:
         tenant = cp.restore({k: v for k, v in body.items() if v is not None})
         if wait:

@@ -8,13 +8,22 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import time
 from pathlib import Path
 from typing import Protocol
 
 from data_plane.domain.intake import DocStatus, Reason
 from data_plane.domain.intake_scan import MalwareScanner
 from data_plane.domain.object_keys import pending_key, quarantine_key, raw_key
-from data_plane.domain.ports import Documents, HeldFiles, JobQueue, ObjectStore, UnitOfWork
+from data_plane.domain.ports import (
+    Documents,
+    HeldFiles,
+    JobQueue,
+    NoMetrics,
+    ObjectStore,
+    PipelineMetrics,
+    UnitOfWork,
+)
 from data_plane.domain.records import DocumentRecord
 from data_plane.errors import ScannerUnavailable
 from data_plane.services.intake_quarantine import drop_unnamed_object
@@ -28,8 +37,10 @@ class PendingStore(Documents, HeldFiles, UnitOfWork, Protocol):
 
 class PendingScanService:
     def __init__(self, *, db: PendingStore, store: ObjectStore, queue: JobQueue,
-                 scanner: MalwareScanner, work_dir: Path) -> None:
+                 scanner: MalwareScanner, work_dir: Path,
+                 metrics: PipelineMetrics | None = None) -> None:
         self._db = db
+        self._metrics: PipelineMetrics = metrics or NoMetrics()
         self._store = store
         self._queue = queue
         self._scanner = scanner
@@ -57,8 +68,12 @@ class PendingScanService:
             with self._store.open(held_key) as src, path.open("wb") as dst:
                 while block := src.read(1 << 20):
                     dst.write(block)
+            started = time.perf_counter()
             verdict = self._scanner.scan(path)
+            self._metrics.stage_seconds("scan", time.perf_counter() - started)
+            final: tuple[DocStatus, Reason] | None = None  # its end, when this decides it
             if verdict.infected:
+                final = (DocStatus.QUARANTINED, Reason.MALWARE_DETECTED)
                 self._store.put_file(quarantine_key(document_id), path)
                 done = self._db.resolve_pending(
                     document_id, status=DocStatus.QUARANTINED,
@@ -69,6 +84,7 @@ class PendingScanService:
                 if not done:  # erased while it was scanned: no orphan
                     self._store.delete(quarantine_key(document_id))
             elif row.held_reason:
+                final = (DocStatus.REJECTED, row.held_reason)
                 done = self._db.resolve_pending(
                     document_id, status=DocStatus.REJECTED,
                     reason=row.held_reason, detail=row.detail, raw_key=None,
@@ -77,6 +93,7 @@ class PendingScanService:
                 assert row.sha256 is not None  # a held file passed the checksum
                 duplicate_of = self._db.stored_document_by_sha(row.sha256)
                 if duplicate_of is not None:
+                    final = (DocStatus.REJECTED, Reason.DUPLICATE)
                     done = self._db.resolve_pending(
                         document_id, status=DocStatus.REJECTED,
                         reason=Reason.DUPLICATE, detail=None, raw_key=None, stored=False,
@@ -94,5 +111,7 @@ class PendingScanService:
                     elif copied:  # erased while it was scanned: no orphan
                         drop_unnamed_object(self._db, self._store, key, document_id)
         self._store.delete(held_key)
+        if done and final is not None:
+            self._metrics.document_final(final[0].value, final[1].value)
         return int(done)
 

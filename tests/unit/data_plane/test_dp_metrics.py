@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,11 +19,19 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from data_plane.adapters.intake_sniff import sniff_file
 from data_plane.adapters.metrics import PrometheusMetrics
+from data_plane.adapters.objectstore_fs import FilesystemObjectStore
 from data_plane.adapters.parsers.isolated import IsolatedParser, IsolationLimits
 from data_plane.api.metrics import UNMATCHED, RequestMetrics
 from data_plane.domain.ports import ParseRequest
+from data_plane.services.intake import IntakeService, ReceivedFile
+from data_plane.services.intake_pending import PendingScanService
+from frostbyte_common.tenant_config import IntakeConfig
+from tests.doubles.jobs import RecordingQueue
+from tests.doubles.persistence import InMemoryTenantDatabase
 from tests.parser_doubles import MisbehavingParser
+from tests.unit.data_plane.test_intake_service import ScriptedScanner, manifest_of
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -183,3 +192,51 @@ def test_switching_to_multiprocess_mode_leaves_a_live_processs_files(tmp_path: P
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(folder) and mine.exists()
+
+
+EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*\n"
+
+
+def test_intake_counts_each_verdict_its_final_ones_and_the_scans(tmp_path: Path) -> None:
+    """At intake: every file's first status, the refusals as final, one scan per file that
+    reached the scanner; a held file's later scan (the worker's rescan) ends it too."""
+    metrics = PrometheusMetrics()
+    db = InMemoryTenantDatabase()
+    store = FilesystemObjectStore(tmp_path / "objects")
+    queue = RecordingQueue()
+    scanner = ScriptedScanner()
+    intake = IntakeService(db, store, queue, IntakeConfig(max_batch_files=10),
+                           scanner=scanner, sniff=sniff_file, metrics=metrics)
+    files = {"notes.txt": b"minutes of the safety board\n", "virus.txt": EICAR,
+             "empty.txt": b""}
+    parts = tmp_path / "parts"
+    parts.mkdir()
+
+    def received(name: str, data: bytes) -> ReceivedFile:
+        path = parts / f"part-{uuid.uuid4().hex}"
+        path.write_bytes(data)
+        return ReceivedFile(name=name, path=path, size=len(data),
+                            sha256=hashlib.sha256(data).hexdigest())
+
+    def send(named: dict[str, bytes]) -> None:
+        intake.receive(manifest_of(named), [received(n, d) for n, d in named.items()],
+                       key_id="k1", idempotency_key=None)
+
+    send(files)
+    scanner.down = True
+    send({"held.txt": EICAR + b"again"})
+    scanner.down = False
+    pending = PendingScanService(db=db, store=store, queue=queue, scanner=scanner,
+                                 work_dir=tmp_path / "rescan", metrics=metrics)
+    assert pending.rescan_all() == 1
+    seen = samples(metrics.exposition().decode())
+    assert labelled(seen, "frostbyte_intake_documents_total") == {
+        frozenset({("status", "ACCEPTED"), ("reason", "")}): 1,
+        frozenset({("status", "QUARANTINED"), ("reason", "MALWARE_DETECTED")}): 1,
+        frozenset({("status", "REJECTED"), ("reason", "EMPTY_FILE")}): 1,
+        frozenset({("status", "PROCESSING"), ("reason", "SCAN_PENDING")}): 1}
+    assert labelled(seen, "frostbyte_documents_final_total") == {
+        frozenset({("status", "QUARANTINED"), ("reason", "MALWARE_DETECTED")}): 2,
+        frozenset({("status", "REJECTED"), ("reason", "EMPTY_FILE")}): 1}
+    # notes and virus at intake, the held file at its rescan (the scanner was down for it)
+    assert seen[("frostbyte_stage_duration_seconds_count", frozenset({("stage", "scan")}))] == 3
