@@ -136,7 +136,8 @@ def tenants_restore(
     if _BACKUP_ID.fullmatch(archive):
         body["backup_id"] = archive
     else:
-        body["archive"] = str(Path(archive).expanduser().resolve())
+        path = Path(archive).expanduser()  # relative: to where the command runs
+        body["archive"] = str(((deps.cwd or Path.cwd()) / path).resolve())
     with deps.control_plane(url, admin_token) as cp:
         tenant = cp.restore({k: v for k, v in body.items() if v is not None})
         if wait:

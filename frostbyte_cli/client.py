@@ -198,6 +198,8 @@ def document_ok(doc: Mapping[str, Any], *, final: bool = True) -> bool:
 #: The exit code of a batch some of whose documents did not make it (see
 #: :mod:`frostbyte_cli.exit_codes`).
 PARTIAL_BATCH_EXIT = 6
+#: how long the CLI waits for a backup, which answers once the archive is written
+BACKUP_TIMEOUT_S = 3600.0
 
 
 def batch_exit_code(documents: Iterable[Mapping[str, Any]], *, final: bool = True) -> int:
@@ -507,8 +509,11 @@ class ControlPlaneClient:
                                            json=dict(body) if body is not None else None))
 
     def backup(self, slug: str) -> dict[str, Any]:
-        """``POST /v1/tenants/{slug}/backups``: one backup now (answers when written)."""
-        return cast(dict[str, Any], self._api.json("POST", f"/v1/tenants/{slug}/backups"))
+        """``POST /v1/tenants/{slug}/backups``: one backup now (answers when written, which
+        takes as long as dumping the tenant: the read timeout is an hour, not the usual)."""
+        return cast(dict[str, Any], self._api.json(
+            "POST", f"/v1/tenants/{slug}/backups",
+            timeout=httpx.Timeout(BACKUP_TIMEOUT_S, connect=10.0)))
 
     def backups(self, slug: str) -> list[dict[str, Any]]:
         """``GET /v1/tenants/{slug}/backups``, newest first."""

@@ -384,7 +384,7 @@ class RestoreRequest(_Body):
     backup_id: str | None = Field(None, pattern=r"^[0-9a-f]{32}$",
                                   description="A backup this control plane lists.")
     archive: str | None = Field(
-        None, max_length=4096,
+        None, max_length=4096, pattern=r"^/[^\x00-\x1f\x7f]*$",
         description="Or an absolute path of an archive file on the control plane's host.")
     display_name: str | None = Field(None, min_length=1, max_length=200,
                                      description="Default: the source's, `(restored)`.")

@@ -200,14 +200,14 @@ class HealthPollingService:
             await asyncio.gather(*pending, return_exceptions=True)
 
     async def _repair(self, slug: str, provider: HealthProbe, why: str) -> None:
-        backoff = self.backoff(slug).started()
-        self._backoff[slug] = backoff
         # looked at again just before: a job or a state change since the poll wins
         tenant = await self._registry.get(slug)
         if tenant.state is not TenantState.ACTIVE or await self._store.open_job(slug):
             log.info("tenant %s: not restarted (%s, or a job is open)", slug,
                      tenant.state.value)
             return
+        backoff = self.backoff(slug).started()
+        self._backoff[slug] = backoff
         log.warning("tenant %s: restarting its data plane (%s; attempt %d)", slug, why,
                     backoff.attempts)
         started = time.monotonic()

@@ -2,7 +2,8 @@
 jobs queued for tenants left mid-operation, jobs whose worker died put back on the queue, a
 rotation cut short marked failed, and the data planes of ACTIVE and SUSPENDED tenants that are
 not healthy restarted (a SUSPENDED one told again to refuse vendors). Every step is
-idempotent."""
+idempotent. While the control plane runs, :mod:`.health_polling` keeps checking the ACTIVE
+tenants' data planes and restarts those found not ready."""
 
 from __future__ import annotations
 
