@@ -46,8 +46,6 @@ from frostbyte_common.log_relay import json_line, mask_text
 from frostbyte_common.log_relay import relay_argv as relay_argv  # the provider's, re-exported
 from frostbyte_common.log_relay import wrap_line as wrap_line
 
-#: The context fields a line carries when they are known.
-CONTEXT_FIELDS = ("tenant", "request_id", "batch_id", "document_id")
 REDACTED = "[redacted]"
 
 #: Field names whose values are never written.
@@ -57,6 +55,7 @@ _SECRET_KEY = re.compile(
 #: Attributes of every LogRecord: not copied into a line as ``extra`` fields.
 _RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {
     "message", "asctime", "color_message", "taskName"}
+
 
 @dataclass(frozen=True, slots=True)
 class LogSetup:
