@@ -8,6 +8,8 @@
     │   │   ├── InvalidVersion          422 INVALID_VERSION (not a release version, or the one
     │   │   │                               the tenant runs)
     │   │   ├── ProviderNotAvailable    422 PROVIDER_NOT_AVAILABLE
+    │   │   ├── EmbeddingModelUnknown   422 EMBEDDING_MODEL_UNKNOWN (the data plane knows no
+    │   │   │                               such embedding model)
     │   │   └── BackupInvalid           422 BACKUP_INVALID (an archive that does not decrypt
     │   │                                   or does not match its manifest)
     │   ├── Unauthenticated             401 UNAUTHENTICATED
@@ -34,6 +36,7 @@
     │       │                               the tenant's database schema)
     │       ├── ReleaseExists           409 RELEASE_EXISTS (a release of that version is built)
     │       ├── LastAdminToken          409 LAST_ADMIN_TOKEN
+    │       ├── ReembedInProgress       409 REEMBED_IN_PROGRESS (a re-embedding is running)
     │       └── BackupNotSupported      409 BACKUP_NOT_SUPPORTED (the tenant's provider
     │                                       cannot back up or restore)
     └── ServiceError
@@ -71,6 +74,7 @@ __all__ = [
     "ConcurrentUpdate",
     "DataPlaneError",
     "DocumentNotFound",
+    "EmbeddingModelUnknown",
     "InsufficientCapacity",
     "InsufficientRole",
     "InvalidConfig",
@@ -82,6 +86,7 @@ __all__ = [
     "LocalRuntimeError",
     "ProviderNotAvailable",
     "ProvisioningFailed",
+    "ReembedInProgress",
     "ReleaseExists",
     "ReleaseNotFound",
     "SchemaAhead",
@@ -218,3 +223,15 @@ class BackupNotSupported(Conflict):
     process engine can."""
 
     default_code = "BACKUP_NOT_SUPPORTED"
+
+
+class EmbeddingModelUnknown(ValidationFailed):
+    """The tenant's data plane knows no embedding model of that name (its registry)."""
+
+    default_code = "EMBEDDING_MODEL_UNKNOWN"
+
+
+class ReembedInProgress(Conflict):
+    """A re-embedding of the tenant is running already: one at a time."""
+
+    default_code = "REEMBED_IN_PROGRESS"

@@ -60,6 +60,7 @@ from control_plane.services.audit_archive import AuditArchiver
 from control_plane.services.backups import BackupService, DataPorts, run_scheduler
 from control_plane.services.console_sessions import ConsoleSessionService
 from control_plane.services.data_plane_control import DataPlaneControlService
+from control_plane.services.embedding import EmbeddingService
 from control_plane.services.health_polling import HealthPollingService
 from control_plane.services.job_history import JobHistoryService
 from control_plane.services.lifecycle import TenantLifecycleService
@@ -158,6 +159,8 @@ class ControlPlane:
     #: health polling, repair and drift checks (absent where no registry keeps what it
     #: sees: unit tests)
     health: HealthPollingService | None = None
+    #: re-embedding into another model and the online embeddings key (issue 18)
+    embedding: EmbeddingService | None = None
 
 
 def build_control_plane(
@@ -210,6 +213,7 @@ def build_control_plane(
         health=None if observations is None else HealthPollingService(
             registry, observations, providers, job_store, metrics,
             interval_s=health_interval_s, drift_interval_s=drift_interval_s),
+        embedding=EmbeddingService(registry, providers, secrets, control),
     )
 
 

@@ -585,6 +585,21 @@ class ControlPlaneClient:
         return cast(dict[str, Any], self._api.json("POST" if repair else "GET", path,
                                                    params={"first": first}))
 
+    # -- embedding model and online key (issue 18) ------------------------------------------
+    def start_reembed(self, slug: str, model: str) -> dict[str, Any]:
+        """``POST /v1/tenants/{slug}/reembed``: a new collection for ``model`` is built."""
+        return cast(dict[str, Any], self._api.json(
+            "POST", f"/v1/tenants/{slug}/reembed", json={"model": model}))
+
+    def reembed_status(self, slug: str) -> dict[str, Any]:
+        """``GET /v1/tenants/{slug}/reembed``: the latest re-embedding, the active model."""
+        return cast(dict[str, Any], self._api.json("GET", f"/v1/tenants/{slug}/reembed"))
+
+    def set_embedding_key(self, slug: str, api_key: str) -> dict[str, Any]:
+        """``PUT /v1/tenants/{slug}/secrets/embedding-api-key`` (never answered back)."""
+        return cast(dict[str, Any], self._api.json(
+            "PUT", f"/v1/tenants/{slug}/secrets/embedding-api-key", json={"api_key": api_key}))
+
     # -- admin tokens -----------------------------------------------------------------------
     def create_admin_token(self, name: str, role: str) -> dict[str, Any]:
         """``POST /v1/admin/tokens``: the token is in this answer only."""

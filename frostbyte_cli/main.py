@@ -32,6 +32,7 @@ from frostbyte_cli import (
     bundle_commands,
     doctor_command,
     document_commands,
+    embedding_commands,
     lifecycle_commands,
     release_commands,
     render,
@@ -88,6 +89,8 @@ app.add_typer(release_commands.releases_app, name="releases")
 tenants_app.add_typer(lifecycle_commands.lifecycle_app)
 # `tenants backup|backups|restore` (issue 18)
 tenants_app.add_typer(backup_commands.backup_app)
+# `tenants reembed|set-embedding-key` (issue 18)
+tenants_app.add_typer(embedding_commands.embedding_app)
 # `doctor <tenant>`: the consistency of the tenant's three stores (issue 14)
 app.command("doctor")(doctor_command.doctor)
 

@@ -28,10 +28,21 @@ from urllib.parse import quote, unquote, urlsplit
 import httpx
 
 from control_plane.domain.ports import ControlKeyRefused, QuarantineAction
-from control_plane.errors import DataPlaneError, DocumentNotFound
+from control_plane.errors import (
+    DataPlaneError,
+    DocumentNotFound,
+    EmbeddingModelUnknown,
+    ReembedInProgress,
+)
 from frostbyte_common import logs
+from frostbyte_common.errors import FrostbyteError
 
 UNIX_SCHEME = "http+unix"
+#: The data plane's refusals of an admin's request that reach the admin as they are.
+_PASSED_ON: dict[str, type[FrostbyteError]] = {
+    "EMBEDDING_MODEL_UNKNOWN": EmbeddingModelUnknown,
+    "REEMBED_IN_PROGRESS": ReembedInProgress,
+}
 
 
 def unix_socket_url(socket: Path) -> str:
@@ -92,6 +103,8 @@ class DataPlaneControl:
                                     f"control key: {message}")
         if response.status_code == 404 and code == "DOCUMENT_NOT_FOUND":
             raise DocumentNotFound(message)
+        if code in _PASSED_ON:  # the admin's request was refused, not the data plane broken
+            raise _PASSED_ON[code](message)
         if response.status_code >= 400:
             raise DataPlaneError(f"the data plane answered {response.status_code} "
                                  f"{code}: {message}")

@@ -27,6 +27,7 @@ from control_plane.api.metrics import metrics
 from control_plane.api.routes import health, tenants, tls
 from control_plane.api.routes_admin import admin
 from control_plane.api.routes_backups import backups
+from control_plane.api.routes_embedding import embedding
 from control_plane.api.web import console, open_paths, static_app
 from control_plane.settings import ControlPlaneSettings
 from control_plane.wiring import (
@@ -86,6 +87,7 @@ def create_app(
                        body_timeout_s=settings.body_timeout_s)
     install_error_handlers(app)
     app.include_router(backups)  # before ``tenants``: /v1/tenants/restore is no slug
+    app.include_router(embedding)
     app.include_router(tenants)
     app.include_router(tls)
     app.include_router(admin)

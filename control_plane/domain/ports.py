@@ -235,6 +235,16 @@ class DataPlaneClient(Protocol):
         ``repair``, after fixing what can be fixed (audited by the data plane)."""
         ...
 
+    async def start_reembed(self, model: str) -> dict[str, Any]:
+        """Start re-embedding the tenant's chunks into a new collection for ``model``
+        (``EmbeddingModelUnknown``, ``ReembedInProgress``); ``{"reembed", "active"}``."""
+        ...
+
+    async def reembed_status(self) -> dict[str, Any]:
+        """``{"reembed": the latest re-embedding or None, "active": the collection search
+        uses now, with its model}``."""
+        ...
+
 
 class DataPlaneClientFactory(Protocol):
     """Makes a :class:`DataPlaneClient` for a control channel's base URL, authenticated with

@@ -26,6 +26,10 @@ SIGNING_KEY = "signing_key"
 #: what a rotation re-issues: every secret but the audit signing key (the data keyring gets a
 #: new current key and keeps the old ones)
 ROTATED_NAMES = tuple(name for name in SECRET_NAMES if name != SIGNING_KEY)
+#: the tenant's key to its online embeddings API (OpenRouter or any OpenAI-compatible one),
+#: set by an admin (``PUT /v1/tenants/{slug}/secrets/embedding-api-key``), never made here:
+#: rotation keeps it as it is (the API's owner re-issues it, and an admin sets it again)
+EMBEDDING_API_KEY = "online_embedding_api_key"
 
 
 def data_keys_after(previous: Mapping[str, str] | None) -> str:
@@ -48,9 +52,11 @@ def with_data_keys(store: SecretStore, slug: str) -> dict[str, str]:
 
 def generate_tenant_secrets(previous: Mapping[str, str] | None = None) -> dict[str, str]:
     """A fresh set of every credential a tenant has (SPEC §6); the data keys of ``previous``
-    (rotation) are kept behind the new one, and its audit signing key is kept as it is."""
+    (rotation) are kept behind the new one, and its audit signing key and embeddings API key
+    are kept as they are."""
     kept_signing_key = (previous or {}).get(SIGNING_KEY)
-    return {
+    kept_embedding_key = (previous or {}).get(EMBEDDING_API_KEY)
+    return ({EMBEDDING_API_KEY: kept_embedding_key} if kept_embedding_key else {}) | {
         DATA_KEYS: data_keys_after(previous),
         "db_password": secrets.token_urlsafe(32),
         "object_store_access_key": "FB" + secrets.token_hex(10).upper(),

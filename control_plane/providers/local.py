@@ -156,7 +156,7 @@ from control_plane.domain.health import HealthReport
 from control_plane.domain.lifecycle import Tenant
 from control_plane.domain.ports import CertificateAuthority, SecretStore, TenantBuckets
 from control_plane.domain.releases import UpdatePlan, check_schema, plan_update
-from control_plane.domain.tenant_secrets import DATA_KEYS, with_data_keys
+from control_plane.domain.tenant_secrets import DATA_KEYS, EMBEDDING_API_KEY, with_data_keys
 from control_plane.errors import (
     DataPlaneError,
     InsufficientCapacity,
@@ -1239,8 +1239,10 @@ class LocalProvider:
             env.update(HOME=str(paths.work), TMPDIR=str(paths.work))
         if self._allow_test_signatures:
             env["FROSTBYTE_DP_CLAMD_ALLOW_TEST_SIGNATURES"] = "true"
-        env.update(self._object_store_env(
-            slug, self._tenant_secrets(slug) if secrets is None else secrets))
+        values = self._tenant_secrets(slug) if secrets is None else secrets
+        env.update(self._object_store_env(slug, values))
+        if values.get(EMBEDDING_API_KEY):  # an online tenant's key, set by an admin
+            env["FROSTBYTE_DP_ONLINE_EMBEDDING_API_KEY"] = values[EMBEDDING_API_KEY]
         return env
 
     def _run(
