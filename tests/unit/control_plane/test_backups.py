@@ -34,8 +34,11 @@ from control_plane.domain.backups import (
 from control_plane.domain.lifecycle import Tenant, TenantState
 from control_plane.errors import BackupInvalid
 from control_plane.services.backups import BackupService, merged_keyring
+from control_plane.services.provisioning import JobRunner
+from control_plane.services.provisioning_steps import job_plans
 from frostbyte_common.data_keys import DataKeyring
 from tests.unit.control_plane.doubles import InMemoryRegistry
+from tests.unit.control_plane.test_provisioning_steps import ADMIN, World
 
 NOW = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
 
@@ -257,3 +260,44 @@ def test_a_scheduler_pass_backs_up_what_is_due_prunes_and_survives_a_failure(
     # the manual one stays
     assert sorted(left.values()) == ["manual", "scheduled", "scheduled"]
     assert NOW - timedelta(hours=49) not in left and not Path(old[1].path).exists()
+
+
+# -- the provisioning job of a tenant being restored -------------------------------------------
+class _Hooks:
+    """Records when the provisioning job asks for the restore's two halves."""
+
+    def __init__(self, world: Any) -> None:
+        self.world = world
+        self.calls: list[tuple[str, str, str | None]] = []
+
+    async def load_pending(self, tenant: Tenant, provider: Any) -> str | None:
+        # the secrets exist already (made just before, in the same step)
+        assert self.world.secrets.exists(tenant.slug)
+        self.calls.append(("load", tenant.state.value, tenant.endpoint))
+        return "restored backup x of 'acme'" if tenant.slug == "restored" else None
+
+    async def finish_pending(self, tenant: Tenant) -> str | None:
+        # the data plane runs (its endpoint known) and the tenant is not ACTIVE yet
+        stored = await self.world.registry.get(tenant.slug)
+        self.calls.append(("finish", stored.state.value, tenant.endpoint))
+        return None
+
+
+def test_a_restore_loads_before_the_first_start_and_finishes_before_active() -> None:
+    world = World()
+    hooks = _Hooks(world)
+    plans = job_plans(world.registry, world.secrets, world.archiver, None, hooks)
+    runner = JobRunner(world.registry, world.store, world.queue, {"local": world.provider},
+                       plans)
+    for slug in ("restored", "plain"):
+        tenant = asyncio.run(world.requested(slug))
+        job = asyncio.run(runner.enqueue(tenant, ADMIN))
+        asyncio.run(runner.run(job.job_id))
+        assert world.store.jobs[job.job_id].status == "succeeded"
+        [secrets] = [s for s in asyncio.run(world.store.steps(job.job_id))
+                     if s.step == "secrets"]
+        assert (secrets.message or "").endswith(
+            "; restored backup x of 'acme'" if slug == "restored" else "made")
+    endpoint = world.provider.endpoint("restored")
+    assert hooks.calls[:2] == [("load", "PROVISIONING", None),
+                               ("finish", "PROVISIONING", endpoint)]
