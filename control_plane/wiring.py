@@ -192,6 +192,7 @@ def build_control_plane(
              UPDATE_OPERATION: update_steps(registry)}
     runner = JobRunner(registry, job_store, queue, providers, plans, metrics=metrics)
     lifecycle = TenantLifecycleService(registry, providers, runner, control)
+    recovery = RecoveryService(registry, providers, job_store, runner, control)
     return ControlPlane(
         registry=registry,
         admin_tokens=admin_tokens,
@@ -203,7 +204,7 @@ def build_control_plane(
         quarantine=QuarantineService(registry, control),
         jobs=JobHistoryService(registry, job_store, providers),
         runner=runner,
-        recovery=RecoveryService(registry, providers, job_store, runner, control),
+        recovery=recovery,
         control=control,
         certificates=certificates,
         metrics=MetricsService(registry, metrics),
@@ -212,7 +213,8 @@ def build_control_plane(
         backups=backups,
         health=None if observations is None else HealthPollingService(
             registry, observations, providers, job_store, metrics,
-            interval_s=health_interval_s, drift_interval_s=drift_interval_s),
+            interval_s=health_interval_s, drift_interval_s=drift_interval_s,
+            busy=recovery.restarting),
         embedding=EmbeddingService(registry, providers, secrets, control),
     )
 

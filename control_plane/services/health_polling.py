@@ -73,7 +73,10 @@ class HealthPollingService:
     def __init__(self, registry: TenantRegistryPort, observations: TenantObservations,
                  providers: Mapping[str, Provider], store: JobStorePort,
                  metrics: ControlPlaneMetrics, *, interval_s: float, drift_interval_s: float,
-                 clock: Callable[[], datetime] = _utc_now) -> None:
+                 clock: Callable[[], datetime] = _utc_now,
+                 busy: Callable[[str], bool] | None = None) -> None:
+        """``busy(slug)``: True while something else is putting the tenant's data plane back
+        (the start-up recovery's restart): such a tenant is not polled meanwhile."""
         self._registry = registry
         self._observations = observations
         self._providers = dict(providers)
@@ -82,6 +85,7 @@ class HealthPollingService:
         self.interval_s = interval_s
         self.drift_interval_s = drift_interval_s
         self._clock = clock
+        self._busy = busy or (lambda slug: False)
         self._probes = asyncio.Semaphore(PROBES_AT_ONCE)
         self._backoff: dict[str, RepairBackoff] = {}
         self._repairs: dict[str, asyncio.Task[None]] = {}
@@ -136,7 +140,7 @@ class HealthPollingService:
     async def _poll_tenant(self, tenant: Tenant) -> None:
         slug = tenant.slug
         provider = self._providers.get(tenant.provider)
-        if provider is None or self.repairing(slug):
+        if provider is None or self.repairing(slug) or self._busy(slug):
             return
         if await self._store.open_job(slug) is not None:
             log.debug("tenant %s: a job is open; not polled", slug)

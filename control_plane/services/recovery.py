@@ -112,6 +112,12 @@ class RecoveryService:
         except Exception:
             log.exception("tenant %s: background job failed", slug)
 
+    def restarting(self, slug: str) -> bool:
+        """True while this start's restart of the tenant's data plane runs (the health
+        poller leaves the tenant to it meanwhile)."""
+        task = self._restarts.get(slug)
+        return task is not None and not task.done()
+
     async def wait_for_restarts(self) -> None:
         """Wait until every background restart has finished (tests, orderly shutdown)."""
         while pending := [t for t in self._restarts.values() if not t.done()]:

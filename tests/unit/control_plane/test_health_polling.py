@@ -278,6 +278,26 @@ def test_no_restart_while_a_job_of_the_tenant_is_open(setup: Setup) -> None:
     assert setup.local.count("repair") == 1
 
 
+def test_a_tenant_the_start_up_recovery_is_restarting_is_left_to_it(setup: Setup) -> None:
+    restarting = {"acme"}
+    poller = HealthPollingService(
+        setup.registry, setup.registry, {"local": setup.local}, setup.store, setup.metrics,
+        interval_s=INTERVAL, drift_interval_s=0, clock=setup.clock,
+        busy=restarting.__contains__)
+    setup.add("acme")
+    setup.local.running.discard("acme")
+    asyncio.run(poller.poll())
+    assert setup.local.count("repair") == 0 and setup.events("acme") == []
+    restarting.clear()  # the recovery's restart ended without success
+
+    async def poll() -> None:
+        await poller.poll()
+        await poller.wait_for_repairs()
+
+    asyncio.run(poll())
+    assert setup.local.count("repair") == 1
+
+
 def test_a_tenant_without_a_repairing_provider_is_reported_not_restarted(
         setup: Setup) -> None:
     setup.add("cloudy", provider="hetzner")
