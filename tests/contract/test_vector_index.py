@@ -338,3 +338,18 @@ def test_edge_builds_hnsw_once_a_collection_outgrows_exact_search(tmp_path: Path
         assert hits[0].score == pytest.approx(1.0, abs=1e-4)
     finally:
         idx.close()
+
+
+def test_drop_deletes_the_collection_and_its_model(
+        open_index: Callable[[], VectorIndex]) -> None:
+    """What a re-embedding does with the collection it switched away from: nothing of it
+    is left, so the place holds a collection of any model again."""
+    first = open_index()
+    first.ensure(MODEL)
+    first.upsert(MODEL, DOCS)
+    first.drop()
+    again = open_index()
+    assert again.count() == 0 and list(again.point_ids()) == []
+    again.ensure(OTHER_DIMENSION)  # no model recorded any more: another one is taken
+    again.upsert(OTHER_DIMENSION, [point("x1", "doc-x", [0.5] * 8)])
+    assert again.count() == 1
