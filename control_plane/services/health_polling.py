@@ -16,7 +16,8 @@ runs, about tenants' data planes that stop answering and infrastructure that dri
   next. Never while a job of the tenant is open (it owns the tenant: a rotation or an update
   restarts processes itself), never for a tenant that is not ACTIVE (SUSPENDED ones are
   not polled; their data planes are put back at the control plane's start,
-  :mod:`.recovery`), one restart at a time per tenant.
+  :mod:`.recovery`, whose restarts the poller leaves alone), one restart at a time per
+  tenant.
 * Every ``FROSTBYTE_CP_DRIFT_CHECK_INTERVAL_S`` (0: never) each ACTIVE or SUSPENDED tenant
   whose provider keeps its infrastructure in a Pulumi stack
   (:class:`~control_plane.providers.base.DriftCheck`: ``hetzner``) gets a preview of
