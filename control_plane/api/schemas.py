@@ -363,13 +363,15 @@ class BackupOut(BaseModel):
 
 
 class BackupList(BaseModel):
-    backups: list[BackupOut]
+    """A tenant's backups."""
+
+    backups: list[BackupOut] = Field(description="Newest first.")
 
 
 class BackupPurged(BaseModel):
     """Every backup of the tenant deleted, then its backup key destroyed."""
 
-    slug: str
+    slug: str = Field(description="The tenant whose backups were purged.")
     deleted: list[str] = Field(description="The ids of the backups deleted.")
     backup_key_destroyed: bool = Field(description="The tenant's backup key is gone: no copy "
                                        "of its archives opens here any more.")
