@@ -187,6 +187,8 @@ _INHERITED_ENV = (
     "PATH", "HOME", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "VIRTUAL_ENV",
     "SSL_CERT_FILE", "SSL_CERT_DIR", "HF_HOME", "XDG_CACHE_HOME", "TORCH_HOME",
     "OMP_NUM_THREADS", "CUDA_VISIBLE_DEVICES",
+    # where baked embedding models are (nomic-embed-text-v1.5): one folder for every tenant
+    "FROSTBYTE_DP_EMBEDDING_MODELS_DIR",
 )
 
 

@@ -172,3 +172,15 @@ def test_a_local_tenants_data_plane_gets_the_key_from_its_secrets(tmp_path: Path
     assert env["FROSTBYTE_DP_ONLINE_EMBEDDING_API_KEY"] == KEY
     offline = provider.child_env("acme", TenantConfig(), 9000, "dbname=fb_acme", secrets={})
     assert "FROSTBYTE_DP_ONLINE_EMBEDDING_API_KEY" not in offline
+
+
+def test_local_tenants_find_the_baked_models_the_control_plane_was_given(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from control_plane.providers.local import LocalProvider
+    from frostbyte_common.tenant_config import TenantConfig
+
+    monkeypatch.setenv("FROSTBYTE_DP_EMBEDDING_MODELS_DIR", "/opt/frostbyte/models")
+    provider = LocalProvider(admin_conninfo="host=/x", state_dir=tmp_path, python=Path("py"),
+                             port_range=range(9000, 9001))
+    env = provider.child_env("acme", TenantConfig(), 9000, "dbname=fb_acme", secrets={})
+    assert env["FROSTBYTE_DP_EMBEDDING_MODELS_DIR"] == "/opt/frostbyte/models"
