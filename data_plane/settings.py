@@ -73,6 +73,17 @@ class DataPlaneSettings(BaseSettings):
         None, description="The tenant's embeddings API key (online mode), from its SOPS "
         "secrets; never logged.")
     worker_concurrency: int = 1
+    db_pool_max_size: int = Field(
+        8, gt=0, description="Connections this process's pool may open to the tenant "
+        "database (the local provider gives each process a budget of its own).")
+    queue_pool_max_size: int = Field(
+        4, gt=0, description="Connections of the job queue's pool (procrastinate); a worker "
+        "also holds one more for LISTEN.")
+    idle_stop_s: float = Field(
+        0.0, ge=0, description="Seconds without work after which the heavy parts are "
+        "dropped: the worker, which loads its pipeline (parser child, embedding model) at "
+        "its first job, re-executes itself as a light waiter; the API stops its "
+        "query-embedding child. 0: loaded at start and kept (the default).")
     parse_timeout_s: float = Field(300.0, gt=0, description="Wall-clock limit of one "
                                    "document's parse; past it the document is PARSE_FAILED.")
     parse_memory_mb: int = Field(4096, gt=0, description="Resident-memory ceiling of a "

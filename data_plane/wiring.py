@@ -12,11 +12,12 @@ import functools
 import logging
 import shutil
 import signal
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import procrastinate
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -37,6 +38,7 @@ from data_plane.domain.embedding_models import (
     model_spec,
     weights_spec,
 )
+from data_plane.domain.idle import IdleTracker
 from data_plane.domain.intake_scan import MalwareScanner
 from data_plane.domain.ports import EmbeddingProvider, ModelInfo, ObjectStore, VectorIndex
 from data_plane.errors import EmbeddingUnavailable
@@ -68,10 +70,15 @@ from frostbyte_common.audit_checkpoint import load_signing_key
 from frostbyte_common.offline import silence_egress
 from frostbyte_common.tenant_config import TenantConfig
 
+if TYPE_CHECKING:
+    from data_plane.adapters.parsers.isolated import IsolatedParser
+
 log = logging.getLogger(__name__)
 
 _HEALTHY_RUN_S = 60.0  # a worker that ran this long before ending restarts at once again
 _MAX_RESTART_DELAY_S = 30.0
+
+
 def collection_name(tenant: str) -> str:
     """The tenant's first collection (later ones are named by re-embedding)."""
     return f"frostbyte_{tenant.replace('-', '_')}"
@@ -153,6 +160,26 @@ def with_active_model(settings: DataPlaneSettings, db: TenantDatabase
                                        "embedding_model_path": None}), recorded.collection
 
 
+@runtime_checkable
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+def build_api_embedder(settings: DataPlaneSettings) -> EmbeddingProvider:
+    """The API's embedder, which embeds search queries only. With ``idle_stop_s`` and a
+    local model: in a child process started at the first search and stopped when idle
+    (:mod:`data_plane.adapters.embedding_child`), so an idle tenant's API holds no model
+    and no torch; otherwise :func:`build_embedder`'s, in this process."""
+    if settings.idle_stop_s <= 0 or settings.tenant_config.embedding.mode == "online":
+        return build_embedder(settings)
+    from data_plane.adapters.embedding_child import ChildEmbeddingProvider, light_model_info
+
+    info = light_model_info(find_model(settings.tenant_config.embedding.model),
+                            settings.embedding_model_path)
+    return ChildEmbeddingProvider(functools.partial(build_embedder, settings), info,
+                                  idle_stop_s=settings.idle_stop_s)
+
+
 def index_folder(settings: DataPlaneSettings, collection: str) -> Path:
     """The embedded index's folder of a collection: ``qdrant_path/edge`` for the tenant's
     first, ``qdrant_path/edge-<collection>`` for those re-embedding made."""
@@ -173,6 +200,7 @@ def drop_collection(settings: DataPlaneSettings, collection: str) -> None:
 
 
 def build_index(settings: DataPlaneSettings, collection: str | None = None) -> VectorIndex:
+
     """A Qdrant server when one is configured (any worker may index), else Qdrant Edge in
     this process (HNSW, keyword payload indexes) under ``qdrant_path/edge``. A folder that
     qdrant-client's local mode left beside it is not read: the index is re-projected from
@@ -240,9 +268,10 @@ def build_metrics() -> PrometheusMetrics:
 def build_core(settings: DataPlaneSettings, metrics: PrometheusMetrics | None = None) -> Core:
     silence_egress()
     conninfo = settings.database_url.get_secret_value()
-    db = TenantDatabase(conninfo, settings.audit_chain or settings.tenant)
+    db = TenantDatabase(conninfo, settings.audit_chain or settings.tenant,
+                        max_size=settings.db_pool_max_size)
     store = build_object_store(settings)
-    queue_app = jobs.build_app(conninfo)
+    queue_app = jobs.build_app(conninfo, pool_max_size=settings.queue_pool_max_size)
     metrics = metrics or PrometheusMetrics()
     db.audit.on_append = metrics.audit_appended
     return Core(settings, db, store, queue_app, jobs.ProcrastinateJobQueue(queue_app),
@@ -271,22 +300,34 @@ def build_indexer(core: Core, embedder: EmbeddingProvider) -> IndexService:
     s = core.settings
     name = with_active_model(s, core.db)[1]
     return IndexService(db=core.db, index=build_index(s, name), embedder=embedder,
-                        collection=name, opener=collection_opener(s, {}),
+                        collection=name,
+                        opener=collection_opener(s, {embedder.model.name: embedder}),
                         metrics=core.metrics)
 
 
-def build_pipeline(core: Core, embedder: EmbeddingProvider) -> PipelineService:
+def build_parser(settings: DataPlaneSettings) -> IsolatedParser:
+    """The isolated parser: parsing, OCR, hidden-text finding and the policy scanners all
+    run in its bounded child (SPEC §5.2); the partial carries the tenant's config there
+    (pickled at spawn)."""
     from data_plane.adapters.parsers.isolated import IsolatedParser, IsolationLimits
+
+    s = settings
+    return IsolatedParser(functools.partial(build_sandbox_processor, s.tenant_config),
+                          IsolationLimits(timeout_s=s.parse_timeout_s,
+                                          memory_mb=s.parse_memory_mb,
+                                          max_docs_per_child=s.parse_max_docs_per_child))
+
+
+def build_pipeline(core: Core, embedder: EmbeddingProvider,
+                   parser: IsolatedParser | None = None) -> PipelineService:
+    """The worker's pipeline; ``parser`` (default: :func:`build_parser`'s, its child started
+    now, so the parser libraries load while the worker connects to its queue)."""
     from data_plane.adapters.tokenizer import count_tokens
 
     s = core.settings
-    # Parsing, OCR, hidden-text finding and the policy scanners all run in the bounded
-    # child (SPEC §5.2); the partial carries the tenant's config there (pickled at spawn).
-    parser = IsolatedParser(functools.partial(build_sandbox_processor, s.tenant_config),
-                            IsolationLimits(timeout_s=s.parse_timeout_s,
-                                            memory_mb=s.parse_memory_mb,
-                                            max_docs_per_child=s.parse_max_docs_per_child))
-    parser.prestart()  # the parser libraries load while the worker connects to its queue
+    if parser is None:
+        parser = build_parser(s)
+        parser.prestart()
     parser.events = core.metrics  # its children's kills and replacements
     return PipelineService(
         db=core.db, store=core.store, parser=parser, embedder=embedder,
@@ -421,11 +462,15 @@ async def serve_api(settings: DataPlaneSettings,
         stack.callback(core.db.close)
         await core.queue_app.open_async()
         stack.push_async_callback(core.queue_app.close_async)
-        embedder = build_embedder(settings)
+        embedder = build_api_embedder(settings)
+        if isinstance(closing := embedder, _Closable):
+            stack.callback(closing.close)
         indexer = build_indexer(core, embedder)
         stack.callback(indexer.vector_index.close)
-        # Load the model and open the index before declaring readiness.
-        await asyncio.to_thread(embedder.embed_query, "warm-up")
+        # Load the model (unless it loads on demand) and open the index before declaring
+        # readiness.
+        if settings.idle_stop_s <= 0:
+            await asyncio.to_thread(embedder.embed_query, "warm-up")
         await asyncio.to_thread(indexer.ensure)
         await asyncio.to_thread(indexer.restore_if_lost)
         services = build_services(core, embedder, indexer)
@@ -491,21 +536,79 @@ async def _audit_checkpoints(service: AuditService, interval_s: float) -> None:
             log.exception("audit checkpoint failed")
 
 
+class WorkerStack:
+    """The worker's heavy parts — the pipeline (its parser child, the embedding model) and,
+    with a Qdrant server, the indexer — built at start, or with ``idle_stop_s`` at the
+    first job that needs them. ``idle`` counts those jobs (not the periodic rescans, which
+    need none of it), so the worker can tell when it may drop them."""
+
+    def __init__(self, core: Core) -> None:
+        self._core = core
+        self._lock = threading.Lock()
+        self.idle = IdleTracker(core.settings.idle_stop_s)
+        self._parser: IsolatedParser | None = None
+        self._pipeline: PipelineService | None = None
+        self._indexer: IndexService | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._pipeline is not None
+
+    def load(self) -> PipelineService:
+        with self._lock:
+            if self._pipeline is None:
+                started = time.monotonic()
+                s = self._core.settings
+                embedder = build_embedder(s)
+                self._parser = build_parser(s)
+                self._parser.prestart()
+                self._pipeline = build_pipeline(self._core, embedder, self._parser)
+                self._indexer = None if s.index_in_api else build_indexer(self._core,
+                                                                          embedder)
+                self.idle.touch()
+                log.info("pipeline built in %.1f s", time.monotonic() - started)
+            return self._pipeline
+
+    def process(self, document_id: str) -> object:
+        with self.idle.working():
+            return self.load().process(document_id)
+
+    def give_up(self, document_id: str, exc: BaseException) -> None:
+        self.load().give_up(document_id, exc)
+
+    def index(self, document_id: str) -> object:
+        with self.idle.working():
+            self.load()
+            assert self._indexer is not None
+            return self._indexer.index(document_id)
+
+    def close(self) -> None:
+        """Stop the parser's children (the worker is about to exit or re-execute)."""
+        if self._parser is not None:
+            self._parser.close()
+
+
 def run_worker(settings: DataPlaneSettings) -> None:
     """The pipeline worker: parse, chunk, embed (and index, unless the API owns a local
-    index), rescan held files; until it is stopped."""
+    index), rescan held files; until it is stopped.
+
+    With ``idle_stop_s`` the worker starts light (the queue, the database, the rescanner)
+    and loads its pipeline at the first document; once it has been idle that long it stops
+    its worker loop gracefully and re-executes itself (same pid, same command line), which
+    gives every byte of the parser libraries, torch and the model back to the system."""
     core = build_core(settings)
     core.db.open()
     core.settings = settings = with_active_model(settings, core.db)[0]
-    embedder = build_embedder(settings)
-    pipeline = build_pipeline(core, embedder)
-    indexer = None if settings.index_in_api else build_indexer(core, embedder)
+    stack = WorkerStack(core)
+    if settings.idle_stop_s <= 0:
+        stack.load()
     pending = build_pending_scans(core)
-    jobs.register_tasks(core.queue_app, process=pipeline.process,
-                        index=indexer.index if indexer else None,
+    jobs.register_tasks(core.queue_app, process=stack.process,
+                        index=None if settings.index_in_api else stack.index,
                         rescan=pending.rescan_all if pending else None,
-                        give_up=pipeline.give_up)
+                        give_up=stack.give_up)
     queues = [jobs.PROCESS_QUEUE] + ([] if settings.index_in_api else [jobs.INDEX_QUEUE])
+    drop_heavy = False
 
     async def run_once() -> None:
         async with core.queue_app.open_async():
@@ -516,6 +619,17 @@ def run_worker(settings: DataPlaneSettings) -> None:
                 update_heartbeat_interval=jobs.HEARTBEAT_INTERVAL_SECONDS,
                 stalled_worker_timeout=jobs.STALE_HEARTBEAT_SECONDS)
 
+    async def watch_idle(main: asyncio.Task[Any]) -> None:
+        nonlocal drop_heavy
+        while True:
+            await asyncio.sleep(stack.idle.check_interval_s())
+            if stack.loaded and stack.idle.is_idle():
+                log.info("worker idle for %.0f s: dropping the pipeline (re-exec)",
+                         stack.idle.idle_for())
+                drop_heavy = True
+                main.cancel()  # procrastinate stops gracefully; nothing is running
+                return
+
     async def run() -> None:
         # SIGTERM / SIGINT cancel the worker: procrastinate stops it gracefully (running
         # jobs finish); anything else that ends it is restarted
@@ -524,13 +638,41 @@ def run_worker(settings: DataPlaneSettings) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, main.cancel)
-        with contextlib.suppress(asyncio.CancelledError):
-            await _restarting("the pipeline worker", run_once)
+        watcher = asyncio.create_task(watch_idle(main)) if settings.idle_stop_s > 0 \
+            else None
+        try:
+            with contextlib.suppress(asyncio.CancelledError):
+                await _restarting("the pipeline worker", run_once)
+        finally:
+            if watcher is not None:
+                watcher.cancel()
 
     try:
         asyncio.run(run())
     finally:
+        stack.close()
         core.db.close()
+    if drop_heavy:
+        _reexec()
+
+
+def _reexec() -> None:
+    """Replace this process with a fresh one of the same command line (same pid, so the
+    control plane's pid file still names it; the environment and the log descriptors are
+    inherited; every other descriptor is close-on-exec)."""
+    import os
+    import sys
+    from multiprocessing import resource_tracker
+
+    # the parser's children are stopped and joined already; multiprocessing's resource
+    # tracker would outlive the exec as a zombie nobody waits for: stop it, reap the rest
+    with contextlib.suppress(Exception):
+        resource_tracker._resource_tracker._stop()  # type: ignore[attr-defined]
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+    logging.shutdown()
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])  # noqa: S606
 
 
 def reindex(settings: DataPlaneSettings) -> int:

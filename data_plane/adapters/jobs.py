@@ -33,9 +33,11 @@ STALE_HEARTBEAT_SECONDS = 15.0
 HEARTBEAT_INTERVAL_SECONDS = 5.0
 
 
-def build_app(conninfo: str) -> procrastinate.App:
-    """A procrastinate app on the tenant database (opened by the caller)."""
-    return procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo))
+def build_app(conninfo: str, *, pool_max_size: int = 4) -> procrastinate.App:
+    """A procrastinate app on the tenant database (opened by the caller), its pool at most
+    ``pool_max_size`` connections (one kept open; a worker's LISTEN takes one more)."""
+    return procrastinate.App(connector=procrastinate.PsycopgConnector(
+        conninfo=conninfo, min_size=1, max_size=pool_max_size))
 
 
 def apply_schema(conninfo: str) -> bool:
