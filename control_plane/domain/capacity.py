@@ -13,10 +13,11 @@ index queue's worker, the worker the process queue's). The one-shot commands (``
 ``superuser_reserved_connections`` for superusers, and the control plane's own pool (10)
 lives on the same cluster when it uses the project's.
 
-Before issue 18 each process had psycopg_pool's defaults (8 and 4): 26 a tenant, 11 tenants
-on the project's cluster (``max_connections`` 300). Measured since: an idle tenant holds 4
-connections (1 + 1 + 1 a process, the API's index listener among them) and a busy one at
-most its budget; 14 a tenant fit 20 tenants.
+Before issue 18 each process had psycopg_pool's defaults (8 and 4, the queue pool keeping
+all 4 open): 26 a tenant, 11 tenants on the project's cluster (``max_connections`` 300).
+Now each pool keeps one connection open and grows to its budget when busy: ``bench/
+tenants.py`` counted 8 a freshly started tenant (``pg_stat_activity``); 14 a tenant fit 20
+tenants.
 
 Memory: one more tenant needs what it takes busy — the API, the worker with its pipeline
 loaded (torch, the embedding model, the parser child) and clamd — about 1.5 GiB

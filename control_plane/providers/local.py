@@ -421,6 +421,7 @@ class TenantPaths:
 PROCESSES = ("api", "worker")
 _COMMANDS = {"api": "serve", "worker": "worker"}
 CLAMD = "clamd"
+CLAMD_INFO_TTL_S = 60.0
 GATEWAY = "gateway"
 
 
@@ -555,9 +556,11 @@ class LocalProvider:
         self._port_lock = threading.Lock()
         self._shared_account = shared_account
         self._needs = TenantNeeds(memory_bytes=tenant_memory_bytes)
+        self._idle_stop_s = idle_stop_s
+        self._clamd_info_lock = threading.Lock()
+        self._clamd_info_cache: tuple[float, dict[str, str]] | None = None
         # the data-plane releases a tenant can run (issue 18): <state_dir>/releases/<version>
         self._releases = LocalReleases(state_dir.resolve() / "releases", python=python)
-        self._idle_stop_s = idle_stop_s
 
     @classmethod
     def from_settings(cls, settings: ControlPlaneSettings) -> LocalProvider:
@@ -1171,8 +1174,15 @@ class LocalProvider:
 
     def _clamd_info(self, paths: TenantPaths) -> tuple[str | None, Path]:
         """This host's clamd binary (None: not installed) and the data plane's shipped
-        signatures, from ``python -m data_plane clamd-info``."""
-        info = json.loads(self._tool_output(["clamd-info"], paths))
+        signatures, from ``python -m data_plane clamd-info``. Asked once a minute at most:
+        the answer describes the host, not the tenant, and tenants starting together would
+        each pay an interpreter's start for it."""
+        with self._clamd_info_lock:
+            cached = self._clamd_info_cache
+            if cached is None or time.monotonic() - cached[0] > CLAMD_INFO_TTL_S:
+                cached = (time.monotonic(), json.loads(self._tool_output(["clamd-info"], paths)))
+                self._clamd_info_cache = cached
+        info = cached[1]
         binary = info.get("binary")
         return (str(binary) if binary else None), Path(info["signatures"])
 
