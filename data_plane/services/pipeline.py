@@ -477,11 +477,11 @@ class IndexService:
         switched it (a no-op without an opener, or when it is the active one)."""
         if self._opener is None:
             return
-        recorded = self._db.recorded_index_model()
-        if recorded is None or recorded.collection == self._active.name:
-            return
-        new = self._opener(recorded.collection, recorded.model)
-        with self._lock:
+        with self._lock:  # a switch in this process flips PostgreSQL and swaps under it
+            recorded = self._db.recorded_index_model()
+            if recorded is None or recorded.collection == self._active.name:
+                return
+            new = self._opener(recorded.collection, recorded.model)
             old = self.switch_to(new)
         log.info("following the switch to collection %s (%s)", new.name, new.model.name)
         old.index.close()
