@@ -335,7 +335,28 @@ def build_pipeline(core: Core, embedder: EmbeddingProvider,
         tenant=s.tenant, work_dir=Path(s.work_dir) / "pipeline",
         ocr_languages=tuple(s.tenant_config.ocr.languages),
         intake=build_intake(core), metrics=core.metrics,
+        active_embedder=active_embedder(s, core.db, embedder),
     )
+
+
+def active_embedder(settings: DataPlaneSettings, db: TenantDatabase,
+                    embedder: EmbeddingProvider) -> Callable[[], EmbeddingProvider]:
+    """The embedder of the model PostgreSQL records as the active collection's, each time
+    it is asked (``embedder`` while that is its model, or none is recorded): after a
+    re-embedding's switch the worker embeds new documents with the new model at once,
+    loading it the first time."""
+    embedders: dict[str, EmbeddingProvider] = {}
+
+    def current() -> EmbeddingProvider:
+        recorded = db.recorded_index_model()
+        spec = find_model(recorded.model) if recorded is not None else None
+        if spec is None or find_model(embedder.model.name) == spec:
+            return embedder
+        if spec.name not in embedders:
+            embedders[spec.name] = build_embedder(settings, spec.name)
+        return embedders[spec.name]
+
+    return current
 
 
 def build_intake(core: Core) -> IntakeService:

@@ -143,9 +143,13 @@ class PipelineService:
                  work_dir: Path, ocr_languages: tuple[str, ...] = ("eng",),
                  policy: PolicyService | None = None,
                  intake: IntakeService | None = None,
-                 metrics: PipelineMetrics | None = None) -> None:
+                 metrics: PipelineMetrics | None = None,
+                 active_embedder: Callable[[], EmbeddingProvider] | None = None) -> None:
+        """``active_embedder``: the embedder of the collection active now (a re-embedding
+        switches it), asked once per document; default: ``embedder`` always."""
         self._db = db
         self._metrics: PipelineMetrics = metrics or NoMetrics()
+        self._active_embedder = active_embedder
         self._intake = intake
         self._store = store
         if callable(getattr(parser, "process", None)):
@@ -211,8 +215,10 @@ class PipelineService:
         if not chunks:
             return self._failed(doc_uuid, Reason.NO_TEXT_EXTRACTED,
                                 "NO_TEXT_EXTRACTED: chunking produced no chunks", doc, timings)
-        vectors = self._embed(chunks, timings)
-        return self._save(doc_uuid, doc, chunks, vectors, timings)
+        # one model per document: its vectors and the model they are saved under agree
+        embedder = self._active_embedder() if self._active_embedder else self._embedder
+        vectors = self._embed(embedder, chunks, timings)
+        return self._save(embedder.model, doc_uuid, doc, chunks, vectors, timings)
 
     # -- stages ---------------------------------------------------------------------------
 
@@ -298,24 +304,26 @@ class PipelineService:
         timings.add("chunk", started)
         return chunks
 
-    def _embed(self, chunks: list[Chunk], timings: StageTimings) -> list[list[float]]:
+    def _embed(self, embedder: EmbeddingProvider, chunks: list[Chunk],
+               timings: StageTimings) -> list[list[float]]:
         started = time.perf_counter()
-        vectors = self._embedder.embed_documents([embedding_text(c) for c in chunks])
+        vectors = embedder.embed_documents([embedding_text(c) for c in chunks])
         timings.add("embed", started)
         self._metrics.chunks_embedded(len(chunks), time.perf_counter() - started)
         return vectors
 
-    def _save(self, doc_uuid: uuid.UUID, doc: CanonicalDocument, chunks: list[Chunk],
-              vectors: list[list[float]], timings: StageTimings) -> ProcessOutcome:
+    def _save(self, model: ModelInfo, doc_uuid: uuid.UUID, doc: CanonicalDocument,
+              chunks: list[Chunk], vectors: list[list[float]],
+              timings: StageTimings) -> ProcessOutcome:
         """Write the canonical document, commit the chunks, queue the index job."""
         document_id = str(doc_uuid)
         started = time.perf_counter()
-        doc = _with_lineage(doc, chunks, self._embedder.model.name)
+        doc = _with_lineage(doc, chunks, model.name)
         key = canonical_key(document_id)
         self._store.put_bytes(key, doc.to_json().encode("utf-8"))
         timings.add("commit", started)  # the object write; the row commit is cheap
-        if not self._db.save_chunks(doc_uuid, doc, key, chunks, vectors,
-                                    self._embedder.model, timings.rounded()):
+        if not self._db.save_chunks(doc_uuid, doc, key, chunks, vectors, model,
+                                    timings.rounded()):
             # Erased while this job ran: the erasure may have run before the object above
             # was written, so remove it here (idempotent either way).
             self._store.delete(key)
