@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
+from control_plane.adapters import unix_accounts
 from control_plane.adapters.secret_store import SopsAgeSecretStore
 from control_plane.providers.local import port_free
 from frostbyte_common import tls
@@ -83,6 +84,7 @@ def test_every_line_of_every_log_is_a_json_object(fresh_database: str, tmp_path:
         secrets = SopsAgeSecretStore(state / "secrets").get(slug)
     finally:
         cli("local", "down", check=False)  # every process (and its log relay) ends
+        unix_accounts.remove(slug)  # the tenant stays provisioned: its account is ours to drop
 
     control = _read(state / "logs" / "control_plane.log")
     tenant_logs = {p.name: _read(p) for p in sorted((state / "tenants" / slug / "logs").glob("*"))}

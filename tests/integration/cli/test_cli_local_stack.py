@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from minio import Minio
 
+from control_plane.adapters import unix_accounts
 from control_plane.adapters.secret_store import SopsAgeSecretStore
 from control_plane.providers.local import port_free
 from data_plane.adapters.objectstore_encrypted import EncryptedObjectStore
@@ -50,11 +51,11 @@ def test_cli_drives_a_local_stack(fresh_database: str, tmp_path: Path) -> None:
             assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
         return out
 
+    slug = f"cli{uuid.uuid4().hex[:8]}"
     up = json.loads(cli("local", "up", "--json", "--port", str(_free_port())).stdout)
     try:
         assert up["control_plane_url"].startswith("http://127.0.0.1:")
         env["FROSTBYTE_URL"] = up["control_plane_url"]  # token: from the state dir
-        slug = f"cli{uuid.uuid4().hex[:8]}"
         tenant = json.loads(cli("tenants", "create", slug, "--json").stdout)
         assert tenant["state"] == "ACTIVE" and tenant["endpoint"]
         assert slug in cli("tenants", "list").stdout
@@ -107,6 +108,7 @@ def test_cli_drives_a_local_stack(fresh_database: str, tmp_path: Path) -> None:
         assert _running_with(str(clamd_config))
     finally:
         down = cli("local", "down", check=False)
+        unix_accounts.remove(slug)  # the tenant stays provisioned: its account is ours to drop
     assert "control plane" in down.stdout
     assert f"{slug} clamd" in down.stdout and not _running_with(str(clamd_config))
     assert "SeaweedFS" in down.stdout
