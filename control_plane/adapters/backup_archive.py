@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import secrets
 import shutil
 import tarfile
 import tempfile
@@ -28,7 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from control_plane.adapters.private_files import create_private
+from control_plane.adapters.private_files import create_private, shred_file
 from control_plane.domain.backups import (
     MANIFEST,
     BackupManifest,
@@ -108,15 +107,7 @@ class BackupFiles:
 
     def destroy_key(self, slug: str) -> bool:
         """Overwrite and delete the tenant's backup key; True when it is gone."""
-        path = self.key_file(slug)
-        if path.exists():
-            size = path.stat().st_size
-            with path.open("r+b") as out:
-                out.write(secrets.token_bytes(size))
-                out.flush()
-                os.fsync(out.fileno())
-            path.unlink()
-        return not path.exists()
+        return shred_file(self.key_file(slug))
 
     # -- staging ----------------------------------------------------------------------------
     @contextlib.contextmanager

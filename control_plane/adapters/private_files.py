@@ -54,3 +54,16 @@ def create_private(path: Path, data: bytes) -> None:
     finally:
         tmp.unlink(missing_ok=True)
     _fsync_folder(path.parent)
+
+
+def shred_file(path: Path) -> bool:
+    """Overwrite ``path`` with random bytes, fsync, then delete it (best effort on journaled
+    or copy-on-write disks, where old blocks may survive); True when it is gone."""
+    if path.exists():
+        size = path.stat().st_size
+        with path.open("r+b") as out:
+            out.write(secrets.token_bytes(size))
+            out.flush()
+            os.fsync(out.fileno())
+        path.unlink()
+    return not path.exists()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from control_plane.adapters.private_files import create_private, write_private
+from control_plane.adapters.private_files import create_private, shred_file, write_private
 from control_plane.errors import SecretStoreError
 
 
@@ -110,13 +109,7 @@ class SopsAgeSecretStore:
     def shred(self, slug: str) -> dict[str, bool]:
         key, data = self.tenant_key_file(slug), self.secrets_file(slug)
         for path in (key, data):
-            if path.exists():  # overwrite before unlinking (best effort on journaled disks)
-                size = path.stat().st_size
-                with path.open("r+b") as out:
-                    out.write(secrets.token_bytes(size))
-                    out.flush()
-                    os.fsync(out.fileno())
-                path.unlink()
+            shred_file(path)
         shutil.rmtree(self.tenant_dir(slug), ignore_errors=True)
         return {"tenant_age_key": not key.exists(), "secrets_file": not data.exists()}
 
