@@ -6,13 +6,15 @@ again counts an attempt, a job that ended keeps its end."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import copy
 import hashlib
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 from control_plane.domain.admin_tokens import AdminToken
 from control_plane.domain.jobs import OPEN, JobRecord, StepRecord
@@ -30,6 +32,13 @@ from control_plane.errors import (
 from control_plane.providers.base import JobOutput
 from frostbyte_common.audit_chain import ChainVerdict
 from frostbyte_common.tenant_config import TenantConfig
+
+
+def run(coro: Awaitable[Any]) -> Any:
+    """Run one awaitable to its end on a fresh event loop (the services are async)."""
+    async def main() -> Any:
+        return await coro
+    return asyncio.run(main())
 
 
 def _now() -> datetime:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -47,6 +47,7 @@ from tests.unit.control_plane.doubles import (
     InMemorySecrets,
     RecordingProvider,
     RecordingQueue,
+    run,
 )
 
 ADMIN = "admin"
@@ -126,12 +127,6 @@ class World:
 @pytest.fixture
 def world() -> World:
     return World()
-
-
-def run(coro: Awaitable[Any]) -> Any:
-    async def main() -> Any:
-        return await coro
-    return asyncio.run(main())
 
 
 # -- provision steps, one by one --------------------------------------------------------------

@@ -4,9 +4,7 @@ vendor keys, rotation, quarantine and the recovery at start-up."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -48,15 +46,10 @@ from tests.unit.control_plane.doubles import (
     InMemorySecrets,
     RecordingProvider,
     RecordingQueue,
+    run,
 )
 
 ADMIN = "admin"
-
-
-def run(coro: Awaitable[Any]) -> Any:
-    async def main() -> Any:
-        return await coro
-    return asyncio.run(main())
 
 
 class FakeDataPlanes:

@@ -5,8 +5,6 @@ rollback (FAILED); and every refusal before anything moves."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable
 from typing import Any
 
 import pytest
@@ -41,15 +39,10 @@ from tests.unit.control_plane.doubles import (
     InMemorySecrets,
     RecordingProvider,
     RecordingQueue,
+    run,
 )
 
 ADMIN = "admin"
-
-
-def run(coro: Awaitable[Any]) -> Any:
-    async def main() -> Any:
-        return await coro
-    return asyncio.run(main())
 
 
 class UpdatingProvider(RecordingProvider):
