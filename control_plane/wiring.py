@@ -183,7 +183,7 @@ def build_control_plane(
     backups = None if backup_store is None or backup_files is None else BackupService(
         registry, backup_store, backup_files, backup_data or (lambda tenant: None), secrets,
         control, lambda slug, name, provider, config, actor: lifecycle.create(
-            slug, name, provider, config, actor=actor))
+            slug, name, provider, config, actor=actor), observations=observations)
     plans = {**job_plans(registry, secrets,
                          AuditArchiver(control, archive,
                                        None if backups is None else backups.audit_chain_of),

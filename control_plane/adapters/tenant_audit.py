@@ -43,6 +43,9 @@ EVENT_TYPES: dict[Action, str] = {
     Action.HEALTH_REPAIRED: "health.repaired",
     Action.HEALTH_REPAIR_FAILED: "health.repair_failed",
     Action.INFRA_DRIFT: "infra.drift",
+    Action.BACKUP_CREATED: "backup.created",
+    Action.BACKUP_DELETED: "backup.deleted",
+    Action.BACKUPS_PURGED: "backup.purged",
 }
 
 

@@ -72,7 +72,7 @@ async def list_backups(slug: str, service: Backups, actor: Actor) -> BackupList:
 async def delete_backup(slug: str, backup_id: str, service: Backups, actor: Actor
                         ) -> BackupOut:
     """Delete one backup (its archive and its record)."""
-    return _out(await service.delete_backup(slug, backup_id))
+    return _out(await service.delete_backup(slug, backup_id, actor=actor))
 
 
 @backups.delete("/{slug}/backups", response_model=BackupPurged,

@@ -61,11 +61,16 @@ class Action(StrEnum):
     HEALTH_REPAIRED = "health_repaired"
     HEALTH_REPAIR_FAILED = "health_repair_failed"
     INFRA_DRIFT = "infra_drift"
+    # ... and what was done to the tenant's backups (control_plane.services.backups)
+    BACKUP_CREATED = "backup_created"
+    BACKUP_DELETED = "backup_deleted"
+    BACKUPS_PURGED = "backups_purged"
 
 
 #: the actions :meth:`Tenant.observe` records; no row of :data:`TRANSITIONS` has them
 OBSERVATIONS = frozenset({Action.HEALTH_FAILED, Action.HEALTH_RECOVERED, Action.HEALTH_REPAIRED,
-                          Action.HEALTH_REPAIR_FAILED, Action.INFRA_DRIFT})
+                          Action.HEALTH_REPAIR_FAILED, Action.INFRA_DRIFT,
+                          Action.BACKUP_CREATED, Action.BACKUP_DELETED, Action.BACKUPS_PURGED})
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,7 +75,8 @@ from control_plane.domain.backups import (
     backup_due,
     beyond_retention,
 )
-from control_plane.domain.lifecycle import Tenant, TenantState
+from control_plane.domain.health import TenantObservations
+from control_plane.domain.lifecycle import Action, Tenant, TenantState
 from control_plane.domain.ports import SecretStore, TenantRegistryPort
 from control_plane.domain.tenant_config import effective_config
 from control_plane.domain.tenant_secrets import DATA_KEYS, SIGNING_KEY
@@ -124,8 +125,12 @@ def merged_keyring(archived: str, current: str | None) -> str:
 class BackupService:
     def __init__(self, registry: TenantRegistryPort, store: BackupStorePort,
                  files: BackupFilesPort, data_ports: DataPorts, secrets: SecretStore,
-                 control: DataPlaneControlService, create_tenant: CreateTenant) -> None:
+                 control: DataPlaneControlService, create_tenant: CreateTenant,
+                 observations: TenantObservations | None = None) -> None:
+        """``observations``: where each backup made, deleted or purged becomes an event of
+        the tenant's chain (the registry); None records none (tests of the archive alone)."""
         self._registry = registry
+        self._observations = observations
         self._store = store
         self._files = files
         self._data_ports = data_ports
@@ -171,9 +176,22 @@ class BackupService:
                               size=size, sha256=sha256, trigger=trigger,
                               summary=manifest.summary(), actor=actor)
         await self._store.add(record)
+        await self._record(slug, Action.BACKUP_CREATED, {
+            "backup_id": backup_id, "sha256": sha256, "size": size, "trigger": trigger,
+            "objects": manifest.objects, "audit_events": verdict.events}, actor=actor)
         log.info("tenant %s: backup %s written (%s, %d bytes, %d objects)", slug, backup_id,
                  path, size, manifest.objects)
         return record
+
+    async def _record(self, slug: str, action: Action, detail: dict[str, Any], *,
+                      actor: str) -> None:
+        """One event of the tenant's chain for what was done to its backups (the tenant
+        may be DEPROVISIONED by now: its chain in the registry outlives it)."""
+        if self._observations is None:
+            return
+        tenant = await self._registry.get(slug)
+        await self._observations.observe(slug, tenant.observe(action, detail, actor=actor),
+                                         expected_state=tenant.state)
 
     def _write(self, tenant: Tenant, data: TenantDataPort, export: bytes, chain: str,
                audit_public_key: str, events: int, head_hash: str, backup_id: str,
@@ -214,12 +232,15 @@ class BackupService:
         await self._registry.get(slug)  # 404 for an unknown tenant
         return await self._store.list_backups(slug)
 
-    async def delete_backup(self, slug: str, backup_id: str) -> BackupRecord:
+    async def delete_backup(self, slug: str, backup_id: str, *, actor: str = SYSTEM_ACTOR
+                            ) -> BackupRecord:
         record = await self._store.get(backup_id)
         if record.slug != slug:
             raise BackupNotFound(f"tenant {slug!r} has no backup {backup_id!r}")
         await asyncio.to_thread(Path(record.path).unlink, missing_ok=True)
         await self._store.delete(backup_id)
+        await self._record(slug, Action.BACKUP_DELETED,
+                           {"backup_id": backup_id, "sha256": record.sha256}, actor=actor)
         return record
 
     async def purge(self, slug: str, *, actor: str) -> dict[str, Any]:
@@ -228,8 +249,11 @@ class BackupService:
         await self._registry.get(slug)
         records = await self._store.list_backups(slug)
         for record in records:
-            await self.delete_backup(slug, record.backup_id)
+            await self.delete_backup(slug, record.backup_id, actor=actor)
         key_gone = await asyncio.to_thread(self._files.destroy_key, slug)
+        await self._record(slug, Action.BACKUPS_PURGED, {
+            "deleted": [r.backup_id for r in records], "backup_key_destroyed": key_gone},
+            actor=actor)
         log.info("tenant %s: %d backup(s) and the backup key purged by %s", slug,
                  len(records), actor)
         return {"slug": slug, "deleted": [r.backup_id for r in records],

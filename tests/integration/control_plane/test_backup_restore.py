@@ -153,6 +153,11 @@ def _backup_and_restore(settings: ControlPlaneSettings, source: str, restored: s
             assert plaintext not in archive.read_bytes()
         listed = api.get(f"/v1/tenants/{source}/backups", headers=AUTH).json()["backups"]
         assert [b["backup_id"] for b in listed] == [backup["backup_id"]]
+        # the backup is an event of the tenant's lifecycle chain, by the admin who asked
+        [made_event] = [e for e in api.get(f"/v1/tenants/{source}/events", headers=AUTH
+                                           ).json()["events"] if e["action"] == "backup_created"]
+        assert made_event["detail"]["backup_id"] == backup["backup_id"]
+        assert made_event["detail"]["sha256"] == backup["sha256"]
 
         # one flipped byte: refused before anything is made
         flipped = bytearray(archive.read_bytes())
@@ -230,6 +235,10 @@ def _backup_and_restore(settings: ControlPlaneSettings, source: str, restored: s
         purged = api.delete(f"/v1/tenants/{source}/backups", headers=AUTH)
         assert purged.status_code == 200, purged.text
         assert purged.json()["backup_key_destroyed"] is True and not archive.exists()
+        actions = [e["action"] for e in api.get(f"/v1/tenants/{source}/events",
+                                                headers=AUTH).json()["events"]]
+        assert actions[-2:] == ["backup_deleted", "backups_purged"], actions
+        assert api.get(f"/v1/tenants/{source}/events/verify", headers=AUTH).json()["ok"] is True
         answer = api.post("/v1/tenants/restore", headers=AUTH,
                           json={"slug": refused_again, "archive": str(kept)})
         assert answer.status_code == 422, answer.text
