@@ -14,14 +14,13 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import procrastinate
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from pydantic import SecretStr
 
 from data_plane.adapters import jobs
 from data_plane.adapters.metrics import (
@@ -42,6 +41,9 @@ from data_plane.domain.idle import IdleTracker
 from data_plane.domain.intake_scan import MalwareScanner
 from data_plane.domain.ports import EmbeddingProvider, ModelInfo, ObjectStore, VectorIndex
 from data_plane.errors import EmbeddingUnavailable
+from data_plane.host_commands import key_admin as key_admin
+from data_plane.host_commands import migrate as migrate
+from data_plane.host_commands import prepare_database as prepare_database
 from data_plane.services.access import AccessService
 from data_plane.services.audit import AuditService, CheckpointPolicy
 from data_plane.services.catalogue import CatalogueService
@@ -707,52 +709,3 @@ def reindex(settings: DataPlaneSettings) -> int:
     finally:
         core.db.close()
     return points
-
-
-@contextlib.contextmanager
-def _database(settings: DataPlaneSettings) -> Iterator[TenantDatabase]:
-    """A one-connection tenant database for a host command."""
-    db = TenantDatabase(settings.database_url.get_secret_value(),
-                        settings.audit_chain or settings.tenant, max_size=1)
-    db.open()
-    try:
-        yield db
-    finally:
-        db.close()
-
-
-def migrate(settings: DataPlaneSettings) -> dict[str, object]:
-    """Apply the tenant schema and the job queue's; grant the service role its share when
-    one is named. What was done, as the command prints it."""
-    with _database(settings) as db:
-        db.migrate()
-    conninfo = settings.database_url.get_secret_value()
-    installed = jobs.apply_schema(conninfo)
-    if settings.service_role:
-        import psycopg
-
-        from data_plane.adapters.audit_store import grant_service_role
-
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            grant_service_role(conn, settings.service_role)
-    return {"migrated": True, "queue_schema_installed": installed,
-            "service_role": settings.service_role}
-
-
-def prepare_database(settings: DataPlaneSettings, admin_url: SecretStr) -> dict[str, object]:
-    """On a host running the tenant's own PostgreSQL: make the service role and database as
-    the superuser (``admin_url``), then migrate as that superuser on the tenant database,
-    granting the service role its share."""
-    from data_plane.adapters.database_setup import prepare_database as make_role_and_database
-
-    tenant_admin, role = make_role_and_database(admin_url.get_secret_value(),
-                                                settings.database_url.get_secret_value())
-    return migrate(settings.model_copy(update={"database_url": SecretStr(tenant_admin),
-                                               "service_role": role}))
-
-
-@contextlib.contextmanager
-def key_admin(settings: DataPlaneSettings) -> Iterator[AccessService]:
-    """The installed keys, for ``add-vendor-key`` / ``revoke-vendor-key``."""
-    with _database(settings) as db:
-        yield AccessService(db)
