@@ -9,8 +9,9 @@ Unix account per tenant, so it runs as root), then:
 2. counts the connections each tenant's processes hold (``pg_stat_activity``) right then;
 3. waits ``--idle-wait-s`` and prints each tenant's resident memory: the sum over every
    process of its Unix account (API, worker, parser and embedding children, clamd, the
-   gateway's nginx workers) as RSS, PSS and USS (``psutil``: PSS shares a page among the
-   processes that map it, so tenants' shared libraries are not counted N times);
+   gateway's nginx workers) and of its log relays (root's, found by their command line) as
+   RSS, PSS and USS (``psutil``: PSS shares a page among the processes that map it, so
+   tenants' shared libraries are not counted N times);
 4. sends one small file to the first tenant, whose worker is cold (it never loaded its
    pipeline, or dropped it after ``--idle-stop-s``): the first-batch latency, from the upload
    to the document's final state; then waits for the worker to go idle again and prints its
@@ -27,6 +28,7 @@ Figures only, no thresholds (SPEC §8). Goal (issue 18): all ACTIVE in ≤ 60 s,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import shutil
@@ -118,9 +120,14 @@ def tenant_memory(slug: str) -> tuple[dict[str, int], dict[str, int]]:
     kinds: dict[str, int] = defaultdict(int)
     if account is None:
         return totals, kinds
+    relay_field = f"tenant={slug}"
     for proc in psutil.process_iter(["uids", "cmdline"]):
         try:
-            if proc.info["uids"] is None or proc.info["uids"].real != account.uid:
+            cmdline = proc.info["cmdline"] or []
+            # its log relays run as root (they write logs/, root's): found by their command
+            # line, which names the tenant (--field tenant=SLUG)
+            relay = "frostbyte_common.log_relay" in cmdline and relay_field in cmdline
+            if not relay and (proc.info["uids"] is None or proc.info["uids"].real != account.uid):
                 continue
             info = proc.memory_full_info()
         except (psutil.NoSuchProcess, psutil.AccessDenied):
@@ -128,13 +135,14 @@ def tenant_memory(slug: str) -> tuple[dict[str, int], dict[str, int]]:
         totals["rss"] += info.rss
         totals["pss"] += info.pss
         totals["uss"] += info.uss
-        kinds[_kind(proc.info["cmdline"] or [])] += info.rss
+        kinds[_kind(cmdline)] += info.rss
     return totals, dict(kinds)
 
 
 def _kind(cmdline: list[str]) -> str:
     text = " ".join(cmdline)
-    for needle, kind in (("data_plane serve", "api"), ("data_plane worker", "worker"),
+    for needle, kind in (("frostbyte_common.log_relay", "log relays"),
+                         ("data_plane serve", "api"), ("data_plane worker", "worker"),
                          ("clamd", "clamd"), ("nginx", "gateway"),
                          ("multiprocessing", "child")):
         if needle in text:
@@ -175,6 +183,143 @@ def wait_for_idle_worker(slug: str, loaded_rss: int, timeout_s: float) -> tuple[
     return time.monotonic() - started, rss
 
 
+#: (command-line needle, step) in the order they are tried: what each process of a
+#: provisioning is, for --profile's table
+_STEPS = (
+    ("frostbyte_common.log_relay", "log relays"), ("data_plane migrate", "migrate"),
+    ("data_plane add-vendor-key", "add-vendor-key"), ("data_plane clamd-info", "clamd-info"),
+    ("data_plane clamd-config", "clamd-config"), ("data_plane serve", "api (to ACTIVE)"),
+    ("data_plane worker", "worker (to ACTIVE)"), ("multiprocessing", "worker children"),
+    ("clamd", "clamd (to ACTIVE)"), ("nginx", "gateway"), ("sops", "sops"),
+    ("weed", "weed shell"), ("useradd", "useradd/groupadd"), ("groupadd", "useradd/groupadd"),
+    ("-c import os", "reachability probe"),
+)
+
+
+def _step(cmdline: list[str]) -> str:
+    text = " ".join(cmdline)
+    for needle, step in _STEPS:
+        if needle in text:
+            return step
+    return "other: " + (" ".join(Path(a).name for a in cmdline[:3]))[:40]
+
+
+def _cpu(proc: psutil.Process) -> float:
+    times = proc.cpu_times()
+    return float(times.user + times.system)
+
+
+class CpuSampler:
+    """CPU seconds (user+sys) of every process the control plane starts while a tenant is
+    provisioned, by step: its descendants are sampled every few ms (a one-shot's last
+    sample is its figure), and the control plane's reaped-children totals give what the
+    samples missed (processes shorter than the interval). The control plane's own
+    CPU, PostgreSQL's (every backend of the stack's cluster) and SeaweedFS's are rows too."""
+
+    def __init__(self, cp_pid: int, pg_pid: int | None, s3_pid: int | None) -> None:
+        self._cp = psutil.Process(cp_pid)
+        self._others = {name: psutil.Process(pid) for name, pid in
+                        (("postgres (all backends)", pg_pid), ("seaweedfs", s3_pid))
+                        if pid is not None}
+        self._seen: dict[tuple[int, float], tuple[str, float]] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._start: dict[str, float] = {}
+        self._before: set[tuple[int, float]] = set()
+
+    def _totals(self) -> dict[str, float]:
+        cp = self._cp.cpu_times()
+        totals = {"control plane itself": cp.user + cp.system,
+                  "_reaped": cp.children_user + cp.children_system}
+        for name, proc in self._others.items():
+            times = proc.cpu_times()
+            own = times.user + times.system + times.children_user + times.children_system
+            for child in proc.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    own += _cpu(child)
+            totals[name] = own
+        return totals
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            for proc in self._cp.children(recursive=True):
+                try:
+                    key = (proc.pid, proc.create_time())
+                    # classified at every sample: a child's first may be from before its
+                    # exec (the control plane's command line)
+                    # (an exited child not yet reaped has none: it keeps its step)
+                    cmdline = proc.cmdline()
+                    step = _step(cmdline) if cmdline or key not in self._seen \
+                        else self._seen[key][0]
+                    self._seen[key] = (step, _cpu(proc))
+                except psutil.Error:
+                    continue
+            time.sleep(0.01)
+
+    def begin(self) -> None:
+        self._seen = {}
+        self._before = {key for key in self._pids()}
+        self._start = self._totals()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _pids(self) -> set[tuple[int, float]]:
+        found = set()
+        for proc in self._cp.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                found.add((proc.pid, proc.create_time()))
+        return found
+
+    def end(self) -> dict[str, float]:
+        """CPU seconds by step since :meth:`begin` (processes from before it left out)."""
+        self._stop.set()
+        assert self._thread is not None
+        self._thread.join()
+        alive = self._pids()
+        end = self._totals()
+        steps: dict[str, float] = defaultdict(float)
+        exited = 0.0
+        for key, (step, cpu) in self._seen.items():
+            if key in self._before:
+                continue
+            steps[step] += cpu
+            if key not in alive:
+                exited += cpu
+        reaped = end.pop("_reaped") - self._start.pop("_reaped")
+        if reaped - exited > 0.005:
+            steps["unsampled short processes"] += reaped - exited
+        for name, value in end.items():
+            steps[name] += value - self._start[name]
+        return dict(steps)
+
+
+def profile(cp: ControlPlaneClient, info: Any, slugs: list[str], timeout_s: float) -> None:
+    """Provision ``slugs`` one at a time, each alone on the stack, and print the CPU
+    seconds (user+sys) each step of a provisioning costs, per tenant (mean), with the
+    floor it sets on the time to provision them all at once on this machine's CPUs."""
+    sampler = CpuSampler(info.pids["control_plane"], info.pids.get("postgres"),
+                         info.pids.get("seaweedfs"))
+    runs: list[dict[str, float]] = []
+    for slug in slugs:
+        sampler.begin()
+        started = time.monotonic()
+        cp.create_tenant(slug, f"Density bench {slug}", "local")
+        cp.wait_for_state(slug, {"ACTIVE"}, timeout=timeout_s)
+        runs.append(sampler.end())
+        print(f"  {slug} ACTIVE in {time.monotonic() - started:.1f} s, "
+              f"{sum(runs[-1].values()):.2f} CPU-s")
+    steps = sorted({step for run in runs for step in run},
+                   key=lambda s: -sum(run.get(s, 0.0) for run in runs))
+    print(f"\nCPU seconds (user+sys) per tenant's provisioning, mean of {len(runs)}:")
+    for step in steps:
+        print(f"  {step:<32} {statistics.mean(run.get(step, 0.0) for run in runs):6.2f}")
+    total = statistics.mean(sum(run.values()) for run in runs)
+    cpus = os.cpu_count() or 1
+    print(f"  {'total':<32} {total:6.2f}   (floor for 20 tenants on {cpus} CPUs: "
+          f"{20 * total / cpus:.0f} s)")
+
+
 def cleanup(cp: ControlPlaneClient | None, slugs: list[str], state_dir: Path) -> None:
     if cp is not None:
         for slug in slugs:
@@ -211,6 +356,9 @@ def main(argv: list[str] | None = None) -> int:
                              "(default: --tenants)")
     parser.add_argument("--timeout-s", type=float, default=600.0)
     parser.add_argument("--keep", action="store_true", help="leave everything running")
+    parser.add_argument("--profile", action="store_true",
+                        help="provision the tenants one at a time and print the CPU seconds "
+                             "each step of a provisioning costs instead")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         raise SystemExit("run as root: each local tenant gets a Unix account of its own")
@@ -233,6 +381,9 @@ def main(argv: list[str] | None = None) -> int:
         cluster = stack._cluster_from_stack(stack._read_stack(state_dir))
         assert isinstance(cluster, PgCluster)
         admin = cluster.conninfo("postgres")
+        if args.profile:
+            profile(cp, info, slugs, args.timeout_s)
+            return 0
 
         total, active, errors = provision_all(cp, slugs, args.timeout_s)
         load = os.getloadavg()[0]
