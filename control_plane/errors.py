@@ -218,6 +218,15 @@ class BackupInvalid(ValidationFailed):
     default_code = "BACKUP_INVALID"
 
 
+class BackupFailed(ProvisioningFailed):
+    """A store of the tenant (its database, its bucket, its key files) could not be read or
+    written while backing it up or restoring it: the message says which and why. Within a
+    restore's provisioning job it fails the step like any provisioning failure."""
+
+    status_code = 502
+    default_code = "BACKUP_FAILED"
+
+
 class BackupNotSupported(Conflict):
     """The tenant's provider cannot back up or restore (yet): only the local provider's
     process engine can."""

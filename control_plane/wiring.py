@@ -98,14 +98,17 @@ def default_providers(settings: ControlPlaneSettings) -> Mapping[str, Provider]:
     return offered
 
 
-def local_tenant_data(settings: ControlPlaneSettings) -> DataPorts:
-    """Which tenants' data can be backed up and restored: the ``local`` provider's with the
-    process engine (podman and hetzner tenants: none yet, ``BACKUP_NOT_SUPPORTED``)."""
+def local_tenant_data(settings: ControlPlaneSettings,
+                      providers: Mapping[str, Provider]) -> DataPorts:
+    """Which tenants' data can be backed up and restored: those of the local provider's
+    process engine (podman and hetzner tenants, or a provider a test stands in: none,
+    ``BACKUP_NOT_SUPPORTED``)."""
     port: TenantDataPort | None = None
 
     def data_of(tenant: Tenant) -> TenantDataPort | None:
         nonlocal port
-        if tenant.provider != "local" or settings.local_engine == "podman":
+        if (not isinstance(providers.get(tenant.provider), LocalProvider)
+                or settings.local_engine == "podman"):
             return None
         if port is None:  # made at first use: its S3 admin needs the stack's settings
             port = LocalTenantData(
@@ -246,10 +249,11 @@ async def open_control_plane(
         queue = TenantJobQueue(conninfo, concurrency=settings.job_concurrency)
         authority = FileCertificateAuthority(settings.state_dir.resolve() / "ca")
         metrics = PrometheusControlPlaneMetrics()
+        offered = providers(settings)
         services = build_control_plane(
             registry=registry, admin_token_store=AdminTokenStore(pool),
             job_store=JobStore(pool), queue=queue,
-            providers=metered(providers(settings), metrics), metrics=metrics,
+            providers=metered(offered, metrics), metrics=metrics,
             secrets=SopsAgeSecretStore(settings.state_dir / "secrets"),
             clients=http_data_plane_clients(data_plane_transport, authority=authority),
             archive=FileAuditArchive(settings.state_dir / "archive"), certificates=authority,
@@ -258,7 +262,7 @@ async def open_control_plane(
             health_interval_s=settings.health_poll_interval_s,
             drift_interval_s=settings.drift_check_interval_s,
             backup_store=BackupStore(pool), backup_files=BackupFiles(settings.state_dir),
-            backup_data=local_tenant_data(settings))
+            backup_data=local_tenant_data(settings, offered))
         queue.register(services.runner.run)
         yield OpenControlPlane(services, queue)
     finally:

@@ -29,7 +29,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from control_plane.domain.backups import OBJECTS_PREFIX, object_key, object_member
 from control_plane.domain.ports import TenantBuckets
-from control_plane.errors import ProvisioningFailed
+from control_plane.errors import BackupFailed
 from control_plane.providers.local import (
     TenantDatabases,
     TenantPaths,
@@ -83,7 +83,7 @@ class LocalTenantData:
             return str(beside)
         found = shutil.which(name)
         if found is None:
-            raise ProvisioningFailed(f"{name} is not installed (Debian package "
+            raise BackupFailed(f"{name} is not installed (Debian package "
                                      "postgresql-client)")
         return found
 
@@ -92,10 +92,10 @@ class LocalTenantData:
             result = subprocess.run(argv, env=dict(env), stdin=subprocess.DEVNULL,
                                     capture_output=True, timeout=self._timeout_s, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
-            raise ProvisioningFailed(f"{what}: {type(exc).__name__}") from None
+            raise BackupFailed(f"{what}: {type(exc).__name__}") from None
         if result.returncode != 0:
             detail = result.stderr.decode("utf-8", "replace").strip()[-1500:]
-            raise ProvisioningFailed(f"{what}: {Path(argv[0]).name} exited "
+            raise BackupFailed(f"{what}: {Path(argv[0]).name} exited "
                                      f"{result.returncode}: {detail}")
 
     def dump_database(self, slug: str, target: Path) -> str:
@@ -119,7 +119,7 @@ class LocalTenantData:
             password = secrets.token_urlsafe(32)
             self._db.set_password(migration_role_name(slug), password)
         except psycopg.Error as exc:
-            raise ProvisioningFailed(f"could not prepare the database of {slug!r}: "
+            raise BackupFailed(f"could not prepare the database of {slug!r}: "
                                      f"{type(exc).__name__}") from None
         conninfo = self._db.conninfo(slug, migration_role_name(slug), password)
         self._run([self._tool("pg_restore"), "--no-owner", "--no-privileges",
@@ -133,7 +133,7 @@ class LocalTenantData:
                     b"UPDATE vendor_keys SET revoked_at = now() WHERE revoked_at IS NULL "
                     b"RETURNING key_id").fetchall()
         except psycopg.Error as exc:
-            raise ProvisioningFailed(f"could not revoke the restored keys of {slug!r}: "
+            raise BackupFailed(f"could not revoke the restored keys of {slug!r}: "
                                      f"{type(exc).__name__}") from None
         return sorted(str(row[0]) for row in rows)
 
@@ -169,7 +169,7 @@ class LocalTenantData:
                 client.fget_object(bucket, key, str(target))  # type: ignore[attr-defined]
                 count += 1
         except Exception as exc:  # minio's S3Error, urllib3's errors
-            raise ProvisioningFailed(f"could not read the bucket of {slug!r}: "
+            raise BackupFailed(f"could not read the bucket of {slug!r}: "
                                      f"{type(exc).__name__}: {exc}") from None
         return count
 
@@ -191,7 +191,7 @@ class LocalTenantData:
             for key, path in sources:
                 client.fput_object(bucket, key, str(path))  # type: ignore[attr-defined]
         except Exception as exc:
-            raise ProvisioningFailed(f"could not fill the bucket of {slug!r}: "
+            raise BackupFailed(f"could not fill the bucket of {slug!r}: "
                                      f"{type(exc).__name__}: {exc}") from None
         return len(sources)
 
@@ -206,7 +206,7 @@ class LocalTenantData:
         try:
             return self.paths(slug).audit_key.read_bytes()
         except OSError as exc:
-            raise ProvisioningFailed(f"tenant {slug!r} has no audit signing key file "
+            raise BackupFailed(f"tenant {slug!r} has no audit signing key file "
                                      f"({exc.strerror})") from None
 
     def place_identity(self, slug: str, audit_key_pem: bytes, audit_chain: str) -> None:

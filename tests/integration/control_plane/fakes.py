@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from control_plane.domain.lifecycle import Tenant
 from control_plane.errors import DataPlaneError, ProvisioningFailed
 from control_plane.providers.base import JobOutput
+from data_plane.domain.embedding_models import MINILM, find_model
 from frostbyte_common import audit_checkpoint, audit_export
 from frostbyte_common.tenant_config import TenantConfig
 
@@ -32,6 +33,12 @@ def fake_export(slug: str, *, tampered: bool = False) -> bytes:
     if tampered:
         body["count"] = 1
     return "".join(audit_export.export_lines(body, [])).encode()
+
+
+def error(status: int, code: str) -> httpx.Response:
+    """An answer of a fake data plane in the error envelope."""
+    return httpx.Response(status, json={"error": {"code": code, "message": code,
+                                                  "request_id": "fake"}})
 
 
 class FakeProvider:
@@ -59,6 +66,8 @@ class FakeProvider:
         # the key each fake data plane signs its audit with, and the rotations it recorded
         self.audit_keys: dict[str, Ed25519PrivateKey] = {}
         self.rotations: list[tuple[str, dict[str, Any]]] = []
+        # re-embeddings: each one switches at once (the real one's states and shapes)
+        self.reembeds: dict[str, dict[str, Any]] = {}
         self.transport = httpx.MockTransport(self._control_route)
         # audit export: "down" answers 503, "tampered" a body that does not verify
         self.export_fails: dict[str, str] = {}
@@ -79,10 +88,6 @@ class FakeProvider:
         return document_id
 
     def _control_route(self, request: httpx.Request) -> httpx.Response:
-        def error(status: int, code: str) -> httpx.Response:
-            return httpx.Response(status, json={"error": {"code": code, "message": code,
-                                                          "request_id": "fake"}})
-
         presented = request.headers.get("authorization", "").removeprefix("Bearer ")
         sha = hashlib.sha256(presented.encode()).hexdigest()
         owners = [slug for slug, digest, scopes, _ in self.keys.values()
@@ -120,6 +125,8 @@ class FakeProvider:
             self.audit.append((slug, actor, "audit.exported"))
             return httpx.Response(200, content=fake_export(slug, tampered=how == "tampered"),
                                   headers={"content-type": "application/x-ndjson"})
+        if path == "/reembed":
+            return self._reembed(slug, actor, request)
         docs = self.quarantined.setdefault(slug, {})
         if path == "/quarantine" and request.method == "GET":
             return httpx.Response(200, json={"documents": list(docs.values()),
@@ -134,6 +141,38 @@ class FakeProvider:
             self.audit.append((slug, actor, event))
             return httpx.Response(200, json={"document_id": parts[2], "status": status})
         return error(404, "NOT_FOUND")
+
+    def _reembed(self, slug: str, actor: str, request: httpx.Request) -> httpx.Response:
+        """``/control/v1/reembed`` of the real data plane, done at once: POST switches the
+        active collection to the model (422 for a model the registry lacks), GET reports."""
+        latest = self.reembeds.get(slug)
+        active = latest["model"] if latest else {"name": MINILM.name, "version": "fake",
+                                                  "dimension": MINILM.dimension}
+        if request.method == "POST":
+            try:
+                wanted = json.loads(request.content)["model"]
+            except (ValueError, KeyError, TypeError):
+                return error(422, "VALIDATION_FAILED")
+            spec = find_model(wanted) if isinstance(wanted, str) else None
+            if spec is None:
+                return error(422, "EMBEDDING_MODEL_UNKNOWN")
+            now = datetime.now(UTC).isoformat()
+            model = {"name": spec.name, "version": spec.version or "fake",
+                     "dimension": spec.dimension}
+            latest = self.reembeds[slug] = {
+                "reembed_id": str(uuid.uuid4()), "state": "SWITCHED",
+                "collection": f"chunks_{uuid.uuid4().hex[:8]}", "model": model,
+                "from": {"collection": "chunks", "model": active["name"]},
+                "chunks_total": 0, "chunks_done": 0, "error": None, "actor": actor,
+                "started_at": now, "finished_at": now}
+            self.audit.append((slug, actor, "embedding.switched"))
+            active = model
+        elif request.method != "GET":
+            return error(405, "METHOD_NOT_ALLOWED")
+        return httpx.Response(202 if request.method == "POST" else 200, json={
+            "reembed": latest,
+            "active": {"collection": latest["collection"] if latest else "chunks",
+                       "model": active}})
 
     def audit_key(self, slug: str) -> Ed25519PrivateKey:
         return self.audit_keys.setdefault(slug, Ed25519PrivateKey.generate())
