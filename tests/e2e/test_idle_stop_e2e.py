@@ -12,10 +12,12 @@ on a real data plane (API and worker processes, PostgreSQL, the embedded index) 
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
@@ -53,10 +55,56 @@ def eventually(condition: Callable[[], bool], what: str, timeout_s: float = 180)
     raise AssertionError(f"never happened: {what}")
 
 
+@dataclass
+class Peak:
+    """The most memory a process held, and whether it had children, while it was sampled."""
+
+    rss: int = 0
+    had_children: bool = False
+    samples: int = field(default=0)
+
+
+@contextmanager
+def sampled(process: psutil.Process, every_s: float = 0.2) -> Iterator[Peak]:
+    """Sample ``process`` in a thread while the block runs: on a loaded machine the worker
+    may go idle and drop its pipeline before the test gets to look, so its loaded state is
+    read as it happens rather than after."""
+    peak, done = Peak(), threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            try:
+                peak.rss = max(peak.rss, process.memory_info().rss)
+                peak.had_children = peak.had_children or bool(process.children())
+                peak.samples += 1
+            except psutil.Error:
+                pass
+            done.wait(every_s)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield peak
+    finally:
+        done.set()
+        thread.join()
+
+
 def embedders(api: psutil.Process) -> list[psutil.Process]:
     """The API's children but multiprocessing's resource tracker (started with the first
-    spawned child, it stays)."""
-    return [c for c in api.children() if "resource_tracker" not in " ".join(c.cmdline())]
+    spawned child, it stays). A child that exited and is not reaped yet (a zombie, whose
+    command line cannot be read) still counts: the API must reap what it stops."""
+    found = []
+    for child in api.children():
+        try:
+            if "resource_tracker" in " ".join(child.cmdline()):
+                continue
+        except psutil.ZombieProcess:
+            pass
+        except psutil.NoSuchProcess:
+            continue
+        found.append(child)
+    return found
 
 
 def document(tmp_path: Path, words: str) -> Path:
@@ -75,12 +123,14 @@ def test_an_idle_worker_drops_its_pipeline_and_takes_the_next_batch(
     light_rss = worker.memory_info().rss
 
     with plane.client() as client:
-        first = submit(client, [document(tmp_path, "The glacier compressor was serviced.")],
-                       client_ref="cold")
-        batch = wait_batch(client, first["batch_id"])
+        with sampled(worker) as peak:
+            first = submit(client, [document(tmp_path, "The glacier compressor was serviced.")],
+                           client_ref="cold")
+            batch = wait_batch(client, first["batch_id"])
         assert [d["status"] for d in batch["documents"]] == ["INDEXED"]
-        loaded_rss = worker.memory_info().rss
+        loaded_rss = peak.rss
         assert loaded_rss > light_rss + 100 * MIB  # the model and the parser libraries
+        assert peak.had_children  # the parser child, started for the first document
 
         eventually(lambda: worker.children() == []
                    and worker.memory_info().rss < loaded_rss / 2,
