@@ -31,6 +31,9 @@ def stream() -> Iterator[io.StringIO]:
     handlers, level = list(root.handlers), root.level
     hooks = sys.excepthook, threading.excepthook
     out = io.StringIO()
+    # an earlier test of the run may have left warnings captured (pytest swaps showwarning
+    # per test): start from "not captured" so configure() routes them here, as in a process
+    logging.captureWarnings(False)
     logs.configure("INFO", stream=out, tenant="acme")
     yield out
     structlog.contextvars.clear_contextvars()

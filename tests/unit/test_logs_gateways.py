@@ -9,6 +9,7 @@ import os
 import shutil
 import socketserver
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -152,7 +153,13 @@ def test_access_lines_are_json_with_the_request_id_the_api_gets(
     ids = [rid for _, rid in seen]
     assert ids[0] == "vendor-1"
     assert all(rid and len(rid) == 32 and rid.isalnum() for rid in ids[1:])
-    text = (tmp_path / "access.log").read_text(encoding="utf-8")
+    # nginx writes a request's access line after its answer has gone: wait for the fourth
+    deadline = time.monotonic() + 10
+    while True:
+        text = (tmp_path / "access.log").read_text(encoding="utf-8")
+        if text.count("\n") >= 4 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     lines = [json.loads(line) for line in text.splitlines()]
     assert [(x["method"], x["path"], x["status"]) for x in lines] == [
         ("GET", "/v1/documents", 200), ("GET", "/v1/search", 200), ("GET", "/v1/batches", 200),

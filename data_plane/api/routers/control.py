@@ -18,7 +18,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from data_plane.api.auth import ControlCallerDep
 from data_plane.api.dependencies import Audit, Consistency, Suspension
@@ -72,9 +72,9 @@ class RestoredIn(BaseModel):
     restored_as: _Slug
     backup_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
     archive_sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
-    backup_created_at: str = Field(max_length=64)
+    backup_created_at: AwareDatetime
     source_head_hash: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
-    source_events: int = Field(ge=0)
+    source_events: int = Field(ge=0, le=2**63 - 1)
     #: the source's vendor and control keys the restore revoked (the new tenant's are new)
     revoked_key_ids: list[_KeyId] = Field(default_factory=list, max_length=10_000)
 
@@ -115,7 +115,9 @@ def audit_restored(body: RestoredIn, audit: Audit, caller: ControlCallerDep
     """Record that this data plane was restored from a backup (``tenant.restored``, by the
     admin who asked) at the end of the chain it continues; answers the appended event
     (control credential only)."""
-    event = audit.record_restored(actor=caller.actor, restore=body.model_dump(mode="json"))
+    restore = body.model_dump(mode="json")
+    restore["backup_created_at"] = body.backup_created_at.isoformat()  # as audit times read
+    event = audit.record_restored(actor=caller.actor, restore=restore)
     return event.to_json()
 
 

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from data_plane import wiring
+from data_plane import host_commands
 from data_plane.adapters.postgres import TenantDatabase
 from data_plane.domain.records import NewEvent
 from data_plane.services.access import AccessService
@@ -51,7 +51,7 @@ def test_the_restored_data_plane_appends_to_the_chain_it_continues(
     settings = DataPlaneSettings(tenant=RESTORED, audit_chain=SOURCE,
                                  database_url=SecretStr(fresh_database),
                                  object_store_root=tmp_path / "objects")
-    with wiring._database(settings) as restored_db:  # what every process of it opens
+    with host_commands.one_connection_database(settings) as restored_db:  # a host command's
         assert restored_db.tenant == SOURCE
         control_key, vendor_key = vendor_keys.generate_key(), vendor_keys.generate_key()
         access = AccessService(restored_db)
