@@ -174,11 +174,14 @@ def configure(level: str = "INFO", *, stream: TextIO | None = None, **context: A
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
-    # libraries that configure their own handlers write through ours instead
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "procrastinate"):
+    # libraries that configure their own handlers (and levels) write through ours instead,
+    # at the root's level until they are told another (uvicorn sets its own from log_level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "procrastinate", "py.warnings"):
         named = logging.getLogger(name)
         named.handlers.clear()
         named.propagate = True
+        named.setLevel(logging.NOTSET)
+        named.disabled = False
     # httpx writes every request's URL, query string included, at INFO: a caller logs what
     # it calls itself, and keeps what a URL may carry out of the log
     for name in ("httpx", "httpcore"):
