@@ -553,15 +553,8 @@ class TenantDatabase:
             return True
 
     def document_chunks(self, document_id: uuid.UUID) -> list[StoredChunk]:
-        return [StoredChunk(
-            chunk_id=r["chunk_id"], document_id=r["document_id"], ordinal=r["ordinal"],
-            text=r["text"], content_sha256=r["content_sha256"],
-            heading_path=tuple(r["heading_path"]), page=r["page"], pages=tuple(r["pages"]),
-            sheet=r["sheet"], element_indexes=tuple(r["element_indexes"]),
-            token_count=r["token_count"], embedding_model=r["embedding_model"],
-            embedding=tuple(r["embedding"]), document_name=r["document_name"],
-            batch_id=r["batch_id"], mime_type=r["mime_type"])
-            for r in self._all(
+        return [embedding_collections.stored_chunk(r)
+                for r in self._all(
                 "SELECT c.*, d.name AS document_name, d.batch_id, d.mime_type"
                 " FROM chunks c JOIN documents d USING (document_id)"
                 " WHERE c.document_id = %s ORDER BY c.ordinal", (document_id,))]
